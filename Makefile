@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := shared gateway service-catalog submissions signatures notifications
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: install run test test-postgres lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps --no-build-isolation $(foreach p,$(PACKAGES),-e ./$(p))
+	touch $@
+
+run: install
+	SIMPUL_DEMO=$${SIMPUL_DEMO:-1} $(BIN)/honcho start --no-prefix=false -f Procfile
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) var

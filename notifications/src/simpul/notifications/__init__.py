@@ -1,0 +1,1 @@
+"""Simpul notifications service."""

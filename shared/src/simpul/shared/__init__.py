@@ -1,0 +1,1 @@
+"""Simpul's common library: settings, database, problem+json errors, identity assertions."""

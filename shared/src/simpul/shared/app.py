@@ -1,0 +1,101 @@
+"""The wiring every Simpul service shares: middleware, errors, health, metrics, migrations."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from sqlalchemy import Table
+from starlette.responses import JSONResponse, Response
+
+from simpul.shared.db import create_engine, migrate, ping, read_session_factory, session_factory
+from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
+from simpul.shared.idempotency import IdempotencyMiddleware
+from simpul.shared.metrics import Metrics, MetricsMiddleware
+from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
+from simpul.shared.requestid import RequestIdMiddleware
+from simpul.shared.settings import BaseServiceSettings
+
+log = logging.getLogger("simpul.app")
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+NOT_READY = Text("Layanan belum siap.", "The service is not ready.")
+
+
+def create_service_app(
+    settings: BaseServiceSettings,
+    *,
+    title: str,
+    description: str,
+    migrations: Path,
+    idempotency: Table | None = None,
+    on_startup: list[Hook] | None = None,
+    on_shutdown: list[Hook] | None = None,
+) -> FastAPI:
+    """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
+    engine = create_engine(settings.resolved_database_url())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await migrate(engine, migrations)
+        for hook in on_startup or []:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in on_shutdown or []:
+                await hook(app)
+            await engine.dispose()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.read_sessions = read_session_factory(engine)
+    app.state.default_language = settings.default_language
+    metrics = Metrics(settings.service_name)
+    app.state.metrics = metrics
+
+    install_problem_handlers(app)
+    add_operational_routes(app, readiness=lambda: ping(engine))
+
+    verifier = AssertionVerifier(
+        settings.service_name,
+        internal_secret=settings.resolved_internal_secret(),
+        jwks_json=settings.identity_jwks,
+        jwks_url=settings.resolved_jwks_url(),
+    )
+    # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
+    if idempotency is not None:
+        app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
+                           default_language=settings.default_language)
+    app.add_middleware(IdentityMiddleware, verifier=verifier, default_language=settings.default_language)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def add_operational_routes(app: FastAPI, readiness: Callable[[], Awaitable[None]]) -> None:
+    """`/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics`."""
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> Response:
+        try:
+            await readiness()
+        except Exception:  # any failing dependency means not ready; the cause goes to the log only
+            log.warning("readiness check failed", exc_info=True)
+            language = request_language(request)
+            return problem_response(503, NOT_READY.render(language), language, slug="not-ready")
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return app.state.metrics.response()

@@ -1,0 +1,78 @@
+"""Settings common to every Simpul process, read from `SIMPUL_*` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BaseServiceSettings(BaseSettings):
+    """What every service needs. Subclasses name the service and its own database variable."""
+
+    model_config = SettingsConfigDict(env_prefix="SIMPUL_", extra="ignore", populate_by_name=True)
+
+    service_name: ClassVar[str] = "service"
+
+    data_dir: Path = Path("./var")
+    host: str = "127.0.0.1"
+    log_level: str = "info"
+
+    # Where the services find each other (internal addresses, never shown to clients).
+    gateway_url: str = "http://127.0.0.1:8000"
+    catalog_url: str = "http://127.0.0.1:8001"
+    submissions_url: str = "http://127.0.0.1:8002"
+    signatures_url: str = "http://127.0.0.1:8003"
+    notifications_url: str = "http://127.0.0.1:8004"
+
+    # Public base URL of the gateway, used in links handed to people (verify URLs, docs).
+    public_url: str = "http://127.0.0.1:8000"
+
+    # The gateway's public keys that verify identity assertions. Inline JWKS JSON wins over the
+    # URL; without either the keys are fetched from the gateway's own JWKS endpoint.
+    identity_jwks: str | None = None
+    identity_jwks_url: str | None = None
+
+    # Shared secret for service-to-service calls; a random one is kept under data_dir when unset.
+    internal_secret: str | None = Field(default=None, repr=False)
+
+    # Default language of human-readable messages when the client sends no Accept-Language.
+    default_language: str = "id"
+
+    def resolved_database_url(self) -> str:
+        url = getattr(self, "database_url", None)
+        if url:
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
+
+    def resolved_jwks_url(self) -> str:
+        return self.identity_jwks_url or f"{self.gateway_url.rstrip('/')}/.well-known/jwks.json"
+
+    def resolved_internal_secret(self) -> str:
+        if self.internal_secret:
+            return self.internal_secret
+        return read_or_create_secret(self.data_dir / "secrets" / "internal.key")
+
+
+def read_or_create_secret(path: Path) -> str:
+    """Read a random secret from `path`, creating it race-free (O_EXCL) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):
+            value = path.read_text().strip()
+            if value:
+                return value
+            # Another process created the file and is about to write it.
+            time.sleep(0.01)
+        raise RuntimeError(f"secret file {path} stays empty")
+    value = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value

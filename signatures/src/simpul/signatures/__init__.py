@@ -1,0 +1,1 @@
+"""Simpul signatures service."""

@@ -1,0 +1,1 @@
+"""Simpul submissions service."""

@@ -1,0 +1,68 @@
+"""Every service: health, readiness, metrics, and 401 without the gateway's assertion."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from tests.support.asgi import running
+from tests.support.identity import TEST_INTERNAL_SECRET, as_role
+
+from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
+
+SERVICES = [
+    ("submissions", "simpul.submissions", "SubmissionsSettings"),
+    ("signatures", "simpul.signatures", "SignaturesSettings"),
+    ("notifications", "simpul.notifications", "NotificationsSettings"),
+]
+
+
+def load(package: str, settings_name: str):
+    settings_class = getattr(importlib.import_module(f"{package}.settings"), settings_name)
+    create_app = importlib.import_module(f"{package}.app").create_app
+    return settings_class, create_app
+
+
+@pytest.mark.parametrize(("service", "package", "settings_name"), SERVICES)
+async def test_health_ready_metrics(service, package, settings_name, settings_for):
+    settings_class, create_app = load(package, settings_name)
+    app = create_app(await settings_for(settings_class))
+    async with running(app) as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        metrics = await client.get("/metrics")
+        assert metrics.status_code == 200
+        assert f'service="{service}"' in metrics.text
+
+
+@pytest.mark.parametrize(("service", "package", "settings_name"), SERVICES)
+async def test_refuses_calls_without_the_gateway(service, package, settings_name, settings_for):
+    settings_class, create_app = load(package, settings_name)
+    app = create_app(await settings_for(settings_class))
+    async with running(app) as client:
+        bare = await client.get("/v1/anything", headers={"Accept-Language": "en", "X-Request-ID": "abc-123"})
+        assert bare.status_code == 401
+        assert bare.headers["content-type"] == "application/problem+json"
+        assert bare.headers["x-request-id"] == "abc-123"
+        body = bare.json()
+        assert body["request_id"] == "abc-123"
+        assert body["title"] == "Unauthenticated"
+
+        forged = await client.get("/v1/anything", headers={ASSERTION_HEADER: "not-a-jwt"})
+        assert forged.status_code == 401
+
+        wrong_audience = await client.get("/v1/anything", headers=as_role("some-other-service", "admin"))
+        assert wrong_audience.status_code == 401
+
+        wrong_secret = {ASSERTION_HEADER: mint_service_token("another-secret-of-32-characters!!", "x", service)}
+        assert (await client.get("/v1/anything", headers=wrong_secret)).status_code == 401
+
+        internal = {ASSERTION_HEADER: mint_service_token(TEST_INTERNAL_SECRET, "gateway", service)}
+        unknown = await client.get("/v1/anything", headers=internal)
+        assert unknown.status_code == 404
+        assert unknown.json()["type"].endswith("not-found")
+
+        via_gateway = await client.get("/v1/anything", headers=as_role(service, "applicant", "31"))
+        assert via_gateway.status_code == 404
+        assert via_gateway.json()["title"] == "Tidak ditemukan"
