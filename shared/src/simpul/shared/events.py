@@ -11,8 +11,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Integer, MetaData, String, Table, Text, insert
+from sqlalchemy import JSON, Column, Index, Integer, MetaData, String, Table, Text, insert
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from simpul.shared.db import UTCDateTime
 
 SPEC_VERSION = "1.0"
 OUTBOX_TABLE = "outbox"
@@ -27,11 +29,11 @@ def outbox_columns() -> list[Column]:
         Column("type", String(100), nullable=False),
         Column("source", String(100), nullable=False),
         Column("subject", String(200), nullable=False),
-        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("occurred_at", UTCDateTime(), nullable=False),
         Column("data", JSON, nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("published_at", UTCDateTime(), nullable=True),
         Column("attempts", Integer, nullable=False, server_default="0"),
-        Column("next_attempt_at", DateTime(timezone=True), nullable=True),
+        Column("next_attempt_at", UTCDateTime(), nullable=True),
         Column("last_error", Text, nullable=True),
     ]
 

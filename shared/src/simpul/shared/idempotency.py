@@ -10,10 +10,12 @@ import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from simpul.shared.db import UTCDateTime
 
 from simpul.shared.problems import Text, negotiate_language, problem_response
 
@@ -34,7 +36,7 @@ def idempotency_columns() -> list[Column]:
         Column("content_type", String(200), nullable=True),
         Column("location", String(2000), nullable=True),
         Column("body", LargeBinary, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UTCDateTime(), nullable=False),
     ]
 
 
@@ -168,8 +170,7 @@ class IdempotencyMiddleware:
             row = (await connection.execute(select(self.table).where(self.table.c.scope_hash == scope_hash))).first()
             if row is None:
                 return None
-            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-            if datetime.now(UTC) - created > RETENTION:
+            if datetime.now(UTC) - row.created_at > RETENTION:
                 await connection.execute(delete(self.table).where(self.table.c.scope_hash == scope_hash))
                 return None
             return row
