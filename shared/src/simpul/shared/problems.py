@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simpul.shared.requestid import current_request_id
 
@@ -212,6 +213,36 @@ def validation_errors(errors: list[dict[str, Any]], language: str) -> list[dict[
     return result
 
 
+class ErrorBoundaryMiddleware:
+    """Turns a crash into a bare 500 problem (the cause goes to the log only)."""
+
+    def __init__(self, app: ASGIApp, default_language: str = "id") -> None:
+        self.app = app
+        self.default_language = default_language
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], current_request_id())
+            if started:
+                raise
+            language_header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-language"), None)
+            language = negotiate_language(language_header, self.default_language)
+            await problem_response(500, GENERIC_DETAIL.render(language), language)(scope, receive, send)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error a FastAPI app can produce becomes problem+json."""
 
@@ -257,12 +288,8 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, GENERIC_DETAIL).en
         return problem_response(exc.status_code, detail, language, headers=getattr(exc, "headers", None))
 
-    async def on_unhandled(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, current_request_id())
-        language = request_language(request)
-        return problem_response(500, GENERIC_DETAIL.render(language), language)
-
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(Exception, on_unhandled)
+    # Innermost user middleware: it sees route crashes while the request id is still known.
+    app.add_middleware(ErrorBoundaryMiddleware, default_language=getattr(app.state, "default_language", "id"))

@@ -1,0 +1,159 @@
+"""Real processes on loopback ports: the end-to-end suite starts the services as `make run` does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.support.databases import TestDatabases
+
+ALL_SERVICES = ("gateway", "catalog", "submissions", "signatures", "notifications")
+
+ADMIN_CLIENT_ID = "e2e-admin"
+ADMIN_CLIENT_SECRET = "e2e-admin-secret-" + secrets.token_hex(8)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def env_name(service: str, what: str) -> str:
+    return f"SIMPUL_{service.upper()}_{what}"
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing after we return
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"simpul.{self.name}"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout} s:\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks run, as in a crash."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+        self.wait_ready()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+@dataclass
+class System:
+    """The five services (or some of them) wired together the way `make run` wires them."""
+
+    directory: Path
+    databases: TestDatabases
+    services: tuple[str, ...] = ALL_SERVICES
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ports = {name: free_port() for name in ALL_SERVICES}
+        self.internal_secret = secrets.token_urlsafe(32)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.processes[name]
+
+    def base_env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("SIMPUL_")}
+        env.update(
+            {
+                "SIMPUL_DATA_DIR": str(self.directory / "var"),
+                "SIMPUL_INTERNAL_SECRET": self.internal_secret,
+                "SIMPUL_PUBLIC_URL": self.gateway_url,
+                "SIMPUL_ADMIN_CLIENT_ID": ADMIN_CLIENT_ID,
+                "SIMPUL_ADMIN_CLIENT_SECRET": ADMIN_CLIENT_SECRET,
+                "SIMPUL_WEBHOOK_ALLOW_LOOPBACK": "1",
+                "SIMPUL_DEMO": "1",
+                "SIMPUL_LOG_LEVEL": "warning",
+            }
+        )
+        for name, port in self.ports.items():
+            env[env_name(name, "URL")] = f"http://127.0.0.1:{port}"
+            env[env_name(name, "PORT")] = str(port)
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> System:
+        env = self.base_env()
+        for name in self.services:
+            service_env = dict(env)
+            if self.databases.server is not None:
+                service_env[env_name(name, "DATABASE_URL")] = asyncio.run(self.databases.url(name))
+            process = ServiceProcess(name, self.ports[name], service_env, self.directory / f"{name}.log")
+            self.processes[name] = process
+            process.start()
+        for process in self.processes.values():
+            process.wait_ready()
+        return self
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            process.stop()
+
+    def logs(self) -> str:
+        return "\n\n".join(f"== {name}\n{process.log_tail()}" for name, process in self.processes.items())
