@@ -17,9 +17,10 @@ $(STAMP): requirements.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	touch $@
 
 run: install
-	SIMPUL_DEMO=$${SIMPUL_DEMO:-1} $(BIN)/honcho start --no-prefix=false -f Procfile
+	SIMPUL_DEMO=$${SIMPUL_DEMO:-1} $(BIN)/honcho start -f Procfile
 
 test: install
+	scripts/system-packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
