@@ -1,0 +1,498 @@
+"""docker-compose.yml, the Dockerfiles and the PostgreSQL init script, checked without Docker.
+
+Docker cannot run on the development and CI machines, so these tests hold the deployment
+files to what the services need: every service is built from its own Dockerfile, listens on
+the port the compose file maps, reaches its own database on the postgres service, starts
+after what it depends on turns healthy, and its image holds every package its code imports.
+When the `docker-compose` binary is on PATH (Debian's package), `docker-compose config -q`
+validates the file against the Compose schema as well.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-databases.sh"
+
+# compose service name -> (folder, module, port, database URL variable)
+SERVICES = {
+    "gateway": ("gateway", "gateway", 8000, "SIMPUL_GATEWAY_DATABASE_URL"),
+    "catalog": ("service-catalog", "catalog", 8001, "SIMPUL_CATALOG_DATABASE_URL"),
+    "submissions": ("submissions", "submissions", 8002, "SIMPUL_SUBMISSIONS_DATABASE_URL"),
+    "signatures": ("signatures", "signatures", 8003, "SIMPUL_SIGNATURES_DATABASE_URL"),
+    "notifications": ("notifications", "notifications", 8004, "SIMPUL_NOTIFICATIONS_DATABASE_URL"),
+}
+PORT_VARIABLES = {
+    "gateway": "SIMPUL_GATEWAY_PORT",
+    "catalog": "SIMPUL_CATALOG_PORT",
+    "submissions": "SIMPUL_SUBMISSIONS_PORT",
+    "signatures": "SIMPUL_SIGNATURES_PORT",
+    "notifications": "SIMPUL_NOTIFICATIONS_PORT",
+}
+URL_VARIABLES = {
+    "SIMPUL_GATEWAY_URL": "gateway",
+    "SIMPUL_CATALOG_URL": "catalog",
+    "SIMPUL_SUBMISSIONS_URL": "submissions",
+    "SIMPUL_SIGNATURES_URL": "signatures",
+    "SIMPUL_NOTIFICATIONS_URL": "notifications",
+}
+service_names = pytest.mark.parametrize("name", sorted(SERVICES))
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def interpolate(value, environ: dict[str, str] | None = None):
+    """Compose's `${VAR}`, `${VAR:-default}`, `${VAR:?error}` and `$$`, with an empty environment
+    by default: what a fresh checkout gets from `docker compose up`."""
+    environ = environ or {}
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1) or match.group(4)
+        operator, argument = match.group(2), match.group(3)
+        current = environ.get(name)
+        if operator in (":-", "-"):
+            unset = current is None or (operator == ":-" and current == "")
+            return argument if unset else current
+        if operator in (":?", "?"):
+            assert current, f"${{{name}}} is required by the compose file and has no default"
+            return current
+        return current or ""
+
+    return _VARIABLE.sub(replace, value)
+
+
+@cache
+def compose() -> dict:
+    document = yaml.safe_load(COMPOSE_FILE.read_text())
+    assert isinstance(document, dict) and isinstance(document.get("services"), dict)
+    return document
+
+
+def service(name: str) -> dict:
+    services = compose()["services"]
+    assert name in services, f"docker-compose.yml has no service {name!r}"
+    return services[name]
+
+
+def environment(name: str) -> dict[str, str | None]:
+    raw = service(name).get("environment")
+    assert raw, f"{name}: no environment"
+    if isinstance(raw, list):
+        pairs = (item.split("=", 1) if "=" in item else (item, None) for item in raw)
+        raw = dict(pairs)
+    return {key: (None if value is None else str(interpolate(value))) for key, value in raw.items()}
+
+
+def depends_on(name: str) -> dict[str, dict]:
+    raw = service(name).get("depends_on") or {}
+    if isinstance(raw, list):
+        return {dependency: {} for dependency in raw}
+    return raw
+
+
+def published_container_ports(name: str) -> set[int]:
+    ports = set()
+    for entry in service(name).get("ports") or []:
+        if isinstance(entry, dict):
+            ports.add(int(entry["target"]))
+            continue
+        text = str(interpolate(entry)).split("/")[0]
+        ports.add(int(text.rsplit(":", 1)[-1]))
+    return ports
+
+
+def dockerfile_path(name: str) -> Path:
+    build = service(name).get("build")
+    assert isinstance(build, dict), f"{name}: build must name a context and a dockerfile"
+    context = (COMPOSE_FILE.parent / build["context"]).resolve()
+    return context / build["dockerfile"]
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in path.read_text().splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if pending and stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        full = (pending + stripped).strip()
+        pending = ""
+        keyword, _, arguments = full.partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+    assert not pending, f"{path}: dangling line continuation"
+    return instructions
+
+
+def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    starts = [index for index, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
+    assert starts, "no FROM"
+    return instructions[starts[-1]:]
+
+
+def init_script_databases() -> dict[str, str]:
+    """Database name -> the environment variable holding its role's password."""
+    found = dict(re.findall(r'^create_service_database\s+(\w+)\s+"\$\{(\w+):\?\}"\s*$', INIT_SCRIPT.read_text(), re.M))
+    assert found, "deploy/postgres/init-databases.sh creates no database"
+    return found
+
+
+# --- the compose file --------------------------------------------------------------------
+
+
+def test_compose_file_has_the_five_services_and_the_infrastructure():
+    names = set(compose()["services"])
+    assert set(SERVICES) <= names
+    assert {"postgres", "rabbitmq"} <= names
+
+
+@service_names
+def test_each_service_builds_from_its_own_dockerfile_with_the_root_as_context(name):
+    build = service(name)["build"]
+    assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT, "the context must be the repository root"
+    path = dockerfile_path(name)
+    folder = SERVICES[name][0]
+    assert path == ROOT / folder / "Dockerfile"
+    assert path.is_file(), f"{path} is missing"
+
+
+@service_names
+def test_each_service_publishes_its_port(name):
+    assert SERVICES[name][2] in published_container_ports(name)
+
+
+@service_names
+def test_each_service_reaches_its_own_database_on_the_postgres_service(name):
+    env = environment(name)
+    variable = SERVICES[name][3]
+    url = env.get(variable)
+    assert url, f"{name}: {variable} is not set"
+    parts = urlsplit(url)
+    assert parts.scheme in ("postgresql", "postgresql+asyncpg"), url
+    assert parts.hostname == "postgres", f"{name}: the database must be the compose service 'postgres', not {parts.hostname}"
+    database = parts.path.lstrip("/")
+    databases = init_script_databases()
+    assert database in databases, f"{name}: database {database!r} is not created by {INIT_SCRIPT.name}"
+    # The role is the database's owner, and its password is the one the init script was given.
+    assert parts.username == database
+    postgres_env = environment("postgres")
+    assert parts.password == postgres_env[databases[database]], f"{name}: password differs from the init script's"
+    # No two services share a database.
+    others = {environment(other)[SERVICES[other][3]] for other in SERVICES if other != name}
+    assert url not in others
+
+
+@service_names
+def test_each_service_listens_on_all_interfaces_and_finds_the_others_by_service_name(name):
+    env = environment(name)
+    assert env.get("SIMPUL_HOST") == "0.0.0.0"
+    assert env.get(PORT_VARIABLES[name]) == str(SERVICES[name][2])
+    for variable, target in URL_VARIABLES.items():
+        url = env.get(variable)
+        assert url, f"{name}: {variable} is not set"
+        parts = urlsplit(url)
+        assert parts.hostname == target and parts.port == SERVICES[target][2], f"{name}: {variable}={url}"
+    broker = urlsplit(env.get("SIMPUL_EVENT_BROKER") or "")
+    assert broker.scheme == "amqp" and broker.hostname == "rabbitmq", env.get("SIMPUL_EVENT_BROKER")
+    assert env.get("SIMPUL_PUBLIC_URL", "").startswith("http")
+
+
+def test_the_services_share_one_internal_secret():
+    secrets = {environment(name).get("SIMPUL_INTERNAL_SECRET") for name in SERVICES}
+    assert len(secrets) == 1 and None not in secrets and "" not in secrets
+    assert "${SIMPUL_INTERNAL_SECRET" in COMPOSE_FILE.read_text(), "the secret must be overridable from the environment"
+
+
+def test_the_broker_credentials_match_rabbitmq():
+    broker = urlsplit(environment("catalog")["SIMPUL_EVENT_BROKER"])
+    rabbit = environment("rabbitmq")
+    assert broker.username == rabbit.get("RABBITMQ_DEFAULT_USER", "guest")
+    assert broker.password == rabbit.get("RABBITMQ_DEFAULT_PASS", "guest")
+
+
+@service_names
+def test_each_service_has_a_healthcheck_on_its_healthz(name):
+    check = service(name).get("healthcheck")
+    assert check and not check.get("disable"), f"{name}: no healthcheck"
+    test = check["test"]
+    command = " ".join(test) if isinstance(test, list) else test
+    assert f"127.0.0.1:{SERVICES[name][2]}/healthz" in command
+    assert "urllib" in command or "curl" not in command, "python:3.11-slim has no curl"
+
+
+@service_names
+def test_each_service_keeps_its_data_dir_in_a_volume(name):
+    data_dir = environment(name).get("SIMPUL_DATA_DIR")
+    assert data_dir
+    targets = [str(volume).split(":")[1] for volume in service(name).get("volumes") or [] if ":" in str(volume)]
+    assert data_dir in targets, f"{name}: {data_dir} is not a volume"
+    assert service(name).get("restart") in ("unless-stopped", "always", "on-failure")
+
+
+def test_dependencies_wait_for_healthy_services_and_have_no_cycle():
+    services = compose()["services"]
+    for name in services:
+        for dependency, condition in depends_on(name).items():
+            assert dependency in services, f"{name} depends on undefined {dependency}"
+            assert (condition or {}).get("condition") == "service_healthy", f"{name} -> {dependency}"
+            assert services[dependency].get("healthcheck"), f"{name} waits for {dependency}, which has no healthcheck"
+    for name in SERVICES:
+        assert {"postgres", "rabbitmq"} <= set(depends_on(name)), f"{name} must wait for postgres and rabbitmq"
+    # Depth-first search for a cycle.
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        assert state.get(node) != "open", f"dependency cycle: {' -> '.join((*path, node))}"
+        if state.get(node) == "done":
+            return
+        state[node] = "open"
+        for dependency in depends_on(node):
+            visit(dependency, (*path, node))
+        state[node] = "done"
+
+    for name in services:
+        visit(name, ())
+
+
+def test_postgres_and_rabbitmq_have_health_checks():
+    postgres = service("postgres")
+    assert str(postgres["image"]).startswith("postgres:16")
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    rabbitmq = service("rabbitmq")
+    assert str(rabbitmq["image"]).startswith("rabbitmq:3-management")
+    assert "rabbitmq-diagnostics" in " ".join(rabbitmq["healthcheck"]["test"])
+
+
+def test_postgres_runs_the_init_script_with_every_password_it_needs():
+    mounts = [str(volume) for volume in service("postgres")["volumes"]]
+    init_mounts = [mount for mount in mounts if "/docker-entrypoint-initdb.d/" in mount]
+    assert init_mounts, "the init script is not mounted into /docker-entrypoint-initdb.d"
+    source = init_mounts[0].split(":")[0]
+    assert (COMPOSE_FILE.parent / source).resolve() == INIT_SCRIPT
+    assert INIT_SCRIPT.stat().st_mode & 0o111, "the init script must be executable"
+    subprocess.run(["bash", "-n", str(INIT_SCRIPT)], check=True)
+    postgres_env = environment("postgres")
+    for database, variable in init_script_databases().items():
+        assert postgres_env.get(variable), f"postgres has no {variable} for the {database} role"
+
+
+def test_the_init_script_creates_every_database_the_services_use():
+    used = {urlsplit(environment(name)[SERVICES[name][3]]).path.lstrip("/") for name in SERVICES}
+    assert len(used) == len(SERVICES)
+    assert used <= set(init_script_databases())
+
+
+# --- the Dockerfiles ---------------------------------------------------------------------
+
+
+@service_names
+def test_each_dockerfile_runs_its_module_on_the_mapped_port_as_a_non_root_user(name):
+    folder, module, port, _ = SERVICES[name]
+    path = dockerfile_path(name)
+    instructions = dockerfile_instructions(path)
+    text = path.read_text()
+    assert "python:3.11-slim" in text
+    runtime = final_stage(instructions)
+
+    commands = [arguments for keyword, arguments in runtime if keyword == "CMD"]
+    assert len(commands) == 1, f"{path}: one CMD in the runtime stage"
+    assert json.loads(commands[0]) == ["python", "-m", f"simpul.{module}"]
+    assert (ROOT / folder / "src" / "simpul" / module / "__main__.py").is_file() or name == "gateway", (
+        f"simpul.{module} has no __main__"
+    )
+
+    exposed = {int(port_text.split("/")[0]) for keyword, arguments in runtime if keyword == "EXPOSE" for port_text in arguments.split()}
+    assert exposed == {port}
+    assert port in published_container_ports(name), "EXPOSE and the compose port mapping differ"
+
+    users = [arguments for keyword, arguments in runtime if keyword == "USER"]
+    assert users, f"{path}: runs as root"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0")
+
+    env_text = " ".join(arguments for keyword, arguments in runtime if keyword == "ENV")
+    assert "SIMPUL_HOST=0.0.0.0" in env_text
+    assert f"{PORT_VARIABLES[name]}={port}" in env_text
+
+    checks = [arguments for keyword, arguments in runtime if keyword == "HEALTHCHECK"]
+    assert len(checks) == 1
+    command = json.loads(checks[0][checks[0].index("CMD") + 3:].strip())
+    assert command[:2] == ["python", "-c"] and "urllib.request" in command[2] and "/healthz" in command[2]
+    compile(command[2], "healthcheck", "exec")
+
+
+@service_names
+def test_each_dockerfile_copies_only_what_exists_and_installs_shared_and_its_service(name):
+    folder = SERVICES[name][0]
+    instructions = dockerfile_instructions(dockerfile_path(name))
+    sources = []
+    for keyword, arguments in instructions:
+        if keyword == "COPY" and "--from=" not in arguments:
+            sources += shlex.split(arguments)[:-1]
+    assert {"requirements.txt", "shared/", f"{folder}/"} <= set(sources)
+    for source in sources:
+        assert (ROOT / source).exists(), f"COPY {source}: not in the build context"
+        assert not ignored_by_dockerignore(source.rstrip("/")), f"COPY {source} is excluded by .dockerignore"
+    runs = " ".join(arguments for keyword, arguments in instructions if keyword == "RUN")
+    assert re.search(rf"pip install .*\./shared \./{re.escape(folder)}\b", runs)
+
+
+def ignored_by_dockerignore(path: str) -> bool:
+    ignored = False
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        pattern = line.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        candidates = [pattern, pattern.removeprefix("**/")]
+        if any(fnmatch.fnmatch(path, candidate) for candidate in candidates):
+            ignored = not negate
+    return ignored
+
+
+# --- what each image installs --------------------------------------------------------------
+
+
+def _guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Inside `try: ... except ImportError` or `if TYPE_CHECKING:`: optional at run time."""
+    child, parent = node, parents.get(node)
+    while parent is not None:
+        if isinstance(parent, ast.Try) and child in parent.body:
+            for handler in parent.handlers:
+                names = ast.unparse(handler.type) if handler.type else "BaseException"
+                if "ImportError" in names or "ModuleNotFoundError" in names:
+                    return True
+        if isinstance(parent, ast.If) and "TYPE_CHECKING" in ast.unparse(parent.test) and child in parent.body:
+            return True
+        child, parent = parent, parents.get(parent)
+    return False
+
+
+def imported_distributions(folder: str) -> dict[str, set[str]]:
+    """Third-party distribution -> files under <folder>/src that import it unconditionally."""
+    module_owners = metadata.packages_distributions()
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / folder / "src").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        parents = {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            else:
+                continue
+            if _guarded(node, parents):
+                continue
+            for module in modules:
+                top = module.split(".")[0]
+                if top in sys.stdlib_module_names or top in ("simpul", "__future__"):
+                    continue
+                owners = module_owners.get(top)
+                assert owners, f"{path.relative_to(ROOT)} imports {top!r}, which no installed distribution provides"
+                for owner in owners:
+                    found.setdefault(canonicalize_name(owner), set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def declared_closure(folder: str) -> set[str]:
+    """Every distribution `pip install ./shared ./<folder>` brings in, from the declared dependencies."""
+    local = {
+        canonicalize_name(tomllib.loads((ROOT / name / "pyproject.toml").read_text())["project"]["name"]): name
+        for name in ("shared", folder)
+    }
+    pending = [Requirement(f"{name}") for name in local]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    closure: set[str] = set()
+    while pending:
+        requirement = pending.pop()
+        name = canonicalize_name(requirement.name)
+        key = (name, frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        closure.add(name)
+        if name in local:
+            declared = tomllib.loads((ROOT / local[name] / "pyproject.toml").read_text())["project"].get("dependencies", [])
+        else:
+            try:
+                declared = metadata.requires(name) or []
+            except metadata.PackageNotFoundError:
+                pytest.fail(f"{name} is declared by {folder} or shared but not installed in the dev venv")
+        for text in declared:
+            dependency = Requirement(text)
+            if dependency.marker is not None:
+                extras = requirement.extras or {""}
+                if not any(dependency.marker.evaluate({"extra": extra}) for extra in extras | {""}):
+                    continue
+            pending.append(dependency)
+    return closure
+
+
+@service_names
+def test_each_image_installs_every_package_its_code_imports(name):
+    """The image installs shared/ and the service with their declared dependencies only (no
+    `pip install -r requirements.txt`), so an import whose distribution is not declared in
+    shared/pyproject.toml or the service's pyproject.toml would fail in the container."""
+    folder = SERVICES[name][0]
+    if not (ROOT / folder / "pyproject.toml").is_file():
+        pytest.skip(f"{folder}/pyproject.toml does not exist yet")
+    closure = declared_closure(folder)
+    missing = {}
+    for source in ("shared", folder):
+        for distribution, files in imported_distributions(source).items():
+            if distribution not in closure:
+                missing[distribution] = sorted(files)[:3]
+    assert not missing, (
+        f"declare these in {folder}/pyproject.toml (or shared/pyproject.toml when shared imports them): {missing}"
+    )
+
+
+# --- the Compose schema --------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed (apt-get install docker-compose)")
+def test_docker_compose_validates_the_file():
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
+    result = subprocess.run(
+        ["docker-compose", "--file", str(COMPOSE_FILE), "--project-directory", str(ROOT), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
