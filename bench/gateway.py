@@ -417,6 +417,38 @@ class Bench:
                       f"p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms{flag}", flush=True)
         return runs
 
+    def profile(self, duration: float) -> list[Path]:
+        """One more gateway-path run, after the measured ones, with py-spy sampling the gateway
+        and the catalogue: collapsed stacks in bench/out/ (flamegraph.pl or speedscope read them)."""
+        py_spy = shutil.which("py-spy") or next(
+            (str(path) for path in (ROOT / ".venv" / "bin" / "py-spy",) if path.exists()), None
+        )
+        if py_spy is None:
+            raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+        OUT.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        recorders, outputs = [], []
+        for server in self.path_servers("gateway"):
+            output = OUT / f"profile-{stamp}-{server.name}.txt"
+            outputs.append(output)
+            recorders.append(subprocess.Popen(
+                [py_spy, "record", "--pid", str(server.process.pid), "--duration", f"{duration:g}",
+                 "--rate", "250", "--format", "raw", "--output", str(output), "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))
+        try:
+            time.sleep(0.5)
+            run = self.measure("gateway", duration, -1)
+            print(f"  profiled gateway run {run.requests_per_second:9.0f} req/s  p99 {run.p99_ms:7.2f} ms", flush=True)
+            for recorder in recorders:
+                recorder.wait(duration + 30)
+        finally:
+            for recorder in recorders:
+                if recorder.poll() is None:
+                    recorder.kill()
+                    recorder.wait()
+        return [output for output in outputs if output.exists()]
+
     def stop(self) -> None:
         for server in reversed(self.servers):
             server.stop()
@@ -483,6 +515,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
     parser.add_argument("--code", help="service code to fetch (default: the first demo service)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary dir (logs, nginx.conf)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the measured rounds, one more gateway run under py-spy (gateway and catalogue)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if args.rounds < 1 or args.duration <= 0:
@@ -501,6 +535,7 @@ def main() -> int:
         bench.pick_code()
         bench.check_paths()
         runs = bench.run()
+        profiles = bench.profile(args.duration) if args.profile else []
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
@@ -519,6 +554,8 @@ def main() -> int:
     out = OUT / f"gateway-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nfull figures: {out.relative_to(ROOT)}")
+    for profile in profiles:
+        print(f"profile: {profile.relative_to(ROOT)}")
     if any(run["non_2xx"] or run["socket_errors"] for run in result["runs"]):
         print("bench: some requests failed; the figures are not comparable", file=sys.stderr)
         return 1
