@@ -1,20 +1,81 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
 
 from simpul.shared.app import create_service_app
+from simpul.shared.db import utcnow
+from simpul.shared.internal import InternalClient
+from simpul.submissions.api import router
+from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
+from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import idempotency
+from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
+from simpul.submissions.storage import FileBlobStore
 
 
-def create_app(settings: SubmissionsSettings | None = None) -> FastAPI:
+def create_app(
+    settings: SubmissionsSettings | None = None,
+    *,
+    catalog_transport: httpx.AsyncBaseTransport | None = None,
+    signatures_transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """The transports replace the network to the catalogue and signatures services (tests)."""
     settings = settings or SubmissionsSettings()
-    return create_service_app(
+    overrides = CalendarOverrides.load(settings.calendar_file) if settings.calendar_file else None
+    secret = settings.resolved_internal_secret()
+    catalog = CatalogClient(
+        InternalClient(
+            caller="submissions", target="catalog", base_url=settings.catalog_url, secret=secret,
+            transport=catalog_transport,
+        )
+    )
+    signatures = InternalClient(
+        caller="submissions", target="signatures", base_url=settings.signatures_url, secret=secret,
+        transport=signatures_transport,
+    )
+
+    async def start(app: FastAPI) -> None:
+        app.state.issuer.start()
+
+    async def stop(app: FastAPI) -> None:
+        await app.state.issuer.stop()
+        await catalog.aclose()
+        await signatures.aclose()
+
+    app = create_service_app(
         settings,
         title="Simpul submissions",
         description="Submissions and their documents, review, SLA clock, receipts, tracking, complaints, surveys and reports.",
         migrations=Path(__file__).parent / "migrations",
         idempotency=idempotency,
+        on_startup=[start],
+        on_shutdown=[stop],
     )
+    service = SubmissionService(
+        sessions=app.state.sessions,
+        read_sessions=app.state.read_sessions,
+        catalog=catalog,
+        store=FileBlobStore(settings.storage_dir()),
+        calendar=WorkingCalendar(overrides),
+        clock=clock,
+        max_upload_bytes=settings.max_upload_bytes,
+        on_approved=lambda: app.state.issuer.wake(),
+    )
+    app.state.service = service
+    app.state.issuer = Issuer(
+        service,
+        signatures,
+        poll_seconds=settings.issue_poll_seconds,
+        retry_base_seconds=settings.issue_retry_base_seconds,
+        retry_max_seconds=settings.issue_retry_max_seconds,
+    )
+    app.include_router(router)
+    return app

@@ -1,8 +1,114 @@
+"""The submissions service's tables (its own database; no other service reads them)."""
+
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
+from simpul.shared.db import UTCDateTime
+from simpul.shared.events import outbox_table
 from simpul.shared.idempotency import idempotency_table
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)
+outbox = outbox_table(metadata)
+
+# Ids are UUIDv7 strings: ordering by id is ordering by creation time, so one short key serves
+# as the stable order of every list and its cursor.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tracking_code", String(16), nullable=False, unique=True),
+    Column("status", String(24), nullable=False),
+    # Optimistic lock: every change is `UPDATE ... WHERE version = <the version read>`.
+    Column("version", Integer, nullable=False),
+    Column("tenant", String(64), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("service_code", String(100), nullable=False),
+    Column("service_version", Integer, nullable=False),
+    Column("service_name", String(300), nullable=False),
+    # What the submission needs from the service standard, frozen at creation.
+    Column("standard", JSON, nullable=False),
+    Column("applicant", JSON, nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("sla_working_days", Integer, nullable=False),
+    Column("submitted_at", UTCDateTime(), nullable=True),
+    Column("due_at", UTCDateTime(), nullable=True),
+    Column("paused_at", UTCDateTime(), nullable=True),
+    Column("paused_working_days", Integer, nullable=False, server_default="0"),
+    Column("stopped_at", UTCDateTime(), nullable=True),
+    Column("overdue_from", UTCDateTime(), nullable=True),
+    Column("receipt_number", String(100), nullable=True, unique=True),
+    Column("receipt_issued_at", UTCDateTime(), nullable=True),
+    Column("approved_at", UTCDateTime(), nullable=True),
+    Column("approved_by", String(200), nullable=True),
+    Column("decision_note", Text, nullable=True),
+    Column("issued_documents", JSON, nullable=True),
+)
+# One index per way a list is asked for, each ending in id so the page is read in index order.
+Index("ix_submissions_tenant", submissions.c.tenant, submissions.c.id)
+Index("ix_submissions_tenant_status", submissions.c.tenant, submissions.c.status, submissions.c.id)
+Index("ix_submissions_unit", submissions.c.unit, submissions.c.id)
+Index("ix_submissions_unit_status", submissions.c.unit, submissions.c.status, submissions.c.id)
+Index("ix_submissions_status", submissions.c.status, submissions.c.id)
+Index("ix_submissions_service", submissions.c.service_code, submissions.c.id)
+Index("ix_submissions_overdue", submissions.c.overdue_from)
+
+history = Table(
+    "submission_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_status", String(24), nullable=True),
+    Column("to_status", String(24), nullable=False),
+    Column("actor_id", String(200), nullable=False),
+    Column("actor_role", String(20), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("document", JSON, nullable=True),
+)
+Index("ix_submission_history_submission", history.c.submission_id, history.c.id)
+
+documents = Table(
+    "submission_documents",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=False),
+    Column("requirement_code", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("filename", String(255), nullable=True),
+    Column("uploaded_at", UTCDateTime(), nullable=False),
+    Column("uploaded_by", String(200), nullable=False),
+    # Set when a newer upload for the same requirement replaces this one; the old one stays.
+    Column("replaced_at", UTCDateTime(), nullable=True),
+    Column("replaced_by", String(36), nullable=True),
+)
+Index("ix_submission_documents_submission", documents.c.submission_id, documents.c.requirement_code)
+
+# The last receipt number handed out per unit and year; incremented under the row's write lock.
+receipt_counters = Table(
+    "receipt_counters",
+    metadata,
+    Column("unit", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last_number", Integer, nullable=False),
+)
+
+# Approved submissions whose output document the signatures service has yet to issue.
+issue_jobs = Table(
+    "issue_jobs",
+    metadata,
+    Column("submission_id", String(36), ForeignKey("submissions.id"), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("done_at", UTCDateTime(), nullable=True),
+)
+Index("ix_issue_jobs_due", issue_jobs.c.done_at, issue_jobs.c.next_attempt_at)

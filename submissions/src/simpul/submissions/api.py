@@ -1,0 +1,235 @@
+"""HTTP routes of the submissions service: thin, the work is in service.py."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from simpul.shared.identity import Identity, require_roles
+from simpul.shared.pagination import page_params
+from simpul.shared.problems import request_language
+from simpul.submissions.receipt import receipt_pdf
+from simpul.submissions.schemas import (
+    ActionIn,
+    CancelIn,
+    Document,
+    DocumentList,
+    HistoryPage,
+    Submission,
+    SubmissionCreate,
+    SubmissionPage,
+    Tracking,
+)
+from simpul.submissions.service import SubmissionService
+
+router = APIRouter()
+
+applicant_only = require_roles("applicant")
+officer_only = require_roles("officer")
+readers = require_roles("applicant", "officer", "admin")
+
+ID_PATH = "/v1/submissions/{submission_id}"
+PROBLEM = {"content": {"application/problem+json": {}}}
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["requirement_code", "file"],
+                    "properties": {
+                        "requirement_code": {"type": "string"},
+                        "file": {"type": "string", "format": "binary"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    # Pre-serialised: orjson writes datetimes as RFC 3339 with offset.
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def service_of(request: Request) -> SubmissionService:
+    return request.app.state.service
+
+
+@router.post(
+    "/v1/submissions",
+    status_code=201,
+    response_model=Submission,
+    responses={404: PROBLEM, 422: PROBLEM},
+    summary="Create a draft submission",
+)
+async def create_submission(
+    body: SubmissionCreate, request: Request, identity: Identity = Depends(applicant_only)
+) -> Response:
+    created = await service_of(request).create(identity, body, request_language(request))
+    return json(created, 201, {"Location": f"/v1/submissions/{created['id']}"})
+
+
+@router.get("/v1/submissions", response_model=SubmissionPage, summary="List submissions")
+async def list_submissions(
+    request: Request,
+    status: list[str] | None = Query(None, description="One or more states, repeated or comma-separated"),
+    service_code: str | None = Query(None, max_length=100),
+    overdue: bool | None = Query(None, description="true: only overdue; false: only on time"),
+    page: tuple[int, str | None] = Depends(page_params),
+    identity: Identity = Depends(readers),
+) -> Response:
+    statuses = [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
+    limit, cursor = page
+    result = await service_of(request).list(
+        identity, statuses=statuses, service_code=service_code, overdue=overdue, limit=limit, cursor=cursor
+    )
+    return json(result)
+
+
+@router.get(ID_PATH, response_model=Submission, responses={404: PROBLEM}, summary="One submission")
+async def get_submission(submission_id: str, request: Request, identity: Identity = Depends(readers)) -> Response:
+    return json(await service_of(request).get(identity, submission_id))
+
+
+@router.get(f"{ID_PATH}/history", response_model=HistoryPage, responses={404: PROBLEM}, summary="Its history")
+async def get_history(
+    submission_id: str,
+    request: Request,
+    page: tuple[int, str | None] = Depends(page_params),
+    identity: Identity = Depends(readers),
+) -> Response:
+    limit, cursor = page
+    return json(await service_of(request).history(identity, submission_id, limit=limit, cursor=cursor))
+
+
+@router.post(
+    f"{ID_PATH}/documents",
+    status_code=201,
+    response_model=Document,
+    responses={404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM},
+    openapi_extra=UPLOAD_BODY,
+    summary="Upload (or replace) the document for one requirement",
+)
+async def upload_document(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
+    raw_length = request.headers.get("content-length")
+    document = await service_of(request).upload(
+        identity,
+        submission_id,
+        request.stream(),
+        content_type=request.headers.get("content-type"),
+        content_length=int(raw_length) if raw_length and raw_length.isdigit() else None,
+        language=request_language(request),
+    )
+    return json(document, 201, {"Location": f"/v1/submissions/{submission_id}/documents/{document['id']}"})
+
+
+@router.get(f"{ID_PATH}/documents", response_model=DocumentList, responses={404: PROBLEM}, summary="Its documents")
+async def list_documents(
+    submission_id: str,
+    request: Request,
+    include_replaced: bool = Query(False, description="Also the documents later uploads replaced"),
+    identity: Identity = Depends(readers),
+) -> Response:
+    items = await service_of(request).documents(identity, submission_id, include_replaced=include_replaced)
+    return json({"items": items})
+
+
+@router.get(f"{ID_PATH}/documents/{{document_id}}", response_model=Document, responses={404: PROBLEM})
+async def get_document(
+    submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
+) -> Response:
+    return json(await service_of(request).document(identity, submission_id, document_id))
+
+
+@router.get(
+    f"{ID_PATH}/documents/{{document_id}}/content",
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM},
+    summary="The uploaded file",
+)
+async def document_content(
+    submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
+) -> Response:
+    service = service_of(request)
+    document = await service.document(identity, submission_id, document_id)
+    filename = document["filename"] or f"{document['requirement_code']}"
+    return StreamingResponse(
+        service.document_content(document),
+        media_type=document["content_type"],
+        headers={
+            "Content-Length": str(document["size"]),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}",
+            "ETag": f'"{document["sha256"]}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.post(
+    f"{ID_PATH}/submit",
+    response_model=Submission,
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    summary="Submit (or resubmit after a revision request)",
+)
+async def submit(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
+    return json(await service_of(request).submit(identity, submission_id, request_language(request)))
+
+
+@router.post(
+    f"{ID_PATH}/actions",
+    response_model=Submission,
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    summary="Review: start_review, request_revision, approve, reject",
+)
+async def act(
+    submission_id: str, body: ActionIn, request: Request, identity: Identity = Depends(officer_only)
+) -> Response:
+    changed = await service_of(request).act(identity, submission_id, body.action, body.note, request_language(request))
+    return json(changed)
+
+
+@router.post(
+    f"{ID_PATH}/cancel",
+    response_model=Submission,
+    responses={404: PROBLEM, 409: PROBLEM},
+    summary="Cancel before review",
+)
+async def cancel(
+    submission_id: str,
+    request: Request,
+    body: CancelIn | None = None,
+    identity: Identity = Depends(applicant_only),
+) -> Response:
+    note = body.note if body else None
+    return json(await service_of(request).cancel(identity, submission_id, note, request_language(request)))
+
+
+@router.get(
+    f"{ID_PATH}/receipt.pdf",
+    responses={200: {"content": {"application/pdf": {}}}, 404: PROBLEM},
+    summary="The receipt as PDF",
+)
+async def receipt(submission_id: str, request: Request, identity: Identity = Depends(readers)) -> Response:
+    row = await service_of(request).receipt_data(identity, submission_id)
+    settings = request.app.state.settings
+    track_url = f"{settings.public_url.rstrip('/')}/v1/track/{row['tracking_code']}"
+    # Layout and compression are CPU work: off the event loop.
+    content = await anyio.to_thread.run_sync(receipt_pdf, row, track_url)
+    return Response(
+        content,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="receipt-{row["tracking_code"]}.pdf"'},
+    )
+
+
+@router.get("/v1/track/{tracking_code}", response_model=Tracking, responses={404: PROBLEM}, summary="Public tracking")
+async def track(tracking_code: str, request: Request) -> Response:
+    # Open to every caller, anonymous included: the answer carries no personal data.
+    return json(await service_of(request).track(tracking_code))

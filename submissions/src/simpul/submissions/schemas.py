@@ -1,0 +1,168 @@
+"""Wire format of the submissions API (inputs refuse unknown fields)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from simpul.submissions.statemachine import Status
+
+
+class ApplicantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()\-]{5,40}$")
+    agency: str | None = Field(default=None, max_length=200)
+    language: Literal["id", "en"] = Field(default="id", description="Language of the emails sent to the applicant")
+
+
+class SubmissionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service_code: str = Field(min_length=1, max_length=100)
+    applicant: ApplicantIn
+    data: dict[str, Any] = Field(default_factory=dict, description="Checked against the service's form_schema")
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["start_review", "request_revision", "approve", "reject"]
+    note: str | None = Field(default=None, max_length=4000, description="Required for request_revision and reject")
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class Fee(BaseModel):
+    amount: int
+    currency: str
+    legal_basis: str | None = None
+
+
+class Applicant(BaseModel):
+    name: str
+    email: str
+    phone: str | None = None
+    agency: str | None = None
+    language: Literal["id", "en"] = "id"
+
+
+class Requirement(BaseModel):
+    code: str
+    name: str
+    required: bool
+    content_types: list[str]
+    max_bytes: int
+
+
+class Receipt(BaseModel):
+    number: str
+    fee: Fee
+    issued_at: datetime
+    pdf_url: str = Field(description="Path of the receipt as PDF")
+
+
+class Sla(BaseModel):
+    working_days: int = Field(description="Working days the service standard allows")
+    used: int = Field(description="Working days used so far (the clock stops while revision is requested)")
+    remaining: int
+    paused: bool
+    overdue: bool
+    due_at: datetime
+
+
+class IssuedDocument(BaseModel):
+    document_id: str
+    verify_url: str
+    number: str | None = None
+    sha256: str | None = None
+    issued_at: datetime | None = None
+
+
+class Document(BaseModel):
+    id: str
+    requirement_code: str
+    sha256: str
+    size: int
+    content_type: str
+    filename: str | None
+    uploaded_at: datetime
+    replaced_at: datetime | None = None
+    replaced_by: str | None = None
+
+
+class Submission(BaseModel):
+    id: str
+    tracking_code: str
+    status: Status
+    version: int = Field(description="Increases with every change")
+    service_code: str
+    service_name: str
+    service_version: int
+    unit: str
+    tenant: str
+    applicant: Applicant
+    data: dict[str, Any]
+    fee: Fee
+    requirements: list[Requirement]
+    missing_documents: list[str] = Field(description="Codes of required documents not uploaded yet")
+    documents: list[Document] | None = Field(default=None, description="Current documents (not in lists)")
+    allowed_actions: list[str] = Field(description="What the caller may do next")
+    created_at: datetime
+    updated_at: datetime
+    submitted_at: datetime | None
+    due_at: datetime | None
+    sla: Sla | None
+    receipt: Receipt | None
+    approved_at: datetime | None
+    issued_documents: list[IssuedDocument]
+
+
+class SubmissionPage(BaseModel):
+    items: list[Submission]
+    next_cursor: str | None
+
+
+class Actor(BaseModel):
+    client_id: str
+    role: str
+
+
+class HistoryEntry(BaseModel):
+    id: int
+    at: datetime
+    action: str
+    from_: Status | None = Field(alias="from")
+    to: Status
+    actor: Actor
+    note: str | None
+    document: Document | None = None
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryEntry]
+    next_cursor: str | None
+
+
+class DocumentList(BaseModel):
+    items: list[Document]
+
+
+class Tracking(BaseModel):
+    tracking_code: str
+    status: Status
+    service_code: str
+    service_name: str
+    submitted_at: datetime | None
+    due_at: datetime | None
+    updated_at: datetime
+    overdue: bool
+    paused: bool

@@ -1,0 +1,859 @@
+"""Submissions: the use cases behind the routes, plain Python over the database.
+
+Every change runs in one transaction that updates the submission with an optimistic lock
+(`WHERE version = <the version read>`), appends to its history and stages its events in the
+outbox, so a change, its history entry and its events exist together or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+import unicodedata
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import false, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from simpul.shared.events import stage_event
+from simpul.shared.identity import Identity
+from simpul.shared.pagination import decode_cursor, encode_cursor
+from simpul.shared.problems import Problem, Text
+from simpul.submissions.calendar import WorkingCalendar, local_date
+from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.forms import FormValidators
+from simpul.submissions.models import documents, history, issue_jobs, outbox, receipt_counters, submissions
+from simpul.submissions.schemas import SubmissionCreate
+from simpul.submissions.sla import SlaClock, clock_after
+from simpul.submissions.sniff import accepts, sniff
+from simpul.submissions.statemachine import (
+    EDITABLE,
+    NOTE_REQUIRED,
+    Action,
+    RoleNotAllowed,
+    Status,
+    TransitionNotAllowed,
+    allowed_actions,
+    transition,
+)
+from simpul.submissions.storage import BlobStore
+from simpul.submissions.uploads import read_upload
+
+Clock = Callable[[], datetime]
+
+EVENT_SOURCE = "simpul/submissions"
+# 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
+TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+TRACKING_LENGTH = 12
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 16 * 1024
+
+NOT_FOUND = Text("Permohonan tidak ditemukan.", "There is no such submission.")
+TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
+DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
+NO_RECEIPT = Text(
+    "Tanda terima baru ada setelah permohonan diajukan.",
+    "A receipt exists only once the submission has been submitted.",
+)
+NO_TENANT = Text("Klien ini tidak terikat pada wilayah mana pun.", "This client is not bound to any region.")
+NOT_OPEN = Text(
+    "Layanan '{code}' tidak menerima permohonan (status {status}).",
+    "The service '{code}' does not accept submissions (status {status}).",
+)
+INVALID_DATA = Text(
+    "Data permohonan tidak sesuai dengan formulir layanan.",
+    "The submission data does not match the service's form.",
+)
+INVALID_STATE = Text(
+    "Tindakan '{action}' tidak dapat dilakukan saat permohonan berstatus '{status}'.",
+    "The action '{action}' is not allowed while the submission is '{status}'.",
+)
+WRONG_ROLE = Text("Peran Anda tidak boleh melakukan tindakan '{action}'.", "Your role may not take the action '{action}'.")
+CHANGED_CONCURRENTLY = Text(
+    "Permohonan baru saja diubah oleh pihak lain (status kini '{status}'); muat ulang lalu coba lagi.",
+    "The submission was changed at the same moment (it is now '{status}'); reload and try again.",
+)
+NOTE_MISSING = Text("Catatan wajib diisi untuk tindakan ini.", "A note is required for this action.")
+DOCUMENTS_MISSING = Text("Dokumen wajib belum lengkap.", "Required documents are missing.")
+DOCUMENT_MISSING = Text("dokumen wajib '{name}' belum diunggah", "the required document '{name}' has not been uploaded")
+NOT_EDITABLE = Text(
+    "Dokumen hanya dapat diunggah saat permohonan berstatus draft atau revision_requested (kini '{status}').",
+    "Documents can be uploaded only while the submission is draft or revision_requested (it is '{status}').",
+)
+UNKNOWN_REQUIREMENT = Text(
+    "Layanan ini tidak memiliki persyaratan '{code}'.", "This service has no requirement '{code}'."
+)
+UNKNOWN_REQUIREMENT_FIELD = Text("persyaratan tidak dikenal", "is not a requirement of this service")
+NO_REQUIREMENTS = Text("Layanan ini tidak memerlukan dokumen.", "This service needs no documents.")
+FILE_TOO_LARGE = Text(
+    "Berkas melebihi ukuran maksimum {limit} bita.", "The file is larger than the maximum of {limit} bytes."
+)
+WRONG_TYPE = Text(
+    "Berkas bertipe {found} tidak diterima untuk persyaratan ini (diterima: {allowed}).",
+    "A file of type {found} is not accepted for this requirement (accepted: {allowed}).",
+)
+EMPTY_FILE = Text("Berkas kosong.", "The file is empty.")
+BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
+UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
+
+
+def new_id() -> str:
+    """A UUIDv7: 48 bits of Unix milliseconds, then randomness, so ids sort by creation time."""
+    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
+
+
+def new_tracking_code() -> str:
+    return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_LENGTH))
+
+
+def normalise_tracking_code(raw: str) -> str | None:
+    """People type codes with spaces, dashes or in lower case; anything else is not a code."""
+    code = re.sub(r"[\s\-]", "", raw).upper()
+    if len(code) != TRACKING_LENGTH or any(c not in TRACKING_ALPHABET for c in code):
+        return None
+    return code
+
+
+def safe_filename(name: str | None) -> str | None:
+    """The client's file name without any path, control characters or excess length."""
+    if not name:
+        return None
+    name = re.split(r"[\\/]", name)[-1]
+    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C")
+    return name.strip()[:255] or None
+
+
+def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
+    """What a submission keeps of its service's version, so later revisions don't change it."""
+    fee = standard.get("fee") or {}
+    return {
+        "name": standard.get("name", standard["code"]),
+        "unit": standard["unit"],
+        "requirements": [
+            {
+                "code": r["code"],
+                "name": r.get("name", r["code"]),
+                "required": bool(r.get("required", True)),
+                "content_types": list(r.get("content_types") or []),
+                "max_bytes": int(r.get("max_bytes") or 0),
+            }
+            for r in standard.get("requirements") or []
+        ],
+        "form_schema": standard.get("form_schema") or {},
+        "sla_working_days": int(standard.get("sla_working_days") or 0),
+        "fee": {
+            "amount": int(fee.get("amount") or 0),
+            "currency": fee.get("currency") or "IDR",
+            "legal_basis": fee.get("legal_basis"),
+        },
+        "output": standard.get("output"),
+    }
+
+
+def clock_of(row: dict[str, Any]) -> SlaClock | None:
+    if row["submitted_at"] is None:
+        return None
+    return SlaClock(
+        working_days=row["sla_working_days"],
+        submitted_at=row["submitted_at"],
+        due_at=row["due_at"],
+        paused_at=row["paused_at"],
+        paused_working_days=row["paused_working_days"],
+        stopped_at=row["stopped_at"],
+    )
+
+
+def clock_values(clock: SlaClock | None) -> dict[str, Any]:
+    if clock is None:
+        return {}
+    return {
+        "submitted_at": clock.submitted_at,
+        "due_at": clock.due_at,
+        "paused_at": clock.paused_at,
+        "paused_working_days": clock.paused_working_days,
+        "stopped_at": clock.stopped_at,
+        "overdue_from": clock.overdue_from(),
+    }
+
+
+def document_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "requirement_code": row["requirement_code"],
+        "sha256": row["sha256"],
+        "size": row["size"],
+        "content_type": row["content_type"],
+        "filename": row["filename"],
+        "uploaded_at": row["uploaded_at"],
+        "replaced_at": row["replaced_at"],
+        "replaced_by": row["replaced_by"],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+class SubmissionService:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession],
+        catalog: CatalogClient,
+        store: BlobStore,
+        calendar: WorkingCalendar,
+        clock: Clock,
+        max_upload_bytes: int,
+        on_approved: Callable[[], None],
+    ) -> None:
+        self.sessions = sessions
+        self.read_sessions = read_sessions
+        self.catalog = catalog
+        self.store = store
+        self.calendar = calendar
+        self.clock = clock
+        self.max_upload_bytes = max_upload_bytes
+        self.on_approved = on_approved
+        self.forms = FormValidators()
+
+    # -- who sees what ---------------------------------------------------------------------------
+
+    @staticmethod
+    def scope(identity: Identity):
+        """The rows `identity` may see: its tenant's (applicant), its unit's (officer), all (admin)."""
+        if identity.role == "admin":
+            return None
+        if identity.tenant is None:
+            return false()
+        if identity.role == "applicant":
+            return submissions.c.tenant == identity.tenant
+        if identity.role == "officer":
+            return submissions.c.unit == identity.tenant
+        return false()
+
+    async def _visible(self, session: AsyncSession, identity: Identity, submission_id: str) -> dict[str, Any]:
+        query = select(submissions).where(submissions.c.id == submission_id)
+        scope = self.scope(identity)
+        if scope is not None:
+            query = query.where(scope)
+        row = (await session.execute(query)).mappings().first()
+        if row is None:
+            # Outside the caller's tenant or unit looks exactly like not existing at all.
+            raise Problem(404, NOT_FOUND, slug="submission-not-found")
+        return dict(row)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def render(
+        self, row: dict[str, Any], identity: Identity, now: datetime, current_documents: list[dict] | None
+    ) -> dict[str, Any]:
+        standard = row["standard"]
+        status = Status(row["status"])
+        clock = clock_of(row)
+        sla = None
+        if clock is not None:
+            report = clock.report(self.calendar, now)
+            sla = {
+                "working_days": report.working_days,
+                "used": report.used,
+                "remaining": report.remaining,
+                "paused": report.paused,
+                "overdue": report.overdue,
+                "due_at": clock.due_at,
+            }
+        missing: list[str] = []
+        if current_documents is not None and status in EDITABLE:
+            have = {d["requirement_code"] for d in current_documents}
+            missing = [r["code"] for r in standard["requirements"] if r["required"] and r["code"] not in have]
+        receipt = None
+        if row["receipt_number"]:
+            receipt = {
+                "number": row["receipt_number"],
+                "fee": standard["fee"],
+                "issued_at": row["receipt_issued_at"],
+                "pdf_url": f"/v1/submissions/{row['id']}/receipt.pdf",
+            }
+        return {
+            "id": row["id"],
+            "tracking_code": row["tracking_code"],
+            "status": status.value,
+            "version": row["version"],
+            "service_code": row["service_code"],
+            "service_name": row["service_name"],
+            "service_version": row["service_version"],
+            "unit": row["unit"],
+            "tenant": row["tenant"],
+            "applicant": row["applicant"],
+            "data": row["data"],
+            "fee": standard["fee"],
+            "requirements": standard["requirements"],
+            "missing_documents": missing,
+            "documents": [document_view(d) for d in current_documents] if current_documents is not None else None,
+            "allowed_actions": [a.value for a in allowed_actions(status, identity.role)],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "submitted_at": row["submitted_at"],
+            "due_at": row["due_at"],
+            "sla": sla,
+            "receipt": receipt,
+            "approved_at": row["approved_at"],
+            "issued_documents": row["issued_documents"] or [],
+        }
+
+    async def _current_documents(self, session: AsyncSession, submission_id: str) -> list[dict[str, Any]]:
+        rows = await session.execute(
+            select(documents)
+            .where(documents.c.submission_id == submission_id, documents.c.replaced_at.is_(None))
+            .order_by(documents.c.requirement_code)
+        )
+        return [dict(r) for r in rows.mappings()]
+
+    async def get(self, identity: Identity, submission_id: str) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            row = await self._visible(session, identity, submission_id)
+            current = await self._current_documents(session, submission_id)
+        return self.render(row, identity, self.clock(), current)
+
+    async def list(
+        self,
+        identity: Identity,
+        *,
+        statuses: list[str],
+        service_code: str | None,
+        overdue: bool | None,
+        limit: int,
+        cursor: str | None,
+    ) -> dict[str, Any]:
+        unknown = [s for s in statuses if s not in Status.__members__.values()]
+        if unknown:
+            raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
+        now = self.clock()
+        query = select(submissions)
+        scope = self.scope(identity)
+        if scope is not None:
+            query = query.where(scope)
+        if statuses:
+            query = query.where(
+                submissions.c.status == statuses[0] if len(statuses) == 1 else submissions.c.status.in_(statuses)
+            )
+        if service_code:
+            query = query.where(submissions.c.service_code == service_code)
+        if overdue is True:
+            query = query.where(submissions.c.overdue_from < now)
+        elif overdue is False:
+            query = query.where(or_(submissions.c.overdue_from.is_(None), submissions.c.overdue_from >= now))
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            query = query.where(submissions.c.id < str(after))
+        query = query.order_by(submissions.c.id.desc()).limit(limit + 1)
+        async with self.read_sessions() as session:
+            rows = [dict(r) for r in (await session.execute(query)).mappings()]
+            page = rows[:limit]
+            editable = [r["id"] for r in page if r["status"] in EDITABLE]
+            held: dict[str, list[dict]] = {r["id"]: [] for r in page if r["status"] in EDITABLE}
+            if editable:
+                found = await session.execute(
+                    select(documents.c.submission_id, documents.c.requirement_code).where(
+                        documents.c.submission_id.in_(editable), documents.c.replaced_at.is_(None)
+                    )
+                )
+                for submission_id, code in found:
+                    held[submission_id].append({"requirement_code": code})
+        items = []
+        for row in page:
+            item = self.render(row, identity, now, held.get(row["id"]))
+            item["documents"] = None
+            items.append(item)
+        next_cursor = encode_cursor([page[-1]["id"]]) if len(rows) > limit else None
+        return {"items": items, "next_cursor": next_cursor}
+
+    async def history(
+        self, identity: Identity, submission_id: str, *, limit: int, cursor: str | None
+    ) -> dict[str, Any]:
+        query = select(history).where(history.c.submission_id == submission_id)
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            if not isinstance(after, int):
+                raise Problem(400, BAD_FILTER, slug="invalid-cursor")
+            query = query.where(history.c.id > after)
+        query = query.order_by(history.c.id).limit(limit + 1)
+        async with self.read_sessions() as session:
+            await self._visible(session, identity, submission_id)
+            rows = [dict(r) for r in (await session.execute(query)).mappings()]
+        page = rows[:limit]
+        items = [
+            {
+                "id": r["id"],
+                "at": r["at"],
+                "action": r["action"],
+                "from": r["from_status"],
+                "to": r["to_status"],
+                "actor": {"client_id": r["actor_id"], "role": r["actor_role"]},
+                "note": r["note"],
+                "document": r["document"],
+            }
+            for r in page
+        ]
+        return {"items": items, "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None}
+
+    async def track(self, raw_code: str) -> dict[str, Any]:
+        code = normalise_tracking_code(raw_code)
+        if code is None:
+            raise Problem(404, TRACKING_NOT_FOUND, slug="tracking-code-not-found")
+        columns = [
+            submissions.c[name]
+            for name in (
+                "tracking_code", "status", "service_code", "service_name", "updated_at", "sla_working_days",
+                "submitted_at", "due_at", "paused_at", "paused_working_days", "stopped_at",
+            )
+        ]
+        async with self.read_sessions() as session:
+            row = (await session.execute(select(*columns).where(submissions.c.tracking_code == code))).mappings().first()
+        if row is None:
+            raise Problem(404, TRACKING_NOT_FOUND, slug="tracking-code-not-found")
+        clock = clock_of(row)
+        now = self.clock()
+        return {
+            "tracking_code": row["tracking_code"],
+            "status": row["status"],
+            "service_code": row["service_code"],
+            "service_name": row["service_name"],
+            "submitted_at": row["submitted_at"],
+            "due_at": row["due_at"],
+            "updated_at": row["updated_at"],
+            "overdue": clock.is_overdue(now) if clock else False,
+            "paused": clock.paused if clock else False,
+        }
+
+    async def documents(self, identity: Identity, submission_id: str, *, include_replaced: bool) -> list[dict]:
+        query = select(documents).where(documents.c.submission_id == submission_id)
+        if not include_replaced:
+            query = query.where(documents.c.replaced_at.is_(None))
+        async with self.read_sessions() as session:
+            await self._visible(session, identity, submission_id)
+            rows = (await session.execute(query.order_by(documents.c.uploaded_at, documents.c.id))).mappings()
+            return [document_view(dict(r)) for r in rows]
+
+    async def document(self, identity: Identity, submission_id: str, document_id: str) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            await self._visible(session, identity, submission_id)
+            row = (
+                await session.execute(
+                    select(documents).where(documents.c.id == document_id, documents.c.submission_id == submission_id)
+                )
+            ).mappings().first()
+        if row is None:
+            raise Problem(404, DOCUMENT_NOT_FOUND, slug="document-not-found")
+        return document_view(dict(row))
+
+    def document_content(self, document: dict[str, Any]) -> AsyncIterator[bytes]:
+        return self.store.read(document["sha256"])
+
+    async def receipt_data(self, identity: Identity, submission_id: str) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            row = await self._visible(session, identity, submission_id)
+        if row["receipt_number"] is None:
+            raise Problem(404, NO_RECEIPT, slug="receipt-not-found")
+        return row
+
+    # -- changing ---------------------------------------------------------------------------------
+
+    async def create(self, identity: Identity, body: SubmissionCreate, language: str) -> dict[str, Any]:
+        if not identity.tenant:
+            raise Problem(403, NO_TENANT, slug="no-tenant")
+        standard = await self.catalog.current(body.service_code)
+        status = standard.get("status")
+        if status != "published":
+            raise Problem(
+                422,
+                NOT_OPEN,
+                slug="service-not-open",
+                params={"code": body.service_code, "status": status},
+                errors=[{"field": "service_code", "message": NOT_OPEN.render(language, code=body.service_code, status=status)}],
+            )
+        kept = snapshot(standard)
+        version = int(standard["version"])
+        errors = self.forms.errors((standard["code"], version), kept["form_schema"], body.data, language)
+        if errors:
+            raise Problem(422, INVALID_DATA, errors=errors)
+        now = self.clock()
+        row = {
+            "id": new_id(),
+            "tracking_code": new_tracking_code(),
+            "status": Status.DRAFT.value,
+            "version": 1,
+            "tenant": identity.tenant,
+            "unit": kept["unit"],
+            "service_code": standard["code"],
+            "service_version": version,
+            "service_name": kept["name"],
+            "standard": kept,
+            "applicant": body.applicant.model_dump(),
+            "data": body.data,
+            "created_by": identity.subject,
+            "created_at": now,
+            "updated_at": now,
+            "sla_working_days": kept["sla_working_days"],
+            "submitted_at": None,
+            "due_at": None,
+            "paused_at": None,
+            "paused_working_days": 0,
+            "stopped_at": None,
+            "overdue_from": None,
+            "receipt_number": None,
+            "receipt_issued_at": None,
+            "approved_at": None,
+            "approved_by": None,
+            "decision_note": None,
+            "issued_documents": None,
+        }
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert(submissions).values(**row))
+            await self._append_history(session, row["id"], now, "create", None, Status.DRAFT, identity)
+        return self.render(row, identity, now, [])
+
+    async def upload(
+        self,
+        identity: Identity,
+        submission_id: str,
+        stream: AsyncIterator[bytes],
+        *,
+        content_type: str | None,
+        content_length: int | None,
+        language: str,
+    ) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            row = await self._visible(session, identity, submission_id)
+        if row["status"] not in EDITABLE:
+            raise self._invalid_state("upload_document", row["status"])
+        requirements = {r["code"]: r for r in row["standard"]["requirements"]}
+        if not requirements:
+            raise Problem(422, NO_REQUIREMENTS, slug="no-documents-needed")
+
+        def limit(requirement: dict[str, Any]) -> int:
+            return min(requirement["max_bytes"] or self.max_upload_bytes, self.max_upload_bytes)
+
+        ceiling = max(limit(r) for r in requirements.values())
+        if content_length is not None and content_length > ceiling + MULTIPART_OVERHEAD:
+            raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": ceiling})
+
+        def limit_for(code: str | None) -> int:
+            if code is None:
+                return ceiling
+            if code not in requirements:
+                raise self._unknown_requirement(code, language)
+            return limit(requirements[code])
+
+        upload = await read_upload(
+            stream, content_type, store=self.store, limit_for=limit_for, language=language
+        )
+        writer = upload.writer
+        try:
+            requirement = requirements.get(upload.requirement_code)
+            if requirement is None:
+                raise self._unknown_requirement(upload.requirement_code, language)
+            if writer.size > limit(requirement):
+                raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": limit(requirement)})
+            if writer.size == 0:
+                raise Problem(422, EMPTY_FILE, slug="empty-file", errors=[{"field": "file", "message": EMPTY_FILE.render(language)}])
+            media_type = sniff(upload.head)
+            if not accepts(requirement["content_types"], media_type):
+                raise Problem(
+                    415,
+                    WRONG_TYPE,
+                    slug="file-type-not-accepted",
+                    params={"found": media_type, "allowed": ", ".join(requirement["content_types"])},
+                )
+        except BaseException:
+            await writer.abort()
+            raise
+        sha256 = await writer.commit()
+        now = self.clock()
+        document = {
+            "id": new_id(),
+            "submission_id": submission_id,
+            "requirement_code": upload.requirement_code,
+            "sha256": sha256,
+            "size": writer.size,
+            "content_type": media_type,
+            "filename": safe_filename(upload.filename),
+            "uploaded_at": now,
+            "uploaded_by": identity.subject,
+            "replaced_at": None,
+            "replaced_by": None,
+        }
+        async with self.sessions() as session, session.begin():
+            # The conditional update both checks the state and takes the row's write lock, so two
+            # uploads for one requirement queue and the second sees the first as the one it replaces.
+            locked = await session.execute(
+                update(submissions)
+                .where(submissions.c.id == submission_id, submissions.c.status.in_([s.value for s in EDITABLE]))
+                .values(version=submissions.c.version + 1, updated_at=now)
+                .returning(submissions.c.status)
+            )
+            status = locked.scalar_one_or_none()
+            if status is None:
+                current = await self._visible(session, identity, submission_id)
+                raise self._invalid_state("upload_document", current["status"])
+            previous = (
+                await session.execute(
+                    select(documents.c.id).where(
+                        documents.c.submission_id == submission_id,
+                        documents.c.requirement_code == upload.requirement_code,
+                        documents.c.replaced_at.is_(None),
+                    )
+                )
+            ).scalar_one_or_none()
+            if previous is not None:
+                await session.execute(
+                    update(documents).where(documents.c.id == previous).values(replaced_at=now, replaced_by=document["id"])
+                )
+            await session.execute(insert(documents).values(**document))
+            entry = {
+                "id": document["id"],
+                "requirement_code": document["requirement_code"],
+                "sha256": sha256,
+                "size": document["size"],
+                "content_type": media_type,
+                "filename": document["filename"],
+                "replaces": previous,
+            }
+            await self._append_history(
+                session, submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
+            )
+        return document_view(document)
+
+    async def submit(self, identity: Identity, submission_id: str, language: str) -> dict[str, Any]:
+        return await self._change(identity, submission_id, Action.SUBMIT, None, language)
+
+    async def cancel(self, identity: Identity, submission_id: str, note: str | None, language: str) -> dict[str, Any]:
+        return await self._change(identity, submission_id, Action.CANCEL, note, language)
+
+    async def act(
+        self, identity: Identity, submission_id: str, action: str, note: str | None, language: str
+    ) -> dict[str, Any]:
+        return await self._change(identity, submission_id, Action(action), note, language)
+
+    async def _change(
+        self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str
+    ) -> dict[str, Any]:
+        note = note.strip() if note and note.strip() else None
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            row = await self._visible(session, identity, submission_id)
+            try:
+                move = transition(Status(row["status"]), action, identity.role)
+            except RoleNotAllowed as exc:
+                raise Problem(403, WRONG_ROLE, params={"action": action.value}) from exc
+            except TransitionNotAllowed as exc:
+                raise self._invalid_state(action.value, row["status"]) from exc
+            if action in NOTE_REQUIRED and note is None:
+                raise Problem(422, NOTE_MISSING, errors=[{"field": "note", "message": NOTE_MISSING.render(language)}])
+            current = await self._current_documents(session, submission_id)
+            if move.target is Status.SUBMITTED:
+                self._check_documents(row, current, language)
+            clock = clock_after(
+                move, clock_of(row), calendar=self.calendar, at=now, working_days=row["sla_working_days"]
+            )
+            values: dict[str, Any] = {
+                "status": move.target.value,
+                "version": row["version"] + 1,
+                "updated_at": now,
+                **clock_values(clock),
+            }
+            if action is Action.APPROVE:
+                values.update(approved_at=now, approved_by=identity.subject, decision_note=note)
+            elif action is Action.REJECT:
+                values.update(decision_note=note)
+            changed = await session.execute(
+                update(submissions)
+                .where(submissions.c.id == submission_id, submissions.c.version == row["version"])
+                .values(**values)
+            )
+            if changed.rowcount != 1:
+                # Someone else changed it between our read and our write: only one of us wins.
+                latest = await self._visible(session, identity, submission_id)
+                raise Problem(
+                    409,
+                    CHANGED_CONCURRENTLY,
+                    slug="concurrent-change",
+                    params={"status": latest["status"]},
+                    current_status=latest["status"],
+                )
+            row.update(values)
+            await self._append_history(session, submission_id, now, action.value, move.source, move.target, identity, note=note)
+            extra: dict[str, Any] = {}
+            if move.source is Status.DRAFT and move.target is Status.SUBMITTED:
+                number = await self._next_receipt_number(session, row["unit"], local_date(now).year)
+                await session.execute(
+                    update(submissions)
+                    .where(submissions.c.id == submission_id)
+                    .values(receipt_number=number, receipt_issued_at=now)
+                )
+                row.update(receipt_number=number, receipt_issued_at=now)
+            if row["receipt_number"] and move.target is Status.SUBMITTED:
+                extra["receipt"] = {"number": row["receipt_number"], "fee": row["standard"]["fee"]}
+            await self._stage(session, row, move.source, move.target, now, note, "submission.status_changed", extra)
+            if move.target is Status.SUBMITTED:
+                await self._stage(session, row, move.source, move.target, now, note, "submission.submitted", extra)
+            if action is Action.APPROVE:
+                await session.execute(
+                    insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
+                )
+        if action is Action.APPROVE:
+            self.on_approved()
+        return self.render(row, identity, now, current)
+
+    async def record_issued(self, submission_id: str, issued: list[dict[str, Any]], actor: Identity) -> bool:
+        """Approved -> issued once the output document exists; False if it was already recorded."""
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            changed = await session.execute(
+                update(submissions)
+                .where(submissions.c.id == submission_id, submissions.c.status == Status.APPROVED.value)
+                .values(
+                    status=Status.ISSUED.value,
+                    version=submissions.c.version + 1,
+                    updated_at=now,
+                    issued_documents=issued,
+                )
+            )
+            await session.execute(
+                update(issue_jobs).where(issue_jobs.c.submission_id == submission_id).values(done_at=now, last_error=None)
+            )
+            if changed.rowcount != 1:
+                return False
+            row = dict((await session.execute(select(submissions).where(submissions.c.id == submission_id))).mappings().one())
+            await self._append_history(session, submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor)
+            extra = {"issued_documents": issued}
+            await self._stage(session, row, Status.APPROVED, Status.ISSUED, now, None, "submission.status_changed", extra)
+            await self._stage(session, row, Status.APPROVED, Status.ISSUED, now, None, "submission.issued", extra)
+        return True
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _invalid_state(action: str, status: str) -> Problem:
+        return Problem(409, INVALID_STATE, slug="invalid-state", params={"action": action, "status": status}, current_status=status)
+
+    @staticmethod
+    def _unknown_requirement(code: str, language: str) -> Problem:
+        return Problem(
+            422,
+            UNKNOWN_REQUIREMENT,
+            slug="unknown-requirement",
+            params={"code": code},
+            errors=[{"field": "requirement_code", "message": UNKNOWN_REQUIREMENT_FIELD.render(language)}],
+        )
+
+    @staticmethod
+    def _check_documents(row: dict[str, Any], current: list[dict[str, Any]], language: str) -> None:
+        have = {d["requirement_code"] for d in current}
+        missing = [r for r in row["standard"]["requirements"] if r["required"] and r["code"] not in have]
+        if missing:
+            raise Problem(
+                422,
+                DOCUMENTS_MISSING,
+                slug="documents-missing",
+                errors=[
+                    {"field": f"documents.{r['code']}", "message": DOCUMENT_MISSING.render(language, name=r["name"])}
+                    for r in missing
+                ],
+            )
+
+    async def _append_history(
+        self,
+        session: AsyncSession,
+        submission_id: str,
+        at: datetime,
+        action: str,
+        source: Status | None,
+        target: Status,
+        actor: Identity,
+        *,
+        note: str | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> None:
+        await session.execute(
+            insert(history).values(
+                submission_id=submission_id,
+                at=at,
+                action=action,
+                from_status=source.value if source else None,
+                to_status=target.value,
+                actor_id=actor.subject,
+                actor_role=actor.role,
+                note=note,
+                document=document,
+            )
+        )
+
+    async def _stage(
+        self,
+        session: AsyncSession,
+        row: dict[str, Any],
+        source: Status,
+        target: Status,
+        at: datetime,
+        note: str | None,
+        event_type: str,
+        extra: dict[str, Any],
+    ) -> None:
+        applicant = row["applicant"]
+        data = {
+            "submission_id": row["id"],
+            "tracking_code": row["tracking_code"],
+            "service_code": row["service_code"],
+            "service_name": row["service_name"],
+            "service_version": row["service_version"],
+            "unit": row["unit"],
+            "tenant": row["tenant"],
+            "applicant": {
+                "name": applicant["name"],
+                "email": applicant["email"],
+                "language": applicant.get("language", "id"),
+            },
+            "from": source.value,
+            "to": target.value,
+            "note": note,
+            "at": at.isoformat(),
+            "due_at": _iso(row["due_at"]),
+            **extra,
+        }
+        await stage_event(
+            session, outbox, type=event_type, source=EVENT_SOURCE, subject=f"submissions/{row['id']}", data=data
+        )
+
+    @staticmethod
+    async def _next_receipt_number(session: AsyncSession, unit: str, year: int) -> str:
+        """The next number of the unit's receipts this year: no gaps between committed ones, no repeats.
+
+        The counter row is updated in the submitting transaction, so its write lock (PostgreSQL
+        row lock; SQLite database lock) keeps two submissions from taking the same number.
+        """
+        bump = (
+            update(receipt_counters)
+            .where(receipt_counters.c.unit == unit, receipt_counters.c.year == year)
+            .values(last_number=receipt_counters.c.last_number + 1)
+            .returning(receipt_counters.c.last_number)
+        )
+        number = (await session.execute(bump)).scalar_one_or_none()
+        if number is None:
+            try:
+                async with session.begin_nested():
+                    await session.execute(insert(receipt_counters).values(unit=unit, year=year, last_number=1))
+                number = 1
+            except IntegrityError:
+                # Another transaction created this year's counter first; take the next from it.
+                number = (await session.execute(bump)).scalar_one()
+        return f"{unit}/{year}/{number:06d}"
+

@@ -1,0 +1,93 @@
+"""The life of a submission: which action may move it from which state, and who may take it.
+
+    draft -> submitted -> in_review -> (revision_requested -> submitted)* -> approved -> issued
+                                    \\-> rejected
+    draft | submitted -> cancelled (by the applicant, before review)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    REVISION_REQUESTED = "revision_requested"
+    APPROVED = "approved"
+    ISSUED = "issued"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+
+
+class Action(StrEnum):
+    SUBMIT = "submit"
+    CANCEL = "cancel"
+    START_REVIEW = "start_review"
+    REQUEST_REVISION = "request_revision"
+    APPROVE = "approve"
+    REJECT = "reject"
+    ISSUE = "issue"
+
+
+# The officer's actions, the ones `POST /actions` accepts.
+OFFICER_ACTIONS = (Action.START_REVIEW, Action.REQUEST_REVISION, Action.APPROVE, Action.REJECT)
+NOTE_REQUIRED = frozenset({Action.REQUEST_REVISION, Action.REJECT})
+
+_TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, str]] = {
+    # action: (states it may start from, state it leads to, role that takes it)
+    Action.SUBMIT: (frozenset({Status.DRAFT, Status.REVISION_REQUESTED}), Status.SUBMITTED, "applicant"),
+    Action.CANCEL: (frozenset({Status.DRAFT, Status.SUBMITTED}), Status.CANCELLED, "applicant"),
+    Action.START_REVIEW: (frozenset({Status.SUBMITTED}), Status.IN_REVIEW, "officer"),
+    Action.REQUEST_REVISION: (frozenset({Status.IN_REVIEW}), Status.REVISION_REQUESTED, "officer"),
+    Action.APPROVE: (frozenset({Status.IN_REVIEW}), Status.APPROVED, "officer"),
+    Action.REJECT: (frozenset({Status.IN_REVIEW}), Status.REJECTED, "officer"),
+    Action.ISSUE: (frozenset({Status.APPROVED}), Status.ISSUED, "service"),
+}
+
+# Documents can be added or replaced only while the applicant holds the submission.
+EDITABLE = frozenset({Status.DRAFT, Status.REVISION_REQUESTED})
+# States in which the SLA clock runs.
+CLOCK_RUNNING = frozenset({Status.SUBMITTED, Status.IN_REVIEW})
+TERMINAL = frozenset({Status.ISSUED, Status.REJECTED, Status.CANCELLED})
+
+
+class TransitionNotAllowed(Exception):
+    def __init__(self, status: Status, action: Action) -> None:
+        super().__init__(f"{action} is not allowed in state {status}")
+        self.status = status
+        self.action = action
+
+
+class RoleNotAllowed(Exception):
+    def __init__(self, role: str, action: Action) -> None:
+        super().__init__(f"role {role} may not {action}")
+        self.role = role
+        self.action = action
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: Action
+    source: Status
+    target: Status
+
+
+def role_for(action: Action) -> str:
+    return _TRANSITIONS[action][2]
+
+
+def transition(status: Status, action: Action, role: str) -> Transition:
+    """The move `action` makes from `status`, or why it can't be made."""
+    sources, target, allowed_role = _TRANSITIONS[action]
+    if role != allowed_role:
+        raise RoleNotAllowed(role, action)
+    if status not in sources:
+        raise TransitionNotAllowed(status, action)
+    return Transition(action, status, target)
+
+
+def allowed_actions(status: Status, role: str) -> list[Action]:
+    return [action for action, (sources, _, who) in _TRANSITIONS.items() if who == role and status in sources]

@@ -1,0 +1,179 @@
+"""Reads a `multipart/form-data` upload as it streams in, straight into the blob store.
+
+The file is never held whole in memory, and reading stops as soon as it is larger than the
+requirement allows. Form fields: `requirement_code` (text) and `file` (one file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
+
+from simpul.shared.problems import Problem, Text
+from simpul.submissions.sniff import SNIFF_BYTES
+from simpul.submissions.storage import BlobStore, BlobWriter
+
+MAX_TEXT_FIELD = 1000
+
+NOT_MULTIPART = Text(
+    "Unggahan harus berupa multipart/form-data dengan field requirement_code dan file.",
+    "An upload must be multipart/form-data with the fields requirement_code and file.",
+)
+MALFORMED = Text("Isi multipart tidak dapat dibaca.", "The multipart body cannot be parsed.")
+FIELD_MESSAGES = {
+    "required": Text("wajib diisi", "is required"),
+    "unknown": Text("field tidak dikenal", "is not a known field"),
+    "second_file": Text("hanya satu berkas per unggahan, di field 'file'", "only one file per upload, in the field 'file'"),
+    "too_long": Text("terlalu panjang", "is too long"),
+}
+TOO_LARGE = Text(
+    "Berkas melebihi ukuran maksimum {limit} bita.",
+    "The file is larger than the maximum of {limit} bytes.",
+)
+
+
+@dataclass
+class Upload:
+    requirement_code: str
+    writer: BlobWriter
+    head: bytes
+    filename: str | None
+
+
+@dataclass
+class _Part:
+    headers: dict[bytes, bytes] = field(default_factory=dict)
+    name: str | None = None
+    text: bytearray | None = None
+
+
+class _Reader:
+    def __init__(self, store: BlobStore, limit_for: Callable[[str | None], int]) -> None:
+        self.store = store
+        self.limit_for = limit_for
+        self.fields: dict[str, str] = {}
+        self.errors: list[tuple[str, str]] = []
+        self.writer: BlobWriter | None = None
+        self.filename: str | None = None
+        self.head = bytearray()
+        self.limit = limit_for(None)
+        self.too_large = False
+        self._part = _Part()
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._header_field.extend(data[start:end]),
+            "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def _part_begin(self) -> None:
+        self._part = _Part()
+
+    def _header_end(self) -> None:
+        self._part.headers[bytes(self._header_field).lower()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._part.headers.get(b"content-disposition", b""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        self._part.name = name
+        if b"filename" in options:
+            if name != "file" or self.writer is not None:
+                self.errors.append((name or "file", "second_file"))
+                return
+            self.filename = options[b"filename"].decode("utf-8", "replace")
+            code = self.fields.get("requirement_code")
+            # With requirement_code sent before the file, the exact limit is known up front.
+            self.limit = self.limit_for(code)
+            self.writer = self.store.writer()
+        elif name == "requirement_code":
+            self._part.text = bytearray()
+        else:
+            self.errors.append((name or "body", "unknown"))
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        chunk = data[start:end]
+        if self._part.text is not None:
+            self._part.text.extend(chunk)
+            if len(self._part.text) > MAX_TEXT_FIELD:
+                self.errors.append((self._part.name or "body", "too_long"))
+                self._part.text = None
+        elif self.writer is not None and self._part.name == "file" and not self.too_large:
+            if len(self.head) < SNIFF_BYTES:
+                self.head.extend(chunk[: SNIFF_BYTES - len(self.head)])
+            self.writer.write(chunk)
+            if self.writer.size > self.limit:
+                self.too_large = True
+
+    def _part_end(self) -> None:
+        if self._part.text is not None and self._part.name:
+            self.fields[self._part.name] = self._part.text.decode("utf-8", "replace").strip()
+
+
+async def read_upload(
+    stream: AsyncIterator[bytes],
+    content_type: str | None,
+    *,
+    store: BlobStore,
+    limit_for: Callable[[str | None], int],
+    language: str,
+) -> Upload:
+    """The uploaded file, already in the store's temporary area (commit or abort the writer).
+
+    `limit_for(code)` gives the most bytes allowed for a requirement, or for any (code None).
+    """
+    media_type, options = parse_options_header(content_type or "")
+    boundary = options.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise Problem(415, NOT_MULTIPART, slug="multipart-required")
+    reader = _Reader(store, limit_for)
+    parser = MultipartParser(boundary, reader.callbacks())
+    try:
+        async for chunk in stream:
+            parser.write(chunk)
+            if reader.too_large:
+                # Stop reading: the rest of the body is never taken in.
+                raise Problem(413, TOO_LARGE, slug="file-too-large", params={"limit": reader.limit})
+            if reader.errors:
+                break
+        else:
+            parser.finalize()
+        errors = list(reader.errors)
+        if not errors:
+            if not reader.fields.get("requirement_code"):
+                errors.append(("requirement_code", "required"))
+            if reader.writer is None:
+                errors.append(("file", "required"))
+        if errors or reader.writer is None:
+            raise Problem(
+                422,
+                NOT_MULTIPART,
+                errors=[{"field": name, "message": FIELD_MESSAGES[kind].render(language)} for name, kind in errors],
+            )
+    except MultipartParseError as exc:
+        await _abort(reader)
+        raise Problem(400, MALFORMED, slug="malformed-multipart") from exc
+    except BaseException:
+        await _abort(reader)
+        raise
+    return Upload(
+        requirement_code=reader.fields["requirement_code"],
+        writer=reader.writer,
+        head=bytes(reader.head),
+        filename=reader.filename,
+    )
+
+
+async def _abort(reader: _Reader) -> None:
+    if reader.writer is not None:
+        await reader.writer.abort()

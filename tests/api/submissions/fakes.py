@@ -1,0 +1,147 @@
+"""Stand-ins for the catalogue and signatures services, served through httpx.MockTransport."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+import httpx
+
+from simpul.shared.identity import ASSERTION_HEADER
+
+UNIT = "KDN-BH"
+OTHER_UNIT = "KEU-PJK"
+
+FORM_SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["nik", "business_name", "address"],
+    "properties": {
+        "nik": {"type": "string", "pattern": "^[0-9]{16}$"},
+        "business_name": {"type": "string", "minLength": 3},
+        "employees": {"type": "integer", "minimum": 1},
+        "address": {
+            "type": "object",
+            "required": ["city"],
+            "properties": {"city": {"type": "string"}, "postal_code": {"type": "string", "pattern": "^[0-9]{5}$"}},
+        },
+    },
+    "additionalProperties": False,
+}
+
+VALID_DATA = {"nik": "3171234567890001", "business_name": "Warung Sejahtera", "address": {"city": "Jakarta"}}
+
+
+def standard(code: str = "IZIN-USAHA", *, unit: str = UNIT, version: int = 3, status: str = "published") -> dict[str, Any]:
+    return {
+        "code": code,
+        "name": "Izin Usaha Mikro",
+        "description": "Izin usaha untuk usaha mikro",
+        "unit": unit,
+        "category": "perizinan",
+        "version": version,
+        "status": status,
+        "legal_basis": ["PP 7/2021"],
+        "requirements": [
+            {
+                "code": "ktp",
+                "name": "KTP pemohon",
+                "description": "",
+                "required": True,
+                "content_types": ["image/jpeg", "image/png", "application/pdf"],
+                "max_bytes": 200_000,
+            },
+            {
+                "code": "domicile",
+                "name": "Surat keterangan domisili",
+                "description": "",
+                "required": True,
+                "content_types": ["application/pdf"],
+                "max_bytes": 1_000_000,
+            },
+            {
+                "code": "photo",
+                "name": "Foto tempat usaha",
+                "description": "",
+                "required": False,
+                "content_types": ["image/*"],
+                "max_bytes": 500_000,
+            },
+        ],
+        "form_schema": FORM_SCHEMA,
+        "procedure": [{"step": 1, "title": "Verifikasi", "actor": "officer"}],
+        "sla_working_days": 5,
+        "fee": {"amount": 150000, "currency": "IDR", "legal_basis": "PP 7/2021 pasal 10"},
+        "output": {"type": "permit", "title": "Izin Usaha Mikro", "template": "izin-usaha"},
+        "complaint_channels": [],
+    }
+
+
+class FakeCatalog:
+    def __init__(self) -> None:
+        self.services: dict[str, dict[str, Any]] = {
+            "IZIN-USAHA": standard(),
+            "NPWP-DAERAH": standard("NPWP-DAERAH", unit=OTHER_UNIT, version=1),
+            "IZIN-LAMA": standard("IZIN-LAMA", status="retired"),
+        }
+        self.calls: list[httpx.Request] = []
+
+    def publish(self, code: str, **changes: Any) -> None:
+        revised = copy.deepcopy(self.services[code])
+        revised.update(changes)
+        revised["version"] += 1
+        self.services[code] = revised
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        assert request.headers.get(ASSERTION_HEADER), "internal calls carry a service token"
+        parts = request.url.path.split("/")
+        if len(parts) == 4 and parts[:3] == ["", "v1", "services"] and parts[3] in self.services:
+            return httpx.Response(200, json=self.services[parts[3]])
+        return httpx.Response(404, json={"type": "urn:simpul:problem:not-found", "status": 404})
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
+
+
+class FakeSignatures:
+    """Idempotent on submission_id, like the real one; `fail_next` answers 503 that many times."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, dict[str, Any]] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.fail_next = 0
+        self.lose_answers = 0
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/internal/documents"
+        assert request.headers.get(ASSERTION_HEADER)
+        body = json.loads(request.content)
+        self.requests.append(body)
+        if self.fail_next:
+            self.fail_next -= 1
+            return httpx.Response(503, json={"status": 503})
+        existing = self.documents.get(body["submission_id"])
+        if existing is None:
+            document_id = str(uuid.uuid4())
+            existing = {
+                "document_id": document_id,
+                "number": f"{body['unit']}/2026/{len(self.documents) + 1:06d}",
+                "verify_url": f"http://gateway.test/v1/verify/{document_id}",
+                "sha256": "ab" * 32,
+                "issued_at": "2026-11-23T10:00:00+00:00",
+            }
+            self.documents[body["submission_id"]] = existing
+            status = 201
+        else:
+            status = 200
+        if self.lose_answers:
+            # The document was made but the answer never arrives: the caller must retry safely.
+            self.lose_answers -= 1
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return httpx.Response(status, json=existing)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
