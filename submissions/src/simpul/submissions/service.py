@@ -254,8 +254,15 @@ class SubmissionService:
     # -- reading ----------------------------------------------------------------------------------
 
     def render(
-        self, row: dict[str, Any], identity: Identity, now: datetime, current_documents: list[dict] | None
+        self,
+        row: dict[str, Any],
+        identity: Identity,
+        now: datetime,
+        current_documents: list[dict] | None,
+        held: set[str] | None = None,
     ) -> dict[str, Any]:
+        """The wire form; `held` (requirement codes with a current document) stands in for the
+        documents themselves in lists."""
         standard = row["standard"]
         status = Status(row["status"])
         clock = clock_of(row)
@@ -271,9 +278,10 @@ class SubmissionService:
                 "due_at": clock.due_at,
             }
         missing: list[str] = []
-        if current_documents is not None and status in EDITABLE:
-            have = {d["requirement_code"] for d in current_documents}
-            missing = [r["code"] for r in standard["requirements"] if r["required"] and r["code"] not in have]
+        if held is None and current_documents is not None:
+            held = {d["requirement_code"] for d in current_documents}
+        if held is not None and status in EDITABLE:
+            missing = [r["code"] for r in standard["requirements"] if r["required"] and r["code"] not in held]
         receipt = None
         if row["receipt_number"]:
             receipt = {
@@ -358,21 +366,16 @@ class SubmissionService:
         async with self.read_sessions() as session:
             rows = [dict(r) for r in (await session.execute(query)).mappings()]
             page = rows[:limit]
-            editable = [r["id"] for r in page if r["status"] in EDITABLE]
-            held: dict[str, list[dict]] = {r["id"]: [] for r in page if r["status"] in EDITABLE}
-            if editable:
+            held: dict[str, set[str]] = {r["id"]: set() for r in page if r["status"] in EDITABLE}
+            if held:
                 found = await session.execute(
                     select(documents.c.submission_id, documents.c.requirement_code).where(
-                        documents.c.submission_id.in_(editable), documents.c.replaced_at.is_(None)
+                        documents.c.submission_id.in_(list(held)), documents.c.replaced_at.is_(None)
                     )
                 )
                 for submission_id, code in found:
-                    held[submission_id].append({"requirement_code": code})
-        items = []
-        for row in page:
-            item = self.render(row, identity, now, held.get(row["id"]))
-            item["documents"] = None
-            items.append(item)
+                    held[submission_id].add(code)
+        items = [self.render(row, identity, now, None, held.get(row["id"], set())) for row in page]
         next_cursor = encode_cursor([page[-1]["id"]]) if len(rows) > limit else None
         return {"items": items, "next_cursor": next_cursor}
 
