@@ -41,6 +41,10 @@ class BaseServiceSettings(BaseSettings):
     # Shared secret for service-to-service calls; a random one is kept under data_dir when unset.
     internal_secret: str | None = Field(default=None, repr=False)
 
+    # Where the outbox relay publishes events: `amqp://...` for RabbitMQ; unset, events are pushed
+    # over HTTP to the notifications service (the embedded default).
+    event_broker: str | None = Field(default=None, repr=False)
+
     # Default language of human-readable messages when the client sends no Accept-Language.
     default_language: str = "id"
 
