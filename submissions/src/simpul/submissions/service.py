@@ -136,6 +136,7 @@ def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
     fee = standard.get("fee") or {}
     return {
         "name": standard.get("name", standard["code"]),
+        "name_en": standard.get("name_en"),
         "unit": standard["unit"],
         "requirements": [
             {
@@ -817,6 +818,7 @@ class SubmissionService:
             "tracking_code": row["tracking_code"],
             "service_code": row["service_code"],
             "service_name": row["service_name"],
+            "service_name_en": row["standard"].get("name_en"),
             "service_version": row["service_version"],
             "unit": row["unit"],
             "tenant": row["tenant"],

@@ -17,7 +17,7 @@ class SubmissionsSettings(BaseServiceSettings):
     # Extra holidays / working days on top of the `holidays` package (format in calendar.py).
     calendar_file: Path | None = Field(default=None, validation_alias="SIMPUL_CALENDAR_FILE")
     # Ceiling for any upload, whatever a requirement's max_bytes says.
-    max_upload_bytes: int = Field(default=50 * 1024 * 1024, validation_alias="SIMPUL_SUBMISSIONS_MAX_UPLOAD_BYTES")
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, validation_alias="SIMPUL_SUBMISSIONS_MAX_UPLOAD_BYTES")
 
     # The worker that asks the signatures service for the output document of approved submissions.
     issue_poll_seconds: float = Field(default=5.0, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_POLL_SECONDS")

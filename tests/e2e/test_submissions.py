@@ -1,0 +1,135 @@
+"""Submissions through the gateway with every service a real process: catalogue lookups, uploads,
+review, the issue worker calling the real signatures service, public tracking and isolation."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.e2e.test_foundation import service_body
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+@pytest.fixture(scope="module")
+def published(admin) -> dict:
+    code = f"UJI-{uuid.uuid4().hex[:8].upper()}"
+    unit = f"E2E-{uuid.uuid4().hex[:6].upper()}"
+    assert admin.post("/v1/services", json=service_body(code, unit)).status_code == 201
+    response = admin.post(f"/v1/services/{code}/publish")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def people(api, admin, published) -> dict[str, httpx.Client]:
+    clients = {
+        "applicant": api.client_for(admin, "applicant", "31"),
+        "other_applicant": api.client_for(admin, "applicant", "32"),
+        "officer": api.client_for(admin, "officer", published["unit"]),
+        "other_officer": api.client_for(admin, "officer", "KEU-LAIN"),
+    }
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def create(people, published) -> dict:
+    response = people["applicant"].post(
+        "/v1/submissions",
+        json={
+            "service_code": published["code"],
+            "applicant": {"name": "Budi Santoso", "email": "budi@example.go.id", "language": "en"},
+            "data": {"perihal": "Permohonan keterangan"},
+        },
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def upload(people, submission_id: str, content: bytes = PDF) -> httpx.Response:
+    return people["applicant"].post(
+        f"/v1/submissions/{submission_id}/documents",
+        data={"requirement_code": "SURAT"},
+        files={"file": ("surat.pdf", content, "application/pdf")},
+    )
+
+
+def test_form_is_checked_against_the_published_version(people, published):
+    response = people["applicant"].post(
+        "/v1/submissions",
+        json={"service_code": published["code"], "applicant": {"name": "B", "email": "b@example.go.id"}, "data": {}},
+        headers={"Accept-Language": "en"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "data.perihal", "message": "is required"}]
+    unknown = people["applicant"].post(
+        "/v1/submissions",
+        json={"service_code": "TIDAK-ADA", "applicant": {"name": "B", "email": "b@example.go.id"}, "data": {}},
+    )
+    assert unknown.status_code == 404
+
+
+def test_from_draft_to_issued_document(api, people, published):
+    created = create(people, published)
+    assert created["status"] == "draft" and created["service_version"] == published["version"]
+    sid = created["id"]
+    document = upload(people, sid)
+    assert document.status_code == 201, document.text
+    assert document.json()["content_type"] == "application/pdf"
+    submitted = people["applicant"].post(f"/v1/submissions/{sid}/submit")
+    assert submitted.status_code == 200, submitted.text
+    receipt = submitted.json()["receipt"]
+    assert receipt["number"].startswith(f"{published['unit']}/")
+    pdf = people["applicant"].get(receipt["pdf_url"])
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+
+    tracked = api.http.get(f"/v1/track/{created['tracking_code']}")
+    assert tracked.status_code == 200, tracked.text
+    assert tracked.json()["status"] == "submitted"
+    assert "Budi" not in tracked.text
+
+    officer = people["officer"]
+    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "start_review"}).status_code == 200
+    approved = officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve", "note": "Lengkap"})
+    assert approved.status_code == 200, approved.text
+
+    deadline = time.monotonic() + 30
+    while True:
+        current = people["applicant"].get(f"/v1/submissions/{sid}").json()
+        if current["status"] == "issued" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert current["status"] == "issued", current
+    issued = current["issued_documents"][0]
+    verified = api.http.get(f"/v1/verify/{issued['document_id']}")
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["valid"] is True
+    assert verified.json()["service_code"] == published["code"]
+
+    history = people["officer"].get(f"/v1/submissions/{sid}/history").json()["items"]
+    assert [entry["to"] for entry in history][-3:] == ["in_review", "approved", "issued"]
+
+
+def test_isolation_through_the_gateway(people, published):
+    created = create(people, published)
+    sid = created["id"]
+    for outsider in ("other_applicant", "other_officer"):
+        assert people[outsider].get(f"/v1/submissions/{sid}").status_code == 404
+        listed = people[outsider].get("/v1/submissions").json()["items"]
+        assert sid not in {item["id"] for item in listed}
+    assert people["officer"].get(f"/v1/submissions/{sid}").status_code == 200
+    refused = people["officer"].post(f"/v1/submissions/{sid}/cancel")
+    assert refused.status_code == 403
+
+
+def test_upload_limits_through_the_gateway(people, published):
+    created = create(people, published)
+    wrong = upload(people, created["id"], b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+    assert wrong.status_code == 415
+    too_big = upload(people, created["id"], PDF + b"0" * 5_000_001)
+    assert too_big.status_code == 413
