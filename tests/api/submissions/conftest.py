@@ -10,7 +10,7 @@ import pytest
 
 from simpul.submissions.app import create_app
 from simpul.submissions.settings import SubmissionsSettings
-from tests.api.submissions.fakes import OTHER_UNIT, UNIT, VALID_DATA, FakeCatalog, FakeSignatures
+from tests.api.submissions.fakes import OTHER_UNIT, UNIT, VALID_DATA, CollectedEvents, FakeCatalog, FakeSignatures
 from tests.support.asgi import running
 from tests.support.identity import as_role
 
@@ -55,6 +55,7 @@ class Harness:
     catalog: FakeCatalog
     signatures: FakeSignatures
     clock: ShiftedClock
+    published: CollectedEvents
 
     async def create(self, tenant: str = "31", service_code: str = "IZIN-USAHA", **overrides) -> dict:
         body = {
@@ -105,6 +106,7 @@ def clock() -> ShiftedClock:
 async def harness(settings_for, clock) -> AsyncIterator[Harness]:
     catalog = FakeCatalog()
     signatures = FakeSignatures()
+    published = CollectedEvents()
     settings = await settings_for(
         SubmissionsSettings,
         issue_poll_seconds=0.05,
@@ -112,10 +114,14 @@ async def harness(settings_for, clock) -> AsyncIterator[Harness]:
         issue_retry_max_seconds=0.05,
     )
     app = create_app(
-        settings, catalog_transport=catalog.transport(), signatures_transport=signatures.transport(), clock=clock
+        settings,
+        catalog_transport=catalog.transport(),
+        signatures_transport=signatures.transport(),
+        event_transport=published,
+        clock=clock,
     )
     async with running(app) as client:
-        yield Harness(client, app, catalog, signatures, clock)
+        yield Harness(client, app, catalog, signatures, clock, published)
 
 
 __all__ = ["OTHER_UNIT", "UNIT", "PDF", "PNG", "JPEG", "applicant", "officer", "admin"]

@@ -145,3 +145,16 @@ class FakeSignatures:
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handler)
+
+
+class CollectedEvents:
+    """Where the outbox relay delivers in API tests (the notifications service in real life)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    async def publish(self, events) -> None:
+        self.events.extend(events)
+
+    async def aclose(self) -> None:
+        return None

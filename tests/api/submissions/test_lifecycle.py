@@ -14,7 +14,8 @@ from tests.support.identity import anonymous
 async def events_of(harness, submission_id: str) -> list[dict]:
     async with harness.app.state.read_sessions() as session:
         rows = await session.execute(
-            select(outbox.c.type, outbox.c.source, outbox.c.subject, outbox.c.data).order_by(outbox.c.position)
+            select(outbox.c.id, outbox.c.type, outbox.c.source, outbox.c.subject, outbox.c.data)
+            .order_by(outbox.c.position)
         )
         return [dict(r._mapping) for r in rows if r.subject == f"submissions/{submission_id}"]
 
@@ -190,6 +191,15 @@ async def test_review_to_issued_with_history_and_events(harness):
     for key in ("submission_id", "tracking_code", "service_code", "service_name", "service_version", "unit",
                 "tenant", "at", "due_at", "note"):
         assert key in data
+
+    # The relay hands them on, in the order they were staged.
+    staged = [e["id"] for e in events]
+    for _ in range(200):
+        delivered = [e["id"] for e in harness.published.events if e["subject"] == f"submissions/{sid}"]
+        if delivered == staged:
+            break
+        await asyncio.sleep(0.02)
+    assert delivered == staged
 
 
 async def test_reject_needs_a_note_and_ends_the_clock(harness):

@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
 from simpul.shared.internal import InternalClient
+from simpul.shared.relay import OutboxRelay, Transport, transport_for
 from simpul.submissions.api import router
 from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.issuer import Issuer
-from simpul.submissions.models import idempotency
+from simpul.submissions.models import idempotency, outbox
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
 from simpul.submissions.storage import FileBlobStore
@@ -25,9 +26,11 @@ def create_app(
     *,
     catalog_transport: httpx.AsyncBaseTransport | None = None,
     signatures_transport: httpx.AsyncBaseTransport | None = None,
+    event_transport: Transport | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> FastAPI:
-    """The transports replace the network to the catalogue and signatures services (tests)."""
+    """The transports replace the network to the catalogue and signatures services and the
+    destination of events (tests)."""
     settings = settings or SubmissionsSettings()
     overrides = CalendarOverrides.load(settings.calendar_file) if settings.calendar_file else None
     secret = settings.resolved_internal_secret()
@@ -43,10 +46,17 @@ def create_app(
     )
 
     async def start(app: FastAPI) -> None:
+        relay = OutboxRelay(
+            app.state.sessions, app.state.read_sessions, outbox, event_transport or transport_for(settings)
+        )
+        relay.watch(app.state.sessions)
+        await relay.start()
+        app.state.relay = relay
         app.state.issuer.start()
 
     async def stop(app: FastAPI) -> None:
         await app.state.issuer.stop()
+        await app.state.relay.stop()
         await catalog.aclose()
         await signatures.aclose()
 
