@@ -4,17 +4,59 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from simpul.shared.app import create_service_app
+from simpul.notifications import template_store
+from simpul.notifications.api import router
+from simpul.notifications.broker import BrokerConsumer
+from simpul.notifications.dispatch import EmailDispatcher, WebhookDispatcher
+from simpul.notifications.intake import Intake
+from simpul.notifications.mail import mailer_for
 from simpul.notifications.models import idempotency
 from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.webhooks import WebhookClient
+from simpul.shared.app import create_service_app
+
+
+async def start_workers(app: FastAPI) -> None:
+    """Templates seeded, then the dispatchers, the intake and (with a broker) its consumer."""
+    state = app.state
+    settings: NotificationsSettings = state.settings
+    await template_store.seed(state.sessions)
+    state.dispatchers = {
+        "email": EmailDispatcher(state.sessions, settings, mailer_for(settings)),
+        "webhook": WebhookDispatcher(state.sessions, settings, WebhookClient(settings)),
+    }
+
+    def wake(channels: set[str]) -> None:
+        for channel in channels:
+            state.dispatchers[channel].wake()
+
+    state.intake = Intake(state.sessions, state.read_sessions, settings, on_work=wake)
+    for dispatcher in state.dispatchers.values():
+        await dispatcher.start()
+    state.consumer = None
+    if settings.event_broker:
+        state.consumer = BrokerConsumer(settings.event_broker, state.intake)
+        await state.consumer.start()
+
+
+async def stop_workers(app: FastAPI) -> None:
+    state = app.state
+    if getattr(state, "consumer", None) is not None:
+        await state.consumer.stop()
+    for dispatcher in getattr(state, "dispatchers", {}).values():
+        await dispatcher.stop()
 
 
 def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="Simpul notifications",
         description="Email, webhook and inbox notifications for every event.",
         migrations=Path(__file__).parent / "migrations",
         idempotency=idempotency,
+        on_startup=[start_workers],
+        on_shutdown=[stop_workers],
     )
+    app.include_router(router)
+    return app

@@ -1,0 +1,196 @@
+"""Routes of the notifications service: thin, HTTP in and out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from simpul.notifications import inbox, subscriptions, template_store
+from simpul.notifications.intake import Intake, ReplayRefused
+from simpul.notifications.schemas import (
+    DeadLetter,
+    DeliveryStatus,
+    EventsAccepted,
+    EventType,
+    Notification,
+    ReplayResult,
+    RotatedSecret,
+    SecretRotation,
+    Template,
+    TemplatePreview,
+    TemplatePreviewRequest,
+    TemplateUpdate,
+    Webhook,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDelivery,
+)
+from simpul.notifications.templates import Sources
+from simpul.shared.identity import Identity, require_roles
+from simpul.shared.pagination import Page, page_params
+from simpul.shared.problems import Problem, Text
+
+router = APIRouter()
+
+Admin = Annotated[Identity, Depends(require_roles("admin"))]
+Subscriber = Annotated[Identity, Depends(require_roles("applicant", "officer"))]
+Reader = Annotated[Identity, Depends(require_roles("applicant", "officer", "admin"))]
+Service = Annotated[Identity, Depends(require_roles("service"))]
+Paging = Annotated[tuple[int, str | None], Depends(page_params)]
+Language = Annotated[Literal["id", "en"], Path(description="`id` or `en`")]
+
+NOT_JSON = Text("Isi permintaan bukan JSON yang sah.", "The request body is not valid JSON.")
+NOT_EVENTS = Text("Isi harus sebuah event atau larik event.", "The body must be an event or an array of events.")
+DEAD_LETTER_NOT_FOUND = Text("Dead letter tidak ditemukan.", "Dead letter not found.")
+REPLAY_REFUSED = Text("Event ini tidak dapat diproses ulang: {reason}.", "This event cannot be replayed: {reason}.")
+
+
+def _state(request: Request) -> Any:
+    return request.app.state
+
+
+# Internal: the HTTP transport of the outbox relay.
+
+@router.post("/internal/events", include_in_schema=False)
+async def receive_events(request: Request, _: Service) -> EventsAccepted:
+    """A CloudEvents batch (JSON array) or a single event, handled in order. Malformed events
+    are dead-lettered rather than refused, so they never block the sender's outbox."""
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, NOT_JSON, slug="malformed-json") from exc
+    if isinstance(body, dict):
+        body = [body]
+    if not isinstance(body, list):
+        raise Problem(400, NOT_EVENTS, slug="not-events")
+    intake: Intake = _state(request).intake
+    return EventsAccepted(**await intake.accept_batch(body, "http"))
+
+
+# Inbox and dead letters.
+
+@router.get("/v1/notifications", tags=["notifications"])
+async def list_notifications(
+    request: Request, identity: Reader, paging: Paging,
+    event_type: Annotated[EventType | None, Query(description="Only this event type")] = None,
+    submission_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[Notification]:
+    """The caller's inbox: what was sent for its region (applicant) or unit (officer), newest
+    first, with the delivery status of each channel."""
+    items, cursor = await inbox.list_notifications(_state(request).read_sessions, identity, *paging,
+                                                   event_type=event_type, submission_id=submission_id)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/v1/notifications/dead-letters", tags=["notifications"])
+async def list_dead_letters(
+    request: Request, _: Admin, paging: Paging,
+    replayed: Annotated[bool | None, Query(description="false: only those still waiting")] = None,
+) -> Page[DeadLetter]:
+    """Events that could not be handled, with the error (admin)."""
+    items, cursor = await inbox.list_dead_letters(_state(request).read_sessions, *paging, replayed=replayed)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.post("/v1/notifications/dead-letters/{dead_letter_id}/replay", tags=["notifications"])
+async def replay_dead_letter(request: Request, _: Admin, dead_letter_id: str) -> ReplayResult:
+    """Handle a dead-lettered event again, e.g. after fixing a template (admin)."""
+    try:
+        outcome = await _state(request).intake.replay(dead_letter_id)
+    except LookupError as exc:
+        raise Problem(404, DEAD_LETTER_NOT_FOUND) from exc
+    except ReplayRefused as exc:
+        raise Problem(409, REPLAY_REFUSED, slug="replay-refused", params={"reason": str(exc)}) from exc
+    return ReplayResult(id=dead_letter_id, outcome=outcome)
+
+
+@router.get("/v1/notifications/{notification_id}", tags=["notifications"])
+async def get_notification(request: Request, identity: Reader, notification_id: str) -> Notification:
+    return Notification(**await inbox.get_notification(_state(request).read_sessions, identity, notification_id))
+
+
+# Webhook subscriptions.
+
+@router.post("/v1/webhooks", status_code=201, tags=["webhooks"])
+async def create_webhook(request: Request, identity: Subscriber, body: WebhookCreate,
+                         response: Response) -> WebhookCreated:
+    """Subscribe a URL to event types of the caller's region (applicant) or unit (officer). The
+    `secret` verifies the Standard Webhooks signature of each delivery and is shown only here."""
+    state = _state(request)
+    created = await subscriptions.create(state.sessions, state.settings, identity, url=body.url, events=body.events)
+    response.headers["Location"] = f"/v1/webhooks/{created['id']}"
+    return WebhookCreated(**created)
+
+
+@router.get("/v1/webhooks", tags=["webhooks"])
+async def list_webhooks(request: Request, identity: Reader, paging: Paging) -> Page[Webhook]:
+    items, cursor = await subscriptions.list_visible(_state(request).read_sessions, identity, *paging)
+    return Page(items=items, next_cursor=cursor)
+
+
+@router.get("/v1/webhooks/{webhook_id}", tags=["webhooks"])
+async def get_webhook(request: Request, identity: Reader, webhook_id: str) -> Webhook:
+    return Webhook(**await subscriptions.get(_state(request).read_sessions, identity, webhook_id))
+
+
+@router.delete("/v1/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
+async def delete_webhook(request: Request, identity: Reader, webhook_id: str) -> Response:
+    await subscriptions.delete(_state(request).sessions, identity, webhook_id)
+    return Response(status_code=204)
+
+
+@router.post("/v1/webhooks/{webhook_id}/rotate-secret", tags=["webhooks"])
+async def rotate_webhook_secret(request: Request, identity: Subscriber, webhook_id: str,
+                                body: SecretRotation | None = None) -> RotatedSecret:
+    """A new secret; deliveries carry signatures with both secrets until the previous one expires."""
+    state = _state(request)
+    rotated = await subscriptions.rotate_secret(state.sessions, state.settings, identity, webhook_id,
+                                                body.grace_period_seconds if body else None)
+    return RotatedSecret(**rotated)
+
+
+@router.get("/v1/webhooks/{webhook_id}/deliveries", tags=["webhooks"])
+async def list_webhook_deliveries(
+    request: Request, identity: Reader, webhook_id: str, paging: Paging,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+) -> Page[WebhookDelivery]:
+    """Every delivery to this subscription, newest first, each with every attempt."""
+    items, cursor = await subscriptions.list_deliveries(_state(request).read_sessions, identity, webhook_id,
+                                                        *paging, status)
+    return Page(items=items, next_cursor=cursor)
+
+
+# Email templates (admin).
+
+@router.get("/v1/templates", tags=["templates"])
+async def list_templates(request: Request, _: Admin) -> dict[str, list[Template]]:
+    return {"items": await template_store.list_all(_state(request).read_sessions)}
+
+
+@router.get("/v1/templates/{event_type}/{language}", tags=["templates"])
+async def get_template(request: Request, _: Admin, event_type: str, language: Language) -> Template:
+    return Template(**await template_store.get(_state(request).read_sessions, event_type, language))
+
+
+@router.put("/v1/templates/{event_type}/{language}", tags=["templates"])
+async def put_template(request: Request, identity: Admin, event_type: str, language: Language,
+                       body: TemplateUpdate) -> Template:
+    """Replace the email template of an event type in one language. Jinja2, sandboxed; HTML is
+    autoescaped. Refused with 422 unless it renders the sample event."""
+    state = _state(request)
+    sources = Sources(subject=body.subject, text=body.text, html=body.html)
+    return Template(**await template_store.put(state.sessions, identity, event_type, language, sources,
+                                               state.settings.public_url))
+
+
+@router.post("/v1/templates/{event_type}/{language}/preview", tags=["templates"])
+async def preview_template(request: Request, _: Admin, event_type: str, language: Language,
+                           body: TemplatePreviewRequest | None = None) -> TemplatePreview:
+    """Render the stored template, or drafts of its parts, with sample or given event data."""
+    body = body or TemplatePreviewRequest()
+    state = _state(request)
+    drafts = {"subject": body.subject, "text": body.text, "html": body.html}
+    return TemplatePreview(**await template_store.preview(state.read_sessions, event_type, language, drafts,
+                                                          body.data, state.settings.public_url))

@@ -1,0 +1,102 @@
+"""The RabbitMQ consumer (when SIMPUL_EVENT_BROKER is set): events from the durable queue, one at
+a time in queue order, acknowledged only once the intake has recorded them.
+
+A poison event is recorded in the dead-letter store by the intake and rejected without requeue,
+so the broker moves it to the dead-letter queue as well. A database error is not the event's
+fault: the same message is retried here (not requeued, which would count as a redelivery
+towards the queue's delivery limit). A lost connection is reopened with backoff; messages not
+yet acknowledged are redelivered by the broker and found as duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractIncomingMessage
+from sqlalchemy.exc import SQLAlchemyError
+
+from simpul.notifications.intake import DEAD_LETTERED, Intake
+from simpul.shared.relay import backoff_delay
+from simpul.shared.relay_amqp import BROKER_ERRORS, CONNECT_TIMEOUT, declare_topology
+
+log = logging.getLogger("simpul.notifications.broker")
+
+PREFETCH = 50
+
+
+class BrokerConsumer:
+    def __init__(self, url: str, intake: Intake, *, reconnect_cap: float = 10.0) -> None:
+        self._url = url
+        self._intake = intake
+        self._reconnect_cap = reconnect_cap
+        self._task: asyncio.Task | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="broker-consumer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._consume()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except BROKER_ERRORS as exc:
+                failures += 1
+                level = logging.WARNING if failures == 1 or failures % 10 == 0 else logging.DEBUG
+                log.log(level, "broker connection lost or refused (try %d): %s", failures, type(exc).__name__)
+            finally:
+                self.connected.clear()
+            await asyncio.sleep(backoff_delay(max(failures, 1), base=0.25, cap=self._reconnect_cap))
+
+    async def _consume(self) -> None:
+        connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT)
+        try:
+            closed = asyncio.Event()
+            connection.close_callbacks.add(lambda *_: closed.set())
+            channel = await connection.channel()
+            await channel.set_qos(prefetch_count=PREFETCH)
+            _, queue = await declare_topology(channel)
+            self.connected.set()
+            log.info("consuming events from the broker")
+            async with queue.iterator() as messages:
+                async for message in messages:
+                    await self._handle(message)
+                    if closed.is_set():
+                        break
+        finally:
+            if not connection.is_closed:
+                await connection.close()
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            item = orjson.loads(message.body)
+        except orjson.JSONDecodeError:
+            item = message.body.decode("utf-8", "replace")
+        attempts = 0
+        while True:
+            try:
+                outcome = await self._intake.accept(item, "amqp")
+                break
+            except (SQLAlchemyError, OSError) as exc:
+                attempts += 1
+                log.warning("recording event failed (try %d), retrying: %s", attempts, type(exc).__name__)
+                await asyncio.sleep(backoff_delay(attempts, base=0.5, cap=10.0))
+        if outcome == DEAD_LETTERED:
+            await message.reject(requeue=False)
+        else:
+            await message.ack()

@@ -1,0 +1,335 @@
+"""The consumer: turns each event into an inbox entry and its deliveries, exactly once.
+
+Whatever the transport (HTTP push, RabbitMQ, an admin's replay), an event goes through
+`Intake.accept`. Its (source, id) is recorded in `processed_events` in the same transaction as
+the notification and deliveries it produces, so a redelivery finds the row and does nothing.
+An event that cannot be handled (malformed, missing fields, a template that fails on it) is a
+poison event: it goes to `dead_letters` with the error and is marked processed, so it never
+blocks the events behind it. Database errors are not poison: they propagate, and the
+transport delivers the event again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from simpul.notifications.models import dead_letters, deliveries, notifications, processed_events, templates
+from simpul.notifications.models import webhook_subscriptions
+from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, Sources, context_for, render
+from simpul.shared.db import utcnow
+
+log = logging.getLogger("simpul.notifications.intake")
+
+PROCESSED = "processed"
+IGNORED = "ignored"
+DEAD_LETTERED = "dead_lettered"
+DUPLICATE = "duplicate"
+
+
+class Envelope(BaseModel):
+    """CloudEvents attributes as the relay sends them; anything else is kept but not needed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str = Field(min_length=1, max_length=100)
+    type: str = Field(min_length=1, max_length=100)
+    source: str = Field(min_length=1, max_length=100)
+    subject: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    data: dict[str, Any]
+
+
+class PoisonEvent(Exception):
+    """The event can never be handled as it is."""
+
+
+@dataclass
+class Plan:
+    """What one event produces; built without touching the database."""
+
+    notification: dict[str, Any]
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def channels(self) -> set[str]:
+        return {delivery["channel"] for delivery in self.deliveries if delivery["status"] == "pending"}
+
+
+def _required_text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise PoisonEvent(f"data.{name} is missing or not a string")
+    return value
+
+
+def _optional_text(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def subscription_matches(subscription: Any, event_type: str, tenant: str | None, unit: str | None) -> bool:
+    """An applicant's subscription gets the events of its region, an officer's those of its unit."""
+    if event_type not in subscription.events:
+        return False
+    if subscription.owner_role == "applicant":
+        return tenant is not None and subscription.tenant == tenant
+    if subscription.owner_role == "officer":
+        return unit is not None and subscription.tenant == unit
+    return False
+
+
+def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: Sequence[Any],
+               settings: NotificationsSettings, now: datetime) -> Plan:
+    """The inbox entry, the email (rendered now, so a template error surfaces as poison at once)
+    and one delivery per matching webhook subscription. Raises on anything that makes the event
+    unusable."""
+    data = event.data
+    if event.type.startswith("complaint."):
+        complaint_id = _required_text(data, "complaint_id")
+        submission_id = _optional_text(data, "submission_id")
+    else:
+        complaint_id = None
+        submission_id = _required_text(data, "submission_id")
+    tenant = _required_text(data, "tenant")
+    unit = _optional_text(data, "unit")
+    occurred_at = event.occurred_at.isoformat()
+    notification_id = str(uuid.uuid4())
+    plan = Plan(notification={
+        "id": notification_id,
+        "source": event.source,
+        "event_id": event.id,
+        "event_type": event.type,
+        "subject": event.subject,
+        "tenant": tenant,
+        "unit": unit,
+        "submission_id": submission_id,
+        "complaint_id": complaint_id,
+        "tracking_code": _optional_text(data, "tracking_code"),
+        "payload": {"id": event.id, "type": event.type, "timestamp": occurred_at, "subject": event.subject,
+                    "data": data},
+        "occurred_at": event.occurred_at,
+        "created_at": now,
+    })
+
+    def delivery(channel: str, recipient: str, window: float, **values: Any) -> dict[str, Any]:
+        row = {
+            "id": str(uuid.uuid4()), "notification_id": notification_id, "event_id": event.id,
+            "channel": channel, "recipient": recipient, "status": "pending", "attempts": 0,
+            "next_attempt_at": now, "give_up_at": now + timedelta(seconds=window),
+            "created_at": now, "updated_at": now, "subscription_id": None, "content": None,
+            "completed_at": None, "last_error": None,
+        }
+        row.update(values)
+        return row
+
+    applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
+    address = applicant.get("email")
+    if isinstance(address, str) and address:
+        language = applicant.get("language")
+        language = language if language in LANGUAGES else settings.default_language
+        if language not in sources:
+            raise PoisonEvent(f"no {language} template for {event.type}")
+        context = context_for(event.type, data, event_id=event.id, occurred_at=occurred_at, language=language,
+                              public_url=settings.public_url)
+        content = render(sources[language], context, language).as_dict()
+        try:
+            recipient = validate_email(address, check_deliverability=False).normalized.lower()
+        except EmailNotValidError:
+            # Nothing to retry: recorded as a failed channel so the inbox shows it.
+            plan.deliveries.append(delivery("email", address[:320].lower(), settings.email_retry_window_seconds,
+                                            status="failed", content=content, completed_at=now,
+                                            last_error="invalid email address"))
+        else:
+            plan.deliveries.append(delivery("email", recipient, settings.email_retry_window_seconds,
+                                            content=content))
+
+    for subscription in subscriptions:
+        if subscription_matches(subscription, event.type, tenant, unit):
+            plan.deliveries.append(delivery("webhook", subscription.id, settings.webhook_retry_window_seconds,
+                                            subscription_id=subscription.id))
+    return plan
+
+
+class Intake:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], read_sessions: async_sessionmaker[AsyncSession],
+                 settings: NotificationsSettings, on_work: Callable[[set[str]], None]) -> None:
+        self._sessions = sessions
+        self._read_sessions = read_sessions
+        self._settings = settings
+        # Told which channels got new deliveries, to wake their dispatchers.
+        self._on_work = on_work
+
+    async def accept_batch(self, items: Sequence[Any], transport: str) -> dict[str, int]:
+        """In order; a database error stops the batch (the sender retries it, and what was
+        already recorded is then skipped as duplicates)."""
+        counts = {PROCESSED: 0, IGNORED: 0, DEAD_LETTERED: 0, DUPLICATE: 0}
+        for item in items:
+            counts[await self.accept(item, transport)] += 1
+        return counts
+
+    async def accept(self, item: Any, transport: str) -> str:
+        try:
+            event = Envelope.model_validate(item)
+        except ValidationError as exc:
+            return await self._dead_letter(item, _validation_summary(exc), transport)
+        known = event.type in EVENT_TYPES
+        async with self._read_sessions() as session:
+            seen = (await session.execute(
+                select(processed_events.c.outcome)
+                .where(processed_events.c.source == event.source, processed_events.c.event_id == event.id)
+            )).first()
+            if seen is not None:
+                return DUPLICATE
+            if known:
+                sources = await _load_sources(session, event.type)
+                subscriptions = await _load_subscriptions(session, event.data)
+        if not known:
+            return await self._record(event, transport, IGNORED, None)
+        try:
+            plan = plan_event(event, sources=sources, subscriptions=subscriptions, settings=self._settings,
+                              now=utcnow())
+        except Exception as exc:  # anything the event's content makes fail is poison, not a crash
+            return await self._dead_letter(item, _describe(exc), transport, event)
+        return await self._record(event, transport, PROCESSED, plan)
+
+    async def _record(self, event: Envelope, transport: str, outcome: str, plan: Plan | None) -> str:
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(insert(processed_events).values(
+                    source=event.source, event_id=event.id, type=event.type, outcome=outcome,
+                    transport=transport, processed_at=utcnow()))
+                if plan is not None:
+                    await _write_plan(session, plan)
+        except IntegrityError:
+            # Handled meanwhile by a concurrent delivery of the same event.
+            return DUPLICATE
+        if plan is not None and plan.channels():
+            self._on_work(plan.channels())
+        return outcome
+
+    async def _dead_letter(self, item: Any, error: str, transport: str, event: Envelope | None = None) -> str:
+        values = _identity_of(item)
+        log.warning("dead-lettered event %s (%s) from %s: %s", values["event_id"], values["type"],
+                    values["source"], error)
+        try:
+            async with self._sessions.begin() as session:
+                if event is not None:
+                    await session.execute(insert(processed_events).values(
+                        source=event.source, event_id=event.id, type=event.type, outcome=DEAD_LETTERED,
+                        transport=transport, processed_at=utcnow()))
+                await session.execute(insert(dead_letters).values(
+                    id=str(uuid.uuid4()), envelope=item if isinstance(item, dict) else {"raw": repr(item)[:10000]},
+                    error=error[:4000], transport=transport, received_at=utcnow(), **values))
+        except IntegrityError:
+            return DUPLICATE
+        return DEAD_LETTERED
+
+    async def replay(self, dead_letter_id: str) -> str:
+        """Handle a dead-lettered event again (after a template was fixed, say). Returns
+        `processed`; raises ReplayRefused when it still fails or was replayed already."""
+        async with self._read_sessions() as session:
+            letter = (await session.execute(select(dead_letters).where(dead_letters.c.id == dead_letter_id))).first()
+            if letter is None:
+                raise LookupError(dead_letter_id)
+            if letter.replayed_at is not None:
+                raise ReplayRefused("already replayed")
+            try:
+                event = Envelope.model_validate(letter.envelope)
+            except ValidationError as exc:
+                raise ReplayRefused(_validation_summary(exc)) from exc
+            sources = await _load_sources(session, event.type)
+            subscriptions = await _load_subscriptions(session, event.data)
+        plan = None
+        if event.type in EVENT_TYPES:
+            try:
+                plan = plan_event(event, sources=sources, subscriptions=subscriptions, settings=self._settings,
+                                  now=utcnow())
+            except Exception as exc:  # still poison: keep it dead-lettered, with the newest error
+                async with self._sessions.begin() as session:
+                    await session.execute(update(dead_letters).where(dead_letters.c.id == dead_letter_id)
+                                          .values(error=_describe(exc)[:4000]))
+                raise ReplayRefused(_describe(exc)) from exc
+        try:
+            async with self._sessions.begin() as session:
+                claimed = await session.execute(
+                    update(dead_letters).where(dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None))
+                    .values(replayed_at=utcnow()))
+                if claimed.rowcount != 1:
+                    raise ReplayRefused("already replayed")
+                marked = await session.execute(
+                    update(processed_events)
+                    .where(processed_events.c.source == event.source, processed_events.c.event_id == event.id,
+                           processed_events.c.outcome == DEAD_LETTERED)
+                    .values(outcome=PROCESSED if plan else IGNORED, transport="replay", processed_at=utcnow()))
+                if marked.rowcount != 1:
+                    raise ReplayRefused("the event was handled meanwhile")
+                if plan is not None:
+                    await _write_plan(session, plan)
+        except IntegrityError as exc:
+            raise ReplayRefused("the event was handled meanwhile") from exc
+        if plan is not None and plan.channels():
+            self._on_work(plan.channels())
+        return PROCESSED
+
+
+class ReplayRefused(Exception):
+    pass
+
+
+async def _write_plan(session: AsyncSession, plan: Plan) -> None:
+    await session.execute(insert(notifications).values(**plan.notification))
+    if plan.deliveries:
+        await session.execute(insert(deliveries), plan.deliveries)
+
+
+async def _load_sources(session: AsyncSession, event_type: str) -> dict[str, Sources]:
+    rows = (await session.execute(select(templates).where(templates.c.event_type == event_type))).all()
+    return {row.language: Sources(subject=row.subject, text=row.text, html=row.html) for row in rows}
+
+
+async def _load_subscriptions(session: AsyncSession, data: dict[str, Any]) -> list[Any]:
+    owners = []
+    if isinstance(data.get("tenant"), str):
+        owners.append(("applicant", data["tenant"]))
+    if isinstance(data.get("unit"), str):
+        owners.append(("officer", data["unit"]))
+    found: list[Any] = []
+    for role, tenant in owners:
+        found.extend((await session.execute(
+            select(webhook_subscriptions.c.id, webhook_subscriptions.c.events, webhook_subscriptions.c.owner_role,
+                   webhook_subscriptions.c.tenant)
+            .where(webhook_subscriptions.c.owner_role == role, webhook_subscriptions.c.tenant == tenant,
+                   webhook_subscriptions.c.deleted_at.is_(None))
+        )).all())
+    return found
+
+
+def _identity_of(item: Any) -> dict[str, str | None]:
+    """What can be told about an event even when it is malformed."""
+
+    def text(name: str, limit: int) -> str | None:
+        value = item.get(name) if isinstance(item, dict) else None
+        return value[:limit] if isinstance(value, str) else None
+
+    return {"source": text("source", 100), "event_id": text("id", 100), "type": text("type", 100),
+            "subject": text("subject", 200)}
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    problems = [f"{'.'.join(str(part) for part in error['loc']) or 'event'}: {error['msg']}" for error in exc.errors()]
+    return "invalid envelope: " + "; ".join(problems)
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, PoisonEvent) else f"{type(exc).__name__}: {exc}"

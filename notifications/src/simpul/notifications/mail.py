@@ -1,0 +1,174 @@
+"""Outgoing mail: an SMTP server, or `.eml` files in a mailbox folder when none is configured.
+
+Senders classify every failure as one of three kinds, which the email dispatcher acts on:
+the server is unavailable (retry the whole channel later), it deferred this message (retry the
+message later) or rejected it for good (fail the message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+
+from simpul.notifications.settings import NotificationsSettings
+
+
+class MailUnavailable(Exception):
+    """The server could not be reached or refuses service; nothing about this message."""
+
+
+class MailDeferred(Exception):
+    """The server refused this message for now (4xx)."""
+
+
+class MailRejected(Exception):
+    """The server refused this message for good (5xx)."""
+
+
+class Mailer(Protocol):
+    # The delivery status once `send` returns: `sent` (handed to a server) or `delivered`.
+    success_status: str
+
+    async def send(self, delivery_id: str, message: EmailMessage) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def build_message(*, delivery_id: str, recipient: str, content: dict[str, Any], mail_from: str) -> EmailMessage:
+    """The message for one delivery. Its Message-ID derives from the delivery id, so should a
+    crash make the same delivery go out twice, mail clients see one message."""
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "simpul.localhost"
+    message = EmailMessage()
+    message["From"] = mail_from
+    message["To"] = recipient
+    message["Subject"] = content["subject"]
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = f"<{delivery_id}@{domain}>"
+    # RFC 3834: tells auto-responders not to answer.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(content["text"])
+    message.add_alternative(content["html"], subtype="html")
+    # After the bodies: setting content clears Content-* headers.
+    message["Content-Language"] = content["language"]
+    return message
+
+
+def _classify(exc: Exception) -> Exception:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()] or [550]
+        code = min(codes)
+        return (MailDeferred if 400 <= code < 500 else MailRejected)(f"recipient refused: SMTP {code}")
+    if isinstance(exc, (smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError, smtplib.SMTPConnectError)):
+        return MailUnavailable(f"{type(exc).__name__}: SMTP {exc.smtp_code}")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        code = exc.smtp_code
+        if code == 421:
+            return MailUnavailable("SMTP 421: service not available")
+        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return (MailDeferred if 400 <= code < 500 else MailRejected)(f"SMTP {code}: {reply[:200]}")
+    # SMTPServerDisconnected, SMTPNotSupportedError, refused connections, timeouts, TLS failures.
+    return MailUnavailable(f"{type(exc).__name__}: {exc}")
+
+
+class SmtpMailer:
+    """One connection reused across messages (smtplib, in a worker thread), reopened when the
+    server dropped it and closed when the queue runs dry."""
+
+    success_status = "sent"
+
+    def __init__(self, settings: NotificationsSettings) -> None:
+        self._host = settings.smtp_host
+        self._port = settings.smtp_port
+        self._user = settings.smtp_user
+        self._password = settings.smtp_password
+        self._starttls = settings.smtp_starttls
+        self._timeout = settings.smtp_timeout_seconds
+        self._smtp: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
+        try:
+            smtp.ehlo()
+            if self._starttls:
+                smtp.starttls(context=ssl.create_default_context())
+                smtp.ehlo()
+            if self._user:
+                smtp.login(self._user, self._password.get_secret_value() if self._password else "")
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def _drop(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
+
+    def _send_sync(self, message: EmailMessage) -> None:
+        try:
+            reused = self._smtp is not None
+            if self._smtp is None:
+                self._smtp = self._connect()
+            try:
+                self._smtp.send_message(message)
+            except smtplib.SMTPServerDisconnected:
+                # A kept connection the server closed while idle: one fresh try.
+                self._drop()
+                if not reused:
+                    raise
+                self._smtp = self._connect()
+                self._smtp.send_message(message)
+        except (smtplib.SMTPException, OSError) as exc:
+            if not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
+                self._drop()
+            raise _classify(exc) from exc
+
+    async def send(self, delivery_id: str, message: EmailMessage) -> None:
+        await asyncio.to_thread(self._send_sync, message)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._drop)
+
+
+class MailboxMailer:
+    """Writes `<delivery id>.eml` under data_dir/mailbox: written whole (rename) and named by
+    the delivery, so a retry overwrites rather than duplicates."""
+
+    success_status = "delivered"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _write(self, delivery_id: str, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.directory / f"{delivery_id}.eml"
+        partial = self.directory / f".{delivery_id}.eml.tmp"
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, final)
+
+    async def send(self, delivery_id: str, message: EmailMessage) -> None:
+        try:
+            await asyncio.to_thread(self._write, delivery_id, bytes(message))
+        except OSError as exc:
+            raise MailUnavailable(f"mailbox not writable: {exc.strerror}") from exc
+
+    async def close(self) -> None:
+        return None
+
+
+def mailer_for(settings: NotificationsSettings) -> Mailer:
+    if settings.smtp_host:
+        return SmtpMailer(settings)
+    return MailboxMailer(settings.data_dir / "mailbox")

@@ -1,0 +1,163 @@
+"""Webhook subscriptions: owned by a tenant (an applicant's region or an officer's unit), seen and
+managed by the clients of that tenant and role; admins see all. Anything else is 404."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
+from simpul.notifications.paging import next_cursor, position_before
+from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
+from simpul.shared.db import utcnow
+from simpul.shared.identity import Identity
+from simpul.shared.problems import Problem, Text
+
+NOT_FOUND = Text("Langganan webhook tidak ditemukan.", "Webhook subscription not found.")
+NO_TENANT = Text("Klien Anda tidak terikat pada wilayah atau unit.", "Your client has no region or unit.")
+URL_REFUSED = Text("URL webhook tidak dapat dipakai: {reason}.", "The webhook URL cannot be used: {reason}.")
+
+_PUBLIC_COLUMNS = [
+    webhook_subscriptions.c.position, webhook_subscriptions.c.id, webhook_subscriptions.c.url,
+    webhook_subscriptions.c.events, webhook_subscriptions.c.owner_role, webhook_subscriptions.c.tenant,
+    webhook_subscriptions.c.created_at, webhook_subscriptions.c.rotated_at,
+    webhook_subscriptions.c.previous_secret_expires_at,
+]
+
+
+def public_view(row: Any) -> dict[str, Any]:
+    """Everything but the secrets."""
+    view = {column.name: getattr(row, column.name) for column in _PUBLIC_COLUMNS if column.name != "position"}
+    if view["previous_secret_expires_at"] is not None and view["previous_secret_expires_at"] <= utcnow():
+        view["previous_secret_expires_at"] = None
+    return view
+
+
+def _visible(identity: Identity):
+    conditions = [webhook_subscriptions.c.deleted_at.is_(None)]
+    if identity.role != "admin":
+        conditions += [webhook_subscriptions.c.owner_role == identity.role,
+                       webhook_subscriptions.c.tenant == identity.tenant]
+    return conditions
+
+
+async def create(sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings, identity: Identity,
+                 *, url: str, events: list[str]) -> dict[str, Any]:
+    if not identity.tenant:
+        raise Problem(403, NO_TENANT, slug="no-tenant")
+    try:
+        await check_url(url, settings.webhook_allow_loopback)
+    except UrlRefused as exc:
+        detail = Text(URL_REFUSED.id.format(reason=exc.text.id), URL_REFUSED.en.format(reason=exc.text.en))
+        raise Problem(422, detail, slug="webhook-url-refused",
+                      errors=[{"field": "url", "message": exc.text.en}]) from exc
+    now = utcnow()
+    secret = new_secret()
+    row = {
+        "id": str(uuid.uuid4()), "url": url, "events": list(events), "owner_role": identity.role,
+        "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
+    }
+    async with sessions.begin() as session:
+        await session.execute(webhook_subscriptions.insert().values(**row))
+    return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
+            "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
+
+
+async def list_visible(read_sessions: async_sessionmaker[AsyncSession], identity: Identity, limit: int,
+                       cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    query = select(*_PUBLIC_COLUMNS).where(*_visible(identity))
+    if cursor:
+        query = query.where(webhook_subscriptions.c.position < position_before(cursor))
+    query = query.order_by(webhook_subscriptions.c.position.desc()).limit(limit + 1)
+    async with read_sessions() as session:
+        rows = (await session.execute(query)).all()
+    following = next_cursor(rows, limit)
+    return [public_view(row) for row in rows[:limit]], following
+
+
+async def _find(session: AsyncSession, identity: Identity, subscription_id: str) -> Any:
+    row = (await session.execute(
+        select(*_PUBLIC_COLUMNS).where(webhook_subscriptions.c.id == subscription_id, *_visible(identity))
+    )).first()
+    if row is None:
+        raise Problem(404, NOT_FOUND)
+    return row
+
+
+async def get(read_sessions: async_sessionmaker[AsyncSession], identity: Identity, subscription_id: str) -> dict:
+    async with read_sessions() as session:
+        return public_view(await _find(session, identity, subscription_id))
+
+
+async def delete(sessions: async_sessionmaker[AsyncSession], identity: Identity, subscription_id: str) -> None:
+    """Stops deliveries at once: the pending ones are failed."""
+    now = utcnow()
+    async with sessions.begin() as session:
+        await _find(session, identity, subscription_id)
+        await session.execute(update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+                              .values(deleted_at=now))
+        await session.execute(
+            update(deliveries)
+            .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
+                   deliveries.c.claim.is_(None))
+            .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
+
+
+async def rotate_secret(sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings,
+                        identity: Identity, subscription_id: str, grace_seconds: int | None) -> dict[str, Any]:
+    """A new secret at once; the current one keeps signing (next to it) for the grace period."""
+    now = utcnow()
+    grace = settings.webhook_secret_grace_seconds if grace_seconds is None else grace_seconds
+    expires = now + timedelta(seconds=grace)
+    secret = new_secret()
+    async with sessions.begin() as session:
+        await _find(session, identity, subscription_id)
+        await session.execute(
+            update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+            .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
+                    secret=secret, rotated_at=now))
+    return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
+
+
+async def list_deliveries(read_sessions: async_sessionmaker[AsyncSession], identity: Identity,
+                          subscription_id: str, limit: int, cursor: str | None,
+                          status: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, each with every attempt."""
+    query = (
+        select(deliveries.c.position, deliveries.c.id, deliveries.c.event_id, notifications.c.event_type,
+               deliveries.c.status, deliveries.c.created_at, deliveries.c.updated_at, deliveries.c.completed_at,
+               deliveries.c.next_attempt_at)
+        .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id))
+        .where(deliveries.c.subscription_id == subscription_id, deliveries.c.channel == "webhook")
+    )
+    if status:
+        query = query.where(deliveries.c.status == status)
+    if cursor:
+        query = query.where(deliveries.c.position < position_before(cursor))
+    query = query.order_by(deliveries.c.position.desc()).limit(limit + 1)
+    async with read_sessions() as session:
+        await _find(session, identity, subscription_id)
+        rows = (await session.execute(query)).all()
+        page = rows[:limit]
+        attempts: dict[str, list[dict[str, Any]]] = {row.id: [] for row in page}
+        if page:
+            for attempt in (await session.execute(
+                select(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(list(attempts)))
+                .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
+            )).all():
+                attempts[attempt.delivery_id].append({
+                    "attempt": attempt.attempt, "at": attempt.started_at, "status_code": attempt.status_code,
+                    "duration_ms": attempt.duration_ms, "error": attempt.error, "outcome": attempt.outcome})
+    following = next_cursor(rows, limit)
+    items = [{
+        "id": row.id, "event_id": row.event_id, "event_type": row.event_type, "status": row.status,
+        "created_at": row.created_at, "updated_at": row.updated_at, "completed_at": row.completed_at,
+        "next_attempt_at": row.next_attempt_at if row.status == "pending" else None,
+        "attempts": attempts[row.id],
+    } for row in page]
+    return items, following

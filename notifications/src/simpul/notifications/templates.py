@@ -1,0 +1,346 @@
+"""Email templates: the defaults per event type and language, the context a template sees, and
+rendering in Jinja2's sandbox (HTML autoescaped; subject and text are plain text)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, pass_context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+EVENT_TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated")
+LANGUAGES = ("id", "en")
+PARTS = ("subject", "text", "html")
+
+# Every field of the event contract, so a template may test any of them even when an event
+# leaves it out (StrictUndefined then only catches misspelt names).
+SUBMISSION_FIELDS = ("submission_id", "tracking_code", "service_code", "service_name", "service_version",
+                     "unit", "tenant", "applicant", "from", "to", "note", "at", "due_at", "issued_documents")
+COMPLAINT_FIELDS = ("complaint_id", "submission_id", "tenant", "unit", "status", "applicant", "at")
+
+STATUS_LABELS = {
+    "id": {
+        "draft": "draf", "submitted": "diajukan", "in_review": "sedang diperiksa",
+        "revision_requested": "perlu perbaikan", "approved": "disetujui", "issued": "dokumen terbit",
+        "rejected": "ditolak", "cancelled": "dibatalkan",
+        "open": "diterima", "in_progress": "sedang ditangani", "resolved": "selesai",
+    },
+    "en": {
+        "draft": "draft", "submitted": "submitted", "in_review": "in review",
+        "revision_requested": "revision requested", "approved": "approved", "issued": "issued",
+        "rejected": "rejected", "cancelled": "cancelled",
+        "open": "received", "in_progress": "in progress", "resolved": "resolved",
+    },
+}
+MONTHS = {
+    "id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
+           "Oktober", "November", "Desember"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December"),
+}
+# Times are shown in Western Indonesian Time, the zone of most applicants and of the capital.
+WIB = timezone(timedelta(hours=7), "WIB")
+
+
+@dataclass(frozen=True)
+class Sources:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    language: str
+    subject: str
+    text: str
+    html: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"language": self.language, "subject": self.subject, "text": self.text, "html": self.html}
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+@pass_context
+def _status_filter(context, value: Any) -> str:
+    labels = STATUS_LABELS.get(context.get("language"), STATUS_LABELS["id"])
+    return labels.get(value, str(value)) if value is not None else ""
+
+
+@pass_context
+def _datetime_filter(context, value: Any) -> str:
+    moment = _parse_time(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    local = moment.astimezone(WIB)
+    month = MONTHS.get(context.get("language"), MONTHS["id"])[local.month - 1]
+    return f"{local.day} {month} {local.year} {local:%H.%M} WIB"
+
+
+@pass_context
+def _date_filter(context, value: Any) -> str:
+    moment = _parse_time(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    local = moment.astimezone(WIB)
+    month = MONTHS.get(context.get("language"), MONTHS["id"])[local.month - 1]
+    return f"{local.day} {month} {local.year}"
+
+
+def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
+    environment = ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined)
+    environment.filters.update(status=_status_filter, datetime=_datetime_filter, date=_date_filter)
+    return environment
+
+
+_PLAIN = _environment(autoescape=False)
+_HTML = _environment(autoescape=True)
+
+
+@lru_cache(maxsize=256)
+def _compiled(kind: str, source: str) -> Template:
+    return (_HTML if kind == "html" else _PLAIN).from_string(source)
+
+
+def compile_part(part: str, source: str) -> Template:
+    """Raises jinja2.TemplateSyntaxError for a broken template."""
+    return _compiled("html" if part == "html" else "plain", source)
+
+
+def render(sources: Sources, context: dict[str, Any], language: str) -> Rendered:
+    subject = compile_part("subject", sources.subject).render(context)
+    # A subject is one header line, whatever the template's line breaks.
+    subject = re.sub(r"\s+", " ", subject).strip()[:250]
+    text = compile_part("text", sources.text).render(context)
+    html = compile_part("html", sources.html).render(context)
+    return Rendered(language=language, subject=subject, text=text, html=html)
+
+
+def context_for(event_type: str, data: dict[str, Any], *, event_id: str, occurred_at: str, language: str,
+                public_url: str) -> dict[str, Any]:
+    fields = COMPLAINT_FIELDS if event_type.startswith("complaint.") else SUBMISSION_FIELDS
+    context: dict[str, Any] = {name: data.get(name) for name in fields}
+    context.update({key: value for key, value in data.items() if key not in context})
+    applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
+    context["applicant"] = {"name": applicant.get("name"), "email": applicant.get("email"),
+                            "language": applicant.get("language")}
+    # `from` is a Jinja keyword; these names read better in templates anyway.
+    context["from_status"] = data.get("from")
+    context["to_status"] = data.get("to")
+    context["issued_documents"] = data.get("issued_documents") or []
+    tracking_code = data.get("tracking_code")
+    context["track_url"] = f"{public_url.rstrip('/')}/v1/track/{tracking_code}" if tracking_code else None
+    context["event"] = {"id": event_id, "type": event_type, "occurred_at": occurred_at}
+    context["language"] = language
+    return context
+
+
+SAMPLE_DATA: dict[str, dict[str, Any]] = {
+    "submission.submitted": {
+        "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
+        "service_code": "izin-usaha-mikro", "service_name": "Izin Usaha Mikro", "service_version": 2,
+        "unit": "dpmptsp", "tenant": "31",
+        "applicant": {"name": "Siti Rahma", "email": "siti@example.id", "language": "id"},
+        "from": "draft", "to": "submitted", "note": None,
+        "at": "2025-03-12T07:00:00+00:00", "due_at": "2025-03-26T10:00:00+00:00",
+    },
+    "submission.status_changed": {
+        "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
+        "service_code": "izin-usaha-mikro", "service_name": "Izin Usaha Mikro", "service_version": 2,
+        "unit": "dpmptsp", "tenant": "31",
+        "applicant": {"name": "Siti Rahma", "email": "siti@example.id", "language": "id"},
+        "from": "in_review", "to": "revision_requested", "note": "Lampirkan KTP yang terbaca.",
+        "at": "2025-03-14T03:30:00+00:00", "due_at": "2025-03-28T10:00:00+00:00",
+    },
+    "submission.issued": {
+        "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
+        "service_code": "izin-usaha-mikro", "service_name": "Izin Usaha Mikro", "service_version": 2,
+        "unit": "dpmptsp", "tenant": "31",
+        "applicant": {"name": "Siti Rahma", "email": "siti@example.id", "language": "id"},
+        "from": "approved", "to": "issued", "note": None,
+        "at": "2025-03-20T02:00:00+00:00", "due_at": "2025-03-28T10:00:00+00:00",
+        "issued_documents": [{"document_id": "d-0001",
+                              "verify_url": "http://127.0.0.1:8000/v1/verify/d-0001"}],
+    },
+    "complaint.updated": {
+        "complaint_id": "c-0001", "submission_id": "3f1c2a9e-0000-4000-8000-000000000001",
+        "tenant": "31", "unit": "dpmptsp", "status": "in_progress",
+        "applicant": {"name": "Siti Rahma", "email": "siti@example.id", "language": "id"},
+        "at": "2025-03-15T04:00:00+00:00",
+    },
+}
+
+
+def sample_context(event_type: str, language: str, public_url: str, data: dict[str, Any] | None = None) -> dict:
+    return context_for(event_type, data if data is not None else SAMPLE_DATA[event_type],
+                       event_id="00000000-0000-4000-8000-000000000000",
+                       occurred_at="2025-03-14T03:30:00+00:00", language=language, public_url=public_url)
+
+
+_HTML_HEAD = '<!doctype html>\n<html lang="{lang}"><body style="font-family: sans-serif; line-height: 1.5">\n'
+_HTML_TAIL = "</body></html>\n"
+
+
+def _html(lang: str, body: str) -> str:
+    return _HTML_HEAD.format(lang=lang) + body + _HTML_TAIL
+
+
+DEFAULTS: dict[tuple[str, str], Sources] = {
+    ("submission.submitted", "id"): Sources(
+        subject="Permohonan {{ tracking_code }} telah diterima",
+        text=(
+            "Yth. {{ applicant.name }},\n\n"
+            "Permohonan Anda untuk layanan {{ service_name }} telah kami terima "
+            "dengan kode pelacakan {{ tracking_code }}.\n"
+            "{% if due_at %}Target penyelesaian: {{ due_at | date }}.\n{% endif %}"
+            "{% if track_url %}Pantau statusnya di {{ track_url }}\n{% endif %}"
+            "\nSalam,\nSimpul\n"
+        ),
+        html=_html("id",
+            "<p>Yth. {{ applicant.name }},</p>\n"
+            "<p>Permohonan Anda untuk layanan <strong>{{ service_name }}</strong> telah kami terima "
+            "dengan kode pelacakan <strong>{{ tracking_code }}</strong>.</p>\n"
+            "{% if due_at %}<p>Target penyelesaian: {{ due_at | date }}.</p>\n{% endif %}"
+            '{% if track_url %}<p><a href="{{ track_url }}">Pantau status permohonan</a></p>\n{% endif %}'
+            "<p>Salam,<br>Simpul</p>\n"),
+    ),
+    ("submission.submitted", "en"): Sources(
+        subject="Your application {{ tracking_code }} has been received",
+        text=(
+            "Dear {{ applicant.name }},\n\n"
+            "We have received your application for {{ service_name }} "
+            "with tracking code {{ tracking_code }}.\n"
+            "{% if due_at %}Expected completion: {{ due_at | date }}.\n{% endif %}"
+            "{% if track_url %}Follow its status at {{ track_url }}\n{% endif %}"
+            "\nRegards,\nSimpul\n"
+        ),
+        html=_html("en",
+            "<p>Dear {{ applicant.name }},</p>\n"
+            "<p>We have received your application for <strong>{{ service_name }}</strong> "
+            "with tracking code <strong>{{ tracking_code }}</strong>.</p>\n"
+            "{% if due_at %}<p>Expected completion: {{ due_at | date }}.</p>\n{% endif %}"
+            '{% if track_url %}<p><a href="{{ track_url }}">Follow your application</a></p>\n{% endif %}'
+            "<p>Regards,<br>Simpul</p>\n"),
+    ),
+    ("submission.status_changed", "id"): Sources(
+        subject="Status permohonan {{ tracking_code }}: {{ to_status | status }}",
+        text=(
+            "Yth. {{ applicant.name }},\n\n"
+            "Status permohonan {{ tracking_code }} ({{ service_name }}) berubah "
+            "dari {{ from_status | status }} menjadi {{ to_status | status }} pada {{ at | datetime }}.\n"
+            "{% if note %}Catatan petugas: {{ note }}\n{% endif %}"
+            "{% if to_status == 'revision_requested' %}Mohon perbaiki permohonan Anda lalu ajukan kembali.\n{% endif %}"
+            "{% if due_at %}Target penyelesaian: {{ due_at | date }}.\n{% endif %}"
+            "{% if track_url %}Pantau statusnya di {{ track_url }}\n{% endif %}"
+            "\nSalam,\nSimpul\n"
+        ),
+        html=_html("id",
+            "<p>Yth. {{ applicant.name }},</p>\n"
+            "<p>Status permohonan <strong>{{ tracking_code }}</strong> ({{ service_name }}) berubah "
+            "dari {{ from_status | status }} menjadi <strong>{{ to_status | status }}</strong> "
+            "pada {{ at | datetime }}.</p>\n"
+            "{% if note %}<p>Catatan petugas: {{ note }}</p>\n{% endif %}"
+            "{% if to_status == 'revision_requested' %}<p>Mohon perbaiki permohonan Anda lalu ajukan kembali.</p>\n{% endif %}"
+            "{% if due_at %}<p>Target penyelesaian: {{ due_at | date }}.</p>\n{% endif %}"
+            '{% if track_url %}<p><a href="{{ track_url }}">Pantau status permohonan</a></p>\n{% endif %}'
+            "<p>Salam,<br>Simpul</p>\n"),
+    ),
+    ("submission.status_changed", "en"): Sources(
+        subject="Application {{ tracking_code }}: {{ to_status | status }}",
+        text=(
+            "Dear {{ applicant.name }},\n\n"
+            "The status of your application {{ tracking_code }} ({{ service_name }}) changed "
+            "from {{ from_status | status }} to {{ to_status | status }} on {{ at | datetime }}.\n"
+            "{% if note %}Officer's note: {{ note }}\n{% endif %}"
+            "{% if to_status == 'revision_requested' %}Please revise your application and submit it again.\n{% endif %}"
+            "{% if due_at %}Expected completion: {{ due_at | date }}.\n{% endif %}"
+            "{% if track_url %}Follow its status at {{ track_url }}\n{% endif %}"
+            "\nRegards,\nSimpul\n"
+        ),
+        html=_html("en",
+            "<p>Dear {{ applicant.name }},</p>\n"
+            "<p>The status of your application <strong>{{ tracking_code }}</strong> ({{ service_name }}) "
+            "changed from {{ from_status | status }} to <strong>{{ to_status | status }}</strong> "
+            "on {{ at | datetime }}.</p>\n"
+            "{% if note %}<p>Officer's note: {{ note }}</p>\n{% endif %}"
+            "{% if to_status == 'revision_requested' %}<p>Please revise your application and submit it again.</p>\n{% endif %}"
+            "{% if due_at %}<p>Expected completion: {{ due_at | date }}.</p>\n{% endif %}"
+            '{% if track_url %}<p><a href="{{ track_url }}">Follow your application</a></p>\n{% endif %}'
+            "<p>Regards,<br>Simpul</p>\n"),
+    ),
+    ("submission.issued", "id"): Sources(
+        subject="Dokumen permohonan {{ tracking_code }} telah terbit",
+        text=(
+            "Yth. {{ applicant.name }},\n\n"
+            "Permohonan {{ tracking_code }} ({{ service_name }}) telah selesai dan dokumennya "
+            "telah ditandatangani secara elektronik.\n"
+            "{% for document in issued_documents %}Periksa keaslian dokumen: {{ document.verify_url }}\n{% endfor %}"
+            "\nSalam,\nSimpul\n"
+        ),
+        html=_html("id",
+            "<p>Yth. {{ applicant.name }},</p>\n"
+            "<p>Permohonan <strong>{{ tracking_code }}</strong> ({{ service_name }}) telah selesai dan "
+            "dokumennya telah ditandatangani secara elektronik.</p>\n"
+            "{% if issued_documents %}<ul>\n{% for document in issued_documents %}"
+            '<li><a href="{{ document.verify_url }}">Periksa keaslian dokumen</a></li>\n'
+            "{% endfor %}</ul>\n{% endif %}"
+            "<p>Salam,<br>Simpul</p>\n"),
+    ),
+    ("submission.issued", "en"): Sources(
+        subject="The document for application {{ tracking_code }} has been issued",
+        text=(
+            "Dear {{ applicant.name }},\n\n"
+            "Your application {{ tracking_code }} ({{ service_name }}) is complete and its document "
+            "has been signed electronically.\n"
+            "{% for document in issued_documents %}Verify the document: {{ document.verify_url }}\n{% endfor %}"
+            "\nRegards,\nSimpul\n"
+        ),
+        html=_html("en",
+            "<p>Dear {{ applicant.name }},</p>\n"
+            "<p>Your application <strong>{{ tracking_code }}</strong> ({{ service_name }}) is complete and "
+            "its document has been signed electronically.</p>\n"
+            "{% if issued_documents %}<ul>\n{% for document in issued_documents %}"
+            '<li><a href="{{ document.verify_url }}">Verify the document</a></li>\n'
+            "{% endfor %}</ul>\n{% endif %}"
+            "<p>Regards,<br>Simpul</p>\n"),
+    ),
+    ("complaint.updated", "id"): Sources(
+        subject="Pengaduan Anda: {{ status | status }}",
+        text=(
+            "Yth. {{ applicant.name }},\n\n"
+            "Status pengaduan Anda kini {{ status | status }} ({{ at | datetime }}).\n"
+            "\nSalam,\nSimpul\n"
+        ),
+        html=_html("id",
+            "<p>Yth. {{ applicant.name }},</p>\n"
+            "<p>Status pengaduan Anda kini <strong>{{ status | status }}</strong> ({{ at | datetime }}).</p>\n"
+            "<p>Salam,<br>Simpul</p>\n"),
+    ),
+    ("complaint.updated", "en"): Sources(
+        subject="Your complaint: {{ status | status }}",
+        text=(
+            "Dear {{ applicant.name }},\n\n"
+            "Your complaint is now {{ status | status }} ({{ at | datetime }}).\n"
+            "\nRegards,\nSimpul\n"
+        ),
+        html=_html("en",
+            "<p>Dear {{ applicant.name }},</p>\n"
+            "<p>Your complaint is now <strong>{{ status | status }}</strong> ({{ at | datetime }}).</p>\n"
+            "<p>Regards,<br>Simpul</p>\n"),
+    ),
+}

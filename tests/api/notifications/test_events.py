@@ -1,0 +1,194 @@
+"""The consumer through its internal endpoint: inbox entries, email, redelivery, poison events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from sqlalchemy import func, select, update
+
+from simpul.notifications.models import deliveries, processed_events, templates
+from tests.api.notifications.conftest import (
+    OTHER_UNIT,
+    UNIT,
+    admin,
+    applicant,
+    complaint_event,
+    envelope,
+    officer,
+    service,
+    submission_event,
+)
+
+
+async def test_an_event_reaches_the_inbox_and_the_applicants_mailbox(harness, mail):
+    event = submission_event(tenant="31", unit=UNIT, email="Siti@Example.ID", language="en",
+                             note="Please wait <a few> days")
+    assert await harness.send(event) == {"processed": 1, "ignored": 0, "dead_lettered": 0, "duplicate": 0}
+
+    await harness.eventually(lambda: mail.received(), message="no mail")
+    (message,) = mail.received()
+    assert message["To"] == "siti@example.id"
+    assert message["Subject"] == f"Application {event['data']['tracking_code']}: in review"
+    assert message["Content-Language"] == "en"
+    assert message["Auto-Submitted"] == "auto-generated"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "changed from submitted to in review" in text and "Please wait <a few> days" in text
+    assert "Please wait &lt;a few&gt; days" in html and "<a few>" not in html
+
+    async def sent():
+        return (await harness.channel(event["id"], "email"))["status"] == "sent"
+
+    await harness.eventually(sent, message="email channel not marked sent")
+    (item,) = await harness.inbox(applicant("31"))
+    assert item["event_id"] == event["id"] and item["event_type"] == "submission.status_changed"
+    assert item["submission_id"] == event["data"]["submission_id"]
+    assert item["tracking_code"] == event["data"]["tracking_code"]
+    assert item["data"]["to"] == "in_review"
+    assert item["channels"] == [{"channel": "email", "recipient": "siti@example.id", "status": "sent",
+                                 "attempts": 1, "updated_at": item["channels"][0]["updated_at"]}]
+    assert [entry["event_id"] for entry in await harness.inbox(officer(UNIT))] == [event["id"]]
+    assert await harness.inbox(applicant("32")) == []
+    assert await harness.inbox(officer(OTHER_UNIT)) == []
+    one = await harness.client.get(f"/v1/notifications/{item['id']}", headers=applicant("31"))
+    assert one.status_code == 200 and one.json()["id"] == item["id"]
+    hidden = await harness.client.get(f"/v1/notifications/{item['id']}", headers=applicant("32"))
+    assert hidden.status_code == 404
+
+
+async def test_indonesian_is_the_default_language(harness, mail):
+    for language in ("id", "fr"):
+        await harness.send(submission_event("submission.submitted", language=language, email=f"{language}@x.id"))
+    await harness.eventually(lambda: len(mail.received()) == 2)
+    for address in ("id@x.id", "fr@x.id"):
+        (message,) = mail.to(address)
+        assert message["Subject"].startswith("Permohonan ") and message["Subject"].endswith(" telah diterima")
+
+
+async def test_a_redelivered_event_does_nothing(harness, mail):
+    event = submission_event()
+    assert (await harness.send(event))["processed"] == 1
+    assert (await harness.send(event, event))["duplicate"] == 2
+    await harness.eventually(lambda: mail.received())
+    await asyncio.sleep(0.3)  # room for a second mail, which must not come
+    assert len(await harness.inbox(admin())) == 1
+    async with harness.app.state.read_sessions() as session:
+        rows = (await session.execute(select(func.count()).select_from(deliveries))).scalar_one()
+    assert rows == 1
+    assert len(mail.received()) == 1
+
+
+async def test_unknown_types_are_recorded_and_ignored(harness, mail):
+    document = envelope("document.issued", "documents/d-1", {"document_id": "d-1"}, source="simpul/signatures")
+    assert (await harness.send(document))["ignored"] == 1
+    assert (await harness.send(document))["duplicate"] == 1
+    async with harness.app.state.read_sessions() as session:
+        outcome = (await session.execute(select(processed_events.c.outcome)
+                                         .where(processed_events.c.event_id == document["id"]))).scalar_one()
+    assert outcome == "ignored"
+    assert await harness.inbox(admin()) == []
+
+
+async def test_poison_events_go_to_the_dead_letters_and_block_nothing(harness, mail):
+    good_before = submission_event(email="before@x.id")
+    no_tenant = submission_event(email="never@x.id")
+    del no_tenant["data"]["tenant"]
+    no_id = {key: value for key, value in submission_event().items() if key != "id"}
+    counts = await harness.send(good_before, no_tenant, no_id, "not an event", submission_event(email="after@x.id"))
+    assert counts == {"processed": 2, "ignored": 0, "dead_lettered": 3, "duplicate": 0}
+    await harness.eventually(lambda: len(mail.received()) == 2)
+    assert sorted(message["To"] for message in mail.received()) == ["after@x.id", "before@x.id"]
+
+    # A dead-lettered event with an id counts as processed: a redelivery is a duplicate.
+    assert (await harness.send(no_tenant))["duplicate"] == 1
+
+    listed = await harness.client.get("/v1/notifications/dead-letters", headers=admin())
+    assert listed.status_code == 200
+    letters = listed.json()["items"]
+    assert len(letters) == 3
+    by_event = {letter["event_id"]: letter for letter in letters if letter["envelope"] != {"raw": "'not an event'"}}
+    assert by_event[no_tenant["id"]]["error"] == "data.tenant is missing or not a string"
+    assert by_event[no_tenant["id"]]["envelope"] == no_tenant
+    assert by_event[no_tenant["id"]]["transport"] == "http"
+    assert by_event[None]["error"] == "invalid envelope: id: Field required"
+    assert any(letter["envelope"] == {"raw": "'not an event'"} for letter in letters)
+
+    for headers in (applicant("31"), officer(UNIT)):
+        refused = await harness.client.get("/v1/notifications/dead-letters", headers=headers)
+        assert refused.status_code == 403
+
+
+async def test_a_dead_letter_is_replayed_once_its_cause_is_fixed(harness, mail):
+    async with harness.app.state.sessions.begin() as session:
+        # A template broken behind the API's back (the API refuses such templates).
+        await session.execute(update(templates).where(templates.c.event_type == "complaint.updated",
+                                                      templates.c.language == "id")
+                              .values(subject="{{ no_such_field.name }}"))
+    event = complaint_event(email="warga@x.id")
+    assert (await harness.send(event))["dead_lettered"] == 1
+    (letter,) = (await harness.client.get("/v1/notifications/dead-letters", headers=admin())).json()["items"]
+    assert "UndefinedError" in letter["error"]
+
+    refused = await harness.client.post(f"/v1/notifications/dead-letters/{letter['id']}/replay", headers=admin())
+    assert refused.status_code == 409
+
+    default = (await harness.client.get("/v1/templates/complaint.updated/en", headers=admin())).json()
+    fixed = {"subject": "Pengaduan: {{ status | status }}", "text": default["text"], "html": default["html"]}
+    assert (await harness.client.put("/v1/templates/complaint.updated/id", json=fixed,
+                                     headers=admin())).status_code == 200
+    replayed = await harness.client.post(f"/v1/notifications/dead-letters/{letter['id']}/replay", headers=admin())
+    assert replayed.status_code == 200, replayed.text
+    assert replayed.json() == {"id": letter["id"], "outcome": "processed"}
+    await harness.eventually(lambda: mail.to("warga@x.id"))
+    assert mail.to("warga@x.id")[0]["Subject"] == "Pengaduan: sedang ditangani"
+
+    again = await harness.client.post(f"/v1/notifications/dead-letters/{letter['id']}/replay", headers=admin())
+    assert again.status_code == 409
+    assert (await harness.send(event))["duplicate"] == 1
+    waiting = await harness.client.get("/v1/notifications/dead-letters", params={"replayed": "false"},
+                                       headers=admin())
+    assert waiting.json()["items"] == []
+
+
+async def test_complaint_events_follow_the_tenant_and_unit(harness, mail):
+    with_unit = complaint_event(tenant="31", unit=UNIT)
+    without_unit = complaint_event(tenant="31", unit=None)
+    await harness.send(with_unit, without_unit)
+    assert {item["event_id"] for item in await harness.inbox(applicant("31"))} == {with_unit["id"], without_unit["id"]}
+    assert [item["complaint_id"] for item in await harness.inbox(officer(UNIT))] == [with_unit["data"]["complaint_id"]]
+
+
+async def test_an_invalid_address_is_a_failed_channel_not_a_poison_event(harness, mail):
+    event = submission_event(email="not an address")
+    assert (await harness.send(event))["processed"] == 1
+    channel = await harness.channel(event["id"], "email")
+    assert channel["status"] == "failed"
+
+
+async def test_only_services_may_push_events(harness):
+    body = json.dumps([submission_event()])
+    for headers, status in ((applicant("31"), 403), (admin(), 403), ({}, 401)):
+        response = await harness.client.post("/internal/events", content=body, headers=headers)
+        assert response.status_code == status
+    single = await harness.client.post("/internal/events", json=submission_event(), headers=service())
+    assert single.json()["processed"] == 1
+    broken = await harness.client.post("/internal/events", content=b"{", headers=service())
+    assert broken.status_code == 400
+    scalar = await harness.client.post("/internal/events", content=b"42", headers=service())
+    assert scalar.status_code == 400
+
+
+async def test_without_an_smtp_server_mail_goes_to_the_mailbox_folder(start, mail):
+    async with start(smtp_host=None) as harness:
+        event = submission_event(email="kotak@x.id")
+        await harness.send(event)
+
+        async def delivered():
+            return (await harness.channel(event["id"], "email"))["status"] == "delivered"
+
+        await harness.eventually(delivered)
+        mailbox = harness.settings.data_dir / "mailbox"
+        (path,) = list(mailbox.glob("*.eml"))
+        assert "kotak@x.id" in path.read_text()
+    assert mail.received() == []
