@@ -1,0 +1,406 @@
+"""Submissions through the gateway: write throughput, and whether lists and tracking stay fast
+as the table grows from ten thousand to a million rows.
+
+    .venv/bin/python bench/submissions.py [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
+        [--backends sqlite,postgres] [--duration 15] [--concurrency 32] [--large 1000000]
+
+For each backend (SQLite files; PostgreSQL when a server is given with --postgres or
+SIMPUL_TEST_POSTGRES) two systems of gateway + catalogue + submissions run as real processes on
+free loopback ports, the way `make run` starts them (the e2e harness, tests/support/processes.py):
+
+1. Throughput, on the first system: C concurrent clients (aiohttp) repeat
+   `POST /v1/submissions` -> `POST .../documents` (a small PDF) -> `POST .../submit` for D seconds,
+   then `POST /v1/submissions` -> `POST .../submit` on a service that needs no documents.
+   Printed: completed flows per second and HTTP requests per second.
+2. Size: rows are seeded directly into each system's submissions database until the first holds
+   10 thousand and the second 1 million (realistic spread over 20 units, 34 regions and every
+   state), then ANALYZE. `GET /v1/submissions?status=submitted` (as the officer of one unit) and
+   `GET /v1/track/{code}` (random seeded codes, anonymous) are measured on both in interleaved
+   rounds (4 clients, R requests each); the table gives the median over rounds of p50 and p99
+   and the ratio 1M / 10k. Target: p99 ratio <= 1.3; >= 500 create+submit per second on PostgreSQL.
+
+Results also go to bench/out/submissions-<time>.json. Everything started here is stopped at the
+end, also on an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simpul.shared.db import create_engine  # noqa: E402
+from simpul.submissions.models import submissions  # noqa: E402
+from simpul.submissions.service import TRACKING_ALPHABET, TRACKING_LENGTH  # noqa: E402
+from tests.support.databases import TestDatabases  # noqa: E402
+from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+SERVICES = ("gateway", "catalog", "submissions")
+UNIT = "BENCH-UNIT"
+OTHER_UNITS = [f"UNIT-{n:02d}" for n in range(19)]
+REGIONS = [str(code) for code in (11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53,
+                                  61, 62, 63, 64, 65, 71, 72, 73, 74, 75, 76, 81, 82, 91, 94)]
+STATES = [("draft", 10), ("submitted", 30), ("in_review", 20), ("revision_requested", 5), ("approved", 3),
+          ("issued", 22), ("rejected", 7), ("cancelled", 3)]
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n" + b"%" * 2000 + b"\n"
+P99_TARGET = 1.3
+THROUGHPUT_TARGET = 500
+
+
+def service_body(code: str, with_document: bool) -> dict:
+    requirements = [
+        {"code": "SURAT", "name": "Surat permohonan", "description": "", "required": True,
+         "content_types": ["application/pdf"], "max_bytes": 1_000_000}
+    ] if with_document else []
+    return {
+        "code": code,
+        "name": "Layanan uji beban",
+        "description": "Layanan untuk uji beban.",
+        "unit": UNIT,
+        "category": "uji",
+        "legal_basis": ["Undang-Undang Nomor 25 Tahun 2009 tentang Pelayanan Publik"],
+        "requirements": requirements,
+        "form_schema": {
+            "type": "object",
+            "required": ["perihal"],
+            "properties": {"perihal": {"type": "string", "minLength": 3}, "jumlah": {"type": "integer"}},
+            "additionalProperties": False,
+        },
+        "procedure": [{"step": 1, "title": "Verifikasi berkas", "actor": "Petugas"}],
+        "sla_working_days": 5,
+        "fee": {"amount": 50000, "currency": "IDR", "legal_basis": "PP 1/2026"},
+        "output": {"name": "Surat Keterangan", "description": "Surat keterangan hasil layanan"},
+        "complaint_channels": [{"channel": "email", "contact": "pengaduan@example.go.id"}],
+        "standard": {key: "Sesuai maklumat pelayanan" for key in (
+            "facilities", "staff_competence", "internal_supervision", "complaint_handling", "number_of_staff",
+            "service_guarantee", "security_guarantee", "performance_evaluation")},
+    }
+
+
+# --- the systems ------------------------------------------------------------------------------
+
+
+class Bench:
+    """One running system and the clients the bench uses on it."""
+
+    def __init__(self, name: str, directory: Path, postgres: str | None) -> None:
+        self.name = name
+        self.databases = TestDatabases(directory)
+        self.databases.server = postgres
+        self.system = System(directory, self.databases, services=SERVICES, extra_env={"SIMPUL_DEMO": "0"})
+        self.tokens: dict[str, str] = {}
+        self.codes: dict[str, str] = {}
+
+    def start(self) -> None:
+        self.system.start()
+
+    def stop(self) -> None:
+        self.system.stop()
+        asyncio.run(self.databases.drop_all())
+
+    @property
+    def url(self) -> str:
+        return self.system.gateway_url
+
+    def database_url(self) -> str:
+        env = self.system["submissions"].env
+        return env.get("SIMPUL_SUBMISSIONS_DATABASE_URL") or (
+            f"sqlite+aiosqlite:///{Path(env['SIMPUL_DATA_DIR']).resolve() / 'submissions.db'}"
+        )
+
+    async def setup(self, http: aiohttp.ClientSession) -> None:
+        admin = await token(http, self.url, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
+        suffix = uuid.uuid4().hex[:6].upper()
+        for kind, with_document in (("upload", True), ("plain", False)):
+            code = f"BENCH-{kind.upper()}-{suffix}"
+            await call(http, "POST", f"{self.url}/v1/services", admin, json=service_body(code, with_document), ok=201)
+            await call(http, "POST", f"{self.url}/v1/services/{code}/publish", admin, ok=200)
+            self.codes[kind] = code
+        for role, tenant in (("applicant", "31"), ("officer", UNIT)):
+            created = await call(http, "POST", f"{self.url}/v1/admin/clients", admin,
+                                 json={"name": f"bench {role}", "role": role, "tenant": tenant}, ok=201)
+            self.tokens[role] = await token(http, self.url, created["client_id"], created["client_secret"])
+
+
+async def token(http: aiohttp.ClientSession, url: str, client_id: str, secret: str) -> str:
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    async with http.post(f"{url}/v1/oauth/token", data=form) as response:
+        body = await response.json()
+        if response.status != 200:
+            raise RuntimeError(f"token: {response.status} {body}")
+        return body["access_token"]
+
+
+async def call(http, method, url, bearer, *, ok, **kwargs):
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    async with http.request(method, url, headers=headers, **kwargs) as response:
+        body = await response.read()
+        if response.status != ok:
+            raise RuntimeError(f"{method} {url}: {response.status} {body[:300]!r}")
+        return json.loads(body) if body else None
+
+
+# --- 1. throughput ----------------------------------------------------------------------------
+
+
+async def throughput(bench: Bench, *, with_upload: bool, duration: float, concurrency: int) -> dict:
+    url = bench.url
+    bearer = bench.tokens["applicant"]
+    code = bench.codes["upload" if with_upload else "plain"]
+    body = {"service_code": code, "applicant": {"name": "Budi", "email": "budi@example.go.id"},
+            "data": {"perihal": "Uji beban", "jumlah": 3}}
+    flows = requests = errors = 0
+    stop_at = time.perf_counter() + duration
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        nonlocal flows, requests, errors
+        while time.perf_counter() < stop_at:
+            try:
+                created = await call(http, "POST", f"{url}/v1/submissions", bearer, json=body, ok=201)
+                requests += 1
+                if with_upload:
+                    form = aiohttp.FormData()
+                    form.add_field("requirement_code", "SURAT")
+                    form.add_field("file", PDF, filename="surat.pdf", content_type="application/pdf")
+                    await call(http, "POST", f"{url}/v1/submissions/{created['id']}/documents", bearer,
+                               data=form, ok=201)
+                    requests += 1
+                await call(http, "POST", f"{url}/v1/submissions/{created['id']}/submit", bearer, ok=200)
+                requests += 1
+                flows += 1
+            except (RuntimeError, aiohttp.ClientError, asyncio.TimeoutError):
+                errors += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"flows_per_s": flows / elapsed, "requests_per_s": requests / elapsed, "flows": flows, "errors": errors}
+
+
+# --- 2. seeding -------------------------------------------------------------------------------
+
+
+def seeded_id(moment: datetime) -> str:
+    value = int(moment.timestamp() * 1000) << 80 | secrets.randbits(80)
+    value = (value & ~(0xF << 76)) | (0x7 << 76)
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)
+    return str(uuid.UUID(int=value))
+
+
+def seeded_rows(count: int, rng: random.Random) -> list[dict]:
+    now = datetime.now(UTC)
+    states = [state for state, weight in STATES for _ in range(weight)]
+    standard = {
+        "name": "Layanan", "name_en": None, "unit": UNIT, "form_schema": {},
+        "requirements": [{"code": "SURAT", "name": "Surat", "required": True,
+                          "content_types": ["application/pdf"], "max_bytes": 1_000_000}],
+        "sla_working_days": 5, "fee": {"amount": 50000, "currency": "IDR", "legal_basis": "PP 1/2026"},
+        "output": {"name": "Surat Keterangan"},
+    }
+    rows = []
+    for _ in range(count):
+        created = now - timedelta(days=2 * 365 + 1) + timedelta(seconds=rng.uniform(0, 2 * 365 * 86400))
+        status = rng.choice(states)
+        unit = UNIT if rng.random() < 0.05 else rng.choice(OTHER_UNITS)
+        submitted = created + timedelta(hours=1) if status != "draft" else None
+        due = submitted + timedelta(days=7) if submitted else None
+        stopped = submitted + timedelta(days=5) if status in ("approved", "issued", "rejected", "cancelled") and submitted else None
+        paused = submitted + timedelta(days=2) if status == "revision_requested" else None
+        overdue_from = None
+        if due is not None and (stopped is None or stopped > due) and (paused is None or paused > due):
+            overdue_from = due
+        rows.append({
+            "id": seeded_id(created),
+            "tracking_code": "".join(rng.choice(TRACKING_ALPHABET) for _ in range(TRACKING_LENGTH)),
+            "status": status, "version": 3, "tenant": rng.choice(REGIONS), "unit": unit,
+            "service_code": f"SVC-{unit}", "service_version": 1, "service_name": "Layanan",
+            "standard": {**standard, "unit": unit}, "applicant": {"name": "Warga", "email": "warga@example.go.id",
+                                                                  "language": "id"},
+            "data": {"perihal": "Permohonan"}, "created_by": "seed", "created_at": created, "updated_at": created,
+            "sla_working_days": 5, "submitted_at": submitted, "due_at": due, "paused_at": paused,
+            "paused_working_days": 0, "stopped_at": stopped, "overdue_from": overdue_from,
+            "receipt_number": f"{unit}/{created.year}/S{secrets.token_hex(6)}" if submitted else None,
+            "receipt_issued_at": submitted, "approved_at": None, "approved_by": None, "decision_note": None,
+            "issued_documents": None,
+        })
+    return rows
+
+
+async def seed(bench: Bench, total: int, batch: int = 5000) -> list[str]:
+    """Bring the table to `total` rows; returns a sample of seeded tracking codes."""
+    engine = create_engine(bench.database_url())
+    rng = random.Random(bench.name)
+    sample: list[str] = []
+    try:
+        async with engine.connect() as connection:
+            existing = (await connection.execute(select(func.count()).select_from(submissions))).scalar_one()
+        remaining = total - existing
+        started = time.perf_counter()
+        while remaining > 0:
+            rows = seeded_rows(min(batch, remaining), rng)
+            async with engine.begin() as connection:
+                await connection.execute(submissions.insert(), rows)
+            sample.extend(row["tracking_code"] for row in rows[:: max(1, len(rows) // 50)])
+            remaining -= len(rows)
+            print(f"  {bench.name}: seeded to {total - remaining} rows ({time.perf_counter() - started:.0f} s)",
+                  end="\r", flush=True)
+        print()
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("ANALYZE")
+    finally:
+        await engine.dispose()
+    return sample
+
+
+# --- 3. latency -------------------------------------------------------------------------------
+
+
+async def latencies(url: str, paths: list[str], bearer: str | None, clients: int = 4) -> list[float]:
+    queue = list(paths)
+    timings: list[float] = []
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+
+    async def worker(http: aiohttp.ClientSession) -> None:
+        while queue:
+            path = queue.pop()
+            started = time.perf_counter()
+            async with http.get(f"{url}{path}", headers=headers) as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"GET {path}: {response.status}")
+            timings.append(time.perf_counter() - started)
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=clients)) as http:
+        await asyncio.gather(*(worker(http) for _ in range(clients)))
+    return timings
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def measure_sizes(small: Bench, large: Bench, samples: dict[str, list[str]], *, rounds: int,
+                        requests: int) -> dict:
+    results: dict[str, dict[str, list[tuple[float, float]]]] = {
+        b.name: {"list": [], "track": []} for b in (small, large)
+    }
+    rng = random.Random(7)
+    order = [small, large]
+    for bench in order:  # warm-up: caches, connection pools, query plans
+        await latencies(bench.url, ["/v1/submissions?status=submitted"] * 100, bench.tokens["officer"])
+        await latencies(bench.url, [f"/v1/track/{c}" for c in samples[bench.name][:100]], None)
+    for round_number in range(rounds):
+        for bench in order if round_number % 2 == 0 else reversed(order):
+            listed = await latencies(bench.url, ["/v1/submissions?status=submitted"] * requests,
+                                     bench.tokens["officer"])
+            codes = [rng.choice(samples[bench.name]) for _ in range(requests)]
+            tracked = await latencies(bench.url, [f"/v1/track/{c}" for c in codes], None)
+            results[bench.name]["list"].append((percentile(listed, 50), percentile(listed, 99)))
+            results[bench.name]["track"].append((percentile(tracked, 50), percentile(tracked, 99)))
+    summary = {}
+    for name, kinds in results.items():
+        summary[name] = {
+            kind: {"p50_ms": 1000 * statistics.median(p50 for p50, _ in values),
+                   "p99_ms": 1000 * statistics.median(p99 for _, p99 in values)}
+            for kind, values in kinds.items()
+        }
+    return summary
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def run_backend(backend: str, postgres: str | None, args, directory: Path) -> dict:
+    print(f"== {backend}", flush=True)
+    small = Bench("10k", directory / f"{backend}-small", postgres if backend == "postgres" else None)
+    large = Bench(f"{args.large // 1000}k", directory / f"{backend}-large", postgres if backend == "postgres" else None)
+    for bench in (small, large):
+        bench.system.directory.mkdir(parents=True, exist_ok=True)
+    started: list[Bench] = []
+    try:
+        for bench in (small, large):
+            bench.start()
+            started.append(bench)
+
+        async def prepare() -> dict:
+            async with aiohttp.ClientSession() as http:
+                for bench in (small, large):
+                    await bench.setup(http)
+            result = {}
+            for with_upload in (True, False):
+                name = "create+upload+submit" if with_upload else "create+submit"
+                result[name] = await throughput(small, with_upload=with_upload, duration=args.duration,
+                                                concurrency=args.concurrency)
+                print(f"  {name}: {result[name]['flows_per_s']:.0f} flows/s "
+                      f"({result[name]['requests_per_s']:.0f} requests/s, {result[name]['errors']} errors)",
+                      flush=True)
+            samples = {small.name: await seed(small, args.small), large.name: await seed(large, args.large)}
+            result["sizes"] = await measure_sizes(small, large, samples, rounds=args.rounds, requests=args.requests)
+            return result
+
+        result = asyncio.run(prepare())
+    finally:
+        for bench in started:
+            bench.stop()
+    sizes = result["sizes"]
+    print(f"  {'':24}{'p50 10k':>10}{'p99 10k':>10}{'p50 1M':>10}{'p99 1M':>10}{'p99 1M/10k':>12}")
+    for kind, label in (("list", "GET ?status=submitted"), ("track", "GET /v1/track/{code}")):
+        a, b = sizes[small.name][kind], sizes[large.name][kind]
+        ratio = b["p99_ms"] / a["p99_ms"]
+        result.setdefault("ratios", {})[kind] = ratio
+        verdict = "ok" if ratio <= P99_TARGET else f"above {P99_TARGET}"
+        print(f"  {label:24}{a['p50_ms']:>8.1f}ms{a['p99_ms']:>8.1f}ms{b['p50_ms']:>8.1f}ms{b['p99_ms']:>8.1f}ms"
+              f"{ratio:>10.2f}  {verdict}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--postgres", default=os.environ.get("SIMPUL_TEST_POSTGRES"))
+    parser.add_argument("--backends", default=None, help="sqlite,postgres (default: postgres too if a server is known)")
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=400)
+    args = parser.parse_args()
+    backends = (args.backends or ("sqlite,postgres" if args.postgres else "sqlite")).split(",")
+    if "postgres" in backends and not args.postgres:
+        sys.exit("bench: --postgres URL (or SIMPUL_TEST_POSTGRES) is needed for the postgres backend")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="simpul-bench-") as directory:
+        for backend in backends:
+            results[backend] = run_backend(backend, args.postgres, args, Path(directory))
+    if "postgres" in results:
+        flows = results["postgres"]["create+submit"]["flows_per_s"]
+        verdict = "ok" if flows >= THROUGHPUT_TARGET else f"below {THROUGHPUT_TARGET}"
+        print(f"create+submit on PostgreSQL through the gateway: {flows:.0f}/s ({verdict})")
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"submissions-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    print(f"figures in {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
