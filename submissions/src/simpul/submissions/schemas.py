@@ -136,6 +136,16 @@ class Actor(BaseModel):
     role: str
 
 
+class HistoryDocument(BaseModel):
+    id: str
+    requirement_code: str
+    sha256: str
+    size: int
+    content_type: str
+    filename: str | None
+    replaces: str | None = Field(description="The document this upload replaced")
+
+
 class HistoryEntry(BaseModel):
     id: int
     at: datetime
@@ -144,7 +154,7 @@ class HistoryEntry(BaseModel):
     to: Status
     actor: Actor
     note: str | None
-    document: Document | None = None
+    document: HistoryDocument | None = Field(default=None, description="The upload, for upload_document")
 
 
 class HistoryPage(BaseModel):
