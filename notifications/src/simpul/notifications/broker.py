@@ -52,13 +52,16 @@ class BrokerConsumer:
         while True:
             try:
                 await self._consume()
-                failures = 0
             except asyncio.CancelledError:
                 raise
             except BROKER_ERRORS as exc:
-                failures += 1
+                # A connection that worked for a while starts the backoff afresh.
+                failures = 1 if self.connected.is_set() else failures + 1
                 level = logging.WARNING if failures == 1 or failures % 10 == 0 else logging.DEBUG
                 log.log(level, "broker connection lost or refused (try %d): %s", failures, type(exc).__name__)
+            except Exception:  # a bug must not silently end consumption; the message is redelivered
+                failures += 1
+                log.exception("consuming from the broker failed")
             finally:
                 self.connected.clear()
             await asyncio.sleep(backoff_delay(max(failures, 1), base=0.25, cap=self._reconnect_cap))
@@ -66,8 +69,6 @@ class BrokerConsumer:
     async def _consume(self) -> None:
         connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT)
         try:
-            closed = asyncio.Event()
-            connection.close_callbacks.add(lambda *_: closed.set())
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=PREFETCH)
             _, queue = await declare_topology(channel)
@@ -76,11 +77,11 @@ class BrokerConsumer:
             async with queue.iterator() as messages:
                 async for message in messages:
                     await self._handle(message)
-                    if closed.is_set():
-                        break
         finally:
             if not connection.is_closed:
                 await connection.close()
+        # The iterator only ends when the channel or connection was closed under it.
+        raise ConnectionError("the broker closed the connection")
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:

@@ -83,7 +83,7 @@ class AmqpTransport:
         self._exchange: AbstractExchange | None = None
 
     async def _ensure_channel(self) -> AbstractExchange:
-        if self._connection is None or self._connection.is_closed or self._exchange is None:
+        if self._exchange is None or self._exchange.channel.is_closed:
             await self._reset()
             self._connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT)
             channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
