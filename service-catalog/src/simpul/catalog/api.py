@@ -1,0 +1,228 @@
+"""Routes of the catalogue: thin, HTTP in and out. The rules live in service.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.responses import Response
+
+from simpul.shared.identity import Identity, current_identity, require_roles
+from simpul.shared.pagination import page_params
+from simpul.shared.problems import PROBLEM_CONTENT_TYPE, request_language
+
+from simpul.catalog.schemas import (
+    HistoryPage,
+    ServiceCreate,
+    ServiceDocument,
+    ServicePage,
+    ServiceRevision,
+    ServiceStatus,
+    VersionPage,
+)
+from simpul.catalog.service import Catalogue, Listing, Served
+
+# Public data: shared caches may keep it briefly; clients revalidate with the ETag after that.
+PUBLIC_CACHE = "public, max-age=60"
+# A draft is for admins only and changes often.
+PRIVATE_CACHE = "private, no-cache"
+
+_PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "request_id"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_SCHEMA}}}
+
+
+def _ok(model: type, description: str) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+UNAUTHORISED = {401: _problem("An admin access token is required"), 403: _problem("The caller is not an admin")}
+NOT_FOUND = {404: _problem("No such service (drafts are hidden from non-admins)")}
+INVALID = {422: _problem("Invalid input; `errors` names each field")}
+CONFLICT = {409: _problem("The service's state does not allow this, or the code exists")}
+BAD_CURSOR = {400: _problem("Malformed cursor")}
+
+router = APIRouter(prefix="/v1/services", tags=["catalogue"])
+admin_only = require_roles("admin")
+
+
+def catalogue(request: Request) -> Catalogue:
+    return request.app.state.catalogue
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Weak comparison (RFC 9110 §13.1.2), as If-None-Match asks for."""
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(candidate.strip().removeprefix("W/") == etag for candidate in if_none_match.split(","))
+
+
+def document_response(request: Request, served: Served) -> Response:
+    headers = {"ETag": served.etag, "Cache-Control": PRIVATE_CACHE if served.status == "draft" else PUBLIC_CACHE}
+    if etag_matches(request.headers.get("if-none-match"), served.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(served.body, media_type="application/json", headers=headers)
+
+
+def written_response(served: Served, status_code: int = 200, location: str | None = None) -> Response:
+    headers = {"ETag": served.etag}
+    if location is not None:
+        headers["Location"] = location
+    return Response(served.body, status_code=status_code, media_type="application/json", headers=headers)
+
+
+def listing_response(listing: Listing) -> Response:
+    body = b'{"items":[' + b",".join(listing.items) + b'],"next_cursor":' + orjson.dumps(listing.next_cursor) + b"}"
+    return Response(body, media_type="application/json")
+
+
+def _location(code: str) -> str:
+    return f"/v1/services/{code}"
+
+
+@router.get(
+    "",
+    summary="List services",
+    description="Published services, ordered by code. Admins see every status and may filter by `status`.",
+    response_model=None,
+    responses={200: _ok(ServicePage, "A page of services"), **BAD_CURSOR, **UNAUTHORISED, **INVALID},
+)
+async def list_services(
+    request: Request,
+    unit: str | None = Query(None, max_length=32, description="Owning unit, e.g. KDN-BH"),
+    category: str | None = Query(None, max_length=64),
+    q: str | None = Query(None, max_length=100, description="Words in the code, name or description"),
+    status: ServiceStatus | None = Query(None, description="Admins only, except `published`"),
+    page: tuple[int, str | None] = Depends(page_params),
+) -> Response:
+    limit, cursor = page
+    listing = await catalogue(request).list_services(
+        current_identity(request), limit=limit, cursor=cursor, unit=unit, category=category, q=q, status=status
+    )
+    return listing_response(listing)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a service (draft, version 1)",
+    response_model=None,
+    responses={201: _ok(ServiceDocument, "The new draft"), **UNAUTHORISED, **CONFLICT, **INVALID},
+)
+async def create_service(request: Request, body: ServiceCreate, actor: Identity = Depends(admin_only)) -> Response:
+    served = await catalogue(request).create(actor, body, request_language(request))
+    return written_response(served, 201, _location(body.code))
+
+
+@router.get(
+    "/{code}",
+    summary="The current version of a service standard",
+    response_model=None,
+    responses={200: _ok(ServiceDocument, "The service standard"), 304: {"description": "Not modified"}, **NOT_FOUND},
+)
+async def get_service(request: Request, code: str) -> Response:
+    served = await catalogue(request).current(current_identity(request), code)
+    return document_response(request, served)
+
+
+@router.put(
+    "/{code}",
+    summary="Revise a service",
+    description="A draft is replaced in place; a published service gets a new version, current at once.",
+    response_model=None,
+    responses={200: _ok(ServiceDocument, "The current version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT, **INVALID},
+)
+async def revise_service(
+    request: Request, code: str, body: ServiceRevision, actor: Identity = Depends(admin_only)
+) -> Response:
+    served = await catalogue(request).revise(actor, code, body, request_language(request))
+    return written_response(served)
+
+
+@router.post(
+    "/{code}/publish",
+    summary="Publish a draft",
+    response_model=None,
+    responses={200: _ok(ServiceDocument, "The published version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
+)
+async def publish_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
+    return written_response(await catalogue(request).publish(actor, code))
+
+
+@router.post(
+    "/{code}/retire",
+    summary="Retire a published service",
+    response_model=None,
+    responses={200: _ok(ServiceDocument, "The retired version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
+)
+async def retire_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
+    return written_response(await catalogue(request).retire(actor, code))
+
+
+@router.get(
+    "/{code}/versions",
+    summary="Every version of a service",
+    response_model=None,
+    responses={200: _ok(VersionPage, "A page of versions, oldest first"), **BAD_CURSOR, **NOT_FOUND, **INVALID},
+)
+async def list_versions(
+    request: Request, code: str, page: tuple[int, str | None] = Depends(page_params)
+) -> Response:
+    limit, cursor = page
+    listing = await catalogue(request).list_versions(current_identity(request), code, limit=limit, cursor=cursor)
+    return listing_response(listing)
+
+
+@router.get(
+    "/{code}/versions/{version}",
+    summary="One version of a service standard",
+    response_model=None,
+    responses={
+        200: _ok(ServiceDocument, "The service standard as it was in that version"),
+        304: {"description": "Not modified"},
+        **NOT_FOUND,
+        **INVALID,
+    },
+)
+async def get_version(request: Request, code: str, version: int = Path(ge=1, le=2_147_483_647)) -> Response:
+    served = await catalogue(request).version(current_identity(request), code, version)
+    return document_response(request, served)
+
+
+@router.get(
+    "/{code}/history",
+    summary="Who created, revised, published and retired the service, and when",
+    response_model=None,
+    responses={200: _ok(HistoryPage, "A page of changes, oldest first"), **BAD_CURSOR, **UNAUTHORISED, **NOT_FOUND},
+)
+async def service_history(
+    request: Request,
+    code: str,
+    page: tuple[int, str | None] = Depends(page_params),
+    actor: Identity = Depends(admin_only),
+) -> Response:
+    limit, cursor = page
+    return listing_response(await catalogue(request).history(actor, code, limit=limit, cursor=cursor))

@@ -1,0 +1,211 @@
+"""The wire format of the catalogue: what admins send, and what everyone reads.
+
+Inputs forbid unknown fields. Responses are served pre-serialised (see service.py); the output
+models below describe them for the OpenAPI document and for tests that check the bodies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,39}$"
+UNIT_PATTERN = r"^[A-Z0-9][A-Z0-9.-]{1,31}$"
+CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+REQUIREMENT_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# type/subtype, or type/* for "any image" and the like.
+MIME_PATTERN = r"^[a-z]+/([a-z0-9][a-z0-9.+-]{0,126}|\*)$"
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+
+
+class ServiceStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    RETIRED = "retired"
+
+
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+LongText = Annotated[str, Field(min_length=1, max_length=4000)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RequirementIn(_Input):
+    code: str = Field(pattern=REQUIREMENT_CODE_PATTERN, description="Unique within the service")
+    name: ShortText
+    description: str = Field(default="", max_length=4000)
+    required: StrictBool = True
+    content_types: list[Annotated[str, Field(pattern=MIME_PATTERN)]] = Field(
+        min_length=1, max_length=20, description="MIME types accepted for this document"
+    )
+    max_bytes: StrictInt = Field(ge=1, le=MAX_UPLOAD_BYTES, description="Largest accepted file (at most 100 MiB)")
+
+
+class StepIn(_Input):
+    step: StrictInt = Field(ge=1, description="1, 2, 3, ... in order")
+    title: ShortText
+    actor: ShortText = Field(description="Who carries out the step")
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class FeeIn(_Input):
+    amount: StrictInt = Field(ge=0, description="Integer rupiah; 0 when free of charge")
+    currency: Literal["IDR"] = "IDR"
+    legal_basis: LongText = Field(description="The regulation that sets the fee, or why there is none")
+
+
+class OutputIn(_Input):
+    name: ShortText = Field(description="The document that is issued")
+    description: LongText
+    validity: str | None = Field(default=None, max_length=500, description="How long the document is valid")
+    template: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="Template the signatures service renders"
+    )
+
+
+class ComplaintChannelIn(_Input):
+    channel: str = Field(min_length=1, max_length=64, description="e.g. email, telepon, SP4N-LAPOR!")
+    contact: ShortText = Field(description="Address, number or URL")
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class StandardIn(_Input):
+    """The components of PermenPANRB 15/2014 that are not fields of their own."""
+
+    facilities: LongText = Field(description="Sarana, prasarana dan/atau fasilitas")
+    staff_competence: LongText = Field(description="Kompetensi pelaksana")
+    internal_supervision: LongText = Field(description="Pengawasan internal")
+    complaint_handling: LongText = Field(description="Penanganan pengaduan, saran dan masukan")
+    number_of_staff: LongText = Field(description="Jumlah pelaksana")
+    service_guarantee: LongText = Field(description="Jaminan pelayanan")
+    security_guarantee: LongText = Field(description="Jaminan keamanan dan keselamatan pelayanan")
+    performance_evaluation: LongText = Field(description="Evaluasi kinerja pelaksana")
+
+
+class ServiceFields(_Input):
+    """Everything of a service standard that an admin writes (PUT replaces all of it)."""
+
+    name: ShortText = Field(description="Name in Indonesian")
+    name_en: ShortText | None = Field(default=None, description="Name in English")
+    description: LongText
+    unit: str = Field(pattern=UNIT_PATTERN, description="Ministry unit that owns the service, e.g. KDN-BH")
+    category: str = Field(pattern=CATEGORY_PATTERN)
+    legal_basis: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(min_length=1, max_length=50)
+    requirements: list[RequirementIn] = Field(max_length=50, description="Documents to upload; codes unique")
+    form_schema: dict[str, Any] = Field(description="JSON Schema (2020-12, an object schema) of a submission's data")
+    procedure: list[StepIn] = Field(min_length=1, max_length=50)
+    sla_working_days: StrictInt = Field(gt=0, le=365, description="Completion time in working days")
+    fee: FeeIn
+    output: OutputIn
+    complaint_channels: list[ComplaintChannelIn] = Field(min_length=1, max_length=20)
+    standard: StandardIn
+
+
+class ServiceCreate(ServiceFields):
+    code: str = Field(pattern=CODE_PATTERN, description="Stable identifier, e.g. IZIN-LN-KDH")
+
+
+class ServiceRevision(ServiceFields):
+    code: str | None = Field(default=None, description="If sent, must equal the code in the path")
+
+
+# -- responses -------------------------------------------------------------------------------------
+
+
+class ServiceDocument(BaseModel):
+    """One version of a service standard, as served."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    version: int
+    status: ServiceStatus = Field(description="For an old version: `retired` once a newer one replaced it")
+    name: str
+    name_en: str | None
+    description: str
+    unit: str
+    category: str
+    legal_basis: list[str]
+    requirements: list[RequirementIn]
+    form_schema: dict[str, Any]
+    procedure: list[StepIn]
+    sla_working_days: int
+    fee: FeeIn
+    output: OutputIn
+    complaint_channels: list[ComplaintChannelIn]
+    standard: StandardIn
+    created_at: datetime = Field(description="When this version was created")
+    updated_at: datetime = Field(description="When this version last changed")
+    published_at: datetime | None
+    retired_at: datetime | None
+    superseded_by: int | None = Field(description="The version that replaced this one")
+
+
+class FeeSummary(BaseModel):
+    amount: int
+    currency: Literal["IDR"]
+
+
+class ServiceSummary(BaseModel):
+    """A service in lists: its current version in brief."""
+
+    code: str
+    version: int
+    status: ServiceStatus
+    name: str
+    name_en: str | None
+    description: str
+    unit: str
+    category: str
+    sla_working_days: int
+    fee: FeeSummary
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+
+
+class ServicePage(BaseModel):
+    items: list[ServiceSummary]
+    next_cursor: str | None
+
+
+class VersionSummary(BaseModel):
+    version: int
+    status: ServiceStatus
+    current: bool
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    retired_at: datetime | None
+    superseded_by: int | None
+
+
+class VersionPage(BaseModel):
+    items: list[VersionSummary]
+    next_cursor: str | None
+
+
+class Actor(BaseModel):
+    client_id: str
+    role: str
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    at: datetime
+    action: Literal["created", "revised", "published", "retired"]
+    version: int
+    from_: ServiceStatus | None = Field(alias="from")
+    to: ServiceStatus
+    actor: Actor
+
+
+class HistoryPage(BaseModel):
+    items: list[HistoryEntry]
+    next_cursor: str | None
