@@ -112,6 +112,7 @@ async def harness(settings_for, clock) -> AsyncIterator[Harness]:
         issue_poll_seconds=0.05,
         issue_retry_base_seconds=0.01,
         issue_retry_max_seconds=0.05,
+        catalog_cache_seconds=0,
     )
     app = create_app(
         settings,

@@ -87,6 +87,7 @@ class FakeCatalog:
             "IZIN-LAMA": standard("IZIN-LAMA", status="retired"),
         }
         self.calls: list[httpx.Request] = []
+        self.down = False
 
     def publish(self, code: str, **changes: Any) -> None:
         revised = copy.deepcopy(self.services[code])
@@ -97,6 +98,8 @@ class FakeCatalog:
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.calls.append(request)
         assert request.headers.get(ASSERTION_HEADER), "internal calls carry a service token"
+        if self.down:
+            raise httpx.ConnectError("connection refused by catalog.test", request=request)
         parts = request.url.path.split("/")
         if len(parts) == 4 and parts[:3] == ["", "v1", "services"] and parts[3] in self.services:
             return httpx.Response(200, json=self.services[parts[3]])

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sqlalchemy import select
 
+from simpul.shared.internal import InternalClient
+from simpul.shared.problems import Problem
+from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.models import outbox
+from tests.api.submissions.fakes import FakeCatalog
 from tests.api.submissions.conftest import JPEG, PDF, UNIT, admin, applicant, officer
-from tests.support.identity import anonymous
+from tests.support.identity import TEST_INTERNAL_SECRET, anonymous
 
 
 async def events_of(harness, submission_id: str) -> list[dict]:
@@ -291,3 +297,38 @@ async def test_idempotency_key_on_create_and_actions(harness):
     assert one.status_code == two.status_code == 200
     entries = (await harness.client.get(f"/v1/submissions/{submitted['id']}/history", headers=admin())).json()["items"]
     assert [e["action"] for e in entries].count("start_review") == 1
+
+
+
+async def test_catalogue_answers_are_reused_briefly():
+    fake = FakeCatalog()
+    client = CatalogClient(
+        InternalClient(caller="submissions", target="catalog", base_url="http://catalog.test",
+                       secret=TEST_INTERNAL_SECRET, transport=fake.transport()),
+        cache_seconds=0.3,
+    )
+    first = await asyncio.gather(*(client.current("IZIN-USAHA") for _ in range(5)))
+    assert len(fake.calls) == 1  # concurrent misses share one call
+    fake.publish("IZIN-USAHA")
+    assert (await client.current("IZIN-USAHA"))["version"] == first[0]["version"]
+    await asyncio.sleep(0.35)
+    assert (await client.current("IZIN-USAHA"))["version"] == first[0]["version"] + 1
+    fake.down = True
+    await asyncio.sleep(0.35)
+    for _ in range(2):  # failures are not cached
+        with pytest.raises(Problem):
+            await client.current("IZIN-USAHA")
+    assert len(fake.calls) == 4
+    await client.aclose()
+
+
+async def test_catalogue_down_is_503(harness):
+    harness.catalog.down = True
+    response = await harness.client.post(
+        "/v1/submissions",
+        json={"service_code": "IZIN-USAHA", "applicant": {"name": "S", "email": "s@example.go.id"}, "data": {}},
+        headers=applicant(),
+    )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "refused" not in response.text and "catalog.test" not in response.text

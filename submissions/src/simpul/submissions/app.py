@@ -38,7 +38,8 @@ def create_app(
         InternalClient(
             caller="submissions", target="catalog", base_url=settings.catalog_url, secret=secret,
             transport=catalog_transport,
-        )
+        ),
+        cache_seconds=settings.catalog_cache_seconds,
     )
     signatures = InternalClient(
         caller="submissions", target="signatures", base_url=settings.signatures_url, secret=secret,

@@ -16,6 +16,8 @@ class SubmissionsSettings(BaseServiceSettings):
 
     # Extra holidays / working days on top of the `holidays` package (format in calendar.py).
     calendar_file: Path | None = Field(default=None, validation_alias="SIMPUL_CALENDAR_FILE")
+    # How long an answer of the catalogue is reused (0: ask for every new submission).
+    catalog_cache_seconds: float = Field(default=5.0, validation_alias="SIMPUL_SUBMISSIONS_CATALOG_CACHE_SECONDS")
     # Ceiling for any upload, whatever a requirement's max_bytes says.
     max_upload_bytes: int = Field(default=100 * 1024 * 1024, validation_alias="SIMPUL_SUBMISSIONS_MAX_UPLOAD_BYTES")
 
