@@ -1,0 +1,211 @@
+"""The catalogue's rules without HTTP or a database: states, versioning, what a valid standard is."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+from pydantic import ValidationError
+
+from simpul.catalog.schemas import ServiceCreate, ServiceRevision
+from simpul.catalog.service import (
+    MAX_FORM_SCHEMA_DEPTH,
+    VersionState,
+    content_from_document,
+    content_of,
+    definition_errors,
+    etag_of,
+    form_schema_errors,
+    render,
+    revision_makes_new_version,
+    search_text,
+    summary_of,
+    transition,
+)
+from simpul.catalog.schemas import ServiceStatus as Status
+from simpul.shared.problems import Problem
+
+BASE = {
+    "code": "UJI-A",
+    "name": "Layanan uji",
+    "description": "Layanan untuk pengujian.",
+    "unit": "KDN-BH",
+    "category": "perizinan",
+    "legal_basis": ["UU 25/2009"],
+    "requirements": [
+        {"code": "SURAT", "name": "Surat", "content_types": ["application/pdf"], "max_bytes": 1000},
+        {"code": "FOTO", "name": "Foto", "content_types": ["image/*"], "max_bytes": 1000, "required": False},
+    ],
+    "form_schema": {"type": "object", "properties": {"perihal": {"type": "string"}}, "required": ["perihal"]},
+    "procedure": [{"step": 1, "title": "Ajukan", "actor": "Pemohon"}, {"step": 2, "title": "Periksa", "actor": "Petugas"}],
+    "sla_working_days": 5,
+    "fee": {"amount": 0, "legal_basis": "Gratis"},
+    "output": {"name": "Surat", "description": "Surat hasil"},
+    "complaint_channels": [{"channel": "email", "contact": "a@example.go.id"}],
+    "standard": {
+        key: "isi"
+        for key in (
+            "facilities",
+            "staff_competence",
+            "internal_supervision",
+            "complaint_handling",
+            "number_of_staff",
+            "service_guarantee",
+            "security_guarantee",
+            "performance_evaluation",
+        )
+    },
+}
+
+
+def service(**changes) -> ServiceCreate:
+    body = copy.deepcopy(BASE)
+    body.update(changes)
+    return ServiceCreate.model_validate(body)
+
+
+def fields(errors) -> list[str]:
+    return [error.field for error in errors]
+
+
+# -- states ----------------------------------------------------------------------------------------
+
+
+def test_publish_only_from_draft_and_retire_only_from_published():
+    assert transition("X", "draft", "publish") == Status.PUBLISHED
+    assert transition("X", "published", "retire") == Status.RETIRED
+    for state, action in (("published", "publish"), ("retired", "publish"), ("draft", "retire"), ("retired", "retire")):
+        with pytest.raises(Problem) as refused:
+            transition("X", state, action)
+        assert refused.value.status == 409
+        assert refused.value.extra == {"state": state}
+        assert refused.value.params["state"] == state
+
+
+def test_revision_is_in_place_for_drafts_new_for_published_refused_for_retired():
+    assert revision_makes_new_version("X", "draft") is False
+    assert revision_makes_new_version("X", "published") is True
+    with pytest.raises(Problem) as refused:
+        revision_makes_new_version("X", "retired")
+    assert (refused.value.status, refused.value.extra) == (409, {"state": "retired"})
+
+
+# -- documents -------------------------------------------------------------------------------------
+
+
+def test_a_document_round_trips_to_its_content_and_carries_its_state():
+    moment = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    body = service(name_en="Test")
+    state = VersionState(2, Status.RETIRED, moment, moment, published_at=moment, retired_at=moment, superseded_by=3)
+    document = render("UJI-A", content_of(body), state)
+    assert list(document)[:3] == ["code", "version", "status"]
+    assert (document["version"], document["status"], document["superseded_by"]) == (2, "retired", 3)
+    assert document["created_at"] == "2026-03-02T09:30:00+00:00"
+    assert document["fee"] == {"amount": 0, "currency": "IDR", "legal_basis": "Gratis"}
+    assert document["requirements"][0]["required"] is True
+    assert content_from_document(orjson.dumps(document)) == content_of(body)
+
+    summary = summary_of(document)
+    assert summary["fee"] == {"amount": 0, "currency": "IDR"} and "form_schema" not in summary
+    assert search_text(document) == "uji-a\nlayanan uji\ntest\nlayanan untuk pengujian."
+
+
+def test_etags_follow_the_bytes():
+    assert etag_of(b"{}") == etag_of(b"{}")
+    assert etag_of(b'{"a":1}') != etag_of(b'{"a":2}')
+    assert etag_of(b"{}").startswith('"') and etag_of(b"{}").endswith('"')
+
+
+# -- what a valid standard is -----------------------------------------------------------------------
+
+
+def test_a_sound_standard_has_no_errors():
+    assert definition_errors(service()) == []
+
+
+def test_requirement_codes_are_unique_and_steps_numbered_in_order():
+    duplicate = copy.deepcopy(BASE["requirements"])
+    duplicate[1]["code"] = "SURAT"
+    duplicate[1]["content_types"] = ["image/png", "image/jpeg", "image/png"]
+    steps = [{"step": 1, "title": "a", "actor": "b"}, {"step": 3, "title": "c", "actor": "d"}]
+    errors = definition_errors(service(requirements=duplicate, procedure=steps))
+    assert fields(errors) == ["requirements.1.code", "requirements.1.content_types.2", "procedure.1.step"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "field"),
+    [
+        ({"type": "array"}, "form_schema.type"),
+        ({"properties": {}}, "form_schema.type"),
+        ({"type": "object", "properties": {"a": {"type": "strin"}}}, "form_schema.properties.a.type"),
+        ({"type": "object", "required": "a"}, "form_schema.required"),
+        ({"type": "object", "properties": {"a": {"maxLength": "5"}}}, "form_schema.properties.a.maxLength"),
+        ({"type": "object", "properties": {"a": {"pattern": "[unclosed"}}}, "form_schema.properties.a.pattern"),
+        ({"type": "object", "$schema": "http://json-schema.org/draft-07/schema#"}, "form_schema.$schema"),
+        ({"type": "object", "properties": {"a": {"$ref": "http://169.254.169.254/x"}}}, "form_schema.properties.a.$ref"),
+        ({"type": "object", "allOf": [{"$ref": "other.json#/x"}]}, "form_schema.allOf.0.$ref"),
+    ],
+)
+def test_form_schema_must_be_a_valid_self_contained_object_schema(schema, field):
+    assert field in fields(form_schema_errors(schema))
+
+
+def test_form_schema_accepts_local_references_and_2020_12():
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "$defs": {"kode": {"type": "string", "pattern": "^[0-9]{2}$"}},
+        "properties": {"kode_daerah": {"$ref": "#/$defs/kode"}, "tanggal": {"type": "string", "format": "date"}},
+        "required": ["kode_daerah"],
+        "additionalProperties": False,
+    }
+    assert form_schema_errors(schema) == []
+
+
+def test_form_schema_size_and_depth_are_bounded():
+    deep: dict = {"type": "object"}
+    node = deep
+    for _ in range(MAX_FORM_SCHEMA_DEPTH + 5):
+        node["properties"] = {"x": {"type": "object"}}
+        node = node["properties"]["x"]
+    assert fields(form_schema_errors(deep)) == ["form_schema"]
+    large = {"type": "object", "description": "x" * 70_000}
+    assert fields(form_schema_errors(large)) == ["form_schema"]
+
+
+# -- the wire models -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "location"),
+    [
+        ({"extra": 1}, ("extra",)),
+        ({"fee": {"amount": "0", "legal_basis": "x"}}, ("fee", "amount")),
+        ({"fee": {"amount": 0, "currency": "USD", "legal_basis": "x"}}, ("fee", "currency")),
+        ({"sla_working_days": 5.5}, ("sla_working_days",)),
+        ({"code": "uji-a"}, ("code",)),
+        ({"unit": "-KDN"}, ("unit",)),
+    ],
+)
+def test_wire_model_refuses(changes, location):
+    with pytest.raises(ValidationError) as refused:
+        service(**changes)
+    assert location in [error["loc"] for error in refused.value.errors()]
+
+
+def test_max_bytes_is_1_to_100_mib():
+    for value, ok in ((1, True), (100 * 1024 * 1024, True), (0, False), (100 * 1024 * 1024 + 1, False)):
+        requirements = [dict(BASE["requirements"][0], max_bytes=value)]
+        if ok:
+            service(requirements=requirements)
+        else:
+            with pytest.raises(ValidationError):
+                service(requirements=requirements)
+
+
+def test_a_revision_may_leave_out_the_code():
+    body = copy.deepcopy(BASE)
+    del body["code"]
+    assert ServiceRevision.model_validate(body).code is None
