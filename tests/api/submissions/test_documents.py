@@ -204,3 +204,22 @@ async def test_idempotent_upload(harness):
         await harness.client.get(f"/v1/submissions/{draft['id']}/documents?include_replaced=true", headers=applicant())
     ).json()["items"]
     assert len(every) == 1
+
+
+async def test_a_second_file_is_refused_and_nothing_is_kept(harness):
+    draft = await harness.create()
+    body = (
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"requirement_code\"\r\n\r\nktp\r\n"
+        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\n\r\n"
+    ).encode() + JPEG + (
+        f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"b.pdf\"\r\n\r\n"
+    ).encode() + PDF + f"\r\n--{BOUNDARY}--\r\n".encode()
+    response = await harness.client.post(
+        f"/v1/submissions/{draft['id']}/documents",
+        content=body,
+        headers={**applicant(), "Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "file"
+    assert (await harness.client.get(f"/v1/submissions/{draft['id']}/documents", headers=applicant())).json()["items"] == []
+    assert list(harness.app.state.service.store.tmp_dir.iterdir()) == []

@@ -47,6 +47,7 @@ class _Part:
     headers: dict[bytes, bytes] = field(default_factory=dict)
     name: str | None = None
     text: bytearray | None = None
+    is_file: bool = False
 
 
 class _Reader:
@@ -96,6 +97,7 @@ class _Reader:
             # With requirement_code sent before the file, the exact limit is known up front.
             self.limit = self.limit_for(code)
             self.writer = self.store.writer()
+            self._part.is_file = True
         elif name == "requirement_code":
             self._part.text = bytearray()
         else:
@@ -108,7 +110,7 @@ class _Reader:
             if len(self._part.text) > MAX_TEXT_FIELD:
                 self.errors.append((self._part.name or "body", "too_long"))
                 self._part.text = None
-        elif self.writer is not None and self._part.name == "file" and not self.too_large:
+        elif self._part.is_file and self.writer is not None and not self.too_large:
             if len(self.head) < SNIFF_BYTES:
                 self.head.extend(chunk[: SNIFF_BYTES - len(self.head)])
             self.writer.write(chunk)
