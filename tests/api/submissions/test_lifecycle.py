@@ -289,6 +289,17 @@ async def test_idempotency_key_on_create_and_actions(harness):
     changed = await harness.client.post("/v1/submissions", json={**body, "data": {}}, headers=headers)
     assert changed.status_code == 409
 
+    draft = await harness.create()
+    await harness.upload(draft["id"], "ktp", JPEG)
+    await harness.upload(draft["id"], "domicile", PDF)
+    submit_headers = {**applicant(subject="client-a"), "Idempotency-Key": "submit-1"}
+    once = await harness.client.post(f"/v1/submissions/{draft['id']}/submit", headers=submit_headers)
+    twice = await harness.client.post(f"/v1/submissions/{draft['id']}/submit", headers=submit_headers)
+    assert once.status_code == twice.status_code == 200
+    assert once.json()["receipt"] == twice.json()["receipt"]
+    without_key = await harness.client.post(f"/v1/submissions/{draft['id']}/submit", headers=applicant())
+    assert without_key.status_code == 409
+
     submitted = await harness.submitted()
     action_headers = {**officer(subject="officer-a"), "Idempotency-Key": "review-1"}
     path = f"/v1/submissions/{submitted['id']}/actions"
