@@ -1,0 +1,1 @@
+"""Simpul gateway: the single public entry."""

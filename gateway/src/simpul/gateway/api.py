@@ -1,0 +1,199 @@
+"""The gateway's own routes: token, JWKS, API clients, OpenAPI, docs, health. Thin: the work is in
+oauth.py, clients.py and openapi.py."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from simpul.gateway.oauth import FORM_TYPE, NO_STORE, OAuthError, grant
+from simpul.gateway.runtime import Gateway
+from simpul.gateway.schemas import (
+    Client,
+    ClientCreate,
+    ClientHistoryEntry,
+    ClientHistoryPage,
+    ClientPage,
+    CreatedClient,
+    Jwks,
+    OAuthProblem,
+    Role,
+    TokenResponse,
+)
+from simpul.shared.identity import Identity, require_roles
+from simpul.shared.pagination import page_params
+from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Text, problem_response, request_language
+from simpul.shared.requestid import current_request_id
+
+router = APIRouter()
+log = logging.getLogger("simpul.gateway.api")
+
+PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_CONTENT_TYPE: {}}}
+OAUTH_PROBLEM = {"description": "Problem details with RFC 6749 `error`", "model": OAuthProblem,
+                 "content": {PROBLEM_CONTENT_TYPE: {}}}
+CLIENT_ID_PATH = Path(max_length=64, description="The client's id")
+require_admin = require_roles("admin")
+NOT_READY = Text("Gateway belum siap.", "The gateway is not ready.")
+
+TOKEN_REQUEST = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            FORM_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "client_id": {"type": "string", "description": "unless sent with HTTP Basic"},
+                        "client_secret": {"type": "string", "description": "unless sent with HTTP Basic"},
+                    },
+                }
+            }
+        },
+    },
+    "security": [{"clientBasic": []}, {}],
+}
+
+
+def gateway(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+@router.post(
+    "/v1/oauth/token",
+    response_model=TokenResponse,
+    responses={400: OAUTH_PROBLEM, 401: OAUTH_PROBLEM, 429: PROBLEM},
+    openapi_extra=TOKEN_REQUEST,
+    tags=["identity"],
+    summary="An access token for a client (OAuth 2.0 client credentials)",
+)
+async def token(request: Request) -> Response:
+    try:
+        issued = await grant(
+            gateway(request).clients,
+            gateway(request).registry,
+            gateway(request).tokens,
+            content_type=request.headers.get("content-type"),
+            body=await request.body(),
+            authorization=request.headers.get("authorization"),
+        )
+    except OAuthError as exc:
+        return exc.response(request_language(request))
+    return JSONResponse(issued.body(), headers=NO_STORE)
+
+
+@router.get("/.well-known/jwks.json", response_model=Jwks, tags=["identity"], summary="Keys that verify access tokens",
+            openapi_extra={"security": []})
+async def jwks(request: Request) -> Response:
+    return Response(gateway(request).keyring.jwks, media_type="application/json",
+                    headers={"Cache-Control": "public, max-age=300"})
+
+
+@router.post(
+    "/v1/admin/clients",
+    status_code=201,
+    response_model=CreatedClient,
+    responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    tags=["admin"],
+    summary="Create an API client; its secret is shown this once",
+)
+async def create_client(
+    body: ClientCreate, request: Request, admin: Identity = Depends(require_admin)
+) -> Response:
+    service = gateway(request)
+    record, secret = await service.clients.create(
+        name=body.name, role=body.role, tenant=body.tenant, actor=admin.subject,
+        request_id=current_request_id(), language=request_language(request),
+    )
+    service.registry.remember(record)
+    created = CreatedClient(**Client.of(record).model_dump(), client_secret=secret)
+    return JSONResponse(
+        created.model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"/v1/admin/clients/{record.client_id}", **NO_STORE},
+    )
+
+
+@router.get("/v1/admin/clients", response_model=ClientPage, responses={401: PROBLEM, 403: PROBLEM},
+            tags=["admin"], summary="List API clients (never their secrets)")
+async def list_clients(
+    request: Request,
+    page: tuple[int, str | None] = Depends(page_params),
+    role: Role | None = Query(None, description="Only clients with this role"),
+    status: Literal["active", "revoked"] | None = Query(None, description="Only active or only revoked clients"),
+    _admin: Identity = Depends(require_admin),
+) -> ClientPage:
+    limit, cursor = page
+    revoked = None if status is None else status == "revoked"
+    records, next_cursor = await gateway(request).clients.list(limit=limit, cursor=cursor, role=role, revoked=revoked)
+    return ClientPage(items=[Client.of(record) for record in records], next_cursor=next_cursor)
+
+
+@router.get("/v1/admin/clients/{client_id}", response_model=Client, responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+            tags=["admin"], summary="One API client")
+async def get_client(
+    request: Request, client_id: str = CLIENT_ID_PATH, _admin: Identity = Depends(require_admin)
+) -> Client:
+    return Client.of(await gateway(request).clients.get(client_id))
+
+
+@router.get("/v1/admin/clients/{client_id}/history", response_model=ClientHistoryPage,
+            responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM}, tags=["admin"],
+            summary="Who created or revoked the client, and when")
+async def client_history(
+    request: Request,
+    client_id: str = CLIENT_ID_PATH,
+    page: tuple[int, str | None] = Depends(page_params),
+    _admin: Identity = Depends(require_admin),
+) -> ClientHistoryPage:
+    limit, cursor = page
+    events, next_cursor = await gateway(request).clients.history(client_id, limit=limit, cursor=cursor)
+    return ClientHistoryPage(items=[ClientHistoryEntry.of(event) for event in events], next_cursor=next_cursor)
+
+
+@router.delete("/v1/admin/clients/{client_id}", status_code=204, responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+               tags=["admin"], summary="Revoke an API client; its tokens stop working at once")
+async def revoke_client(
+    request: Request, client_id: str = CLIENT_ID_PATH, admin: Identity = Depends(require_admin)
+) -> Response:
+    service = gateway(request)
+    await service.clients.revoke(client_id, actor=admin.subject, request_id=current_request_id())
+    service.registry.forget(client_id)
+    return Response(status_code=204)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> Response:
+    return Response(await request.app.state.openapi.document(), media_type="application/json")
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="Simpul API")
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(request: Request) -> Response:
+    """Ready when the gateway's own database answers; the services' readiness is reported beside."""
+    try:
+        upstreams = await gateway(request).readiness()
+    except Exception:  # the database is what makes the gateway ready; the cause goes to the log only
+        language = request_language(request)
+        log.warning("readiness check failed", exc_info=True)
+        return problem_response(503, NOT_READY.render(language), language, slug="not-ready")
+    return JSONResponse({"status": "ready", "upstreams": upstreams})
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    return request.app.state.metrics.response()

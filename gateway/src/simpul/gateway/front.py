@@ -1,0 +1,216 @@
+"""The gateway's front door for every `/v1/...` request, as plain ASGI in front of FastAPI.
+
+It authenticates the bearer token, applies the rate limit, settles the traceparent, then either
+forwards the request to the service that owns the path (no FastAPI routing on that hot path) or
+hands it to the gateway's own routes with the caller's identity in `scope["state"]["identity"]`.
+Everything outside /v1 (health, metrics, JWKS, OpenAPI, and 404 for /internal/...) goes straight
+to FastAPI.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from simpul.gateway.proxy import Proxy, Upstream
+from simpul.gateway.ratelimit import RateLimiter
+from simpul.gateway.registry import ClientRegistry, ClientView
+from simpul.gateway.routing import ROUTES, has_dot_segment
+from simpul.gateway.tokens import AccessTokens, InvalidToken
+from simpul.gateway.tracing import new_traceparent, valid_traceparent
+from simpul.shared.problems import Text, negotiate_language, problem_response
+
+TOKEN_PATH = "/v1/oauth/token"
+# The gateway's own endpoints take small JSON or form bodies.
+OWN_BODY_LIMIT = 64 * 1024
+
+INVALID_TOKEN = Text(
+    "Token akses tidak valid, kedaluwarsa atau sudah dicabut.",
+    "The access token is not valid, has expired or was revoked.",
+)
+BEARER_ONLY = Text(
+    "Header Authorization harus berisi token Bearer.",
+    "The Authorization header must carry a Bearer token.",
+)
+RATE_LIMITED = Text(
+    "Terlalu banyak permintaan. Coba lagi dalam {seconds} detik.",
+    "Too many requests. Try again in {seconds} seconds.",
+)
+NOT_FOUND = Text("Alamat ini tidak ada.", "There is nothing at this address.")
+OWN_TOO_LARGE = Text("Isi permintaan melebihi {limit} byte.", "The request body is larger than {limit} bytes.")
+
+_INVALID_TOKEN_CHALLENGE = b'Bearer realm="simpul", error="invalid_token"'
+_BEARER_CHALLENGE = b'Bearer realm="simpul", error="invalid_request"'
+
+
+class GatewayFront:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        upstreams: dict[str, Upstream],
+        proxy: Proxy,
+        tokens: AccessTokens,
+        registry: ClientRegistry,
+        limiter: RateLimiter,
+        default_language: str,
+    ) -> None:
+        self.app = app
+        # Path segment -> upstream, resolved once.
+        self.routes = {segment: upstreams[service] for segment, service in ROUTES.items()}
+        self.proxy = proxy
+        self.tokens = tokens
+        self.registry = registry
+        self.limiter = limiter
+        self.default_language = default_language
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if not path.startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+
+        authorization = None
+        incoming_trace = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value
+            elif name == b"traceparent":
+                incoming_trace = value
+        trace_continued = incoming_trace is not None and valid_traceparent(incoming_trace)
+        traceparent = incoming_trace if trace_continued else new_traceparent()
+
+        view: ClientView | None = self.registry.anonymous
+        challenge = None
+        if authorization is not None and path != TOKEN_PATH:
+            if authorization[:7].lower() == b"bearer ":
+                view = await self._authenticate(authorization[7:].strip())
+                challenge = _INVALID_TOKEN_CHALLENGE
+            else:
+                view, challenge = None, _BEARER_CHALLENGE
+        if view is None or view is self.registry.anonymous:
+            client = scope.get("client")
+            limit_key = "addr:" + (client[0] if client else "-")
+        else:
+            limit_key = view.client_id
+        allowed, remaining, seconds = self.limiter.take(limit_key, time.monotonic())
+        headers = self.limiter.headers(remaining, seconds)
+        headers.append((b"traceparent", traceparent))
+
+        if not allowed:
+            await self._problem(scope, receive, send, 429, RATE_LIMITED, headers, slug="rate-limited",
+                                params={"seconds": seconds}, extra=[(b"retry-after", str(seconds).encode())])
+            return
+        if view is None:
+            text = INVALID_TOKEN if challenge is _INVALID_TOKEN_CHALLENGE else BEARER_ONLY
+            slug = "invalid-token" if challenge is _INVALID_TOKEN_CHALLENGE else "unauthenticated"
+            await self._problem(scope, receive, send, 401, text, headers, slug=slug,
+                                extra=[(b"www-authenticate", challenge)])
+            return
+        if has_dot_segment(path):
+            await self._problem(scope, receive, send, 404, NOT_FOUND, headers)
+            return
+
+        upstream = self.routes.get(path[4:].partition("/")[0])
+        if upstream is not None:
+            await self.proxy.forward(scope, receive, send, upstream, view, traceparent, trace_continued, headers)
+            return
+        await self._own(scope, receive, send, view, headers)
+
+    async def _authenticate(self, token: bytes) -> ClientView | None:
+        try:
+            client_id = self.tokens.verify(token.decode("ascii"))
+        except (InvalidToken, UnicodeDecodeError):
+            return None
+        view = self.registry.get(client_id)
+        if view is None:
+            view = await self.registry.resolve(client_id)
+        return view
+
+    async def _own(
+        self, scope: Scope, receive: Receive, send: Send, view: ClientView, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        """The gateway's own /v1 routes: the identity goes into the scope, the rate-limit and
+        trace headers onto the answer, and the body stays small."""
+        scope.setdefault("state", {})["identity"] = view.identity
+        if scope["path"] == TOKEN_PATH:
+            # The token endpoint creates nothing to replay; keeping its answers for idempotency
+            # would store access tokens.
+            scope["headers"] = [(name, value) for name, value in scope["headers"] if name != b"idempotency-key"]
+        length = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                length = int(value) if value.isdigit() else OWN_BODY_LIMIT + 1
+            elif name == b"transfer-encoding":
+                chunked = True
+        if length is not None and length > OWN_BODY_LIMIT:
+            await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra, params={"limit": OWN_BODY_LIMIT})
+            return
+        if chunked and length is None:
+            bounded = await self._bounded(receive)
+            if bounded is None:
+                await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra, params={"limit": OWN_BODY_LIMIT})
+                return
+            receive = bounded
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _bounded(self, receive: Receive) -> Receive | None:
+        """A chunked body read whole (it is small or refused), replayed to the route."""
+        received = 0
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > OWN_BODY_LIMIT:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+    async def _problem(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        text: Text,
+        headers: list[tuple[bytes, bytes]],
+        *,
+        slug: str | None = None,
+        params: dict | None = None,
+        extra: list[tuple[bytes, bytes]] = (),
+    ) -> None:
+        language_header = None
+        for name, value in scope["headers"]:
+            if name == b"accept-language":
+                language_header = value.decode("latin-1")
+        language = negotiate_language(language_header, self.default_language)
+        response = problem_response(status, text.render(language, **(params or {})), language, slug=slug)
+        response.raw_headers.extend(headers)
+        response.raw_headers.extend(extra)
+        await response(scope, receive, send)

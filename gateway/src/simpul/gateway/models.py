@@ -1,0 +1,52 @@
+"""The gateway's own tables: API clients, their audit history, token signing keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
+
+from simpul.shared.db import UTCDateTime
+from simpul.shared.idempotency import idempotency_table
+
+metadata = MetaData()
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("tenant", String(64), nullable=True),
+    # scrypt$N$r$p$salt$hash; the secret itself is never stored.
+    Column("secret_hash", String(255), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("revoked_by", String(64), nullable=True),
+    Index("ix_clients_created", "created_at", "client_id"),
+    Index("ix_clients_revoked_at", "revoked_at"),
+)
+
+client_events = Table(
+    "client_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("client_id", String(64), ForeignKey("clients.client_id"), nullable=False),
+    # created | revoked | secret_rotated
+    Column("action", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_client_events_client", "client_id", "id"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("private_key_pem", Text, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("retired_at", UTCDateTime(), nullable=True),
+)
+
+idempotency = idempotency_table(metadata)

@@ -1,0 +1,130 @@
+"""The OAuth 2.0 client credentials grant (RFC 6749 §4.4) at `POST /v1/oauth/token`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote_plus
+
+from starlette.responses import Response
+
+from simpul.gateway.clients import ClientService
+from simpul.gateway.registry import ClientRegistry
+from simpul.gateway.tokens import AccessTokens
+from simpul.shared.problems import Text, problem_response
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+# RFC 6749 §5.1: token answers must not be cached.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+BASIC_CHALLENGE = 'Basic realm="simpul", charset="UTF-8"'
+
+NOT_FORM = Text(
+    "Kirim parameter sebagai application/x-www-form-urlencoded.",
+    "Send the parameters as application/x-www-form-urlencoded.",
+)
+REPEATED = Text("Parameter {name} dikirim lebih dari sekali.", "The parameter {name} was sent more than once.")
+GRANT_MISSING = Text("Parameter grant_type wajib diisi.", "The grant_type parameter is required.")
+GRANT_UNSUPPORTED = Text(
+    "Hanya grant_type=client_credentials yang didukung.",
+    "Only grant_type=client_credentials is supported.",
+)
+TWO_METHODS = Text(
+    "Gunakan satu cara autentikasi klien saja: HTTP Basic atau parameter formulir.",
+    "Use one client authentication method only: HTTP Basic or form parameters.",
+)
+BAD_BASIC = Text("Header Authorization Basic tidak valid.", "The Basic Authorization header is not valid.")
+BAD_CLIENT = Text("Autentikasi klien gagal.", "Client authentication failed.")
+
+
+class OAuthError(Exception):
+    def __init__(self, status: int, error: str, description: Text, **params: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.description = description
+        self.params = params
+
+    def response(self, language: str) -> Response:
+        """problem+json that also carries RFC 6749's `error` and `error_description`."""
+        detail = self.description.render(language, **self.params)
+        headers = dict(NO_STORE)
+        if self.status == 401:
+            headers["WWW-Authenticate"] = BASIC_CHALLENGE
+        return problem_response(
+            self.status, detail, language, headers=headers,
+            slug=self.error.replace("_", "-"), error=self.error, error_description=detail,
+        )
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int
+
+    def body(self) -> dict:
+        return {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in}
+
+
+def client_credentials(content_type: str | None, body: bytes, authorization: str | None) -> tuple[str, str]:
+    """(client_id, client_secret) from a token request, or OAuthError as RFC 6749 §5.2 names it."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise OAuthError(400, "invalid_request", NOT_FORM)
+    try:
+        params = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError as exc:
+        raise OAuthError(400, "invalid_request", NOT_FORM) from exc
+    for name, values in params.items():
+        if len(values) > 1:
+            raise OAuthError(400, "invalid_request", REPEATED, name=name)
+    form = {name: values[0] for name, values in params.items()}
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        raise OAuthError(400, "invalid_request", GRANT_MISSING)
+    if grant_type != "client_credentials":
+        raise OAuthError(400, "unsupported_grant_type", GRANT_UNSUPPORTED)
+
+    basic = _basic_credentials(authorization)
+    if basic is not None:
+        if "client_secret" in form or form.get("client_id", basic[0]) != basic[0]:
+            raise OAuthError(400, "invalid_request", TWO_METHODS)
+        return basic
+    client_id, secret = form.get("client_id"), form.get("client_secret")
+    if not client_id or not secret:
+        raise OAuthError(401, "invalid_client", BAD_CLIENT)
+    return client_id, secret
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """RFC 6749 §2.3.1: both parts form-urlencoded, then `id:secret` in Basic."""
+    if not authorization:
+        return None
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise OAuthError(400, "invalid_request", BAD_BASIC) from exc
+    client_id, colon, secret = decoded.partition(":")
+    if not colon or not client_id:
+        raise OAuthError(400, "invalid_request", BAD_BASIC)
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+async def grant(
+    clients: ClientService,
+    registry: ClientRegistry,
+    tokens: AccessTokens,
+    *,
+    content_type: str | None,
+    body: bytes,
+    authorization: str | None,
+) -> TokenGrant:
+    client_id, secret = client_credentials(content_type, body, authorization)
+    record = await clients.authenticate(client_id, secret)
+    if record is None:
+        raise OAuthError(401, "invalid_client", BAD_CLIENT)
+    registry.remember(record)
+    return TokenGrant(tokens.issue(record.client_id, record.role, record.tenant), tokens.lifetime_seconds)

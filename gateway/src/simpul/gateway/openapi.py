@@ -1,0 +1,182 @@
+"""One OpenAPI document for the whole public API: the gateway's own paths and every service's
+public /v1 paths, fetched from the services with a service token and cached for a short while.
+A service that can't be reached is left out and named in `x-simpul-missing`."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+
+from simpul.gateway.routing import ROUTES, service_for
+from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
+
+log = logging.getLogger("simpul.gateway.openapi")
+
+CACHE_SECONDS = 30.0
+# A document with a service missing is fetched again sooner.
+INCOMPLETE_CACHE_SECONDS = 5.0
+FETCH_TIMEOUT = aiohttp.ClientTimeout(total=5.0, sock_connect=2.0)
+
+SECURITY_SCHEMES = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from POST /v1/oauth/token.",
+    },
+    "oauth2": {
+        "type": "oauth2",
+        "description": "OAuth 2.0 client credentials (RFC 6749 §4.4).",
+        "flows": {"clientCredentials": {"tokenUrl": "/v1/oauth/token", "scopes": {}}},
+    },
+    "clientBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "client_id and client_secret, for the token endpoint only.",
+    },
+}
+# Every path accepts a token; public ones also answer without (`{}`); the services decide.
+DEFAULT_SECURITY = [{"bearerAuth": []}, {"oauth2": []}, {}]
+
+Fetch = Callable[[str], Awaitable[dict[str, Any] | None]]
+
+
+def merge(own: dict[str, Any], services: dict[str, dict[str, Any] | None], *, server_url: str) -> dict[str, Any]:
+    """The gateway's document plus each service's public paths (only those the gateway routes to
+    that service), with component name clashes renamed `<service>_<Name>`."""
+    document: dict[str, Any] = {
+        "openapi": own.get("openapi", "3.1.0"),
+        "info": {
+            "title": "Simpul API",
+            "version": own.get("info", {}).get("version", "1.0.0"),
+            "description": "The public API of Simpul, the integrated administrative service backend. "
+            "Every path is served by the gateway.",
+        },
+        "servers": [{"url": server_url}],
+        "paths": {},
+        "components": {},
+        "security": DEFAULT_SECURITY,
+    }
+    operation_ids: set[str] = set()
+    _add(document, copy.deepcopy(own), None, operation_ids)
+    missing = []
+    for name in sorted(services):
+        service_document = services[name]
+        if service_document is None:
+            missing.append(name)
+            continue
+        _add(document, copy.deepcopy(service_document), name, operation_ids)
+    document["components"].setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    if missing:
+        document["x-simpul-missing"] = missing
+    return document
+
+
+def _add(document: dict[str, Any], source: dict[str, Any], service: str | None, operation_ids: set[str]) -> None:
+    paths = {
+        path: item
+        for path, item in source.get("paths", {}).items()
+        if (service is None and not path.startswith("/internal")) or (service is not None and service_for(path) == service)
+    }
+    components = source.get("components", {})
+    renames: dict[str, str] = {}
+    for kind, entries in components.items():
+        if kind == "securitySchemes":
+            continue
+        merged = document["components"].setdefault(kind, {})
+        for name, value in entries.items():
+            if name in merged and merged[name] != value:
+                renames[f"#/components/{kind}/{name}"] = f"#/components/{kind}/{service}_{name}"
+    if renames:
+        paths = _rewrite_refs(paths, renames)
+        components = _rewrite_refs(components, renames)
+    for kind, entries in components.items():
+        if kind == "securitySchemes":
+            continue
+        merged = document["components"][kind]
+        for name, value in entries.items():
+            target = renames.get(f"#/components/{kind}/{name}", f"#/components/{kind}/{name}").rsplit("/", 1)[1]
+            merged.setdefault(target, value)
+    for path, item in paths.items():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            operation_id = operation.get("operationId")
+            if operation_id is not None:
+                if operation_id in operation_ids and service is not None:
+                    operation_id = operation["operationId"] = f"{service}_{operation_id}"
+                operation_ids.add(operation_id)
+            if service is not None:
+                operation.setdefault("tags", [service])
+        document["paths"][path] = item
+
+
+def _rewrite_refs(value: Any, renames: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: renames.get(item, item) if key == "$ref" and isinstance(item, str) else _rewrite_refs(item, renames)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_rewrite_refs(item, renames) for item in value]
+    return value
+
+
+class OpenApiAggregator:
+    def __init__(
+        self,
+        own: Callable[[], dict[str, Any]],
+        upstream_urls: dict[str, str],
+        *,
+        internal_secret: str,
+        server_url: str,
+        session: Callable[[], aiohttp.ClientSession | None],
+    ) -> None:
+        self.own = own
+        # Only the services some public path is routed to.
+        self.upstream_urls = {name: url.rstrip("/") for name, url in upstream_urls.items() if name in ROUTES.values()}
+        self.internal_secret = internal_secret
+        self.server_url = server_url
+        self.session = session
+        self._cached: tuple[bytes, float] | None = None
+        self._lock = asyncio.Lock()
+
+    async def document(self) -> bytes:
+        cached = self._cached
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._lock:
+            cached = self._cached
+            if cached is not None and cached[1] > time.monotonic():
+                return cached[0]
+            names = sorted(self.upstream_urls)
+            fetched = await asyncio.gather(*(self._fetch(name) for name in names))
+            merged = merge(self.own(), dict(zip(names, fetched, strict=True)), server_url=self.server_url)
+            body = orjson.dumps(merged)
+            ttl = INCOMPLETE_CACHE_SECONDS if "x-simpul-missing" in merged else CACHE_SECONDS
+            self._cached = (body, time.monotonic() + ttl)
+            return body
+
+    async def _fetch(self, name: str) -> dict[str, Any] | None:
+        session = self.session()
+        if session is None:
+            return None
+        headers = {ASSERTION_HEADER: mint_service_token(self.internal_secret, "gateway", name)}
+        try:
+            async with session.get(f"{self.upstream_urls[name]}/openapi.json", headers=headers,
+                                   timeout=FETCH_TIMEOUT) as response:
+                if response.status != 200:
+                    log.warning("the %s service answered %s for its OpenAPI document", name, response.status)
+                    return None
+                document = orjson.loads(await response.read())
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+            log.warning("the %s service's OpenAPI document is unavailable: %r", name, exc)
+            return None
+        return document if isinstance(document, dict) else None

@@ -1,0 +1,398 @@
+"""The proxy hop to the services: plain ASGI in, aiohttp out.
+
+One `aiohttp.ClientSession` with a pooled connector lives as long as the app (httpx collapses under
+concurrency on this hop, see DESIGN.md). Request bodies stream to the service and responses stream
+back, so a large upload is never held in memory; small bodies are read whole, which is faster.
+Failures become problem+json: 503 when the service can't be reached, 504 when it is too slow,
+502 when it answers with something broken. The internal address never reaches the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import aiohttp
+from starlette.types import Message, Receive, Scope, Send
+from yarl import URL
+
+from simpul.gateway.registry import ClientView
+from simpul.gateway.tokens import AssertionMinter
+from simpul.shared.identity import ASSERTION_HEADER
+from simpul.shared.problems import Text, negotiate_language, problem_response
+from simpul.shared.requestid import current_request_id
+
+log = logging.getLogger("simpul.gateway.proxy")
+
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
+     b"transfer-encoding", b"upgrade", b"proxy-connection"}
+)
+# Request headers the gateway replaces or must not pass on: the client's credentials stay here,
+# and an assertion a client made up never reaches a service.
+_DROP_REQUEST = HOP_BY_HOP | {
+    b"host", b"authorization", ASSERTION_HEADER.encode(), b"x-request-id", b"traceparent", b"tracestate",
+    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"expect", b"cookie",
+}
+# The gateway's server adds its own Date.
+_DROP_RESPONSE = HOP_BY_HOP | {b"date", b"server", b"set-cookie"}
+
+SMALL_BODY = 64 * 1024
+SMALL_RESPONSE = 256 * 1024
+_RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
+_POOL_SIZE = 1024
+# Below uvicorn's 5 s keep-alive, so the pool seldom hands out a connection the service just closed.
+_KEEPALIVE_SECONDS = 4.0
+
+UNAVAILABLE = Text(
+    "Layanan {service} sedang tidak tersedia. Coba lagi sebentar lagi.",
+    "The {service} service is unavailable right now. Try again shortly.",
+)
+TIMED_OUT = Text(
+    "Layanan {service} tidak menjawab tepat waktu.",
+    "The {service} service did not answer in time.",
+)
+BROKEN = Text(
+    "Layanan {service} memberikan jawaban yang rusak.",
+    "The {service} service gave a broken answer.",
+)
+TOO_LARGE = Text(
+    "Isi permintaan melebihi {limit} byte.",
+    "The request body is larger than {limit} bytes.",
+)
+BAD_LENGTH = Text("Content-Length tidak valid.", "Content-Length is not valid.")
+FAILED = Text("Terjadi kesalahan pada gateway.", "Something went wrong in the gateway.")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    name: str
+    base_url: str
+    read_timeout: float
+    # sock_read covers the wait for the answer when the body was sent at once.
+    timeout: aiohttp.ClientTimeout
+    # A streamed upload may take longer than the read timeout to send, so that wait is timed by
+    # the proxy itself from the moment the last byte went out.
+    streaming_timeout: aiohttp.ClientTimeout
+    metrics_route: SimpleNamespace
+
+    @classmethod
+    def make(cls, name: str, base_url: str, connect_timeout: float, read_timeout: float) -> Upstream:
+        return cls(
+            name=name,
+            base_url=base_url.rstrip("/"),
+            read_timeout=read_timeout,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
+            streaming_timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+            metrics_route=SimpleNamespace(path=f"proxy:{name}"),
+        )
+
+
+class _BodyRefused(Exception):
+    """The client's body was too large or the client left; the exchange records which."""
+
+
+class _Exchange:
+    """What happened so far in one forwarded request, for the error handling."""
+
+    __slots__ = ("started", "too_large", "client_gone", "deadline")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.too_large = False
+        self.client_gone = False
+        self.deadline: asyncio.Timeout | None = None
+
+
+class Proxy:
+    def __init__(self, minter: AssertionMinter, *, max_body_bytes: int, default_language: str) -> None:
+        self.minter = minter
+        self.max_body_bytes = max_body_bytes
+        self.default_language = default_language
+        self.session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=_POOL_SIZE, keepalive_timeout=_KEEPALIVE_SECONDS, ttl_dns_cache=10)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            # Bodies pass through as the service encoded them; nothing is added the client didn't send.
+            auto_decompress=False,
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
+
+    async def stop(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+    async def forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        view: ClientView,
+        traceparent: bytes,
+        trace_continued: bool,
+        response_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        """`trace_continued`: the traceparent is the client's own, so its tracestate goes along."""
+        scope["route"] = upstream.metrics_route
+        method = scope["method"]
+        headers, content_length, chunked = self._request_headers(scope, view, upstream, traceparent, trace_continued)
+        exchange = _Exchange()
+        data: bytes | AsyncIterator[bytes] | None = None
+        if content_length is not None:
+            try:
+                length = int(content_length)
+            except ValueError:
+                await self._problem(scope, receive, send, 400, BAD_LENGTH, {}, response_headers, "bad-content-length")
+                return
+            if length > self.max_body_bytes:
+                await self._too_large(scope, receive, send, response_headers)
+                return
+            if length <= SMALL_BODY:
+                data = await _read_body(receive)
+                if data is None:
+                    return
+            else:
+                data = self._stream_body(receive, exchange, upstream.read_timeout)
+        elif chunked:
+            data = self._stream_body(receive, exchange, upstream.read_timeout)
+
+        url = URL(upstream.base_url + _raw_path(scope), encoded=True)
+        try:
+            if data is None or isinstance(data, bytes):
+                await self._exchange(method, url, headers, data, upstream.timeout, send, response_headers, exchange,
+                                     upstream.read_timeout)
+            else:
+                async with asyncio.timeout(None) as exchange.deadline:
+                    await self._exchange(method, url, headers, data, upstream.streaming_timeout, send,
+                                         response_headers, exchange, upstream.read_timeout)
+        except Exception as exc:  # every failure of the hop is answered here, never with a trace
+            await self._failed(exc, scope, receive, send, upstream, exchange, response_headers)
+
+    def _request_headers(
+        self, scope: Scope, view: ClientView, upstream: Upstream, traceparent: bytes, trace_continued: bool
+    ) -> tuple[list[tuple[str, str]], bytes | None, bool]:
+        headers: list[tuple[str, str]] = []
+        content_length = None
+        chunked = False
+        host = None
+        nominated = None
+        tracestate = None
+        for name, value in scope["headers"]:
+            if name in _DROP_REQUEST:
+                if name == b"transfer-encoding":
+                    chunked = True
+                elif name == b"host":
+                    host = value
+                elif name == b"connection":
+                    nominated = value
+                elif name == b"tracestate":
+                    tracestate = value
+                continue
+            if name == b"content-length":
+                content_length = value
+            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        if nominated is not None:
+            headers = _without_nominated(headers, nominated)
+        if tracestate is not None and trace_continued:
+            headers.append(("tracestate", tracestate.decode("latin-1")))
+        client = scope.get("client")
+        headers.append((ASSERTION_HEADER, self.minter.assertion(view, upstream.name)))
+        headers.append(("x-request-id", current_request_id() or ""))
+        headers.append(("traceparent", traceparent.decode("ascii")))
+        headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
+        if client:
+            headers.append(("x-forwarded-for", client[0]))
+        if host is not None:
+            headers.append(("x-forwarded-host", host.decode("latin-1")))
+        return headers, content_length, chunked
+
+    async def _stream_body(self, receive: Receive, exchange: _Exchange, read_timeout: float) -> AsyncIterator[bytes]:
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                exchange.client_gone = True
+                raise _BodyRefused("client gone")
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_body_bytes:
+                exchange.too_large = True
+                raise _BodyRefused("too large")
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                break
+        if exchange.deadline is not None:
+            exchange.deadline.reschedule(asyncio.get_running_loop().time() + read_timeout)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        data: bytes | AsyncIterator[bytes] | None,
+        timeout: aiohttp.ClientTimeout,
+        send: Send,
+        response_headers: list[tuple[bytes, bytes]],
+        exchange: _Exchange,
+        read_timeout: float,
+    ) -> None:
+        assert self.session is not None, "the proxy is started with the app"
+        try:
+            response = await self.session.request(
+                method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
+            )
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # A pooled keep-alive connection the service closed meanwhile: one more try, for the
+            # calls that are safe to repeat and whose body (none) was not consumed.
+            if data is not None or method not in _RETRYABLE or isinstance(exc, aiohttp.ClientConnectorError):
+                raise
+            response = await self.session.request(
+                method, url, headers=headers, data=None, allow_redirects=False, timeout=timeout
+            )
+        try:
+            await self._relay(response, method, send, response_headers, exchange, read_timeout)
+        finally:
+            response.release()
+
+    async def _relay(
+        self,
+        response: aiohttp.ClientResponse,
+        method: str,
+        send: Send,
+        extra_headers: list[tuple[bytes, bytes]],
+        exchange: _Exchange,
+        read_timeout: float,
+    ) -> None:
+        headers = []
+        for name, value in response.raw_headers:
+            lowered = name.lower()
+            if lowered not in _DROP_RESPONSE:
+                headers.append((lowered, value))
+        headers.extend(extra_headers)
+        deadline = exchange.deadline
+        loop = asyncio.get_running_loop()
+        if deadline is not None:
+            deadline.reschedule(loop.time() + read_timeout)
+        length = response.content_length
+        status = response.status
+        if method == "HEAD" or status in (204, 304) or (length is not None and length <= SMALL_RESPONSE):
+            body = await response.read()
+            exchange.started = True
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        exchange.started = True
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        async for chunk in response.content.iter_any():
+            if deadline is not None:
+                deadline.reschedule(loop.time() + read_timeout)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _failed(
+        self,
+        exc: Exception,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        upstream: Upstream,
+        exchange: _Exchange,
+        response_headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        if exchange.client_gone:
+            return
+        if exchange.started:
+            # Too late for a problem document: the response is left incomplete, so the server
+            # drops the connection and the client sees a broken transfer, not a short body.
+            log.warning("%s broke off a response: %r", upstream.name, exc)
+            return
+        if exchange.too_large:
+            await self._too_large(scope, receive, send, response_headers)
+            return
+        params = {"service": upstream.name}
+        if isinstance(exc, TimeoutError):
+            log.warning("%s timed out: %r", upstream.name, exc)
+            await self._problem(scope, receive, send, 504, TIMED_OUT, params, response_headers)
+        elif isinstance(exc, aiohttp.ClientConnectorError):
+            log.warning("%s unreachable: %r", upstream.name, exc)
+            await self._problem(scope, receive, send, 503, UNAVAILABLE, params, response_headers,
+                                retry_after=b"5")
+        elif isinstance(exc, aiohttp.ClientError):
+            log.warning("%s answered badly: %r", upstream.name, exc)
+            await self._problem(scope, receive, send, 502, BROKEN, params, response_headers)
+        else:
+            log.error("forwarding to %s failed", upstream.name, exc_info=exc)
+            await self._problem(scope, receive, send, 500, FAILED, {}, response_headers)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        await self._problem(scope, receive, send, 413, TOO_LARGE, {"limit": self.max_body_bytes}, headers)
+
+    async def _problem(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        status: int,
+        text: Text,
+        params: dict,
+        extra_headers: list[tuple[bytes, bytes]],
+        slug: str | None = None,
+        retry_after: bytes | None = None,
+    ) -> None:
+        language = negotiate_language(_header(scope, b"accept-language"), self.default_language)
+        response = problem_response(status, text.render(language, **params), language, slug=slug)
+        response.raw_headers.extend(extra_headers)
+        if retry_after is not None:
+            response.raw_headers.append((b"retry-after", retry_after))
+        await response(scope, receive, send)
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """A small body, whole; None when the client left."""
+    message: Message = await receive()
+    if message["type"] == "http.disconnect":
+        return None
+    if not message.get("more_body", False):
+        return message.get("body", b"")
+    chunks = [message.get("body", b"")]
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+    return b"".join(chunks)
+
+
+def _raw_path(scope: Scope) -> str:
+    """Path and query as the client sent them, so encoded characters stay encoded."""
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    try:
+        path = raw.decode("ascii")
+    except UnicodeDecodeError:
+        path = quote(raw, safe="/%:@!$&'()*+,;=-._~")
+    query = scope.get("query_string")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+def _header(scope: Scope, wanted: bytes) -> str | None:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def _without_nominated(headers: list[tuple[str, str]], connection: bytes) -> list[tuple[str, str]]:
+    """RFC 9110 §7.6.1: headers named in Connection are for this hop only."""
+    named = {token.strip().lower() for token in connection.decode("latin-1").split(",")}
+    return [(name, value) for name, value in headers if name.lower() not in named]

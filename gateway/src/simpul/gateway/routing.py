@@ -1,0 +1,40 @@
+"""Which service answers which public path: the first segment after `/v1/` decides."""
+
+from __future__ import annotations
+
+# /v1/<segment>... -> service. Anything else under /v1 is the gateway's own (oauth, admin) or 404;
+# /internal/... is never routed.
+ROUTES: dict[str, str] = {
+    "services": "catalog",
+    "submissions": "submissions",
+    "track": "submissions",
+    "complaints": "submissions",
+    "reports": "submissions",
+    "documents": "signatures",
+    "verify": "signatures",
+    "pki": "signatures",
+    "signers": "signatures",
+    "webhooks": "notifications",
+    "notifications": "notifications",
+    "templates": "notifications",
+}
+
+PUBLIC_PREFIX = "/v1/"
+
+
+def segment_of(path: str) -> str | None:
+    """`services` for `/v1/services` and `/v1/services/X`; None outside /v1."""
+    if not path.startswith(PUBLIC_PREFIX):
+        return None
+    return path[len(PUBLIC_PREFIX):].partition("/")[0]
+
+
+def service_for(path: str) -> str | None:
+    segment = segment_of(path)
+    return ROUTES.get(segment) if segment is not None else None
+
+
+def has_dot_segment(path: str) -> bool:
+    """`.` or `..` as a path segment: refused rather than forwarded, so no upstream can be
+    tricked into resolving `/v1/services/../../internal/...`."""
+    return "/." in path and any(part in (".", "..") for part in path.split("/"))

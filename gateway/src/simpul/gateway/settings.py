@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from simpul.shared.settings import BaseServiceSettings
+
+DEV_ADMIN_CLIENT_ID = "simpul-admin"
+DEV_ADMIN_CLIENT_SECRET = "simpul-dev-secret"
+
+# The services the gateway forwards to, by the name their assertions are addressed to.
+UPSTREAM_NAMES = ("catalog", "submissions", "signatures", "notifications")
+
+
+class GatewaySettings(BaseServiceSettings):
+    # docker-compose passes unset variables as empty strings; they mean "use the default".
+    model_config = SettingsConfigDict(env_ignore_empty=True)
+
+    service_name: ClassVar[str] = "gateway"
+
+    database_url: str | None = Field(default=None, validation_alias="SIMPUL_GATEWAY_DATABASE_URL")
+    port: int = Field(default=8000, validation_alias="SIMPUL_GATEWAY_PORT")
+
+    admin_client_id: str = Field(
+        default=DEV_ADMIN_CLIENT_ID,
+        validation_alias="SIMPUL_ADMIN_CLIENT_ID",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$",
+    )
+    admin_client_secret: str = Field(
+        default=DEV_ADMIN_CLIENT_SECRET, validation_alias="SIMPUL_ADMIN_CLIENT_SECRET", min_length=8, repr=False
+    )
+
+    # SIMPUL_TOKEN_LIFETIME_SECONDS: how long an access token is valid.
+    token_lifetime_seconds: int = Field(default=900, ge=60, le=86400)
+
+    # SIMPUL_RATE_LIMIT_PER_MINUTE / SIMPUL_RATE_LIMIT_BURST: a token bucket per client (per
+    # address for anonymous callers), refilled at the per-minute rate; the burst defaults to it.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_burst: int | None = Field(default=None, ge=1)
+
+    # SIMPUL_UPSTREAM_CONNECT_TIMEOUT / SIMPUL_UPSTREAM_READ_TIMEOUT (seconds) for every service;
+    # SIMPUL_UPSTREAM_READ_TIMEOUTS='{"signatures": 60}' overrides the read timeout per service.
+    upstream_connect_timeout: float = Field(default=2.0, gt=0)
+    upstream_read_timeout: float = Field(default=30.0, gt=0)
+    upstream_read_timeouts: dict[str, float] = Field(default_factory=dict)
+
+    # Largest request body forwarded to a service (413 above it); uploads stream through.
+    max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, validation_alias="SIMPUL_GATEWAY_MAX_BODY_BYTES")
+
+    # How often revocations made by other gateway processes are picked up from the database.
+    client_refresh_seconds: float = Field(default=5.0, gt=0, validation_alias="SIMPUL_GATEWAY_CLIENT_REFRESH_SECONDS")
+
+    @property
+    def rate_limit_capacity(self) -> int:
+        return self.rate_limit_burst or self.rate_limit_per_minute
+
+    @property
+    def uses_dev_admin_secret(self) -> bool:
+        return self.admin_client_secret == DEV_ADMIN_CLIENT_SECRET
+
+    def upstream_urls(self) -> dict[str, str]:
+        return {
+            "catalog": self.catalog_url,
+            "submissions": self.submissions_url,
+            "signatures": self.signatures_url,
+            "notifications": self.notifications_url,
+        }
+
+    def read_timeout_for(self, upstream: str) -> float:
+        return self.upstream_read_timeouts.get(upstream, self.upstream_read_timeout)
