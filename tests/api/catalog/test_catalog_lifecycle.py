@@ -61,6 +61,7 @@ async def test_revising_a_draft_replaces_it_in_place(client):
 
 async def test_publish_then_revise_makes_a_new_current_version_and_keeps_the_old(client):
     await create(client, "UJI-A")
+    assert (await client.get("/v1/services/UJI-A", headers=admin())).json()["status"] == "draft"
     published = await publish(client, "UJI-A")
     assert published["status"] == "published"
     rfc3339(published["published_at"])

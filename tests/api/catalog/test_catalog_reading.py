@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from simpul.catalog.app import create_app
 from simpul.catalog.schemas import ServiceDocument, ServicePage, ServiceRevision
 from simpul.catalog.settings import CatalogSettings
@@ -173,3 +175,18 @@ async def test_health_and_calls_without_the_gateway(client):
     assert (await client.get("/readyz")).json() == {"status": "ready"}
     assert 'service="catalog"' in (await client.get("/metrics")).text
     assert_problem(await client.get("/v1/services"), 401)
+
+
+async def test_another_process_sees_a_change_within_the_cache_time(settings_for):
+    settings = await settings_for(CatalogSettings, cache_seconds=0.3)
+    async with running(create_app(settings)) as writer, running(create_app(settings)) as reader:
+        await create(writer, "UJI-A")
+        await publish(writer, "UJI-A")
+        assert (await reader.get("/v1/services/UJI-A", headers=public())).json()["version"] == 1
+        revised = await writer.put("/v1/services/UJI-A", json=service_body("UJI-A", sla_working_days=2), headers=admin())
+        assert revised.json()["version"] == 2
+        # The writer shows its own change at once; the other process within the cache time.
+        assert (await writer.get("/v1/services/UJI-A", headers=public())).json()["version"] == 2
+        assert (await reader.get("/v1/services/UJI-A", headers=public())).json()["version"] == 1
+        await asyncio.sleep(0.35)
+        assert (await reader.get("/v1/services/UJI-A", headers=public())).json()["version"] == 2

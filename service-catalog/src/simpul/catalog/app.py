@@ -10,6 +10,7 @@ from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
 
 from simpul.catalog.api import router
+from simpul.catalog.cache import DocumentCache
 from simpul.catalog.demo import load_demo
 from simpul.catalog.models import idempotency
 from simpul.catalog.service import Catalogue
@@ -26,6 +27,8 @@ def create_app(settings: CatalogSettings | None = None, *, clock: Callable[[], d
         idempotency=idempotency,
         on_startup=[load_demo] if settings.demo else [],
     )
-    app.state.catalogue = Catalogue(app.state.sessions, app.state.read_sessions, clock=clock)
+    app.state.catalogue = Catalogue(
+        app.state.sessions, app.state.read_sessions, clock=clock, cache=DocumentCache(settings.cache_seconds)
+    )
     app.include_router(router)
     return app

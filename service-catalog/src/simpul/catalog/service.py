@@ -12,7 +12,8 @@ The rules:
 - Only admins see drafts; to everyone else a draft-only service does not exist (404).
 
 Every version row stores its response body ready to send (`document`) and its ETag, so the hot
-read, GET /v1/services/{code}, is one indexed select and no serialisation.
+read, GET /v1/services/{code}, is one indexed select and no serialisation; a short-lived cache
+(cache.py) spares even that select for repeated reads.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from simpul.shared.identity import Identity
 from simpul.shared.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 
+from simpul.catalog.cache import DocumentCache
 from simpul.catalog.models import service_history, service_versions, services
 from simpul.catalog.schemas import CODE_PATTERN, ServiceCreate, ServiceFields, ServiceRevision
 from simpul.catalog.schemas import ServiceStatus as Status
@@ -332,27 +334,39 @@ class Catalogue:
         sessions: async_sessionmaker[AsyncSession],
         read_sessions: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime] = utcnow,
+        cache: DocumentCache[Served] | None = None,
     ) -> None:
         self.sessions = sessions
         self.read_sessions = read_sessions
         self.clock = clock
+        self.cache: DocumentCache[Served] = cache if cache is not None else DocumentCache(0)
 
     # -- reading -------------------------------------------------------------------------------------
 
     async def current(self, identity: Identity, code: str) -> Served:
         if not _CODE.match(code):
             raise _not_found(code)
-        async with self.read_sessions() as session:
-            row = (await session.execute(_CURRENT, {"code": code})).first()
-        if row is None or (row.status == Status.DRAFT and not sees_drafts(identity)):
+        served = self.cache.get(code)
+        if served is None:
+            generation = self.cache.generation
+            async with self.read_sessions() as session:
+                # A Core select on the session's connection: the ORM execution layer adds nothing here.
+                connection = await session.connection()
+                row = (await connection.execute(_CURRENT, {"code": code})).first()
+            if row is None:
+                raise _not_found(code)
+            served = Served(row.document.encode(), row.etag, row.status)
+            self.cache.put(code, served, generation)
+        if served.status == Status.DRAFT and not sees_drafts(identity):
             raise _not_found(code)
-        return Served(row.document.encode(), row.etag, row.status)
+        return served
 
     async def version(self, identity: Identity, code: str, version: int) -> Served:
         if not _CODE.match(code):
             raise _not_found(code)
         async with self.read_sessions() as session:
-            row = (await session.execute(_VERSION, {"code": code, "version": version})).first()
+            connection = await session.connection()
+            row = (await connection.execute(_VERSION, {"code": code, "version": version})).first()
             if row is None:
                 await self._visible(session, identity, code)
                 raise Problem(404, VERSION_NOT_FOUND, params={"code": code, "version": version})
@@ -377,9 +391,9 @@ class Catalogue:
                 raise Problem(401, LOGIN_FOR_STATUS, headers={"WWW-Authenticate": "Bearer"})
             raise Problem(403, STATUS_FILTER, params={"state": str(status)})
         if status is not None:
-            query = query.where(services.c.status == status)
+            query = query.where(services.c.status == str(status))
         elif not sees_drafts(identity):
-            query = query.where(services.c.status == Status.PUBLISHED)
+            query = query.where(services.c.status == str(Status.PUBLISHED))
         if unit:
             query = query.where(services.c.unit == unit)
         if category:
@@ -477,6 +491,7 @@ class Catalogue:
         except IntegrityError as exc:
             # Another request created the same code between our check and our insert.
             raise _exists(body.code) from exc
+        self.cache.evict(body.code)
         return served
 
     async def revise(self, actor: Identity, code: str, body: ServiceRevision, language: str) -> Served:
@@ -506,6 +521,7 @@ class Catalogue:
                 served, document = await self._write_version(session, code, content, state)
             await self._write_service(session, document, now)
             await self._log(session, code, "revised", state.version, service.status, service.status, actor, now)
+        self.cache.evict(code)
         return served
 
     async def publish(self, actor: Identity, code: str) -> Served:
@@ -528,6 +544,7 @@ class Catalogue:
             except IntegrityError:
                 # Another process seeded it at the same moment: it exists, which is all we want.
                 continue
+            self.cache.evict(body.code)
             created.append(body.code)
         return created
 
@@ -549,6 +566,7 @@ class Catalogue:
             )
             await self._write_service(session, document, now)
             await self._log(session, code, history_action, current.version, service.status, target, actor, now)
+        self.cache.evict(code)
         return served
 
     async def _insert_new(
