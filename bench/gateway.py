@@ -18,8 +18,9 @@ internal secret given to both processes (a fresh one per run: they live 60 s).
 
 Each path is warmed up, then measured in interleaved rounds (the order rotates each round);
 the table shows the median per path, and the ratios gateway/nginx for throughput (target
->= 0.8) and p99 latency (target <= 1.5). CPU seconds per request of each server process are
-measured from /proc during the runs. Results also go to bench/out/gateway-<time>.json.
+>= 0.8) and p99 latency (target <= 1.5). CPU seconds per request of each server process, and
+the CPU other processes on the machine used meanwhile, are read from /proc during the runs.
+Results also go to bench/out/gateway-<time>.json.
 Installs nginx and wrk from Debian's packages when missing (needs root). Everything started
 here is stopped at the end, also on Ctrl-C or an error.
 """
@@ -30,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -230,6 +232,9 @@ class Run:
     non_2xx: int
     socket_errors: int
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+    # CPU the rest of the machine used meanwhile, in cores (0.5 = half a core): other people's
+    # processes compete with the servers, so a run with much of it is not comparable.
+    other_load_cores: float = 0.0
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -240,6 +245,18 @@ def _milliseconds(text: str) -> float:
     if not match:
         raise ValueError(f"wrk latency {text!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def parse_wrk(output: str) -> dict[str, float]:
@@ -381,12 +398,19 @@ class Bench:
     def measure(self, target: str, duration: float, round_number: int) -> Run:
         wrk = find_tool("wrk")
         servers = self.path_servers(target)
-        before = {server.name: server.cpu_seconds() for server in servers}
+        everyone = {server.name: server.cpu_seconds() for server in self.servers}
+        machine, load_generator, started = machine_busy_seconds(), children_cpu_seconds(), time.monotonic()
         figures = run_wrk(wrk, self.url(target), self.headers(target), duration, self.args.connections, self.args.threads)
+        elapsed = time.monotonic() - started
+        own = children_cpu_seconds() - load_generator
         for server in self.servers:
             server.check_alive()
+            own += server.cpu_seconds() - everyone[server.name]
+        other_load = max(0.0, machine_busy_seconds() - machine - own) / elapsed
         requests = max(figures["requests"], 1.0)
-        cpu = {server.name: round((server.cpu_seconds() - before[server.name]) * 1000 / requests, 4) for server in servers}
+        cpu = {
+            server.name: round((server.cpu_seconds() - everyone[server.name]) * 1000 / requests, 4) for server in servers
+        }
         return Run(
             target=target,
             round=round_number,
@@ -397,6 +421,7 @@ class Bench:
             non_2xx=int(figures["non_2xx"]),
             socket_errors=int(figures["socket_errors"]),
             cpu_ms_per_request=cpu,
+            other_load_cores=round(other_load, 2),
         )
 
     def run(self) -> list[Run]:
@@ -414,7 +439,8 @@ class Bench:
                 runs.append(run)
                 flag = f"  ({run.non_2xx} non-2xx, {run.socket_errors} socket errors)" if run.non_2xx or run.socket_errors else ""
                 print(f"  round {round_number} {target:8} {run.requests_per_second:9.0f} req/s  "
-                      f"p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms{flag}", flush=True)
+                      f"p50 {run.p50_ms:7.2f} ms  p99 {run.p99_ms:7.2f} ms  "
+                      f"other load {run.other_load_cores:.2f} cores{flag}", flush=True)
         return runs
 
     def profile(self, duration: float) -> list[Path]:
@@ -468,6 +494,7 @@ def summarise(runs: list[Run], code: str, args: argparse.Namespace) -> dict:
             "non_2xx": sum(run.non_2xx for run in mine),
             "socket_errors": sum(run.socket_errors for run in mine),
             "cpu_ms_per_request": {name: statistics.median(run.cpu_ms_per_request[name] for run in mine) for name in cpu_names},
+            "other_load_cores": statistics.median(run.other_load_cores for run in mine),
         }
     gateway, nginx = summary["gateway"], summary["nginx"]
     ratios = {
@@ -492,18 +519,23 @@ def print_table(result: dict) -> None:
     print()
     print(f"GET {result['path']}  (median of {result['settings']['rounds']} rounds, "
           f"{result['settings']['duration_s']:g} s each, {result['settings']['connections']} connections)")
-    print(f"{'path':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  CPU ms per request")
+    print(f"{'path':<9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'other load':>10}  CPU ms per request")
     for target in TARGETS:
         row = result["median"][target]
         cpu = ", ".join(f"{name} {value:.3f}" for name, value in row["cpu_ms_per_request"].items())
         bad = f"  !! {row['non_2xx']} non-2xx, {row['socket_errors']} socket errors" if row["non_2xx"] or row["socket_errors"] else ""
-        print(f"{target:<9} {row['requests_per_second']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f}  {cpu}{bad}")
+        print(f"{target:<9} {row['requests_per_second']:>9.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
+              f"{row['other_load_cores']:>10.2f}  {cpu}{bad}")
     ratios, met = result["ratios"], result["targets_met"]
     print()
     print(f"gateway/nginx throughput {ratios['throughput_gateway_over_nginx']:.2f}  "
           f"(target >= {THROUGHPUT_TARGET}: {'met' if met['throughput'] else 'MISSED'})")
     print(f"gateway/nginx p99        {ratios['p99_gateway_over_nginx']:.2f}  "
           f"(target <= {P99_TARGET}: {'met' if met['p99'] else 'MISSED'})")
+    busiest = max(run["other_load_cores"] for run in result["runs"])
+    if busiest > 0.2:
+        print(f"note: other processes used up to {busiest:.2f} of the {os.cpu_count()} cores during the runs; "
+              "the figures are noisy, run again on a quiet machine")
 
 
 def main() -> int:
