@@ -8,6 +8,7 @@ useless without the gateway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict
@@ -94,6 +95,9 @@ class AssertionVerifier:
         self._jwks_url = jwks_url
         self._keys: dict[str, Any] = {}
         self._last_fetch = 0.0
+        # Concurrent requests with a key not seen yet wait for one fetch of the JWKS instead of
+        # being refused while it is in flight.
+        self._refresh_lock = asyncio.Lock()
         self._verified: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         if jwks_json:
             self._load_jwks(json.loads(jwks_json))
@@ -131,7 +135,9 @@ class AssertionVerifier:
         if algorithm == "ES256":
             kid = header.get("kid")
             if kid not in self._keys:
-                await self._refresh()
+                async with self._refresh_lock:
+                    if kid not in self._keys:
+                        await self._refresh()
             key = self._keys.get(kid)
             if key is None:
                 raise AssertionRefused("unknown key")
