@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -72,6 +73,11 @@ INVALID_BODIES = [
         with_change("form_schema.properties.alamat", {"$ref": "https://example.com/alamat.json"}),
         "form_schema.properties.alamat.$ref",
     ),
+    (with_change("form_schema.properties.perihal.maxLength", 2**70), "form_schema.properties.perihal.maxLength"),
+    (with_change("form_schema.properties.perihal.title", "a\x00b"), "form_schema.properties.perihal.title"),
+    (with_change("name", "Layanan\x00uji"), "name"),
+    (with_change("legal_basis", ["UU 25/2009\x00"]), "legal_basis.0"),
+    (with_change("fee.amount", 10**13), "fee.amount"),
 ]
 
 
@@ -114,6 +120,23 @@ async def test_validation_messages_follow_accept_language(client):
     assert indonesian["errors"][0]["message"].startswith("form_schema harus")
 
 
+async def test_oversize_bodies_are_413_before_anything_else(client):
+    body = service_body("UJI-A", description="x" * 2_000_000)
+    for headers in (admin(), public()):
+        problem = assert_problem(await client.post("/v1/services", json=body, headers=headers), 413)
+        assert problem["type"].endswith("content-too-large")
+
+    async def chunks():
+        for _ in range(300):
+            yield b" " * 4096
+
+    streamed = await client.put(
+        "/v1/services/UJI-A", content=chunks(), headers={**admin(), "Content-Type": "application/json"}
+    )
+    assert_problem(streamed, 413)
+    assert_problem(await client.get("/v1/services/UJI-A", headers=admin()), 404)
+
+
 async def test_malformed_json_is_400(client):
     response = await client.post(
         "/v1/services", content=b'{"code": "UJI-A",', headers={**admin(), "Content-Type": "application/json"}
@@ -149,3 +172,11 @@ async def test_anonymous_status_filter_needs_a_token(client):
     assert_problem(await client.get("/v1/services", params={"status": "draft"}, headers=public()), 401)
     assert (await client.get("/v1/services", params={"status": "published"}, headers=public())).status_code == 200
     assert_problem(await client.get("/v1/services", params={"status": "deleted"}, headers=admin()), 422)
+
+
+async def test_numbers_json_allows_but_storage_cannot_are_refused(client):
+    body = service_body("UJI-A")
+    raw = json.dumps(body).replace('"minLength": 3', '"minLength": 3, "maximum": NaN')
+    assert "NaN" in raw
+    response = await client.post("/v1/services", content=raw, headers={**admin(), "Content-Type": "application/json"})
+    assert fields_of(assert_problem(response, 422)) == ["form_schema.properties.perihal.maximum"]

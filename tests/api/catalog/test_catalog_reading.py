@@ -7,6 +7,7 @@ import asyncio
 from simpul.catalog.app import create_app
 from simpul.catalog.schemas import ServiceDocument, ServicePage, ServiceRevision
 from simpul.catalog.settings import CatalogSettings
+from simpul.shared.pagination import encode_cursor
 from tests.api.catalog.helpers import admin, assert_problem, create, public, publish, role, service_body
 from tests.support.asgi import running
 
@@ -104,9 +105,15 @@ async def test_bad_paging_parameters(client):
     limit = assert_problem(await client.get("/v1/services", params={"limit": 201}, headers=public()), 422)
     assert limit["errors"][0]["field"] == "limit"
     await create(client, "UJI-A")
-    assert_problem(
-        await client.get("/v1/services/UJI-A/versions", params={"cursor": "WyJ4Il0"}, headers=admin()), 400
-    )  # ["x"]
+    forged = [encode_cursor(["x"]), encode_cursor([2**40]), encode_cursor([-1]), encode_cursor([True])]
+    for cursor in forged:
+        for path in ("/v1/services/UJI-A/versions", "/v1/services/UJI-A/history"):
+            assert_problem(await client.get(path, params={"cursor": cursor}, headers=admin()), 400)
+    for cursor in (encode_cursor(["\x00"]), encode_cursor([7])):
+        assert_problem(await client.get("/v1/services", params={"cursor": cursor}, headers=public()), 400)
+    for name, value in (("q", "a\x00b"), ("unit", "\x00"), ("category", "x\x00"), ("unit", "kdn bh")):
+        problem = assert_problem(await client.get("/v1/services", params={name: value}, headers=public()), 422)
+        assert problem["errors"][0]["field"] == name
 
 
 async def test_etag_and_304(client):

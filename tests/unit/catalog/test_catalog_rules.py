@@ -146,6 +146,9 @@ def test_requirement_codes_are_unique_and_steps_numbered_in_order():
         ({"type": "object", "$schema": "http://json-schema.org/draft-07/schema#"}, "form_schema.$schema"),
         ({"type": "object", "properties": {"a": {"$ref": "http://169.254.169.254/x"}}}, "form_schema.properties.a.$ref"),
         ({"type": "object", "allOf": [{"$ref": "other.json#/x"}]}, "form_schema.allOf.0.$ref"),
+        ({"type": "object", "properties": {"a": {"maximum": float("nan")}}}, "form_schema.properties.a.maximum"),
+        ({"type": "object", "properties": {"a": {"maximum": 2**64}}}, "form_schema.properties.a.maximum"),
+        ({"type": "object", "properties": {"a\x00": {}}}, "form_schema.properties.a\x00"),
     ],
 )
 def test_form_schema_must_be_a_valid_self_contained_object_schema(schema, field):

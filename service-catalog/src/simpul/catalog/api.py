@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.routing import APIRoute
 from starlette.responses import Response
+from starlette.types import Message, Receive
 
 from simpul.shared.identity import Identity, current_identity, require_roles
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import PROBLEM_CONTENT_TYPE, request_language
+from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, Text, request_language
 
 from simpul.catalog.schemas import (
+    CATEGORY_PATTERN,
+    NO_NUL,
+    UNIT_PATTERN,
     HistoryPage,
     ServiceCreate,
     ServiceDocument,
@@ -60,10 +66,60 @@ def _ok(model: type, description: str) -> dict[str, Any]:
 UNAUTHORISED = {401: _problem("An admin access token is required"), 403: _problem("The caller is not an admin")}
 NOT_FOUND = {404: _problem("No such service (drafts are hidden from non-admins)")}
 INVALID = {422: _problem("Invalid input; `errors` names each field")}
+TOO_LARGE_BODY = {413: _problem("The body is larger than 1 MiB")}
 CONFLICT = {409: _problem("The service's state does not allow this, or the code exists")}
 BAD_CURSOR = {400: _problem("Malformed cursor")}
 
-router = APIRouter(prefix="/v1/services", tags=["catalogue"])
+# A service standard is a few kilobytes; the form schema alone is capped at 64 kB.
+MAX_BODY_BYTES = 1024 * 1024
+TOO_LARGE = Text("Isi permintaan melebihi {limit} bita.", "The request body exceeds {limit} bytes.")
+
+
+class BoundedBodyRoute(APIRoute):
+    """Refuses a body over MAX_BODY_BYTES with 413 before it is parsed, whoever sends it."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def bounded(request: Request) -> Response:
+            if request.method in ("POST", "PUT"):
+                body = await _read_bounded(request)
+                request = Request(request.scope, _replay(body, request.receive))
+            return await handler(request)
+
+        return bounded
+
+
+async def _read_bounded(request: Request) -> bytes:
+    too_large = Problem(413, TOO_LARGE, params={"limit": MAX_BODY_BYTES})
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body once, then whatever the connection says next (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+router = APIRouter(prefix="/v1/services", tags=["catalogue"], route_class=BoundedBodyRoute)
 admin_only = require_roles("admin")
 
 
@@ -112,9 +168,9 @@ def _location(code: str) -> str:
 )
 async def list_services(
     request: Request,
-    unit: str | None = Query(None, max_length=32, description="Owning unit, e.g. KDN-BH"),
-    category: str | None = Query(None, max_length=64),
-    q: str | None = Query(None, max_length=100, description="Words in the code, name or description"),
+    unit: str | None = Query(None, pattern=UNIT_PATTERN, description="Owning unit, e.g. KDN-BH"),
+    category: str | None = Query(None, pattern=CATEGORY_PATTERN),
+    q: str | None = Query(None, max_length=100, pattern=NO_NUL, description="Text in the code, name or description"),
     status: ServiceStatus | None = Query(None, description="Admins only, except `published`"),
     page: tuple[int, str | None] = Depends(page_params),
 ) -> Response:
@@ -130,7 +186,7 @@ async def list_services(
     status_code=201,
     summary="Create a service (draft, version 1)",
     response_model=None,
-    responses={201: _ok(ServiceDocument, "The new draft"), **UNAUTHORISED, **CONFLICT, **INVALID},
+    responses={201: _ok(ServiceDocument, "The new draft"), **UNAUTHORISED, **CONFLICT, **INVALID, **TOO_LARGE_BODY},
 )
 async def create_service(request: Request, body: ServiceCreate, actor: Identity = Depends(admin_only)) -> Response:
     served = await catalogue(request).create(actor, body, request_language(request))
@@ -153,7 +209,14 @@ async def get_service(request: Request, code: str) -> Response:
     summary="Revise a service",
     description="A draft is replaced in place; a published service gets a new version, current at once.",
     response_model=None,
-    responses={200: _ok(ServiceDocument, "The current version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT, **INVALID},
+    responses={
+        200: _ok(ServiceDocument, "The current version"),
+        **UNAUTHORISED,
+        **NOT_FOUND,
+        **CONFLICT,
+        **INVALID,
+        **TOO_LARGE_BODY,
+    },
 )
 async def revise_service(
     request: Request, code: str, body: ServiceRevision, actor: Identity = Depends(admin_only)

@@ -19,6 +19,10 @@ REQUIREMENT_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # type/subtype, or type/* for "any image" and the like.
 MIME_PATTERN = r"^[a-z]+/([a-z0-9][a-z0-9.+-]{0,126}|\*)$"
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+# PostgreSQL text cannot hold NUL, and no human-readable field needs it.
+NO_NUL = r"^[^\x00]*$"
+# A trillion rupiah: far above any public service fee, well inside what every JSON reader handles.
+MAX_FEE = 10**12
 
 
 class ServiceStatus(StrEnum):
@@ -27,8 +31,8 @@ class ServiceStatus(StrEnum):
     RETIRED = "retired"
 
 
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-LongText = Annotated[str, Field(min_length=1, max_length=4000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+LongText = Annotated[str, Field(min_length=1, max_length=4000, pattern=NO_NUL)]
 
 
 class _Input(BaseModel):
@@ -38,7 +42,7 @@ class _Input(BaseModel):
 class RequirementIn(_Input):
     code: str = Field(pattern=REQUIREMENT_CODE_PATTERN, description="Unique within the service")
     name: ShortText
-    description: str = Field(default="", max_length=4000)
+    description: str = Field(default="", max_length=4000, pattern=NO_NUL)
     required: StrictBool = True
     content_types: list[Annotated[str, Field(pattern=MIME_PATTERN)]] = Field(
         min_length=1, max_length=20, description="MIME types accepted for this document"
@@ -50,11 +54,11 @@ class StepIn(_Input):
     step: StrictInt = Field(ge=1, description="1, 2, 3, ... in order")
     title: ShortText
     actor: ShortText = Field(description="Who carries out the step")
-    description: str | None = Field(default=None, max_length=4000)
+    description: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
 
 
 class FeeIn(_Input):
-    amount: StrictInt = Field(ge=0, description="Integer rupiah; 0 when free of charge")
+    amount: StrictInt = Field(ge=0, le=MAX_FEE, description="Integer rupiah; 0 when free of charge")
     currency: Literal["IDR"] = "IDR"
     legal_basis: LongText = Field(description="The regulation that sets the fee, or why there is none")
 
@@ -62,16 +66,18 @@ class FeeIn(_Input):
 class OutputIn(_Input):
     name: ShortText = Field(description="The document that is issued")
     description: LongText
-    validity: str | None = Field(default=None, max_length=500, description="How long the document is valid")
+    validity: str | None = Field(
+        default=None, max_length=500, pattern=NO_NUL, description="How long the document is valid"
+    )
     template: str | None = Field(
         default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="Template the signatures service renders"
     )
 
 
 class ComplaintChannelIn(_Input):
-    channel: str = Field(min_length=1, max_length=64, description="e.g. email, telepon, SP4N-LAPOR!")
+    channel: str = Field(min_length=1, max_length=64, pattern=NO_NUL, description="e.g. email, telepon, SP4N-LAPOR!")
     contact: ShortText = Field(description="Address, number or URL")
-    description: str | None = Field(default=None, max_length=1000)
+    description: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
 
 
 class StandardIn(_Input):
@@ -95,7 +101,9 @@ class ServiceFields(_Input):
     description: LongText
     unit: str = Field(pattern=UNIT_PATTERN, description="Ministry unit that owns the service, e.g. KDN-BH")
     category: str = Field(pattern=CATEGORY_PATTERN)
-    legal_basis: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(min_length=1, max_length=50)
+    legal_basis: list[Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]] = Field(
+        min_length=1, max_length=50
+    )
     requirements: list[RequirementIn] = Field(max_length=50, description="Documents to upload; codes unique")
     form_schema: dict[str, Any] = Field(description="JSON Schema (2020-12, an object schema) of a submission's data")
     procedure: list[StepIn] = Field(min_length=1, max_length=50)

@@ -19,6 +19,7 @@ read, GET /v1/services/{code}, is one indexed select and no serialisation; a sho
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -86,6 +87,11 @@ SCHEMA_NOT_OBJECT = Text(
     "form_schema harus menggambarkan objek (\"type\": \"object\")",
     "form_schema must describe an object (\"type\": \"object\")",
 )
+SCHEMA_BAD_NUMBER = Text(
+    "angka ini tidak dapat disimpan (di luar jangkauan 64 bit atau bukan bilangan terhingga)",
+    "this number cannot be stored (outside the 64-bit range or not finite)",
+)
+SCHEMA_NUL = Text("teks tidak boleh memuat karakter NUL", "text must not contain the NUL character")
 SCHEMA_REMOTE_REF = Text(
     "hanya rujukan di dalam skema ini (#...) yang diizinkan", "only references within this schema (#...) are allowed"
 )
@@ -165,11 +171,13 @@ def definition_errors(fields: ServiceFields) -> list[FieldError]:
 
 def form_schema_errors(schema: dict[str, Any]) -> list[FieldError]:
     """A form schema must be a valid 2020-12 JSON Schema of an object, self-contained, bounded."""
+    walked = _walk(schema)
+    if walked.depth > MAX_FORM_SCHEMA_DEPTH:
+        return [FieldError("form_schema", SCHEMA_TOO_DEEP, {"limit": MAX_FORM_SCHEMA_DEPTH})]
+    if walked.unstorable:
+        return walked.unstorable
     if len(orjson.dumps(schema)) > MAX_FORM_SCHEMA_BYTES:
         return [FieldError("form_schema", SCHEMA_TOO_LARGE, {"limit": MAX_FORM_SCHEMA_BYTES})]
-    depth, remote_refs = _walk(schema)
-    if depth > MAX_FORM_SCHEMA_DEPTH:
-        return [FieldError("form_schema", SCHEMA_TOO_DEEP, {"limit": MAX_FORM_SCHEMA_DEPTH})]
     declared = schema.get("$schema")
     if declared is not None and declared not in DRAFT_2020_12:
         return [FieldError("form_schema.$schema", SCHEMA_DIALECT)]
@@ -180,30 +188,49 @@ def form_schema_errors(schema: dict[str, Any]) -> list[FieldError]:
     if schema.get("type") != "object":
         errors.append(FieldError("form_schema.type", SCHEMA_NOT_OBJECT))
     # Remote references would make every validator of submissions fetch URLs (or fail on them).
-    errors.extend(FieldError(location, SCHEMA_REMOTE_REF) for location in remote_refs)
+    errors.extend(FieldError(location, SCHEMA_REMOTE_REF) for location in walked.remote_refs)
     return errors
 
 
-def _walk(schema: dict[str, Any]) -> tuple[int, list[str]]:
-    """Nesting depth and the paths of non-local `$ref`s, without recursion."""
-    deepest = 0
-    remote: list[str] = []
+@dataclass
+class _Walked:
+    depth: int = 0
+    remote_refs: list[str] = field(default_factory=list)
+    # Values JSON parsing lets through but that can't be stored faithfully: NaN, huge integers, NUL.
+    unstorable: list[FieldError] = field(default_factory=list)
+
+
+def _walk(schema: dict[str, Any]) -> _Walked:
+    """One pass over the schema without recursion (its depth is what is being checked)."""
+    walked = _Walked()
     stack: list[tuple[Any, str, int]] = [(schema, "form_schema", 1)]
     while stack:
         node, path, depth = stack.pop()
-        deepest = max(deepest, depth)
+        walked.depth = max(walked.depth, depth)
         if depth > MAX_FORM_SCHEMA_DEPTH:
             break
         if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
-                    remote.append(f"{path}.{key}")
-                elif isinstance(value, dict | list):
-                    stack.append((value, f"{path}.{key}", depth + 1))
+            children = [(f"{path}.{key}", key, value) for key, value in node.items()]
+        elif isinstance(node, list):
+            children = [(f"{path}.{index}", "", value) for index, value in enumerate(node)]
         else:
-            stack.extend((value, f"{path}.{index}", depth + 1) for index, value in enumerate(node)
-                         if isinstance(value, dict | list))
-    return deepest, sorted(remote)
+            if (isinstance(node, float) and not math.isfinite(node)) or (
+                isinstance(node, int) and not -(2**63) <= node < 2**64
+            ):
+                walked.unstorable.append(FieldError(path, SCHEMA_BAD_NUMBER))
+            elif isinstance(node, str) and "\x00" in node:
+                walked.unstorable.append(FieldError(path, SCHEMA_NUL))
+            continue
+        for child_path, key, value in children:
+            if "\x00" in key:
+                walked.unstorable.append(FieldError(child_path, SCHEMA_NUL))
+            elif key in ("$ref", "$dynamicRef") and isinstance(value, str) and not value.startswith("#"):
+                walked.remote_refs.append(child_path)
+            else:
+                stack.append((value, child_path, depth + 1))
+    walked.remote_refs.sort()
+    walked.unstorable.sort(key=lambda error: error.field)
+    return walked
 
 
 def _path(prefix: str, parts: Iterable[Any]) -> str:
@@ -402,7 +429,7 @@ class Catalogue:
             query = query.where(services.c.search_text.contains(q.strip().lower(), autoescape=True))
         if cursor:
             (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, str):
+            if not isinstance(after, str) or not _CODE.match(after):
                 raise _bad_cursor()
             query = query.where(services.c.code > after)
         async with self.read_sessions() as session:
@@ -412,17 +439,15 @@ class Catalogue:
         return Listing([row.summary.encode() for row in page], next_cursor)
 
     async def list_versions(self, identity: Identity, code: str, *, limit: int, cursor: str | None = None) -> Listing:
+        columns = [column for column in service_versions.c if column.name != "document"]
         query = (
-            select(service_versions)
+            select(*columns)
             .where(service_versions.c.code == code)
             .order_by(service_versions.c.version)
             .limit(limit + 1)
         )
         if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int) or isinstance(after, bool):
-                raise _bad_cursor()
-            query = query.where(service_versions.c.version > after)
+            query = query.where(service_versions.c.version > _int_cursor(cursor))
         async with self.read_sessions() as session:
             service = await self._visible(session, identity, code)
             rows = (await session.execute(query)).all()
@@ -452,10 +477,7 @@ class Catalogue:
             .limit(limit + 1)
         )
         if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int) or isinstance(after, bool):
-                raise _bad_cursor()
-            query = query.where(service_history.c.id > after)
+            query = query.where(service_history.c.id > _int_cursor(cursor))
         async with self.read_sessions() as session:
             await self._visible(session, identity, code)
             rows = (await session.execute(query)).all()
@@ -703,6 +725,14 @@ def _not_found(code: str) -> Problem:
 
 def _exists(code: str) -> Problem:
     return Problem(409, EXISTS, slug="service-exists", params={"code": code})
+
+
+def _int_cursor(cursor: str) -> int:
+    (after,) = decode_cursor(cursor, 1)
+    # Within the integer columns' range, so a forged cursor is a 400, not a database error.
+    if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**31:
+        raise _bad_cursor()
+    return after
 
 
 def _bad_cursor() -> Problem:
