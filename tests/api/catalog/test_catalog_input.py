@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import json
 
-import pytest
-
 from tests.api.catalog.helpers import admin, assert_problem, create, fields_of, public, publish, service_body
 
 
@@ -81,13 +79,17 @@ INVALID_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("body", "field"), INVALID_BODIES, ids=[field for _, field in INVALID_BODIES])
-async def test_invalid_input_is_422_naming_the_field_and_writes_nothing(client, body, field):
-    problem = assert_problem(await client.post("/v1/services", json=body, headers=admin()), 422)
-    assert field in fields_of(problem), problem
-    assert all(error["message"] for error in problem["errors"])
+async def test_invalid_input_is_422_naming_the_field_and_writes_nothing(client):
+    # One app for every case: a fresh database per case costs more than the cases themselves.
+    missed = []
+    for body, field in INVALID_BODIES:
+        problem = assert_problem(await client.post("/v1/services", json=body, headers=admin()), 422)
+        if field not in fields_of(problem) or not all(error["message"] for error in problem["errors"]):
+            missed.append((field, problem["errors"]))
+    assert missed == []
     assert_problem(await client.get("/v1/services/UJI-A", headers=admin()), 404)
     assert (await client.get("/v1/services", headers=admin())).json()["items"] == []
+    assert (await client.get("/v1/services/UJI-A/history", headers=admin())).status_code == 404
 
 
 async def test_a_revision_is_checked_the_same_way_and_changes_nothing(client):
