@@ -45,7 +45,7 @@ class MailSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
-        self.arrivals: list[float] = []
+        self._arrived_at: list[float] = []
         self.replies: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._controller: Controller | None = None
@@ -62,7 +62,7 @@ class MailSink:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
             self.messages.append(message)
-            self.arrivals.append(time.time())
+            self._arrived_at.append(time.time())
         return "250 Message accepted for delivery"
 
     def start(self) -> None:
@@ -81,6 +81,14 @@ class MailSink:
     def message_ids(self) -> Counter:
         return Counter(message["Message-ID"] for message in self.received())
 
+    def arrivals(self) -> dict[str, list[float]]:
+        """Message-ID -> when each copy arrived."""
+        found: dict[str, list[float]] = {}
+        with self._lock:
+            for message, at in zip(self.messages, self._arrived_at, strict=True):
+                found.setdefault(message["Message-ID"], []).append(at)
+        return found
+
     def to(self, address: str) -> list[EmailMessage]:
         return [message for message in self.received() if message["To"] == address]
 
@@ -92,6 +100,7 @@ class WebhookRequest:
     body: bytes
     status: int
     verified_with: list[int] = field(default_factory=list)
+    at: float = field(default_factory=time.time)
 
 
 class WebhookReceiver:
@@ -152,6 +161,24 @@ class WebhookReceiver:
     def accepted_ids(self, path: str | None = None) -> Counter:
         """webhook-id of every request answered 2xx: what the subscriber has received."""
         return Counter(request.headers["webhook-id"] for request in self.received(path) if request.status < 300)
+
+    def arrivals(self) -> dict[str, list[float]]:
+        """webhook-id -> when each accepted copy arrived."""
+        found: dict[str, list[float]] = {}
+        for request in self.received():
+            if request.status < 300:
+                found.setdefault(request.headers["webhook-id"], []).append(request.at)
+        return found
+
+
+def only_in_flight_copies(arrivals: dict[str, list[float]], crashes: list[float], window: float = 0.5) -> None:
+    """A second copy of a message is allowed only for one in flight when the sender was killed:
+    its first copy arrived just before a crash, before the sender could record the outcome."""
+    for key, times in arrivals.items():
+        if len(times) > 1:
+            assert len(times) == 2, f"{key} arrived {len(times)} times"
+            assert any(0 <= crash - times[0] <= window for crash in crashes), (
+                f"{key} arrived twice, first {min(abs(crash - times[0]) for crash in crashes):.3f} s from a crash")
 
 
 def amqp_server() -> str | None:
