@@ -254,6 +254,19 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
+def wait_for_quiet_machine(limit_seconds: float, threshold_cores: float = 0.25) -> float:
+    """Wait until the machine's busy CPU over a 3 s window is below `threshold_cores` (nothing of
+    this bench runs yet), at most `limit_seconds`; returns the last load seen, in cores."""
+    deadline = time.monotonic() + limit_seconds
+    while True:
+        busy, started = machine_busy_seconds(), time.monotonic()
+        time.sleep(3.0)
+        load = (machine_busy_seconds() - busy) / (time.monotonic() - started)
+        if load < threshold_cores or time.monotonic() >= deadline:
+            return load
+        print(f"bench: the machine is busy ({load:.2f} cores), waiting", flush=True)
+
+
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -549,6 +562,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary dir (logs, nginx.conf)")
     parser.add_argument("--profile", action="store_true",
                         help="after the measured rounds, one more gateway run under py-spy (gateway and catalogue)")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                        help="first wait up to this long for other processes to leave the CPUs idle")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     if args.rounds < 1 or args.duration <= 0:
@@ -561,6 +576,9 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
+    if args.wait_quiet > 0:
+        load = wait_for_quiet_machine(args.wait_quiet)
+        print(f"bench: machine load before the run {load:.2f} cores", flush=True)
     bench = Bench(args)
     try:
         bench.start()
