@@ -1,20 +1,91 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from simpul.shared.app import create_service_app
-from simpul.signatures.models import idempotency
+from simpul.shared.db import utcnow
+from simpul.shared.relay import OutboxRelay, Transport, transport_for
+from simpul.signatures.api import router
+from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
+from simpul.signatures.models import idempotency, outbox
+from simpul.signatures.service import DocumentService
 from simpul.signatures.settings import SignaturesSettings
+from simpul.signatures.storage import FileStore
+from simpul.signatures.workers import SigningPool
 
 
-def create_app(settings: SignaturesSettings | None = None) -> FastAPI:
+def create_app(
+    settings: SignaturesSettings | None = None,
+    *,
+    event_transport: Transport | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> FastAPI:
+    """`event_transport` replaces where outbox events go (tests)."""
     settings = settings or SignaturesSettings()
-    return create_service_app(
+
+    async def start(app: FastAPI) -> None:
+        if settings.production_keys:
+            keystore = ProductionKeystore(
+                settings.pkcs12_dir,
+                settings.pkcs12_passphrase.encode() if settings.pkcs12_passphrase else None,
+                settings.trust_roots,
+            )
+        else:
+            keystore = DevelopmentKeystore(
+                app.state.sessions,
+                passphrase=settings.resolved_key_passphrase(),
+                public_url=settings.public_url,
+                data_dir=settings.data_dir,
+                crl_validity=timedelta(hours=settings.crl_validity_hours),
+                clock=clock,
+            )
+        await keystore.start()
+        app.state.keystore = keystore
+        pool = SigningPool(settings.resolved_workers())
+        app.state.pool = pool
+        await pool.start()
+        app.state.service = DocumentService(
+            sessions=app.state.sessions,
+            read_sessions=app.state.read_sessions,
+            keystore=keystore,
+            pool=pool,
+            store=FileStore(settings.documents_dir()),
+            public_url=settings.public_url,
+            internal_secret=settings.resolved_internal_secret(),
+            tsa_url=settings.resolved_tsa_url(),
+            tsa_is_own=settings.tsa_url is None and not settings.production_keys,
+            sign_timeout=settings.sign_timeout_seconds,
+            verify_timeout=settings.verify_timeout_seconds,
+            verify_memory_bytes=settings.verify_memory_bytes,
+            verify_concurrency=settings.resolved_verify_concurrency(),
+            clock=clock,
+        )
+        relay = OutboxRelay(app.state.sessions, app.state.read_sessions, outbox,
+                            event_transport or transport_for(settings))
+        relay.watch(app.state.sessions)
+        await relay.start()
+        app.state.relay = relay
+
+    async def stop(app: FastAPI) -> None:
+        relay = getattr(app.state, "relay", None)
+        if relay is not None:
+            await relay.stop()
+        pool = getattr(app.state, "pool", None)
+        if pool is not None:
+            await pool.close()
+
+    app = create_service_app(
         settings,
         title="Simpul signatures",
         description="Issued documents, their PAdES signatures, verification and revocation.",
         migrations=Path(__file__).parent / "migrations",
         idempotency=idempotency,
+        on_startup=[start],
+        on_shutdown=[stop],
     )
+    app.include_router(router)
+    return app

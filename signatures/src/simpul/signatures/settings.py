@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
 
-from simpul.shared.settings import BaseServiceSettings
+from simpul.shared.settings import BaseServiceSettings, read_or_create_secret
 
 
 class SignaturesSettings(BaseServiceSettings):
@@ -12,3 +14,57 @@ class SignaturesSettings(BaseServiceSettings):
 
     database_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_DATABASE_URL")
     port: int = Field(default=8003, validation_alias="SIMPUL_SIGNATURES_PORT")
+
+    # Encrypts every private key this service keeps (PKCS#8). Unset, a random one is kept under
+    # data_dir/secrets, which suits development only.
+    key_passphrase: str | None = Field(default=None, repr=False, validation_alias="SIMPUL_SIGNATURES_KEY_PASSPHRASE")
+
+    # Production keys: a directory of `<unit>.p12` files, one signer per ministry unit, their
+    # passphrase, and the PEM file of the root certificate(s) those signers chain to. When set,
+    # no development PKI is created and the CRL is the real CA's business.
+    pkcs12_dir: Path | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_PKCS12_DIR")
+    pkcs12_passphrase: str | None = Field(default=None, repr=False, validation_alias="SIMPUL_SIGNATURES_PKCS12_PASSPHRASE")
+    trust_roots: Path | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_TRUST_ROOTS")
+    # RFC 3161 timestamp authority. Unset, the development PKI's own TSA (served by this service
+    # at /internal/tsa) is used; with production keys and no URL, signatures are PAdES B-B.
+    tsa_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_TSA_URL")
+
+    # Processes that render and sign; 0 means one per CPU.
+    workers: int = Field(default=0, ge=0, le=64, validation_alias="SIMPUL_SIGNATURES_WORKERS")
+    sign_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="SIMPUL_SIGNATURES_SIGN_TIMEOUT")
+
+    # Uploaded PDFs checked by POST /v1/verify: size limit, and the time and memory one check gets.
+    verify_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0, validation_alias="SIMPUL_SIGNATURES_VERIFY_MAX_BYTES")
+    verify_timeout_seconds: float = Field(default=20.0, gt=0, validation_alias="SIMPUL_SIGNATURES_VERIFY_TIMEOUT")
+    verify_memory_bytes: int = Field(
+        default=1024 * 1024 * 1024, gt=0, validation_alias="SIMPUL_SIGNATURES_VERIFY_MEMORY_BYTES"
+    )
+    verify_concurrency: int = Field(default=0, ge=0, le=64, validation_alias="SIMPUL_SIGNATURES_VERIFY_CONCURRENCY")
+
+    # How long a CRL of the development PKI is valid; a new one is made at half-life.
+    crl_validity_hours: int = Field(default=7 * 24, gt=1, validation_alias="SIMPUL_SIGNATURES_CRL_VALIDITY_HOURS")
+
+    @property
+    def production_keys(self) -> bool:
+        return self.pkcs12_dir is not None
+
+    def resolved_key_passphrase(self) -> bytes:
+        if self.key_passphrase:
+            return self.key_passphrase.encode()
+        return read_or_create_secret(self.data_dir / "secrets" / "signatures-keys.key").encode()
+
+    def resolved_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def resolved_verify_concurrency(self) -> int:
+        return self.verify_concurrency or os.cpu_count() or 1
+
+    def resolved_tsa_url(self) -> str | None:
+        if self.tsa_url:
+            return self.tsa_url
+        if self.production_keys:
+            return None
+        return f"{self.signatures_url.rstrip('/')}/internal/tsa"
+
+    def documents_dir(self) -> Path:
+        return self.data_dir / "documents"

@@ -1,0 +1,268 @@
+"""Routes of the signatures service: HTTP in and out, the work is in service.py."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.responses import HTMLResponse, Response, StreamingResponse
+
+from simpul.shared.identity import Identity, current_identity, require_roles
+from simpul.shared.pagination import page_params
+from simpul.shared.problems import Problem, Text, request_language
+from simpul.signatures import pages, pki
+from simpul.signatures.schemas import IssueRequest, RevokeRequest, RevokeSignerRequest
+from simpul.signatures.service import DocumentService
+from simpul.signatures.tsa import CONTENT_TYPE as TSQ_CONTENT_TYPE
+from simpul.signatures.tsa import MAX_REQUEST_BYTES as TSQ_MAX_BYTES
+from simpul.signatures.tsa import REPLY_CONTENT_TYPE
+
+router = APIRouter()
+
+JSON = "application/json"
+TOO_LARGE = Text("Berkas lebih besar dari {limit} byte.", "The file is larger than {limit} bytes.")
+NEED_MULTIPART = Text("Kirim berkas sebagai multipart/form-data dengan field `file`.",
+                      "Send the file as multipart/form-data with a `file` field.")
+NEED_FILE = Text("Field `file` wajib diisi.", "The `file` field is required.")
+BAD_MULTIPART = Text("Isi multipart tidak dapat dibaca.", "The multipart body cannot be read.")
+BAD_TSQ = Text("Permintaan cap waktu harus berjenis application/timestamp-query.",
+               "A timestamp request must be application/timestamp-query.")
+NO_TSA = Text("Layanan ini tidak menjalankan otoritas cap waktu.", "This service runs no timestamp authority.")
+NO_CRL = Text("CRL diterbitkan oleh CA produksi, bukan oleh layanan ini.",
+              "The CRL is published by the production CA, not by this service.")
+
+service_only = require_roles("service")
+admin_only = require_roles("admin")
+signed_in = require_roles("applicant", "officer", "admin")
+
+
+def get_service(request: Request) -> DocumentService:
+    return request.app.state.service
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def wants_html(request: Request) -> bool:
+    """True when the client prefers HTML to JSON (a browser), judged by Accept q-values."""
+    best = {"html": -1.0, "json": -1.0}
+    for part in request.headers.get("accept", "").split(","):
+        pieces = part.strip().split(";")
+        media = pieces[0].strip().lower()
+        quality = 1.0
+        for parameter in pieces[1:]:
+            name, _, value = parameter.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media in ("text/html", "application/xhtml+xml"):
+            best["html"] = max(best["html"], quality)
+        elif media in (JSON, "application/*"):
+            best["json"] = max(best["json"], quality)
+    return best["html"] > 0 and best["html"] > best["json"]
+
+
+# -- internal -------------------------------------------------------------------------------------
+
+
+@router.post("/internal/tsa", include_in_schema=False)
+async def timestamp(request: Request, _: Identity = Depends(service_only)) -> Response:
+    tsa = getattr(request.app.state.keystore, "tsa", None)
+    if tsa is None:
+        raise Problem(404, NO_TSA, slug="no-tsa")
+    if request.headers.get("content-type", "").split(";")[0].strip() != TSQ_CONTENT_TYPE:
+        raise Problem(415, BAD_TSQ)
+    body = await _read_limited(request, TSQ_MAX_BYTES)
+    return Response(tsa.respond(body), media_type=REPLY_CONTENT_TYPE)
+
+
+@router.post("/internal/documents", include_in_schema=False)
+async def issue_document(body: IssueRequest, identity: Identity = Depends(service_only),
+                         service: DocumentService = Depends(get_service)) -> Response:
+    issued = await service.issue(body, identity)
+    location = {"Location": f"/v1/documents/{issued.document['document_id']}"}
+    return json_response(issued.document, 201 if issued.created else 200, location)
+
+
+# -- documents ------------------------------------------------------------------------------------
+
+
+@router.get("/v1/documents/{document_id}", tags=["documents"], summary="Metadata of an issued document")
+async def get_document(document_id: str, identity: Identity = Depends(signed_in),
+                       service: DocumentService = Depends(get_service)) -> Response:
+    return json_response(await service.get(document_id, identity))
+
+
+@router.get("/v1/documents/{document_id}/content", tags=["documents"], summary="The signed PDF")
+async def get_content(document_id: str, request: Request, identity: Identity = Depends(signed_in),
+                      service: DocumentService = Depends(get_service)) -> Response:
+    row = await service.content(document_id, identity)
+    etag = f'"{row["sha256"]}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "private, max-age=3600",
+        "Content-Disposition": f'inline; filename="{_filename(row["number"])}.pdf"',
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(row["size"])
+    return StreamingResponse(service.store.open(row["sha256"]), media_type="application/pdf", headers=headers)
+
+
+@router.get("/v1/documents/{document_id}/history", tags=["documents"], summary="Audit trail of a document")
+async def get_history(document_id: str, identity: Identity = Depends(signed_in),
+                      service: DocumentService = Depends(get_service)) -> Response:
+    return json_response({"items": await service.history(document_id, identity)})
+
+
+@router.post("/v1/documents/{document_id}/revoke", tags=["documents"], summary="Revoke an issued document")
+async def revoke_document(document_id: str, body: RevokeRequest, identity: Identity = Depends(signed_in),
+                          service: DocumentService = Depends(get_service)) -> Response:
+    return json_response(await service.revoke(document_id, body.reason, identity))
+
+
+# -- public verification --------------------------------------------------------------------------
+
+
+@router.get("/v1/verify/{document_id}", tags=["verification"], summary="Public status of a document")
+async def verify_document(document_id: str, request: Request,
+                          service: DocumentService = Depends(get_service)) -> Response:
+    status = await service.public_status(document_id)
+    if wants_html(request):
+        return HTMLResponse(pages.document_page(status, request_language(request)),
+                            status_code=200 if status else 404, headers=_page_headers())
+    if status is None:
+        raise Problem(404, Text("Dokumen tidak dikenal.", "Unknown document."))
+    return json_response(status, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/v1/verify", tags=["verification"], summary="Check an uploaded PDF")
+async def verify_upload(request: Request, service: DocumentService = Depends(get_service)) -> Response:
+    data = await _read_upload(request, request.app.state.settings.verify_max_bytes)
+    result = await service.verify_upload(data)
+    if wants_html(request):
+        return HTMLResponse(pages.check_page(result, request_language(request)), headers=_page_headers())
+    return json_response(result, headers={"Cache-Control": "no-store"})
+
+
+def _page_headers() -> dict[str, str]:
+    # No script, no framing, no outside resources: the page is inert by construction.
+    return {
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                   "frame-ancestors 'none'; base-uri 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+
+
+# -- PKI ------------------------------------------------------------------------------------------
+
+
+@router.get("/v1/pki/ca", tags=["pki"], summary="The root certificate (PEM)")
+async def root_certificate(request: Request) -> Response:
+    body = b"".join(pki.pem(root) for root in request.app.state.keystore.trust_roots())
+    return Response(body, media_type="application/x-pem-file",
+                    headers={"Content-Disposition": 'inline; filename="simpul-root-ca.pem"',
+                             "Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/v1/pki/issuing-ca", tags=["pki"], summary="The issuing CA certificate (DER)")
+async def issuing_certificate(request: Request) -> Response:
+    keystore = request.app.state.keystore
+    if keystore.production:
+        raise Problem(404, NO_CRL)
+    return Response(pki.der(keystore.issuing), media_type="application/pkix-cert",
+                    headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/v1/pki/crl", tags=["pki"], summary="The current certificate revocation list (DER)")
+async def revocation_list(request: Request) -> Response:
+    keystore = request.app.state.keystore
+    if keystore.production:
+        raise Problem(404, NO_CRL)
+    _, next_update, der = await keystore.crl()
+    return Response(der, media_type="application/pkix-crl",
+                    headers={"Cache-Control": "public, max-age=300",
+                             "Expires": next_update.strftime("%a, %d %b %Y %H:%M:%S GMT")})
+
+
+@router.get("/v1/signers", tags=["pki"], summary="Certificates held by the service (admin)")
+async def list_signers(page: tuple[int, str | None] = Depends(page_params), _: Identity = Depends(admin_only),
+                       service: DocumentService = Depends(get_service)) -> Response:
+    limit, cursor = page
+    return json_response(await service.list_certificates(limit, cursor))
+
+
+@router.post("/v1/signers/{certificate_id}/revoke", tags=["pki"], summary="Revoke a unit's signer certificate (admin)")
+async def revoke_signer(certificate_id: str, body: RevokeSignerRequest, _: Identity = Depends(admin_only),
+                        service: DocumentService = Depends(get_service)) -> Response:
+    return json_response(await service.revoke_signer(certificate_id, body.reason))
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, TOO_LARGE, params={"limit": limit})
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise Problem(413, TOO_LARGE, params={"limit": limit})
+    return bytes(body)
+
+
+# Multipart framing (boundaries, part headers) on top of the file itself.
+_MULTIPART_OVERHEAD = 16 * 1024
+
+
+async def _read_upload(request: Request, limit: int) -> bytes:
+    """The `file` part of a multipart body, refused with 413 as soon as it passes `limit`."""
+    content_type, _ = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data":
+        raise Problem(415, NEED_MULTIPART)
+    ceiling = limit + _MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > ceiling:
+        raise Problem(413, TOO_LARGE, params={"limit": limit})
+
+    async def bounded() -> AsyncIterator[bytes]:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > ceiling:
+                raise Problem(413, TOO_LARGE, params={"limit": limit})
+            yield chunk
+
+    parser = MultiPartParser(Headers(scope=request.scope), bounded(), max_files=1, max_fields=10)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise Problem(400, BAD_MULTIPART, slug="bad-multipart") from exc
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise Problem(422, NEED_FILE, errors=[{"field": "file", "message": "required"}])
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise Problem(413, TOO_LARGE, params={"limit": limit})
+        return data
+    finally:
+        await form.close()
+
+
+def _filename(number: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", number).strip("-") or "document"

@@ -1,0 +1,76 @@
+"""Wire models of the signatures service (inputs only; responses are built in service.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+NO_NUL = r"^[^\x00]*$"
+Short = Annotated[str, Field(min_length=1, max_length=300, pattern=NO_NUL)]
+Long = Annotated[str, Field(max_length=4000, pattern=NO_NUL)]
+# Bound on the submission data drawn into a document: a few pages, not a book.
+MAX_DATA_BYTES = 64 * 1024
+
+
+class _Internal(BaseModel):
+    # The submissions service may add fields over time; unknown ones are ignored, not refused, so
+    # an approval never gets stuck on a version skew.
+    model_config = ConfigDict(extra="ignore")
+
+
+class OutputSpec(_Internal):
+    name: Short
+    description: Long | None = None
+    validity: Long | None = None
+    template: Annotated[str, Field(max_length=100)] | None = None
+
+
+class Applicant(_Internal):
+    name: Short
+    email: Annotated[str, Field(max_length=320)] | None = None
+    agency: Short | None = None
+
+
+class IssueRequest(_Internal):
+    submission_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+    tracking_code: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+    service_code: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
+    service_version: int | Annotated[str, Field(max_length=20, pattern=NO_NUL)]
+    service_name: Short
+    output: OutputSpec
+    unit: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")]
+    tenant: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+    applicant: Applicant
+    data: dict[str, Any] = Field(default_factory=dict)
+    approved_at: datetime
+    approved_by: Annotated[str, Field(max_length=200, pattern=NO_NUL)] | None = None
+    note: Long | None = None
+
+    @field_validator("approved_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a UTC offset")
+        return value
+
+    @field_validator("data")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(orjson.dumps(value)) > MAX_DATA_BYTES:
+            raise ValueError(f"at most {MAX_DATA_BYTES} bytes of JSON")
+        return value
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, Field(min_length=3, max_length=2000, pattern=NO_NUL)]
+
+
+class RevokeSignerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["key_compromise", "affiliation_changed", "superseded", "cessation_of_operation"]

@@ -1,0 +1,479 @@
+"""Issued documents: issuing (exactly once per submission), access, revocation with an audit
+trail, public status and the check of uploaded PDFs. Plain Python; api.py only translates HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from simpul.shared.events import stage_event
+from simpul.shared.identity import ASSERTION_HEADER, Identity, mint_service_token
+from simpul.shared.pagination import decode_cursor, encode_cursor
+from simpul.shared.problems import Problem, Text
+from simpul.signatures import pki
+from simpul.signatures.document import WIB, DocumentContent, flatten_fields
+from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
+from simpul.signatures.models import certificates, document_events, documents, number_sequences, outbox
+from simpul.signatures.schemas import IssueRequest
+from simpul.signatures.signing import SignJob, TsaTarget
+from simpul.signatures.storage import DocumentStore
+from simpul.signatures.verification import REASONS, PdfFacts, describe, inspect_pdf, signature_problems
+from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, SigningPool, WorkerCrashed, run_isolated
+
+log = logging.getLogger("simpul.signatures")
+
+EVENT_SOURCE = "simpul/signatures"
+PENDING, ISSUED, REVOKED = "pending", "issued", "revoked"
+
+NOT_FOUND = Text("Dokumen tidak ditemukan.", "Document not found.")
+ALREADY_REVOKED = Text("Dokumen ini sudah dicabut.", "This document is already revoked.")
+NO_SIGNER = Text("Belum ada kunci penanda tangan untuk unit {unit}.", "No signing key is configured for unit {unit}.")
+SIGNING_FAILED = Text("Dokumen belum dapat ditandatangani; coba lagi nanti.",
+                      "The document could not be signed yet; try again later.")
+SIGNER_NOT_FOUND = Text("Sertifikat penanda tangan tidak ditemukan.", "Signer certificate not found.")
+NOT_IN_PRODUCTION = Text("Sertifikat produksi dicabut oleh CA penerbitnya, bukan oleh layanan ini.",
+                         "Production certificates are revoked by the CA that issued them, not by this service.")
+
+
+@dataclass
+class Issued:
+    document: dict[str, Any]
+    created: bool
+
+
+def can_see(identity: Identity, row: Any) -> bool:
+    """Applicants see their region's documents, officers their unit's, admins all."""
+    if identity.role == "admin":
+        return True
+    if identity.role == "applicant":
+        return identity.tenant is not None and identity.tenant == row["tenant"]
+    if identity.role == "officer":
+        return identity.tenant is not None and identity.tenant == row["unit"]
+    return False
+
+
+def can_revoke(identity: Identity, row: Any) -> bool:
+    return identity.role == "admin" or (identity.role == "officer" and identity.tenant == row["unit"])
+
+
+class DocumentService:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession],
+        keystore: DevelopmentKeystore | ProductionKeystore,
+        pool: SigningPool,
+        store: DocumentStore,
+        public_url: str,
+        internal_secret: str,
+        tsa_url: str | None,
+        tsa_is_own: bool,
+        sign_timeout: float,
+        verify_timeout: float,
+        verify_memory_bytes: int,
+        verify_concurrency: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.sessions = sessions
+        self.read_sessions = read_sessions
+        self.keystore = keystore
+        self.pool = pool
+        self.store = store
+        self.public_url = public_url.rstrip("/")
+        self._internal_secret = internal_secret
+        self._tsa_url = tsa_url
+        self._tsa_is_own = tsa_is_own
+        self._sign_timeout = sign_timeout
+        self._verify_timeout = verify_timeout
+        self._verify_memory = verify_memory_bytes
+        # Each check is a process with up to verify_memory_bytes: bound how many run at once.
+        self._verify_slots = asyncio.Semaphore(verify_concurrency)
+        self.clock = clock
+
+    def verify_url(self, document_id: str) -> str:
+        return f"{self.public_url}/v1/verify/{document_id}"
+
+    # -- issuing ----------------------------------------------------------------------------------
+
+    async def issue(self, request: IssueRequest, actor: Identity) -> Issued:
+        """The signed document of an approved submission, made once: a repeat or concurrent call
+        gets the same document back."""
+        row = await self._by_submission(request.submission_id)
+        if row is not None and row["status"] != PENDING:
+            return Issued(await self._present(row), created=False)
+        if row is None:
+            row = await self._reserve(request)
+            if row["status"] != PENDING:
+                return Issued(await self._present(row), created=False)
+
+        try:
+            signer = await self.keystore.signer_for(request.unit)
+        except NoSigner as exc:
+            raise Problem(503, NO_SIGNER, slug="no-signer", params={"unit": request.unit}) from exc
+        issued_at = self.clock()
+        content = self._content(request, row, signer.name, issued_at)
+        tsa = None
+        if self._tsa_url:
+            headers: tuple[tuple[str, str], ...] = ()
+            if self._tsa_is_own:
+                # Our own TSA answers only this service (a token valid for a minute, per job).
+                headers = ((ASSERTION_HEADER, mint_service_token(self._internal_secret, "signatures", "signatures")),)
+            tsa = TsaTarget(self._tsa_url, headers)
+        validation = await self.keystore.validation_material(signer) if tsa else None
+        job = SignJob(content=content, signer=signer, tsa=tsa, validation=validation)
+        try:
+            signed = await self.pool.sign(job, self._sign_timeout)
+        except (TimeoutError, WorkerCrashed) as exc:
+            log.error("signing %s failed: %s", row["id"], type(exc).__name__)
+            raise Problem(503, SIGNING_FAILED, slug="signing-failed", headers={"Retry-After": "5"}) from exc
+        except Exception as exc:  # e.g. the TSA refused or was unreachable: the caller retries later
+            log.error("signing %s failed: %s: %s", row["id"], type(exc).__name__, exc)
+            raise Problem(503, SIGNING_FAILED, slug="signing-failed", headers={"Retry-After": "5"}) from exc
+
+        sha256 = await self.store.put(signed.pdf)
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(documents)
+                .where(documents.c.id == row["id"], documents.c.status == PENDING)
+                .values(status=ISSUED, sha256=sha256, size=len(signed.pdf), signer_id=signer.id,
+                        pades_level=signed.pades_level, issued_at=issued_at)
+            )
+            if result.rowcount == 1:
+                await self._audit(session, row["id"], "issued", actor, None,
+                                  {"sha256": sha256, "pades_level": signed.pades_level, "signer_id": signer.id})
+                await stage_event(
+                    session, outbox, type="document.issued", source=EVENT_SOURCE, subject=f"documents/{row['id']}",
+                    data={
+                        "document_id": row["id"],
+                        "submission_id": row["submission_id"],
+                        "tracking_code": row["tracking_code"],
+                        "number": row["number"],
+                        "service_code": row["service_code"],
+                        "unit": row["unit"],
+                        "tenant": row["tenant"],
+                        "verify_url": self.verify_url(row["id"]),
+                        "sha256": sha256,
+                        "issued_at": issued_at.isoformat(),
+                    },
+                )
+        final = await self._by_id(row["id"])
+        if result.rowcount != 1:
+            # A concurrent call for the same submission stored its PDF first; ours is surplus.
+            if final["sha256"] != sha256:
+                await self.store.delete(sha256)
+            return Issued(await self._present(final), created=False)
+        return Issued(await self._present(final), created=True)
+
+    async def _reserve(self, request: IssueRequest) -> Any:
+        """Insert the pending row with its number; on a concurrent insert, return the other one."""
+        now = self.clock()
+        year = request.approved_at.astimezone(WIB).year
+        document_id = str(uuid.uuid4())
+        try:
+            async with self.sessions() as session, session.begin():
+                sequence = await self._next_number(session, f"{request.unit}/{year}")
+                await session.execute(
+                    insert(documents).values(
+                        id=document_id,
+                        submission_id=request.submission_id,
+                        number=f"{sequence:06d}/{request.unit}/{request.service_code}/{year}",
+                        status=PENDING,
+                        tracking_code=request.tracking_code,
+                        service_code=request.service_code,
+                        service_version=str(request.service_version),
+                        service_name=request.service_name,
+                        title=request.output.name,
+                        unit=request.unit,
+                        tenant=request.tenant,
+                        applicant_name=request.applicant.name,
+                        approved_at=request.approved_at,
+                        approved_by=request.approved_by,
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            row = await self._by_submission(request.submission_id)
+            if row is None:
+                raise
+            return row
+        return await self._by_id(document_id)
+
+    @staticmethod
+    async def _next_number(session: AsyncSession, scope: str) -> int:
+        """The next number in `scope`; the counter row's write lock (PostgreSQL row lock, SQLite
+        database lock) is held until commit, so two documents never share a number."""
+        bump = (
+            update(number_sequences)
+            .where(number_sequences.c.scope == scope)
+            .values(last_value=number_sequences.c.last_value + 1)
+            .returning(number_sequences.c.last_value)
+        )
+        value = (await session.execute(bump)).scalar_one_or_none()
+        if value is None:
+            await session.execute(insert(number_sequences).values(scope=scope, last_value=1))
+            value = 1
+        return value
+
+    def _content(self, request: IssueRequest, row: Any, signer_name: str, issued_at: datetime) -> DocumentContent:
+        return DocumentContent(
+            document_id=row["id"],
+            number=row["number"],
+            title=request.output.name,
+            description=request.output.description,
+            validity=request.output.validity,
+            service_name=request.service_name,
+            service_code=request.service_code,
+            service_version=str(request.service_version),
+            unit=request.unit,
+            tracking_code=request.tracking_code,
+            applicant_name=request.applicant.name,
+            applicant_agency=request.applicant.agency,
+            fields=tuple(flatten_fields(request.data)),
+            note=request.note,
+            approved_by=request.approved_by,
+            issued_at=issued_at,
+            signer_name=signer_name,
+            verify_url=self.verify_url(row["id"]),
+        )
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    async def _by_submission(self, submission_id: str) -> Any | None:
+        async with self.read_sessions() as session:
+            result = await session.execute(select(documents).where(documents.c.submission_id == submission_id))
+            return result.mappings().first()
+
+    async def _by_id(self, document_id: str) -> Any | None:
+        async with self.read_sessions() as session:
+            result = await session.execute(select(documents).where(documents.c.id == document_id))
+            return result.mappings().first()
+
+    async def _visible(self, document_id: str, identity: Identity) -> Any:
+        row = await self._by_id(document_id) if _is_uuid(document_id) else None
+        if row is None or row["status"] == PENDING or not can_see(identity, row):
+            raise Problem(404, NOT_FOUND)
+        return row
+
+    async def get(self, document_id: str, identity: Identity) -> dict[str, Any]:
+        return await self._present(await self._visible(document_id, identity))
+
+    async def content(self, document_id: str, identity: Identity) -> Any:
+        return await self._visible(document_id, identity)
+
+    async def history(self, document_id: str, identity: Identity) -> list[dict[str, Any]]:
+        row = await self._visible(document_id, identity)
+        async with self.read_sessions() as session:
+            result = await session.execute(
+                select(document_events).where(document_events.c.document_id == row["id"]).order_by(document_events.c.id)
+            )
+            return [
+                {"at": event["at"].isoformat(), "action": event["action"],
+                 "actor": {"id": event["actor_id"], "role": event["actor_role"]}, "note": event["note"]}
+                for event in result.mappings()
+            ]
+
+    async def _signer(self, signer_id: str | None) -> dict[str, Any] | None:
+        if signer_id is None:
+            return None
+        async with self.read_sessions() as session:
+            row = (await session.execute(select(certificates).where(certificates.c.id == signer_id))).mappings().first()
+        return None if row is None else _certificate_summary(row)
+
+    async def _present(self, row: Any) -> dict[str, Any]:
+        signer = await self._signer(row["signer_id"])
+        return {
+            "document_id": row["id"],
+            "number": row["number"],
+            "status": row["status"],
+            "submission_id": row["submission_id"],
+            "tracking_code": row["tracking_code"],
+            "service_code": row["service_code"],
+            "service_version": row["service_version"],
+            "service_name": row["service_name"],
+            "title": row["title"],
+            "unit": row["unit"],
+            "tenant": row["tenant"],
+            "applicant": {"name": row["applicant_name"]},
+            "approved_at": row["approved_at"].isoformat(),
+            "issued_at": row["issued_at"].isoformat() if row["issued_at"] else None,
+            "sha256": row["sha256"],
+            "size": row["size"],
+            "content_type": "application/pdf",
+            "content_url": f"{self.public_url}/v1/documents/{row['id']}/content",
+            "verify_url": self.verify_url(row["id"]),
+            "signature": {"format": "PAdES", "level": row["pades_level"], "signer": signer},
+            "revoked": row["status"] == REVOKED,
+            "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+            "revocation_reason": row["revocation_reason"],
+        }
+
+    # -- revocation -------------------------------------------------------------------------------
+
+    async def revoke(self, document_id: str, reason: str, identity: Identity) -> dict[str, Any]:
+        row = await self._by_id(document_id) if _is_uuid(document_id) else None
+        if row is None or row["status"] == PENDING or not can_revoke(identity, row):
+            raise Problem(404, NOT_FOUND)
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(documents)
+                .where(documents.c.id == row["id"], documents.c.status == ISSUED)
+                .values(status=REVOKED, revoked_at=now, revocation_reason=reason, revoked_by=identity.subject)
+            )
+            if result.rowcount != 1:
+                raise Problem(409, ALREADY_REVOKED, slug="already-revoked")
+            await self._audit(session, row["id"], "revoked", identity, reason, None)
+            await stage_event(
+                session, outbox, type="document.revoked", source=EVENT_SOURCE, subject=f"documents/{row['id']}",
+                data={
+                    "document_id": row["id"],
+                    "submission_id": row["submission_id"],
+                    "tracking_code": row["tracking_code"],
+                    "number": row["number"],
+                    "service_code": row["service_code"],
+                    "unit": row["unit"],
+                    "tenant": row["tenant"],
+                    "verify_url": self.verify_url(row["id"]),
+                    "revoked_at": now.isoformat(),
+                    "reason": reason,
+                },
+            )
+        return await self._present(await self._by_id(row["id"]))
+
+    async def _audit(self, session: AsyncSession, document_id: str, action: str, actor: Identity, note: str | None,
+                     details: dict[str, Any] | None) -> None:
+        await session.execute(
+            insert(document_events).values(document_id=document_id, at=self.clock(), action=action,
+                                           actor_id=actor.subject, actor_role=actor.role, note=note,
+                                           details=details)
+        )
+
+    # -- public verification ----------------------------------------------------------------------
+
+    async def public_status(self, document_id: str) -> dict[str, Any] | None:
+        """What anyone holding the QR code may learn: no personal data."""
+        row = await self._by_id(document_id) if _is_uuid(document_id) else None
+        if row is None or row["status"] == PENDING:
+            return None
+        signer = await self._signer(row["signer_id"])
+        signer_revoked = _signer_revoked_before(signer, row["issued_at"])
+        revoked = row["status"] == REVOKED
+        return {
+            "document_id": row["id"],
+            "valid": not revoked and not signer_revoked,
+            "state": "revoked" if revoked else ("invalid" if signer_revoked else "valid"),
+            "revoked": revoked,
+            "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+            "issued_at": row["issued_at"].isoformat(),
+            "issuer": row["unit"],
+            "number": row["number"],
+            "title": row["title"],
+            "service_code": row["service_code"],
+            "service_name": row["service_name"],
+            "sha256": row["sha256"],
+            "signature": {"format": "PAdES", "level": row["pades_level"], "signer": signer},
+            "verify_url": self.verify_url(row["id"]),
+        }
+
+    async def verify_upload(self, data: bytes) -> dict[str, Any]:
+        trust_roots = tuple(pki.der(root) for root in self.keystore.trust_roots())
+        try:
+            async with self._verify_slots:
+                facts: PdfFacts = await run_isolated(inspect_pdf, data, trust_roots, timeout=self._verify_timeout,
+                                                     memory_bytes=self._verify_memory)
+        except (IsolatedTimeout, IsolatedFailure) as exc:
+            log.info("an uploaded PDF could not be checked: %s", type(exc).__name__)
+            return {"valid": False, "reasons": ["too_complex"], "signatures": [], "document": None}
+        if facts.outcome != "checked":
+            return {"valid": False, "reasons": [facts.outcome], "signatures": [], "document": None}
+
+        reasons: list[str] = []
+        for facts_of_one in facts.signatures:
+            reasons.extend(problem for problem in signature_problems(facts_of_one) if problem not in reasons)
+        document = None
+        hashes = {item.revision_sha256 for item in facts.signatures if item.revision_sha256}
+        if hashes:
+            async with self.read_sessions() as session:
+                row = (await session.execute(
+                    select(documents).where(documents.c.sha256.in_(hashes), documents.c.status != PENDING)
+                )).mappings().first()
+            if row is not None:
+                document = await self.public_status(row["id"])
+        if document is None:
+            if "signature_invalid" not in reasons:
+                reasons.append("unknown_document")
+        else:
+            if document["revoked"]:
+                reasons.append("revoked")
+            elif document["state"] == "invalid":
+                reasons.append("signer_revoked")
+        return {
+            "valid": not reasons,
+            "reasons": reasons,
+            "signatures": [describe(item) for item in facts.signatures],
+            "document": document,
+        }
+
+    # -- signers ----------------------------------------------------------------------------------
+
+    async def list_certificates(self, limit: int, cursor: str | None) -> dict[str, Any]:
+        query = select(certificates).order_by(certificates.c.id).limit(limit + 1)
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            query = query.where(certificates.c.id > str(after))
+        async with self.read_sessions() as session:
+            rows = list((await session.execute(query)).mappings())
+        page = rows[:limit]
+        return {
+            "items": [_certificate_summary(row) for row in page],
+            "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
+        }
+
+    async def revoke_signer(self, certificate_id: str, reason: str) -> dict[str, Any]:
+        if self.keystore.production:
+            raise Problem(409, NOT_IN_PRODUCTION, slug="revoked-by-ca")
+        row = await self.keystore.revoke_certificate(certificate_id, reason)
+        if row is None:
+            raise Problem(404, SIGNER_NOT_FOUND)
+        return _certificate_summary(row)
+
+
+def _certificate_summary(row: Any) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "unit": row["unit"],
+        "subject": row["subject"],
+        "serial": row["serial"],
+        "not_before": row["not_before"].isoformat(),
+        "not_after": row["not_after"].isoformat(),
+        "fingerprint_sha256": row["fingerprint"],
+        "status": row["status"],
+        "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
+        "revocation_reason": row["revocation_reason"],
+    }
+
+
+def _signer_revoked_before(signer: dict[str, Any] | None, issued_at: datetime) -> bool:
+    """A compromised signer key voids what it signed after the revocation, not before."""
+    if signer is None or signer["status"] != "revoked" or signer["revoked_at"] is None:
+        return False
+    return datetime.fromisoformat(signer["revoked_at"]) <= issued_at
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

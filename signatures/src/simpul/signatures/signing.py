@@ -1,0 +1,223 @@
+"""Render and sign one document: the code that runs in the worker processes.
+
+What makes it fast (see DESIGN.md's measured facts): each worker keeps every signer it has used
+with its private key already loaded, the space for the signature is reserved up front (pyHanko
+otherwise signs a dummy first to measure it), the timestamp comes over a kept-alive HTTP
+connection, and validation data (B-LT) is written from what the service already knows (its own
+certificates and CRL) instead of being fetched and path-validated per signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import unicodedata
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import httpx
+from asn1crypto import crl as asn1_crl
+from asn1crypto import tsp
+from asn1crypto import x509 as asn1_x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers, timestamps
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError, set_tsp_headers
+from pyhanko.sign.validation import DocumentSecurityStore
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from simpul.signatures.document import DocumentContent, render
+from simpul.signatures.tsa import REPLY_CONTENT_TYPE
+
+FIELD_NAME = "TandaTanganElektronik"
+STAMP_STYLE = TextStampStyle(
+    stamp_text="Ditandatangani secara elektronik oleh\n%(signer)s\nWaktu: %(ts)s",
+    timestamp_format="%d-%m-%Y %H:%M:%S %Z",
+    border_width=1,
+    background=None,
+)
+TSA_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+_MAX_KEPT_SIGNERS = 256
+
+
+@dataclass(frozen=True)
+class SignerMaterial:
+    """A unit's signing key and certificates, as handed to a worker process."""
+
+    id: str
+    name: str
+    private_key: bytes  # PKCS#8 DER
+    certificate: bytes  # DER
+    chain: tuple[bytes, ...]  # issuing CA(s) and root, DER
+
+
+@dataclass(frozen=True)
+class TsaTarget:
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationMaterial:
+    """Certificates and CRLs written into the document's DSS (PAdES B-LT)."""
+
+    certificates: tuple[bytes, ...]
+    crls: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class SignJob:
+    content: DocumentContent
+    signer: SignerMaterial
+    tsa: TsaTarget | None
+    validation: ValidationMaterial | None
+
+
+@dataclass(frozen=True)
+class SignedDocument:
+    pdf: bytes
+    pades_level: str
+
+
+class KeptSigner(signers.Signer):
+    """A pyHanko signer that loads its key once (SimpleSigner re-parses it for every signature)."""
+
+    def __init__(self, material: SignerMaterial) -> None:
+        self._key = serialization.load_der_private_key(material.private_key, password=None)
+        if not isinstance(self._key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+            raise ValueError("only RSA and ECDSA signing keys are supported")
+        certificate = asn1_x509.Certificate.load(material.certificate)
+        chain = [asn1_x509.Certificate.load(item) for item in material.chain]
+        super().__init__(
+            signing_cert=certificate,
+            cert_registry=SimpleCertificateStore.from_certs([certificate, *chain]),
+            embed_roots=True,
+        )
+        # Upper bound of the CMS object without a timestamp: signature, attributes, certificates.
+        self.cms_bytes = 2048 + len(material.certificate) + sum(len(item) for item in material.chain)
+
+    async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+        algorithm = getattr(hashes, digest_algorithm.upper())()
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(data, padding.PKCS1v15(), algorithm)
+        return self._key.sign(data, ec.ECDSA(algorithm))
+
+
+class HttpTimeStamper(timestamps.TimeStamper):
+    """RFC 3161 over HTTP with a kept-alive client (pyHanko's opens a connection per request)."""
+
+    # Room for a timestamp token with its TSA certificate chain.
+    TOKEN_BYTES = 8192
+
+    def __init__(self, client: httpx.Client, target: TsaTarget) -> None:
+        super().__init__()
+        self._client = client
+        self._target = target
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        headers = set_tsp_headers(dict(self._target.headers))
+        try:
+            response = self._client.post(self._target.url, content=req.dump(), headers=headers)
+        except httpx.HTTPError as exc:
+            raise TimestampRequestError(f"timestamp authority unreachable: {type(exc).__name__}") from exc
+        if response.status_code != 200 or response.headers.get("content-type") != REPLY_CONTENT_TYPE:
+            raise TimestampRequestError(f"timestamp authority answered {response.status_code}")
+        return tsp.TimeStampResp.load(response.content)
+
+
+class _WorkerState:
+    """What one process keeps between jobs: its event loop, HTTP client and loaded signers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.http = httpx.Client(timeout=TSA_TIMEOUT)
+        self.signers: OrderedDict[str, KeptSigner] = OrderedDict()
+
+    def signer(self, material: SignerMaterial) -> KeptSigner:
+        kept = self.signers.get(material.id)
+        if kept is None:
+            kept = KeptSigner(material)
+            self.signers[material.id] = kept
+            if len(self.signers) > _MAX_KEPT_SIGNERS:
+                self.signers.popitem(last=False)
+        else:
+            self.signers.move_to_end(material.id)
+        return kept
+
+
+_state: _WorkerState | None = None
+
+
+def _worker_state() -> _WorkerState:
+    global _state
+    if _state is None:
+        _state = _WorkerState()
+    return _state
+
+
+def warm_up() -> None:
+    """Run once in each worker process at start: fonts and state are ready before the first job."""
+    from simpul.signatures.fonts import BOLD, REGULAR, face
+
+    face(REGULAR)
+    face(BOLD)
+    _worker_state()
+
+
+def sign_job(job: SignJob) -> SignedDocument:
+    """Entry point in a worker process (also callable in-process)."""
+    state = _worker_state()
+    rendered = render(job.content)
+    signer = state.signer(job.signer)
+    timestamper = HttpTimeStamper(state.http, job.tsa) if job.tsa else None
+    pdf = state.loop.run_until_complete(
+        _sign(rendered.pdf, rendered.signature_page, rendered.signature_box, job, signer, timestamper)
+    )
+    if timestamper is None:
+        level = "B-B"
+    else:
+        level = "B-LT" if job.validation else "B-T"
+    return SignedDocument(pdf=pdf, pades_level=level)
+
+
+async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: SignJob, signer: KeptSigner,
+                timestamper: HttpTimeStamper | None) -> bytes:
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    if job.validation is not None:
+        # Written into the signed revision itself: one revision, readable by any validator.
+        DocumentSecurityStore.supply_dss_in_writer(
+            writer,
+            None,
+            certs=[asn1_x509.Certificate.load(item) for item in job.validation.certificates],
+            crls=[asn1_crl.CertificateList.load(item) for item in job.validation.crls],
+        )
+    metadata = signers.PdfSignatureMetadata(
+        field_name=FIELD_NAME,
+        md_algorithm="sha256",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        reason=f"Penerbitan dokumen nomor {job.content.number}",
+        location="Indonesia",
+        name=job.signer.name,
+    )
+    pdf_signer = signers.PdfSigner(
+        metadata,
+        signer,
+        timestamper=timestamper,
+        stamp_style=STAMP_STYLE,
+        new_field_spec=fields.SigFieldSpec(FIELD_NAME, on_page=page, box=box),
+    )
+    cms_bytes = signer.cms_bytes + (HttpTimeStamper.TOKEN_BYTES if timestamper else 0)
+    output = await pdf_signer.async_sign_pdf(
+        writer,
+        # Counted in hex digits, two per byte of the CMS object.
+        bytes_reserved=2 * cms_bytes,
+        # The stamp's standard font has no glyphs beyond ASCII.
+        appearance_text_params={"signer": _ascii(job.signer.name)},
+    )
+    return output.getvalue()
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
