@@ -192,3 +192,28 @@ async def test_without_an_smtp_server_mail_goes_to_the_mailbox_folder(start, mai
         (path,) = list(mailbox.glob("*.eml"))
         assert "kotak@x.id" in path.read_text()
     assert mail.received() == []
+
+
+async def test_one_mail_per_state_change_when_a_dedicated_event_comes_along(harness, mail, receiver):
+    """Submissions stages `status_changed` and `submitted` (or `issued`) for the same change."""
+    response = await harness.client.post("/v1/webhooks", json={"url": receiver.url(), "events": [
+        "submission.submitted", "submission.status_changed", "submission.issued"]}, headers=applicant("31"))
+    assert response.status_code == 201
+    submission_id = "sub-1"
+    changed = submission_event("submission.status_changed", submission_id=submission_id, email="one@x.id",
+                               **{"from": "draft", "to": "submitted"})
+    submitted = submission_event("submission.submitted", submission_id=submission_id, email="one@x.id",
+                                 **{"from": "draft", "to": "submitted"})
+    issued_change = submission_event("submission.status_changed", submission_id=submission_id, email="one@x.id",
+                                     **{"from": "approved", "to": "issued"})
+    issued = submission_event("submission.issued", submission_id=submission_id, email="one@x.id",
+                              issued_documents=[{"document_id": "d-1", "verify_url": "http://v/d-1"}],
+                              **{"from": "approved", "to": "issued"})
+    await harness.send(changed, submitted, issued_change, issued)
+    await harness.eventually(lambda: len(receiver.accepted_ids()) == 4, message="webhooks get every event")
+    await harness.eventually(lambda: len(mail.received()) == 2)
+    await asyncio.sleep(0.3)
+    subjects = sorted(message["Subject"] for message in mail.received())
+    assert len(subjects) == 2
+    assert subjects[0].startswith("Dokumen permohonan") and subjects[1].startswith("Permohonan ")
+    assert len(await harness.inbox(applicant("31"))) == 4

@@ -78,6 +78,15 @@ def _optional_text(data: dict[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+# A change to these states comes with a dedicated event besides `submission.status_changed`;
+# the dedicated one brings the applicant's mail, so each state change is one mail.
+DEDICATED_EVENTS = {"submitted": "submission.submitted", "issued": "submission.issued"}
+
+
+def covered_by_dedicated_event(event_type: str, data: dict[str, Any]) -> bool:
+    return event_type == "submission.status_changed" and data.get("to") in DEDICATED_EVENTS
+
+
 def subscription_matches(subscription: Any, event_type: str, tenant: str | None, unit: str | None) -> bool:
     """An applicant's subscription gets the events of its region, an officer's those of its unit."""
     if event_type not in subscription.events:
@@ -135,7 +144,7 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
 
     applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
     address = applicant.get("email")
-    if isinstance(address, str) and address:
+    if isinstance(address, str) and address and not covered_by_dedicated_event(event.type, data):
         language = applicant.get("language")
         language = language if language in LANGUAGES else settings.default_language
         if language not in sources:
