@@ -3,4 +3,4 @@ from simpul.gateway.settings import GatewaySettings
 from simpul.shared.serve import serve
 
 settings = GatewaySettings()
-serve(create_app(settings), settings.host, settings.port, settings.log_level)
+serve(create_app(settings, freeze_heap=True), settings.host, settings.port, settings.log_level)

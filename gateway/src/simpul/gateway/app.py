@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simpul.gateway.api import router
 from simpul.gateway.front import GatewayFront
@@ -18,7 +21,20 @@ from simpul.shared.problems import ErrorBoundaryMiddleware, install_problem_hand
 from simpul.shared.requestid import RequestIdMiddleware
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+class GatewayApp(FastAPI):
+    """FastAPI for the gateway's own routes, with the front (token check, rate limit, proxy) in
+    front of it: requests forwarded to a service never pass FastAPI's routing and middleware."""
+
+    entry: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.entry(scope, receive, send)
+
+
+def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = False) -> FastAPI:
+    """`freeze_heap` (for the served process, not for tests that start many apps): once started,
+    everything allocated so far is moved out of the garbage collector's sight, so its collections
+    stop rescanning the long-lived heap on the proxy's hot path (about a fifth of its CPU)."""
     settings = settings or GatewaySettings()
     engine = create_engine(settings.resolved_database_url())
     gateway = Gateway(settings, engine)
@@ -26,13 +42,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
             await gateway.stop()
             await engine.dispose()
 
-    app = FastAPI(
+    app = GatewayApp(
         title="Simpul gateway",
         description="OAuth 2.0 client credentials, API clients and the keys that verify tokens.",
         version="1.0.0",
@@ -56,20 +75,20 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     install_problem_handlers(app)
     app.include_router(router)
-    # Added innermost first: request id -> metrics -> crash boundary -> front (token check, rate
-    # limit, proxy) -> idempotency -> the gateway's own routes.
+    # FastAPI's own stack, innermost first: routes <- crash boundary <- idempotency <- metrics.
     app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                        default_language=settings.default_language)
-    app.add_middleware(
-        GatewayFront,
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    # In front of it all: request id -> crash boundary -> front (which forwards, or calls FastAPI).
+    front = GatewayFront(
+        partial(FastAPI.__call__, app),
         upstreams=gateway.upstreams,
         proxy=gateway.proxy,
         tokens=gateway.tokens,
         registry=gateway.registry,
         limiter=gateway.limiter,
+        metrics=app.state.metrics,
         default_language=settings.default_language,
     )
-    app.add_middleware(ErrorBoundaryMiddleware, default_language=settings.default_language)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    app.add_middleware(RequestIdMiddleware)
+    app.entry = RequestIdMiddleware(ErrorBoundaryMiddleware(front, default_language=settings.default_language))
     return app

@@ -1,10 +1,10 @@
-"""The gateway's front door for every `/v1/...` request, as plain ASGI in front of FastAPI.
+"""The gateway's entry for every request, as plain ASGI in front of FastAPI.
 
-It authenticates the bearer token, applies the rate limit, settles the traceparent, then either
-forwards the request to the service that owns the path (no FastAPI routing on that hot path) or
-hands it to the gateway's own routes with the caller's identity in `scope["state"]["identity"]`.
-Everything outside /v1 (health, metrics, JWKS, OpenAPI, and 404 for /internal/...) goes straight
-to FastAPI.
+For `/v1/...` it authenticates the bearer token, applies the rate limit and settles the
+traceparent, then either forwards the request to the service that owns the path (no FastAPI
+routing or middleware on that hot path; metrics are recorded here) or hands it to the gateway's
+own routes with the caller's identity in `scope["state"]["identity"]`. Everything else (health,
+metrics, JWKS, OpenAPI, docs, and 404 for /internal/...) goes straight to FastAPI.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from simpul.gateway.registry import ClientRegistry, ClientView
 from simpul.gateway.routing import ROUTES, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
+from simpul.shared.metrics import Metrics
 from simpul.shared.problems import Text, negotiate_language, problem_response
 
 TOKEN_PATH = "/v1/oauth/token"
@@ -42,6 +43,32 @@ OWN_TOO_LARGE = Text("Isi permintaan melebihi {limit} byte.", "The request body 
 
 _INVALID_TOKEN_CHALLENGE = b'Bearer realm="simpul", error="invalid_token"'
 _BEARER_CHALLENGE = b'Bearer realm="simpul", error="invalid_request"'
+# The metrics route label of answers the gateway gives itself without forwarding (401, 404, 429, 413).
+REFUSED_ROUTE = "gateway:refused"
+
+
+class _Recorder:
+    """Request count and latency per route and status, with the labelled children kept so the
+    hot path doesn't pay for prometheus' label lookup each time."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._counters: dict[tuple[str, str, int], object] = {}
+        self._latencies: dict[tuple[str, str], object] = {}
+
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._counters[(method, route, status)] = self.metrics.requests.labels(
+                self.metrics.service_name, method, route, str(status)
+            )
+        latency = self._latencies.get((method, route))
+        if latency is None:
+            latency = self._latencies[(method, route)] = self.metrics.latency.labels(
+                self.metrics.service_name, method, route
+            )
+        counter.inc()
+        latency.observe(seconds)
 
 
 class GatewayFront:
@@ -54,6 +81,7 @@ class GatewayFront:
         tokens: AccessTokens,
         registry: ClientRegistry,
         limiter: RateLimiter,
+        metrics: Metrics,
         default_language: str,
     ) -> None:
         self.app = app
@@ -63,17 +91,22 @@ class GatewayFront:
         self.tokens = tokens
         self.registry = registry
         self.limiter = limiter
+        self.recorder = _Recorder(metrics)
         self.default_language = default_language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        if not path.startswith("/v1/"):
-            await self.app(scope, receive, send)
-            return
+        started = time.perf_counter()
+        route, status = await self._v1(scope, receive, send)
+        if route is not None:
+            self.recorder.record(scope["method"], route, status, time.perf_counter() - started)
 
+    async def _v1(self, scope: Scope, receive: Receive, send: Send) -> tuple[str | None, int]:
+        """(metrics route label, status) of what was answered here; no label when the gateway's
+        own routes answered (FastAPI's metrics middleware counts those)."""
+        path: str = scope["path"]
         authorization = None
         incoming_trace = None
         for name, value in scope["headers"]:
@@ -102,24 +135,24 @@ class GatewayFront:
         headers.append((b"traceparent", traceparent))
 
         if not allowed:
-            await self._problem(scope, receive, send, 429, RATE_LIMITED, headers, slug="rate-limited",
-                                params={"seconds": seconds}, extra=[(b"retry-after", str(seconds).encode())])
-            return
+            return REFUSED_ROUTE, await self._problem(
+                scope, receive, send, 429, RATE_LIMITED, headers, slug="rate-limited",
+                params={"seconds": seconds}, extra=[(b"retry-after", str(seconds).encode())],
+            )
         if view is None:
             text = INVALID_TOKEN if challenge is _INVALID_TOKEN_CHALLENGE else BEARER_ONLY
             slug = "invalid-token" if challenge is _INVALID_TOKEN_CHALLENGE else "unauthenticated"
-            await self._problem(scope, receive, send, 401, text, headers, slug=slug,
-                                extra=[(b"www-authenticate", challenge)])
-            return
+            return REFUSED_ROUTE, await self._problem(scope, receive, send, 401, text, headers, slug=slug,
+                                                      extra=[(b"www-authenticate", challenge)])
         if has_dot_segment(path):
-            await self._problem(scope, receive, send, 404, NOT_FOUND, headers)
-            return
+            return REFUSED_ROUTE, await self._problem(scope, receive, send, 404, NOT_FOUND, headers)
 
         upstream = self.routes.get(path[4:].partition("/")[0])
         if upstream is not None:
-            await self.proxy.forward(scope, receive, send, upstream, view, traceparent, trace_continued, headers)
-            return
-        await self._own(scope, receive, send, view, headers)
+            status = await self.proxy.forward(scope, receive, send, upstream, view, traceparent, trace_continued,
+                                              headers)
+            return upstream.route_label, status
+        return await self._own(scope, receive, send, view, headers)
 
     async def _authenticate(self, token: bytes) -> ClientView | None:
         try:
@@ -133,7 +166,7 @@ class GatewayFront:
 
     async def _own(
         self, scope: Scope, receive: Receive, send: Send, view: ClientView, extra: list[tuple[bytes, bytes]]
-    ) -> None:
+    ) -> tuple[str | None, int]:
         """The gateway's own /v1 routes: the identity goes into the scope, the rate-limit and
         trace headers onto the answer, and the body stays small."""
         scope.setdefault("state", {})["identity"] = view.identity
@@ -149,13 +182,13 @@ class GatewayFront:
             elif name == b"transfer-encoding":
                 chunked = True
         if length is not None and length > OWN_BODY_LIMIT:
-            await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra, params={"limit": OWN_BODY_LIMIT})
-            return
+            return REFUSED_ROUTE, await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra,
+                                                      params={"limit": OWN_BODY_LIMIT})
         if chunked and length is None:
             bounded = await self._bounded(receive)
             if bounded is None:
-                await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra, params={"limit": OWN_BODY_LIMIT})
-                return
+                return REFUSED_ROUTE, await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra,
+                                                          params={"limit": OWN_BODY_LIMIT})
             receive = bounded
 
         async def send_with_headers(message: Message) -> None:
@@ -164,6 +197,7 @@ class GatewayFront:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        return None, 0
 
     async def _bounded(self, receive: Receive) -> Receive | None:
         """A chunked body read whole (it is small or refused), replayed to the route."""
@@ -204,7 +238,7 @@ class GatewayFront:
         slug: str | None = None,
         params: dict | None = None,
         extra: list[tuple[bytes, bytes]] = (),
-    ) -> None:
+    ) -> int:
         language_header = None
         for name, value in scope["headers"]:
             if name == b"accept-language":
@@ -214,3 +248,4 @@ class GatewayFront:
         response.raw_headers.extend(headers)
         response.raw_headers.extend(extra)
         await response(scope, receive, send)
+        return status

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from types import SimpleNamespace
 from urllib.parse import quote
 
 import aiohttp
@@ -42,6 +41,8 @@ _DROP_REQUEST = HOP_BY_HOP | {
 _DROP_RESPONSE = HOP_BY_HOP | {b"date", b"server", b"set-cookie"}
 
 SMALL_BODY = 64 * 1024
+# The status recorded when the client hung up before it was answered (nginx's convention).
+CLIENT_GONE = 499
 SMALL_RESPONSE = 256 * 1024
 _RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 _POOL_SIZE = 1024
@@ -78,7 +79,8 @@ class Upstream:
     # A streamed upload may take longer than the read timeout to send, so that wait is timed by
     # the proxy itself from the moment the last byte went out.
     streaming_timeout: aiohttp.ClientTimeout
-    metrics_route: SimpleNamespace
+    # The metrics label of requests forwarded to it.
+    route_label: str
 
     @classmethod
     def make(cls, name: str, base_url: str, connect_timeout: float, read_timeout: float) -> Upstream:
@@ -88,7 +90,7 @@ class Upstream:
             read_timeout=read_timeout,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
             streaming_timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-            metrics_route=SimpleNamespace(path=f"proxy:{name}"),
+            route_label=f"proxy:{name}",
         )
 
 
@@ -99,10 +101,11 @@ class _BodyRefused(Exception):
 class _Exchange:
     """What happened so far in one forwarded request, for the error handling."""
 
-    __slots__ = ("started", "too_large", "client_gone", "deadline")
+    __slots__ = ("status", "too_large", "client_gone", "deadline")
 
     def __init__(self) -> None:
-        self.started = False
+        # The status sent to the client once the response has started; 0 before.
+        self.status = 0
         self.too_large = False
         self.client_gone = False
         self.deadline: asyncio.Timeout | None = None
@@ -141,9 +144,10 @@ class Proxy:
         traceparent: bytes,
         trace_continued: bool,
         response_headers: list[tuple[bytes, bytes]],
-    ) -> None:
-        """`trace_continued`: the traceparent is the client's own, so its tracestate goes along."""
-        scope["route"] = upstream.metrics_route
+    ) -> int:
+        """Forwards one request and relays the answer; returns the status sent to the client
+        (499 when the client left before an answer). `trace_continued`: the traceparent is the
+        client's own, so its tracestate goes along."""
         method = scope["method"]
         headers, content_length, chunked = self._request_headers(scope, view, upstream, traceparent, trace_continued)
         exchange = _Exchange()
@@ -152,15 +156,14 @@ class Proxy:
             try:
                 length = int(content_length)
             except ValueError:
-                await self._problem(scope, receive, send, 400, BAD_LENGTH, {}, response_headers, "bad-content-length")
-                return
+                return await self._problem(scope, receive, send, 400, BAD_LENGTH, {}, response_headers,
+                                           "bad-content-length")
             if length > self.max_body_bytes:
-                await self._too_large(scope, receive, send, response_headers)
-                return
+                return await self._too_large(scope, receive, send, response_headers)
             if length <= SMALL_BODY:
                 data = await _read_body(receive)
                 if data is None:
-                    return
+                    return CLIENT_GONE
             else:
                 data = self._stream_body(receive, exchange, upstream.read_timeout)
         elif chunked:
@@ -176,7 +179,8 @@ class Proxy:
                     await self._exchange(method, url, headers, data, upstream.streaming_timeout, send,
                                          response_headers, exchange, upstream.read_timeout)
         except Exception as exc:  # every failure of the hop is answered here, never with a trace
-            await self._failed(exc, scope, receive, send, upstream, exchange, response_headers)
+            return await self._failed(exc, scope, receive, send, upstream, exchange, response_headers)
+        return exchange.status
 
     def _request_headers(
         self, scope: Scope, view: ClientView, upstream: Upstream, traceparent: bytes, trace_continued: bool
@@ -288,11 +292,11 @@ class Proxy:
         status = response.status
         if method == "HEAD" or status in (204, 304) or (length is not None and length <= SMALL_RESPONSE):
             body = await response.read()
-            exchange.started = True
+            exchange.status = status
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": body})
             return
-        exchange.started = True
+        exchange.status = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
         async for chunk in response.content.iter_any():
             if deadline is not None:
@@ -309,34 +313,32 @@ class Proxy:
         upstream: Upstream,
         exchange: _Exchange,
         response_headers: list[tuple[bytes, bytes]],
-    ) -> None:
+    ) -> int:
         if exchange.client_gone:
-            return
-        if exchange.started:
+            return CLIENT_GONE
+        if exchange.status:
             # Too late for a problem document: the response is left incomplete, so the server
             # drops the connection and the client sees a broken transfer, not a short body.
             log.warning("%s broke off a response: %r", upstream.name, exc)
-            return
+            return exchange.status
         if exchange.too_large:
-            await self._too_large(scope, receive, send, response_headers)
-            return
+            return await self._too_large(scope, receive, send, response_headers)
         params = {"service": upstream.name}
         if isinstance(exc, TimeoutError):
             log.warning("%s timed out: %r", upstream.name, exc)
-            await self._problem(scope, receive, send, 504, TIMED_OUT, params, response_headers)
-        elif isinstance(exc, aiohttp.ClientConnectorError):
+            return await self._problem(scope, receive, send, 504, TIMED_OUT, params, response_headers)
+        if isinstance(exc, aiohttp.ClientConnectorError):
             log.warning("%s unreachable: %r", upstream.name, exc)
-            await self._problem(scope, receive, send, 503, UNAVAILABLE, params, response_headers,
-                                retry_after=b"5")
-        elif isinstance(exc, aiohttp.ClientError):
+            return await self._problem(scope, receive, send, 503, UNAVAILABLE, params, response_headers,
+                                       retry_after=b"5")
+        if isinstance(exc, aiohttp.ClientError):
             log.warning("%s answered badly: %r", upstream.name, exc)
-            await self._problem(scope, receive, send, 502, BROKEN, params, response_headers)
-        else:
-            log.error("forwarding to %s failed", upstream.name, exc_info=exc)
-            await self._problem(scope, receive, send, 500, FAILED, {}, response_headers)
+            return await self._problem(scope, receive, send, 502, BROKEN, params, response_headers)
+        log.error("forwarding to %s failed", upstream.name, exc_info=exc)
+        return await self._problem(scope, receive, send, 500, FAILED, {}, response_headers)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
-        await self._problem(scope, receive, send, 413, TOO_LARGE, {"limit": self.max_body_bytes}, headers)
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> int:
+        return await self._problem(scope, receive, send, 413, TOO_LARGE, {"limit": self.max_body_bytes}, headers)
 
     async def _problem(
         self,
@@ -349,13 +351,14 @@ class Proxy:
         extra_headers: list[tuple[bytes, bytes]],
         slug: str | None = None,
         retry_after: bytes | None = None,
-    ) -> None:
+    ) -> int:
         language = negotiate_language(_header(scope, b"accept-language"), self.default_language)
         response = problem_response(status, text.render(language, **params), language, slug=slug)
         response.raw_headers.extend(extra_headers)
         if retry_after is not None:
             response.raw_headers.append((b"retry-after", retry_after))
         await response(scope, receive, send)
+        return status
 
 
 async def _read_body(receive: Receive) -> bytes | None:
