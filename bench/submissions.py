@@ -11,7 +11,9 @@ free loopback ports, the way `make run` starts them (the e2e harness, tests/supp
 1. Throughput, on the first system: C concurrent clients (aiohttp) repeat
    `POST /v1/submissions` -> `POST .../documents` (a small PDF) -> `POST .../submit` for D seconds,
    then `POST /v1/submissions` -> `POST .../submit` on a service that needs no documents.
-   Printed: completed flows per second and HTTP requests per second.
+   Printed: completed flows per second, HTTP requests per second, and the CPU milliseconds each
+   process spent per flow (from /proc; unlike flows per second it doesn't depend on what else
+   the machine runs, so it tells what an idle two-core machine could do).
 2. Size: rows are seeded directly into each system's submissions database until the first holds
    10 thousand and the second 1 million (realistic spread over 20 units, 34 regions and every
    state), then ANALYZE. `GET /v1/submissions?status=submitted` (as the officer of one unit) and
@@ -164,6 +166,15 @@ async def call(http, method, url, bearer, *, ok, **kwargs):
 # --- 1. throughput ----------------------------------------------------------------------------
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 async def throughput(bench: Bench, *, with_upload: bool, duration: float, concurrency: int) -> dict:
     url = bench.url
     bearer = bench.tokens["applicant"]
@@ -194,12 +205,18 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
                 if errors <= 3:
                     print(f"  error: {exc}", flush=True)
 
+    pids = {name: bench.system[name].process.pid for name in SERVICES}
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         started = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {"flows_per_s": flows / elapsed, "requests_per_s": requests / elapsed, "flows": flows, "errors": errors}
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+    # CPU per flow does not depend on what else the machine runs, unlike flows per second.
+    cpu_ms = {name: 1000 * seconds / max(flows, 1) for name, seconds in cpu.items()}
+    return {"flows_per_s": flows / elapsed, "requests_per_s": requests / elapsed, "flows": flows, "errors": errors,
+            "cpu_ms_per_flow": cpu_ms, "load_average": os.getloadavg()[0]}
 
 
 # --- 2. seeding -------------------------------------------------------------------------------
@@ -355,8 +372,10 @@ def run_backend(backend: str, postgres: str | None, args, directory: Path) -> di
                 name = "create+upload+submit" if with_upload else "create+submit"
                 result[name] = await throughput(small, with_upload=with_upload, duration=args.duration,
                                                 concurrency=args.concurrency)
-                print(f"  {name}: {result[name]['flows_per_s']:.0f} flows/s "
-                      f"({result[name]['requests_per_s']:.0f} requests/s, {result[name]['errors']} errors)",
+                measured = result[name]
+                cpu = ", ".join(f"{service} {ms:.1f}" for service, ms in measured["cpu_ms_per_flow"].items())
+                print(f"  {name}: {measured['flows_per_s']:.0f} flows/s ({measured['requests_per_s']:.0f} requests/s, "
+                      f"{measured['errors']} errors); CPU ms per flow: {cpu}; load average {measured['load_average']:.1f}",
                       flush=True)
             samples = {small.name: await seed(small, args.small), large.name: await seed(large, args.large)}
             result["sizes"] = await measure_sizes(small, large, samples, rounds=args.rounds, requests=args.requests)
