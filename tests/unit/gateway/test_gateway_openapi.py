@@ -92,3 +92,16 @@ def test_security_schemes_describe_bearer_tokens_and_the_client_credentials_flow
     assert schemes["bearerAuth"]["scheme"] == "bearer"
     assert schemes["oauth2"]["flows"]["clientCredentials"]["tokenUrl"] == "/v1/oauth/token"
     assert "x-simpul-missing" not in document
+
+
+def test_what_the_gateway_itself_may_answer_is_documented_on_every_public_operation():
+    document = merge(own(), {"catalog": catalog()}, server_url="x")
+    forwarded = document["paths"]["/v1/services"]["get"]["responses"]
+    assert {"401", "429", "502", "503", "504"} <= set(forwarded)
+    assert forwarded["503"]["content"]["application/problem+json"]["schema"]["$ref"] == (
+        "#/components/schemas/GatewayProblem"
+    )
+    assert "GatewayProblem" in document["components"]["schemas"]
+    own_operation = document["paths"]["/v1/admin/clients"]["get"]["responses"]
+    assert "429" in own_operation and "503" not in own_operation
+    assert "429" not in document["paths"]["/.well-known/jwks.json"]["get"]["responses"]

@@ -11,6 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from simpul.gateway.oauth import FORM_TYPE, NO_STORE, OAuthError, grant
+from simpul.gateway.openapi import PROBLEM_SCHEMA, problem_doc
 from simpul.gateway.runtime import Gateway
 from simpul.gateway.schemas import (
     Client,
@@ -20,21 +21,38 @@ from simpul.gateway.schemas import (
     ClientPage,
     CreatedClient,
     Jwks,
-    OAuthProblem,
     Role,
     TokenResponse,
 )
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Text, problem_response, request_language
+from simpul.shared.problems import Text, problem_response, request_language
 from simpul.shared.requestid import current_request_id
 
 router = APIRouter()
 log = logging.getLogger("simpul.gateway.api")
 
-PROBLEM = {"description": "Problem details (RFC 9457)", "content": {PROBLEM_CONTENT_TYPE: {}}}
-OAUTH_PROBLEM = {"description": "Problem details with RFC 6749 `error`", "model": OAuthProblem,
-                 "content": {PROBLEM_CONTENT_TYPE: {}}}
+OAUTH_PROBLEM_SCHEMA = {
+    **PROBLEM_SCHEMA,
+    "required": [*PROBLEM_SCHEMA["required"], "error", "error_description"],
+    "properties": {
+        **PROBLEM_SCHEMA["properties"],
+        "error": {"type": "string", "enum": ["invalid_request", "invalid_client", "unsupported_grant_type"]},
+        "error_description": {"type": "string"},
+    },
+}
+TOKEN_ERRORS = {
+    400: problem_doc("RFC 6749 invalid_request or unsupported_grant_type", OAUTH_PROBLEM_SCHEMA),
+    401: problem_doc("RFC 6749 invalid_client: unknown client, wrong secret or revoked", OAUTH_PROBLEM_SCHEMA),
+}
+ADMIN_ONLY = {401: problem_doc("An access token is required"), 403: problem_doc("The caller is not an admin")}
+INVALID = {422: problem_doc("Invalid input; `errors` names each field")}
+BAD_CURSOR = {400: problem_doc("Malformed cursor")}
+NOT_FOUND = {404: problem_doc("No such client")}
+CREATE_ERRORS = {
+    400: problem_doc("Malformed JSON or Idempotency-Key"),
+    409: problem_doc("The Idempotency-Key was used with another body, or is still in progress"),
+}
 CLIENT_ID_PATH = Path(max_length=64, description="The client's id")
 require_admin = require_roles("admin")
 NOT_READY = Text("Gateway belum siap.", "The gateway is not ready.")
@@ -67,7 +85,7 @@ def gateway(request: Request) -> Gateway:
 @router.post(
     "/v1/oauth/token",
     response_model=TokenResponse,
-    responses={400: OAUTH_PROBLEM, 401: OAUTH_PROBLEM, 429: PROBLEM},
+    responses=TOKEN_ERRORS,
     openapi_extra=TOKEN_REQUEST,
     tags=["identity"],
     summary="An access token for a client (OAuth 2.0 client credentials)",
@@ -98,7 +116,7 @@ async def jwks(request: Request) -> Response:
     "/v1/admin/clients",
     status_code=201,
     response_model=CreatedClient,
-    responses={401: PROBLEM, 403: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    responses={**ADMIN_ONLY, **CREATE_ERRORS, **INVALID},
     tags=["admin"],
     summary="Create an API client; its secret is shown this once",
 )
@@ -119,7 +137,7 @@ async def create_client(
     )
 
 
-@router.get("/v1/admin/clients", response_model=ClientPage, responses={401: PROBLEM, 403: PROBLEM},
+@router.get("/v1/admin/clients", response_model=ClientPage, responses={**BAD_CURSOR, **ADMIN_ONLY, **INVALID},
             tags=["admin"], summary="List API clients (never their secrets)")
 async def list_clients(
     request: Request,
@@ -134,7 +152,8 @@ async def list_clients(
     return ClientPage(items=[Client.of(record) for record in records], next_cursor=next_cursor)
 
 
-@router.get("/v1/admin/clients/{client_id}", response_model=Client, responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM},
+@router.get("/v1/admin/clients/{client_id}", response_model=Client,
+            responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID},
             tags=["admin"], summary="One API client")
 async def get_client(
     request: Request, client_id: str = CLIENT_ID_PATH, _admin: Identity = Depends(require_admin)
@@ -143,7 +162,7 @@ async def get_client(
 
 
 @router.get("/v1/admin/clients/{client_id}/history", response_model=ClientHistoryPage,
-            responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM}, tags=["admin"],
+            responses={**BAD_CURSOR, **ADMIN_ONLY, **NOT_FOUND, **INVALID}, tags=["admin"],
             summary="Who created or revoked the client, and when")
 async def client_history(
     request: Request,
@@ -156,7 +175,8 @@ async def client_history(
     return ClientHistoryPage(items=[ClientHistoryEntry.of(event) for event in events], next_cursor=next_cursor)
 
 
-@router.delete("/v1/admin/clients/{client_id}", status_code=204, responses={401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM},
+@router.delete("/v1/admin/clients/{client_id}", status_code=204,
+               responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID, 409: problem_doc("The bootstrap admin can't be revoked")},
                tags=["admin"], summary="Revoke an API client; its tokens stop working at once")
 async def revoke_client(
     request: Request, client_id: str = CLIENT_ID_PATH, admin: Identity = Depends(require_admin)

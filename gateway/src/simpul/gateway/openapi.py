@@ -45,6 +45,45 @@ SECURITY_SCHEMES = {
 # Every path accepts a token; public ones also answer without (`{}`); the services decide.
 DEFAULT_SECURITY = [{"bearerAuth": []}, {"oauth2": []}, {}]
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+PROBLEM_REF = "#/components/schemas/GatewayProblem"
+
+
+def problem_doc(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem+json answer."""
+    return {"description": description, "content": {"application/problem+json": {"schema": schema or PROBLEM_SCHEMA}}}
+
+
+# What the gateway itself may answer on any /v1 path, before or instead of the service.
+GATEWAY_ANSWERS = {
+    "401": "The access token is not valid, has expired or was revoked",
+    "429": "Over the rate limit; see Retry-After",
+}
+FORWARDING_ANSWERS = {
+    "502": "The service gave a broken answer",
+    "503": "The service is unavailable",
+    "504": "The service did not answer in time",
+}
+
 Fetch = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
@@ -74,6 +113,7 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any] | None], *, se
             continue
         _add(document, copy.deepcopy(service_document), name, operation_ids)
     document["components"].setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
+    document["components"].setdefault("schemas", {})["GatewayProblem"] = PROBLEM_SCHEMA
     if missing:
         document["x-simpul-missing"] = missing
     return document
@@ -115,7 +155,22 @@ def _add(document: dict[str, Any], source: dict[str, Any], service: str | None, 
                 operation_ids.add(operation_id)
             if service is not None:
                 operation.setdefault("tags", [service])
+            if path.startswith("/v1/"):
+                _document_gateway_answers(operation, forwarded=service is not None)
         document["paths"][path] = item
+
+
+def _document_gateway_answers(operation: dict[str, Any], *, forwarded: bool) -> None:
+    responses = operation.setdefault("responses", {})
+    answers = {**GATEWAY_ANSWERS, **(FORWARDING_ANSWERS if forwarded else {})}
+    if "requestBody" in operation:
+        answers["413"] = "The request body is too large"
+    for status, description in answers.items():
+        if status not in responses:
+            responses[status] = {
+                "description": description,
+                "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
+            }
 
 
 def _rewrite_refs(value: Any, renames: dict[str, str]) -> Any:
