@@ -678,6 +678,10 @@ class SubmissionService:
                 values.update(approved_at=now, approved_by=identity.subject, decision_note=note)
             elif action is Action.REJECT:
                 values.update(decision_note=note)
+            if move.source is Status.DRAFT and move.target is Status.SUBMITTED:
+                # A lost race below rolls the number back with everything else, so none is skipped.
+                number = await self._next_receipt_number(session, row["unit"], local_date(now).year)
+                values.update(receipt_number=number, receipt_issued_at=now)
             changed = await session.execute(
                 update(submissions)
                 .where(submissions.c.id == submission_id, submissions.c.version == row["version"])
@@ -696,14 +700,6 @@ class SubmissionService:
             row.update(values)
             await self._append_history(session, submission_id, now, action.value, move.source, move.target, identity, note=note)
             extra: dict[str, Any] = {}
-            if move.source is Status.DRAFT and move.target is Status.SUBMITTED:
-                number = await self._next_receipt_number(session, row["unit"], local_date(now).year)
-                await session.execute(
-                    update(submissions)
-                    .where(submissions.c.id == submission_id)
-                    .values(receipt_number=number, receipt_issued_at=now)
-                )
-                row.update(receipt_number=number, receipt_issued_at=now)
             if row["receipt_number"] and move.target is Status.SUBMITTED:
                 extra["receipt"] = {"number": row["receipt_number"], "fee": row["standard"]["fee"]}
             types = ["submission.status_changed"]
