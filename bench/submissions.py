@@ -8,7 +8,7 @@ For each backend (SQLite files; PostgreSQL when a server is given with --postgre
 SIMPUL_TEST_POSTGRES) two systems of gateway + catalogue + submissions run as real processes on
 free loopback ports, the way `make run` starts them (the e2e harness, tests/support/processes.py):
 
-1. Throughput, on the first system: C concurrent clients (aiohttp) repeat
+1. Throughput, on the second system: C concurrent clients (aiohttp) repeat
    `POST /v1/submissions` -> `POST .../documents` (a small PDF) -> `POST .../submit` for D seconds,
    then `POST /v1/submissions` -> `POST .../submit` on a service that needs no documents.
    Printed: completed flows per second, HTTP requests per second, and the CPU milliseconds each
@@ -284,7 +284,12 @@ async def seed(bench: Bench, total: int, batch: int = 5000) -> list[str]:
                 await connection.execute(submissions.insert(), rows)
             sample.extend(row["tracking_code"] for row in rows[:: max(1, len(rows) // 50)])
             remaining -= len(rows)
-        print(f"  {bench.name}: seeded {total - existing} rows in {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"  {bench.name}: seeded {max(0, total - existing)} rows in {time.perf_counter() - started:.0f} s",
+              flush=True)
+        if not sample:
+            async with engine.connect() as connection:
+                found = await connection.execute(select(submissions.c.tracking_code).limit(500))
+                sample = [code for (code,) in found]
         async with engine.begin() as connection:
             await connection.exec_driver_sql("ANALYZE")
     finally:
@@ -351,10 +356,16 @@ async def measure_sizes(small: Bench, large: Bench, samples: dict[str, list[str]
 # --- main -------------------------------------------------------------------------------------
 
 
+def size_name(rows: int) -> str:
+    if rows >= 1_000_000 and rows % 1_000_000 == 0:
+        return f"{rows // 1_000_000}M"
+    return f"{rows // 1000}k" if rows >= 1000 and rows % 1000 == 0 else str(rows)
+
+
 def run_backend(backend: str, postgres: str | None, args, directory: Path) -> dict:
     print(f"== {backend}", flush=True)
-    small = Bench(f"{args.small // 1000}k", directory / f"{backend}-small", postgres if backend == "postgres" else None)
-    large = Bench(f"{args.large // 1000}k", directory / f"{backend}-large", postgres if backend == "postgres" else None)
+    small = Bench(size_name(args.small), directory / f"{backend}-small", postgres if backend == "postgres" else None)
+    large = Bench(size_name(args.large), directory / f"{backend}-large", postgres if backend == "postgres" else None)
     for bench in (small, large):
         bench.system.directory.mkdir(parents=True, exist_ok=True)
     started: list[Bench] = []
@@ -370,7 +381,8 @@ def run_backend(backend: str, postgres: str | None, args, directory: Path) -> di
             result = {}
             for with_upload in (True, False):
                 name = "create+upload+submit" if with_upload else "create+submit"
-                result[name] = await throughput(small, with_upload=with_upload, duration=args.duration,
+                # On the large system: its rows are topped up to the large size afterwards anyway.
+                result[name] = await throughput(large, with_upload=with_upload, duration=args.duration,
                                                 concurrency=args.concurrency)
                 measured = result[name]
                 cpu = ", ".join(f"{service} {ms:.1f}" for service, ms in measured["cpu_ms_per_flow"].items())
