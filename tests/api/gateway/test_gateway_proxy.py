@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import tracemalloc
@@ -9,7 +10,7 @@ import tracemalloc
 import pytest
 
 from tests.api.gateway.conftest import closed_port_url
-from tests.api.gateway.upstream import BrokenService
+from tests.api.gateway.upstream import BrokenService, StalledService
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -127,6 +128,26 @@ async def test_a_slow_answer_to_a_streamed_upload_is_a_504(start_gateway):
         response = await gateway.http.post("/v1/submissions/s1/slow-answer/upload", content=body())
         assert time.monotonic() - started < 2
     assert response.status_code == 504
+
+
+async def test_a_service_that_stops_taking_an_upload_is_a_504_not_a_hang(start_gateway):
+    stalled = StalledService()
+    await stalled.start()
+
+    async def body():
+        for _ in range(800):  # 50 MB: far more than the socket buffers hold
+            yield b"s" * 65536
+
+    try:
+        async with start_gateway(submissions_url=stalled.url, upstream_read_timeout=0.5) as gateway:
+            started = time.monotonic()
+            # Bounded here too, so a regression fails instead of hanging the suite.
+            response = await asyncio.wait_for(gateway.http.post("/v1/submissions/s1/documents", content=body()), 10)
+            elapsed = time.monotonic() - started
+    finally:
+        await stalled.stop()
+    assert response.status_code == 504
+    assert elapsed < 5
 
 
 async def test_a_read_timeout_override_per_service(start_gateway):

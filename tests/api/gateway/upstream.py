@@ -137,3 +137,31 @@ class BrokenService:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+class StalledService:
+    """Reads a request's head, then takes no more of its body and never answers."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._stalled: list[asyncio.StreamWriter] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._stall, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _stall(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self._stalled.append(writer)
+
+    async def stop(self) -> None:
+        for writer in self._stalled:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

@@ -101,11 +101,14 @@ class _BodyRefused(Exception):
 class _Exchange:
     """What happened so far in one forwarded request, for the error handling."""
 
-    __slots__ = ("status", "too_large", "client_gone", "deadline")
+    __slots__ = ("status", "answered", "too_large", "client_gone", "deadline")
 
     def __init__(self) -> None:
         # The status sent to the client once the response has started; 0 before.
         self.status = 0
+        # The service answered (perhaps before the whole body was sent): from then on the
+        # deadline is the answer's.
+        self.answered = False
         self.too_large = False
         self.client_gone = False
         self.deadline: asyncio.Timeout | None = None
@@ -221,8 +224,13 @@ class Proxy:
         return headers, content_length, chunked
 
     async def _stream_body(self, receive: Receive, exchange: _Exchange, read_timeout: float) -> AsyncIterator[bytes]:
+        """The client's body, chunk by chunk. The deadline only runs while the service has a chunk
+        to take or an answer to give: a slow client is not the service's timeout."""
+        loop = asyncio.get_running_loop()
         received = 0
         while True:
+            if exchange.deadline is not None and not exchange.answered:
+                exchange.deadline.reschedule(None)
             message = await receive()
             if message["type"] == "http.disconnect":
                 exchange.client_gone = True
@@ -232,12 +240,12 @@ class Proxy:
             if received > self.max_body_bytes:
                 exchange.too_large = True
                 raise _BodyRefused("too large")
+            if exchange.deadline is not None and not exchange.answered:
+                exchange.deadline.reschedule(loop.time() + read_timeout)
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
                 break
-        if exchange.deadline is not None:
-            exchange.deadline.reschedule(asyncio.get_running_loop().time() + read_timeout)
 
     async def _exchange(
         self,
@@ -284,6 +292,7 @@ class Proxy:
             if lowered not in _DROP_RESPONSE:
                 headers.append((lowered, value))
         headers.extend(extra_headers)
+        exchange.answered = True
         deadline = exchange.deadline
         loop = asyncio.get_running_loop()
         if deadline is not None:
