@@ -415,7 +415,8 @@ class Bench:
         machine, load_generator, started = machine_busy_seconds(), children_cpu_seconds(), time.monotonic()
         figures = run_wrk(wrk, self.url(target), self.headers(target), duration, self.args.connections, self.args.threads)
         elapsed = time.monotonic() - started
-        own = children_cpu_seconds() - load_generator
+        load_generator = children_cpu_seconds() - load_generator
+        own = load_generator
         for server in self.servers:
             server.check_alive()
             own += server.cpu_seconds() - everyone[server.name]
@@ -424,6 +425,7 @@ class Bench:
         cpu = {
             server.name: round((server.cpu_seconds() - everyone[server.name]) * 1000 / requests, 4) for server in servers
         }
+        cpu["wrk"] = round(load_generator * 1000 / requests, 4)
         return Run(
             target=target,
             round=round_number,
