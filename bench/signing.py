@@ -4,7 +4,8 @@ pyHanko's default SimpleSigner on the same PDF, in one run.
     .venv/bin/python bench/signing.py [--documents 300] [--concurrency 8] [--wait-quiet 120]
 
 1. api      Starts `python -m simpul.signatures` as a real process (SQLite in a temporary data
-            dir, its development PKI, workers = cores) and POSTs /internal/documents with a
+            dir, its development PKI, workers = cores, its outbox relayed to a stand-in
+            notifications endpoint in this process) and POSTs /internal/documents with a
             service token, `--concurrency` requests in flight, each a new submission: render,
             PAdES B-LT with a timestamp from the service's own TSA over HTTP, store, commit.
 2. direct   In this process, on one core: the service's `sign_job` (render + sign, B-LT, the
@@ -32,8 +33,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,8 +114,34 @@ def wait_for_quiet_machine(limit_seconds: float, threshold_cores: float = 0.25) 
             return load
 
 
+class EventSink:
+    """Stands in for the notifications service: takes the relay's event batches, so the
+    service's outbox is published as in a real deployment."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Service:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, events_url: str) -> None:
         self.port = free_port()
         self.secret = secrets.token_urlsafe(32)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -123,7 +152,7 @@ class Service:
             "SIMPUL_SIGNATURES_URL": self.url,
             "SIMPUL_INTERNAL_SECRET": self.secret,
             "SIMPUL_IDENTITY_JWKS": '{"keys": []}',
-            "SIMPUL_NOTIFICATIONS_URL": f"http://127.0.0.1:{free_port()}",
+            "SIMPUL_NOTIFICATIONS_URL": events_url,
             "SIMPUL_LOG_LEVEL": "warning",
         })
         self.log = open(directory / "signatures.log", "ab")  # noqa: SIM115 - the child writes to it
@@ -299,13 +328,15 @@ def main() -> int:
     if args.wait_quiet > 0:
         print(f"bench: machine load before the run {wait_for_quiet_machine(args.wait_quiet):.2f} cores", flush=True)
     with tempfile.TemporaryDirectory(prefix="simpul-bench-signing-") as directory:
-        service = Service(Path(directory))
+        sink = EventSink()
+        service = Service(Path(directory), sink.url)
         try:
             service.wait_ready()
             api = asyncio.run(api_phase(service, args.documents, args.concurrency, args.warmup))
             direct = direct_phase(service, max(50, args.documents // 3))
         finally:
             service.stop()
+            sink.stop()
 
     default = direct["default_simple_signer_b_b"]
     ratios = {

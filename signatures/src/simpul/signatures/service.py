@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -33,6 +34,8 @@ from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, SigningP
 log = logging.getLogger("simpul.signatures")
 
 EVENT_SOURCE = "simpul/signatures"
+# Certificate rows change only on revocation; a revocation made elsewhere shows here within this.
+SIGNER_SUMMARY_SECONDS = 30.0
 PENDING, ISSUED, REVOKED = "pending", "issued", "revoked"
 
 NOT_FOUND = Text("Dokumen tidak ditemukan.", "Document not found.")
@@ -100,6 +103,7 @@ class DocumentService:
         # Each check is a process with up to verify_memory_bytes: bound how many run at once.
         self._verify_slots = asyncio.Semaphore(verify_concurrency)
         self.clock = clock
+        self._signer_summaries: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def verify_url(self, document_id: str) -> str:
         return f"{self.public_url}/v1/verify/{document_id}"
@@ -109,13 +113,11 @@ class DocumentService:
     async def issue(self, request: IssueRequest, actor: Identity) -> Issued:
         """The signed document of an approved submission, made once: a repeat or concurrent call
         gets the same document back."""
-        row = await self._by_submission(request.submission_id)
-        if row is not None and row["status"] != PENDING:
+        # Reserving first: a new submission (the usual case) costs one transaction; a repeat
+        # finds its row through the unique constraint.
+        row = await self._reserve(request)
+        if row["status"] != PENDING:
             return Issued(await self._present(row), created=False)
-        if row is None:
-            row = await self._reserve(request)
-            if row["status"] != PENDING:
-                return Issued(await self._present(row), created=False)
 
         try:
             signer = await self.keystore.signer_for(request.unit)
@@ -142,12 +144,11 @@ class DocumentService:
             raise Problem(503, SIGNING_FAILED, slug="signing-failed", headers={"Retry-After": "5"}) from exc
 
         sha256 = await self.store.put(signed.pdf)
+        issued = {"status": ISSUED, "sha256": sha256, "size": len(signed.pdf), "signer_id": signer.id,
+                  "pades_level": signed.pades_level, "issued_at": issued_at}
         async with self.sessions() as session, session.begin():
             result = await session.execute(
-                update(documents)
-                .where(documents.c.id == row["id"], documents.c.status == PENDING)
-                .values(status=ISSUED, sha256=sha256, size=len(signed.pdf), signer_id=signer.id,
-                        pades_level=signed.pades_level, issued_at=issued_at)
+                update(documents).where(documents.c.id == row["id"], documents.c.status == PENDING).values(**issued)
             )
             if result.rowcount == 1:
                 await self._audit(session, row["id"], "issued", actor, None,
@@ -167,47 +168,54 @@ class DocumentService:
                         "issued_at": issued_at.isoformat(),
                     },
                 )
+        if result.rowcount == 1:
+            return Issued(await self._present({**row, **issued}), created=True)
+        # A concurrent call for the same submission stored its PDF first; ours is surplus.
         final = await self._by_id(row["id"])
-        if result.rowcount != 1:
-            # A concurrent call for the same submission stored its PDF first; ours is surplus.
-            if final["sha256"] != sha256:
-                await self.store.delete(sha256)
-            return Issued(await self._present(final), created=False)
-        return Issued(await self._present(final), created=True)
+        if final["sha256"] != sha256:
+            await self.store.delete(sha256)
+        return Issued(await self._present(final), created=False)
 
     async def _reserve(self, request: IssueRequest) -> Any:
         """Insert the pending row with its number; on a concurrent insert, return the other one."""
-        now = self.clock()
         year = request.approved_at.astimezone(WIB).year
-        document_id = str(uuid.uuid4())
+        values = {
+            "id": str(uuid.uuid4()),
+            "submission_id": request.submission_id,
+            "status": PENDING,
+            "tracking_code": request.tracking_code,
+            "service_code": request.service_code,
+            "service_version": str(request.service_version),
+            "service_name": request.service_name,
+            "title": request.output.name,
+            "unit": request.unit,
+            "tenant": request.tenant,
+            "applicant_name": request.applicant.name,
+            "approved_at": request.approved_at.astimezone(UTC),
+            "approved_by": request.approved_by,
+            "signer_id": None,
+            "sha256": None,
+            "size": None,
+            "pades_level": None,
+            "issued_at": None,
+            "revoked_at": None,
+            "revocation_reason": None,
+            "revoked_by": None,
+            "created_at": self.clock(),
+        }
         try:
             async with self.sessions() as session, session.begin():
                 sequence = await self._next_number(session, f"{request.unit}/{year}")
-                await session.execute(
-                    insert(documents).values(
-                        id=document_id,
-                        submission_id=request.submission_id,
-                        number=f"{sequence:06d}/{request.unit}/{request.service_code}/{year}",
-                        status=PENDING,
-                        tracking_code=request.tracking_code,
-                        service_code=request.service_code,
-                        service_version=str(request.service_version),
-                        service_name=request.service_name,
-                        title=request.output.name,
-                        unit=request.unit,
-                        tenant=request.tenant,
-                        applicant_name=request.applicant.name,
-                        approved_at=request.approved_at,
-                        approved_by=request.approved_by,
-                        created_at=now,
-                    )
-                )
+                values["number"] = f"{sequence:06d}/{request.unit}/{request.service_code}/{year}"
+                await session.execute(insert(documents).values(values))
         except IntegrityError:
+            # The submission has its row already (a repeat, or a concurrent first call); the
+            # rollback also took back the number.
             row = await self._by_submission(request.submission_id)
             if row is None:
                 raise
             return row
-        return await self._by_id(document_id)
+        return values
 
     @staticmethod
     async def _next_number(session: AsyncSession, scope: str) -> int:
@@ -286,9 +294,15 @@ class DocumentService:
     async def _signer(self, signer_id: str | None) -> dict[str, Any] | None:
         if signer_id is None:
             return None
+        cached = self._signer_summaries.get(signer_id)
+        if cached and time.monotonic() - cached[0] < SIGNER_SUMMARY_SECONDS:
+            return cached[1]
         async with self.read_sessions() as session:
             row = (await session.execute(select(certificates).where(certificates.c.id == signer_id))).mappings().first()
-        return None if row is None else _certificate_summary(row)
+        summary = None if row is None else _certificate_summary(row)
+        if summary is not None:
+            self._signer_summaries[signer_id] = (time.monotonic(), summary)
+        return summary
 
     async def _present(self, row: Any) -> dict[str, Any]:
         signer = await self._signer(row["signer_id"])
@@ -444,6 +458,7 @@ class DocumentService:
         if self.keystore.production:
             raise Problem(409, NOT_IN_PRODUCTION, slug="revoked-by-ca")
         row = await self.keystore.revoke_certificate(certificate_id, reason)
+        self._signer_summaries.pop(certificate_id, None)
         if row is None:
             raise Problem(404, SIGNER_NOT_FOUND)
         return _certificate_summary(row)

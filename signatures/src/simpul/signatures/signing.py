@@ -30,7 +30,7 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from simpul.signatures.document import DocumentContent, RenderedDocument, render
-from simpul.signatures.tsa import REPLY_CONTENT_TYPE
+from simpul.signatures.tsa import REPLY_CONTENT_TYPE, der_tlv
 
 FIELD_NAME = "TandaTanganElektronik"
 STAMP_STYLE = TextStampStyle(
@@ -117,7 +117,7 @@ class KeptSigner(signers.Signer):
             self._signing_certificate,
         ]
         # DER: the members of a SET OF in ascending order of their encodings.
-        return cms.CMSAttributes.load(_der(0x31, b"".join(sorted(attributes))))
+        return cms.CMSAttributes.load(der_tlv(0x31, b"".join(sorted(attributes))))
 
     async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
                          use_pades: bool = False, timestamper: timestamps.TimeStamper | None = None,
@@ -142,12 +142,12 @@ class KeptSigner(signers.Signer):
             token = await timestamper.async_dummy_response(digest_algorithm)
         else:
             token = await timestamper.async_timestamp(digest.finalize(), digest_algorithm)
-        attribute = _der(0x30, _TIMESTAMP_ATTRIBUTE_TYPE + _der(0x31, token.dump()))
-        new_signer_info = _der(0x30, signer_info.contents + _der(0xA1, attribute))
+        attribute = der_tlv(0x30, _TIMESTAMP_ATTRIBUTE_TYPE + der_tlv(0x31, token.dump()))
+        new_signer_info = der_tlv(0x30, signer_info.contents + der_tlv(0xA1, attribute))
         # signerInfos is the last field of SignedData (RFC 5652 §5.1).
         head = signed_data.contents[: len(signed_data.contents) - len(signer_infos.dump())]
-        new_signed_data = _der(0x30, head + _der(0x31, new_signer_info))
-        return cms.ContentInfo.load(_der(0x30, content["content_type"].dump() + _der(0xA0, new_signed_data)))
+        new_signed_data = der_tlv(0x30, head + der_tlv(0x31, new_signer_info))
+        return cms.ContentInfo.load(der_tlv(0x30, content["content_type"].dump() + der_tlv(0xA0, new_signed_data)))
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         algorithm = getattr(hashes, digest_algorithm.upper())()
@@ -175,7 +175,13 @@ class HttpTimeStamper(timestamps.TimeStamper):
             raise TimestampRequestError(f"timestamp authority unreachable: {type(exc).__name__}") from exc
         if response.status_code != 200 or response.headers.get("content-type") != REPLY_CONTENT_TYPE:
             raise TimestampRequestError(f"timestamp authority answered {response.status_code}")
-        return tsp.TimeStampResp.load(response.content)
+        try:
+            answer = tsp.TimeStampResp.load(response.content)
+            answer["status"]  # parses the outer structure: a bad answer fails here, not deep in pyHanko
+        except ValueError as exc:
+            # Also a refusal: asn1crypto's TimeStampResp cannot parse one (its token is not optional).
+            raise TimestampRequestError("timestamp authority refused the request or answered malformed") from exc
+        return answer
 
 
 class _WorkerState:
@@ -271,15 +277,6 @@ async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: Sign
         appearance_text_params={"signer": _ascii(job.signer.name)},
     )
     return output.getvalue()
-
-
-def _der(tag: int, content: bytes) -> bytes:
-    """A DER TLV with a definite length."""
-    length = len(content)
-    if length < 0x80:
-        return bytes((tag, length)) + content
-    size = (length.bit_length() + 7) // 8
-    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
 
 
 def _ascii(text: str) -> str:

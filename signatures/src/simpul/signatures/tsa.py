@@ -121,6 +121,15 @@ class TimestampAuthority:
 
 
 def _rejection(failure: str, text: str) -> bytes:
-    return tsp.TimeStampResp(
-        {"status": {"status": "rejection", "status_string": [text], "fail_info": {failure}}}
-    ).dump()
+    status = tsp.PKIStatusInfo({"status": "rejection", "status_string": [text], "fail_info": {failure}})
+    # asn1crypto's TimeStampResp insists on a token, which a rejection has none of.
+    return der_tlv(0x30, status.dump())
+
+
+def der_tlv(tag: int, content: bytes) -> bytes:
+    """A DER tag-length-value with a definite length."""
+    length = len(content)
+    if length < 0x80:
+        return bytes((tag, length)) + content
+    size = (length.bit_length() + 7) // 8
+    return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
