@@ -8,7 +8,7 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -83,9 +83,6 @@ FORWARDING_ANSWERS = {
     "503": "The service is unavailable",
     "504": "The service did not answer in time",
 }
-
-Fetch = Callable[[str], Awaitable[dict[str, Any] | None]]
-
 
 def merge(own: dict[str, Any], services: dict[str, dict[str, Any] | None], *, server_url: str) -> dict[str, Any]:
     """The gateway's document plus each service's public paths (only those the gateway routes to

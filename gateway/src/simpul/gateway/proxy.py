@@ -156,11 +156,10 @@ class Proxy:
         exchange = _Exchange()
         data: bytes | AsyncIterator[bytes] | None = None
         if content_length is not None:
-            try:
-                length = int(content_length)
-            except ValueError:
+            if not content_length.isdigit():
                 return await self._problem(scope, receive, send, 400, BAD_LENGTH, {}, response_headers,
                                            "bad-content-length")
+            length = int(content_length)
             if length > self.max_body_bytes:
                 return await self._too_large(scope, receive, send, response_headers)
             if length <= SMALL_BODY:
@@ -208,7 +207,7 @@ class Proxy:
             if name == b"content-length":
                 content_length = value
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
-        if nominated is not None:
+        if nominated is not None and nominated.lower() not in (b"keep-alive", b"close"):
             headers = _without_nominated(headers, nominated)
         if tracestate is not None and trace_continued:
             headers.append(("tracestate", tracestate.decode("latin-1")))

@@ -10,9 +10,6 @@ from simpul.shared.settings import BaseServiceSettings
 DEV_ADMIN_CLIENT_ID = "simpul-admin"
 DEV_ADMIN_CLIENT_SECRET = "simpul-dev-secret"
 
-# The services the gateway forwards to, by the name their assertions are addressed to.
-UPSTREAM_NAMES = ("catalog", "submissions", "signatures", "notifications")
-
 
 class GatewaySettings(BaseServiceSettings):
     # docker-compose passes unset variables as empty strings; they mean "use the default".
