@@ -17,7 +17,8 @@ MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "Au
 
 TEXTS: dict[str, dict[str, str]] = {
     "id": {
-        "service": "Verifikasi dokumen",
+        "heading": "Verifikasi dokumen",
+        "service": "Layanan",
         "state_valid": "Dokumen sah",
         "state_revoked": "Dokumen dicabut",
         "state_invalid": "Dokumen tidak sah",
@@ -47,7 +48,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "root_ca": "root CA Simpul",
     },
     "en": {
-        "service": "Document verification",
+        "heading": "Document verification",
+        "service": "Service",
         "state_valid": "Valid document",
         "state_revoked": "Revoked document",
         "state_invalid": "Invalid document",
