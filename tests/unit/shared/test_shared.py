@@ -6,7 +6,8 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, select
+from starlette.responses import JSONResponse, Response
 
 from simpul.shared.db import UTCDateTime, create_engine, normalise_url
 from simpul.shared.idempotency import IdempotencyMiddleware, idempotency_table
@@ -155,4 +156,30 @@ async def test_idempotency_replays_and_refuses_another_body(tmp_path):
 
         bad_key = await client.post("/things", json={"name": "a", "count": 1}, headers={"Idempotency-Key": "has space"})
         assert bad_key.status_code == 400
+    await engine.dispose()
+
+
+async def test_one_time_secrets_are_never_kept_for_replay(tmp_path):
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'idem.db'}")
+    metadata = MetaData()
+    table = idempotency_table(metadata)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/credentials", status_code=201)
+    async def issue() -> Response:
+        return JSONResponse({"secret": "s3cr3t-shown-once"}, status_code=201, headers={"Cache-Control": "no-store"})
+
+    app.add_middleware(IdempotencyMiddleware, engine=engine, table=table)
+    async with running(app) as client:
+        first = await client.post("/credentials", json={}, headers={"Idempotency-Key": "k"})
+        assert first.json()["secret"] == "s3cr3t-shown-once"
+        replay = await client.post("/credentials", json={}, headers={"Idempotency-Key": "k"})
+        assert replay.status_code == 409
+        assert replay.json()["type"].endswith("idempotency-not-replayable")
+    async with engine.connect() as connection:
+        stored = (await connection.execute(select(table))).all()
+    assert [row.body for row in stored] == [None]
     await engine.dispose()

@@ -52,6 +52,12 @@ KEY_REUSED = Text(
     "Idempotency-Key ini sudah dipakai untuk permintaan dengan isi lain.",
     "This Idempotency-Key was already used with a different request body.",
 )
+NOT_REPLAYABLE = Text(
+    "Permintaan dengan Idempotency-Key ini sudah diproses dan jawabannya berisi rahasia yang hanya "
+    "ditampilkan sekali; jawaban itu tidak disimpan.",
+    "A request with this Idempotency-Key was processed already; its answer held a secret that is shown "
+    "only once, so it was not kept.",
+)
 IN_PROGRESS = Text(
     "Permintaan dengan Idempotency-Key ini masih diproses.",
     "A request with this Idempotency-Key is still being processed.",
@@ -98,6 +104,9 @@ class IdempotencyMiddleware:
             if body_hash != row.request_hash:
                 await self._conflict(scope, receive, send, language, KEY_REUSED, "idempotency-key-reused")
                 return
+            if row.body is None:
+                await self._conflict(scope, receive, send, language, NOT_REPLAYABLE, "idempotency-not-replayable")
+                return
             await self._replay(row, send)
             return
 
@@ -111,26 +120,38 @@ class IdempotencyMiddleware:
             return
 
         digest = hashlib.sha256()
+        body_read = False
 
         async def hashing_receive() -> Message:
+            nonlocal body_read
             message = await receive()
             if message["type"] == "http.request":
                 digest.update(message.get("body", b""))
+                body_read = not message.get("more_body", False)
+            else:
+                body_read = True
             return message
 
         status = 500
         content_type = None
         location = None
+        no_store = False
         chunks: list[bytes] = []
         size = 0
 
         async def capturing_send(message: Message) -> None:
-            nonlocal status, content_type, location, size
+            nonlocal status, content_type, location, size, no_store
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # A kept answer is compared by the hash of the whole body, also where the route
+                # did not read all of it; the server stops handing the body out once it answers.
+                while status < 400 and not body_read:
+                    await hashing_receive()
                 for name, value in message.get("headers", []):
                     lowered = name.lower()
-                    if lowered == b"content-type":
+                    if lowered == b"cache-control" and b"no-store" in value.lower():
+                        no_store = True
+                    elif lowered == b"content-type":
                         content_type = value.decode("latin-1")
                     elif lowered == b"location":
                         location = value.decode("latin-1")
@@ -159,7 +180,9 @@ class IdempotencyMiddleware:
                             status_code=status,
                             content_type=content_type,
                             location=location,
-                            body=b"".join(chunks),
+                            # An answer marked no-store (a one-time secret) is not kept: the key
+                            # stays used, but a replay is refused instead of repeating the secret.
+                            body=None if no_store else b"".join(chunks),
                         )
                     )
                 else:
@@ -184,7 +207,7 @@ class IdempotencyMiddleware:
             headers.append((b"content-type", row.content_type.encode("latin-1")))
         if row.location:
             headers.append((b"location", row.location.encode("latin-1")))
-        body = row.body or b""
+        body = row.body
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": row.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": body})

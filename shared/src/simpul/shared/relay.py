@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -132,6 +132,8 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._last_purge: float | None = None
+        # When the first unpublished row may be tried again, while the destination is down.
+        self._retry_at: datetime | None = None
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll; safe from any thread."""
@@ -190,11 +192,13 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
+        self._retry_at = None
         if not rows:
             return 0
         # The first row carries the backoff: nothing behind it may overtake it.
         first = rows[0]
         if first.next_attempt_at is not None and first.next_attempt_at > utcnow():
+            self._retry_at = first.next_attempt_at
             return 0
         positions = [row.position for row in rows]
         try:
@@ -213,12 +217,12 @@ class OutboxRelay:
 
     async def _record_failure(self, positions: list[int], attempts: int, error: str) -> None:
         delay = backoff_delay(attempts, base=self._backoff_base, cap=self._backoff_cap)
+        self._retry_at = utcnow() + timedelta(seconds=delay)
         table = self._table
         async with self._sessions.begin() as session:
             await session.execute(
                 update(table).where(table.c.position.in_(positions))
-                .values(attempts=table.c.attempts + 1, last_error=error[:1000],
-                        next_attempt_at=utcnow() + timedelta(seconds=delay))
+                .values(attempts=table.c.attempts + 1, last_error=error[:1000], next_attempt_at=self._retry_at)
             )
         # One warning when an outage starts and then one in ten, not one per retry.
         level = logging.WARNING if attempts == 1 or attempts % 10 == 0 else logging.DEBUG
@@ -236,21 +240,11 @@ class OutboxRelay:
                                     table.c.published_at < utcnow() - self._retention)
             )
 
-    async def _next_due_in(self) -> float:
-        """Seconds until the first unpublished row may be tried again (the poll interval at most)."""
-        table = self._table
-        async with self._read_sessions() as session:
-            first = (
-                await session.execute(
-                    select(table.c.next_attempt_at).where(table.c.published_at.is_(None))
-                    .order_by(table.c.position).limit(1)
-                )
-            ).first()
-        if first is None:
+    def _wait(self) -> float:
+        """Seconds until the next look: the poll interval, or less when a backoff ends sooner."""
+        if self._retry_at is None:
             return self._poll_interval
-        if first.next_attempt_at is None:
-            return 0.0
-        return max(0.0, min(self._poll_interval, (first.next_attempt_at - utcnow()).total_seconds()))
+        return max(0.0, min(self._poll_interval, (self._retry_at - utcnow()).total_seconds()))
 
     async def _run(self) -> None:
         while True:
@@ -261,9 +255,9 @@ class OutboxRelay:
                 if published == self._batch_size:
                     continue
                 await self._purge_published()
-                wait = await self._next_due_in()
+                wait = self._wait()
             except TransportError:
-                wait = await self._next_due_in()
+                wait = self._wait()
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database itself failing; keep the relay alive and try again

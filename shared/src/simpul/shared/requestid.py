@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,7 +19,8 @@ def current_request_id() -> str | None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # Same 32-hex shape as uuid4().hex at a fraction of the cost on the gateway's hot path.
+    return os.urandom(16).hex()
 
 
 def incoming_request_id(headers: list[tuple[bytes, bytes]]) -> str:
