@@ -19,7 +19,7 @@ async def attempts_of(harness, event_id: str) -> list:
 
 async def test_mail_waits_for_a_server_that_is_down_and_arrives_once(harness, mail):
     mail.stop()
-    events = [submission_event(email=f"warga{n}@x.id") for n in range(5)]
+    events = [submission_event(email=f"warga{n}@x.id") for n in range(12)]
     await harness.send(*events)
 
     async def tried_and_waiting():
@@ -27,16 +27,16 @@ async def test_mail_waits_for_a_server_that_is_down_and_arrives_once(harness, ma
         return channel["status"] == "pending" and channel["attempts"] >= 2
 
     await harness.eventually(tried_and_waiting, message="no retries while the server is down")
-    # While the server is down the channel backs off as a whole: the first mail probes, the
-    # others are not hammered.
-    others = [(await harness.channel(event["id"], "email"))["attempts"] for event in events[1:]]
-    assert others == [0, 0, 0, 0]
+    # While the server is down the channel backs off as a whole: the first mail of each
+    # connection probes, the others wait untried.
+    attempts = [(await harness.channel(event["id"], "email"))["attempts"] for event in events]
+    assert attempts.count(0) >= len(events) - harness.settings.smtp_connections
 
     mail.start()
-    await harness.eventually(lambda: len(mail.received()) == 5, message="mail did not arrive after the outage")
+    await harness.eventually(lambda: len(mail.received()) == 12, message="mail did not arrive after the outage")
     await asyncio.sleep(0.5)  # room for duplicates, which must not come
-    assert sorted(mail.message_ids().values()) == [1] * 5
-    assert sorted(message["To"] for message in mail.received()) == sorted(f"warga{n}@x.id" for n in range(5))
+    assert sorted(mail.message_ids().values()) == [1] * 12
+    assert sorted(message["To"] for message in mail.received()) == sorted(f"warga{n}@x.id" for n in range(12))
     for event in events:
         await harness.eventually(lambda event=event: _status(harness, event["id"], "sent"))
     first = await attempts_of(harness, events[0]["id"])

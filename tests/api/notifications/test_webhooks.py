@@ -239,3 +239,16 @@ async def test_delivery_lists_page_with_a_cursor(harness, receiver):
     filtered = await harness.client.get(f"/v1/webhooks/{created['id']}/deliveries", params={"status": "failed"},
                                         headers=applicant("31"))
     assert filtered.json()["items"] == []
+
+
+async def test_secrets_are_never_stored_for_a_replay(harness, receiver):
+    body = {"url": receiver.url(), "events": ALL_TYPES}
+    headers = {**applicant("31"), "Idempotency-Key": "create-hook-1"}
+    first = await harness.client.post("/v1/webhooks", json=body, headers=headers)
+    assert first.status_code == 201 and first.headers["cache-control"] == "no-store"
+    again = await harness.client.post("/v1/webhooks", json=body, headers=headers)
+    assert again.status_code == 409 and first.json()["secret"] not in again.text
+    listed = (await harness.client.get("/v1/webhooks", headers=applicant("31"))).json()["items"]
+    assert [item["id"] for item in listed] == [first.json()["id"]]
+    rotated = await harness.client.post(f"/v1/webhooks/{first.json()['id']}/rotate-secret", headers=applicant("31"))
+    assert rotated.headers["cache-control"] == "no-store"

@@ -44,7 +44,8 @@ class MailSink:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.messages: list[EmailMessage] = []
+        self._raw: list[bytes] = []
+        self._parsed: list[EmailMessage] = []
         self._arrived_at: list[float] = []
         self.replies: dict[str, list[str]] = {}
         self._lock = threading.Lock()
@@ -59,9 +60,9 @@ class MailSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        # Parsed when asked for: the server answers as fast as a real one would.
         with self._lock:
-            self.messages.append(message)
+            self._raw.append(envelope.content)
             self._arrived_at.append(time.time())
         return "250 Message accepted for delivery"
 
@@ -76,7 +77,19 @@ class MailSink:
 
     def received(self) -> list[EmailMessage]:
         with self._lock:
-            return list(self.messages)
+            raw = self._raw[len(self._parsed):]
+            self._parsed.extend(email.message_from_bytes(content, policy=email.policy.default) for content in raw)
+            return list(self._parsed)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._raw)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._raw.clear()
+            self._parsed.clear()
+            self._arrived_at.clear()
 
     def message_ids(self) -> Counter:
         return Counter(message["Message-ID"] for message in self.received())
@@ -84,9 +97,11 @@ class MailSink:
     def arrivals(self) -> dict[str, list[float]]:
         """Message-ID -> when each copy arrived."""
         found: dict[str, list[float]] = {}
+        messages = self.received()
         with self._lock:
-            for message, at in zip(self.messages, self._arrived_at, strict=True):
-                found.setdefault(message["Message-ID"], []).append(at)
+            arrived_at = self._arrived_at[:len(messages)]
+        for message, at in zip(messages, arrived_at, strict=True):
+            found.setdefault(message["Message-ID"], []).append(at)
         return found
 
     def to(self, address: str) -> list[EmailMessage]:

@@ -3,6 +3,8 @@ signatures, SMTP failure classes."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import ipaddress
 import smtplib
 from datetime import UTC, datetime
@@ -152,10 +154,33 @@ def test_smtp_failures_are_classified(error, kind):
     assert isinstance(_classify(error), kind)
 
 
+def parsed(mail) -> email.message.EmailMessage:
+    return email.message_from_bytes(mail.data, policy=email.policy.default)
+
+
 def test_a_message_id_derives_from_its_delivery():
     content = {"language": "en", "subject": "Hello", "text": "Hi", "html": "<p>Hi</p>"}
     first = build_message(delivery_id="d-1", recipient="a@x.id", content=content, mail_from="Simpul <no-reply@simpul.id>")
     again = build_message(delivery_id="d-1", recipient="a@x.id", content=content, mail_from="Simpul <no-reply@simpul.id>")
-    assert first["Message-ID"] == again["Message-ID"] == "<d-1@simpul.id>"
-    assert first.get_body(("plain",)).get_content().strip() == "Hi"
-    assert first.get_body(("html",)).get_content().strip() == "<p>Hi</p>"
+    assert parsed(first)["Message-ID"] == parsed(again)["Message-ID"] == "<d-1@simpul.id>"
+    assert first.sender == "no-reply@simpul.id" and first.recipient == "a@x.id"
+    message = parsed(first)
+    assert message.get_content_type() == "multipart/alternative"
+    assert message.get_body(("plain",)).get_content().strip() == "Hi"
+    assert message.get_body(("html",)).get_content().strip() == "<p>Hi</p>"
+    assert b"\r\n" in first.data and b"\n" not in first.data.replace(b"\r\n", b"")
+
+
+def test_a_message_carries_any_language_safely():
+    subject = "Permohonan — dokumen “terbit” " + "panjang " * 20
+    content = {"language": "id", "subject": subject, "text": "Yth. Ñoño,\nSalam", "html": "<p>Ñoño &amp; co</p>"}
+    mail = build_message(delivery_id="d-2", recipient="a@x.id", content=content,
+                         mail_from="Layanan Terpadu Ñ <no-reply@simpul.id>")
+    mail.data.decode("ascii")  # 7-bit on the wire
+    assert all(len(line) <= 998 for line in mail.data.split(b"\r\n"))
+    message = parsed(mail)
+    assert message["Subject"] == subject
+    assert message["From"].addresses[0].display_name == "Layanan Terpadu Ñ"
+    assert message["Content-Language"] == "id" and message["Auto-Submitted"] == "auto-generated"
+    assert message.get_body(("plain",)).get_content() == "Yth. Ñoño,\nSalam"
+    assert message.get_body(("html",)).get_content() == "<p>Ñoño &amp; co</p>"

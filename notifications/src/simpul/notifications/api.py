@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from simpul.notifications import inbox, subscriptions, template_store
-from simpul.notifications.intake import Intake, ReplayRefused
+from simpul.notifications.intake import DEAD_LETTERED, DUPLICATE, IGNORED, PROCESSED, Intake, ReplayRefused
 from simpul.notifications.schemas import (
     DeadLetter,
     DeliveryStatus,
@@ -44,6 +45,7 @@ Language = Annotated[Literal["id", "en"], Path(description="`id` or `en`")]
 NOT_JSON = Text("Isi permintaan bukan JSON yang sah.", "The request body is not valid JSON.")
 NOT_EVENTS = Text("Isi harus sebuah event atau larik event.", "The body must be an event or an array of events.")
 DEAD_LETTER_NOT_FOUND = Text("Dead letter tidak ditemukan.", "Dead letter not found.")
+OUTCOMES = (PROCESSED, IGNORED, DEAD_LETTERED, DUPLICATE)
 REPLAY_REFUSED = Text("Event ini tidak dapat diproses ulang: {reason}.", "This event cannot be replayed: {reason}.")
 
 
@@ -66,7 +68,8 @@ async def receive_events(request: Request, _: Service) -> EventsAccepted:
     if not isinstance(body, list):
         raise Problem(400, NOT_EVENTS, slug="not-events")
     intake: Intake = _state(request).intake
-    return EventsAccepted(**await intake.accept_batch(body, "http"))
+    outcomes = Counter(await intake.accept_batch(body, "http"))
+    return EventsAccepted(**{outcome: outcomes[outcome] for outcome in OUTCOMES})
 
 
 # Inbox and dead letters.
@@ -119,8 +122,10 @@ async def create_webhook(request: Request, identity: Subscriber, body: WebhookCr
     """Subscribe a URL to event types of the caller's region (applicant) or unit (officer). The
     `secret` verifies the Standard Webhooks signature of each delivery and is shown only here."""
     state = _state(request)
-    created = await subscriptions.create(state.sessions, state.settings, identity, url=body.url, events=body.events)
+    created = await subscriptions.create(state.database, state.settings, identity, url=body.url, events=body.events)
     response.headers["Location"] = f"/v1/webhooks/{created['id']}"
+    # The secret is shown once: not cached anywhere, and not kept for an Idempotency-Key replay.
+    response.headers["Cache-Control"] = "no-store"
     return WebhookCreated(**created)
 
 
@@ -137,16 +142,17 @@ async def get_webhook(request: Request, identity: Reader, webhook_id: str) -> We
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
 async def delete_webhook(request: Request, identity: Reader, webhook_id: str) -> Response:
-    await subscriptions.delete(_state(request).sessions, identity, webhook_id)
+    await subscriptions.delete(_state(request).database, identity, webhook_id)
     return Response(status_code=204)
 
 
 @router.post("/v1/webhooks/{webhook_id}/rotate-secret", tags=["webhooks"])
-async def rotate_webhook_secret(request: Request, identity: Subscriber, webhook_id: str,
+async def rotate_webhook_secret(request: Request, identity: Subscriber, webhook_id: str, response: Response,
                                 body: SecretRotation | None = None) -> RotatedSecret:
     """A new secret; deliveries carry signatures with both secrets until the previous one expires."""
     state = _state(request)
-    rotated = await subscriptions.rotate_secret(state.sessions, state.settings, identity, webhook_id,
+    response.headers["Cache-Control"] = "no-store"
+    rotated = await subscriptions.rotate_secret(state.database, state.settings, identity, webhook_id,
                                                 body.grace_period_seconds if body else None)
     return RotatedSecret(**rotated)
 
@@ -181,8 +187,10 @@ async def put_template(request: Request, identity: Admin, event_type: str, langu
     autoescaped. Refused with 422 unless it renders the sample event."""
     state = _state(request)
     sources = Sources(subject=body.subject, text=body.text, html=body.html)
-    return Template(**await template_store.put(state.sessions, identity, event_type, language, sources,
-                                               state.settings.public_url))
+    saved = await template_store.put(state.database, identity, event_type, language, sources,
+                                     state.settings.public_url)
+    state.intake.forget_templates()
+    return Template(**saved)
 
 
 @router.post("/v1/templates/{event_type}/{language}/preview", tags=["templates"])

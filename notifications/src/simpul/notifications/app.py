@@ -13,6 +13,7 @@ from simpul.notifications.mail import mailer_for
 from simpul.notifications.models import idempotency
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import WebhookClient
+from simpul.notifications.database import Database
 from simpul.shared.app import create_service_app
 
 
@@ -20,17 +21,19 @@ async def start_workers(app: FastAPI) -> None:
     """Templates seeded, then the dispatchers, the intake and (with a broker) its consumer."""
     state = app.state
     settings: NotificationsSettings = state.settings
-    await template_store.seed(state.sessions)
+    state.database = Database(state.engine)
+    await template_store.seed(state.database)
     state.dispatchers = {
-        "email": EmailDispatcher(state.sessions, settings, mailer_for(settings)),
-        "webhook": WebhookDispatcher(state.sessions, settings, WebhookClient(settings)),
+        "email": EmailDispatcher(state.database, settings,
+                                 [mailer_for(settings) for _ in range(settings.smtp_connections)]),
+        "webhook": WebhookDispatcher(state.database, settings, WebhookClient(settings)),
     }
 
     def wake(channels: set[str]) -> None:
         for channel in channels:
             state.dispatchers[channel].wake()
 
-    state.intake = Intake(state.sessions, state.read_sessions, settings, on_work=wake)
+    state.intake = Intake(state.database, settings, on_work=wake)
     for dispatcher in state.dispatchers.values():
         await dispatcher.start()
     state.consumer = None

@@ -1,11 +1,12 @@
-"""The RabbitMQ consumer (when SIMPUL_EVENT_BROKER is set): events from the durable queue, one at
-a time in queue order, acknowledged only once the intake has recorded them.
+"""The RabbitMQ consumer (when SIMPUL_EVENT_BROKER is set): events from the durable queue in queue
+order, acknowledged only once the intake has recorded them.
 
-A poison event is recorded in the dead-letter store by the intake and rejected without requeue,
-so the broker moves it to the dead-letter queue as well. A database error is not the event's
-fault: the same message is retried here (not requeued, which would count as a redelivery
-towards the queue's delivery limit). A lost connection is reopened with backoff; messages not
-yet acknowledged are redelivered by the broker and found as duplicates.
+Events that arrived together are recorded together, in one transaction. A poison event is
+recorded in the dead-letter store by the intake and rejected without requeue, so the broker
+moves it to the dead-letter queue as well. A database error is not the events' fault: they are
+retried here (not requeued, which would count as a redelivery towards the queue's delivery
+limit). A lost connection is reopened with backoff; messages not yet acknowledged are
+redelivered by the broker and found as duplicates.
 """
 
 from __future__ import annotations
@@ -72,32 +73,50 @@ class BrokerConsumer:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=PREFETCH)
             _, queue = await declare_topology(channel)
+            arrived: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
+            # None marks the end: the broker closed the channel or connection under us.
+            connection.close_callbacks.add(lambda *_: arrived.put_nowait(None))
+            channel.close_callbacks.add(lambda *_: arrived.put_nowait(None))
+
+            async def on_message(message: AbstractIncomingMessage) -> None:
+                arrived.put_nowait(message)
+
+            await queue.consume(on_message)
             self.connected.set()
             log.info("consuming events from the broker")
-            async with queue.iterator() as messages:
-                async for message in messages:
-                    await self._handle(message)
+            while (message := await arrived.get()) is not None:
+                # Whatever else has arrived meanwhile is handled with it, in one transaction.
+                batch = [message]
+                while not arrived.empty() and len(batch) < PREFETCH:
+                    following = arrived.get_nowait()
+                    if following is None:
+                        arrived.put_nowait(None)
+                        break
+                    batch.append(following)
+                await self._handle(batch)
         finally:
             if not connection.is_closed:
                 await connection.close()
-        # The iterator only ends when the channel or connection was closed under it.
         raise ConnectionError("the broker closed the connection")
 
-    async def _handle(self, message: AbstractIncomingMessage) -> None:
-        try:
-            item = orjson.loads(message.body)
-        except orjson.JSONDecodeError:
-            item = message.body.decode("utf-8", "replace")
+    async def _handle(self, messages: list[AbstractIncomingMessage]) -> None:
+        items = []
+        for message in messages:
+            try:
+                items.append(orjson.loads(message.body))
+            except orjson.JSONDecodeError:
+                items.append(message.body.decode("utf-8", "replace"))
         attempts = 0
         while True:
             try:
-                outcome = await self._intake.accept(item, "amqp")
+                outcomes = await self._intake.accept_batch(items, "amqp")
                 break
             except (SQLAlchemyError, OSError) as exc:
                 attempts += 1
-                log.warning("recording event failed (try %d), retrying: %s", attempts, type(exc).__name__)
+                log.warning("recording events failed (try %d), retrying: %s", attempts, type(exc).__name__)
                 await asyncio.sleep(backoff_delay(attempts, base=0.5, cap=10.0))
-        if outcome == DEAD_LETTERED:
-            await message.reject(requeue=False)
-        else:
-            await message.ack()
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if outcome == DEAD_LETTERED:
+                await message.reject(requeue=False)
+            else:
+                await message.ack()

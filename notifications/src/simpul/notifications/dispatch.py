@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -19,11 +20,11 @@ from typing import Any
 
 import orjson
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.mail import MailDeferred, Mailer, MailRejected, MailUnavailable, build_message
 from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
 from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.database import Database
 from simpul.notifications.webhooks import AttemptResult, WebhookClient, sign
 from simpul.shared.db import utcnow
 from simpul.shared.relay import backoff_delay
@@ -31,6 +32,7 @@ from simpul.shared.relay import backoff_delay
 log = logging.getLogger("simpul.notifications.dispatch")
 
 BATCH_SIZE = 50
+SMTP_KEEPALIVE_SECONDS = 30.0
 
 
 class Dispatcher(ABC):
@@ -39,8 +41,8 @@ class Dispatcher(ABC):
 
     channel: str
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings) -> None:
-        self._sessions = sessions
+    def __init__(self, database: Database, settings: NotificationsSettings) -> None:
+        self._db = database
         self._settings = settings
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -65,7 +67,7 @@ class Dispatcher(ABC):
         """Claim due deliveries and attempt each; the number claimed."""
 
     async def _idle(self) -> None:
-        """Called when the queue ran dry."""
+        """Called after a poll interval passed without work."""
 
     async def _run(self) -> None:
         while True:
@@ -79,34 +81,30 @@ class Dispatcher(ABC):
                 handled = 0
             if handled == BATCH_SIZE:
                 continue
-            await self._idle()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings.dispatch_poll_seconds)
             except TimeoutError:
-                pass
+                if not handled:
+                    await self._idle()
 
-    async def _claim(self, columns: Sequence[Any], from_clause: Any) -> tuple[str, list[Any]]:
+    async def _claim(self, *columns: Any) -> tuple[str, list[Any]]:
+        """Take up to a batch of due deliveries (one statement); `columns` of each, in order."""
         now = utcnow()
         token = str(uuid.uuid4())
-        async with self._sessions.begin() as session:
-            due = (await session.execute(
-                select(deliveries.c.id)
-                .where(deliveries.c.channel == self.channel, deliveries.c.status == "pending",
-                       deliveries.c.next_attempt_at <= now)
-                .order_by(deliveries.c.position).limit(BATCH_SIZE)
-            )).scalars().all()
-            if not due:
-                return token, []
-            await session.execute(
+        due = (select(deliveries.c.id)
+               .where(deliveries.c.channel == self.channel, deliveries.c.status == "pending",
+                      deliveries.c.next_attempt_at <= now)
+               .order_by(deliveries.c.position).limit(BATCH_SIZE))
+        async with self._db.begin() as connection:
+            rows = (await connection.execute(
                 update(deliveries)
+                # Checked again on the row itself: on PostgreSQL a concurrent claimer may have
+                # taken it between the subquery and the update.
                 .where(deliveries.c.id.in_(due), deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
                 .values(claim=token, next_attempt_at=now + timedelta(seconds=self._settings.delivery_lease_seconds))
-            )
-            rows = (await session.execute(
-                select(*columns).select_from(from_clause)
-                .where(deliveries.c.claim == token).order_by(deliveries.c.position)
+                .returning(deliveries.c.position, *columns)
             )).all()
-        return token, rows
+        return token, sorted(rows, key=lambda row: row.position)
 
     async def _finish(self, row: Any, token: str, *, status: str, attempt: int | None, error: str | None,
                       next_attempt_at: datetime | None = None, started_at: datetime | None = None,
@@ -119,7 +117,7 @@ class Dispatcher(ABC):
             values["attempts"] = attempt
         if status != "pending":
             values["completed_at"] = now
-        async with self._sessions.begin() as session:
+        async with self._db.begin() as session:
             updated = await session.execute(
                 update(deliveries).where(deliveries.c.id == row.id, deliveries.c.claim == token).values(**values))
             if updated.rowcount != 1:
@@ -137,43 +135,57 @@ class Dispatcher(ABC):
 
 
 class EmailDispatcher(Dispatcher):
+    """Sends over a few SMTP connections at once (each round trip waits on the server), with
+    all mail to one address on the same connection, so an applicant's mails keep their order."""
+
     channel = "email"
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings,
-                 mailer: Mailer) -> None:
-        super().__init__(sessions, settings)
-        self.mailer = mailer
+    def __init__(self, database: Database, settings: NotificationsSettings, mailers: Sequence[Mailer]) -> None:
+        super().__init__(database, settings)
+        self.mailers = list(mailers)
         self._outage = 0
+        self._last_send = 0.0
 
     async def stop(self) -> None:
         await super().stop()
-        await self.mailer.close()
+        await asyncio.gather(*(mailer.close() for mailer in self.mailers))
 
     async def _idle(self) -> None:
-        # Don't hold an SMTP connection open while there is nothing to send.
-        await self.mailer.close()
+        # Keep the SMTP connections while mail flows (a new one costs several round trips), but
+        # don't hold them open for nothing.
+        if asyncio.get_running_loop().time() - self._last_send > SMTP_KEEPALIVE_SECONDS:
+            await asyncio.gather(*(mailer.close() for mailer in self.mailers))
 
     async def dispatch_batch(self) -> int:
         if self._outage:
-            # The server was unreachable: wait before trying it again with the next message.
+            # The server was unreachable: wait before trying it again.
             settings = self._settings
             await asyncio.sleep(backoff_delay(self._outage, base=settings.email_retry_base_seconds,
                                               cap=settings.email_retry_max_delay_seconds))
-        columns = [deliveries.c.id, deliveries.c.recipient, deliveries.c.content, deliveries.c.attempts,
-                   deliveries.c.give_up_at]
-        token, rows = await self._claim(columns, deliveries)
-        for index, row in enumerate(rows):
-            if not await self._send(row, token):
-                await self._release(rows[index + 1:], token)
-                self._outage += 1
-                return len(rows)
-        if rows and self._outage:
-            log.info("mail server reachable again after %d failed tries", self._outage)
-        if rows:
+        token, rows = await self._claim(deliveries.c.id, deliveries.c.recipient, deliveries.c.content,
+                                        deliveries.c.attempts, deliveries.c.give_up_at)
+        lanes: list[list[Any]] = [[] for _ in self.mailers]
+        for row in rows:
+            lanes[zlib.crc32(row.recipient.encode()) % len(lanes)].append(row)
+        reachable = await asyncio.gather(*(self._send_lane(mailer, lane, token)
+                                           for mailer, lane in zip(self.mailers, lanes, strict=True) if lane))
+        if not all(reachable):
+            self._outage += 1
+        elif rows:
+            if self._outage:
+                log.info("mail server reachable again after %d failed tries", self._outage)
             self._outage = 0
         return len(rows)
 
-    async def _send(self, row: Any, token: str) -> bool:
+    async def _send_lane(self, mailer: Mailer, rows: list[Any], token: str) -> bool:
+        """In order on one connection; False (the rest released) once the server is unavailable."""
+        for index, row in enumerate(rows):
+            if not await self._send(mailer, row, token):
+                await self._release(rows[index + 1:], token)
+                return False
+        return True
+
+    async def _send(self, mailer: Mailer, row: Any, token: str) -> bool:
         """Send one message and record the outcome; False when the server is unavailable."""
         settings = self._settings
         attempt = row.attempts + 1
@@ -185,8 +197,9 @@ class EmailDispatcher(Dispatcher):
         def elapsed() -> int:
             return int((asyncio.get_running_loop().time() - clock) * 1000)
 
+        self._last_send = asyncio.get_running_loop().time()
         try:
-            await self.mailer.send(row.id, message)
+            await mailer.send(row.id, message)
         except MailUnavailable as exc:
             now = utcnow()
             # Due again at once: the channel-wide backoff decides when the server is tried next.
@@ -206,14 +219,14 @@ class EmailDispatcher(Dispatcher):
             await self._finish(row, token, status="failed", attempt=attempt, error=str(exc), started_at=started_at,
                                duration_ms=elapsed())
             return True
-        await self._finish(row, token, status=self.mailer.success_status, attempt=attempt, error=None,
+        await self._finish(row, token, status=mailer.success_status, attempt=attempt, error=None,
                            started_at=started_at, duration_ms=elapsed())
         return True
 
     async def _release(self, rows: Sequence[Any], token: str) -> None:
         if not rows:
             return
-        async with self._sessions.begin() as session:
+        async with self._db.begin() as session:
             await session.execute(
                 update(deliveries).where(deliveries.c.id.in_([row.id for row in rows]), deliveries.c.claim == token)
                 .values(claim=None, next_attempt_at=utcnow()))
@@ -222,9 +235,9 @@ class EmailDispatcher(Dispatcher):
 class WebhookDispatcher(Dispatcher):
     channel = "webhook"
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings,
+    def __init__(self, database: Database, settings: NotificationsSettings,
                  client: WebhookClient) -> None:
-        super().__init__(sessions, settings)
+        super().__init__(database, settings)
         self.client = client
 
     async def stop(self) -> None:
@@ -232,15 +245,21 @@ class WebhookDispatcher(Dispatcher):
         await self.client.close()
 
     async def dispatch_batch(self) -> int:
-        columns = [deliveries.c.id, deliveries.c.attempts, deliveries.c.give_up_at, notifications.c.payload,
-                   webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
-                   webhook_subscriptions.c.previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
-                   webhook_subscriptions.c.deleted_at]
-        joined = deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id).join(
-            webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id)
-        token, rows = await self._claim(columns, joined)
+        token, claimed = await self._claim(deliveries.c.id)
+        if not claimed:
+            return 0
+        async with self._db.read() as connection:
+            rows = (await connection.execute(
+                select(deliveries.c.id, deliveries.c.attempts, deliveries.c.give_up_at, notifications.c.payload,
+                       webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
+                       webhook_subscriptions.c.previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
+                       webhook_subscriptions.c.deleted_at)
+                .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id)
+                             .join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
+                .where(deliveries.c.id.in_([row.id for row in claimed]))
+            )).all()
         await asyncio.gather(*(self._deliver(row, token) for row in rows))
-        return len(rows)
+        return len(claimed)
 
     async def _deliver(self, row: Any, token: str) -> None:
         settings = self._settings

@@ -12,6 +12,7 @@ transport delivers the event again later.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,13 +21,14 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simpul.notifications.models import dead_letters, deliveries, notifications, processed_events, templates
 from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.database import Database
 from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, Sources, context_for, render
 from simpul.shared.db import utcnow
 
@@ -36,6 +38,8 @@ PROCESSED = "processed"
 IGNORED = "ignored"
 DEAD_LETTERED = "dead_lettered"
 DUPLICATE = "duplicate"
+# Templates change rarely; an edit reaches every process of the service within this time.
+TEMPLATE_CACHE_SECONDS = 5.0
 
 
 class Envelope(BaseModel):
@@ -153,7 +157,8 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
                               public_url=settings.public_url)
         content = render(sources[language], context, language).as_dict()
         try:
-            recipient = validate_email(address, check_deliverability=False).normalized.lower()
+            # ASCII addresses only: not every mail server speaks SMTPUTF8.
+            recipient = validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized.lower()
         except EmailNotValidError:
             # Nothing to retry: recorded as a failed channel so the inbox shows it.
             plan.deliveries.append(delivery("email", address[:320].lower(), settings.email_retry_window_seconds,
@@ -171,55 +176,98 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
 
 
 class Intake:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], read_sessions: async_sessionmaker[AsyncSession],
-                 settings: NotificationsSettings, on_work: Callable[[set[str]], None]) -> None:
-        self._sessions = sessions
-        self._read_sessions = read_sessions
+    def __init__(self, database: Database, settings: NotificationsSettings,
+                 on_work: Callable[[set[str]], None]) -> None:
+        self._db = database
         self._settings = settings
         # Told which channels got new deliveries, to wake their dispatchers.
         self._on_work = on_work
+        self._templates: dict[str, tuple[float, dict[str, Sources]]] = {}
 
-    async def accept_batch(self, items: Sequence[Any], transport: str) -> dict[str, int]:
-        """In order; a database error stops the batch (the sender retries it, and what was
-        already recorded is then skipped as duplicates)."""
-        counts = {PROCESSED: 0, IGNORED: 0, DEAD_LETTERED: 0, DUPLICATE: 0}
-        for item in items:
-            counts[await self.accept(item, transport)] += 1
-        return counts
+    def forget_templates(self) -> None:
+        """After an edit in this process; other processes see it within TEMPLATE_CACHE_SECONDS."""
+        self._templates.clear()
+
+    async def _sources(self, connection: AsyncConnection, event_types: set[str]) -> dict[str, dict[str, Sources]]:
+        now = time.monotonic()
+        for event_type in event_types:
+            cached = self._templates.get(event_type)
+            if cached is None or now - cached[0] > TEMPLATE_CACHE_SECONDS:
+                self._templates[event_type] = (now, await _load_sources(connection, event_type))
+        return {event_type: self._templates[event_type][1] for event_type in event_types}
 
     async def accept(self, item: Any, transport: str) -> str:
+        return (await self.accept_batch([item], transport))[0]
+
+    async def accept_batch(self, items: Sequence[Any], transport: str) -> list[str]:
+        """The outcome of each item, in order. The batch's events are recorded in one
+        transaction; should that meet a concurrent delivery of one of them, each is recorded on
+        its own instead. A database error propagates: the sender retries the batch, and what was
+        recorded is then skipped as duplicates."""
+        outcomes: list[str] = [DUPLICATE] * len(items)
+        events: list[tuple[int, Envelope]] = []
+        keys: set[tuple[str, str]] = set()
+        for index, item in enumerate(items):
+            try:
+                event = Envelope.model_validate(item)
+            except ValidationError as exc:
+                outcomes[index] = await self._dead_letter(item, _validation_summary(exc), transport)
+                continue
+            if (event.source, event.id) not in keys:  # else: twice in one batch
+                keys.add((event.source, event.id))
+                events.append((index, event))
+        known = [(index, event) for index, event in events if event.type in EVENT_TYPES]
+        sources: dict[str, dict[str, Sources]] = {}
+        subscriptions: list[Any] = []
+        if known:
+            async with self._db.read() as connection:
+                sources = await self._sources(connection, {event.type for _, event in known})
+                subscriptions = await _load_subscriptions(connection, [event.data for _, event in known])
+        # Redeliveries are not looked for up front: they are rare, and the unique key on
+        # processed_events finds them when the batch is written.
+        now = utcnow()
+        records: list[tuple[int, Envelope, str, Plan | None]] = []
+        for index, event in events:
+            if event.type not in EVENT_TYPES:
+                records.append((index, event, IGNORED, None))
+                continue
+            try:
+                plan = plan_event(event, sources=sources[event.type], subscriptions=subscriptions,
+                                  settings=self._settings, now=now)
+            except Exception as exc:  # anything the event's content makes fail is poison, not a crash
+                outcomes[index] = await self._dead_letter(items[index], _describe(exc), transport, event)
+                continue
+            records.append((index, event, PROCESSED, plan))
+        if not records:
+            return outcomes
+
         try:
-            event = Envelope.model_validate(item)
-        except ValidationError as exc:
-            return await self._dead_letter(item, _validation_summary(exc), transport)
-        known = event.type in EVENT_TYPES
-        async with self._read_sessions() as session:
-            seen = (await session.execute(
-                select(processed_events.c.outcome)
-                .where(processed_events.c.source == event.source, processed_events.c.event_id == event.id)
-            )).first()
-            if seen is not None:
-                return DUPLICATE
-            if known:
-                sources = await _load_sources(session, event.type)
-                subscriptions = await _load_subscriptions(session, event.data)
-        if not known:
-            return await self._record(event, transport, IGNORED, None)
-        try:
-            plan = plan_event(event, sources=sources, subscriptions=subscriptions, settings=self._settings,
-                              now=utcnow())
-        except Exception as exc:  # anything the event's content makes fail is poison, not a crash
-            return await self._dead_letter(item, _describe(exc), transport, event)
-        return await self._record(event, transport, PROCESSED, plan)
+            async with self._db.begin() as session:
+                await session.execute(insert(processed_events), [
+                    {"source": event.source, "event_id": event.id, "type": event.type, "outcome": outcome,
+                     "transport": transport, "processed_at": now} for _, event, outcome, _ in records])
+                await _write_plans(session, [plan for *_, plan in records if plan is not None])
+        except IntegrityError:
+            for index, event, outcome, plan in records:
+                outcomes[index] = await self._record(event, transport, outcome, plan)
+            return outcomes
+        channels: set[str] = set()
+        for index, _, outcome, plan in records:
+            outcomes[index] = outcome
+            if plan is not None:
+                channels |= plan.channels()
+        if channels:
+            self._on_work(channels)
+        return outcomes
 
     async def _record(self, event: Envelope, transport: str, outcome: str, plan: Plan | None) -> str:
         try:
-            async with self._sessions.begin() as session:
+            async with self._db.begin() as session:
                 await session.execute(insert(processed_events).values(
                     source=event.source, event_id=event.id, type=event.type, outcome=outcome,
                     transport=transport, processed_at=utcnow()))
                 if plan is not None:
-                    await _write_plan(session, plan)
+                    await _write_plans(session, [plan])
         except IntegrityError:
             # Handled meanwhile by a concurrent delivery of the same event.
             return DUPLICATE
@@ -232,7 +280,7 @@ class Intake:
         log.warning("dead-lettered event %s (%s) from %s: %s", values["event_id"], values["type"],
                     values["source"], error)
         try:
-            async with self._sessions.begin() as session:
+            async with self._db.begin() as session:
                 if event is not None:
                     await session.execute(insert(processed_events).values(
                         source=event.source, event_id=event.id, type=event.type, outcome=DEAD_LETTERED,
@@ -247,7 +295,7 @@ class Intake:
     async def replay(self, dead_letter_id: str) -> str:
         """Handle a dead-lettered event again (after a template was fixed, say). Returns
         `processed`; raises ReplayRefused when it still fails or was replayed already."""
-        async with self._read_sessions() as session:
+        async with self._db.read() as session:
             letter = (await session.execute(select(dead_letters).where(dead_letters.c.id == dead_letter_id))).first()
             if letter is None:
                 raise LookupError(dead_letter_id)
@@ -258,19 +306,19 @@ class Intake:
             except ValidationError as exc:
                 raise ReplayRefused(_validation_summary(exc)) from exc
             sources = await _load_sources(session, event.type)
-            subscriptions = await _load_subscriptions(session, event.data)
+            subscriptions = await _load_subscriptions(session, [event.data])
         plan = None
         if event.type in EVENT_TYPES:
             try:
                 plan = plan_event(event, sources=sources, subscriptions=subscriptions, settings=self._settings,
                                   now=utcnow())
             except Exception as exc:  # still poison: keep it dead-lettered, with the newest error
-                async with self._sessions.begin() as session:
+                async with self._db.begin() as session:
                     await session.execute(update(dead_letters).where(dead_letters.c.id == dead_letter_id)
                                           .values(error=_describe(exc)[:4000]))
                 raise ReplayRefused(_describe(exc)) from exc
         try:
-            async with self._sessions.begin() as session:
+            async with self._db.begin() as session:
                 claimed = await session.execute(
                     update(dead_letters).where(dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None))
                     .values(replayed_at=utcnow()))
@@ -284,7 +332,7 @@ class Intake:
                 if marked.rowcount != 1:
                     raise ReplayRefused("the event was handled meanwhile")
                 if plan is not None:
-                    await _write_plan(session, plan)
+                    await _write_plans(session, [plan])
         except IntegrityError as exc:
             raise ReplayRefused("the event was handled meanwhile") from exc
         if plan is not None and plan.channels():
@@ -296,32 +344,37 @@ class ReplayRefused(Exception):
     pass
 
 
-async def _write_plan(session: AsyncSession, plan: Plan) -> None:
-    await session.execute(insert(notifications).values(**plan.notification))
-    if plan.deliveries:
-        await session.execute(insert(deliveries), plan.deliveries)
+async def _write_plans(session: AsyncConnection, plans: Sequence[Plan]) -> None:
+    if not plans:
+        return
+    await session.execute(insert(notifications), [plan.notification for plan in plans])
+    rows = [delivery for plan in plans for delivery in plan.deliveries]
+    if rows:
+        await session.execute(insert(deliveries), rows)
 
 
-async def _load_sources(session: AsyncSession, event_type: str) -> dict[str, Sources]:
+async def _load_sources(session: AsyncConnection, event_type: str) -> dict[str, Sources]:
     rows = (await session.execute(select(templates).where(templates.c.event_type == event_type))).all()
     return {row.language: Sources(subject=row.subject, text=row.text, html=row.html) for row in rows}
 
 
-async def _load_subscriptions(session: AsyncSession, data: dict[str, Any]) -> list[Any]:
+async def _load_subscriptions(connection: AsyncConnection, data: Sequence[dict[str, Any]]) -> list[Any]:
+    """The live subscriptions of the regions and units these events concern."""
+    tenants = {item["tenant"] for item in data if isinstance(item.get("tenant"), str)}
+    units = {item["unit"] for item in data if isinstance(item.get("unit"), str)}
     owners = []
-    if isinstance(data.get("tenant"), str):
-        owners.append(("applicant", data["tenant"]))
-    if isinstance(data.get("unit"), str):
-        owners.append(("officer", data["unit"]))
-    found: list[Any] = []
-    for role, tenant in owners:
-        found.extend((await session.execute(
-            select(webhook_subscriptions.c.id, webhook_subscriptions.c.events, webhook_subscriptions.c.owner_role,
-                   webhook_subscriptions.c.tenant)
-            .where(webhook_subscriptions.c.owner_role == role, webhook_subscriptions.c.tenant == tenant,
-                   webhook_subscriptions.c.deleted_at.is_(None))
-        )).all())
-    return found
+    if tenants:
+        owners.append(and_(webhook_subscriptions.c.owner_role == "applicant", webhook_subscriptions.c.tenant.in_(tenants)))
+    if units:
+        owners.append(and_(webhook_subscriptions.c.owner_role == "officer", webhook_subscriptions.c.tenant.in_(units)))
+    if not owners:
+        return []
+    return list((await connection.execute(
+        select(webhook_subscriptions.c.id, webhook_subscriptions.c.events, webhook_subscriptions.c.owner_role,
+               webhook_subscriptions.c.tenant)
+        .where(or_(*owners), webhook_subscriptions.c.deleted_at.is_(None))
+        .order_by(webhook_subscriptions.c.position)
+    )).all())
 
 
 def _identity_of(item: Any) -> dict[str, str | None]:

@@ -20,6 +20,8 @@ class NotificationsSettings(BaseServiceSettings):
     smtp_password: SecretStr | None = Field(default=None, repr=False)
     smtp_starttls: bool = False
     smtp_timeout_seconds: float = 10.0
+    # Mail goes out over this many connections at once.
+    smtp_connections: int = Field(default=4, ge=1, le=32)
     mail_from: str = "Simpul <no-reply@simpul.localhost>"
 
     # Mail is retried per message while the server defers it, and the channel backs off while

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
 from simpul.notifications.paging import next_cursor, position_before
 from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.database import Database
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
@@ -46,7 +47,7 @@ def _visible(identity: Identity):
     return conditions
 
 
-async def create(sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings, identity: Identity,
+async def create(database: Database, settings: NotificationsSettings, identity: Identity,
                  *, url: str, events: list[str]) -> dict[str, Any]:
     if not identity.tenant:
         raise Problem(403, NO_TENANT, slug="no-tenant")
@@ -62,7 +63,7 @@ async def create(sessions: async_sessionmaker[AsyncSession], settings: Notificat
         "id": str(uuid.uuid4()), "url": url, "events": list(events), "owner_role": identity.role,
         "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
     }
-    async with sessions.begin() as session:
+    async with database.begin() as session:
         await session.execute(webhook_subscriptions.insert().values(**row))
     return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
             "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
@@ -94,10 +95,10 @@ async def get(read_sessions: async_sessionmaker[AsyncSession], identity: Identit
         return public_view(await _find(session, identity, subscription_id))
 
 
-async def delete(sessions: async_sessionmaker[AsyncSession], identity: Identity, subscription_id: str) -> None:
+async def delete(database: Database, identity: Identity, subscription_id: str) -> None:
     """Stops deliveries at once: the pending ones are failed."""
     now = utcnow()
-    async with sessions.begin() as session:
+    async with database.begin() as session:
         await _find(session, identity, subscription_id)
         await session.execute(update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
                               .values(deleted_at=now))
@@ -108,14 +109,14 @@ async def delete(sessions: async_sessionmaker[AsyncSession], identity: Identity,
             .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
 
 
-async def rotate_secret(sessions: async_sessionmaker[AsyncSession], settings: NotificationsSettings,
+async def rotate_secret(database: Database, settings: NotificationsSettings,
                         identity: Identity, subscription_id: str, grace_seconds: int | None) -> dict[str, Any]:
     """A new secret at once; the current one keeps signing (next to it) for the grace period."""
     now = utcnow()
     grace = settings.webhook_secret_grace_seconds if grace_seconds is None else grace_seconds
     expires = now + timedelta(seconds=grace)
     secret = new_secret()
-    async with sessions.begin() as session:
+    async with database.begin() as session:
         await _find(session, identity, subscription_id)
         await session.execute(
             update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)

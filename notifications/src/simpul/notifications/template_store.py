@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from simpul.notifications.models import templates
 from simpul.notifications.templates import DEFAULTS, EVENT_TYPES, LANGUAGES, PARTS, Sources, compile_part, render
 from simpul.notifications.templates import sample_context
+from simpul.notifications.database import Database
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
@@ -20,9 +21,9 @@ NOT_FOUND = Text("Templat tidak ditemukan.", "Template not found.")
 INVALID = Text("Templat tidak dapat dipakai.", "The template cannot be used.")
 
 
-async def seed(sessions: async_sessionmaker[AsyncSession]) -> None:
+async def seed(database: Database) -> None:
     """Insert the default of every (event type, language) that has none; edited ones stay."""
-    async with sessions() as session:
+    async with database.read() as session:
         existing = {(row.event_type, row.language) for row in
                     (await session.execute(select(templates.c.event_type, templates.c.language))).all()}
     missing = [key for key in DEFAULTS if key not in existing]
@@ -30,7 +31,7 @@ async def seed(sessions: async_sessionmaker[AsyncSession]) -> None:
         return
     now = utcnow()
     try:
-        async with sessions.begin() as session:
+        async with database.begin() as session:
             await session.execute(insert(templates), [
                 {"event_type": event_type, "language": language, "subject": DEFAULTS[(event_type, language)].subject,
                  "text": DEFAULTS[(event_type, language)].text, "html": DEFAULTS[(event_type, language)].html,
@@ -90,7 +91,7 @@ def _render_checked(sources: Sources, event_type: str, language: str, public_url
             "html": rendered.html}
 
 
-async def put(sessions: async_sessionmaker[AsyncSession], identity: Identity, event_type: str, language: str,
+async def put(database: Database, identity: Identity, event_type: str, language: str,
               sources: Sources, public_url: str) -> dict[str, Any]:
     """Replace a template; refused (422) unless it compiles and renders the sample event."""
     _known(event_type, language)
@@ -98,7 +99,7 @@ async def put(sessions: async_sessionmaker[AsyncSession], identity: Identity, ev
     now = utcnow()
     values = {"subject": sources.subject, "text": sources.text, "html": sources.html, "updated_at": now,
               "updated_by": identity.subject}
-    async with sessions.begin() as session:
+    async with database.begin() as session:
         changed = await session.execute(update(templates).where(
             templates.c.event_type == event_type, templates.c.language == language).values(**values))
         if changed.rowcount == 0:
