@@ -422,8 +422,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=600)
     args = parser.parse_args()
     backends = (args.backends or ("sqlite,postgres" if args.postgres else "sqlite")).split(",")
     if "postgres" in backends and not args.postgres:
