@@ -131,20 +131,26 @@ def write_p12(path: Path, key, certificate, chain, passphrase: bytes) -> None:
                                                            BestAvailableEncryption(passphrase)))
 
 
-async def test_production_pkcs12_signers(test_pki, tmp_path):
+async def test_production_pkcs12_signers(engine, test_pki, tmp_path):
     directory = tmp_path / "p12"
     directory.mkdir()
     write_p12(directory / "KDN-PFK.p12", test_pki.signer_key, test_pki.signer, [test_pki.issuing], b"p12 pass")
     roots = tmp_path / "roots.pem"
     roots.write_bytes(pki.pem(test_pki.root))
-    store = ProductionKeystore(directory, b"p12 pass", roots)
+    store = ProductionKeystore(session_factory(engine), directory, b"p12 pass", roots, clock=Clock())
     await store.start()
     assert [pki.fingerprint(root) for root in store.trust_roots()] == [pki.fingerprint(test_pki.root)]
     material = await store.signer_for("KDN-PFK")
     assert material.certificate == pki.der(test_pki.signer)
     assert material.chain == (pki.der(test_pki.issuing),)
+    assert (await store.signer_for("KDN-PFK")) is material
+    assert await count(engine, kind="unit", fingerprint=pki.fingerprint(test_pki.signer)) == 1
+    assert await count(engine, kind="root") == 1
+    again = ProductionKeystore(session_factory(engine), directory, b"p12 pass", roots, clock=Clock())
+    await again.start()
+    assert (await again.signer_for("KDN-PFK")).id == material.id
     assert await store.validation_material(material) is None
     with pytest.raises(NoSigner):
         await store.signer_for("OTDA")
     with pytest.raises(RuntimeError):
-        await ProductionKeystore(directory, b"p12 pass", None).start()
+        await ProductionKeystore(session_factory(engine), directory, b"p12 pass", None, clock=Clock()).start()

@@ -30,9 +30,11 @@ def create_app(
     async def start(app: FastAPI) -> None:
         if settings.production_keys:
             keystore = ProductionKeystore(
+                app.state.sessions,
                 settings.pkcs12_dir,
                 settings.pkcs12_passphrase.encode() if settings.pkcs12_passphrase else None,
                 settings.trust_roots,
+                clock=clock,
             )
         else:
             keystore = DevelopmentKeystore(

@@ -291,22 +291,30 @@ class DevelopmentKeystore:
 
 
 class ProductionKeystore:
-    """One PKCS#12 file per unit (`<unit>.p12`), issued by a real CA; nothing is created here."""
+    """One PKCS#12 file per unit (`<unit>.p12`), issued by a real CA; nothing is created here.
+    Its certificates are recorded in the database like the development ones, so documents refer
+    to them and admins see them at /v1/signers."""
 
     production = True
 
-    def __init__(self, directory: Path, passphrase: bytes | None, trust_roots_file: Path | None) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], directory: Path, passphrase: bytes | None,
+                 trust_roots_file: Path | None, clock: Callable[[], datetime]) -> None:
+        self._sessions = sessions
         self._directory = directory
         self._passphrase = passphrase
         self._trust_roots_file = trust_roots_file
+        self._clock = clock
         self._roots: list[x509.Certificate] = []
         self._signers: dict[str, SignerMaterial] = {}
+        self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         if self._trust_roots_file is None:
             raise RuntimeError("SIMPUL_SIGNATURES_TRUST_ROOTS must name the roots the PKCS#12 signers chain to")
         data = await anyio.Path(self._trust_roots_file).read_bytes()
         self._roots = x509.load_pem_x509_certificates(data)
+        for root in self._roots:
+            await self._record(root, kind=ROOT, unit=None)
 
     def trust_roots(self) -> list[x509.Certificate]:
         return list(self._roots)
@@ -317,25 +325,46 @@ class ProductionKeystore:
 
     async def signer_for(self, unit: str) -> SignerMaterial:
         material = self._signers.get(unit)
-        if material is None:
-            material = await anyio.to_thread.run_sync(self._load, unit)
-            self._signers[unit] = material
-        return material
+        if material is not None:
+            return material
+        async with self._lock:
+            if unit not in self._signers:
+                key, certificate, others = await anyio.to_thread.run_sync(self._load, unit)
+                row = await self._record(certificate, kind=UNIT, unit=unit)
+                self._signers[unit] = SignerMaterial(
+                    id=row["id"],
+                    name=pki.common_name(certificate),
+                    private_key=pki.plain_pkcs8(key),
+                    certificate=pki.der(certificate),
+                    chain=tuple(pki.der(item) for item in others),
+                )
+            return self._signers[unit]
 
-    def _load(self, unit: str) -> SignerMaterial:
+    def _load(self, unit: str):
         path = self._directory / f"{unit}.p12"
         if not path.is_file():
             raise NoSigner(unit)
         key, certificate, others = pkcs12.load_key_and_certificates(path.read_bytes(), self._passphrase)
         if key is None or certificate is None:
             raise NoSigner(unit)
-        return SignerMaterial(
-            id=f"p12:{pki.fingerprint(certificate)}",
-            name=pki.common_name(certificate),
-            private_key=pki.plain_pkcs8(key),
-            certificate=pki.der(certificate),
-            chain=tuple(pki.der(item) for item in others),
-        )
+        return key, certificate, others
+
+    async def _record(self, certificate: x509.Certificate, *, kind: str, unit: str | None) -> Any:
+        """The certificate's row, inserted the first time it is seen (no private key: that stays
+        in its PKCS#12 file)."""
+        fingerprint = pki.fingerprint(certificate)
+        async with self._sessions() as session:
+            row = (await session.execute(select(certificates).where(certificates.c.fingerprint == fingerprint))).mappings().first()
+        if row is not None:
+            return row
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.execute(insert(certificates).values(
+                    certificate_row(certificate, kind=kind, unit=unit, role=None, private_key=None, now=self._clock())))
+        except IntegrityError:
+            pass  # recorded by another instance meanwhile
+        async with self._sessions() as session:
+            return (await session.execute(select(certificates).where(certificates.c.fingerprint == fingerprint))).mappings().one()
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -36,6 +36,7 @@ log = logging.getLogger("simpul.signatures")
 EVENT_SOURCE = "simpul/signatures"
 # Certificate rows change only on revocation; a revocation made elsewhere shows here within this.
 SIGNER_SUMMARY_SECONDS = 30.0
+TOKEN_REUSE_SECONDS = 30.0
 PENDING, ISSUED, REVOKED = "pending", "issued", "revoked"
 
 NOT_FOUND = Text("Dokumen tidak ditemukan.", "Document not found.")
@@ -104,6 +105,15 @@ class DocumentService:
         self._verify_slots = asyncio.Semaphore(verify_concurrency)
         self.clock = clock
         self._signer_summaries: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._token: tuple[float, str] | None = None
+
+    def _tsa_token(self) -> str:
+        """The service token our own TSA asks for. Tokens live 60 s; one is reused for half of
+        that, so the TSA's identity check hits its cache instead of verifying every request."""
+        now = time.monotonic()
+        if self._token is None or now - self._token[0] > TOKEN_REUSE_SECONDS:
+            self._token = (now, mint_service_token(self._internal_secret, "signatures", "signatures"))
+        return self._token[1]
 
     def verify_url(self, document_id: str) -> str:
         return f"{self.public_url}/v1/verify/{document_id}"
@@ -129,8 +139,7 @@ class DocumentService:
         if self._tsa_url:
             headers: tuple[tuple[str, str], ...] = ()
             if self._tsa_is_own:
-                # Our own TSA answers only this service (a token valid for a minute, per job).
-                headers = ((ASSERTION_HEADER, mint_service_token(self._internal_secret, "signatures", "signatures")),)
+                headers = ((ASSERTION_HEADER, self._tsa_token()),)
             tsa = TsaTarget(self._tsa_url, headers)
         validation = await self.keystore.validation_material(signer) if tsa else None
         job = SignJob(content=content, signer=signer, tsa=tsa, validation=validation)

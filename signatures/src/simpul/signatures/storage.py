@@ -1,7 +1,7 @@
 """Content-addressed storage of issued PDFs.
 
 `DocumentStore` is what the service uses; `FileStore` keeps blobs under the data dir as
-`<root>/<sha[:2]>/<sha[2:4]>/<sha>`. An S3-compatible store can implement the same calls. A blob
+`<root>/<sha[:2]>/<sha[2:4]>/<sha>`. An S3-compatible store can implement the same three calls. A blob
 is written to a temporary file, made durable, then renamed under its hash, so a reader never
 sees half a file and the same content is stored once.
 """
@@ -28,8 +28,6 @@ class DocumentStore(Protocol):
     def open(self, sha256: str) -> AsyncIterator[bytes]:
         """The content in chunks; FileNotFoundError when absent."""
         ...
-
-    async def size(self, sha256: str) -> int: ...
 
     async def delete(self, sha256: str) -> None: ...
 
@@ -92,12 +90,6 @@ class FileStore:
         async with await anyio.open_file(self.path_for(sha256), "rb") as handle:
             while chunk := await handle.read(CHUNK_SIZE):
                 yield chunk
-
-    async def read(self, sha256: str) -> bytes:
-        return await anyio.Path(self.path_for(sha256)).read_bytes()
-
-    async def size(self, sha256: str) -> int:
-        return (await anyio.Path(self.path_for(sha256)).stat()).st_size
 
     async def delete(self, sha256: str) -> None:
         await anyio.Path(self.path_for(sha256)).unlink(missing_ok=True)
