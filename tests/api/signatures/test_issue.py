@@ -93,3 +93,13 @@ async def test_only_services_may_issue_and_bodies_are_checked(signatures):
     extra = issue_body("sub-extra")
     extra["future_field"] = {"anything": True}
     assert (await client.post("/internal/documents", json=extra, headers=internal())).status_code == 201
+
+
+async def test_first_documents_of_a_new_unit_at_once_get_distinct_numbers(signatures):
+    bodies = [issue_body(f"sub-new-{index}", unit="BARU") for index in range(6)]
+    responses = await asyncio.gather(*(
+        signatures.client.post("/internal/documents", json=body, headers=internal()) for body in bodies
+    ))
+    assert [response.status_code for response in responses] == [201] * 6, [r.text for r in responses]
+    numbers = sorted(response.json()["number"] for response in responses)
+    assert numbers == [f"{index:06d}/BARU/IZIN-LN-KDH/2026" for index in range(1, 7)]

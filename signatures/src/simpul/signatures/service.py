@@ -45,6 +45,8 @@ NO_SIGNER = Text("Belum ada kunci penanda tangan untuk unit {unit}.", "No signin
 SIGNING_FAILED = Text("Dokumen belum dapat ditandatangani; coba lagi nanti.",
                       "The document could not be signed yet; try again later.")
 SIGNER_NOT_FOUND = Text("Sertifikat penanda tangan tidak ditemukan.", "Signer certificate not found.")
+VERIFY_BUSY = Text("Terlalu banyak pemeriksaan berkas saat ini; coba lagi sebentar lagi.",
+                   "Too many files are being checked right now; try again shortly.")
 NOT_IN_PRODUCTION = Text("Sertifikat produksi dicabut oleh CA penerbitnya, bukan oleh layanan ini.",
                          "Production certificates are revoked by the CA that issued them, not by this service.")
 
@@ -101,8 +103,11 @@ class DocumentService:
         self._sign_timeout = sign_timeout
         self._verify_timeout = verify_timeout
         self._verify_memory = verify_memory_bytes
-        # Each check is a process with up to verify_memory_bytes: bound how many run at once.
+        # Each check is a process with up to verify_memory_bytes: bound how many run at once,
+        # and how many may wait for a slot before callers are told to come back later.
         self._verify_slots = asyncio.Semaphore(verify_concurrency)
+        self._verify_backlog = 4 * verify_concurrency
+        self._verify_waiting = 0
         self.clock = clock
         self._signer_summaries: dict[str, tuple[float, dict[str, Any]]] = {}
         self._token: tuple[float, str] | None = None
@@ -212,19 +217,25 @@ class DocumentService:
             "revoked_by": None,
             "created_at": self.clock(),
         }
-        try:
-            async with self.sessions() as session, session.begin():
-                sequence = await self._next_number(session, f"{request.unit}/{year}")
-                values["number"] = f"{sequence:06d}/{request.unit}/{request.service_code}/{year}"
-                await session.execute(insert(documents).values(values))
-        except IntegrityError:
-            # The submission has its row already (a repeat, or a concurrent first call); the
-            # rollback also took back the number.
-            row = await self._by_submission(request.submission_id)
-            if row is None:
-                raise
-            return row
-        return values
+        attempts = 0
+        while True:
+            try:
+                async with self.sessions() as session, session.begin():
+                    sequence = await self._next_number(session, f"{request.unit}/{year}")
+                    values["number"] = f"{sequence:06d}/{request.unit}/{request.service_code}/{year}"
+                    await session.execute(insert(documents).values(values))
+                return values
+            except IntegrityError:
+                # The submission has its row already (a repeat, or a concurrent first call); the
+                # rollback also took back the number.
+                row = await self._by_submission(request.submission_id)
+                if row is not None:
+                    return row
+                # Otherwise two transactions started the unit's counter for the year at once;
+                # the counter row exists now.
+                attempts += 1
+                if attempts == 3:
+                    raise
 
     @staticmethod
     async def _next_number(session: AsyncSession, scope: str) -> int:
@@ -411,6 +422,9 @@ class DocumentService:
 
     async def verify_upload(self, data: bytes) -> dict[str, Any]:
         trust_roots = tuple(pki.der(root) for root in self.keystore.trust_roots())
+        if self._verify_waiting >= self._verify_backlog:
+            raise Problem(503, VERIFY_BUSY, slug="busy", headers={"Retry-After": "5"})
+        self._verify_waiting += 1
         try:
             async with self._verify_slots:
                 facts: PdfFacts = await run_isolated(inspect_pdf, data, trust_roots, timeout=self._verify_timeout,
@@ -418,6 +432,8 @@ class DocumentService:
         except (IsolatedTimeout, IsolatedFailure) as exc:
             log.info("an uploaded PDF could not be checked: %s", type(exc).__name__)
             return {"valid": False, "reasons": ["too_complex"], "signatures": [], "document": None}
+        finally:
+            self._verify_waiting -= 1
         if facts.outcome != "checked":
             return {"valid": False, "reasons": [facts.outcome], "signatures": [], "document": None}
 
