@@ -17,7 +17,7 @@ from simpul.notifications.intake import Envelope, PoisonEvent, plan_event, subsc
 from simpul.notifications.mail import MailDeferred, MailRejected, MailUnavailable, _classify, build_message
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.templates import DEFAULTS, SAMPLE_DATA, Sources, render, sample_context
-from simpul.notifications.webhooks import UrlRefused, address_allowed, new_secret, parse_url, sign
+from simpul.notifications.webhooks import UrlRefused, WebhookClient, address_allowed, new_secret, parse_url, sign
 
 NOW = datetime(2025, 3, 14, 3, 30, tzinfo=UTC)
 SETTINGS = NotificationsSettings(data_dir="/tmp/unused", internal_secret="x" * 32)
@@ -184,3 +184,17 @@ def test_a_message_carries_any_language_safely():
     assert message["Content-Language"] == "id" and message["Auto-Submitted"] == "auto-generated"
     assert message.get_body(("plain",)).get_content() == "Yth. Ñoño,\nSalam"
     assert message.get_body(("html",)).get_content() == "<p>Ñoño &amp; co</p>"
+
+
+async def test_the_client_refuses_internal_addresses_at_delivery_time_too(tmp_path):
+    """A subscription made while loopback was allowed, or a name that now resolves inward: the
+    connection is never opened."""
+    client = WebhookClient(NotificationsSettings(data_dir=tmp_path, internal_secret="x" * 32,
+                                                 webhook_allow_loopback=False, webhook_timeout_seconds=2))
+    try:
+        for url in ("http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook"):
+            result = await client.post(url, b"{}", {"content-type": "application/json"})
+            assert not result.delivered and result.status_code is None
+            assert result.error == "address not allowed", (url, result.error)
+    finally:
+        await client.close()
