@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import ssl
+from datetime import UTC, datetime, timedelta
+
+from aiosmtpd.smtp import AuthResult
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from sqlalchemy import select
 
 from simpul.notifications.models import deliveries, delivery_attempts
 from tests.api.notifications.conftest import submission_event
+from tests.e2e.notifications.receivers import MailSink
 
 
 async def attempts_of(harness, event_id: str) -> list:
@@ -72,3 +82,59 @@ async def test_mail_fails_once_its_retry_window_has_passed(start, mail):
         await harness.eventually(lambda: _status(harness, event["id"], "failed"), message="never failed")
         attempts = await attempts_of(harness, event["id"])
         assert attempts[-1].outcome == "failed" and "Connection" in attempts[-1].error
+
+
+def tls_contexts(directory) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for 127.0.0.1: the server's context, and a client's trusting it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "simpul test smtp")])
+    now = datetime.now(UTC)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=1))
+                   .not_valid_after(now + timedelta(hours=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_path, key_path)
+    return server, ssl.create_default_context(cafile=str(cert_path))
+
+
+async def test_starttls_and_login_and_the_password_never_shows(start, tmp_path, monkeypatch, caplog):
+    server_tls, client_tls = tls_contexts(tmp_path)
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"simpul" and auth_data.password == b"kata-sandi-rahasia"
+        return AuthResult(success=ok, handled=False)
+
+    sink = MailSink(tls_context=server_tls, require_starttls=True, authenticator=authenticator,
+                    auth_require_tls=True)
+    sink.start()
+    # The production context verifies against the system's CAs; here it trusts the test's own.
+    monkeypatch.setattr("simpul.notifications.mail.ssl.create_default_context", lambda: client_tls)
+    try:
+        common = {"smtp_port": sink.port, "smtp_starttls": True, "smtp_user": "simpul"}
+        async with start(smtp_password="kata-sandi-rahasia", **common) as harness:
+            event = submission_event(email="aman@x.id")
+            await harness.send(event)
+            await harness.eventually(lambda: sink.to("aman@x.id"), message="no mail over STARTTLS")
+            assert "kata-sandi-rahasia" not in repr(harness.settings)
+        async with start(smtp_password="salah-sandi", **common) as harness:
+            event = submission_event(email="tertahan@x.id")
+            await harness.send(event)
+
+            async def refused():
+                channel = await harness.channel(event["id"], "email")
+                return channel["status"] == "pending" and channel["attempts"] >= 1
+
+            await harness.eventually(refused)
+            (attempt, *_) = await attempts_of(harness, event["id"])
+            assert attempt.error == "SMTPAuthenticationError: SMTP 535"
+        assert sink.to("tertahan@x.id") == []
+        assert "sandi" not in caplog.text
+    finally:
+        sink.stop()

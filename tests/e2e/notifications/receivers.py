@@ -42,7 +42,9 @@ class MailSink:
 
     `replies` maps a recipient to SMTP replies given to its next deliveries (e.g. a 451 first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, **options) -> None:
+        # `options` go to aiosmtpd (tls_context, require_starttls, authenticator, ...).
+        self.options = options
         self.port = free_port()
         self._raw: list[bytes] = []
         self._parsed: list[EmailMessage] = []
@@ -67,7 +69,7 @@ class MailSink:
         return "250 Message accepted for delivery"
 
     def start(self) -> None:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **self.options)
         self._controller.start()
 
     def stop(self) -> None:

@@ -3,8 +3,8 @@
 A dispatcher claims a batch of due rows by moving their `next_attempt_at` a lease ahead under a
 claim token (a compare-and-set, so two processes never take the same row); after a crash the
 lease runs out and the rows are due again. Each outcome is written right after its attempt, so
-at most the one message in flight at a crash can go out twice (and an email keeps its
-Message-ID, so clients show it once).
+only messages in flight at the instant of a crash can go out twice, and then with the same
+Message-ID / webhook-id, by which receivers recognise them.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 from sqlalchemy import insert, select, update
 
+from simpul.notifications.database import Database
 from simpul.notifications.mail import MailDeferred, Mailer, MailRejected, MailUnavailable, build_message
 from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
 from simpul.notifications.settings import NotificationsSettings
-from simpul.notifications.database import Database
 from simpul.notifications.webhooks import AttemptResult, WebhookClient, sign
 from simpul.shared.db import utcnow
 from simpul.shared.relay import backoff_delay

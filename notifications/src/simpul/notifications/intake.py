@@ -1,7 +1,7 @@
 """The consumer: turns each event into an inbox entry and its deliveries, exactly once.
 
-Whatever the transport (HTTP push, RabbitMQ, an admin's replay), an event goes through
-`Intake.accept`. Its (source, id) is recorded in `processed_events` in the same transaction as
+Whatever the transport (HTTP push, RabbitMQ, an admin's replay), events go through
+`Intake.accept_batch`. Its (source, id) is recorded in `processed_events` in the same transaction as
 the notification and deliveries it produces, so a redelivery finds the row and does nothing.
 An event that cannot be handled (malformed, missing fields, a template that fails on it) is a
 poison event: it goes to `dead_letters` with the error and is marked processed, so it never
@@ -25,10 +25,10 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from simpul.notifications.database import Database
 from simpul.notifications.models import dead_letters, deliveries, notifications, processed_events, templates
 from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.settings import NotificationsSettings
-from simpul.notifications.database import Database
 from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, Sources, context_for, render
 from simpul.shared.db import utcnow
 
@@ -277,8 +277,6 @@ class Intake:
 
     async def _dead_letter(self, item: Any, error: str, transport: str, event: Envelope | None = None) -> str:
         values = _identity_of(item)
-        log.warning("dead-lettered event %s (%s) from %s: %s", values["event_id"], values["type"],
-                    values["source"], error)
         try:
             async with self._db.begin() as session:
                 if event is not None:
@@ -290,6 +288,8 @@ class Intake:
                     error=error[:4000], transport=transport, received_at=utcnow(), **values))
         except IntegrityError:
             return DUPLICATE
+        log.warning("dead-lettered event %s (%s) from %s: %s", values["event_id"], values["type"],
+                    values["source"], error)
         return DEAD_LETTERED
 
     async def replay(self, dead_letter_id: str) -> str:

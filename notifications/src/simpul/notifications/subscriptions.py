@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.notifications.database import Database
 from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
 from simpul.notifications.paging import next_cursor, position_before
 from simpul.notifications.settings import NotificationsSettings
-from simpul.notifications.database import Database
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity

@@ -9,10 +9,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.notifications.database import Database
 from simpul.notifications.models import templates
 from simpul.notifications.templates import DEFAULTS, EVENT_TYPES, LANGUAGES, PARTS, Sources, compile_part, render
 from simpul.notifications.templates import sample_context
-from simpul.notifications.database import Database
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
