@@ -14,7 +14,7 @@ import logging
 import uuid
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,17 @@ log = logging.getLogger("simpul.notifications.dispatch")
 
 BATCH_SIZE = 50
 SMTP_KEEPALIVE_SECONDS = 30.0
+
+
+async def _all_settled(work: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Run concurrently and wait for every one, even when some fail: each records its own
+    outcome, and a failure (the database, say) must not leave the others unwatched. A failed
+    one counts as False; its rows stay claimed until the lease runs out."""
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception):
+            log.error("dispatch step failed", exc_info=result)
+    return [False if isinstance(result, Exception) else result for result in results]
 
 
 class Dispatcher(ABC):
@@ -167,8 +178,8 @@ class EmailDispatcher(Dispatcher):
         lanes: list[list[Any]] = [[] for _ in self.mailers]
         for row in rows:
             lanes[zlib.crc32(row.recipient.encode()) % len(lanes)].append(row)
-        reachable = await asyncio.gather(*(self._send_lane(mailer, lane, token)
-                                           for mailer, lane in zip(self.mailers, lanes, strict=True) if lane))
+        reachable = await _all_settled(self._send_lane(mailer, lane, token)
+                                       for mailer, lane in zip(self.mailers, lanes, strict=True) if lane)
         if not all(reachable):
             self._outage += 1
         elif rows:
@@ -258,7 +269,7 @@ class WebhookDispatcher(Dispatcher):
                              .join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
                 .where(deliveries.c.id.in_([row.id for row in claimed]))
             )).all()
-        await asyncio.gather(*(self._deliver(row, token) for row in rows))
+        await _all_settled(self._deliver(row, token) for row in rows)
         return len(claimed)
 
     async def _deliver(self, row: Any, token: str) -> None:
