@@ -345,10 +345,14 @@ def main() -> int:
         "sign_job_b_lt_vs_default": direct["sign_job_b_lt"] / default,
         "api_vs_default": api["per_second"] / default,
     }
+    api["capacity_per_second"] = (os.cpu_count() or 1) * 1000 / api["server_cpu_ms_per_document"]
     print(f"cores: {os.cpu_count()}")
     print(f"api      {api['per_second']:7.1f} documents/s  (B-LT, render + sign + store + commit; "
           f"p50 {api['p50_ms']:.0f} ms, p99 {api['p99_ms']:.0f} ms, server CPU {api['server_cpu_ms_per_document']:.1f} ms/doc, "
           f"other processes {api['other_processes_cores']:.2f} cores)  target >= {API_TARGET:.0f}")
+    capacity = api["capacity_per_second"]
+    print(f"api      {capacity:7.1f} documents/s  what {os.cpu_count()} cores carry at the measured CPU per document "
+          f"(the estimate that holds when other processes use none)")
     print(f"direct   {direct['sign_job_b_lt']:7.1f} documents/s  sign_job: render + B-LT sign, one core")
     print(f"direct   {direct['sign_only_b_lt']:7.1f} documents/s  sign only, B-LT (timestamp over HTTP), one core")
     print(f"direct   {direct['sign_only_b_b']:7.1f} documents/s  sign only, B-B, one core")
