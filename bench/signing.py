@@ -16,8 +16,9 @@ pyHanko's default SimpleSigner on the same PDF, in one run.
             pre-rendered PDF with the same RSA-2048 key.
 
 Ratios printed: sign-only B-B ours / default (like for like), full B-LT ours / default, and
-the API rate against the 40 documents/s target. CPU other processes used during the API phase
-is shown, since the machine may be shared. Results also go to bench/out/signing-<time>.json.
+the API rate against the 40 documents/s target. The machine may be shared: the CPU other
+processes used during the API phase is shown, and so is the rate the service's measured CPU per
+document allows on all cores. Results also go to bench/out/signing-<time>.json.
 """
 
 from __future__ import annotations

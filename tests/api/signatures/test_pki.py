@@ -67,6 +67,7 @@ async def test_revoking_a_unit_signer(signatures):
     revoked = await client.post(f"/v1/signers/{signer['id']}/revoke", json={"reason": "key_compromise"},
                                 headers=admin())
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert revoked.json()["revoked_by"] == "admin-x"
     again = await client.post(f"/v1/signers/{signer['id']}/revoke", json={"reason": "key_compromise"},
                               headers=admin())
     assert again.status_code == 404

@@ -97,7 +97,7 @@ async def test_revoking_a_signer_lists_it_and_replaces_it(engine, tmp_path):
     await store.start()
     signer = await store.signer_for("KDN-PFK")
     number_before, _, _ = await store.crl()
-    row = await store.revoke_certificate(signer.id, "key_compromise")
+    row = await store.revoke_certificate(signer.id, "key_compromise", "admin-1")
     assert row["status"] == "revoked"
     number, _, der = await store.crl()
     assert number == number_before + 1
@@ -107,10 +107,11 @@ async def test_revoking_a_signer_lists_it_and_replaces_it(engine, tmp_path):
     assert crl.get_revoked_certificate_by_serial_number(serial) is not None
     replacement = await store.signer_for("KDN-PFK")
     assert replacement.id != signer.id
-    assert await store.revoke_certificate(signer.id, "key_compromise") is None  # already revoked
+    assert row["revoked_by"] == "admin-1"
+    assert await store.revoke_certificate(signer.id, "key_compromise", "admin-1") is None  # already revoked
     async with read_session_factory(engine)() as session:
         tsa_id = (await session.execute(select(certificates.c.id).where(certificates.c.kind == "tsa"))).scalar_one()
-    assert await store.revoke_certificate(tsa_id, "superseded") is None  # only unit signers are revoked here
+    assert await store.revoke_certificate(tsa_id, "superseded", "admin-1") is None  # only unit signers are revoked here
 
 
 async def test_crl_renewed_at_half_life_and_signers_before_expiry(engine, tmp_path):

@@ -205,9 +205,9 @@ async def list_signers(page: tuple[int, str | None] = Depends(page_params), _: I
 
 
 @router.post("/v1/signers/{certificate_id}/revoke", tags=["pki"], summary="Revoke a unit's signer certificate (admin)")
-async def revoke_signer(certificate_id: str, body: RevokeSignerRequest, _: Identity = Depends(admin_only),
+async def revoke_signer(certificate_id: str, body: RevokeSignerRequest, identity: Identity = Depends(admin_only),
                         service: DocumentService = Depends(get_service)) -> Response:
-    return json_response(await service.revoke_signer(certificate_id, body.reason))
+    return json_response(await service.revoke_signer(certificate_id, body.reason, identity))
 
 
 # -- request bodies -------------------------------------------------------------------------------

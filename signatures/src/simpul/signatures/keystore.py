@@ -268,7 +268,7 @@ class DevelopmentKeystore:
                                                   next_update=crl.next_update_utc, der=der))
         return number, crl.next_update_utc, der
 
-    async def revoke_certificate(self, certificate_id: str, reason: str) -> Any | None:
+    async def revoke_certificate(self, certificate_id: str, reason: str, revoked_by: str) -> Any | None:
         """Revoke a unit's signer (its key is compromised or the unit is gone): a new CRL lists it
         at once, and the unit's next document gets a new certificate. None when there is no such
         certificate left to revoke."""
@@ -279,7 +279,8 @@ class DevelopmentKeystore:
                     update(certificates)
                     .where(certificates.c.id == certificate_id, certificates.c.kind == UNIT,
                            certificates.c.status != "revoked")
-                    .values(status="revoked", active_role=None, revoked_at=now, revocation_reason=reason)
+                    .values(status="revoked", active_role=None, revoked_at=now, revocation_reason=reason,
+                            revoked_by=revoked_by)
                 )
                 if result.rowcount != 1:
                     return None

@@ -35,6 +35,7 @@ certificates = Table(
     Column("status", String(16), nullable=False),  # active | replaced | revoked
     Column("revoked_at", UTCDateTime(), nullable=True),
     Column("revocation_reason", String(40), nullable=True),
+    Column("revoked_by", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
 )
 

@@ -479,13 +479,15 @@ class DocumentService:
             "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
         }
 
-    async def revoke_signer(self, certificate_id: str, reason: str) -> dict[str, Any]:
+    async def revoke_signer(self, certificate_id: str, reason: str, identity: Identity) -> dict[str, Any]:
         if self.keystore.production:
             raise Problem(409, NOT_IN_PRODUCTION, slug="revoked-by-ca")
-        row = await self.keystore.revoke_certificate(certificate_id, reason)
+        row = await self.keystore.revoke_certificate(certificate_id, reason, identity.subject)
         self._signer_summaries.pop(certificate_id, None)
         if row is None:
             raise Problem(404, SIGNER_NOT_FOUND)
+        log.warning("signer certificate %s of unit %s revoked (%s) by %s", row["serial"], row["unit"], reason,
+                    identity.subject)
         return _certificate_summary(row)
 
 
@@ -502,6 +504,7 @@ def _certificate_summary(row: Any) -> dict[str, Any]:
         "status": row["status"],
         "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
         "revocation_reason": row["revocation_reason"],
+        "revoked_by": row["revoked_by"],
     }
 
 

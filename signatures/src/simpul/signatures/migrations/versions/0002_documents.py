@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("revoked_at", UTCDateTime(), nullable=True),
         sa.Column("revocation_reason", sa.String(40), nullable=True),
+        sa.Column("revoked_by", sa.String(200), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     op.create_table(
