@@ -97,7 +97,10 @@ def test_many_fields_flow_onto_more_pages(make_content, tmp_path):
     assert rendered.signature_page == pages - 1
     left, bottom, right, top = rendered.signature_box
     assert 0 < left < right <= PAGE_WIDTH and 0 < bottom < top
-    assert "Rincian 89" in pdftotext(path)
+    text = pdftotext(path)
+    assert "Rincian 89" in text
+    for page in range(1, pages + 1):
+        assert f"Halaman {page} dari {pages}" in text
 
 
 def test_characters_outside_the_font_degrade_gracefully():

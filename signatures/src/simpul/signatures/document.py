@@ -181,10 +181,11 @@ class _Layout:
         if self.y + height > PAGE_HEIGHT - MARGIN:
             self.new_page()
 
-    def text(self, x: float, y: float, text: str, font: Face, size: float, grey: float = 0.0) -> None:
+    def text(self, x: float, y: float, text: str, font: Face, size: float, grey: float = 0.0,
+             page: _Page | None = None) -> None:
         name = b"/F2" if font is self.bold else b"/F1"
         baseline = PAGE_HEIGHT - y - size * font.ascent / 1000
-        self.page.ops.append(
+        (page or self.page).ops.append(
             b"BT %.3f g %s %.2f Tf 1 0 0 1 %.2f %.2f Tm %s Tj ET"
             % (grey, name, size, x, baseline, font.encode(text))
         )
@@ -315,6 +316,11 @@ def render(content: DocumentContent) -> RenderedDocument:
         "tanda tangannya tidak sah.",
         regular, 7, grey=0.35, leading=1.3,
     )
+    # Each page names the document and its place in it, so a loose page can be traced.
+    for index, page in enumerate(layout.pages, start=1):
+        label = f"Nomor {content.number} · Halaman {index} dari {len(layout.pages)}"
+        layout.text(PAGE_WIDTH - MARGIN - regular.width(label, 7), PAGE_HEIGHT - MARGIN + 14, label, regular, 7,
+                    grey=0.35, page=page)
     return RenderedDocument(
         pdf=_write(layout.pages, content),
         signature_page=len(layout.pages) - 1,
