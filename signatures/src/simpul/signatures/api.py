@@ -13,7 +13,7 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
-from simpul.shared.identity import Identity, current_identity, require_roles
+from simpul.shared.identity import Identity, require_roles
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import Problem, Text, request_language
 from simpul.signatures import pages, pki

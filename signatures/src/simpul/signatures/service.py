@@ -28,8 +28,8 @@ from simpul.signatures.models import certificates, document_events, documents, n
 from simpul.signatures.schemas import IssueRequest
 from simpul.signatures.signing import SignJob, TsaTarget
 from simpul.signatures.storage import DocumentStore
-from simpul.signatures.verification import REASONS, PdfFacts, describe, inspect_pdf, signature_problems
-from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, SigningPool, WorkerCrashed, run_isolated
+from simpul.signatures.verification import PdfFacts, describe, inspect_pdf, signature_problems
+from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, SigningPool, run_isolated
 
 log = logging.getLogger("simpul.signatures")
 
@@ -150,10 +150,7 @@ class DocumentService:
         job = SignJob(content=content, signer=signer, tsa=tsa, validation=validation)
         try:
             signed = await self.pool.sign(job, self._sign_timeout)
-        except (TimeoutError, WorkerCrashed) as exc:
-            log.error("signing %s failed: %s", row["id"], type(exc).__name__)
-            raise Problem(503, SIGNING_FAILED, slug="signing-failed", headers={"Retry-After": "5"}) from exc
-        except Exception as exc:  # e.g. the TSA refused or was unreachable: the caller retries later
+        except Exception as exc:  # timed out, a worker died, the TSA refused or was unreachable: retry later
             log.error("signing %s failed: %s: %s", row["id"], type(exc).__name__, exc)
             raise Problem(503, SIGNING_FAILED, slug="signing-failed", headers={"Retry-After": "5"}) from exc
 

@@ -13,7 +13,7 @@ import asyncio
 import io
 import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from asn1crypto import crl as asn1_crl
@@ -50,7 +50,7 @@ class SignerMaterial:
 
     id: str
     name: str
-    private_key: bytes  # PKCS#8 DER
+    private_key: bytes = field(repr=False)  # PKCS#8 DER; never in a log line
     certificate: bytes  # DER
     chain: tuple[bytes, ...]  # issuing CA(s) and root, DER
 
@@ -58,7 +58,7 @@ class SignerMaterial:
 @dataclass(frozen=True)
 class TsaTarget:
     url: str
-    headers: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may carry a service token
 
 
 @dataclass(frozen=True)
