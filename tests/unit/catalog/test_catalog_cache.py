@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from simpul.catalog.cache import DocumentCache
 
 
@@ -44,3 +46,28 @@ def test_size_is_bounded_and_zero_seconds_disables_it():
     disabled: DocumentCache[int] = DocumentCache(0, clock=Clock())
     disabled.put("A", 1, disabled.generation)
     assert disabled.get("A") is None
+
+
+async def test_concurrent_misses_share_one_load_and_a_change_starts_a_fresh_one():
+    cache = DocumentCache(60)
+    loads = []
+    release = asyncio.Event()
+
+    async def loader():
+        index = len(loads)
+        loads.append(index)
+        await release.wait()
+        return f"copy-{index}"
+
+    readers = [asyncio.create_task(cache.load("KODE", loader)) for _ in range(20)]
+    await asyncio.sleep(0)
+    cache.evict("KODE")  # a change while the first load is in flight
+    late = asyncio.create_task(cache.load("KODE", loader))
+    await asyncio.sleep(0)
+    release.set()
+    results = await asyncio.gather(*readers, late)
+    assert loads == [0, 1]
+    assert set(results[:20]) == {"copy-0"}
+    assert results[20] == "copy-1"
+    # The load that began before the change is not kept; the one after it is.
+    assert cache.get("KODE") == "copy-1"

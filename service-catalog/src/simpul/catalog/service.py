@@ -375,18 +375,19 @@ class Catalogue:
             raise _not_found(code)
         served = self.cache.get(code)
         if served is None:
-            generation = self.cache.generation
-            async with self.read_sessions() as session:
-                # A Core select on the session's connection: the ORM execution layer adds nothing here.
-                connection = await session.connection()
-                row = (await connection.execute(_CURRENT, {"code": code})).first()
-            if row is None:
+            served = await self.cache.load(code, lambda: self._load_current(code))
+            if served is None:
                 raise _not_found(code)
-            served = Served(row.document.encode(), row.etag, row.status)
-            self.cache.put(code, served, generation)
         if served.status == Status.DRAFT and not sees_drafts(identity):
             raise _not_found(code)
         return served
+
+    async def _load_current(self, code: str) -> Served | None:
+        async with self.read_sessions() as session:
+            # A Core select on the session's connection: the ORM execution layer adds nothing here.
+            connection = await session.connection()
+            row = (await connection.execute(_CURRENT, {"code": code})).first()
+        return None if row is None else Served(row.document.encode(), row.etag, row.status)
 
     async def version(self, identity: Identity, code: str, version: int) -> Served:
         if not _CODE.match(code):
