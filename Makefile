@@ -23,6 +23,12 @@ test: install
 	scripts/system-packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+bench: install
+	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/submissions.py
+	$(BIN)/python bench/signing.py
+	$(BIN)/python bench/notifications.py
+
 lint: install
 	$(BIN)/lint-imports
 
