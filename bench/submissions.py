@@ -5,17 +5,17 @@ as the table grows from ten thousand to a million rows.
         [--backends sqlite,postgres] [--duration 15] [--concurrency 32] [--large 1000000]
 
 For each backend (SQLite files; PostgreSQL when a server is given with --postgres or
-SIMPUL_TEST_POSTGRES) two systems of gateway + catalogue + submissions run as real processes on
+SIMPUL_TEST_POSTGRES) systems of gateway + catalogue + submissions run as real processes on
 free loopback ports, the way `make run` starts them (the e2e harness, tests/support/processes.py):
 
-1. Throughput, on the second system: C concurrent clients (aiohttp) repeat
+1. Throughput, on a system of its own: C concurrent clients (aiohttp) repeat
    `POST /v1/submissions` -> `POST .../documents` (a small PDF) -> `POST .../submit` for D seconds,
    then `POST /v1/submissions` -> `POST .../submit` on a service that needs no documents.
    Printed: completed flows per second, HTTP requests per second, and the CPU milliseconds each
    process spent per flow (from /proc; unlike flows per second it doesn't depend on what else
    the machine runs, so it tells what an idle two-core machine could do).
-2. Size: rows are seeded directly into each system's submissions database until the first holds
-   10 thousand and the second 1 million (realistic spread over 20 units, 34 regions and every
+2. Size: two more systems; rows are seeded directly into each one's submissions database until
+   the first holds 10 thousand and the second 1 million (realistic spread over 20 units, 34 regions and every
    state), then ANALYZE. `GET /v1/submissions?status=submitted` (as the officer of one unit) and
    `GET /v1/track/{code}` (random seeded codes, anonymous) are measured on both in interleaved
    rounds (4 clients, R requests each); the table gives the median over rounds of p50 and p99
@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -356,6 +358,19 @@ async def measure_sizes(small: Bench, large: Bench, samples: dict[str, list[str]
 # --- main -------------------------------------------------------------------------------------
 
 
+@contextmanager
+def running(bench: Bench) -> Iterator[Bench]:
+    bench.system.directory.mkdir(parents=True, exist_ok=True)
+    try:
+        bench.start()
+        yield bench
+    except BaseException:
+        print(f"-- logs of the {bench.name} system\n{bench.system.logs()}", file=sys.stderr)
+        raise
+    finally:
+        bench.stop()
+
+
 def size_name(rows: int) -> str:
     if rows >= 1_000_000 and rows % 1_000_000 == 0:
         return f"{rows // 1_000_000}M"
@@ -364,43 +379,39 @@ def size_name(rows: int) -> str:
 
 def run_backend(backend: str, postgres: str | None, args, directory: Path) -> dict:
     print(f"== {backend}", flush=True)
-    small = Bench(size_name(args.small), directory / f"{backend}-small", postgres if backend == "postgres" else None)
-    large = Bench(size_name(args.large), directory / f"{backend}-large", postgres if backend == "postgres" else None)
-    for bench in (small, large):
-        bench.system.directory.mkdir(parents=True, exist_ok=True)
-    started: list[Bench] = []
-    try:
-        for bench in (small, large):
-            bench.start()
-            started.append(bench)
+    server = postgres if backend == "postgres" else None
+    writes = Bench("writes", directory / f"{backend}-writes", server)
+    small = Bench(size_name(args.small), directory / f"{backend}-small", server)
+    large = Bench(size_name(args.large), directory / f"{backend}-large", server)
+    result: dict = {}
+    # Writes run on a system of their own, so that the two systems compared by size hold nothing
+    # but seeded rows of one shape and differ only in how many there are.
+    with running(writes):
 
-        async def prepare() -> dict:
+        async def write() -> None:
             async with aiohttp.ClientSession() as http:
-                for bench in (small, large):
-                    await bench.setup(http)
-            result = {}
+                await writes.setup(http)
             for with_upload in (True, False):
                 name = "create+upload+submit" if with_upload else "create+submit"
-                # On the large system: its rows are topped up to the large size afterwards anyway.
-                result[name] = await throughput(large, with_upload=with_upload, duration=args.duration,
-                                                concurrency=args.concurrency)
-                measured = result[name]
+                measured = result[name] = await throughput(
+                    writes, with_upload=with_upload, duration=args.duration, concurrency=args.concurrency
+                )
                 cpu = ", ".join(f"{service} {ms:.1f}" for service, ms in measured["cpu_ms_per_flow"].items())
                 print(f"  {name}: {measured['flows_per_s']:.0f} flows/s ({measured['requests_per_s']:.0f} requests/s, "
                       f"{measured['errors']} errors); CPU ms per flow: {cpu}; load average {measured['load_average']:.1f}",
                       flush=True)
-            samples = {small.name: await seed(small, args.small), large.name: await seed(large, args.large)}
-            result["sizes"] = await measure_sizes(small, large, samples, rounds=args.rounds, requests=args.requests)
-            return result
 
-        result = asyncio.run(prepare())
-    except BaseException:
-        for bench in started:
-            print(f"-- logs of the {bench.name} system\n{bench.system.logs()}", file=sys.stderr)
-        raise
-    finally:
-        for bench in started:
-            bench.stop()
+        asyncio.run(write())
+    with running(small), running(large):
+
+        async def sizes() -> dict:
+            async with aiohttp.ClientSession() as http:
+                for bench in (small, large):
+                    await bench.setup(http)
+            samples = {small.name: await seed(small, args.small), large.name: await seed(large, args.large)}
+            return await measure_sizes(small, large, samples, rounds=args.rounds, requests=args.requests)
+
+        result["sizes"] = asyncio.run(sizes())
     sizes = result["sizes"]
     s, l = small.name, large.name
     print(f"  {'':24}{'p50 ' + s:>10}{'p99 ' + s:>10}{'p50 ' + l:>10}{'p99 ' + l:>10}{f'p99 {l}/{s}':>14}")
