@@ -32,8 +32,6 @@ class Action(StrEnum):
     ISSUE = "issue"
 
 
-# The officer's actions, the ones `POST /actions` accepts.
-OFFICER_ACTIONS = (Action.START_REVIEW, Action.REQUEST_REVISION, Action.APPROVE, Action.REJECT)
 NOTE_REQUIRED = frozenset({Action.REQUEST_REVISION, Action.REJECT})
 
 _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, str]] = {
@@ -73,10 +71,6 @@ class Transition:
     action: Action
     source: Status
     target: Status
-
-
-def role_for(action: Action) -> str:
-    return _TRANSITIONS[action][2]
 
 
 def transition(status: Status, action: Action, role: str) -> Transition:

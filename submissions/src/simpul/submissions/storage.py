@@ -1,7 +1,7 @@
 """Content-addressed file storage for uploaded documents.
 
 `BlobStore` is the interface the service uses; `FileBlobStore` keeps blobs under the data dir as
-`<root>/<sha[:2]>/<sha[2:4]>/<sha>`. An S3-compatible store can implement the same four calls.
+`<root>/<sha[:2]>/<sha[2:4]>/<sha>`. An S3-compatible store can implement the same calls.
 A blob is written to a temporary file while it streams in and only then moved under its hash,
 so a reader never sees half a file and the same content is stored once.
 """
@@ -34,10 +34,6 @@ class BlobWriter(Protocol):
 
 class BlobStore(Protocol):
     def writer(self) -> BlobWriter: ...
-
-    async def exists(self, sha256: str) -> bool: ...
-
-    async def size(self, sha256: str) -> int: ...
 
     def read(self, sha256: str) -> AsyncIterator[bytes]: ...
 
@@ -90,12 +86,6 @@ class FileBlobStore:
 
     def writer(self) -> FileBlobWriter:
         return FileBlobWriter(self)
-
-    async def exists(self, sha256: str) -> bool:
-        return await anyio.Path(self.path_for(sha256)).exists()
-
-    async def size(self, sha256: str) -> int:
-        return (await anyio.Path(self.path_for(sha256)).stat()).st_size
 
     async def read(self, sha256: str) -> AsyncIterator[bytes]:
         async with await anyio.open_file(self.path_for(sha256), "rb") as handle:
