@@ -138,6 +138,28 @@ class IdempotencyMiddleware:
         no_store = False
         chunks: list[bytes] = []
         size = 0
+        recorded = False
+
+        async def record(keep: bool) -> None:
+            nonlocal recorded
+            recorded = True
+            async with self.engine.begin() as connection:
+                if keep:
+                    await connection.execute(
+                        update(self.table)
+                        .where(self.table.c.scope_hash == scope_hash)
+                        .values(
+                            request_hash=digest.hexdigest(),
+                            status_code=status,
+                            content_type=content_type,
+                            location=location,
+                            # An answer marked no-store (a one-time secret) is not kept: the key
+                            # stays used, but a replay is refused instead of repeating the secret.
+                            body=None if no_store else b"".join(chunks),
+                        )
+                    )
+                else:
+                    await connection.execute(delete(self.table).where(self.table.c.scope_hash == scope_hash))
 
         async def capturing_send(message: Message) -> None:
             nonlocal status, content_type, location, size, no_store
@@ -160,33 +182,17 @@ class IdempotencyMiddleware:
                 size += len(body)
                 if size <= MAX_STORED_BODY:
                     chunks.append(body)
+                if not message.get("more_body", False):
+                    # Kept before the client sees the end of the answer, so a retry that follows
+                    # it finds the answer rather than a request still "in progress".
+                    await record(_keepable(status, size))
             await send(message)
 
-        completed = False
         try:
             await self.app(scope, hashing_receive, capturing_send)
-            completed = True
         finally:
-            # Only successes are kept: a refused request is refused again on retry anyway, and its
-            # body may not have been read in full, so its hash would not be comparable.
-            keep = completed and status < 400 and size <= MAX_STORED_BODY
-            async with self.engine.begin() as connection:
-                if keep:
-                    await connection.execute(
-                        update(self.table)
-                        .where(self.table.c.scope_hash == scope_hash)
-                        .values(
-                            request_hash=digest.hexdigest(),
-                            status_code=status,
-                            content_type=content_type,
-                            location=location,
-                            # An answer marked no-store (a one-time secret) is not kept: the key
-                            # stays used, but a replay is refused instead of repeating the secret.
-                            body=None if no_store else b"".join(chunks),
-                        )
-                    )
-                else:
-                    await connection.execute(delete(self.table).where(self.table.c.scope_hash == scope_hash))
+            if not recorded:  # the route failed before its answer ended: free the key for a retry
+                await record(False)
 
     async def _load(self, scope_hash: str):
         async with self.engine.begin() as connection:
@@ -211,6 +217,12 @@ class IdempotencyMiddleware:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": row.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _keepable(status: int, size: int) -> bool:
+    # Only successes are kept: a refused request is refused again on retry anyway, and its body
+    # may not have been read in full, so its hash would not be comparable.
+    return status < 400 and size <= MAX_STORED_BODY
 
 
 async def _hash_body(receive: Receive) -> str:
