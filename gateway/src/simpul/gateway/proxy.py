@@ -1,8 +1,9 @@
-"""The proxy hop to the services: plain ASGI in, aiohttp out.
+"""The proxy hop to the services: plain ASGI in, HTTP/1.1 out.
 
-One `aiohttp.ClientSession` with a pooled connector lives as long as the app (httpx collapses under
-concurrency on this hop, see DESIGN.md). Request bodies stream to the service and responses stream
-back, so a large upload is never held in memory; small bodies are read whole, which is faster.
+Requests without a body or with a small one (read whole, which is faster) go through the lean
+keep-alive pools of upstream.py, one per service; streamed uploads (chunked or large) go through one
+`aiohttp.ClientSession` (httpx collapses under concurrency on this hop, see DESIGN.md), so a large
+upload is never held in memory. Responses stream back.
 Failures become problem+json: 503 when the service can't be reached, 504 when it is too slow,
 502 when it answers with something broken. The internal address never reaches the client.
 """
@@ -21,6 +22,7 @@ from yarl import URL
 
 from simpul.gateway.registry import ClientView
 from simpul.gateway.tokens import AssertionMinter
+from simpul.gateway.upstream import BrokenResponse, Response, Unreachable, UpstreamPool
 from simpul.shared.identity import ASSERTION_HEADER
 from simpul.shared.problems import Text, negotiate_language, problem_response
 from simpul.shared.requestid import current_request_id
@@ -33,8 +35,9 @@ HOP_BY_HOP = frozenset(
 )
 # Request headers the gateway replaces or must not pass on: the client's credentials stay here,
 # and an assertion a client made up never reaches a service.
+_ASSERTION_HEADER = ASSERTION_HEADER.encode()
 _DROP_REQUEST = HOP_BY_HOP | {
-    b"host", b"authorization", ASSERTION_HEADER.encode(), b"x-request-id", b"traceparent", b"tracestate",
+    b"host", b"authorization", _ASSERTION_HEADER, b"x-request-id", b"traceparent", b"tracestate",
     b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"expect", b"cookie",
 }
 # The gateway's server adds its own Date.
@@ -73,9 +76,8 @@ FAILED = Text("Terjadi kesalahan pada gateway.", "Something went wrong in the ga
 class Upstream:
     name: str
     base_url: str
+    connect_timeout: float
     read_timeout: float
-    # sock_read covers the wait for the answer when the body was sent at once.
-    timeout: aiohttp.ClientTimeout
     # A streamed upload may take longer than the read timeout to send, so that wait is timed by
     # the proxy itself from the moment the last byte went out.
     streaming_timeout: aiohttp.ClientTimeout
@@ -87,8 +89,8 @@ class Upstream:
         return cls(
             name=name,
             base_url=base_url.rstrip("/"),
+            connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
             streaming_timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
             route_label=f"proxy:{name}",
         )
@@ -120,6 +122,7 @@ class Proxy:
         self.max_body_bytes = max_body_bytes
         self.default_language = default_language
         self.session: aiohttp.ClientSession | None = None
+        self.pools: dict[str, UpstreamPool] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=_POOL_SIZE, keepalive_timeout=_KEEPALIVE_SECONDS, ttl_dns_cache=10)
@@ -136,6 +139,9 @@ class Proxy:
         if self.session is not None:
             await self.session.close()
             self.session = None
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()
 
     async def forward(
         self,
@@ -171,23 +177,22 @@ class Proxy:
         elif chunked:
             data = self._stream_body(receive, exchange, upstream.read_timeout)
 
-        url = URL(upstream.base_url + _raw_path(scope), encoded=True)
         try:
             if data is None or isinstance(data, bytes):
-                await self._exchange(method, url, headers, data, upstream.timeout, send, response_headers, exchange,
-                                     upstream.read_timeout)
+                await self._exchange(method, upstream, _raw_path(scope), headers, data, send, response_headers,
+                                     exchange)
             else:
                 async with asyncio.timeout(None) as exchange.deadline:
-                    await self._exchange(method, url, headers, data, upstream.streaming_timeout, send,
-                                         response_headers, exchange, upstream.read_timeout)
+                    await self._stream(method, upstream, _raw_path(scope), headers, data, send, response_headers,
+                                       exchange)
         except Exception as exc:  # every failure of the hop is answered here, never with a trace
             return await self._failed(exc, scope, receive, send, upstream, exchange, response_headers)
         return exchange.status
 
     def _request_headers(
         self, scope: Scope, view: ClientView, upstream: Upstream, traceparent: bytes, trace_continued: bool
-    ) -> tuple[list[tuple[str, str]], bytes | None, bool]:
-        headers: list[tuple[str, str]] = []
+    ) -> tuple[list[tuple[bytes, bytes]], bytes | None, bool]:
+        headers: list[tuple[bytes, bytes]] = []
         content_length = None
         chunked = False
         host = None
@@ -206,20 +211,20 @@ class Proxy:
                 continue
             if name == b"content-length":
                 content_length = value
-            headers.append((name.decode("latin-1"), value.decode("latin-1")))
+            headers.append((name, value))
         if nominated is not None and nominated.lower() not in (b"keep-alive", b"close"):
             headers = _without_nominated(headers, nominated)
         if tracestate is not None and trace_continued:
-            headers.append(("tracestate", tracestate.decode("latin-1")))
+            headers.append((b"tracestate", tracestate))
         client = scope.get("client")
-        headers.append((ASSERTION_HEADER, self.minter.assertion(view, upstream.name)))
-        headers.append(("x-request-id", current_request_id() or ""))
-        headers.append(("traceparent", traceparent.decode("ascii")))
-        headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
+        headers.append((_ASSERTION_HEADER, self.minter.assertion(view, upstream.name).encode("latin-1")))
+        headers.append((b"x-request-id", (current_request_id() or "").encode("latin-1")))
+        headers.append((b"traceparent", traceparent))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
         if client:
-            headers.append(("x-forwarded-for", client[0]))
+            headers.append((b"x-forwarded-for", client[0].encode("latin-1")))
         if host is not None:
-            headers.append(("x-forwarded-host", host.decode("latin-1")))
+            headers.append((b"x-forwarded-host", host))
         return headers, content_length, chunked
 
     async def _stream_body(self, receive: Receive, exchange: _Exchange, read_timeout: float) -> AsyncIterator[bytes]:
@@ -249,36 +254,58 @@ class Proxy:
     async def _exchange(
         self,
         method: str,
-        url: URL,
-        headers: list[tuple[str, str]],
-        data: bytes | AsyncIterator[bytes] | None,
-        timeout: aiohttp.ClientTimeout,
+        upstream: Upstream,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        data: bytes | None,
         send: Send,
         response_headers: list[tuple[bytes, bytes]],
         exchange: _Exchange,
-        read_timeout: float,
     ) -> None:
+        """A request whose body (if any) is in memory, on the lean client."""
+        pool = self.pools.get(upstream.name)
+        if pool is None:
+            pool = self.pools[upstream.name] = UpstreamPool(
+                upstream.base_url, limit=_POOL_SIZE, connect_timeout=upstream.connect_timeout,
+                read_timeout=upstream.read_timeout, keepalive=_KEEPALIVE_SECONDS,
+            )
+        # A pooled connection the service closed meanwhile is tried once more on a fresh one for
+        # the calls that are safe to repeat.
+        response = await pool.request(method, target, headers, data, retryable=method in _RETRYABLE)
+        try:
+            await self._relay(response, response.iter_any(), method, send, response_headers, exchange,
+                              upstream.read_timeout)
+        finally:
+            response.release()
+
+    async def _stream(
+        self,
+        method: str,
+        upstream: Upstream,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        data: AsyncIterator[bytes],
+        send: Send,
+        response_headers: list[tuple[bytes, bytes]],
+        exchange: _Exchange,
+    ) -> None:
+        """A streamed upload, on aiohttp; never retried, its body is gone once sent."""
         assert self.session is not None, "the proxy is started with the app"
+        url = URL(upstream.base_url + target.decode("latin-1"), encoded=True)
+        response = await self.session.request(
+            method, url, headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers],
+            data=data, allow_redirects=False, timeout=upstream.streaming_timeout,
+        )
         try:
-            response = await self.session.request(
-                method, url, headers=headers, data=data, allow_redirects=False, timeout=timeout
-            )
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            # A pooled keep-alive connection the service closed meanwhile: one more try, for the
-            # calls that are safe to repeat and whose body (none) was not consumed.
-            if data is not None or method not in _RETRYABLE or isinstance(exc, aiohttp.ClientConnectorError):
-                raise
-            response = await self.session.request(
-                method, url, headers=headers, data=None, allow_redirects=False, timeout=timeout
-            )
-        try:
-            await self._relay(response, method, send, response_headers, exchange, read_timeout)
+            await self._relay(response, response.content.iter_any(), method, send, response_headers, exchange,
+                              upstream.read_timeout)
         finally:
             response.release()
 
     async def _relay(
         self,
-        response: aiohttp.ClientResponse,
+        response: Response | aiohttp.ClientResponse,
+        chunks: AsyncIterator[bytes],
         method: str,
         send: Send,
         extra_headers: list[tuple[bytes, bytes]],
@@ -306,7 +333,7 @@ class Proxy:
             return
         exchange.status = status
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        async for chunk in response.content.iter_any():
+        async for chunk in chunks:
             if deadline is not None:
                 deadline.reschedule(loop.time() + read_timeout)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -335,11 +362,11 @@ class Proxy:
         if isinstance(exc, TimeoutError):
             log.warning("%s timed out: %r", upstream.name, exc)
             return await self._problem(scope, receive, send, 504, TIMED_OUT, params, response_headers)
-        if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc, (Unreachable, aiohttp.ClientConnectorError)):
             log.warning("%s unreachable: %r", upstream.name, exc)
             return await self._problem(scope, receive, send, 503, UNAVAILABLE, params, response_headers,
                                        retry_after=b"5")
-        if isinstance(exc, aiohttp.ClientError):
+        if isinstance(exc, (BrokenResponse, aiohttp.ClientError)):
             log.warning("%s answered badly: %r", upstream.name, exc)
             return await self._problem(scope, receive, send, 502, BROKEN, params, response_headers)
         log.error("forwarding to %s failed", upstream.name, exc_info=exc)
@@ -385,15 +412,13 @@ async def _read_body(receive: Receive) -> bytes | None:
     return b"".join(chunks)
 
 
-def _raw_path(scope: Scope) -> str:
+def _raw_path(scope: Scope) -> bytes:
     """Path and query as the client sent them, so encoded characters stay encoded."""
-    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
-    try:
-        path = raw.decode("ascii")
-    except UnicodeDecodeError:
-        path = quote(raw, safe="/%:@!$&'()*+,;=-._~")
+    path = scope.get("raw_path") or scope["path"].encode("utf-8")
+    if not path.isascii():
+        path = quote(path, safe="/%:@!$&'()*+,;=-._~").encode("ascii")
     query = scope.get("query_string")
-    return f"{path}?{query.decode('latin-1')}" if query else path
+    return path + b"?" + query if query else path
 
 
 def _header(scope: Scope, wanted: bytes) -> str | None:
@@ -403,7 +428,7 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
     return None
 
 
-def _without_nominated(headers: list[tuple[str, str]], connection: bytes) -> list[tuple[str, str]]:
+def _without_nominated(headers: list[tuple[bytes, bytes]], connection: bytes) -> list[tuple[bytes, bytes]]:
     """RFC 9110 §7.6.1: headers named in Connection are for this hop only."""
-    named = {token.strip().lower() for token in connection.decode("latin-1").split(",")}
-    return [(name, value) for name, value in headers if name.lower() not in named]
+    named = {token.strip().lower() for token in connection.split(b",")}
+    return [(name, value) for name, value in headers if name not in named]
