@@ -83,9 +83,17 @@ class Harness:
         return response.json()
 
     async def inbox(self, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
-        response = await self.client.get("/v1/notifications", headers=headers, params={"limit": 200, **params})
-        assert response.status_code == 200, response.text
-        return response.json()["items"]
+        """Every page, newest first."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page_params = {"limit": 200, **params, **({"cursor": cursor} if cursor else {})}
+            response = await self.client.get("/v1/notifications", headers=headers, params=page_params)
+            assert response.status_code == 200, response.text
+            items += response.json()["items"]
+            cursor = response.json()["next_cursor"]
+            if cursor is None:
+                return items
 
     async def channel(self, event_id: str, channel: str) -> dict[str, Any]:
         for item in await self.inbox(admin()):

@@ -103,3 +103,17 @@ async def test_nothing_is_lost_or_doubled_when_the_broker_drops_every_connection
             assert len(await harness.inbox(admin())) == 60
         finally:
             await relay.stop()
+
+
+async def test_a_large_batch_keeps_its_order_on_the_way(start, mail, broker, producer):
+    """Publications are pipelined (confirms awaited together): the queue must still hold them
+    in staging order."""
+    url, _ = broker
+    staged = [await producer.stage(submission_data(email=f"o{n}@x.id")) for n in range(300)]
+    transport = AmqpTransport(url)
+    await transport.publish(staged)
+    await transport.aclose()
+    async with start(event_broker=url) as harness:
+        await harness.eventually(lambda: mail.count() == 300, timeout=30, message="mail missing")
+        items = await harness.inbox(admin())
+        assert [item["event_id"] for item in reversed(items)] == [event["id"] for event in staged]
