@@ -40,7 +40,8 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     return values
 
 
-def page_params(
+# async: a plain dependency would cost a thread-pool hop on every list request.
+async def page_params(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page (1-200)"),
     cursor: str | None = Query(None, max_length=512, description="next_cursor of the previous page"),
 ) -> tuple[int, str | None]:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response, StreamingResponse
 
 from simpul.shared.identity import Identity, require_roles
-from simpul.shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from simpul.shared.pagination import page_params
 from simpul.shared.problems import request_language
 from simpul.submissions.receipt import receipt_pdf
 from simpul.submissions.schemas import (
@@ -45,12 +45,6 @@ applicant_only = _roles("applicant")
 officer_only = _roles("officer")
 readers = _roles("applicant", "officer", "admin")
 
-
-async def paging(
-    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Items per page (1-200)"),
-    cursor: str | None = Query(None, max_length=512, description="next_cursor of the previous page"),
-) -> tuple[int, str | None]:
-    return limit, cursor
 
 ID_PATH = "/v1/submissions/{submission_id}"
 PROBLEM = {"content": {"application/problem+json": {}}}
@@ -102,7 +96,7 @@ async def list_submissions(
     status: list[str] | None = Query(None, description="One or more states, repeated or comma-separated"),
     service_code: str | None = Query(None, max_length=100),
     overdue: bool | None = Query(None, description="true: only overdue; false: only on time"),
-    page: tuple[int, str | None] = Depends(paging),
+    page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(readers),
 ) -> Response:
     statuses = [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
@@ -122,7 +116,7 @@ async def get_submission(submission_id: str, request: Request, identity: Identit
 async def get_history(
     submission_id: str,
     request: Request,
-    page: tuple[int, str | None] = Depends(paging),
+    page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(readers),
 ) -> Response:
     limit, cursor = page
