@@ -18,6 +18,7 @@ SERVICE = "submissions"
 PDF = b"%PDF-1.7\n" + b"0" * 2000 + b"\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 500
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 500
+GIF = b"GIF89a" + b"\x00" * 500
 
 
 def applicant(tenant: str = "31", subject: str | None = None) -> dict[str, str]:
@@ -84,6 +85,14 @@ class Harness:
         assert response.status_code == 200, response.text
         return response.json()
 
+    async def rejected(self, tenant: str = "31", service_code: str = "IZIN-USAHA") -> dict:
+        submitted = await self.submitted(tenant, service_code)
+        unit = submitted["unit"]
+        assert (await self.act(submitted["id"], "start_review", unit=unit)).status_code == 200
+        response = await self.act(submitted["id"], "reject", "Persyaratan tidak sesuai", unit=unit)
+        assert response.status_code == 200, response.text
+        return response.json()
+
     async def act(self, submission_id: str, action: str, note: str | None = None, unit: str = UNIT):
         body = {"action": action} if note is None else {"action": action, "note": note}
         return await self.client.post(f"/v1/submissions/{submission_id}/actions", json=body, headers=officer(unit))
@@ -103,7 +112,13 @@ def clock() -> ShiftedClock:
 
 
 @pytest.fixture
-async def harness(settings_for, clock) -> AsyncIterator[Harness]:
+def harness_overrides() -> dict:
+    """Settings a test module changes for its harness (override this fixture there)."""
+    return {}
+
+
+@pytest.fixture
+async def harness(settings_for, clock, harness_overrides) -> AsyncIterator[Harness]:
     catalog = FakeCatalog()
     signatures = FakeSignatures()
     published = CollectedEvents()
@@ -113,6 +128,7 @@ async def harness(settings_for, clock) -> AsyncIterator[Harness]:
         issue_retry_base_seconds=0.01,
         issue_retry_max_seconds=0.05,
         catalog_cache_seconds=0,
+        **harness_overrides,
     )
     app = create_app(
         settings,

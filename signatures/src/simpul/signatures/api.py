@@ -14,6 +14,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from simpul.shared.identity import Identity, require_roles
+from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import Problem, Text, request_language
 from simpul.signatures import pages, pki
@@ -52,23 +53,8 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def wants_html(request: Request) -> bool:
     """True when the client prefers HTML to JSON (a browser), judged by Accept q-values."""
-    best = {"html": -1.0, "json": -1.0}
-    for part in request.headers.get("accept", "").split(","):
-        pieces = part.strip().split(";")
-        media = pieces[0].strip().lower()
-        quality = 1.0
-        for parameter in pieces[1:]:
-            name, _, value = parameter.strip().partition("=")
-            if name == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if media in ("text/html", "application/xhtml+xml"):
-            best["html"] = max(best["html"], quality)
-        elif media in (JSON, "application/*"):
-            best["json"] = max(best["json"], quality)
-    return best["html"] > 0 and best["html"] > best["json"]
+    offers = {"json": (JSON, "application/*"), "html": ("text/html", "application/xhtml+xml")}
+    return preferred(request.headers.get("accept"), offers, "json") == "html"
 
 
 # -- internal -------------------------------------------------------------------------------------

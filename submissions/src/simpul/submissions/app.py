@@ -14,11 +14,15 @@ from simpul.shared.relay import OutboxRelay, Transport, transport_for
 from simpul.submissions.api import router
 from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.complaints import ComplaintPolicy, ComplaintService
+from simpul.submissions.feedback_api import router as feedback_router
 from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import idempotency, outbox
+from simpul.submissions.reports import PerformanceService
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
 from simpul.submissions.storage import FileBlobStore
+from simpul.submissions.surveys import SurveyService
 
 
 def create_app(
@@ -70,12 +74,14 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
     )
+    store = FileBlobStore(settings.storage_dir())
+    calendar = WorkingCalendar(overrides)
     service = SubmissionService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,
         catalog=catalog,
-        store=FileBlobStore(settings.storage_dir()),
-        calendar=WorkingCalendar(overrides),
+        store=store,
+        calendar=calendar,
         clock=clock,
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.wake(),
@@ -88,5 +94,31 @@ def create_app(
         retry_base_seconds=settings.issue_retry_base_seconds,
         retry_max_seconds=settings.issue_retry_max_seconds,
     )
+    app.state.clock = clock
+    app.state.surveys = SurveyService(
+        sessions=app.state.sessions,
+        read_sessions=app.state.read_sessions,
+        clock=clock,
+        min_respondents=settings.ikm_min_respondents,
+    )
+    app.state.performance = PerformanceService(
+        read_sessions=app.state.read_sessions, calendar=calendar, clock=clock, surveys=app.state.surveys
+    )
+    app.state.complaints = ComplaintService(
+        sessions=app.state.sessions,
+        read_sessions=app.state.read_sessions,
+        catalog=catalog,
+        store=store,
+        calendar=calendar,
+        clock=clock,
+        policy=ComplaintPolicy(
+            verification_working_days=settings.complaint_verification_working_days,
+            follow_up_working_days=settings.complaint_follow_up_working_days,
+            reopen_working_days=settings.complaint_reopen_working_days,
+        ),
+        max_attachments=settings.complaint_max_attachments,
+        attachment_max_bytes=min(settings.complaint_attachment_max_bytes, settings.max_upload_bytes),
+    )
     app.include_router(router)
+    app.include_router(feedback_router)
     return app

@@ -26,5 +26,21 @@ class SubmissionsSettings(BaseServiceSettings):
     issue_retry_base_seconds: float = Field(default=2.0, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_RETRY_BASE_SECONDS")
     issue_retry_max_seconds: float = Field(default=300.0, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_RETRY_MAX_SECONDS")
 
+    # Satisfaction and complaints (UU 25/2009; PermenPANRB 14/2017; LAPOR! deadlines).
+    # No IKM is shown for fewer respondents than this, so a small group's answers stay private.
+    ikm_min_respondents: int = Field(default=1, ge=1, validation_alias="SIMPUL_IKM_MIN_RESPONDENTS")
+    complaint_verification_working_days: int = Field(
+        default=3, ge=1, validation_alias="SIMPUL_COMPLAINT_VERIFICATION_WORKING_DAYS"
+    )
+    complaint_follow_up_working_days: int = Field(
+        default=14, ge=1, validation_alias="SIMPUL_COMPLAINT_FOLLOW_UP_WORKING_DAYS"
+    )
+    # After resolution the applicant may reply and so reopen for this long; then it is closed.
+    complaint_reopen_working_days: int = Field(default=5, ge=0, validation_alias="SIMPUL_COMPLAINT_REOPEN_WORKING_DAYS")
+    complaint_max_attachments: int = Field(default=10, ge=0, validation_alias="SIMPUL_COMPLAINT_MAX_ATTACHMENTS")
+    complaint_attachment_max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, validation_alias="SIMPUL_COMPLAINT_ATTACHMENT_MAX_BYTES"
+    )
+
     def storage_dir(self) -> Path:
         return self.data_dir / "submissions-files"

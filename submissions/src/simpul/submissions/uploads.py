@@ -1,7 +1,7 @@
 """Reads a `multipart/form-data` upload as it streams in, straight into the blob store.
 
 The file is never held whole in memory, and reading stops as soon as it is larger than the
-requirement allows. Form fields: `requirement_code` (text) and `file` (one file).
+requirement allows. Form fields: `file` (one file) and, for documents, `requirement_code` (text).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from simpul.submissions.storage import BlobStore, BlobWriter
 MAX_TEXT_FIELD = 1000
 
 NOT_MULTIPART = Text(
-    "Unggahan harus berupa multipart/form-data dengan field requirement_code dan file.",
-    "An upload must be multipart/form-data with the fields requirement_code and file.",
+    "Unggahan harus berupa multipart/form-data dengan field file (dan requirement_code untuk dokumen persyaratan).",
+    "An upload must be multipart/form-data with the field file (and requirement_code for a requirement's document).",
 )
 MALFORMED = Text("Isi multipart tidak dapat dibaca.", "The multipart body cannot be parsed.")
 FIELD_MESSAGES = {
@@ -36,7 +36,7 @@ TOO_LARGE = Text(
 
 @dataclass
 class Upload:
-    requirement_code: str
+    requirement_code: str | None
     writer: BlobWriter
     head: bytes
     filename: str | None
@@ -51,9 +51,10 @@ class _Part:
 
 
 class _Reader:
-    def __init__(self, store: BlobStore, limit_for: Callable[[str | None], int]) -> None:
+    def __init__(self, store: BlobStore, limit_for: Callable[[str | None], int], code_field: str | None) -> None:
         self.store = store
         self.limit_for = limit_for
+        self.code_field = code_field
         self.fields: dict[str, str] = {}
         self.errors: list[tuple[str, str]] = []
         self.writer: BlobWriter | None = None
@@ -93,12 +94,12 @@ class _Reader:
                 self.errors.append((name or "file", "second_file"))
                 return
             self.filename = options[b"filename"].decode("utf-8", "replace")
-            code = self.fields.get("requirement_code")
+            code = self.fields.get(self.code_field) if self.code_field else None
             # With requirement_code sent before the file, the exact limit is known up front.
             self.limit = self.limit_for(code)
             self.writer = self.store.writer()
             self._part.is_file = True
-        elif name == "requirement_code":
+        elif self.code_field is not None and name == self.code_field:
             self._part.text = bytearray()
         else:
             self.errors.append((name or "body", "unknown"))
@@ -129,16 +130,19 @@ async def read_upload(
     store: BlobStore,
     limit_for: Callable[[str | None], int],
     language: str,
+    code_field: str | None = "requirement_code",
 ) -> Upload:
     """The uploaded file, already in the store's temporary area (commit or abort the writer).
 
     `limit_for(code)` gives the most bytes allowed for a requirement, or for any (code None).
+    `code_field` names the text field that says which requirement the file is for (None: the
+    upload is a plain attachment with a `file` field only).
     """
     media_type, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise Problem(415, NOT_MULTIPART, slug="multipart-required")
-    reader = _Reader(store, limit_for)
+    reader = _Reader(store, limit_for, code_field)
     parser = MultipartParser(boundary, reader.callbacks())
     try:
         async for chunk in stream:
@@ -152,8 +156,8 @@ async def read_upload(
             parser.finalize()
         errors = list(reader.errors)
         if not errors:
-            if not reader.fields.get("requirement_code"):
-                errors.append(("requirement_code", "required"))
+            if code_field is not None and not reader.fields.get(code_field):
+                errors.append((code_field, "required"))
             if reader.writer is None:
                 errors.append(("file", "required"))
         if errors or reader.writer is None:
@@ -169,7 +173,7 @@ async def read_upload(
         await _abort(reader)
         raise
     return Upload(
-        requirement_code=reader.fields["requirement_code"],
+        requirement_code=reader.fields[code_field] if code_field is not None else None,
         writer=reader.writer,
         head=bytes(reader.head),
         filename=reader.filename,

@@ -1,0 +1,601 @@
+"""Complaints (pengaduan), handled the LAPOR! way.
+
+An applicant files a complaint, about one of its submissions, a service, or in general. The unit
+that owns the service answers; the first answer verifies it (`open` -> `in_progress`) and must
+come within the verification deadline, the resolution within the follow-up deadline, both in
+working days of the SLA calendar. After resolution the applicant may reply for a while, which
+reopens it; after that period the complaint is closed. Every step is an entry of its append-only
+history and a `complaint.updated` event in the outbox, in the transaction of the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import false, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from simpul.shared.events import stage_event
+from simpul.shared.identity import Identity
+from simpul.shared.pagination import decode_cursor, encode_cursor
+from simpul.shared.problems import Problem, Text
+from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
+from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.feedback_schemas import ComplaintCreate, ComplaintResponseIn
+from simpul.submissions.models import complaint_attachments, complaint_entries, complaints, outbox, submissions
+from simpul.submissions.service import EVENT_SOURCE, NOT_FOUND, NO_TENANT, new_id, safe_filename
+from simpul.submissions.sniff import accepts, sniff
+from simpul.submissions.storage import BlobStore
+from simpul.submissions.uploads import read_upload
+
+ATTACHMENT_TYPES = ["application/pdf", "image/jpeg", "image/png"]
+MULTIPART_OVERHEAD = 16 * 1024
+
+COMPLAINT_NOT_FOUND = Text("Pengaduan tidak ditemukan.", "There is no such complaint.")
+ATTACHMENT_NOT_FOUND = Text("Lampiran tidak ditemukan.", "There is no such attachment.")
+CLOSED = Text(
+    "Pengaduan ini sudah ditutup; ajukan pengaduan baru bila masalahnya berlanjut.",
+    "This complaint is closed; file a new complaint if the problem goes on.",
+)
+ALREADY_RESOLVED = Text(
+    "Pengaduan ini sudah selesai; pemohon dapat membukanya kembali dengan membalas.",
+    "This complaint is resolved; the applicant may reopen it by replying.",
+)
+ONLY_HANDLERS_RESOLVE = Text(
+    "Hanya petugas unit yang dapat menyelesaikan pengaduan.", "Only the unit's officers can resolve a complaint."
+)
+CHANGED_CONCURRENTLY = Text(
+    "Pengaduan baru saja diubah oleh pihak lain; muat ulang lalu coba lagi.",
+    "The complaint was changed at the same moment; reload and try again.",
+)
+SERVICE_MISMATCH = Text(
+    "Kode layanan tidak sesuai dengan layanan permohonan.", "The service code is not the submission's service."
+)
+SERVICE_MISMATCH_FIELD = Text("bukan layanan permohonan ini", "is not the service of this submission")
+SUBMISSION_FIELD = Text("permohonan tidak ditemukan", "there is no such submission")
+TOO_MANY = Text("Pengaduan ini sudah memiliki {limit} lampiran.", "This complaint already has {limit} attachments.")
+FILE_TOO_LARGE = Text(
+    "Berkas melebihi ukuran maksimum {limit} bita.", "The file is larger than the maximum of {limit} bytes."
+)
+WRONG_TYPE = Text(
+    "Berkas bertipe {found} tidak diterima sebagai lampiran (diterima: {allowed}).",
+    "A file of type {found} is not accepted as an attachment (accepted: {allowed}).",
+)
+EMPTY_FILE = Text("Berkas kosong.", "The file is empty.")
+BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
+UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
+
+HANDLER_ROLES = frozenset({"officer", "admin"})
+
+
+class ComplaintStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+
+
+class ComplaintAction(StrEnum):
+    FILE = "file"
+    RESPOND = "respond"
+    RESOLVE = "resolve"
+    REPLY = "reply"
+    REOPEN = "reopen"
+    ATTACH = "attach"
+
+
+class ComplaintClosed(Exception):
+    pass
+
+
+class AlreadyResolved(Exception):
+    pass
+
+
+class ResolveNotAllowed(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Step:
+    action: ComplaintAction
+    source: ComplaintStatus
+    target: ComplaintStatus
+
+
+def step(status: ComplaintStatus, role: str, *, resolve: bool, closed: bool) -> Step:
+    """What a response or reply does: officers (and admins) answer, the applicant replies."""
+    if role in HANDLER_ROLES:
+        if closed:
+            raise ComplaintClosed
+        if status is ComplaintStatus.RESOLVED:
+            raise AlreadyResolved
+        if resolve:
+            return Step(ComplaintAction.RESOLVE, status, ComplaintStatus.RESOLVED)
+        return Step(ComplaintAction.RESPOND, status, ComplaintStatus.IN_PROGRESS)
+    if resolve:
+        raise ResolveNotAllowed
+    if closed:
+        raise ComplaintClosed
+    if status is ComplaintStatus.RESOLVED:
+        return Step(ComplaintAction.REOPEN, status, ComplaintStatus.IN_PROGRESS)
+    return Step(ComplaintAction.REPLY, status, status)
+
+
+@dataclass(frozen=True)
+class ComplaintPolicy:
+    verification_working_days: int
+    follow_up_working_days: int
+    reopen_working_days: int
+
+    @staticmethod
+    def deadline(calendar: WorkingCalendar, at: datetime, working_days: int) -> datetime:
+        """End (Asia/Jakarta) of the `working_days`-th working day after the day of `at`."""
+        return end_of_day(calendar.add_working_days(local_date(at), working_days))
+
+
+def awaited_deadline(row: dict[str, Any]) -> datetime | None:
+    """The deadline of the step the complaint waits for: the first answer, then the resolution."""
+    if row["status"] == ComplaintStatus.RESOLVED:
+        return None
+    if row["first_response_at"] is None:
+        return row["verification_due_at"]
+    return row["follow_up_due_at"]
+
+
+def is_closed(row: dict[str, Any], now: datetime) -> bool:
+    return row["status"] == ComplaintStatus.RESOLVED and row["reopen_until"] is not None and now > row["reopen_until"]
+
+
+def allowed_actions(row: dict[str, Any], role: str, now: datetime) -> list[str]:
+    if is_closed(row, now):
+        return []
+    status = ComplaintStatus(row["status"])
+    if role in HANDLER_ROLES:
+        if status is ComplaintStatus.RESOLVED:
+            return []
+        return [ComplaintAction.RESPOND.value, ComplaintAction.RESOLVE.value, ComplaintAction.ATTACH.value]
+    if role == "applicant":
+        if status is ComplaintStatus.RESOLVED:
+            return [ComplaintAction.REOPEN.value]
+        return [ComplaintAction.REPLY.value, ComplaintAction.ATTACH.value]
+    return []
+
+
+def entry_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "at": row["at"],
+        "action": row["action"],
+        "from": row["from_status"],
+        "to": row["to_status"],
+        "actor": {"client_id": row["actor_id"], "role": row["actor_role"]},
+        "text": row["text"],
+        "attachment": row["attachment"],
+    }
+
+
+def attachment_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "sha256": row["sha256"],
+        "size": row["size"],
+        "content_type": row["content_type"],
+        "filename": row["filename"],
+        "uploaded_at": row["uploaded_at"],
+        "uploaded_by": {"client_id": row["uploaded_by"], "role": row["uploaded_role"]},
+    }
+
+
+class ComplaintService:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        read_sessions: async_sessionmaker[AsyncSession],
+        catalog: CatalogClient,
+        store: BlobStore,
+        calendar: WorkingCalendar,
+        clock: Callable[[], datetime],
+        policy: ComplaintPolicy,
+        max_attachments: int,
+        attachment_max_bytes: int,
+    ) -> None:
+        self.sessions = sessions
+        self.read_sessions = read_sessions
+        self.catalog = catalog
+        self.store = store
+        self.calendar = calendar
+        self.clock = clock
+        self.policy = policy
+        self.max_attachments = max_attachments
+        self.attachment_max_bytes = attachment_max_bytes
+
+    # -- who sees what ---------------------------------------------------------------------------
+
+    @staticmethod
+    def scope(identity: Identity):
+        """An applicant sees its tenant's complaints, an officer its unit's, an admin all."""
+        if identity.role == "admin":
+            return None
+        if not identity.tenant:
+            return false()
+        if identity.role == "applicant":
+            return complaints.c.tenant == identity.tenant
+        if identity.role == "officer":
+            return complaints.c.unit == identity.tenant
+        return false()
+
+    async def _visible(self, session: AsyncSession, identity: Identity, complaint_id: str) -> dict[str, Any]:
+        query = select(complaints).where(complaints.c.id == complaint_id)
+        scope = self.scope(identity)
+        if scope is not None:
+            query = query.where(scope)
+        row = (await session.execute(query)).mappings().first()
+        if row is None:
+            raise Problem(404, COMPLAINT_NOT_FOUND, slug="complaint-not-found")
+        return dict(row)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def render(
+        self,
+        row: dict[str, Any],
+        identity: Identity,
+        now: datetime,
+        entries: list[dict[str, Any]] | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        due = awaited_deadline(row)
+        return {
+            "id": row["id"],
+            "status": row["status"],
+            "closed": is_closed(row, now),
+            "version": row["version"],
+            "category": row["category"],
+            "text": row["text"],
+            "submission_id": row["submission_id"],
+            "service_code": row["service_code"],
+            "unit": row["unit"],
+            "tenant": row["tenant"],
+            "complainant": row["complainant"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "deadlines": {
+                "verification_due_at": row["verification_due_at"],
+                "follow_up_due_at": row["follow_up_due_at"],
+            },
+            "response_due_at": due,
+            "overdue": due is not None and now > due,
+            "first_response_at": row["first_response_at"],
+            "resolved_at": row["resolved_at"],
+            "reopen_until": row["reopen_until"],
+            "reopened_count": row["reopened_count"],
+            "allowed_actions": allowed_actions(row, identity.role, now),
+            "responses": (
+                [entry_view(e) for e in entries if e["text"] is not None and e["action"] != ComplaintAction.FILE]
+                if entries is not None else None
+            ),
+            "attachments": [attachment_view(a) for a in attachments] if attachments is not None else None,
+        }
+
+    async def _details(self, session: AsyncSession, complaint_id: str) -> tuple[list[dict], list[dict]]:
+        entries = await session.execute(
+            select(complaint_entries).where(complaint_entries.c.complaint_id == complaint_id).order_by(complaint_entries.c.id)
+        )
+        attachments = await session.execute(
+            select(complaint_attachments)
+            .where(complaint_attachments.c.complaint_id == complaint_id)
+            .order_by(complaint_attachments.c.id)
+        )
+        return [dict(e) for e in entries.mappings()], [dict(a) for a in attachments.mappings()]
+
+    async def get(self, identity: Identity, complaint_id: str) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            row = await self._visible(session, identity, complaint_id)
+            entries, attachments = await self._details(session, complaint_id)
+        return self.render(row, identity, self.clock(), entries, attachments)
+
+    async def list(
+        self,
+        identity: Identity,
+        *,
+        statuses: list[str],
+        overdue: bool | None,
+        submission_id: str | None,
+        category: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> dict[str, Any]:
+        known = {s.value for s in ComplaintStatus}
+        if any(s not in known for s in statuses):
+            raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
+        now = self.clock()
+        query = select(complaints)
+        scope = self.scope(identity)
+        if scope is not None:
+            query = query.where(scope)
+        if statuses:
+            query = query.where(complaints.c.status.in_(statuses))
+        if submission_id:
+            query = query.where(complaints.c.submission_id == submission_id)
+        if category:
+            query = query.where(complaints.c.category == category)
+        if overdue is True:
+            query = query.where(complaints.c.overdue_from < now)
+        elif overdue is False:
+            query = query.where((complaints.c.overdue_from.is_(None)) | (complaints.c.overdue_from >= now))
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            query = query.where(complaints.c.id < str(after))
+        query = query.order_by(complaints.c.id.desc()).limit(limit + 1)
+        async with self.read_sessions() as session:
+            rows = [dict(r) for r in (await session.execute(query)).mappings()]
+        page = rows[:limit]
+        return {
+            "items": [self.render(row, identity, now) for row in page],
+            "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
+        }
+
+    async def history(self, identity: Identity, complaint_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
+        query = select(complaint_entries).where(complaint_entries.c.complaint_id == complaint_id)
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            if not isinstance(after, int):
+                raise Problem(400, BAD_FILTER, slug="invalid-cursor")
+            query = query.where(complaint_entries.c.id > after)
+        async with self.read_sessions() as session:
+            await self._visible(session, identity, complaint_id)
+            rows = [dict(r) for r in (await session.execute(query.order_by(complaint_entries.c.id).limit(limit + 1))).mappings()]
+        page = rows[:limit]
+        return {
+            "items": [entry_view(r) for r in page],
+            "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
+        }
+
+    async def attachment(self, identity: Identity, complaint_id: str, attachment_id: str) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            await self._visible(session, identity, complaint_id)
+            row = (
+                await session.execute(
+                    select(complaint_attachments).where(
+                        complaint_attachments.c.id == attachment_id, complaint_attachments.c.complaint_id == complaint_id
+                    )
+                )
+            ).mappings().first()
+        if row is None:
+            raise Problem(404, ATTACHMENT_NOT_FOUND, slug="attachment-not-found")
+        return attachment_view(dict(row))
+
+    def attachment_content(self, attachment: dict[str, Any]) -> AsyncIterator[bytes]:
+        return self.store.read(attachment["sha256"])
+
+    # -- changing --------------------------------------------------------------------------------
+
+    async def file(self, identity: Identity, body: ComplaintCreate, language: str) -> dict[str, Any]:
+        if not identity.tenant:
+            raise Problem(403, NO_TENANT, slug="no-tenant")
+        now = self.clock()
+        unit = service_code = None
+        complainant = body.complainant.model_dump() if body.complainant else None
+        if body.submission_id:
+            async with self.read_sessions() as session:
+                target = (
+                    await session.execute(
+                        select(submissions.c.unit, submissions.c.service_code, submissions.c.applicant).where(
+                            submissions.c.id == body.submission_id, submissions.c.tenant == identity.tenant
+                        )
+                    )
+                ).mappings().first()
+            if target is None:
+                raise Problem(404, NOT_FOUND, slug="submission-not-found",
+                              errors=[{"field": "submission_id", "message": SUBMISSION_FIELD.render(language)}])
+            if body.service_code and body.service_code != target["service_code"]:
+                raise Problem(422, SERVICE_MISMATCH, slug="service-mismatch",
+                              errors=[{"field": "service_code", "message": SERVICE_MISMATCH_FIELD.render(language)}])
+            unit, service_code = target["unit"], target["service_code"]
+            if complainant is None:
+                applicant = target["applicant"]
+                complainant = {"name": applicant["name"], "email": applicant["email"],
+                               "language": applicant.get("language", "id")}
+        elif body.service_code:
+            standard = await self.catalog.current(body.service_code)
+            unit, service_code = standard["unit"], standard["code"]
+        row = {
+            "id": new_id(),
+            "status": ComplaintStatus.OPEN.value,
+            "version": 1,
+            "tenant": identity.tenant,
+            "unit": unit,
+            "submission_id": body.submission_id,
+            "service_code": service_code,
+            "category": body.category,
+            "text": body.text,
+            "complainant": complainant,
+            "created_by": identity.subject,
+            "created_at": now,
+            "updated_at": now,
+            "verification_due_at": self.policy.deadline(self.calendar, now, self.policy.verification_working_days),
+            "follow_up_due_at": self.policy.deadline(self.calendar, now, self.policy.follow_up_working_days),
+            "first_response_at": None,
+            "resolved_at": None,
+            "reopen_until": None,
+            "reopened_count": 0,
+        }
+        row["overdue_from"] = awaited_deadline(row)
+        async with self.sessions() as session, session.begin():
+            await session.execute(insert(complaints).values(**row))
+            await self._record(session, row, now, ComplaintAction.FILE, None, identity)
+        return self.render(row, identity, now, [], [])
+
+    async def respond(
+        self, identity: Identity, complaint_id: str, body: ComplaintResponseIn, language: str
+    ) -> dict[str, Any]:
+        now = self.clock()
+        async with self.sessions() as session, session.begin():
+            row = await self._visible(session, identity, complaint_id)
+            try:
+                move = step(ComplaintStatus(row["status"]), identity.role, resolve=body.resolve, closed=is_closed(row, now))
+            except ComplaintClosed as exc:
+                raise Problem(409, CLOSED, slug="complaint-closed", current_status=row["status"]) from exc
+            except AlreadyResolved as exc:
+                raise Problem(409, ALREADY_RESOLVED, slug="complaint-resolved", current_status=row["status"]) from exc
+            except ResolveNotAllowed as exc:
+                raise Problem(403, ONLY_HANDLERS_RESOLVE, slug="resolve-not-allowed") from exc
+            values: dict[str, Any] = {"status": move.target.value, "version": row["version"] + 1, "updated_at": now}
+            if identity.role in HANDLER_ROLES and row["first_response_at"] is None:
+                values["first_response_at"] = now
+            if move.action is ComplaintAction.RESOLVE:
+                values["resolved_at"] = now
+                values["reopen_until"] = self.policy.deadline(self.calendar, now, self.policy.reopen_working_days)
+            elif move.action is ComplaintAction.REOPEN:
+                values.update(
+                    resolved_at=None,
+                    reopen_until=None,
+                    reopened_count=row["reopened_count"] + 1,
+                    follow_up_due_at=self.policy.deadline(self.calendar, now, self.policy.follow_up_working_days),
+                )
+            values["overdue_from"] = awaited_deadline({**row, **values})
+            await self._locked_update(session, row, values)
+            row.update(values)
+            await self._record(session, row, now, move.action, move.source, identity, text=body.text)
+            entries, attachments = await self._details(session, complaint_id)
+        return self.render(row, identity, now, entries, attachments)
+
+    async def attach(
+        self,
+        identity: Identity,
+        complaint_id: str,
+        stream: AsyncIterator[bytes],
+        *,
+        content_type: str | None,
+        content_length: int | None,
+        language: str,
+    ) -> dict[str, Any]:
+        now = self.clock()
+        async with self.read_sessions() as session:
+            row = await self._visible(session, identity, complaint_id)
+        self._check_open_for_attachments(row, now)
+        limit = self.attachment_max_bytes
+        if content_length is not None and content_length > limit + MULTIPART_OVERHEAD:
+            raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": limit})
+        upload = await read_upload(
+            stream, content_type, store=self.store, limit_for=lambda _: limit, language=language, code_field=None
+        )
+        writer = upload.writer
+        try:
+            if writer.size == 0:
+                raise Problem(422, EMPTY_FILE, slug="empty-file",
+                              errors=[{"field": "file", "message": EMPTY_FILE.render(language)}])
+            media_type = sniff(upload.head)
+            if not accepts(ATTACHMENT_TYPES, media_type):
+                raise Problem(415, WRONG_TYPE, slug="file-type-not-accepted",
+                              params={"found": media_type, "allowed": ", ".join(ATTACHMENT_TYPES)})
+        except BaseException:
+            await writer.abort()
+            raise
+        sha256 = await writer.commit()
+        attachment = {
+            "id": new_id(),
+            "complaint_id": complaint_id,
+            "sha256": sha256,
+            "size": writer.size,
+            "content_type": media_type,
+            "filename": safe_filename(upload.filename),
+            "uploaded_at": now,
+            "uploaded_by": identity.subject,
+            "uploaded_role": identity.role,
+        }
+        async with self.sessions() as session, session.begin():
+            row = await self._visible(session, identity, complaint_id)
+            self._check_open_for_attachments(row, now)
+            count = (
+                await session.execute(
+                    select(func.count()).select_from(complaint_attachments).where(
+                        complaint_attachments.c.complaint_id == complaint_id
+                    )
+                )
+            ).scalar_one()
+            if count >= self.max_attachments:
+                raise Problem(409, TOO_MANY, slug="too-many-attachments", params={"limit": self.max_attachments})
+            # The version bump serialises attachments of one complaint, so the count above holds.
+            await self._locked_update(session, row, {"version": row["version"] + 1, "updated_at": now})
+            await session.execute(insert(complaint_attachments).values(**attachment))
+            entry = {k: attachment[k] for k in ("id", "sha256", "size", "content_type", "filename")}
+            await self._record(session, row, now, ComplaintAction.ATTACH, ComplaintStatus(row["status"]), identity,
+                               attachment=entry, publish=False)
+        return attachment_view(attachment)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_open_for_attachments(row: dict[str, Any], now: datetime) -> None:
+        if is_closed(row, now):
+            raise Problem(409, CLOSED, slug="complaint-closed", current_status=row["status"])
+
+    @staticmethod
+    async def _locked_update(session: AsyncSession, row: dict[str, Any], values: dict[str, Any]) -> None:
+        changed = await session.execute(
+            update(complaints).where(complaints.c.id == row["id"], complaints.c.version == row["version"]).values(**values)
+        )
+        if changed.rowcount != 1:
+            # Another change won between our read and our write.
+            raise Problem(409, CHANGED_CONCURRENTLY, slug="concurrent-change")
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        row: dict[str, Any],
+        at: datetime,
+        action: ComplaintAction,
+        source: ComplaintStatus | None,
+        actor: Identity,
+        *,
+        text: str | None = None,
+        attachment: dict[str, Any] | None = None,
+        publish: bool = True,
+    ) -> None:
+        """The history entry of a change and, unless it changed nothing others follow, its event."""
+        await session.execute(
+            insert(complaint_entries).values(
+                complaint_id=row["id"],
+                at=at,
+                action=action.value,
+                from_status=source.value if source else None,
+                to_status=row["status"],
+                actor_id=actor.subject,
+                actor_role=actor.role,
+                text=text,
+                attachment=attachment,
+            )
+        )
+        if not publish:
+            return
+        await stage_event(
+            session,
+            outbox,
+            type="complaint.updated",
+            source=EVENT_SOURCE,
+            subject=f"complaints/{row['id']}",
+            data={
+                "complaint_id": row["id"],
+                "submission_id": row["submission_id"],
+                "service_code": row["service_code"],
+                "tenant": row["tenant"],
+                "unit": row["unit"],
+                "category": row["category"],
+                "action": action.value,
+                "from": source.value if source else None,
+                "status": row["status"],
+                "applicant": row["complainant"],
+                "response_due_at": _iso(awaited_deadline(row)),
+                "at": at.isoformat(),
+            },
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

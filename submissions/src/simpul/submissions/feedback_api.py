@@ -1,0 +1,284 @@
+"""HTTP routes of surveys, complaints and the public reports: thin, the work is in surveys.py,
+complaints.py and reports.py."""
+
+from __future__ import annotations
+
+from datetime import date
+from urllib.parse import quote
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response, StreamingResponse
+
+from simpul.shared.identity import Identity, require_roles
+from simpul.shared.negotiation import preferred
+from simpul.shared.pagination import page_params
+from simpul.shared.problems import Problem, Text, request_language
+from simpul.submissions.complaints import ComplaintService
+from simpul.submissions.feedback_schemas import (
+    Complaint,
+    ComplaintAttachment,
+    ComplaintCategory,
+    ComplaintCreate,
+    ComplaintHistory,
+    ComplaintPage,
+    ComplaintResponseIn,
+    IkmReport,
+    PerformanceReport,
+    Survey,
+    SurveyIn,
+)
+from simpul.submissions.periods import ReportPeriod
+from simpul.submissions.reports import PerformanceService, as_csv
+from simpul.submissions.surveys import SurveyService
+
+router = APIRouter()
+
+PROBLEM = {"content": {"application/problem+json": {}}}
+JSON = "application/json"
+CSV = "text/csv"
+# Public figures change slowly; a minute of caching spares the database a crowd of readers.
+REPORT_CACHE = {"Cache-Control": "public, max-age=60"}
+NOT_ACCEPTABLE = Text(
+    "Laporan tersedia sebagai application/json atau text/csv.", "The report is available as application/json or text/csv."
+)
+ATTACHMENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}
+            }
+        },
+    }
+}
+COMPLAINT_PATH = "/v1/complaints/{complaint_id}"
+
+
+def roles(*allowed: str):
+    check = require_roles(*allowed)
+
+    # An async dependency runs on the event loop; a plain function would cost a thread hop per call.
+    async def dependency(request: Request) -> Identity:
+        return check(request)
+
+    return dependency
+
+
+applicant_only = roles("applicant")
+survey_readers = roles("applicant", "admin")
+complaint_parties = roles("applicant", "officer", "admin")
+
+
+def json(body, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+
+def surveys_of(request: Request) -> SurveyService:
+    return request.app.state.surveys
+
+
+def complaints_of(request: Request) -> ComplaintService:
+    return request.app.state.complaints
+
+
+def period_of(request: Request, first: date | None, last: date | None) -> ReportPeriod:
+    return ReportPeriod.parse(first, last, now=request.app.state.clock(), language=request_language(request))
+
+
+def content_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    return int(raw) if raw and raw.isdigit() else None
+
+
+# -- surveys and the IKM ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/submissions/{submission_id}/survey",
+    status_code=201,
+    response_model=Survey,
+    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    summary="Give the satisfaction survey (SKM) of a finished submission, once",
+)
+async def give_survey(
+    submission_id: str, body: SurveyIn, request: Request, identity: Identity = Depends(applicant_only)
+) -> Response:
+    survey = await surveys_of(request).give(identity, submission_id, body)
+    return json(survey, 201, {"Location": f"/v1/submissions/{submission_id}/survey"})
+
+
+@router.get(
+    "/v1/submissions/{submission_id}/survey",
+    response_model=Survey,
+    responses={404: PROBLEM},
+    summary="The survey given for a submission (its applicant and admins only)",
+)
+async def get_survey(submission_id: str, request: Request, identity: Identity = Depends(survey_readers)) -> Response:
+    return json(await surveys_of(request).get(identity, submission_id))
+
+
+@router.get(
+    "/v1/reports/ikm",
+    response_model=IkmReport,
+    responses={422: PROBLEM},
+    summary="Community satisfaction index (IKM, PermenPANRB 14/2017) over a period",
+)
+async def ikm_report(
+    request: Request,
+    service_code: str | None = Query(None, max_length=100),
+    unit: str | None = Query(None, max_length=64),
+    first: date | None = Query(None, alias="from", description="First day (Asia/Jakarta); default 1 January"),
+    last: date | None = Query(None, alias="to", description="Last day, included; default today"),
+) -> Response:
+    period = period_of(request, first, last)
+    body = await surveys_of(request).report(
+        period, service_code=service_code, unit=unit, language=request_language(request)
+    )
+    return json(body, headers=REPORT_CACHE)
+
+
+@router.get(
+    "/v1/reports/performance",
+    response_model=PerformanceReport,
+    responses={200: {"content": {CSV: {}}}, 406: PROBLEM, 422: PROBLEM},
+    summary="Service performance per service over a period (JSON, or CSV with Accept: text/csv)",
+)
+async def performance_report(
+    request: Request,
+    service_code: str | None = Query(None, max_length=100),
+    unit: str | None = Query(None, max_length=64),
+    first: date | None = Query(None, alias="from", description="First day (Asia/Jakarta); default 1 January"),
+    last: date | None = Query(None, alias="to", description="Last day, included; default today"),
+) -> Response:
+    form = preferred(request.headers.get("accept"), {"json": (JSON,), "csv": (CSV,)}, "json")
+    if form is None:
+        raise Problem(406, NOT_ACCEPTABLE, slug="not-acceptable")
+    period = period_of(request, first, last)
+    performance: PerformanceService = request.app.state.performance
+    report = await performance.report(period, service_code=service_code, unit=unit, language=request_language(request))
+    if form == "csv":
+        name = f"performance-{period.first_day.isoformat()}-{period.last_day.isoformat()}.csv"
+        return Response(
+            as_csv(report),
+            media_type="text/csv; charset=utf-8",
+            headers={**REPORT_CACHE, "Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept"},
+        )
+    return json(report, headers={**REPORT_CACHE, "Vary": "Accept"})
+
+
+# -- complaints ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/complaints",
+    status_code=201,
+    response_model=Complaint,
+    responses={403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
+    summary="File a complaint (pengaduan)",
+)
+async def file_complaint(body: ComplaintCreate, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
+    complaint = await complaints_of(request).file(identity, body, request_language(request))
+    return json(complaint, 201, {"Location": f"/v1/complaints/{complaint['id']}"})
+
+
+@router.get("/v1/complaints", response_model=ComplaintPage, responses={422: PROBLEM}, summary="List complaints")
+async def list_complaints(
+    request: Request,
+    status: list[str] | None = Query(None, description="One or more states, repeated or comma-separated"),
+    overdue: bool | None = Query(None, description="true: only those past the deadline of the awaited step"),
+    submission_id: str | None = Query(None, max_length=36),
+    category: ComplaintCategory | None = Query(None),
+    page: tuple[int, str | None] = Depends(page_params),
+    identity: Identity = Depends(complaint_parties),
+) -> Response:
+    statuses = [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
+    limit, cursor = page
+    result = await complaints_of(request).list(
+        identity, statuses=statuses, overdue=overdue, submission_id=submission_id, category=category,
+        limit=limit, cursor=cursor,
+    )
+    return json(result)
+
+
+@router.get(COMPLAINT_PATH, response_model=Complaint, responses={404: PROBLEM}, summary="One complaint")
+async def get_complaint(complaint_id: str, request: Request, identity: Identity = Depends(complaint_parties)) -> Response:
+    return json(await complaints_of(request).get(identity, complaint_id))
+
+
+@router.get(f"{COMPLAINT_PATH}/history", response_model=ComplaintHistory, responses={404: PROBLEM},
+            summary="Every step of a complaint")
+async def complaint_history(
+    complaint_id: str,
+    request: Request,
+    page: tuple[int, str | None] = Depends(page_params),
+    identity: Identity = Depends(complaint_parties),
+) -> Response:
+    limit, cursor = page
+    return json(await complaints_of(request).history(identity, complaint_id, limit=limit, cursor=cursor))
+
+
+@router.post(
+    f"{COMPLAINT_PATH}/responses",
+    status_code=201,
+    response_model=Complaint,
+    responses={403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    summary="Respond (officer; resolve=true resolves) or reply (the applicant; reopens a resolved one)",
+)
+async def respond(
+    complaint_id: str, body: ComplaintResponseIn, request: Request, identity: Identity = Depends(complaint_parties)
+) -> Response:
+    complaint = await complaints_of(request).respond(identity, complaint_id, body, request_language(request))
+    return json(complaint, 201, {"Location": f"/v1/complaints/{complaint_id}"})
+
+
+@router.post(
+    f"{COMPLAINT_PATH}/attachments",
+    status_code=201,
+    response_model=ComplaintAttachment,
+    responses={404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM},
+    openapi_extra=ATTACHMENT_BODY,
+    summary="Attach a file (PDF, JPEG or PNG) to a complaint",
+)
+async def attach(complaint_id: str, request: Request, identity: Identity = Depends(complaint_parties)) -> Response:
+    attachment = await complaints_of(request).attach(
+        identity,
+        complaint_id,
+        request.stream(),
+        content_type=request.headers.get("content-type"),
+        content_length=content_length(request),
+        language=request_language(request),
+    )
+    location = f"/v1/complaints/{complaint_id}/attachments/{attachment['id']}"
+    return json(attachment, 201, {"Location": location})
+
+
+@router.get(f"{COMPLAINT_PATH}/attachments/{{attachment_id}}", response_model=ComplaintAttachment,
+            responses={404: PROBLEM}, summary="One attachment")
+async def get_attachment(
+    complaint_id: str, attachment_id: str, request: Request, identity: Identity = Depends(complaint_parties)
+) -> Response:
+    return json(await complaints_of(request).attachment(identity, complaint_id, attachment_id))
+
+
+@router.get(
+    f"{COMPLAINT_PATH}/attachments/{{attachment_id}}/content",
+    responses={200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM},
+    summary="The attached file",
+)
+async def attachment_content(
+    complaint_id: str, attachment_id: str, request: Request, identity: Identity = Depends(complaint_parties)
+) -> Response:
+    service = complaints_of(request)
+    attachment = await service.attachment(identity, complaint_id, attachment_id)
+    filename = attachment["filename"] or attachment["id"]
+    return StreamingResponse(
+        service.attachment_content(attachment),
+        media_type=attachment["content_type"],
+        headers={
+            "Content-Length": str(attachment["size"]),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}",
+            "ETag": f'"{attachment["sha256"]}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

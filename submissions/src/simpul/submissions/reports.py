@@ -1,0 +1,186 @@
+"""The public performance report: per service, what was received and decided in a period, how
+long it took in working days, how much kept to the SLA, what is overdue now, complaints and IKM.
+
+Counting happens in the database (indexed on the period columns); only the decided submissions
+of the period are read row by row, for their working-day durations.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from simpul.submissions.calendar import WorkingCalendar, local_date
+from simpul.submissions.models import complaints, submissions
+from simpul.submissions.periods import ReportPeriod
+from simpul.submissions.statemachine import CLOCK_RUNNING, Status
+from simpul.submissions.surveys import SurveyService, combine
+
+DECIDED = (Status.APPROVED.value, Status.ISSUED.value, Status.REJECTED.value)
+CSV_COLUMNS = (
+    "scope", "service_code", "period_from", "period_to", "received", "completed", "approved", "rejected",
+    "median_completion_working_days", "completed_within_sla", "completed_within_sla_share", "overdue_now",
+    "complaints_received", "complaints_resolved", "complaints_resolved_within_deadline",
+    "ikm", "ikm_grade", "ikm_respondents",
+)
+
+
+class Tally:
+    """The figures of one service (or of all) while they are being counted."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.approved = 0
+        self.rejected = 0
+        self.durations: list[int] = []
+        self.within_sla = 0
+        self.overdue_now = 0
+        self.complaints_received = 0
+        self.complaints_resolved = 0
+        self.complaints_within_deadline = 0
+
+    def view(self, service_code: str | None, ikm: dict[str, Any]) -> dict[str, Any]:
+        completed = len(self.durations)
+        return {
+            "service_code": service_code,
+            "received": self.received,
+            "completed": completed,
+            "approved": self.approved,
+            "rejected": self.rejected,
+            "median_completion_working_days": float(statistics.median(self.durations)) if self.durations else None,
+            "completed_within_sla": self.within_sla,
+            "completed_within_sla_share": round(self.within_sla / completed, 4) if completed else None,
+            "overdue_now": self.overdue_now,
+            "complaints_received": self.complaints_received,
+            "complaints_resolved": self.complaints_resolved,
+            "complaints_resolved_within_deadline": self.complaints_within_deadline,
+            "ikm": ikm,
+        }
+
+
+def completion_working_days(
+    calendar: WorkingCalendar, submitted_at: datetime, decided_at: datetime, paused_working_days: int
+) -> int:
+    """Working days from submission to decision, the days it waited on a revision left out
+    (the `used` figure of the SLA clock at the moment it stopped)."""
+    elapsed = calendar.working_days_between(local_date(submitted_at), local_date(decided_at))
+    return max(0, elapsed - paused_working_days)
+
+
+class PerformanceService:
+    def __init__(
+        self,
+        *,
+        read_sessions: async_sessionmaker[AsyncSession],
+        calendar: WorkingCalendar,
+        clock: Callable[[], datetime],
+        surveys: SurveyService,
+    ) -> None:
+        self.read_sessions = read_sessions
+        self.calendar = calendar
+        self.clock = clock
+        self.surveys = surveys
+
+    async def report(self, period: ReportPeriod, *, service_code: str | None, unit: str | None, language: str) -> dict:
+        now = self.clock()
+        tallies: dict[str, Tally] = defaultdict(Tally)
+        total = Tally()
+
+        def only(table, query):
+            if service_code:
+                query = query.where(table.c.service_code == service_code)
+            if unit:
+                query = query.where(table.c.unit == unit)
+            return query
+
+        s = submissions.c
+        async with self.read_sessions() as session:
+            received = only(submissions, select(s.service_code, func.count()).where(
+                s.submitted_at >= period.start, s.submitted_at < period.end
+            ).group_by(s.service_code))
+            for code, count in await session.execute(received):
+                tallies[code].received += count
+                total.received += count
+
+            decided = only(submissions, select(
+                s.service_code, s.status, s.submitted_at, s.stopped_at, s.due_at, s.paused_working_days
+            ).where(s.stopped_at >= period.start, s.stopped_at < period.end, s.status.in_(DECIDED)))
+            async for code, status, submitted_at, stopped_at, due_at, paused in await session.stream(decided):
+                days = completion_working_days(self.calendar, submitted_at, stopped_at, paused)
+                on_time = stopped_at <= due_at
+                for tally in (tallies[code], total):
+                    tally.durations.append(days)
+                    tally.within_sla += on_time
+                    if status == Status.REJECTED:
+                        tally.rejected += 1
+                    else:
+                        tally.approved += 1
+
+            overdue = only(submissions, select(s.service_code, func.count()).where(
+                s.overdue_from < now, s.status.in_([state.value for state in CLOCK_RUNNING])
+            ).group_by(s.service_code))
+            for code, count in await session.execute(overdue):
+                tallies[code].overdue_now += count
+                total.overdue_now += count
+
+            c = complaints.c
+            filed = only(complaints, select(c.service_code, func.count()).where(
+                c.created_at >= period.start, c.created_at < period.end
+            ).group_by(c.service_code))
+            for code, count in await session.execute(filed):
+                if code is not None:
+                    tallies[code].complaints_received += count
+                total.complaints_received += count
+
+            resolved = only(complaints, select(
+                c.service_code, func.count(), func.sum(case((c.resolved_at <= c.follow_up_due_at, 1), else_=0))
+            ).where(c.resolved_at >= period.start, c.resolved_at < period.end).group_by(c.service_code))
+            for code, count, in_time in await session.execute(resolved):
+                for tally in ([tallies[code]] if code is not None else []) + [total]:
+                    tally.complaints_resolved += count
+                    tally.complaints_within_deadline += int(in_time or 0)
+
+        groups = await self.surveys.sums_by_service(period, service_code=service_code, unit=unit)
+        for code in groups.keys() - tallies.keys():
+            tallies[code] = Tally()  # a service with surveys only still gets its row
+        rows = []
+        for code in sorted(tallies):
+            count, sums = groups.get(code, (0, None))
+            rows.append(tallies[code].view(code, self.surveys.figures(count, sums, language)))
+        respondents, sums = combine(groups.values())
+        return {
+            "period": period.view(),
+            "generated_at": now,
+            "services": rows,
+            "total": total.view(None, self.surveys.figures(respondents, sums, language)),
+        }
+
+
+def as_csv(report: dict[str, Any]) -> str:
+    """One line per service and a last line for all of them (scope `total`)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    period = report["period"]
+    for scope, row in [("service", r) for r in report["services"]] + [("total", report["total"])]:
+        ikm = row["ikm"]
+        writer.writerow([
+            scope, row["service_code"] or "", period["from"], period["to"], row["received"], row["completed"],
+            row["approved"], row["rejected"], _blank(row["median_completion_working_days"]),
+            row["completed_within_sla"], _blank(row["completed_within_sla_share"]), row["overdue_now"],
+            row["complaints_received"], row["complaints_resolved"], row["complaints_resolved_within_deadline"],
+            _blank(ikm["ikm"]), ikm["grade"] or "", ikm["respondents"],
+        ])
+    return out.getvalue()
+
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
