@@ -33,7 +33,9 @@ import json
 import os
 import random
 import secrets
+import shutil
 import sqlite3
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -178,8 +180,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time so far of every PostgreSQL server process on this machine (when the server is
+    local): its backends do the SQL side of each flow, on the same two cores. Other users of the
+    server count too, so this one is only as clean as the machine is quiet."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() == "postgres":
+                total += cpu_seconds(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+def py_spy() -> str | None:
+    return shutil.which("py-spy") or next(
+        (str(path) for path in (ROOT / ".venv" / "bin" / "py-spy",) if path.exists()), None
+    )
+
+
 async def throughput(bench: Bench, *, with_upload: bool, duration: float, concurrency: int) -> dict:
     url = bench.url
+    postgres = bench.databases.server is not None
     bearer = bench.tokens["applicant"]
     code = bench.codes["upload" if with_upload else "plain"]
     body = {"service_code": code, "applicant": {"name": "Budi", "email": "budi@example.go.id"},
@@ -212,14 +237,45 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        postgres_before = postgres_cpu_seconds() if postgres else 0.0
+        client_before = time.process_time()
         started = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        # The bench's own client shares the two cores with the services.
+        cpu["bench client"] = time.process_time() - client_before
+        if postgres:
+            cpu["postgres"] = postgres_cpu_seconds() - postgres_before
     # CPU per flow does not depend on what else the machine runs, unlike flows per second.
     cpu_ms = {name: 1000 * seconds / max(flows, 1) for name, seconds in cpu.items()}
     return {"flows_per_s": flows / elapsed, "requests_per_s": requests / elapsed, "flows": flows, "errors": errors,
             "cpu_ms_per_flow": cpu_ms, "load_average": os.getloadavg()[0]}
+
+
+async def profile(bench: Bench, name: str, *, with_upload: bool, duration: float, concurrency: int) -> Path:
+    """One more run of the flow with py-spy sampling the submissions process: collapsed stacks in
+    bench/out/ (flamegraph.pl or speedscope read them). Sampling slows the process, so this run's
+    figures are not reported."""
+    tool = py_spy()
+    if tool is None:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    output = OUT / f"profile-submissions-{name}-{bench.name}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+    recorder = subprocess.Popen(
+        [tool, "record", "--pid", str(bench.system["submissions"].process.pid), "--duration", f"{duration:g}",
+         "--rate", "250", "--format", "raw", "--output", str(output), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.sleep(0.5)
+        await throughput(bench, with_upload=with_upload, duration=duration, concurrency=concurrency)
+        await asyncio.to_thread(recorder.wait, duration + 30)
+    finally:
+        if recorder.poll() is None:
+            recorder.kill()
+            recorder.wait()
+    return output
 
 
 # --- 2. seeding -------------------------------------------------------------------------------
@@ -400,6 +456,14 @@ def run_backend(backend: str, postgres: str | None, args, directory: Path) -> di
     small = Bench(size_name(args.small), directory / f"{backend}-small", server)
     large = Bench(size_name(args.large), directory / f"{backend}-large", server)
     result: dict = {}
+    if "throughput" in args.phases:
+        write_phase(writes, args, result)
+    if "sizes" in args.phases:
+        size_phase(small, large, args, result)
+    return result
+
+
+def write_phase(writes: Bench, args, result: dict) -> None:
     # Writes run on a system of their own, so that the two systems compared by size hold nothing
     # but seeded rows of one shape and differ only in how many there are.
     with running(writes):
@@ -409,6 +473,8 @@ def run_backend(backend: str, postgres: str | None, args, directory: Path) -> di
                 await writes.setup(http)
             for with_upload in (True, False):
                 name = "create+upload+submit" if with_upload else "create+submit"
+                if name not in args.flows:
+                    continue
                 measured = result[name] = await throughput(
                     writes, with_upload=with_upload, duration=args.duration, concurrency=args.concurrency
                 )
@@ -416,8 +482,15 @@ def run_backend(backend: str, postgres: str | None, args, directory: Path) -> di
                 print(f"  {name}: {measured['flows_per_s']:.0f} flows/s ({measured['requests_per_s']:.0f} requests/s, "
                       f"{measured['errors']} errors); CPU ms per flow: {cpu}; load average {measured['load_average']:.1f}",
                       flush=True)
+                if args.profile:
+                    profiled = await profile(writes, name, with_upload=with_upload, duration=args.duration,
+                                             concurrency=args.concurrency)
+                    print(f"  profile of submissions: {profiled.relative_to(ROOT)}", flush=True)
 
         asyncio.run(write())
+
+
+def size_phase(small: Bench, large: Bench, args, result: dict) -> None:
     with running(small), running(large):
 
         async def sizes() -> dict:
@@ -438,7 +511,6 @@ def run_backend(backend: str, postgres: str | None, args, directory: Path) -> di
         verdict = "ok" if ratio <= P99_TARGET else f"above {P99_TARGET}"
         print(f"  {label:24}{a['p50_ms']:>8.1f}ms{a['p99_ms']:>8.1f}ms{b['p50_ms']:>8.1f}ms{b['p99_ms']:>8.1f}ms"
               f"{ratio:>12.2f}  {verdict}")
-    return result
 
 
 def main() -> None:
@@ -451,6 +523,13 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--phases", default="throughput,sizes", type=lambda v: v.split(","),
+                        help="throughput,sizes (default: both)")
+    parser.add_argument("--flows", default="create+upload+submit,create+submit", type=lambda v: v.split(","),
+                        help="which write flows the throughput phase measures (default: both)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each measured write flow, one more run with py-spy sampling the submissions "
+                             "process (collapsed stacks to bench/out/)")
     args = parser.parse_args()
     backends = (args.backends or ("sqlite,postgres" if args.postgres else "sqlite")).split(",")
     if "postgres" in backends and not args.postgres:
@@ -459,7 +538,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="simpul-bench-") as directory:
         for backend in backends:
             results[backend] = run_backend(backend, args.postgres, args, Path(directory))
-    if "postgres" in results:
+    if "create+submit" in results.get("postgres", {}):
         flows = results["postgres"]["create+submit"]["flows_per_s"]
         verdict = "ok" if flows >= THROUGHPUT_TARGET else f"below {THROUGHPUT_TARGET}"
         print(f"create+submit on PostgreSQL through the gateway: {flows:.0f}/s ({verdict})")

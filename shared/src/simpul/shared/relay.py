@@ -263,7 +263,12 @@ class OutboxRelay:
             except Exception:  # the database itself failing; keep the relay alive and try again
                 log.exception("outbox %s: relay step failed", self._table.name)
                 wait = self._poll_interval
-            if wait > 0:
+            if wait > 0 and self._retry_at is not None:
+                # Backing off: the first unpublished row waits for its retry time and nothing may
+                # overtake it, so a commit's wake-up has nothing to publish; looking anyway would
+                # read a batch of rows per commit for as long as the destination is down.
+                await asyncio.sleep(wait)
+            elif wait > 0:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
                 except TimeoutError:

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, insert, or_, select, update
+from sqlalchemy import bindparam, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from simpul.shared.events import envelope
 from simpul.shared.identity import Identity
@@ -45,6 +45,8 @@ from simpul.submissions.storage import BlobStore
 from simpul.submissions.uploads import read_upload
 
 Clock = Callable[[], datetime]
+# Where statements run: the session, or its connection (Core statements, without the ORM layer).
+Executor = AsyncSession | AsyncConnection
 
 EVENT_SOURCE = "simpul/submissions"
 # 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
@@ -100,6 +102,37 @@ WRONG_TYPE = Text(
 EMPTY_FILE = Text("Berkas kosong.", "The file is empty.")
 BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
 UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
+
+
+# The statements of the write path, built once: each execution then passes only its parameters,
+# and SQLAlchemy finds the compiled form in its cache by a short key instead of building and
+# hashing a new expression (one bound parameter per column) for every request.
+INSERT_SUBMISSION = insert(submissions)
+INSERT_HISTORY = insert(history)
+INSERT_OUTBOX = insert(outbox)
+# Only the row read at the start may be changed: `match_version` is the version that was read.
+UPDATE_READ_VERSION = update(submissions).where(
+    submissions.c.id == bindparam("match_id"), submissions.c.version == bindparam("match_version")
+)
+BUMP_RECEIPT_COUNTER = (
+    update(receipt_counters)
+    .where(receipt_counters.c.unit == bindparam("match_unit"), receipt_counters.c.year == bindparam("match_year"))
+    .values(last_number=receipt_counters.c.last_number + 1)
+    .returning(receipt_counters.c.last_number)
+)
+INSERT_RECEIPT_COUNTER = insert(receipt_counters)
+_BY_ID = select(submissions).where(submissions.c.id == bindparam("submission_id"))
+# One submission as each role may see it (see `SubmissionService.scope`).
+VISIBLE_TO = {
+    "admin": _BY_ID,
+    "applicant": _BY_ID.where(submissions.c.tenant == bindparam("scope_tenant")),
+    "officer": _BY_ID.where(submissions.c.unit == bindparam("scope_tenant")),
+}
+CURRENT_DOCUMENTS = (
+    select(documents)
+    .where(documents.c.submission_id == bindparam("submission_id"), documents.c.replaced_at.is_(None))
+    .order_by(documents.c.requirement_code)
+)
 
 
 def new_id() -> str:
@@ -241,12 +274,13 @@ class SubmissionService:
             return submissions.c.unit == identity.tenant
         return false()
 
-    async def _visible(self, session: AsyncSession, identity: Identity, submission_id: str) -> dict[str, Any]:
-        query = select(submissions).where(submissions.c.id == submission_id)
-        scope = self.scope(identity)
-        if scope is not None:
-            query = query.where(scope)
-        row = (await session.execute(query)).mappings().first()
+    async def _visible(self, session: Executor, identity: Identity, submission_id: str) -> dict[str, Any]:
+        """The submission as `identity` may see it (the same rows as `scope`), or 404."""
+        query = VISIBLE_TO.get(identity.role) if identity.role == "admin" or identity.tenant is not None else None
+        row = None
+        if query is not None:
+            found = await session.execute(query, {"submission_id": submission_id, "scope_tenant": identity.tenant})
+            row = found.mappings().first()
         if row is None:
             # Outside the caller's tenant or unit looks exactly like not existing at all.
             raise Problem(404, NOT_FOUND, slug="submission-not-found")
@@ -318,12 +352,16 @@ class SubmissionService:
             "issued_documents": row["issued_documents"] or [],
         }
 
-    async def _current_documents(self, session: AsyncSession, submission_id: str) -> list[dict[str, Any]]:
-        rows = await session.execute(
-            select(documents)
-            .where(documents.c.submission_id == submission_id, documents.c.replaced_at.is_(None))
-            .order_by(documents.c.requirement_code)
-        )
+    async def _current_documents(
+        self, session: Executor, submission_id: str, row: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The documents in force, by requirement. Given the submission's `row`, a submission
+        whose frozen standard lists no requirements is known to have none without asking: an
+        upload is accepted only for one of those requirements (`upload`), and the standard a
+        submission keeps never changes."""
+        if row is not None and not row["standard"]["requirements"]:
+            return []
+        rows = await session.execute(CURRENT_DOCUMENTS, {"submission_id": submission_id})
         return [dict(r) for r in rows.mappings()]
 
     async def get(self, identity: Identity, submission_id: str) -> dict[str, Any]:
@@ -521,8 +559,9 @@ class SubmissionService:
             "issued_documents": None,
         }
         async with self.sessions() as session, session.begin():
-            await session.execute(insert(submissions).values(**row))
-            await self._append_history(session, row["id"], now, "create", None, Status.DRAFT, identity)
+            connection = await session.connection()
+            await connection.execute(INSERT_SUBMISSION, row)
+            await self._append_history(connection, row["id"], now, "create", None, Status.DRAFT, identity)
         return self.render(row, identity, now, [])
 
     async def upload(
@@ -653,7 +692,10 @@ class SubmissionService:
         note = note.strip() if note and note.strip() else None
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            row = await self._visible(session, identity, submission_id)
+            # Core statements on the session's connection (one transaction); only the outbox
+            # INSERT goes through the session itself, which is how the relay learns of it.
+            connection = await session.connection()
+            row = await self._visible(connection, identity, submission_id)
             try:
                 move = transition(Status(row["status"]), action, identity.role)
             except RoleNotAllowed as exc:
@@ -662,7 +704,7 @@ class SubmissionService:
                 raise self._invalid_state(action.value, row["status"]) from exc
             if action in NOTE_REQUIRED and note is None:
                 raise Problem(422, NOTE_MISSING, errors=[{"field": "note", "message": NOTE_MISSING.render(language)}])
-            current = await self._current_documents(session, submission_id)
+            current = await self._current_documents(connection, submission_id, row)
             if move.target is Status.SUBMITTED:
                 self._check_documents(row, current, language)
             clock = clock_after(
@@ -680,16 +722,14 @@ class SubmissionService:
                 values.update(decision_note=note)
             if move.source is Status.DRAFT and move.target is Status.SUBMITTED:
                 # A lost race below rolls the number back with everything else, so none is skipped.
-                number = await self._next_receipt_number(session, row["unit"], local_date(now).year)
+                number = await self._next_receipt_number(connection, row["unit"], local_date(now).year)
                 values.update(receipt_number=number, receipt_issued_at=now)
-            changed = await session.execute(
-                update(submissions)
-                .where(submissions.c.id == submission_id, submissions.c.version == row["version"])
-                .values(**values)
+            changed = await connection.execute(
+                UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
             )
             if changed.rowcount != 1:
                 # Someone else changed it between our read and our write: only one of us wins.
-                latest = await self._visible(session, identity, submission_id)
+                latest = await self._visible(connection, identity, submission_id)
                 raise Problem(
                     409,
                     CHANGED_CONCURRENTLY,
@@ -698,7 +738,9 @@ class SubmissionService:
                     current_status=latest["status"],
                 )
             row.update(values)
-            await self._append_history(session, submission_id, now, action.value, move.source, move.target, identity, note=note)
+            await self._append_history(
+                connection, submission_id, now, action.value, move.source, move.target, identity, note=note
+            )
             extra: dict[str, Any] = {}
             if row["receipt_number"] and move.target is Status.SUBMITTED:
                 extra["receipt"] = {"number": row["receipt_number"], "fee": row["standard"]["fee"]}
@@ -707,7 +749,7 @@ class SubmissionService:
                 types.append("submission.submitted")
             await self._stage(session, row, move.source, move.target, now, note, types, extra)
             if action is Action.APPROVE:
-                await session.execute(
+                await connection.execute(
                     insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
                 )
         if action is Action.APPROVE:
@@ -775,7 +817,7 @@ class SubmissionService:
 
     async def _append_history(
         self,
-        session: AsyncSession,
+        session: Executor,
         submission_id: str,
         at: datetime,
         action: str,
@@ -787,17 +829,18 @@ class SubmissionService:
         document: dict[str, Any] | None = None,
     ) -> None:
         await session.execute(
-            insert(history).values(
-                submission_id=submission_id,
-                at=at,
-                action=action,
-                from_status=source.value if source else None,
-                to_status=target.value,
-                actor_id=actor.subject,
-                actor_role=actor.role,
-                note=note,
-                document=document,
-            )
+            INSERT_HISTORY,
+            {
+                "submission_id": submission_id,
+                "at": at,
+                "action": action,
+                "from_status": source.value if source else None,
+                "to_status": target.value,
+                "actor_id": actor.subject,
+                "actor_role": actor.role,
+                "note": note,
+                "document": document,
+            },
         )
 
     async def _stage(
@@ -837,7 +880,7 @@ class SubmissionService:
         subject = f"submissions/{row['id']}"
         staged = [envelope(type=t, source=EVENT_SOURCE, subject=subject, data=data) for t in types]
         await session.execute(
-            insert(outbox),
+            INSERT_OUTBOX,
             [
                 {
                     "id": event["id"],
@@ -852,26 +895,21 @@ class SubmissionService:
         )
 
     @staticmethod
-    async def _next_receipt_number(session: AsyncSession, unit: str, year: int) -> str:
+    async def _next_receipt_number(session: Executor, unit: str, year: int) -> str:
         """The next number of the unit's receipts this year: no gaps between committed ones, no repeats.
 
         The counter row is updated in the submitting transaction, so its write lock (PostgreSQL
-        row lock; SQLite database lock) keeps two submissions from taking the same number.
+        row lock; SQLite database lock) keeps two submissions from taking the same number. Only
+        the first receipt of a unit's year creates the row (in a savepoint, as two may race).
         """
-        bump = (
-            update(receipt_counters)
-            .where(receipt_counters.c.unit == unit, receipt_counters.c.year == year)
-            .values(last_number=receipt_counters.c.last_number + 1)
-            .returning(receipt_counters.c.last_number)
-        )
-        number = (await session.execute(bump)).scalar_one_or_none()
+        key = {"match_unit": unit, "match_year": year}
+        number = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one_or_none()
         if number is None:
             try:
                 async with session.begin_nested():
-                    await session.execute(insert(receipt_counters).values(unit=unit, year=year, last_number=1))
+                    await session.execute(INSERT_RECEIPT_COUNTER, {"unit": unit, "year": year, "last_number": 1})
                 number = 1
             except IntegrityError:
                 # Another transaction created this year's counter first; take the next from it.
-                number = (await session.execute(bump)).scalar_one()
+                number = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one()
         return f"{unit}/{year}/{number:06d}"
-
