@@ -90,9 +90,11 @@ class ComplainantIn(BaseModel):
 class ComplaintCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    submission_id: str | None = Field(default=None, max_length=36, description="One of the caller's submissions")
+    submission_id: str | None = Field(
+        default=None, min_length=1, max_length=36, description="One of the caller's submissions"
+    )
     service_code: str | None = Field(
-        default=None, max_length=100, description="The service complained about, when no submission is named"
+        default=None, min_length=1, max_length=100, description="The service complained about, when no submission is named"
     )
     category: ComplaintCategory
     text: Message
