@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -46,3 +47,30 @@ def admin(api) -> Iterator[httpx.Client]:
     client = api.as_client(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def published(admin) -> dict:
+    """A service of its own unit, published, for the tests of one module."""
+    from tests.e2e.test_foundation import service_body  # that module imports this one
+
+    code = f"UJI-{uuid.uuid4().hex[:8].upper()}"
+    unit = f"E2E-{uuid.uuid4().hex[:6].upper()}"
+    assert admin.post("/v1/services", json=service_body(code, unit)).status_code == 201
+    response = admin.post(f"/v1/services/{code}/publish")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def people(api, admin, published) -> Iterator[dict[str, httpx.Client]]:
+    """Applicants of two regions, the officer of the published service's unit and one of another."""
+    clients = {
+        "applicant": api.client_for(admin, "applicant", "31"),
+        "other_applicant": api.client_for(admin, "applicant", "32"),
+        "officer": api.client_for(admin, "officer", published["unit"]),
+        "other_officer": api.client_for(admin, "officer", "KEU-LAIN"),
+    }
+    yield clients
+    for client in clients.values():
+        client.close()

@@ -7,34 +7,8 @@ import time
 import uuid
 
 import httpx
-import pytest
-
-from tests.e2e.test_foundation import service_body
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-
-
-@pytest.fixture(scope="module")
-def published(admin) -> dict:
-    code = f"UJI-{uuid.uuid4().hex[:8].upper()}"
-    unit = f"E2E-{uuid.uuid4().hex[:6].upper()}"
-    assert admin.post("/v1/services", json=service_body(code, unit)).status_code == 201
-    response = admin.post(f"/v1/services/{code}/publish")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-@pytest.fixture(scope="module")
-def people(api, admin, published) -> dict[str, httpx.Client]:
-    clients = {
-        "applicant": api.client_for(admin, "applicant", "31"),
-        "other_applicant": api.client_for(admin, "applicant", "32"),
-        "officer": api.client_for(admin, "officer", published["unit"]),
-        "other_officer": api.client_for(admin, "officer", "KEU-LAIN"),
-    }
-    yield clients
-    for client in clients.values():
-        client.close()
 
 
 def create(people, published) -> dict:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.api.submissions.conftest import JPEG, OTHER_UNIT, PDF, admin, applicant, officer
+from tests.api.submissions.conftest import JPEG, OTHER_UNIT, admin, applicant, officer
 from tests.support.identity import anonymous
 
 WIB = timedelta(hours=7)

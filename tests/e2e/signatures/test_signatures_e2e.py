@@ -17,31 +17,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from tests.e2e.test_foundation import service_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
-
-
-@pytest.fixture(scope="module")
-def published(admin) -> dict:
-    code = f"SIGN-{uuid.uuid4().hex[:8].upper()}"
-    unit = f"E2E-{uuid.uuid4().hex[:6].upper()}"
-    assert admin.post("/v1/services", json=service_body(code, unit)).status_code == 201
-    response = admin.post(f"/v1/services/{code}/publish")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-@pytest.fixture(scope="module")
-def people(api, admin, published) -> dict[str, httpx.Client]:
-    clients = {
-        "applicant": api.client_for(admin, "applicant", "31"),
-        "other_applicant": api.client_for(admin, "applicant", "32"),
-        "officer": api.client_for(admin, "officer", published["unit"]),
-    }
-    yield clients
-    for client in clients.values():
-        client.close()
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import quote
-
 import anyio
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from simpul.shared.identity import Identity, require_roles
+from simpul.shared.identity import Identity
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import request_language
 from simpul.submissions.receipt import receipt_pdf
+from simpul.submissions.responses import download, json, roles
 from simpul.submissions.schemas import (
     ActionIn,
     CancelIn,
@@ -29,21 +26,9 @@ from simpul.submissions.service import SubmissionService
 
 router = APIRouter()
 
-
-
-def _roles(*roles: str):
-    check = require_roles(*roles)
-
-    # An async dependency runs on the event loop; a plain function would cost a thread hop per call.
-    async def dependency(request: Request) -> Identity:
-        return check(request)
-
-    return dependency
-
-
-applicant_only = _roles("applicant")
-officer_only = _roles("officer")
-readers = _roles("applicant", "officer", "admin")
+applicant_only = roles("applicant")
+officer_only = roles("officer")
+readers = roles("applicant", "officer", "admin")
 
 
 ID_PATH = "/v1/submissions/{submission_id}"
@@ -65,11 +50,6 @@ UPLOAD_BODY = {
         },
     }
 }
-
-
-def json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    # Pre-serialised: orjson writes datetimes as RFC 3339 with offset.
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
 def service_of(request: Request) -> SubmissionService:
@@ -172,16 +152,12 @@ async def document_content(
 ) -> Response:
     service = service_of(request)
     document = await service.document(identity, submission_id, document_id)
-    filename = document["filename"] or f"{document['requirement_code']}"
-    return StreamingResponse(
+    return download(
         service.document_content(document),
         media_type=document["content_type"],
-        headers={
-            "Content-Length": str(document["size"]),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}",
-            "ETag": f'"{document["sha256"]}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        size=document["size"],
+        sha256=document["sha256"],
+        filename=document["filename"] or document["requirement_code"],
     )
 
 

@@ -3,14 +3,13 @@ complaints.py and reports.py."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from urllib.parse import quote
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from simpul.shared.identity import Identity, require_roles
+from simpul.shared.identity import Identity
 from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import Problem, Text, request_language
@@ -30,6 +29,7 @@ from simpul.submissions.feedback_schemas import (
 )
 from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.reports import PerformanceService, as_csv
+from simpul.submissions.responses import download, json, roles
 from simpul.submissions.surveys import SurveyService
 
 router = APIRouter()
@@ -55,23 +55,9 @@ ATTACHMENT_BODY = {
 COMPLAINT_PATH = "/v1/complaints/{complaint_id}"
 
 
-def roles(*allowed: str):
-    check = require_roles(*allowed)
-
-    # An async dependency runs on the event loop; a plain function would cost a thread hop per call.
-    async def dependency(request: Request) -> Identity:
-        return check(request)
-
-    return dependency
-
-
 applicant_only = roles("applicant")
 survey_readers = roles("applicant", "admin")
 complaint_parties = roles("applicant", "officer", "admin")
-
-
-def json(body, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
 def surveys_of(request: Request) -> SurveyService:
@@ -82,8 +68,22 @@ def complaints_of(request: Request) -> ComplaintService:
     return request.app.state.complaints
 
 
-def period_of(request: Request, first: date | None, last: date | None) -> ReportPeriod:
-    return ReportPeriod.parse(first, last, now=request.app.state.clock(), language=request_language(request))
+@dataclass(frozen=True)
+class ReportScope:
+    period: ReportPeriod
+    service_code: str | None
+    unit: str | None
+
+
+async def report_scope(
+    request: Request,
+    service_code: str | None = Query(None, max_length=100),
+    unit: str | None = Query(None, max_length=64),
+    first: date | None = Query(None, alias="from", description="First day (Asia/Jakarta); default 1 January"),
+    last: date | None = Query(None, alias="to", description="Last day, included; default today"),
+) -> ReportScope:
+    period = ReportPeriod.parse(first, last, now=request.app.state.clock(), language=request_language(request))
+    return ReportScope(period, service_code or None, unit or None)
 
 
 def content_length(request: Request) -> int | None:
@@ -124,16 +124,9 @@ async def get_survey(submission_id: str, request: Request, identity: Identity = 
     responses={422: PROBLEM},
     summary="Community satisfaction index (IKM, PermenPANRB 14/2017) over a period",
 )
-async def ikm_report(
-    request: Request,
-    service_code: str | None = Query(None, max_length=100),
-    unit: str | None = Query(None, max_length=64),
-    first: date | None = Query(None, alias="from", description="First day (Asia/Jakarta); default 1 January"),
-    last: date | None = Query(None, alias="to", description="Last day, included; default today"),
-) -> Response:
-    period = period_of(request, first, last)
+async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
     body = await surveys_of(request).report(
-        period, service_code=service_code, unit=unit, language=request_language(request)
+        scope.period, service_code=scope.service_code, unit=scope.unit, language=request_language(request)
     )
     return json(body, headers=REPORT_CACHE)
 
@@ -144,19 +137,15 @@ async def ikm_report(
     responses={200: {"content": {CSV: {}}}, 406: PROBLEM, 422: PROBLEM},
     summary="Service performance per service over a period (JSON, or CSV with Accept: text/csv)",
 )
-async def performance_report(
-    request: Request,
-    service_code: str | None = Query(None, max_length=100),
-    unit: str | None = Query(None, max_length=64),
-    first: date | None = Query(None, alias="from", description="First day (Asia/Jakarta); default 1 January"),
-    last: date | None = Query(None, alias="to", description="Last day, included; default today"),
-) -> Response:
+async def performance_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
     form = preferred(request.headers.get("accept"), {"json": (JSON,), "csv": (CSV,)}, "json")
     if form is None:
         raise Problem(406, NOT_ACCEPTABLE, slug="not-acceptable")
-    period = period_of(request, first, last)
+    period = scope.period
     performance: PerformanceService = request.app.state.performance
-    report = await performance.report(period, service_code=service_code, unit=unit, language=request_language(request))
+    report = await performance.report(
+        period, service_code=scope.service_code, unit=scope.unit, language=request_language(request)
+    )
     if form == "csv":
         name = f"performance-{period.first_day.isoformat()}-{period.last_day.isoformat()}.csv"
         return Response(
@@ -271,14 +260,10 @@ async def attachment_content(
 ) -> Response:
     service = complaints_of(request)
     attachment = await service.attachment(identity, complaint_id, attachment_id)
-    filename = attachment["filename"] or attachment["id"]
-    return StreamingResponse(
+    return download(
         service.attachment_content(attachment),
         media_type=attachment["content_type"],
-        headers={
-            "Content-Length": str(attachment["size"]),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}",
-            "ETag": f'"{attachment["sha256"]}"',
-            "X-Content-Type-Options": "nosniff",
-        },
+        size=attachment["size"],
+        sha256=attachment["sha256"],
+        filename=attachment["filename"] or attachment["id"],
     )
