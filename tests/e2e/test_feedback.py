@@ -7,6 +7,7 @@ import csv
 import io
 import time
 import uuid
+from email import message_from_bytes, policy
 
 import pytest
 
@@ -55,7 +56,7 @@ def test_survey_and_ikm(api, people, published, rejected):
     assert "Budi" not in report.text
 
 
-def test_complaint_answered_and_notified(api, people, published, rejected):
+def test_complaint_answered_and_notified(api, system, people, published, rejected):
     applicant, officer = people["applicant"], people["officer"]
     filed = applicant.post("/v1/complaints", json={
         "submission_id": rejected["id"], "category": "procedure", "text": "Alasan penolakan kurang jelas.",
@@ -79,14 +80,23 @@ def test_complaint_answered_and_notified(api, people, published, rejected):
     content = officer.get(f"/v1/complaints/{cid}/attachments/{attached.json()['id']}/content")
     assert content.status_code == 200 and content.content == PDF
 
+    mailbox = system.directory / "var" / "mailbox"
+
+    def answers() -> list:
+        mails = [message_from_bytes(path.read_bytes(), policy=policy.default) for path in mailbox.glob("*.eml")]
+        return [m for m in mails if m["Subject"] == "Your complaint: resolved" and m["To"] == "budi@example.go.id"]
+
     deadline = time.monotonic() + 30
     while True:
         items = applicant.get("/v1/notifications", params={"event_type": "complaint.updated"}).json()["items"]
         ours = [item for item in items if item["complaint_id"] == cid]
-        if len(ours) == 2 or time.monotonic() > deadline:
+        if (len(ours) == 2 and answers()) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
     assert len(ours) == 2, items
+    # The applicant asked for English mail; the unit's answer is in it.
+    (answer,) = answers()
+    assert "Layanan ini kewenangan provinsi." in answer.get_body(("plain",)).get_content()
     assert people["other_applicant"].get("/v1/notifications", params={"event_type": "complaint.updated"}).json()[
         "items"] == []
 

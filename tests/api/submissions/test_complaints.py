@@ -101,6 +101,10 @@ async def test_from_filing_through_reopening_to_closed(harness):
     harness.clock.advance(timedelta(days=30))
     closed = (await harness.client.get(f"/v1/complaints/{cid}", headers=applicant())).json()
     assert closed["closed"] is True and closed["status"] == "resolved" and closed["allowed_actions"] == []
+    # Closed for every reader at once; the closing worker then records it, once.
+    assert closed["closed_at"] == closed["reopen_until"]
+    assert await harness.app.state.complaints.close_due() == 1
+    assert await harness.app.state.complaints.close_due() == 0
     late = await respond(harness, cid, applicant(), text="Masih ada masalah.")
     assert late.status_code == 409 and late.json()["type"].endswith("complaint-closed")
     assert (await attach(harness, cid, PDF, applicant())).status_code == 409
@@ -117,12 +121,15 @@ async def test_from_filing_through_reopening_to_closed(harness):
         ("resolve", "in_progress", "resolved", "officer"),
         ("reopen", "resolved", "in_progress", "applicant"),
         ("resolve", "in_progress", "resolved", "officer"),
+        ("close", "resolved", "resolved", "service"),
     ]
-    events = await wait_for_events(harness, cid, 6)
-    assert [(e["data"]["action"], e["data"]["status"]) for e in events] == [
-        ("file", "open"), ("respond", "in_progress"), ("reply", "in_progress"), ("resolve", "resolved"),
-        ("reopen", "in_progress"), ("resolve", "resolved"),
+    events = await wait_for_events(harness, cid, 7)
+    assert [(e["data"]["action"], e["data"]["status"], e["data"]["closed"]) for e in events] == [
+        ("file", "open", False), ("respond", "in_progress", False), ("reply", "in_progress", False),
+        ("resolve", "resolved", False), ("reopen", "in_progress", False), ("resolve", "resolved", False),
+        ("close", "resolved", True),
     ]
+    assert events[1]["data"]["text"] == "Sedang kami periksa."
     first = events[0]
     assert first["subject"] == f"complaints/{cid}" and first["data"]["unit"] == UNIT
     assert first["data"]["applicant"]["email"] == "siti@example.go.id"
@@ -287,3 +294,23 @@ async def test_lists_filter_and_page(harness):
     assert await ids("category=cost") == {made[1], made[3]}
     assert (await harness.client.get("/v1/complaints?status=closed", headers=applicant())).status_code == 422
     assert (await harness.client.get("/v1/complaints?category=x", headers=applicant())).status_code == 422
+
+
+class TestClosingWorker:
+    @pytest.fixture
+    def harness_overrides(self):
+        return {"complaint_close_poll_seconds": 0.05, "complaint_reopen_working_days": 1}
+
+    async def test_the_worker_records_closings(self, harness):
+        harness.clock.set(wib(2026, 3, 2))
+        cid = (await file(harness)).json()["id"]
+        assert (await respond(harness, cid, admin(), text="Selesai", resolve=True)).status_code == 201
+        harness.clock.set(wib(2026, 3, 4))  # the one working day to reopen (3 March) is over
+        for _ in range(200):
+            history = (await harness.client.get(f"/v1/complaints/{cid}/history", headers=admin())).json()["items"]
+            if history[-1]["action"] == "close":
+                break
+            await asyncio.sleep(0.02)
+        assert [e["action"] for e in history] == ["file", "resolve", "close"]
+        body = (await harness.client.get(f"/v1/complaints/{cid}", headers=admin())).json()
+        assert body["closed_at"] == "2026-03-03T16:59:59+00:00"

@@ -20,7 +20,8 @@ PARTS = ("subject", "text", "html")
 # leaves it out (StrictUndefined then only catches misspelt names).
 SUBMISSION_FIELDS = ("submission_id", "tracking_code", "service_code", "service_name", "service_version",
                      "unit", "tenant", "applicant", "from", "to", "note", "at", "due_at", "issued_documents")
-COMPLAINT_FIELDS = ("complaint_id", "submission_id", "tenant", "unit", "status", "applicant", "at")
+COMPLAINT_FIELDS = ("complaint_id", "submission_id", "service_code", "tenant", "unit", "category", "action", "from",
+                    "status", "closed", "text", "response_due_at", "applicant", "at")
 
 STATUS_LABELS = {
     "id": {
@@ -179,7 +180,9 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
     },
     "complaint.updated": {
         "complaint_id": "c-0001", "submission_id": "3f1c2a9e-0000-4000-8000-000000000001",
-        "tenant": "31", "unit": "dpmptsp", "status": "in_progress",
+        "service_code": "izin-usaha-mikro", "tenant": "31", "unit": "dpmptsp", "category": "timeliness",
+        "action": "respond", "from": "open", "status": "in_progress", "closed": False,
+        "text": "Berkas Anda sedang kami periksa ulang.", "response_due_at": "2025-04-03T16:59:59+00:00",
         "applicant": {"name": "Siti Rahma", "email": "siti@example.id", "language": "id"},
         "at": "2025-03-15T04:00:00+00:00",
     },
@@ -320,27 +323,43 @@ DEFAULTS: dict[tuple[str, str], Sources] = {
             "<p>Regards,<br>Simpul</p>\n"),
     ),
     ("complaint.updated", "id"): Sources(
-        subject="Pengaduan Anda: {{ status | status }}",
+        subject="Pengaduan Anda: {% if closed %}ditutup{% else %}{{ status | status }}{% endif %}",
         text=(
             "Yth. {{ applicant.name }},\n\n"
             "Status pengaduan Anda kini {{ status | status }} ({{ at | datetime }}).\n"
+            "{% if text and action in ('respond', 'resolve') %}\nTanggapan unit:\n{{ text }}\n{% endif %}"
+            "{% if closed %}\nPengaduan ini telah ditutup; bila masalahnya berlanjut, ajukan pengaduan baru.\n"
+            "{% elif response_due_at %}\nTindak lanjut berikutnya paling lambat {{ response_due_at | datetime }}.\n"
+            "{% endif %}"
             "\nSalam,\nSimpul\n"
         ),
         html=_html("id",
             "<p>Yth. {{ applicant.name }},</p>\n"
             "<p>Status pengaduan Anda kini <strong>{{ status | status }}</strong> ({{ at | datetime }}).</p>\n"
+            "{% if text and action in ('respond', 'resolve') %}<p>Tanggapan unit:</p>\n<blockquote>{{ text }}</blockquote>\n{% endif %}"
+            "{% if closed %}<p>Pengaduan ini telah ditutup; bila masalahnya berlanjut, ajukan pengaduan baru.</p>\n"
+            "{% elif response_due_at %}<p>Tindak lanjut berikutnya paling lambat {{ response_due_at | datetime }}.</p>\n"
+            "{% endif %}"
             "<p>Salam,<br>Simpul</p>\n"),
     ),
     ("complaint.updated", "en"): Sources(
-        subject="Your complaint: {{ status | status }}",
+        subject="Your complaint: {% if closed %}closed{% else %}{{ status | status }}{% endif %}",
         text=(
             "Dear {{ applicant.name }},\n\n"
             "Your complaint is now {{ status | status }} ({{ at | datetime }}).\n"
+            "{% if text and action in ('respond', 'resolve') %}\nThe unit's response:\n{{ text }}\n{% endif %}"
+            "{% if closed %}\nThis complaint is now closed; if the problem goes on, please file a new one.\n"
+            "{% elif response_due_at %}\nThe next step is due by {{ response_due_at | datetime }}.\n"
+            "{% endif %}"
             "\nRegards,\nSimpul\n"
         ),
         html=_html("en",
             "<p>Dear {{ applicant.name }},</p>\n"
             "<p>Your complaint is now <strong>{{ status | status }}</strong> ({{ at | datetime }}).</p>\n"
+            "{% if text and action in ('respond', 'resolve') %}<p>The unit's response:</p>\n<blockquote>{{ text }}</blockquote>\n{% endif %}"
+            "{% if closed %}<p>This complaint is now closed; if the problem goes on, please file a new one.</p>\n"
+            "{% elif response_due_at %}<p>The next step is due by {{ response_due_at | datetime }}.</p>\n"
+            "{% endif %}"
             "<p>Regards,<br>Simpul</p>\n"),
     ),
 }

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -58,8 +60,15 @@ def create_app(
         await relay.start()
         app.state.relay = relay
         app.state.issuer.start()
+        app.state.closer = asyncio.create_task(
+            app.state.complaints.close_periodically(settings.complaint_close_poll_seconds),
+            name="simpul-submissions-complaint-closer",
+        )
 
     async def stop(app: FastAPI) -> None:
+        app.state.closer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.state.closer
         await app.state.issuer.stop()
         await app.state.relay.stop()
         await catalog.aclose()

@@ -4,12 +4,15 @@ An applicant files a complaint, about one of its submissions, a service, or in g
 that owns the service answers; the first answer verifies it (`open` -> `in_progress`) and must
 come within the verification deadline, the resolution within the follow-up deadline, both in
 working days of the SLA calendar. After resolution the applicant may reply for a while, which
-reopens it; after that period the complaint is closed. Every step is an entry of its append-only
-history and a `complaint.updated` event in the outbox, in the transaction of the change.
+reopens it; after that period the complaint is closed (at once for every reader; a worker
+records the closing). Every step is an entry of its append-only history and a
+`complaint.updated` event in the outbox, in the transaction of the change.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +35,11 @@ from simpul.submissions.sniff import accepts, sniff
 from simpul.submissions.storage import BlobStore
 from simpul.submissions.uploads import read_upload
 
+log = logging.getLogger("simpul.submissions.complaints")
+
+# Who closes a complaint once its reopening period is over: this service itself.
+CLOSER = Identity(subject="service:submissions", role="service")
+CLOSE_BATCH = 100
 ATTACHMENT_TYPES = ["application/pdf", "image/jpeg", "image/png"]
 MULTIPART_OVERHEAD = 16 * 1024
 
@@ -85,6 +93,7 @@ class ComplaintAction(StrEnum):
     REPLY = "reply"
     REOPEN = "reopen"
     ATTACH = "attach"
+    CLOSE = "close"
 
 
 class ComplaintClosed(Exception):
@@ -147,6 +156,8 @@ def awaited_deadline(row: dict[str, Any]) -> datetime | None:
 
 
 def is_closed(row: dict[str, Any], now: datetime) -> bool:
+    if row.get("closed_at") is not None:
+        return True
     return row["status"] == ComplaintStatus.RESOLVED and row["reopen_until"] is not None and now > row["reopen_until"]
 
 
@@ -250,10 +261,12 @@ class ComplaintService:
         attachments: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         due = awaited_deadline(row)
+        closed = is_closed(row, now)
         return {
             "id": row["id"],
             "status": row["status"],
-            "closed": is_closed(row, now),
+            "closed": closed,
+            "closed_at": row.get("closed_at") or (row["reopen_until"] if closed else None),
             "version": row["version"],
             "category": row["category"],
             "text": row["text"],
@@ -424,6 +437,7 @@ class ComplaintService:
             "resolved_at": None,
             "reopen_until": None,
             "reopened_count": 0,
+            "closed_at": None,
         }
         row["overdue_from"] = awaited_deadline(row)
         async with self.sessions() as session, session.begin():
@@ -529,6 +543,43 @@ class ComplaintService:
                                attachment=entry, publish=False)
         return attachment_view(attachment)
 
+    async def close_due(self) -> int:
+        """Record the closing of resolved complaints whose reopening period is over; how many."""
+        now = self.clock()
+        query = (
+            select(complaints)
+            .where(complaints.c.status == ComplaintStatus.RESOLVED.value, complaints.c.closed_at.is_(None),
+                   complaints.c.reopen_until < now)
+            .order_by(complaints.c.reopen_until)
+            .limit(CLOSE_BATCH)
+        )
+        async with self.read_sessions() as session:
+            due = [dict(r) for r in (await session.execute(query)).mappings()]
+        closed = 0
+        for row in due:
+            values = {"closed_at": row["reopen_until"], "version": row["version"] + 1, "updated_at": now}
+            async with self.sessions() as session, session.begin():
+                changed = await session.execute(
+                    update(complaints)
+                    .where(complaints.c.id == row["id"], complaints.c.version == row["version"])
+                    .values(**values)
+                )
+                if changed.rowcount != 1:
+                    continue  # another process closed it, or the applicant's reply won the race
+                row.update(values)
+                await self._record(session, row, now, ComplaintAction.CLOSE, ComplaintStatus.RESOLVED, CLOSER)
+            closed += 1
+        return closed
+
+    async def close_periodically(self, poll_seconds: float) -> None:
+        while True:
+            try:
+                while await self.close_due() == CLOSE_BATCH:
+                    pass
+            except Exception:  # the worker must outlive any single failure; the cause is logged
+                log.exception("closing complaints failed")
+            await asyncio.sleep(poll_seconds)
+
     # -- helpers ---------------------------------------------------------------------------------
 
     @staticmethod
@@ -590,6 +641,8 @@ class ComplaintService:
                 "action": action.value,
                 "from": source.value if source else None,
                 "status": row["status"],
+                "closed": is_closed(row, at),
+                "text": text,
                 "applicant": row["complainant"],
                 "response_due_at": _iso(awaited_deadline(row)),
                 "at": at.isoformat(),

@@ -123,7 +123,7 @@ class ComplaintAttachment(BaseModel):
 class ComplaintEntry(BaseModel):
     id: int
     at: datetime
-    action: Literal["file", "respond", "resolve", "reply", "reopen", "attach"]
+    action: Literal["file", "respond", "resolve", "reply", "reopen", "attach", "close"]
     from_: ComplaintStatus | None = Field(alias="from")
     to: ComplaintStatus
     actor: Actor
@@ -146,6 +146,7 @@ class Complaint(BaseModel):
     id: str
     status: ComplaintStatus
     closed: bool = Field(description="Resolved and past the period in which the applicant may reopen it")
+    closed_at: datetime | None = Field(description="When the reopening period ended")
     version: int
     category: ComplaintCategory
     text: str

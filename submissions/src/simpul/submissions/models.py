@@ -160,6 +160,8 @@ complaints = Table(
     Column("resolved_at", UTCDateTime(), nullable=True),
     Column("reopen_until", UTCDateTime(), nullable=True),
     Column("reopened_count", Integer, nullable=False, server_default="0"),
+    # Set when the reopening period has passed and the closing was recorded.
+    Column("closed_at", UTCDateTime(), nullable=True),
     # The deadline currently missed first, kept on the row so `?overdue=true` is an indexed scan.
     Column("overdue_from", UTCDateTime(), nullable=True),
 )
@@ -170,6 +172,7 @@ Index("ix_complaints_overdue", complaints.c.overdue_from)
 Index("ix_complaints_submission", complaints.c.submission_id)
 Index("ix_complaints_period", complaints.c.created_at)
 Index("ix_complaints_resolved", complaints.c.resolved_at)
+Index("ix_complaints_reopen_until", complaints.c.reopen_until)
 
 # Append-only: filing, every response and reply, every state change, every attachment.
 complaint_entries = Table(

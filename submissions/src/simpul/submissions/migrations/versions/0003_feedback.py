@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("resolved_at", UTCDateTime(), nullable=True),
         sa.Column("reopen_until", UTCDateTime(), nullable=True),
         sa.Column("reopened_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("closed_at", UTCDateTime(), nullable=True),
         sa.Column("overdue_from", UTCDateTime(), nullable=True),
     )
     op.create_index("ix_complaints_tenant", "complaints", ["tenant", "id"])
@@ -68,6 +69,7 @@ def upgrade() -> None:
     op.create_index("ix_complaints_submission", "complaints", ["submission_id"])
     op.create_index("ix_complaints_period", "complaints", ["created_at"])
     op.create_index("ix_complaints_resolved", "complaints", ["resolved_at"])
+    op.create_index("ix_complaints_reopen_until", "complaints", ["reopen_until"])
 
     op.create_table(
         "complaint_entries",
