@@ -180,6 +180,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
 def postgres_cpu_seconds() -> float:
     """CPU time so far of every PostgreSQL server process on this machine (when the server is
     local): its backends do the SQL side of each flow, on the same two cores. Other users of the
@@ -239,6 +246,7 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         postgres_before = postgres_cpu_seconds() if postgres else 0.0
         client_before = time.process_time()
+        machine_before = machine_busy_seconds()
         started = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
@@ -247,10 +255,15 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
         cpu["bench client"] = time.process_time() - client_before
         if postgres:
             cpu["postgres"] = postgres_cpu_seconds() - postgres_before
+        machine = machine_busy_seconds() - machine_before
     # CPU per flow does not depend on what else the machine runs, unlike flows per second.
     cpu_ms = {name: 1000 * seconds / max(flows, 1) for name, seconds in cpu.items()}
+    # What the rest of the machine used meanwhile (another user's tests), in cores: with two cores,
+    # flows per second mean little once this nears one.
+    other = max(0.0, machine - sum(cpu.values())) / elapsed
     return {"flows_per_s": flows / elapsed, "requests_per_s": requests / elapsed, "flows": flows, "errors": errors,
-            "cpu_ms_per_flow": cpu_ms, "load_average": os.getloadavg()[0]}
+            "cpu_ms_per_flow": cpu_ms, "busy_cores": machine / elapsed, "other_load_cores": other,
+            "load_average": os.getloadavg()[0]}
 
 
 async def profile(bench: Bench, name: str, *, with_upload: bool, duration: float, concurrency: int) -> Path:
@@ -480,7 +493,9 @@ def write_phase(writes: Bench, args, result: dict) -> None:
                 )
                 cpu = ", ".join(f"{service} {ms:.1f}" for service, ms in measured["cpu_ms_per_flow"].items())
                 print(f"  {name}: {measured['flows_per_s']:.0f} flows/s ({measured['requests_per_s']:.0f} requests/s, "
-                      f"{measured['errors']} errors); CPU ms per flow: {cpu}; load average {measured['load_average']:.1f}",
+                      f"{measured['errors']} errors); CPU ms per flow: {cpu}; machine busy "
+                      f"{measured['busy_cores']:.2f} cores, other load {measured['other_load_cores']:.2f} cores; "
+                      f"load average {measured['load_average']:.1f}",
                       flush=True)
                 if args.profile:
                     profiled = await profile(writes, name, with_upload=with_upload, duration=args.duration,

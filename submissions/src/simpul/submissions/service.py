@@ -128,6 +128,7 @@ VISIBLE_TO = {
     "applicant": _BY_ID.where(submissions.c.tenant == bindparam("scope_tenant")),
     "officer": _BY_ID.where(submissions.c.unit == bindparam("scope_tenant")),
 }
+LOCKED_VISIBLE_TO = {role: query.with_for_update() for role, query in VISIBLE_TO.items()}
 CURRENT_DOCUMENTS = (
     select(documents)
     .where(documents.c.submission_id == bindparam("submission_id"), documents.c.replaced_at.is_(None))
@@ -274,9 +275,13 @@ class SubmissionService:
             return submissions.c.unit == identity.tenant
         return false()
 
-    async def _visible(self, session: Executor, identity: Identity, submission_id: str) -> dict[str, Any]:
-        """The submission as `identity` may see it (the same rows as `scope`), or 404."""
-        query = VISIBLE_TO.get(identity.role) if identity.role == "admin" or identity.tenant is not None else None
+    async def _visible(
+        self, session: Executor, identity: Identity, submission_id: str, *, lock: bool = False
+    ) -> dict[str, Any]:
+        """The submission as `identity` may see it (the same rows as `scope`), or 404; with
+        `lock`, read with the row's write lock for the rest of the transaction."""
+        visible = LOCKED_VISIBLE_TO if lock else VISIBLE_TO
+        query = visible.get(identity.role) if identity.role == "admin" or identity.tenant is not None else None
         row = None
         if query is not None:
             found = await session.execute(query, {"submission_id": submission_id, "scope_tenant": identity.tenant})
@@ -693,9 +698,12 @@ class SubmissionService:
         now = self.clock()
         async with self.sessions() as session, session.begin():
             # Core statements on the session's connection (one transaction); only the outbox
-            # INSERT goes through the session itself, which is how the relay learns of it.
+            # INSERT goes through the session itself, which is how the relay learns of it. The
+            # row is read with its write lock (FOR UPDATE where the database has row locks; a
+            # SQLite write transaction holds the whole database), so a concurrent change of the
+            # same submission waits and then sees this one's outcome.
             connection = await session.connection()
-            row = await self._visible(connection, identity, submission_id)
+            row = await self._visible(connection, identity, submission_id, lock=True)
             try:
                 move = transition(Status(row["status"]), action, identity.role)
             except RoleNotAllowed as exc:
@@ -720,15 +728,23 @@ class SubmissionService:
                 values.update(approved_at=now, approved_by=identity.subject, decision_note=note)
             elif action is Action.REJECT:
                 values.update(decision_note=note)
+            # The row is locked already (read FOR UPDATE), so the history goes in before the
+            # UPDATE and the unit's counter is taken as late as it can be: every submission of the
+            # unit queues on the counter's lock until this transaction ends, so the fewer
+            # statements follow it, the more submissions a unit takes per second.
+            await self._append_history(
+                connection, submission_id, now, action.value, move.source, move.target, identity, note=note
+            )
             if move.source is Status.DRAFT and move.target is Status.SUBMITTED:
-                # A lost race below rolls the number back with everything else, so none is skipped.
+                # A failure from here rolls the number back with everything else: none is skipped.
                 number = await self._next_receipt_number(connection, row["unit"], local_date(now).year)
                 values.update(receipt_number=number, receipt_issued_at=now)
             changed = await connection.execute(
                 UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
             )
             if changed.rowcount != 1:
-                # Someone else changed it between our read and our write: only one of us wins.
+                # Changed between our read and our write (where the read could not lock it): only
+                # one of us wins.
                 latest = await self._visible(connection, identity, submission_id)
                 raise Problem(
                     409,
@@ -738,9 +754,6 @@ class SubmissionService:
                     current_status=latest["status"],
                 )
             row.update(values)
-            await self._append_history(
-                connection, submission_id, now, action.value, move.source, move.target, identity, note=note
-            )
             extra: dict[str, Any] = {}
             if row["receipt_number"] and move.target is Status.SUBMITTED:
                 extra["receipt"] = {"number": row["receipt_number"], "fee": row["standard"]["fee"]}
