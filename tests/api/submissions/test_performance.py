@@ -12,7 +12,6 @@ from tests.api.submissions.conftest import JPEG, OTHER_UNIT, admin, applicant, o
 from tests.support.identity import anonymous
 
 WIB = timedelta(hours=7)
-PUBLIC = anonymous("submissions")
 FEBRUARY = "from=2026-02-01&to=2026-02-28"
 
 
@@ -77,7 +76,7 @@ async def february(harness):
 
 
 async def test_figures_per_service_and_in_total(harness, february):
-    response = await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=PUBLIC)
+    response = await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=anonymous("submissions"))
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "public, max-age=60"
     body = response.json()
@@ -110,21 +109,21 @@ async def test_figures_per_service_and_in_total(harness, february):
             total["complaints_resolved_within_deadline"], total["ikm"]["ikm"]) == (5, 3, 1, 2, 1, 100.0)
 
     one = (await harness.client.get(f"/v1/reports/performance?{FEBRUARY}&service_code=NPWP-DAERAH",
-                                    headers=PUBLIC)).json()
+                                    headers=anonymous("submissions"))).json()
     assert [row["service_code"] for row in one["services"]] == ["NPWP-DAERAH"]
     assert one["total"]["received"] == 1
     by_unit = (await harness.client.get(f"/v1/reports/performance?{FEBRUARY}&unit={OTHER_UNIT}",
-                                        headers=PUBLIC)).json()
+                                        headers=anonymous("submissions"))).json()
     assert [row["service_code"] for row in by_unit["services"]] == ["NPWP-DAERAH"]
     march = (await harness.client.get("/v1/reports/performance?from=2026-03-01&to=2026-03-31",
-                                      headers=PUBLIC)).json()
+                                      headers=anonymous("submissions"))).json()
     # Nothing received or decided in March; what is overdue is overdue now, whatever the period.
     assert march["total"]["received"] == 0 and march["total"]["overdue_now"] == 1
 
 
 async def test_csv_on_request(harness, february):
     response = await harness.client.get(f"/v1/reports/performance?{FEBRUARY}",
-                                        headers={**PUBLIC, "Accept": "text/csv"})
+                                        headers={**anonymous("submissions"), "Accept": "text/csv"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
     assert 'filename="performance-2026-02-01-2026-02-28.csv"' in response.headers["content-disposition"]
@@ -136,14 +135,14 @@ async def test_csv_on_request(harness, february):
             izin["completed_within_sla_share"], izin["ikm"], izin["ikm_grade"]) == ("4", "3", "3.0", "0.6667", "100.0", "A")
     assert rows[1]["median_completion_working_days"] == "" and rows[1]["ikm"] == ""
     prefers_json = await harness.client.get(
-        f"/v1/reports/performance?{FEBRUARY}", headers={**PUBLIC, "Accept": "text/csv;q=0.5, application/json"}
+        f"/v1/reports/performance?{FEBRUARY}", headers={**anonymous("submissions"), "Accept": "text/csv;q=0.5, application/json"}
     )
     assert prefers_json.headers["content-type"] == "application/json"
-    refused = await harness.client.get("/v1/reports/performance", headers={**PUBLIC, "Accept": "application/xml"})
+    refused = await harness.client.get("/v1/reports/performance", headers={**anonymous("submissions"), "Accept": "application/xml"})
     assert refused.status_code == 406 and refused.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_reports_are_public_but_carry_nobody(harness, february):
-    body = (await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=PUBLIC)).text
+    body = (await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=anonymous("submissions"))).text
     assert "Siti" not in body and "siti@" not in body and february[0]["tracking_code"] not in body
     assert (await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=admin())).status_code == 200
