@@ -70,6 +70,7 @@ class IdempotencyMiddleware:
         self.engine = engine
         self.table = table
         self.default_language = default_language
+        self._claim_statement = insert(table)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -95,29 +96,27 @@ class IdempotencyMiddleware:
         subject = identity.subject if identity is not None else "anonymous"
         scope_hash = hashlib.sha256(f"{subject}\0{scope['path']}\0{key}".encode()).hexdigest()
 
-        row = await self._load(scope_hash)
-        if row is not None:
-            if row.status_code is None:
+        # A new key is the common case: claim it straight away (one transaction) and look at the
+        # stored row only when the key turns out to be taken.
+        if not await self._claim(scope_hash):
+            row = await self._load(scope_hash)
+            if row is not None:
+                if row.status_code is None:
+                    await self._conflict(scope, receive, send, language, IN_PROGRESS, "idempotency-in-progress")
+                    return
+                body_hash = await _hash_body(receive)
+                if body_hash != row.request_hash:
+                    await self._conflict(scope, receive, send, language, KEY_REUSED, "idempotency-key-reused")
+                    return
+                if row.body is None:
+                    await self._conflict(scope, receive, send, language, NOT_REPLAYABLE, "idempotency-not-replayable")
+                    return
+                await self._replay(row, send)
+                return
+            # The row had expired (and is gone now) or was just released: claim the key afresh.
+            if not await self._claim(scope_hash):
                 await self._conflict(scope, receive, send, language, IN_PROGRESS, "idempotency-in-progress")
                 return
-            body_hash = await _hash_body(receive)
-            if body_hash != row.request_hash:
-                await self._conflict(scope, receive, send, language, KEY_REUSED, "idempotency-key-reused")
-                return
-            if row.body is None:
-                await self._conflict(scope, receive, send, language, NOT_REPLAYABLE, "idempotency-not-replayable")
-                return
-            await self._replay(row, send)
-            return
-
-        try:
-            async with self.engine.begin() as connection:
-                await connection.execute(
-                    insert(self.table).values(scope_hash=scope_hash, created_at=datetime.now(UTC))
-                )
-        except IntegrityError:
-            await self._conflict(scope, receive, send, language, IN_PROGRESS, "idempotency-in-progress")
-            return
 
         digest = hashlib.sha256()
         body_read = False
@@ -193,6 +192,17 @@ class IdempotencyMiddleware:
         finally:
             if not recorded:  # the route failed before its answer ended: free the key for a retry
                 await record(False)
+
+    async def _claim(self, scope_hash: str) -> bool:
+        """Take the key for this request; False when a row for it exists already."""
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(
+                    self._claim_statement, {"scope_hash": scope_hash, "created_at": datetime.now(UTC)}
+                )
+        except IntegrityError:
+            return False
+        return True
 
     async def _load(self, scope_hash: str):
         async with self.engine.begin() as connection:
