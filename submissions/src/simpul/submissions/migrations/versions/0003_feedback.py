@@ -20,8 +20,9 @@ SURVEY_ELEMENTS = (
 
 
 def upgrade() -> None:
-    op.create_index("ix_submissions_submitted_at", "submissions", ["submitted_at"])
+    op.create_index("ix_submissions_submitted_at", "submissions", ["submitted_at", "service_code"])
     op.create_index("ix_submissions_stopped_at", "submissions", ["stopped_at"])
+    op.create_index("ix_submissions_status_overdue", "submissions", ["status", "overdue_from", "service_code"])
 
     op.create_table(
         "surveys",
@@ -106,5 +107,6 @@ def downgrade() -> None:
     op.drop_table("complaint_entries")
     op.drop_table("complaints")
     op.drop_table("surveys")
+    op.drop_index("ix_submissions_status_overdue", "submissions")
     op.drop_index("ix_submissions_stopped_at", "submissions")
     op.drop_index("ix_submissions_submitted_at", "submissions")
