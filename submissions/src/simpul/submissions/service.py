@@ -7,12 +7,16 @@ outbox, so a change, its history entry and its events exist together or not at a
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import secrets
 import time
 import unicodedata
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,12 +41,15 @@ from simpul.submissions.statemachine import (
     Action,
     RoleNotAllowed,
     Status,
+    Transition,
     TransitionNotAllowed,
     allowed_actions,
     transition,
 )
 from simpul.submissions.storage import BlobStore
 from simpul.submissions.uploads import read_upload
+
+log = logging.getLogger("simpul.submissions")
 
 Clock = Callable[[], datetime]
 # Where statements run: the session, or its connection (Core statements, without the ORM layer).
@@ -52,6 +59,8 @@ EVENT_SOURCE = "simpul/submissions"
 # 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 TRACKING_LENGTH = 12
+# The most submits written in one transaction (see `SubmissionService.submit`).
+MAX_SUBMIT_GROUP = 64
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 16 * 1024
 
@@ -117,7 +126,7 @@ UPDATE_READ_VERSION = update(submissions).where(
 BUMP_RECEIPT_COUNTER = (
     update(receipt_counters)
     .where(receipt_counters.c.unit == bindparam("match_unit"), receipt_counters.c.year == bindparam("match_year"))
-    .values(last_number=receipt_counters.c.last_number + 1)
+    .values(last_number=receipt_counters.c.last_number + bindparam("count"))
     .returning(receipt_counters.c.last_number)
 )
 INSERT_RECEIPT_COUNTER = insert(receipt_counters)
@@ -129,11 +138,36 @@ VISIBLE_TO = {
     "officer": _BY_ID.where(submissions.c.unit == bindparam("scope_tenant")),
 }
 LOCKED_VISIBLE_TO = {role: query.with_for_update() for role, query in VISIBLE_TO.items()}
+# A group of submissions, each with its write lock (see `SubmissionService.submit`).
+LOCKED_BY_IDS = select(submissions).where(submissions.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
+CURRENT_DOCUMENTS_OF = (
+    select(documents)
+    .where(documents.c.submission_id.in_(bindparam("ids", expanding=True)), documents.c.replaced_at.is_(None))
+    .order_by(documents.c.submission_id, documents.c.requirement_code)
+)
 CURRENT_DOCUMENTS = (
     select(documents)
     .where(documents.c.submission_id == bindparam("submission_id"), documents.c.replaced_at.is_(None))
     .order_by(documents.c.requirement_code)
 )
+
+
+def visible_to(identity: Identity, row: dict[str, Any]) -> bool:
+    """Whether `identity` may see the submission `row`: the rule of `VISIBLE_TO` and `scope`."""
+    if identity.role == "admin":
+        return True
+    if identity.tenant is None:
+        return False
+    if identity.role == "applicant":
+        return row["tenant"] == identity.tenant
+    if identity.role == "officer":
+        return row["unit"] == identity.tenant
+    return False
+
+
+def takes_receipt(move: Transition) -> bool:
+    """A first submission gets the receipt; a resubmission after a revision keeps its own."""
+    return move.source is Status.DRAFT and move.target is Status.SUBMITTED
 
 
 def new_id() -> str:
@@ -237,6 +271,15 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+@dataclass(slots=True)
+class _SubmitJob:
+    identity: Identity
+    submission_id: str
+    language: str
+    now: datetime
+    future: asyncio.Future
+
+
 class SubmissionService:
     def __init__(
         self,
@@ -259,6 +302,8 @@ class SubmissionService:
         self.max_upload_bytes = max_upload_bytes
         self.on_approved = on_approved
         self.forms = FormValidators()
+        self._submits: deque[_SubmitJob] = deque()
+        self._submitter: asyncio.Task | None = None
 
     # -- who sees what ---------------------------------------------------------------------------
 
@@ -681,7 +726,128 @@ class SubmissionService:
         return document_view(document)
 
     async def submit(self, identity: Identity, submission_id: str, language: str) -> dict[str, Any]:
-        return await self._change(identity, submission_id, Action.SUBMIT, None, language)
+        """Submit (or resubmit): joins the next group of submits this process writes together.
+
+        Every first submission of a unit takes the unit's receipt counter and holds its lock until
+        its transaction ends, so one at a time per unit and year, however many arrive together.
+        Submits that arrive while a group is being written are therefore written as the next
+        group, in one transaction that takes each unit's counter once for all of its receipts.
+        Each submit in it is checked and written exactly as alone (its row read with its write
+        lock, the same UPDATE, history row and events), one is refused alone, and if the group's
+        transaction fails, each submit of it is retried in a transaction of its own.
+        """
+        job = _SubmitJob(identity, submission_id, language, self.clock(), asyncio.get_running_loop().create_future())
+        self._submits.append(job)
+        if self._submitter is None or self._submitter.done():
+            self._submitter = asyncio.create_task(self._write_submits(), name="submissions:submit-groups")
+        return await job.future
+
+    async def _write_submits(self) -> None:
+        while self._submits:
+            group: list[_SubmitJob] = []
+            later: list[_SubmitJob] = []
+            seen: set[str] = set()
+            while self._submits and len(group) < MAX_SUBMIT_GROUP:
+                job = self._submits.popleft()
+                # A second submit of one submission waits for the next group, where it sees the
+                # outcome of the first as it would one transaction later.
+                (later if job.submission_id in seen else group).append(job)
+                seen.add(job.submission_id)
+            self._submits.extendleft(reversed(later))
+            try:
+                try:
+                    outcomes = await self._submit_group(group)
+                except Exception:
+                    log.warning("a group of %d submits failed; each is retried alone", len(group), exc_info=True)
+                    outcomes = []
+                    for job in group:
+                        try:
+                            outcomes.append(
+                                await self._change(job.identity, job.submission_id, Action.SUBMIT, None, job.language)
+                            )
+                        except Exception as exc:  # the request's own answer: a Problem, or its failure
+                            outcomes.append(exc)
+                for job, outcome in zip(group, outcomes, strict=True):
+                    if job.future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        job.future.set_exception(outcome)
+                    else:
+                        job.future.set_result(outcome)
+            finally:
+                # Cancelled (the process stopping): nobody waits for an answer that won't come.
+                for job in group:
+                    if not job.future.done():
+                        job.future.set_exception(RuntimeError("the submit was not written"))
+
+    async def _submit_group(self, group: list[_SubmitJob]) -> list[dict[str, Any] | BaseException]:
+        """Write the submits of `group` (distinct submissions) in one transaction; the answer or
+        Problem of each, in order. Anything else raised means nothing was written."""
+        outcomes: list[dict[str, Any] | BaseException] = [None] * len(group)  # type: ignore[list-item]
+        planned: list[tuple[int, dict[str, Any], list[dict[str, Any]], Transition, dict[str, Any]]] = []
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            # One statement per step for the whole group, however large: this task shares the event
+            # loop with every request, and each of its round trips waits for its turn there.
+            ids = sorted({job.submission_id for job in group})
+            found = await connection.execute(LOCKED_BY_IDS, {"ids": ids})
+            rows = {row["id"]: dict(row) for row in found.mappings()}
+            with_requirements = [i for i, row in rows.items() if row["standard"]["requirements"]]
+            held: dict[str, list[dict[str, Any]]] = {i: [] for i in rows}
+            if with_requirements:
+                for document in (await connection.execute(CURRENT_DOCUMENTS_OF, {"ids": with_requirements})).mappings():
+                    held[document["submission_id"]].append(dict(document))
+            for index, job in enumerate(group):
+                row = rows.get(job.submission_id)
+                try:
+                    if row is None or not visible_to(job.identity, row):
+                        # Outside the caller's tenant or unit looks exactly like not existing at all.
+                        raise Problem(404, NOT_FOUND, slug="submission-not-found")
+                    current = held[job.submission_id]
+                    move, values = self._plan(row, job.identity, Action.SUBMIT, None, job.language, job.now, current)
+                except Problem as problem:
+                    outcomes[index] = problem
+                    continue
+                planned.append((index, row, current, move, values))
+            if planned:
+                await connection.execute(
+                    INSERT_HISTORY,
+                    [
+                        self._history_row(row["id"], group[index].now, Action.SUBMIT.value, move.source, move.target,
+                                          group[index].identity)
+                        for index, row, _, move, _ in planned
+                    ],
+                )
+                # The counters last, each once, in (unit, year) order; numbers in arrival order.
+                receipts: dict[tuple[str, int], list[int]] = {}
+                for position, (index, row, _, move, _) in enumerate(planned):
+                    if takes_receipt(move):
+                        receipts.setdefault((row["unit"], local_date(group[index].now).year), []).append(position)
+                for (unit, year), positions in sorted(receipts.items()):
+                    positions.sort(key=lambda position: planned[position][0])
+                    numbers = await self._next_receipt_numbers(connection, unit, year, len(positions))
+                    for position, number in zip(positions, numbers, strict=True):
+                        index, _, _, _, values = planned[position]
+                        values.update(receipt_number=number, receipt_issued_at=group[index].now)
+                shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+                for _, row, _, _, values in planned:
+                    shapes.setdefault(tuple(values), []).append(
+                        {**values, "match_id": row["id"], "match_version": row["version"]}
+                    )
+                for parameters in shapes.values():
+                    changed = await connection.execute(UPDATE_READ_VERSION, parameters)
+                    # Each row was read with its write lock in this transaction: its version holds.
+                    if changed.rowcount not in (-1, len(parameters)):
+                        raise RuntimeError("a locked submission changed under its lock")
+                events: list[dict[str, Any]] = []
+                for index, row, current, move, values in planned:
+                    row.update(values)
+                    events.extend(self._change_events(row, move, group[index].now, None))
+                await session.execute(INSERT_OUTBOX, events)
+        for index, row, current, _, _ in planned:
+            job = group[index]
+            outcomes[index] = self.render(row, job.identity, job.now, current)
+        return outcomes
 
     async def cancel(self, identity: Identity, submission_id: str, note: str | None, language: str) -> dict[str, Any]:
         return await self._change(identity, submission_id, Action.CANCEL, note, language)
@@ -704,30 +870,8 @@ class SubmissionService:
             # same submission waits and then sees this one's outcome.
             connection = await session.connection()
             row = await self._visible(connection, identity, submission_id, lock=True)
-            try:
-                move = transition(Status(row["status"]), action, identity.role)
-            except RoleNotAllowed as exc:
-                raise Problem(403, WRONG_ROLE, params={"action": action.value}) from exc
-            except TransitionNotAllowed as exc:
-                raise self._invalid_state(action.value, row["status"]) from exc
-            if action in NOTE_REQUIRED and note is None:
-                raise Problem(422, NOTE_MISSING, errors=[{"field": "note", "message": NOTE_MISSING.render(language)}])
             current = await self._current_documents(connection, submission_id, row)
-            if move.target is Status.SUBMITTED:
-                self._check_documents(row, current, language)
-            clock = clock_after(
-                move, clock_of(row), calendar=self.calendar, at=now, working_days=row["sla_working_days"]
-            )
-            values: dict[str, Any] = {
-                "status": move.target.value,
-                "version": row["version"] + 1,
-                "updated_at": now,
-                **clock_values(clock),
-            }
-            if action is Action.APPROVE:
-                values.update(approved_at=now, approved_by=identity.subject, decision_note=note)
-            elif action is Action.REJECT:
-                values.update(decision_note=note)
+            move, values = self._plan(row, identity, action, note, language, now, current)
             # The row is locked already (read FOR UPDATE), so the history goes in before the
             # UPDATE and the unit's counter is taken as late as it can be: every submission of the
             # unit queues on the counter's lock until this transaction ends, so the fewer
@@ -735,9 +879,9 @@ class SubmissionService:
             await self._append_history(
                 connection, submission_id, now, action.value, move.source, move.target, identity, note=note
             )
-            if move.source is Status.DRAFT and move.target is Status.SUBMITTED:
+            if takes_receipt(move):
                 # A failure from here rolls the number back with everything else: none is skipped.
-                number = await self._next_receipt_number(connection, row["unit"], local_date(now).year)
+                (number,) = await self._next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
                 values.update(receipt_number=number, receipt_issued_at=now)
             changed = await connection.execute(
                 UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
@@ -754,13 +898,7 @@ class SubmissionService:
                     current_status=latest["status"],
                 )
             row.update(values)
-            extra: dict[str, Any] = {}
-            if row["receipt_number"] and move.target is Status.SUBMITTED:
-                extra["receipt"] = {"number": row["receipt_number"], "fee": row["standard"]["fee"]}
-            types = ["submission.status_changed"]
-            if move.target is Status.SUBMITTED:
-                types.append("submission.submitted")
-            await self._stage(session, row, move.source, move.target, now, note, types, extra)
+            await session.execute(INSERT_OUTBOX, self._change_events(row, move, now, note))
             if action is Action.APPROVE:
                 await connection.execute(
                     insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
@@ -768,6 +906,53 @@ class SubmissionService:
         if action is Action.APPROVE:
             self.on_approved()
         return self.render(row, identity, now, current)
+
+    def _plan(
+        self,
+        row: dict[str, Any],
+        identity: Identity,
+        action: Action,
+        note: str | None,
+        language: str,
+        now: datetime,
+        current: list[dict[str, Any]],
+    ) -> tuple[Transition, dict[str, Any]]:
+        """The move `action` makes from the row as read and the columns it sets (all but the
+        receipt); a Problem when it is not allowed."""
+        try:
+            move = transition(Status(row["status"]), action, identity.role)
+        except RoleNotAllowed as exc:
+            raise Problem(403, WRONG_ROLE, params={"action": action.value}) from exc
+        except TransitionNotAllowed as exc:
+            raise self._invalid_state(action.value, row["status"]) from exc
+        if action in NOTE_REQUIRED and note is None:
+            raise Problem(422, NOTE_MISSING, errors=[{"field": "note", "message": NOTE_MISSING.render(language)}])
+        if move.target is Status.SUBMITTED:
+            self._check_documents(row, current, language)
+        clock = clock_after(move, clock_of(row), calendar=self.calendar, at=now, working_days=row["sla_working_days"])
+        values: dict[str, Any] = {
+            "status": move.target.value,
+            "version": row["version"] + 1,
+            "updated_at": now,
+            **clock_values(clock),
+        }
+        if action is Action.APPROVE:
+            values.update(approved_at=now, approved_by=identity.subject, decision_note=note)
+        elif action is Action.REJECT:
+            values.update(decision_note=note)
+        return move, values
+
+    def _change_events(
+        self, row: dict[str, Any], move: Transition, at: datetime, note: str | None
+    ) -> list[dict[str, Any]]:
+        """The outbox rows of one change, `row` as it is after it."""
+        extra: dict[str, Any] = {}
+        if row["receipt_number"] and move.target is Status.SUBMITTED:
+            extra["receipt"] = {"number": row["receipt_number"], "fee": row["standard"]["fee"]}
+        types = ["submission.status_changed"]
+        if move.target is Status.SUBMITTED:
+            types.append("submission.submitted")
+        return self._outbox_rows(row, move.source, move.target, at, note, types, extra)
 
     async def record_issued(self, submission_id: str, issued: list[dict[str, Any]], actor: Identity) -> bool:
         """Approved -> issued once the output document exists; False if it was already recorded."""
@@ -843,18 +1028,32 @@ class SubmissionService:
     ) -> None:
         await session.execute(
             INSERT_HISTORY,
-            {
-                "submission_id": submission_id,
-                "at": at,
-                "action": action,
-                "from_status": source.value if source else None,
-                "to_status": target.value,
-                "actor_id": actor.subject,
-                "actor_role": actor.role,
-                "note": note,
-                "document": document,
-            },
+            self._history_row(submission_id, at, action, source, target, actor, note=note, document=document),
         )
+
+    @staticmethod
+    def _history_row(
+        submission_id: str,
+        at: datetime,
+        action: str,
+        source: Status | None,
+        target: Status,
+        actor: Identity,
+        *,
+        note: str | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "submission_id": submission_id,
+            "at": at,
+            "action": action,
+            "from_status": source.value if source else None,
+            "to_status": target.value,
+            "actor_id": actor.subject,
+            "actor_role": actor.role,
+            "note": note,
+            "document": document,
+        }
 
     async def _stage(
         self,
@@ -868,6 +1067,19 @@ class SubmissionService:
         extra: dict[str, Any],
     ) -> None:
         """Stage the events of one change, in `types` order, with a single INSERT."""
+        await session.execute(INSERT_OUTBOX, self._outbox_rows(row, source, target, at, note, types, extra))
+
+    @staticmethod
+    def _outbox_rows(
+        row: dict[str, Any],
+        source: Status,
+        target: Status,
+        at: datetime,
+        note: str | None,
+        types: list[str],
+        extra: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """The outbox rows of the events of one change, in `types` order."""
         applicant = row["applicant"]
         data = {
             "submission_id": row["id"],
@@ -892,37 +1104,35 @@ class SubmissionService:
         }
         subject = f"submissions/{row['id']}"
         staged = [envelope(type=t, source=EVENT_SOURCE, subject=subject, data=data) for t in types]
-        await session.execute(
-            INSERT_OUTBOX,
-            [
-                {
-                    "id": event["id"],
-                    "type": event["type"],
-                    "source": event["source"],
-                    "subject": event["subject"],
-                    "occurred_at": at,
-                    "data": event["data"],
-                }
-                for event in staged
-            ],
-        )
+        return [
+            {
+                "id": event["id"],
+                "type": event["type"],
+                "source": event["source"],
+                "subject": event["subject"],
+                "occurred_at": at,
+                "data": event["data"],
+            }
+            for event in staged
+        ]
 
     @staticmethod
-    async def _next_receipt_number(session: Executor, unit: str, year: int) -> str:
-        """The next number of the unit's receipts this year: no gaps between committed ones, no repeats.
+    async def _next_receipt_numbers(session: Executor, unit: str, year: int, count: int) -> list[str]:
+        """The next `count` numbers of the unit's receipts this year: no gaps between committed
+        ones, no repeats.
 
         The counter row is updated in the submitting transaction, so its write lock (PostgreSQL
-        row lock; SQLite database lock) keeps two submissions from taking the same number. Only
-        the first receipt of a unit's year creates the row (in a savepoint, as two may race).
+        row lock; SQLite database lock) keeps two transactions from taking the same numbers.
+        Only the first receipts of a unit's year create the row (in a savepoint, as two may race).
         """
-        key = {"match_unit": unit, "match_year": year}
-        number = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one_or_none()
-        if number is None:
+        key = {"match_unit": unit, "match_year": year, "count": count}
+        last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one_or_none()
+        if last is None:
             try:
                 async with session.begin_nested():
-                    await session.execute(INSERT_RECEIPT_COUNTER, {"unit": unit, "year": year, "last_number": 1})
-                number = 1
+                    await session.execute(INSERT_RECEIPT_COUNTER, {"unit": unit, "year": year, "last_number": count})
+                last = count
             except IntegrityError:
                 # Another transaction created this year's counter first; take the next from it.
-                number = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one()
-        return f"{unit}/{year}/{number:06d}"
+                last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one()
+        return [f"{unit}/{year}/{number:06d}" for number in range(last - count + 1, last + 1)]
