@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python bench/submissions.py
 	$(BIN)/python bench/signing.py
 	$(BIN)/python bench/notifications.py
+	$(BIN)/python bench/reports.py
 
 lint: install
 	$(BIN)/lint-imports
