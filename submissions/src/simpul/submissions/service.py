@@ -15,7 +15,7 @@ import time
 import unicodedata
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -59,8 +59,8 @@ EVENT_SOURCE = "simpul/submissions"
 # 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 TRACKING_LENGTH = 12
-# The most submits written in one transaction (see `SubmissionService.submit`).
-MAX_SUBMIT_GROUP = 64
+# The most requests written in one transaction (see `_GroupWriter`).
+MAX_GROUP = 64
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 16 * 1024
 
@@ -277,7 +277,92 @@ class _SubmitJob:
     submission_id: str
     language: str
     now: datetime
-    future: asyncio.Future
+    future: asyncio.Future | None = None
+
+
+@dataclass(slots=True)
+class _CreateJob:
+    identity: Identity
+    row: dict[str, Any]
+    now: datetime
+    future: asyncio.Future | None = None
+
+
+class _GroupWriter:
+    """Writes the requests that queued up while it wrote the previous group, as the next group.
+
+    `write(group)` writes a group in one transaction and returns each request's outcome (a
+    value, or the exception to raise, e.g. a Problem), in order; if it raises, nothing was
+    written and each request is written again by `alone(job)`. Requests with the same
+    `key` never share a group: the second goes to the next one, and sees the outcome of the
+    first as it would one transaction later. One task writes at a time, so each group holds at
+    most one transaction's locks and connection.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[list[Any]], Awaitable[list[Any]]],
+        alone: Callable[[Any], Awaitable[Any]],
+        key: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self._name = name
+        self._write = write
+        self._alone = alone
+        self._key = key
+        self._queue: deque[Any] = deque()
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self, job: Any) -> Any:
+        job.future = asyncio.get_running_loop().create_future()
+        self._queue.append(job)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=f"submissions:{self._name}-groups")
+        return await job.future
+
+    def _next_group(self) -> list[Any]:
+        group: list[Any] = []
+        later: list[Any] = []
+        seen: set[Any] = set()
+        while self._queue and len(group) < MAX_GROUP:
+            job = self._queue.popleft()
+            if self._key is None:
+                group.append(job)
+                continue
+            key = self._key(job)
+            (later if key in seen else group).append(job)
+            seen.add(key)
+        self._queue.extendleft(reversed(later))
+        return group
+
+    async def _run(self) -> None:
+        while self._queue:
+            group = self._next_group()
+            try:
+                try:
+                    outcomes = await self._write(group)
+                except Exception:
+                    log.warning(
+                        "a group of %d %s failed; each is retried alone", len(group), self._name, exc_info=True
+                    )
+                    outcomes = []
+                    for job in group:
+                        try:
+                            outcomes.append(await self._alone(job))
+                        except Exception as exc:  # the request's own answer: a Problem, or its failure
+                            outcomes.append(exc)
+                for job, outcome in zip(group, outcomes, strict=True):
+                    if job.future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        job.future.set_exception(outcome)
+                    else:
+                        job.future.set_result(outcome)
+            finally:
+                # Cancelled (the process stopping): nobody waits for an answer that won't come.
+                for job in group:
+                    if not job.future.done():
+                        job.future.set_exception(RuntimeError(f"the {self._name} were not written"))
 
 
 class SubmissionService:
@@ -302,8 +387,10 @@ class SubmissionService:
         self.max_upload_bytes = max_upload_bytes
         self.on_approved = on_approved
         self.forms = FormValidators()
-        self._submits: deque[_SubmitJob] = deque()
-        self._submitter: asyncio.Task | None = None
+        self._creates = _GroupWriter("drafts", self._create_group, self._create_alone)
+        self._submits = _GroupWriter(
+            "submits", self._submit_group, self._submit_alone, key=lambda job: job.submission_id
+        )
 
     # -- who sees what ---------------------------------------------------------------------------
 
@@ -608,11 +695,30 @@ class SubmissionService:
             "decision_note": None,
             "issued_documents": None,
         }
+        # Written with the drafts created at the same moment, in one transaction (see `_GroupWriter`):
+        # a new draft locks nothing another request waits for, but each transaction of its own
+        # costs four round trips to the database.
+        await self._creates(_CreateJob(identity, row, now))
+        return self.render(row, identity, now, [])
+
+    async def _create_group(self, group: list[_CreateJob]) -> list[None]:
         async with self.sessions() as session, session.begin():
             connection = await session.connection()
-            await connection.execute(INSERT_SUBMISSION, row)
-            await self._append_history(connection, row["id"], now, "create", None, Status.DRAFT, identity)
-        return self.render(row, identity, now, [])
+            await connection.execute(INSERT_SUBMISSION, [job.row for job in group])
+            await connection.execute(
+                INSERT_HISTORY,
+                [
+                    self._history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
+                    for job in group
+                ],
+            )
+        return [None] * len(group)
+
+    async def _create_alone(self, job: _CreateJob) -> None:
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            await connection.execute(INSERT_SUBMISSION, job.row)
+            await self._append_history(connection, job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
 
     async def upload(
         self,
@@ -736,54 +842,18 @@ class SubmissionService:
         lock, the same UPDATE, history row and events), one is refused alone, and if the group's
         transaction fails, each submit of it is retried in a transaction of its own.
         """
-        job = _SubmitJob(identity, submission_id, language, self.clock(), asyncio.get_running_loop().create_future())
-        self._submits.append(job)
-        if self._submitter is None or self._submitter.done():
-            self._submitter = asyncio.create_task(self._write_submits(), name="submissions:submit-groups")
-        return await job.future
+        job = _SubmitJob(identity, submission_id, language, self.clock())
+        row, current = await self._submits(job)
+        return self.render(row, identity, job.now, current)
 
-    async def _write_submits(self) -> None:
-        while self._submits:
-            group: list[_SubmitJob] = []
-            later: list[_SubmitJob] = []
-            seen: set[str] = set()
-            while self._submits and len(group) < MAX_SUBMIT_GROUP:
-                job = self._submits.popleft()
-                # A second submit of one submission waits for the next group, where it sees the
-                # outcome of the first as it would one transaction later.
-                (later if job.submission_id in seen else group).append(job)
-                seen.add(job.submission_id)
-            self._submits.extendleft(reversed(later))
-            try:
-                try:
-                    outcomes = await self._submit_group(group)
-                except Exception:
-                    log.warning("a group of %d submits failed; each is retried alone", len(group), exc_info=True)
-                    outcomes = []
-                    for job in group:
-                        try:
-                            outcomes.append(
-                                await self._change(job.identity, job.submission_id, Action.SUBMIT, None, job.language)
-                            )
-                        except Exception as exc:  # the request's own answer: a Problem, or its failure
-                            outcomes.append(exc)
-                for job, outcome in zip(group, outcomes, strict=True):
-                    if job.future.done():
-                        continue
-                    if isinstance(outcome, BaseException):
-                        job.future.set_exception(outcome)
-                    else:
-                        job.future.set_result(outcome)
-            finally:
-                # Cancelled (the process stopping): nobody waits for an answer that won't come.
-                for job in group:
-                    if not job.future.done():
-                        job.future.set_exception(RuntimeError("the submit was not written"))
+    async def _submit_alone(self, job: _SubmitJob) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return await self._change_row(job.identity, job.submission_id, Action.SUBMIT, None, job.language, job.now)
 
-    async def _submit_group(self, group: list[_SubmitJob]) -> list[dict[str, Any] | BaseException]:
-        """Write the submits of `group` (distinct submissions) in one transaction; the answer or
-        Problem of each, in order. Anything else raised means nothing was written."""
-        outcomes: list[dict[str, Any] | BaseException] = [None] * len(group)  # type: ignore[list-item]
+    async def _submit_group(self, group: list[_SubmitJob]) -> list[Any]:
+        """Write the submits of `group` (distinct submissions) in one transaction; for each, in
+        order, its row and documents after it or its Problem. Anything else raised means nothing
+        was written."""
+        outcomes: list[Any] = [None] * len(group)
         planned: list[tuple[int, dict[str, Any], list[dict[str, Any]], Transition, dict[str, Any]]] = []
         async with self.sessions() as session, session.begin():
             connection = await session.connection()
@@ -845,8 +915,7 @@ class SubmissionService:
                     events.extend(self._change_events(row, move, group[index].now, None))
                 await session.execute(INSERT_OUTBOX, events)
         for index, row, current, _, _ in planned:
-            job = group[index]
-            outcomes[index] = self.render(row, job.identity, job.now, current)
+            outcomes[index] = (row, current)
         return outcomes
 
     async def cancel(self, identity: Identity, submission_id: str, note: str | None, language: str) -> dict[str, Any]:
@@ -860,8 +929,15 @@ class SubmissionService:
     async def _change(
         self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str
     ) -> dict[str, Any]:
-        note = note.strip() if note and note.strip() else None
         now = self.clock()
+        row, current = await self._change_row(identity, submission_id, action, note, language, now)
+        return self.render(row, identity, now, current)
+
+    async def _change_row(
+        self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str, now: datetime
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One change in a transaction of its own: the row and its documents after it."""
+        note = note.strip() if note and note.strip() else None
         async with self.sessions() as session, session.begin():
             # Core statements on the session's connection (one transaction); only the outbox
             # INSERT goes through the session itself, which is how the relay learns of it. The
@@ -905,7 +981,7 @@ class SubmissionService:
                 )
         if action is Action.APPROVE:
             self.on_approved()
-        return self.render(row, identity, now, current)
+        return row, current
 
     def _plan(
         self,
