@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from submissions import seeded_rows  # noqa: E402  (bench/submissions.py)
 
 from simpul.submissions.app import create_app  # noqa: E402
+from simpul.submissions.calendar import WorkingCalendar, local_date  # noqa: E402
 from simpul.submissions.models import SURVEY_ELEMENTS, submissions, surveys  # noqa: E402
 from simpul.submissions.settings import SubmissionsSettings  # noqa: E402
 from tests.support.asgi import running  # noqa: E402
@@ -57,10 +58,20 @@ def survey_rows(rows: list[dict], rng: random.Random) -> list[dict]:
     ]
 
 
+def decided(rows: list[dict], calendar: WorkingCalendar) -> list[dict]:
+    """What a decision stores: its working days, as the SLA clock counts them."""
+    for row in rows:
+        row["decided_working_days"] = calendar.working_days_between(
+            local_date(row["submitted_at"]), local_date(row["stopped_at"])
+        ) if row["status"] in ("approved", "issued", "rejected") else None
+    return rows
+
+
 async def seed(app, total: int, rng: random.Random) -> None:
+    calendar = WorkingCalendar()
     left = total
     while left:
-        rows = seeded_rows(min(BATCH, left), rng)
+        rows = decided(seeded_rows(min(BATCH, left), rng), calendar)
         async with app.state.sessions() as session, session.begin():
             await session.execute(insert(submissions), rows)
             answered = survey_rows(rows, rng)

@@ -110,9 +110,7 @@ def create_app(
         clock=clock,
         min_respondents=settings.ikm_min_respondents,
     )
-    app.state.performance = PerformanceService(
-        read_sessions=app.state.read_sessions, calendar=calendar, clock=clock, surveys=app.state.surveys
-    )
+    app.state.performance = PerformanceService(read_sessions=app.state.read_sessions, clock=clock, surveys=app.state.surveys)
     app.state.complaints = ComplaintService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,

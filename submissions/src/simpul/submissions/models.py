@@ -48,6 +48,8 @@ submissions = Table(
     Column("approved_by", String(200), nullable=True),
     Column("decision_note", Text, nullable=True),
     Column("issued_documents", JSON, nullable=True),
+    # Working days from submission to decision, revision time left out (the SLA clock's `used`).
+    Column("decided_working_days", Integer, nullable=True),
 )
 # One index per way a list is asked for, each ending in id so the page is read in index order.
 Index("ix_submissions_tenant", submissions.c.tenant, submissions.c.id)

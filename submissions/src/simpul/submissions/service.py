@@ -1016,6 +1016,9 @@ class SubmissionService:
             values.update(approved_at=now, approved_by=identity.subject, decision_note=note)
         elif action is Action.REJECT:
             values.update(decision_note=note)
+        if move.target in (Status.APPROVED, Status.REJECTED) and clock is not None:
+            # The working days it took as the SLA clock counts them, so reports aggregate in SQL.
+            values["decided_working_days"] = clock.report(self.calendar, now).used
         return move, values
 
     def _change_events(

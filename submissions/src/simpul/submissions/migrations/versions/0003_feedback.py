@@ -20,6 +20,7 @@ SURVEY_ELEMENTS = (
 
 
 def upgrade() -> None:
+    op.add_column("submissions", sa.Column("decided_working_days", sa.Integer, nullable=True))
     op.create_index("ix_submissions_submitted_at", "submissions", ["submitted_at", "service_code"])
     op.create_index("ix_submissions_stopped_at", "submissions", ["stopped_at"])
     op.create_index("ix_submissions_status_overdue", "submissions", ["status", "overdue_from", "service_code"])
@@ -110,3 +111,4 @@ def downgrade() -> None:
     op.drop_index("ix_submissions_status_overdue", "submissions")
     op.drop_index("ix_submissions_stopped_at", "submissions")
     op.drop_index("ix_submissions_submitted_at", "submissions")
+    op.drop_column("submissions", "decided_working_days")
