@@ -3,6 +3,7 @@ as the table grows from ten thousand to a million rows.
 
     .venv/bin/python bench/submissions.py [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
         [--backends sqlite,postgres] [--duration 15] [--concurrency 32] [--large 1000000]
+        [--phases throughput,sizes] [--flows create+upload+submit,create+submit] [--profile]
 
 For each backend (SQLite files; PostgreSQL when a server is given with --postgres or
 SIMPUL_TEST_POSTGRES) systems of gateway + catalogue + submissions run as real processes on
@@ -13,7 +14,10 @@ free loopback ports, the way `make run` starts them (the e2e harness, tests/supp
    then `POST /v1/submissions` -> `POST .../submit` on a service that needs no documents.
    Printed: completed flows per second, HTTP requests per second, and the CPU milliseconds each
    process spent per flow (from /proc; unlike flows per second it doesn't depend on what else
-   the machine runs, so it tells what an idle two-core machine could do).
+   the machine runs, so it tells what an idle two-core machine could do): the three services,
+   the bench's own client, and every PostgreSQL server process when the server is local; then
+   how busy the whole machine was and the part of it that was nobody's here ("other load").
+   `--profile` runs each flow once more with py-spy sampling the submissions process.
 2. Size: two more systems; rows are seeded directly into each one's submissions database until
    the first holds 10 thousand and the second 1 million (realistic spread over 20 units, 34 regions and every
    state), then ANALYZE. `GET /v1/submissions?status=submitted` (as the officer of one unit) and

@@ -1,8 +1,12 @@
 """Submissions: the use cases behind the routes, plain Python over the database.
 
-Every change runs in one transaction that updates the submission with an optimistic lock
-(`WHERE version = <the version read>`), appends to its history and stages its events in the
-outbox, so a change, its history entry and its events exist together or not at all.
+Every change runs in one transaction that reads the submission with its write lock (FOR UPDATE;
+a SQLite write transaction holds the whole database), updates it with an optimistic lock as
+well (`WHERE version = <the version read>`), appends to its history and stages its events in
+the outbox, so a change, its history entry and its events exist together or not at all.
+Drafts and submits that arrive at the same moment share that transaction (`_GroupWriter`):
+each is checked and written as it would be alone, and a group that fails is written again
+request by request.
 """
 
 from __future__ import annotations
@@ -718,7 +722,10 @@ class SubmissionService:
         async with self.sessions() as session, session.begin():
             connection = await session.connection()
             await connection.execute(INSERT_SUBMISSION, job.row)
-            await self._append_history(connection, job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
+            await connection.execute(
+                INSERT_HISTORY,
+                self._history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
+            )
 
     async def upload(
         self,
@@ -826,8 +833,11 @@ class SubmissionService:
                 "filename": document["filename"],
                 "replaces": previous,
             }
-            await self._append_history(
-                session, submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
+            await session.execute(
+                INSERT_HISTORY,
+                self._history_row(
+                    submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
+                ),
             )
         return document_view(document)
 
@@ -952,8 +962,9 @@ class SubmissionService:
             # UPDATE and the unit's counter is taken as late as it can be: every submission of the
             # unit queues on the counter's lock until this transaction ends, so the fewer
             # statements follow it, the more submissions a unit takes per second.
-            await self._append_history(
-                connection, submission_id, now, action.value, move.source, move.target, identity, note=note
+            await connection.execute(
+                INSERT_HISTORY,
+                self._history_row(submission_id, now, action.value, move.source, move.target, identity, note=note),
             )
             if takes_receipt(move):
                 # A failure from here rolls the number back with everything else: none is skipped.
@@ -1053,11 +1064,16 @@ class SubmissionService:
             if changed.rowcount != 1:
                 return False
             row = dict((await session.execute(select(submissions).where(submissions.c.id == submission_id))).mappings().one())
-            await self._append_history(session, submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor)
-            extra = {"issued_documents": issued}
-            await self._stage(
-                session, row, Status.APPROVED, Status.ISSUED, now, None,
-                ["submission.status_changed", "submission.issued"], extra,
+            await session.execute(
+                INSERT_HISTORY,
+                self._history_row(submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor),
+            )
+            await session.execute(
+                INSERT_OUTBOX,
+                self._outbox_rows(
+                    row, Status.APPROVED, Status.ISSUED, now, None,
+                    ["submission.status_changed", "submission.issued"], {"issued_documents": issued},
+                ),
             )
         return True
 
@@ -1092,24 +1108,6 @@ class SubmissionService:
                 ],
             )
 
-    async def _append_history(
-        self,
-        session: Executor,
-        submission_id: str,
-        at: datetime,
-        action: str,
-        source: Status | None,
-        target: Status,
-        actor: Identity,
-        *,
-        note: str | None = None,
-        document: dict[str, Any] | None = None,
-    ) -> None:
-        await session.execute(
-            INSERT_HISTORY,
-            self._history_row(submission_id, at, action, source, target, actor, note=note, document=document),
-        )
-
     @staticmethod
     def _history_row(
         submission_id: str,
@@ -1133,20 +1131,6 @@ class SubmissionService:
             "note": note,
             "document": document,
         }
-
-    async def _stage(
-        self,
-        session: AsyncSession,
-        row: dict[str, Any],
-        source: Status,
-        target: Status,
-        at: datetime,
-        note: str | None,
-        types: list[str],
-        extra: dict[str, Any],
-    ) -> None:
-        """Stage the events of one change, in `types` order, with a single INSERT."""
-        await session.execute(INSERT_OUTBOX, self._outbox_rows(row, source, target, at, note, types, extra))
 
     @staticmethod
     def _outbox_rows(
