@@ -314,3 +314,23 @@ class TestClosingWorker:
         assert [e["action"] for e in history] == ["file", "resolve", "close"]
         body = (await harness.client.get(f"/v1/complaints/{cid}", headers=admin())).json()
         assert body["closed_at"] == "2026-03-03T16:59:59+00:00"
+
+
+@pytest.mark.parametrize(("where", "on_sqlite"), [("query", 200), ("path", 404), ("body", 201)])
+async def test_a_nul_character_is_refused_where_it_cannot_be_stored(harness, where, on_sqlite):
+    cid = (await file(harness)).json()["id"]
+    if where == "query":
+        response = await harness.client.get("/v1/complaints?submission_id=a%00b", headers=applicant())
+    elif where == "path":
+        response = await harness.client.get("/v1/complaints/a%00b", headers=applicant())
+    else:
+        response = await respond(harness, cid, applicant(), text="ada\u0000nul")
+    # SQLite stores NUL; PostgreSQL refuses it, which the client hears as a 400, never a 500.
+    postgres = harness.app.state.settings.database_url.startswith("postgresql")
+    if postgres:
+        assert response.status_code == 400, response.text
+        assert response.json()["type"].endswith("unstorable-character")
+    else:
+        assert response.status_code == on_sqlite, response.text
+    history = (await harness.client.get(f"/v1/complaints/{cid}/history", headers=applicant())).json()["items"]
+    assert len(history) == (2 if where == "body" and not postgres else 1)

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,6 +77,13 @@ DEFAULT_SLUGS: dict[int, str] = {
 }
 
 GENERIC_DETAIL = Text("Terjadi kesalahan pada server.", "Something went wrong on the server.")
+UNSTORABLE_TEXT = Text(
+    "Permintaan memuat karakter yang tidak dapat disimpan (misalnya NUL, U+0000).",
+    "The request holds a character that cannot be stored (such as NUL, U+0000).",
+)
+# SQLSTATEs of text the database cannot hold (PostgreSQL refuses NUL in text, and in jsonb);
+# SQLite stores it, so without this the same request would pass on one backend and fail on the other.
+UNSTORABLE_SQLSTATES = frozenset({"22021", "22P05"})
 
 
 class Problem(Exception):
@@ -288,8 +296,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, GENERIC_DETAIL).en
         return problem_response(exc.status_code, detail, language, headers=getattr(exc, "headers", None))
 
+    async def on_database(request: Request, exc: DBAPIError) -> Response:
+        if getattr(exc.orig, "sqlstate", None) not in UNSTORABLE_SQLSTATES:
+            raise exc  # a fault of ours: the error boundary answers 500 and logs it
+        language = request_language(request)
+        return problem_response(400, UNSTORABLE_TEXT.render(language), language, slug="unstorable-character")
+
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(DBAPIError, on_database)
     app.add_exception_handler(StarletteHTTPException, on_http)
     # Innermost user middleware: it sees route crashes while the request id is still known.
     app.add_middleware(ErrorBoundaryMiddleware, default_language=getattr(app.state, "default_language", "id"))
