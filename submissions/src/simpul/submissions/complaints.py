@@ -30,7 +30,18 @@ from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.feedback_schemas import ComplaintCreate, ComplaintResponseIn
 from simpul.submissions.models import complaint_attachments, complaint_entries, complaints, outbox, submissions
-from simpul.submissions.service import EVENT_SOURCE, NOT_FOUND, NO_TENANT, new_id, safe_filename
+from simpul.submissions.service import (
+    BAD_FILTER,
+    EMPTY_FILE,
+    EVENT_SOURCE,
+    FILE_TOO_LARGE,
+    MULTIPART_OVERHEAD,
+    NO_TENANT,
+    NOT_FOUND,
+    UNKNOWN_STATUS,
+    new_id,
+    safe_filename,
+)
 from simpul.submissions.sniff import accepts, sniff
 from simpul.submissions.storage import BlobStore
 from simpul.submissions.uploads import read_upload
@@ -41,7 +52,6 @@ log = logging.getLogger("simpul.submissions.complaints")
 CLOSER = Identity(subject="service:submissions", role="service")
 CLOSE_BATCH = 100
 ATTACHMENT_TYPES = ["application/pdf", "image/jpeg", "image/png"]
-MULTIPART_OVERHEAD = 16 * 1024
 
 COMPLAINT_NOT_FOUND = Text("Pengaduan tidak ditemukan.", "There is no such complaint.")
 ATTACHMENT_NOT_FOUND = Text("Lampiran tidak ditemukan.", "There is no such attachment.")
@@ -66,16 +76,10 @@ SERVICE_MISMATCH = Text(
 SERVICE_MISMATCH_FIELD = Text("bukan layanan permohonan ini", "is not the service of this submission")
 SUBMISSION_FIELD = Text("permohonan tidak ditemukan", "there is no such submission")
 TOO_MANY = Text("Pengaduan ini sudah memiliki {limit} lampiran.", "This complaint already has {limit} attachments.")
-FILE_TOO_LARGE = Text(
-    "Berkas melebihi ukuran maksimum {limit} bita.", "The file is larger than the maximum of {limit} bytes."
-)
 WRONG_TYPE = Text(
     "Berkas bertipe {found} tidak diterima sebagai lampiran (diterima: {allowed}).",
     "A file of type {found} is not accepted as an attachment (accepted: {allowed}).",
 )
-EMPTY_FILE = Text("Berkas kosong.", "The file is empty.")
-BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
-UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
 
 HANDLER_ROLES = frozenset({"officer", "admin"})
 
