@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -146,3 +147,25 @@ async def test_reports_are_public_but_carry_nobody(harness, february):
     body = (await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=anonymous("submissions"))).text
     assert "Siti" not in body and "siti@" not in body and february[0]["tracking_code"] not in body
     assert (await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=admin())).status_code == 200
+
+
+class TestReportCache:
+    @pytest.fixture
+    def harness_overrides(self):
+        return {"report_cache_seconds": 0.3}
+
+    async def test_a_report_is_served_again_for_a_while(self, harness):
+        async def total_received():
+            response = await harness.client.get(f"/v1/reports/performance?{FEBRUARY}", headers=anonymous("submissions"))
+            assert response.status_code == 200
+            return response.json()["total"]["received"], response.json()["generated_at"]
+
+        harness.clock.set(wib(2, 2))
+        await harness.submitted()
+        first = await total_received()
+        together = await asyncio.gather(*(total_received() for _ in range(5)))
+        assert set(together) == {first}  # the same run, not five
+        await harness.submitted()
+        assert await total_received() == first  # still the kept one
+        await asyncio.sleep(0.35)
+        assert (await total_received())[0] == 2

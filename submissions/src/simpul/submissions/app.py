@@ -110,7 +110,10 @@ def create_app(
         clock=clock,
         min_respondents=settings.ikm_min_respondents,
     )
-    app.state.performance = PerformanceService(read_sessions=app.state.read_sessions, clock=clock, surveys=app.state.surveys)
+    app.state.performance = PerformanceService(
+        read_sessions=app.state.read_sessions, clock=clock, surveys=app.state.surveys,
+        cache_seconds=settings.report_cache_seconds,
+    )
     app.state.complaints = ComplaintService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,

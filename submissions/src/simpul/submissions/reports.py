@@ -3,13 +3,17 @@ long it took in working days, how much kept to the SLA, what is overdue now, com
 
 Everything is counted in the database, on indexes of the period columns: a decision stores its
 duration in working days, so durations come back as one histogram per service (the median is
-taken from it) rather than row by row.
+taken from it) rather than row by row. Still, a year of a busy system means counting hundreds of
+thousands of rows, and the report is public: a computed report is kept for a short while (its
+`generated_at` says when it was made), and concurrent askers of the same one share one run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime
@@ -24,6 +28,7 @@ from simpul.submissions.statemachine import CLOCK_RUNNING, Status
 from simpul.submissions.surveys import SurveyService, combine
 
 DECIDED = (Status.APPROVED.value, Status.ISSUED.value, Status.REJECTED.value)
+MAX_CACHED = 256
 CSV_COLUMNS = (
     "scope", "service_code", "period_from", "period_to", "received", "completed", "approved", "rejected",
     "median_completion_working_days", "completed_within_sla", "completed_within_sla_share", "overdue_now",
@@ -89,12 +94,36 @@ class PerformanceService:
         read_sessions: async_sessionmaker[AsyncSession],
         clock: Callable[[], datetime],
         surveys: SurveyService,
+        cache_seconds: float = 0.0,
     ) -> None:
         self.read_sessions = read_sessions
         self.clock = clock
         self.surveys = surveys
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple, tuple[float, asyncio.Future]] = {}
 
     async def report(self, period: ReportPeriod, *, service_code: str | None, unit: str | None, language: str) -> dict:
+        if self.cache_seconds <= 0:
+            return await self._compute(period, service_code, unit, language)
+        key = (period, service_code, unit, language)
+        now = time.monotonic()
+        entry = self._cache.get(key)
+        if entry is None or entry[0] <= now:
+            if len(self._cache) >= MAX_CACHED:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                if len(self._cache) >= MAX_CACHED:
+                    self._cache.clear()
+            entry = (now + self.cache_seconds, asyncio.ensure_future(self._compute(period, service_code, unit, language)))
+            self._cache[key] = entry
+        try:
+            # Shielded: one asker giving up must not cancel the run the others wait for.
+            return await asyncio.shield(entry[1])
+        except Exception:
+            if self._cache.get(key) is entry:
+                del self._cache[key]  # a failure is not kept
+            raise
+
+    async def _compute(self, period: ReportPeriod, service_code: str | None, unit: str | None, language: str) -> dict:
         now = self.clock()
         tallies: dict[str, Tally] = defaultdict(Tally)
         total = Tally()

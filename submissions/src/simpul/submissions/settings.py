@@ -29,6 +29,8 @@ class SubmissionsSettings(BaseServiceSettings):
     # Satisfaction and complaints (UU 25/2009; PermenPANRB 14/2017; LAPOR! deadlines).
     # No IKM is shown for fewer respondents than this, so a small group's answers stay private.
     ikm_min_respondents: int = Field(default=1, ge=1, validation_alias="SIMPUL_IKM_MIN_RESPONDENTS")
+    # How long a computed performance report is served again (it is public and may count a lot).
+    report_cache_seconds: float = Field(default=60.0, ge=0, validation_alias="SIMPUL_REPORT_CACHE_SECONDS")
     complaint_verification_working_days: int = Field(
         default=3, ge=1, validation_alias="SIMPUL_COMPLAINT_VERIFICATION_WORKING_DAYS"
     )
