@@ -32,19 +32,15 @@ from simpul.submissions.feedback_schemas import ComplaintCreate, ComplaintRespon
 from simpul.submissions.models import complaint_attachments, complaint_entries, complaints, outbox, submissions
 from simpul.submissions.service import (
     BAD_FILTER,
-    EMPTY_FILE,
     EVENT_SOURCE,
-    FILE_TOO_LARGE,
-    MULTIPART_OVERHEAD,
     NO_TENANT,
     NOT_FOUND,
     UNKNOWN_STATUS,
     new_id,
     safe_filename,
 )
-from simpul.submissions.sniff import accepts, sniff
 from simpul.submissions.storage import BlobStore
-from simpul.submissions.uploads import read_upload
+from simpul.submissions.uploads import keep_upload, read_upload
 
 log = logging.getLogger("simpul.submissions.complaints")
 
@@ -498,29 +494,16 @@ class ComplaintService:
             row = await self._visible(session, identity, complaint_id)
         self._check_open_for_attachments(row, now)
         limit = self.attachment_max_bytes
-        if content_length is not None and content_length > limit + MULTIPART_OVERHEAD:
-            raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": limit})
         upload = await read_upload(
-            stream, content_type, store=self.store, limit_for=lambda _: limit, language=language, code_field=None
+            stream, content_type, store=self.store, limit_for=lambda _: limit, language=language, code_field=None,
+            content_length=content_length,
         )
-        writer = upload.writer
-        try:
-            if writer.size == 0:
-                raise Problem(422, EMPTY_FILE, slug="empty-file",
-                              errors=[{"field": "file", "message": EMPTY_FILE.render(language)}])
-            media_type = sniff(upload.head)
-            if not accepts(ATTACHMENT_TYPES, media_type):
-                raise Problem(415, WRONG_TYPE, slug="file-type-not-accepted",
-                              params={"found": media_type, "allowed": ", ".join(ATTACHMENT_TYPES)})
-        except BaseException:
-            await writer.abort()
-            raise
-        sha256 = await writer.commit()
+        media_type, sha256 = await keep_upload(upload, ATTACHMENT_TYPES, wrong_type=WRONG_TYPE, language=language)
         attachment = {
             "id": new_id(),
             "complaint_id": complaint_id,
             "sha256": sha256,
-            "size": writer.size,
+            "size": upload.writer.size,
             "content_type": media_type,
             "filename": safe_filename(upload.filename),
             "uploaded_at": now,

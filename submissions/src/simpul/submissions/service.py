@@ -38,7 +38,6 @@ from simpul.submissions.forms import FormValidators
 from simpul.submissions.models import documents, history, issue_jobs, outbox, receipt_counters, submissions
 from simpul.submissions.schemas import SubmissionCreate
 from simpul.submissions.sla import SlaClock, clock_after
-from simpul.submissions.sniff import accepts, sniff
 from simpul.submissions.statemachine import (
     EDITABLE,
     NOTE_REQUIRED,
@@ -51,7 +50,7 @@ from simpul.submissions.statemachine import (
     transition,
 )
 from simpul.submissions.storage import BlobStore
-from simpul.submissions.uploads import read_upload
+from simpul.submissions.uploads import keep_upload, read_upload
 
 log = logging.getLogger("simpul.submissions")
 
@@ -65,8 +64,6 @@ TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 TRACKING_LENGTH = 12
 # The most requests written in one transaction (see `_GroupWriter`).
 MAX_GROUP = 64
-# Room for the multipart boundaries and part headers around the file itself.
-MULTIPART_OVERHEAD = 16 * 1024
 
 NOT_FOUND = Text("Permohonan tidak ditemukan.", "There is no such submission.")
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
@@ -105,14 +102,10 @@ UNKNOWN_REQUIREMENT = Text(
 )
 UNKNOWN_REQUIREMENT_FIELD = Text("persyaratan tidak dikenal", "is not a requirement of this service")
 NO_REQUIREMENTS = Text("Layanan ini tidak memerlukan dokumen.", "This service needs no documents.")
-FILE_TOO_LARGE = Text(
-    "Berkas melebihi ukuran maksimum {limit} bita.", "The file is larger than the maximum of {limit} bytes."
-)
 WRONG_TYPE = Text(
     "Berkas bertipe {found} tidak diterima untuk persyaratan ini (diterima: {allowed}).",
     "A file of type {found} is not accepted for this requirement (accepted: {allowed}).",
 )
-EMPTY_FILE = Text("Berkas kosong.", "The file is empty.")
 BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
 UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
 
@@ -749,8 +742,6 @@ class SubmissionService:
             return min(requirement["max_bytes"] or self.max_upload_bytes, self.max_upload_bytes)
 
         ceiling = max(limit(r) for r in requirements.values())
-        if content_length is not None and content_length > ceiling + MULTIPART_OVERHEAD:
-            raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": ceiling})
 
         def limit_for(code: str | None) -> int:
             if code is None:
@@ -760,36 +751,23 @@ class SubmissionService:
             return limit(requirements[code])
 
         upload = await read_upload(
-            stream, content_type, store=self.store, limit_for=limit_for, language=language
+            stream, content_type, store=self.store, limit_for=limit_for, language=language,
+            content_length=content_length,
         )
-        writer = upload.writer
-        try:
-            requirement = requirements.get(upload.requirement_code)
-            if requirement is None:
-                raise self._unknown_requirement(upload.requirement_code, language)
-            if writer.size > limit(requirement):
-                raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": limit(requirement)})
-            if writer.size == 0:
-                raise Problem(422, EMPTY_FILE, slug="empty-file", errors=[{"field": "file", "message": EMPTY_FILE.render(language)}])
-            media_type = sniff(upload.head)
-            if not accepts(requirement["content_types"], media_type):
-                raise Problem(
-                    415,
-                    WRONG_TYPE,
-                    slug="file-type-not-accepted",
-                    params={"found": media_type, "allowed": ", ".join(requirement["content_types"])},
-                )
-        except BaseException:
-            await writer.abort()
-            raise
-        sha256 = await writer.commit()
+        requirement = requirements.get(upload.requirement_code)
+        if requirement is None:
+            await upload.writer.abort()
+            raise self._unknown_requirement(upload.requirement_code, language)
+        media_type, sha256 = await keep_upload(
+            upload, requirement["content_types"], wrong_type=WRONG_TYPE, language=language, limit=limit(requirement)
+        )
         now = self.clock()
         document = {
             "id": new_id(),
             "submission_id": submission_id,
             "requirement_code": upload.requirement_code,
             "sha256": sha256,
-            "size": writer.size,
+            "size": upload.writer.size,
             "content_type": media_type,
             "filename": safe_filename(upload.filename),
             "uploaded_at": now,

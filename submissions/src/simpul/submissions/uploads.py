@@ -2,6 +2,8 @@
 
 The file is never held whole in memory, and reading stops as soon as it is larger than the
 requirement allows. Form fields: `file` (one file) and, for documents, `requirement_code` (text).
+`keep_upload` then refuses an empty file or one of a type not accepted, judged by its bytes, and
+stores what it keeps.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from dataclasses import dataclass, field
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 
 from simpul.shared.problems import Problem, Text
-from simpul.submissions.sniff import SNIFF_BYTES
+from simpul.submissions.sniff import SNIFF_BYTES, accepts, sniff
 from simpul.submissions.storage import BlobStore, BlobWriter
 
 MAX_TEXT_FIELD = 1000
+# Room for the multipart boundaries and part headers around the file itself.
+MULTIPART_OVERHEAD = 16 * 1024
 
 NOT_MULTIPART = Text(
     "Unggahan harus berupa multipart/form-data dengan field file (dan requirement_code untuk dokumen persyaratan).",
@@ -28,10 +32,11 @@ FIELD_MESSAGES = {
     "second_file": Text("hanya satu berkas per unggahan, di field 'file'", "only one file per upload, in the field 'file'"),
     "too_long": Text("terlalu panjang", "is too long"),
 }
-TOO_LARGE = Text(
+FILE_TOO_LARGE = Text(
     "Berkas melebihi ukuran maksimum {limit} bita.",
     "The file is larger than the maximum of {limit} bytes.",
 )
+EMPTY_FILE = Text("Berkas kosong.", "The file is empty.")
 
 
 @dataclass
@@ -131,13 +136,19 @@ async def read_upload(
     limit_for: Callable[[str | None], int],
     language: str,
     code_field: str | None = "requirement_code",
+    content_length: int | None = None,
 ) -> Upload:
-    """The uploaded file, already in the store's temporary area (commit or abort the writer).
+    """The uploaded file, already in the store's temporary area (`keep_upload` it, or abort the
+    writer).
 
     `limit_for(code)` gives the most bytes allowed for a requirement, or for any (code None).
     `code_field` names the text field that says which requirement the file is for (None: the
-    upload is a plain attachment with a `file` field only).
+    upload is a plain attachment with a `file` field only). A `content_length` too large for
+    any file is refused before a byte is read.
     """
+    ceiling = limit_for(None)
+    if content_length is not None and content_length > ceiling + MULTIPART_OVERHEAD:
+        raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": ceiling})
     media_type, options = parse_options_header(content_type or "")
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
@@ -149,7 +160,7 @@ async def read_upload(
             parser.write(chunk)
             if reader.too_large:
                 # Stop reading: the rest of the body is never taken in.
-                raise Problem(413, TOO_LARGE, slug="file-too-large", params={"limit": reader.limit})
+                raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": reader.limit})
             if reader.errors:
                 break
         else:
@@ -183,3 +194,26 @@ async def read_upload(
 async def _abort(reader: _Reader) -> None:
     if reader.writer is not None:
         await reader.writer.abort()
+
+
+async def keep_upload(
+    upload: Upload, accepted: list[str], *, wrong_type: Text, language: str, limit: int | None = None
+) -> tuple[str, str]:
+    """Store the file unless it is larger than `limit`, empty, or of a type (sniffed from its
+    first bytes, never the client's word) that `accepted` doesn't name: its media type and sha256.
+    `wrong_type` says so with `{found}` and `{allowed}`. A refused file is removed."""
+    writer = upload.writer
+    try:
+        if limit is not None and writer.size > limit:
+            raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": limit})
+        if writer.size == 0:
+            raise Problem(422, EMPTY_FILE, slug="empty-file",
+                          errors=[{"field": "file", "message": EMPTY_FILE.render(language)}])
+        media_type = sniff(upload.head)
+        if not accepts(accepted, media_type):
+            raise Problem(415, wrong_type, slug="file-type-not-accepted",
+                          params={"found": media_type, "allowed": ", ".join(accepted)})
+    except BaseException:
+        await writer.abort()
+        raise
+    return media_type, await writer.commit()
