@@ -19,7 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import false, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.shared.events import stage_event
@@ -38,6 +38,7 @@ from simpul.submissions.service import (
     UNKNOWN_STATUS,
     new_id,
     safe_filename,
+    tenant_scope,
 )
 from simpul.submissions.storage import BlobStore
 from simpul.submissions.uploads import keep_upload, read_upload
@@ -225,24 +226,11 @@ class ComplaintService:
         self.max_attachments = max_attachments
         self.attachment_max_bytes = attachment_max_bytes
 
-    # -- who sees what ---------------------------------------------------------------------------
-
-    @staticmethod
-    def scope(identity: Identity):
-        """An applicant sees its tenant's complaints, an officer its unit's, an admin all."""
-        if identity.role == "admin":
-            return None
-        if not identity.tenant:
-            return false()
-        if identity.role == "applicant":
-            return complaints.c.tenant == identity.tenant
-        if identity.role == "officer":
-            return complaints.c.unit == identity.tenant
-        return false()
+    # -- who sees what: the rule of submissions (`tenant_scope`) ----------------------------------
 
     async def _visible(self, session: AsyncSession, identity: Identity, complaint_id: str) -> dict[str, Any]:
         query = select(complaints).where(complaints.c.id == complaint_id)
-        scope = self.scope(identity)
+        scope = tenant_scope(identity, complaints)
         if scope is not None:
             query = query.where(scope)
         row = (await session.execute(query)).mappings().first()
@@ -328,7 +316,7 @@ class ComplaintService:
             raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
         now = self.clock()
         query = select(complaints)
-        scope = self.scope(identity)
+        scope = tenant_scope(identity, complaints)
         if scope is not None:
             query = query.where(scope)
         if statuses:
@@ -399,7 +387,7 @@ class ComplaintService:
                 target = (
                     await session.execute(
                         select(submissions.c.unit, submissions.c.service_code, submissions.c.applicant).where(
-                            submissions.c.id == body.submission_id, submissions.c.tenant == identity.tenant
+                            submissions.c.id == body.submission_id, tenant_scope(identity, submissions)
                         )
                     )
                 ).mappings().first()

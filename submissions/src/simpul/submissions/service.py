@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, false, insert, or_, select, update
+from sqlalchemy import Table, bindparam, false, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -149,8 +149,22 @@ CURRENT_DOCUMENTS = (
 )
 
 
+def tenant_scope(identity: Identity, table: Table):
+    """The rows of `table` (submissions, complaints: both carry `tenant` and `unit`) that
+    `identity` may see: its region's (applicant), its unit's (officer), all (admin: None)."""
+    if identity.role == "admin":
+        return None
+    if identity.tenant is None:
+        return false()
+    if identity.role == "applicant":
+        return table.c.tenant == identity.tenant
+    if identity.role == "officer":
+        return table.c.unit == identity.tenant
+    return false()
+
+
 def visible_to(identity: Identity, row: dict[str, Any]) -> bool:
-    """Whether `identity` may see the submission `row`: the rule of `VISIBLE_TO` and `scope`."""
+    """Whether `identity` may see the submission `row`: the rule of `VISIBLE_TO` and `tenant_scope`."""
     if identity.role == "admin":
         return True
     if identity.tenant is None:
@@ -393,16 +407,8 @@ class SubmissionService:
 
     @staticmethod
     def scope(identity: Identity):
-        """The rows `identity` may see: its tenant's (applicant), its unit's (officer), all (admin)."""
-        if identity.role == "admin":
-            return None
-        if identity.tenant is None:
-            return false()
-        if identity.role == "applicant":
-            return submissions.c.tenant == identity.tenant
-        if identity.role == "officer":
-            return submissions.c.unit == identity.tenant
-        return false()
+        """The submissions `identity` may see (see `tenant_scope`)."""
+        return tenant_scope(identity, submissions)
 
     async def _visible(
         self, session: Executor, identity: Identity, submission_id: str, *, lock: bool = False

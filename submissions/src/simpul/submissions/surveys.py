@@ -21,7 +21,7 @@ from simpul.submissions.feedback_schemas import SurveyIn
 from simpul.submissions.ikm import ELEMENTS, IkmResult, compute, round_half_up
 from simpul.submissions.models import SURVEY_ELEMENTS, submissions, surveys
 from simpul.submissions.periods import ReportPeriod
-from simpul.submissions.service import NOT_FOUND, new_id
+from simpul.submissions.service import NOT_FOUND, new_id, tenant_scope
 from simpul.submissions.statemachine import Status
 
 SURVEY_OPEN = frozenset({Status.ISSUED, Status.REJECTED})
@@ -71,9 +71,10 @@ class SurveyService:
         query = select(
             submissions.c.id, submissions.c.status, submissions.c.tenant, submissions.c.unit, submissions.c.service_code
         ).where(submissions.c.id == submission_id)
-        if identity.role != "admin":
-            # Only the applicant's own tenant; anything else looks like no submission at all.
-            query = query.where(submissions.c.tenant == (identity.tenant or ""))
+        scope = tenant_scope(identity, submissions)
+        if scope is not None:
+            # Outside the caller's region the submission looks like none at all.
+            query = query.where(scope)
         row = (await session.execute(query)).mappings().first()
         if row is None:
             raise Problem(404, NOT_FOUND, slug="submission-not-found")
