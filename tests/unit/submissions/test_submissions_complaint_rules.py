@@ -52,7 +52,7 @@ def test_refusals():
 
 def row(**values):
     base = {
-        "status": "open", "first_response_at": None, "reopen_until": None,
+        "status": "open", "first_response_at": None, "reopen_until": None, "closed_at": None,
         "verification_due_at": datetime(2026, 3, 27, 16, 59, 59, tzinfo=UTC),
         "follow_up_due_at": datetime(2026, 4, 14, 16, 59, 59, tzinfo=UTC),
     }

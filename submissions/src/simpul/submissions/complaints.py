@@ -157,7 +157,7 @@ def awaited_deadline(row: dict[str, Any]) -> datetime | None:
 
 
 def is_closed(row: dict[str, Any], now: datetime) -> bool:
-    if row.get("closed_at") is not None:
+    if row["closed_at"] is not None:
         return True
     return row["status"] == ComplaintStatus.RESOLVED and row["reopen_until"] is not None and now > row["reopen_until"]
 
@@ -254,7 +254,7 @@ class ComplaintService:
             "id": row["id"],
             "status": row["status"],
             "closed": closed,
-            "closed_at": row.get("closed_at") or (row["reopen_until"] if closed else None),
+            "closed_at": row["closed_at"] or (row["reopen_until"] if closed else None),
             "version": row["version"],
             "category": row["category"],
             "text": row["text"],
@@ -534,12 +534,7 @@ class ComplaintService:
         for row in due:
             values = {"closed_at": row["reopen_until"], "version": row["version"] + 1, "updated_at": now}
             async with self.sessions() as session, session.begin():
-                changed = await session.execute(
-                    update(complaints)
-                    .where(complaints.c.id == row["id"], complaints.c.version == row["version"])
-                    .values(**values)
-                )
-                if changed.rowcount != 1:
+                if not await self._try_update(session, row, values):
                     continue  # another process closed it, or the applicant's reply won the race
                 row.update(values)
                 await self._record(session, row, now, ComplaintAction.CLOSE, ComplaintStatus.RESOLVED, CLOSER)
@@ -563,12 +558,15 @@ class ComplaintService:
             raise Problem(409, CLOSED, slug="complaint-closed", current_status=row["status"])
 
     @staticmethod
-    async def _locked_update(session: AsyncSession, row: dict[str, Any], values: dict[str, Any]) -> None:
+    async def _try_update(session: AsyncSession, row: dict[str, Any], values: dict[str, Any]) -> bool:
+        """Change the complaint as read (optimistic lock on `version`); False if another change won."""
         changed = await session.execute(
             update(complaints).where(complaints.c.id == row["id"], complaints.c.version == row["version"]).values(**values)
         )
-        if changed.rowcount != 1:
-            # Another change won between our read and our write.
+        return changed.rowcount == 1
+
+    async def _locked_update(self, session: AsyncSession, row: dict[str, Any], values: dict[str, Any]) -> None:
+        if not await self._try_update(session, row, values):
             raise Problem(409, CHANGED_CONCURRENTLY, slug="concurrent-change")
 
     async def _record(
@@ -600,6 +598,7 @@ class ComplaintService:
         )
         if not publish:
             return
+        due = awaited_deadline(row)
         await stage_event(
             session,
             outbox,
@@ -619,11 +618,7 @@ class ComplaintService:
                 "closed": is_closed(row, at),
                 "text": text,
                 "applicant": row["complainant"],
-                "response_due_at": _iso(awaited_deadline(row)),
+                "response_due_at": due.isoformat() if due is not None else None,
                 "at": at.isoformat(),
             },
         )
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
