@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from submissions import checkpoint, seeded_rows  # noqa: E402  (bench/submissions.py)
+from submissions import seeded_rows, settle  # noqa: E402  (bench/submissions.py)
 
 from simpul.submissions.app import create_app  # noqa: E402
 from simpul.submissions.calendar import WorkingCalendar, local_date  # noqa: E402
@@ -80,21 +80,6 @@ async def seed(app, total: int, rng: random.Random) -> None:
         left -= len(rows)
 
 
-async def settle(app) -> None:
-    """The steady state of a database that has run a while (as bench/submissions.py): fresh
-    statistics, PostgreSQL's tables vacuumed, SQLite's write-ahead log checkpointed."""
-    engine = app.state.sessions.kw["bind"]
-    if engine.dialect.name == "sqlite":
-        async with engine.begin() as connection:
-            await connection.exec_driver_sql("ANALYZE")
-        await asyncio.to_thread(checkpoint, engine.url.database)
-    else:
-        async with engine.connect() as connection:
-            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await autocommit.exec_driver_sql("VACUUM ANALYZE submissions")
-            await autocommit.exec_driver_sql("VACUUM ANALYZE surveys")
-
-
 def paths(now: datetime) -> dict[str, str]:
     year = f"from={now.year}-01-01&to={now.date().isoformat()}"
     month = f"from={now.year}-{now.month:02d}-01&to={now.date().isoformat()}"
@@ -124,7 +109,7 @@ async def measure(sizes: list[int], rounds: int, directory: Path) -> dict[int, d
             for size, app in apps.items():
                 started = time.perf_counter()
                 await seed(app, size, random.Random(size))
-                await settle(app)
+                await settle(app.state.sessions.kw["bind"], ["submissions", "surveys"])
                 print(f"seeded {size:,} submissions in {time.perf_counter() - started:.0f} s", flush=True)
             asked = paths(datetime.now(UTC))
             for size in sizes:

@@ -349,6 +349,22 @@ def checkpoint(path: str) -> None:
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
 
 
+async def settle(engine, tables: list[str]) -> None:
+    """The steady state of a database that has been running a while: statistics fresh, PostgreSQL's
+    `tables` vacuumed (so autovacuum doesn't start in the middle of the measurement), SQLite's
+    write-ahead log checkpointed into the database file."""
+    if engine.dialect.name == "sqlite":
+        async with engine.begin() as connection:
+            await connection.exec_driver_sql("ANALYZE")
+        # Outside any transaction, which the engine's connections always open.
+        await asyncio.to_thread(checkpoint, engine.url.database)
+    else:
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            for table in tables:
+                await autocommit.exec_driver_sql(f"VACUUM ANALYZE {table}")
+
+
 async def seed(bench: Bench, total: int, batch: int = 5000) -> list[str]:
     """Bring the table to `total` rows; returns a sample of seeded tracking codes."""
     engine = create_engine(bench.database_url())
@@ -371,18 +387,7 @@ async def seed(bench: Bench, total: int, batch: int = 5000) -> list[str]:
             async with engine.connect() as connection:
                 found = await connection.execute(select(submissions.c.tracking_code).limit(500))
                 sample = [code for (code,) in found]
-        # The steady state of a database that has been running a while: statistics fresh, PostgreSQL's
-        # table vacuumed (so autovacuum doesn't start in the middle of the measurement), SQLite's
-        # write-ahead log checkpointed into the database file.
-        if engine.dialect.name == "sqlite":
-            async with engine.begin() as connection:
-                await connection.exec_driver_sql("ANALYZE")
-            # Outside any transaction, which the engine's connections always open.
-            await asyncio.to_thread(checkpoint, engine.url.database)
-        else:
-            async with engine.connect() as connection:
-                autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-                await autocommit.exec_driver_sql("VACUUM ANALYZE submissions")
+        await settle(engine, ["submissions"])
     finally:
         await engine.dispose()
     return sample
