@@ -10,7 +10,7 @@ from simpul.shared.identity import Identity
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import request_language
 from simpul.submissions.receipt import receipt_pdf
-from simpul.submissions.responses import download, json, roles
+from simpul.submissions.responses import content_length, download, json, roles
 from simpul.submissions.schemas import (
     ActionIn,
     CancelIn,
@@ -112,13 +112,12 @@ async def get_history(
     summary="Upload (or replace) the document for one requirement",
 )
 async def upload_document(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
-    raw_length = request.headers.get("content-length")
     document = await service_of(request).upload(
         identity,
         submission_id,
         request.stream(),
         content_type=request.headers.get("content-type"),
-        content_length=int(raw_length) if raw_length and raw_length.isdigit() else None,
+        content_length=content_length(request),
         language=request_language(request),
     )
     return json(document, 201, {"Location": f"/v1/submissions/{submission_id}/documents/{document['id']}"})

@@ -29,7 +29,7 @@ from simpul.submissions.feedback_schemas import (
 )
 from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.reports import PerformanceService, as_csv
-from simpul.submissions.responses import download, json, roles
+from simpul.submissions.responses import content_length, download, json, roles
 from simpul.submissions.surveys import SurveyService
 
 router = APIRouter()
@@ -84,11 +84,6 @@ async def report_scope(
 ) -> ReportScope:
     period = ReportPeriod.parse(first, last, now=request.app.state.clock(), language=request_language(request))
     return ReportScope(period, service_code or None, unit or None)
-
-
-def content_length(request: Request) -> int | None:
-    raw = request.headers.get("content-length")
-    return int(raw) if raw and raw.isdigit() else None
 
 
 # -- surveys and the IKM ---------------------------------------------------------------------------

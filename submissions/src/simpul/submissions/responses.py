@@ -1,4 +1,5 @@
-"""What the routes of the submissions service answer with, and who they let in."""
+"""What the routes of the submissions service answer with, who they let in, and what they read
+from the request itself."""
 
 from __future__ import annotations
 
@@ -22,6 +23,13 @@ def roles(*allowed: str):
         return check(request)
 
     return dependency
+
+
+def content_length(request: Request) -> int | None:
+    """The declared body size, when it is one plain number (an upload too large is refused
+    before it is read)."""
+    raw = request.headers.get("content-length")
+    return int(raw) if raw and raw.isdigit() else None
 
 
 def json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
