@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -39,6 +39,7 @@ from simpul.shared.db import utcnow
 from simpul.shared.events import SPEC_VERSION
 from simpul.shared.internal import InternalClient
 from simpul.shared.settings import BaseServiceSettings
+from simpul.shared.transport import Transport, TransportError
 
 log = logging.getLogger("simpul.relay")
 
@@ -46,19 +47,6 @@ Hook = Callable[[FastAPI], Awaitable[None]]
 
 EVENTS_PATH = "/internal/events"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
-
-
-class TransportError(Exception):
-    """The destination did not take the events; they stay unpublished and are retried."""
-
-
-class Transport(Protocol):
-    """Where the relay hands events. `publish` returns only once the destination holds every
-    event durably, in the order given; otherwise it raises `TransportError`."""
-
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None: ...
-
-    async def aclose(self) -> None: ...
 
 
 class HttpTransport:
