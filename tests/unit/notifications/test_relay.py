@@ -18,7 +18,6 @@ from simpul.shared.relay import (
     HttpTransport,
     OutboxRelay,
     TransportError,
-    backoff_delay,
 )
 
 SECRET = "relay-test-secret-0123456789abcdef"
@@ -159,14 +158,6 @@ async def test_published_rows_are_purged_after_the_retention(outbox):
     async with read_sessions() as session:
         left = (await session.execute(select(table.c.id))).scalars().all()
     assert left == [fresh["id"]]
-
-
-def test_backoff_grows_with_jitter_and_is_capped():
-    for attempts in range(1, 12):
-        delay = backoff_delay(attempts, base=0.5, cap=30)
-        nominal = min(30, 0.5 * 2 ** (attempts - 1))
-        assert nominal / 2 <= delay <= nominal
-    assert len({backoff_delay(5, base=1, cap=60) for _ in range(20)}) > 1
 
 
 async def test_http_transport_posts_a_signed_batch():

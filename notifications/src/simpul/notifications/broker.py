@@ -20,8 +20,8 @@ from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.exc import SQLAlchemyError
 
 from simpul.notifications.intake import DEAD_LETTERED, Intake
-from simpul.shared.relay import backoff_delay
 from simpul.shared.relay_amqp import BROKER_ERRORS, CONNECT_TIMEOUT, declare_topology
+from simpul.shared.worker import backoff_delay
 
 log = logging.getLogger("simpul.notifications.broker")
 

@@ -27,7 +27,7 @@ from simpul.notifications.models import deliveries, delivery_attempts, notificat
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import AttemptResult, WebhookClient, sign
 from simpul.shared.db import utcnow
-from simpul.shared.relay import backoff_delay
+from simpul.shared.worker import backoff_delay
 
 log = logging.getLogger("simpul.notifications.dispatch")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
@@ -40,6 +39,7 @@ from simpul.shared.events import SPEC_VERSION
 from simpul.shared.internal import InternalClient
 from simpul.shared.settings import BaseServiceSettings
 from simpul.shared.transport import Transport, TransportError
+from simpul.shared.worker import backoff_delay
 
 log = logging.getLogger("simpul.relay")
 
@@ -85,12 +85,6 @@ def envelope_of(row: Any) -> dict[str, Any]:
         "datacontenttype": "application/json",
         "data": row.data,
     }
-
-
-def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: about base * 2^(attempts-1), never above cap."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return delay / 2 + random.uniform(0, delay / 2)
 
 
 class OutboxRelay:
