@@ -131,7 +131,7 @@ async def test_a_failing_batch_does_not_end_the_loop(caplog):
     assert failure.levelno == logging.ERROR and failure.exc_info is not None  # unexpected: with its traceback
 
 
-async def test_retry_after_sets_the_pause():
+async def test_retry_after_sets_the_pause_and_is_left_to_the_step_to_log(caplog):
     work = Work()
     claims = []
 
@@ -148,6 +148,7 @@ async def test_retry_after_sets_the_pause():
     finally:
         await worker.stop()
     assert claims[1] - claims[0] >= 0.29
+    assert not [record for record in caplog.records if record.name == "simpul.worker"]
 
 
 async def test_stop_lets_work_in_flight_finish_and_starts_no_more():

@@ -5,8 +5,9 @@ supplies) and processes it (`process`, given the whole batch; `each` turns a han
 into that, with bounded concurrency). Then the worker waits for `wake()` (a commit that made
 work, say) or at most `poll_seconds` before the next round; after a full batch (`batch_size`
 items) it claims again at once. A round that raises is logged under the worker's name and
-followed by a pause that grows exponentially with jitter (`backoff_delay`) while failures go on,
-or by the pause a `RetryAfter` names; the loop never ends on an error. `stop()` drains: no new
+followed by a pause that grows exponentially with jitter (`backoff_delay`) while failures go on
+(a step that keeps its own retry time raises `RetryAfter` instead); the loop never ends on an
+error. `stop()` drains: no new
 round starts, the one in flight may finish within `grace_seconds`, then it is cancelled.
 
 The claim contract, so that several replicas of a service can run the same worker side by side
@@ -43,9 +44,9 @@ def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
 
 
 class RetryAfter(Exception):
-    """Raised by a claim or process step that keeps its own retry time (on its rows, so that it
-    survives a restart): the worker pauses `seconds`, instead of its own backoff, before the
-    next round."""
+    """Raised by a claim or process step that keeps its own account of a failure (its retry time
+    on the rows, so that it survives a restart, and its own log line): the worker pauses
+    `seconds` before the next round, wake-ups or not, and neither logs nor counts it."""
 
     def __init__(self, seconds: float, reason: str) -> None:
         super().__init__(reason)
@@ -119,7 +120,7 @@ class Worker(Generic[T]):
         self._backoff_cap = backoff_cap
         self._grace_seconds = grace_seconds
         self._on_idle = on_idle
-        self._expected = (RetryAfter, *expected)
+        self._expected = expected
         self._describe = describe
         self._log = logger
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -180,16 +181,17 @@ class Worker(Generic[T]):
                 claimed = await self._claim()
                 if claimed:
                     await self._process(claimed)
+            except RetryAfter as retry:
+                # A wake-up cuts no pause short: the work is there, what failed is not back yet.
+                await self._sleep(self._stopping, retry.seconds)
+                idle = False
+                continue
             except Exception as exc:  # a round may fail; the worker goes on
                 failures += 1
-                if isinstance(exc, RetryAfter):
-                    pause = exc.seconds
-                else:
-                    pause = backoff_delay(failures, base=self._backoff_base, cap=self._backoff_cap)
+                pause = backoff_delay(failures, base=self._backoff_base, cap=self._backoff_cap)
                 self._log_failure(exc, failures, pause)
-                idle = False
-                # A wake-up does not cut a backoff short: the work is there, what failed is not back.
                 await self._sleep(self._stopping, pause)
+                idle = False
                 continue
             if failures:
                 self._log.info("%s: working again after %d failed rounds", self.name, failures)
