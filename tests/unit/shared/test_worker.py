@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from simpul.shared.worker import RetryAfter, Worker, backoff_delay, each
+from simpul.shared.worker import RetryAfter, Worker, backoff_delay, each, periodic
 
 
 class Work:
@@ -219,6 +219,23 @@ async def test_on_idle_runs_after_a_poll_interval_without_work():
     finally:
         await worker.stop()
     assert idled[0] == ["a"]
+
+
+async def test_periodic_ticks_every_interval_and_survives_a_failing_tick():
+    ticks = []
+
+    async def tick() -> None:
+        ticks.append(time.monotonic())
+        if len(ticks) == 2:
+            raise ConnectionError("database away")
+
+    worker = periodic("upkeep", tick, seconds=0.05, backoff_base=0.01, backoff_cap=0.05)
+    worker.start()
+    try:
+        await eventually(lambda: len(ticks) >= 4)
+    finally:
+        await worker.stop()
+    assert ticks[1] - ticks[0] >= 0.04
 
 
 async def test_each_bounds_concurrency_and_keeps_the_order_of_starting():

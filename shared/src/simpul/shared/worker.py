@@ -89,6 +89,19 @@ def each(handle: Callable[[T], Awaitable[Any]], *,
     return process
 
 
+def periodic(name: str, tick: Callable[[], Awaitable[Any]], *, seconds: float, **options: Any) -> Worker[None]:
+    """A worker for upkeep that claims nothing: a round is `tick()`, every `seconds` (sooner on
+    `wake()`); a failing tick backs off like any round. `options` go to `Worker`."""
+
+    async def one_tick() -> tuple[None]:
+        return (None,)
+
+    async def process(_: Sequence[None]) -> None:
+        await tick()
+
+    return Worker(name, claim=one_tick, process=process, poll_seconds=seconds, **options)
+
+
 class Worker(Generic[T]):
     """See the module's docstring. `expected` failures (a destination that is down, say) are
     logged in one line, any other with its traceback; `describe` words the line and must leave
