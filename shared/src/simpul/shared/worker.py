@@ -1,14 +1,15 @@
 """Background workers: the one loop behind every service's background work.
 
 A worker repeats rounds. A round claims a batch of due work (`claim`, a callable the user
-supplies) and processes it (`process`, given the whole batch; `each` turns a handler of one item
-into that, with bounded concurrency). Then the worker waits for `wake()` (a commit that made
-work, say) or at most `poll_seconds` before the next round; after a full batch (`batch_size`
-items) it claims again at once. A round that raises is logged under the worker's name and
-followed by a pause that grows exponentially with jitter (`backoff_delay`) while failures go on
-(a step that keeps its own retry time raises `RetryAfter` instead); the loop never ends on an
-error. `stop()` drains: no new
-round starts, the one in flight may finish within `grace_seconds`, then it is cancelled.
+supplies) and processes it (`process`, given the whole batch; `each(handle, concurrency=N)`
+makes that of a handler of one item, N items at a time). Then the worker waits for `wake()` (a
+commit that made work, say) or at most `poll_seconds` before the next round; after a full batch
+(`batch_size` items) it claims again at once. A round that raises is logged under the worker's
+name and followed by a pause that grows exponentially with jitter (`backoff_delay`) while
+failures go on (a step that keeps its own retry time raises `RetryAfter` instead); the loop
+never ends on an error. `stop()` drains: no new round starts, the one in flight may finish
+within `grace_seconds`, then it is cancelled. `periodic` is a worker for upkeep that claims
+nothing.
 
 The claim contract, so that several replicas of a service can run the same worker side by side
 against one database: `claim` takes its rows so that no other replica takes them too, and so
