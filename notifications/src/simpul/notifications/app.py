@@ -31,11 +31,11 @@ async def start_workers(app: FastAPI) -> None:
 
     def wake(channels: set[str]) -> None:
         for channel in channels:
-            state.dispatchers[channel].wake()
+            state.dispatchers[channel].worker.wake()
 
     state.intake = Intake(state.database, settings, on_work=wake)
     for dispatcher in state.dispatchers.values():
-        await dispatcher.start()
+        dispatcher.worker.start()
     state.consumer = None
     if settings.event_broker:
         state.consumer = BrokerConsumer(settings.event_broker, state.intake)

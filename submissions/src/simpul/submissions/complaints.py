@@ -11,7 +11,6 @@ records the closing). Every step is an entry of its append-only history and a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.shared.worker import Worker, each
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.feedback_schemas import ComplaintCreate, ComplaintResponseIn
@@ -520,35 +520,38 @@ class ComplaintService:
 
     async def close_due(self) -> int:
         """Record the closing of resolved complaints whose reopening period is over; how many."""
-        now = self.clock()
+        return sum([await self.record_closing(row) for row in await self.due_for_closing()])
+
+    async def due_for_closing(self) -> list[dict[str, Any]]:
+        """Up to a batch of resolved complaints whose reopening period is over, closing not yet
+        recorded. Several processes may read the same ones; `record_closing` lets one win."""
         query = (
             select(complaints)
             .where(complaints.c.status == ComplaintStatus.RESOLVED.value, complaints.c.closed_at.is_(None),
-                   complaints.c.reopen_until < now)
+                   complaints.c.reopen_until < self.clock())
             .order_by(complaints.c.reopen_until)
             .limit(CLOSE_BATCH)
         )
         async with self.read_sessions() as session:
-            due = [dict(r) for r in (await session.execute(query)).mappings()]
-        closed = 0
-        for row in due:
-            values = {"closed_at": row["reopen_until"], "version": row["version"] + 1, "updated_at": now}
-            async with self.sessions() as session, session.begin():
-                if not await self._try_update(session, row, values):
-                    continue  # another process closed it, or the applicant's reply won the race
-                row.update(values)
-                await self._record(session, row, now, ComplaintAction.CLOSE, ComplaintStatus.RESOLVED, CLOSER)
-            closed += 1
-        return closed
+            return [dict(r) for r in (await session.execute(query)).mappings()]
 
-    async def close_periodically(self, poll_seconds: float) -> None:
-        while True:
-            try:
-                while await self.close_due() == CLOSE_BATCH:
-                    pass
-            except Exception:  # the worker must outlive any single failure; the cause is logged
-                log.exception("closing complaints failed")
-            await asyncio.sleep(poll_seconds)
+    async def record_closing(self, row: dict[str, Any]) -> bool:
+        """Record the closing of a complaint as read; False when another process closed it, or
+        the applicant's reply won the race."""
+        now = self.clock()
+        values = {"closed_at": row["reopen_until"], "version": row["version"] + 1, "updated_at": now}
+        async with self.sessions() as session, session.begin():
+            if not await self._try_update(session, row, values):
+                return False
+            row.update(values)
+            await self._record(session, row, now, ComplaintAction.CLOSE, ComplaintStatus.RESOLVED, CLOSER)
+        return True
+
+    def closing_worker(self, poll_seconds: float) -> Worker:
+        """The background worker that records closings as their time comes."""
+        return Worker("simpul-submissions-complaint-closer", claim=self.due_for_closing,
+                      process=each(self.record_closing), poll_seconds=poll_seconds, batch_size=CLOSE_BATCH,
+                      logger=log)
 
     # -- helpers ---------------------------------------------------------------------------------
 
