@@ -21,12 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from simpul.shared.idempotency import IdempotencyMiddleware, idempotency_table, scope_hash
 
 
+# The Idempotency-Key lease of a service under a crash test: short, so a test can wait it out.
+LEASE_SECONDS = 0.3
+
+
 class ProcessDied(Exception):
     pass
 
 
 class Deaths:
-    def __init__(self, monkeypatch, lease_seconds: float) -> None:
+    def __init__(self, monkeypatch, lease_seconds: float = LEASE_SECONDS) -> None:
         self.lease_seconds = lease_seconds
         self._armed = False
         self._died = asyncio.Event()

@@ -13,9 +13,7 @@ from simpul.catalog.app import create_app
 from simpul.catalog.settings import CatalogSettings
 from tests.api.catalog.helpers import admin, service_body
 from tests.support.asgi import running
-from tests.support.idempotency import Deaths, abandon_key
-
-LEASE = 0.3
+from tests.support.idempotency import LEASE_SECONDS as LEASE, abandon_key
 
 
 @pytest.fixture
@@ -23,13 +21,6 @@ async def served(settings_for) -> AsyncIterator[tuple[object, httpx.AsyncClient]
     app = create_app(await settings_for(CatalogSettings, idempotency_lease_seconds=LEASE))
     async with running(app) as client:
         yield app, client
-
-
-@pytest.fixture
-async def deaths(monkeypatch) -> AsyncIterator[Deaths]:
-    dying = Deaths(monkeypatch, LEASE)
-    yield dying
-    await dying.bury()
 
 
 async def history(client: httpx.AsyncClient, code: str) -> list[str]:

@@ -3,20 +3,7 @@ before the answer (which shows the secret once) was kept; the retry makes no sec
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
-from tests.support.idempotency import Deaths
-
-LEASE = 0.3
-
-
-@pytest.fixture
-async def deaths(monkeypatch) -> AsyncIterator[Deaths]:
-    dying = Deaths(monkeypatch, LEASE)
-    yield dying
-    await dying.bury()
+from tests.support.idempotency import LEASE_SECONDS as LEASE
 
 
 async def test_a_client_is_created_once(start_gateway, deaths):

@@ -11,22 +11,13 @@ from sqlalchemy import update
 
 from simpul.notifications.models import templates
 from tests.api.notifications.conftest import admin, applicant, complaint_event
-from tests.support.idempotency import Deaths
-
-LEASE = 0.3
+from tests.support.idempotency import LEASE_SECONDS as LEASE
 
 
 @pytest.fixture
 async def harness(start) -> AsyncIterator:
     async with start(idempotency_lease_seconds=LEASE) as started:
         yield started
-
-
-@pytest.fixture
-async def deaths(monkeypatch) -> AsyncIterator[Deaths]:
-    dying = Deaths(monkeypatch, LEASE)
-    yield dying
-    await dying.bury()
 
 
 async def test_a_subscription_and_its_rotation_happen_once(harness, deaths, receiver):

@@ -3,26 +3,15 @@ committed, before its answer was kept; the retry with the key never revokes twic
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.api.signatures.conftest import admin
-from tests.support.idempotency import Deaths
-
-LEASE = 0.3
+from tests.support.idempotency import LEASE_SECONDS as LEASE
 
 
 @pytest.fixture
 def signatures_overrides() -> dict:
     return {"idempotency_lease_seconds": LEASE}
-
-
-@pytest.fixture
-async def deaths(monkeypatch) -> AsyncIterator[Deaths]:
-    dying = Deaths(monkeypatch, LEASE)
-    yield dying
-    await dying.bury()
 
 
 async def test_a_revoked_document_is_shown_again(signatures, deaths):

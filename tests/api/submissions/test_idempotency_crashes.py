@@ -5,7 +5,6 @@ from the committed effect or runs once. Never a second effect, never "in progres
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,9 +16,8 @@ from simpul.submissions.models import complaint_attachments, complaint_entries, 
 from simpul.submissions.schemas import SubmissionCreate
 from tests.api.submissions.conftest import JPEG, PDF, admin, applicant, officer
 from tests.api.submissions.fakes import VALID_DATA
-from tests.support.idempotency import Deaths, abandon_key
+from tests.support.idempotency import LEASE_SECONDS as LEASE, abandon_key
 
-LEASE = 0.5
 BOUNDARY = "simpul-retry-boundary"
 DRAFT = {
     "service_code": "IZIN-USAHA",
@@ -33,13 +31,6 @@ SURVEY = {e: 3 for e in ("requirements", "procedure", "timeliness", "cost", "pro
 @pytest.fixture
 def harness_overrides() -> dict:
     return {"idempotency_lease_seconds": LEASE}
-
-
-@pytest.fixture
-async def deaths(monkeypatch) -> AsyncIterator[Deaths]:
-    dying = Deaths(monkeypatch, LEASE)
-    yield dying
-    await dying.bury()
 
 
 async def count(harness, table, *where) -> int:
