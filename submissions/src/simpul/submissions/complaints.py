@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
@@ -175,6 +176,10 @@ def allowed_actions(row: dict[str, Any], role: str, now: datetime) -> list[str]:
             return [ComplaintAction.REOPEN.value]
         return [ComplaintAction.REPLY.value, ComplaintAction.ATTACH.value]
     return []
+
+
+def complaint_path(complaint_id: str) -> str:
+    return f"/v1/complaints/{complaint_id}"
 
 
 def entry_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -431,6 +436,7 @@ class ComplaintService:
         async with self.sessions() as session, session.begin():
             await session.execute(insert(complaints).values(**row))
             await self._record(session, row, now, ComplaintAction.FILE, None, identity)
+            await idempotency.settle(session, idempotency.created(complaint_path(row["id"])))
         return self.render(row, identity, now, [], [])
 
     async def respond(
@@ -464,6 +470,7 @@ class ComplaintService:
             await self._locked_update(session, row, values)
             row.update(values)
             await self._record(session, row, now, move.action, move.source, identity, text=body.text)
+            await idempotency.settle(session, idempotency.created(complaint_path(complaint_id)))
             entries, attachments = await self._details(session, complaint_id)
         return self.render(row, identity, now, entries, attachments)
 
@@ -516,6 +523,8 @@ class ComplaintService:
             entry = {k: attachment[k] for k in ("id", "sha256", "size", "content_type", "filename")}
             await self._record(session, row, now, ComplaintAction.ATTACH, ComplaintStatus(row["status"]), identity,
                                attachment=entry, publish=False)
+            location = f"{complaint_path(complaint_id)}/attachments/{attachment['id']}"
+            await idempotency.settle(session, idempotency.created(location))
         return attachment_view(attachment)
 
     async def close_due(self) -> int:
