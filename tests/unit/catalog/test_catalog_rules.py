@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 
-import orjson
 import pytest
 from pydantic import ValidationError
 
-from simpul.catalog.schemas import ServiceCreate, ServiceRevision
-from simpul.catalog.service import (
+from simpul.catalog.rules import (
     MAX_FORM_SCHEMA_DEPTH,
-    VersionState,
-    content_from_document,
-    content_of,
     definition_errors,
-    etag_of,
     form_schema_errors,
-    render,
     revision_makes_new_version,
-    search_text,
-    summary_of,
     transition,
 )
+from simpul.catalog.schemas import ServiceCreate, ServiceRevision
 from simpul.catalog.schemas import ServiceStatus as Status
 from simpul.shared.problems import Problem
 
@@ -90,32 +81,6 @@ def test_revision_is_in_place_for_drafts_new_for_published_refused_for_retired()
     with pytest.raises(Problem) as refused:
         revision_makes_new_version("X", "retired")
     assert (refused.value.status, refused.value.extra) == (409, {"state": "retired"})
-
-
-# -- documents -------------------------------------------------------------------------------------
-
-
-def test_a_document_round_trips_to_its_content_and_carries_its_state():
-    moment = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-    body = service(name_en="Test")
-    state = VersionState(2, Status.RETIRED, moment, moment, published_at=moment, retired_at=moment, superseded_by=3)
-    document = render("UJI-A", content_of(body), state)
-    assert list(document)[:3] == ["code", "version", "status"]
-    assert (document["version"], document["status"], document["superseded_by"]) == (2, "retired", 3)
-    assert document["created_at"] == "2026-03-02T09:30:00+00:00"
-    assert document["fee"] == {"amount": 0, "currency": "IDR", "legal_basis": "Gratis"}
-    assert document["requirements"][0]["required"] is True
-    assert content_from_document(orjson.dumps(document)) == content_of(body)
-
-    summary = summary_of(document)
-    assert summary["fee"] == {"amount": 0, "currency": "IDR"} and "form_schema" not in summary
-    assert search_text(document) == "uji-a\nlayanan uji\ntest\nlayanan untuk pengujian."
-
-
-def test_etags_follow_the_bytes():
-    assert etag_of(b"{}") == etag_of(b"{}")
-    assert etag_of(b'{"a":1}') != etag_of(b'{"a":2}')
-    assert etag_of(b"{}").startswith('"') and etag_of(b"{}").endswith('"')
 
 
 # -- what a valid standard is -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Routes of the catalogue: thin, HTTP in and out. The rules live in service.py."""
+"""Routes of the catalogue: thin, HTTP in and out. The use cases live in service.py."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from simpul.shared.identity import Identity, current_identity, require_roles
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, Text, request_language
 
+from simpul.catalog.documents import Listing, Served, service_path
 from simpul.catalog.schemas import (
     CATEGORY_PATTERN,
     NO_NUL,
@@ -27,7 +28,7 @@ from simpul.catalog.schemas import (
     ServiceStatus,
     VersionPage,
 )
-from simpul.catalog.service import Catalogue, Listing, Served, service_path
+from simpul.catalog.service import Catalogue
 
 # Public data: shared caches may keep it briefly; clients revalidate with the ETag after that.
 PUBLIC_CACHE = "public, max-age=60"
