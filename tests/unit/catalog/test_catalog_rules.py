@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
+from simpul.catalog.documents import VersionState
 from simpul.catalog.rules import (
     MAX_FORM_SCHEMA_DEPTH,
+    check_status_filter,
     definition_errors,
+    entered,
+    first_version,
     form_schema_errors,
+    revised_in_place,
+    revision_errors,
     revision_makes_new_version,
+    superseded,
     transition,
 )
 from simpul.catalog.schemas import ServiceCreate, ServiceRevision
 from simpul.catalog.schemas import ServiceStatus as Status
+from simpul.shared.identity import ANONYMOUS, Identity
 from simpul.shared.problems import Problem
 
 BASE = {
@@ -83,11 +92,45 @@ def test_revision_is_in_place_for_drafts_new_for_published_refused_for_retired()
     assert (refused.value.status, refused.value.extra) == (409, {"state": "retired"})
 
 
+def test_each_step_of_a_life_dates_the_version_it_changes():
+    created, later = datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 2, 2, tzinfo=UTC)
+    draft = first_version(created, published=False)
+    assert (draft.version, draft.status, draft.published_at) == (1, Status.DRAFT, None)
+    assert first_version(created, published=True).published_at == created
+    assert revised_in_place(draft, later) == VersionState(1, Status.DRAFT, created, later)
+    published = entered(draft, Status.PUBLISHED, later)
+    assert (published.status, published.updated_at, published.published_at, published.retired_at) == (
+        Status.PUBLISHED, later, later, None,
+    )
+    assert entered(published, Status.RETIRED, later).retired_at == later
+    retired, successor = superseded(published, later)
+    assert (retired.status, retired.retired_at, retired.superseded_by) == (Status.RETIRED, later, 2)
+    assert successor == VersionState(2, Status.PUBLISHED, later, later, published_at=later)
+
+
+def test_only_admins_list_by_a_status_other_than_published():
+    check_status_filter(ANONYMOUS, None)
+    check_status_filter(ANONYMOUS, Status.PUBLISHED)
+    check_status_filter(Identity(subject="a", role="admin"), Status.DRAFT)
+    with pytest.raises(Problem) as refused:
+        check_status_filter(ANONYMOUS, Status.DRAFT)
+    assert refused.value.status == 401
+    with pytest.raises(Problem) as refused:
+        check_status_filter(Identity(subject="c", role="applicant"), Status.RETIRED)
+    assert refused.value.status == 403
+
+
 # -- what a valid standard is -----------------------------------------------------------------------
 
 
 def test_a_sound_standard_has_no_errors():
     assert definition_errors(service()) == []
+
+
+def test_a_revision_names_the_code_of_its_path_or_none():
+    body = ServiceRevision.model_validate({**BASE, "code": "UJI-B", "procedure": [{"step": 2, "title": "Ajukan", "actor": "Pemohon"}]})
+    assert fields(revision_errors("UJI-A", body))[:2] == ["code", "procedure.0.step"]
+    assert revision_errors("UJI-B", body)[0].field == "procedure.0.step"
 
 
 def test_requirement_codes_are_unique_and_steps_numbered_in_order():

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -27,7 +28,8 @@ from jsonschema import Draft202012Validator
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 
-from simpul.catalog.schemas import ServiceFields
+from simpul.catalog.documents import VersionState
+from simpul.catalog.schemas import ServiceFields, ServiceRevision
 from simpul.catalog.schemas import ServiceStatus as Status
 
 ADMIN_ROLE = "admin"
@@ -82,7 +84,7 @@ STATUS_FILTER = Text(
 LOGIN_FOR_STATUS = Text("Diperlukan token akses admin.", "An admin access token is required.")
 
 
-# -- pure rules --------------------------------------------------------------------------------------
+# -- field errors -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class FieldError:
 def invalid(errors: Iterable[FieldError], language: str) -> Problem:
     return Problem(422, INVALID, errors=[error.render(language) for error in errors])
 
+
+# -- a service's life -------------------------------------------------------------------------------
 
 # action -> (the state it starts from, the state it leads to)
 TRANSITIONS: dict[str, tuple[Status, Status]] = {
@@ -128,6 +132,49 @@ def revision_makes_new_version(code: str, state: str) -> bool:
     return state == Status.PUBLISHED
 
 
+def first_version(now: datetime, *, published: bool) -> VersionState:
+    """Version 1 of a new service: a draft, or published at once (the demo catalogue)."""
+    status = Status.PUBLISHED if published else Status.DRAFT
+    return VersionState(1, status, now, now, published_at=now if published else None)
+
+
+def entered(state: VersionState, target: Status, now: datetime) -> VersionState:
+    """A version published or retired at `now`."""
+    if target == Status.PUBLISHED:
+        return replace(state, status=target, updated_at=now, published_at=now)
+    return replace(state, status=target, updated_at=now, retired_at=now)
+
+
+def revised_in_place(state: VersionState, now: datetime) -> VersionState:
+    return replace(state, updated_at=now)
+
+
+def superseded(state: VersionState, now: datetime) -> tuple[VersionState, VersionState]:
+    """A published version revised at `now`, and its successor, published at once."""
+    successor = state.version + 1
+    retired = replace(state, status=Status.RETIRED, updated_at=now, retired_at=now, superseded_by=successor)
+    return retired, VersionState(successor, Status.PUBLISHED, now, now, published_at=now)
+
+
+# -- who sees what -----------------------------------------------------------------------------------
+
+
+def sees_drafts(identity: Identity) -> bool:
+    return identity.role == ADMIN_ROLE
+
+
+def check_status_filter(identity: Identity, status: Status | None) -> None:
+    """Anyone may list published services; listing by another status is for admins."""
+    if status is None or status == Status.PUBLISHED or sees_drafts(identity):
+        return
+    if identity.is_anonymous:
+        raise Problem(401, LOGIN_FOR_STATUS, headers={"WWW-Authenticate": "Bearer"})
+    raise Problem(403, STATUS_FILTER, params={"state": str(status)})
+
+
+# -- what a valid standard is ------------------------------------------------------------------------
+
+
 def definition_errors(fields: ServiceFields) -> list[FieldError]:
     """What pydantic cannot check field by field: uniqueness, step order, the form schema."""
     errors: list[FieldError] = []
@@ -147,6 +194,14 @@ def definition_errors(fields: ServiceFields) -> list[FieldError]:
         if step.step != index + 1:
             errors.append(FieldError(f"procedure.{index}.step", STEP_ORDER, {"expected": index + 1}))
     errors.extend(form_schema_errors(fields.form_schema))
+    return errors
+
+
+def revision_errors(code: str, body: ServiceRevision) -> list[FieldError]:
+    """A revision is a definition whose code, when it names one, is the code in the path."""
+    errors = definition_errors(body)
+    if body.code is not None and body.code != code:
+        errors.insert(0, FieldError("code", CODE_MISMATCH, {"code": code}))
     return errors
 
 
@@ -216,6 +271,3 @@ def _walk(schema: dict[str, Any]) -> _Walked:
 
 def _path(prefix: str, parts: Iterable[Any]) -> str:
     return ".".join([prefix, *(str(part) for part in parts)])
-
-def sees_drafts(identity: Identity) -> bool:
-    return identity.role == ADMIN_ROLE

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -43,14 +42,16 @@ from simpul.catalog.documents import (
 )
 from simpul.catalog.models import service_history, service_versions, services
 from simpul.catalog.rules import (
-    CODE_MISMATCH,
-    LOGIN_FOR_STATUS,
-    STATUS_FILTER,
-    FieldError,
+    check_status_filter,
     definition_errors,
+    entered,
+    first_version,
     invalid,
+    revised_in_place,
+    revision_errors,
     revision_makes_new_version,
     sees_drafts,
+    superseded,
     transition,
 )
 from simpul.catalog.schemas import CODE_PATTERN, ServiceCreate, ServiceRevision
@@ -80,7 +81,6 @@ _VERSION = (
     .join_from(services, service_versions, service_versions.c.code == services.c.code)
     .where(services.c.code == bindparam("code"), service_versions.c.version == bindparam("version"))
 )
-
 
 
 class Catalogue:
@@ -142,10 +142,7 @@ class Catalogue:
         status: Status | None = None,
     ) -> Listing:
         query = select(services.c.code, services.c.summary).order_by(services.c.code).limit(limit + 1)
-        if status is not None and status != Status.PUBLISHED and not sees_drafts(identity):
-            if identity.is_anonymous:
-                raise Problem(401, LOGIN_FOR_STATUS, headers={"WWW-Authenticate": "Bearer"})
-            raise Problem(403, STATUS_FILTER, params={"state": str(status)})
+        check_status_filter(identity, status)
         if status is not None:
             query = query.where(services.c.status == str(status))
         elif not sees_drafts(identity):
@@ -221,9 +218,7 @@ class Catalogue:
         return served
 
     async def revise(self, actor: Identity, code: str, body: ServiceRevision, language: str) -> Served:
-        errors = definition_errors(body)
-        if body.code is not None and body.code != code:
-            errors.insert(0, FieldError("code", CODE_MISMATCH, {"code": code}))
+        errors = revision_errors(code, body)
         if errors:
             raise invalid(errors, language)
         content = content_of(body)
@@ -235,15 +230,11 @@ class Catalogue:
             if content_from_document(current.document) == content:
                 return Served(current.document.encode(), current.etag, current.status)
             if new_version:
-                superseded = replace(
-                    _state_of(current), status=Status.RETIRED, updated_at=now, retired_at=now,
-                    superseded_by=current.version + 1,
-                )
-                await self._write_version(session, code, content_from_document(current.document), superseded)
-                state = VersionState(current.version + 1, Status.PUBLISHED, now, now, published_at=now)
+                retired, state = superseded(_state_of(current), now)
+                await self._write_version(session, code, content_from_document(current.document), retired)
                 served, document = await self._write_version(session, code, content, state, new=True)
             else:
-                state = replace(_state_of(current), updated_at=now)
+                state = revised_in_place(_state_of(current), now)
                 served, document = await self._write_version(session, code, content, state)
             await self._write_service(session, document, now)
             await self._log(session, code, "revised", state.version, service.status, service.status, actor, now)
@@ -282,11 +273,7 @@ class Catalogue:
             service = await self._locked(session, code)
             target = transition(code, service.status, action)
             current = await self._version_row(session, code, service.current_version)
-            state = replace(_state_of(current), status=target, updated_at=now)
-            if target == Status.PUBLISHED:
-                state = replace(state, published_at=now)
-            else:
-                state = replace(state, retired_at=now)
+            state = entered(_state_of(current), target, now)
             served, document = await self._write_version(
                 session, code, content_from_document(current.document), state
             )
@@ -299,8 +286,7 @@ class Catalogue:
     async def _insert_new(
         self, session: AsyncSession, actor: Identity, body: ServiceCreate, now: datetime, *, publish: bool
     ) -> Served:
-        status = Status.PUBLISHED if publish else Status.DRAFT
-        state = VersionState(1, status, now, now, published_at=now if publish else None)
+        state = first_version(now, published=publish)
         document = render(body.code, content_of(body), state)
         # The service row first: the version row's foreign key points at it.
         await session.execute(insert(services).values(**_service_values(document, now), created_at=now))
