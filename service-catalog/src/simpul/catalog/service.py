@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import Column, Row, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -166,36 +166,31 @@ class Catalogue:
 
     async def list_versions(self, identity: Identity, code: str, *, limit: int, cursor: str | None = None) -> Listing:
         columns = [column for column in service_versions.c if column.name != "document"]
-        query = (
-            select(*columns)
-            .where(service_versions.c.code == code)
-            .order_by(service_versions.c.version)
-            .limit(limit + 1)
+        service, page, next_cursor = await self._page_of_one_service(
+            identity, code, service_versions.c.version, columns, limit=limit, cursor=cursor
         )
+        items = [version_entry(row, current=row.version == service.current_version) for row in page]
+        return Listing(items, next_cursor)
+
+    async def history(self, identity: Identity, code: str, *, limit: int, cursor: str | None = None) -> Listing:
+        _, page, next_cursor = await self._page_of_one_service(
+            identity, code, service_history.c.id, list(service_history.c), limit=limit, cursor=cursor
+        )
+        return Listing([history_entry(row) for row in page], next_cursor)
+
+    async def _page_of_one_service(
+        self, identity: Identity, code: str, key: Column[int], columns: list[Column], *, limit: int, cursor: str | None
+    ) -> tuple[Row, list[Row], str | None]:
+        """The service's row (404 unless `identity` sees it) and a page of the rows of `key`'s table
+        that belong to it, in the order of `key`, an integer column."""
+        query = select(*columns).where(key.table.c.code == code).order_by(key).limit(limit + 1)
         if cursor:
-            query = query.where(service_versions.c.version > _int_cursor(cursor))
+            query = query.where(key > _int_cursor(cursor))
         async with self.read_sessions() as session:
             service = await self._visible(session, identity, code)
             rows = (await session.execute(query)).all()
         page = rows[:limit]
-        items = [version_entry(row, current=row.version == service.current_version) for row in page]
-        return Listing(items, encode_cursor([page[-1].version]) if len(rows) > limit else None)
-
-    async def history(self, identity: Identity, code: str, *, limit: int, cursor: str | None = None) -> Listing:
-        query = (
-            select(service_history)
-            .where(service_history.c.code == code)
-            .order_by(service_history.c.id)
-            .limit(limit + 1)
-        )
-        if cursor:
-            query = query.where(service_history.c.id > _int_cursor(cursor))
-        async with self.read_sessions() as session:
-            await self._visible(session, identity, code)
-            rows = (await session.execute(query)).all()
-        page = rows[:limit]
-        items = [history_entry(row) for row in page]
-        return Listing(items, encode_cursor([page[-1].id]) if len(rows) > limit else None)
+        return service, page, encode_cursor([getattr(page[-1], key.name)]) if len(rows) > limit else None
 
     # -- changing ------------------------------------------------------------------------------------
 
