@@ -16,15 +16,15 @@ from simpul.shared.relay import OutboxRelay, Transport, transport_for
 from simpul.submissions.api import router
 from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
-from simpul.submissions.complaints import ComplaintPolicy, ComplaintService
-from simpul.submissions.feedback_api import router as feedback_router
+from simpul.submissions.feedback.api import router as feedback_router
+from simpul.submissions.feedback.complaints import ComplaintPolicy, ComplaintService
+from simpul.submissions.feedback.reports import PerformanceService
+from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import idempotency, outbox
-from simpul.submissions.reports import PerformanceService
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
 from simpul.submissions.storage import FileBlobStore
-from simpul.submissions.surveys import SurveyService
 
 
 def create_app(

@@ -7,7 +7,7 @@ from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Met
 from simpul.shared.db import UTCDateTime
 from simpul.shared.events import outbox_table
 from simpul.shared.idempotency import idempotency_table
-from simpul.submissions.ikm import ELEMENTS
+from simpul.submissions.feedback.ikm import ELEMENTS
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)

@@ -13,8 +13,10 @@ from simpul.shared.identity import Identity
 from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import Problem, Text, request_language
-from simpul.submissions.complaints import ComplaintService
-from simpul.submissions.feedback_schemas import (
+from simpul.submissions.feedback.complaints import ComplaintService
+from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.feedback.reports import PerformanceService, as_csv
+from simpul.submissions.feedback.schemas import (
     Complaint,
     ComplaintAttachment,
     ComplaintCategory,
@@ -27,10 +29,8 @@ from simpul.submissions.feedback_schemas import (
     Survey,
     SurveyIn,
 )
-from simpul.submissions.periods import ReportPeriod
-from simpul.submissions.reports import PerformanceService, as_csv
+from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.responses import content_length, download, json, roles
-from simpul.submissions.surveys import SurveyService
 
 router = APIRouter()
 
