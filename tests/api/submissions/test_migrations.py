@@ -12,9 +12,16 @@ from sqlalchemy import inspect
 
 import simpul.submissions
 from simpul.shared.db import create_engine, migrate
+from simpul.submissions.feedback import models as feedback_models
 from simpul.submissions.models import metadata
 
 MIGRATIONS = Path(simpul.submissions.__file__).parent / "migrations"
+
+
+def test_the_feedback_tables_are_on_the_one_metadata():
+    for table in (feedback_models.surveys, feedback_models.complaints, feedback_models.complaint_entries,
+                  feedback_models.complaint_attachments):
+        assert metadata.tables[table.name] is table
 
 
 def differences(connection) -> list:

@@ -28,8 +28,9 @@ from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
 from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintResponseIn
-from simpul.submissions.models import complaint_attachments, complaint_entries, complaints, outbox, submissions
+from simpul.submissions.models import outbox, submissions
 from simpul.submissions.service import (
     BAD_FILTER,
     EVENT_SOURCE,
