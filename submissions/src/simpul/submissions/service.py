@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import secrets
-import time
-import unicodedata
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, false, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
@@ -32,6 +27,18 @@ from simpul.shared.events import envelope
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.submissions.access import (
+    BAD_FILTER,
+    NO_TENANT,
+    NOT_FOUND,
+    UNKNOWN_STATUS,
+    new_id,
+    new_tracking_code,
+    normalise_tracking_code,
+    safe_filename,
+    tenant_scope,
+    visible_to,
+)
 from simpul.submissions.calendar import WorkingCalendar, local_date
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.forms import FormValidators
@@ -59,20 +66,15 @@ Clock = Callable[[], datetime]
 Executor = AsyncSession | AsyncConnection
 
 EVENT_SOURCE = "simpul/submissions"
-# 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
-TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-TRACKING_LENGTH = 12
 # The most requests written in one transaction (see `_GroupWriter`).
 MAX_GROUP = 64
 
-NOT_FOUND = Text("Permohonan tidak ditemukan.", "There is no such submission.")
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
 DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
 NO_RECEIPT = Text(
     "Tanda terima baru ada setelah permohonan diajukan.",
     "A receipt exists only once the submission has been submitted.",
 )
-NO_TENANT = Text("Klien ini tidak terikat pada wilayah mana pun.", "This client is not bound to any region.")
 NOT_OPEN = Text(
     "Layanan '{code}' tidak menerima permohonan (status {status}).",
     "The service '{code}' does not accept submissions (status {status}).",
@@ -106,8 +108,6 @@ WRONG_TYPE = Text(
     "Berkas bertipe {found} tidak diterima untuk persyaratan ini (diterima: {allowed}).",
     "A file of type {found} is not accepted for this requirement (accepted: {allowed}).",
 )
-BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
-UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
 
 
 # The statements of the write path, built once: each execution then passes only its parameters,
@@ -149,65 +149,9 @@ CURRENT_DOCUMENTS = (
 )
 
 
-def tenant_scope(identity: Identity, table: Table):
-    """The rows of `table` (submissions, complaints: both carry `tenant` and `unit`) that
-    `identity` may see: its region's (applicant), its unit's (officer), all (admin: None)."""
-    if identity.role == "admin":
-        return None
-    if identity.tenant is None:
-        return false()
-    if identity.role == "applicant":
-        return table.c.tenant == identity.tenant
-    if identity.role == "officer":
-        return table.c.unit == identity.tenant
-    return false()
-
-
-def visible_to(identity: Identity, row: dict[str, Any]) -> bool:
-    """Whether `identity` may see the submission `row`: the rule of `VISIBLE_TO` and `tenant_scope`."""
-    if identity.role == "admin":
-        return True
-    if identity.tenant is None:
-        return False
-    if identity.role == "applicant":
-        return row["tenant"] == identity.tenant
-    if identity.role == "officer":
-        return row["unit"] == identity.tenant
-    return False
-
-
 def takes_receipt(move: Transition) -> bool:
     """A first submission gets the receipt; a resubmission after a revision keeps its own."""
     return move.source is Status.DRAFT and move.target is Status.SUBMITTED
-
-
-def new_id() -> str:
-    """A UUIDv7: 48 bits of Unix milliseconds, then randomness, so ids sort by creation time."""
-    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
-
-
-def new_tracking_code() -> str:
-    return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_LENGTH))
-
-
-def normalise_tracking_code(raw: str) -> str | None:
-    """People type codes with spaces, dashes or in lower case; anything else is not a code."""
-    code = re.sub(r"[\s\-]", "", raw).upper()
-    if len(code) != TRACKING_LENGTH or any(c not in TRACKING_ALPHABET for c in code):
-        return None
-    return code
-
-
-def safe_filename(name: str | None) -> str | None:
-    """The client's file name without any path, control characters or excess length."""
-    if not name:
-        return None
-    name = re.split(r"[\\/]", name)[-1]
-    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C")
-    return name.strip()[:255] or None
 
 
 def snapshot(standard: dict[str, Any]) -> dict[str, Any]:

@@ -26,21 +26,13 @@ from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.submissions.access import BAD_FILTER, NO_TENANT, NOT_FOUND, UNKNOWN_STATUS, new_id, safe_filename, tenant_scope
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
 from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintResponseIn
 from simpul.submissions.models import outbox, submissions
-from simpul.submissions.service import (
-    BAD_FILTER,
-    EVENT_SOURCE,
-    NO_TENANT,
-    NOT_FOUND,
-    UNKNOWN_STATUS,
-    new_id,
-    safe_filename,
-    tenant_scope,
-)
+from simpul.submissions.service import EVENT_SOURCE
 from simpul.submissions.storage import BlobStore
 from simpul.submissions.uploads import keep_upload, read_upload
 

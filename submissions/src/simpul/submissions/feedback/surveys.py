@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
+from simpul.submissions.access import NOT_FOUND, new_id, tenant_scope
 from simpul.submissions.feedback.ikm import ELEMENTS, IkmResult, compute, round_half_up
 from simpul.submissions.feedback.models import SURVEY_ELEMENTS, surveys
 from simpul.submissions.feedback.periods import ReportPeriod
 from simpul.submissions.feedback.schemas import SurveyIn
 from simpul.submissions.models import submissions
-from simpul.submissions.service import NOT_FOUND, new_id, tenant_scope
 from simpul.submissions.statemachine import Status
 
 SURVEY_OPEN = frozenset({Status.ISSUED, Status.REJECTED})
