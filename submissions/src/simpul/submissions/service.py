@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from simpul.shared.events import envelope
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
@@ -42,7 +40,7 @@ from simpul.submissions.access import (
 from simpul.submissions.calendar import WorkingCalendar, local_date
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.forms import FormValidators
-from simpul.submissions.models import documents, history, issue_jobs, outbox, receipt_counters, submissions
+from simpul.submissions.models import documents, history, issue_jobs, submissions
 from simpul.submissions.schemas import SubmissionCreate
 from simpul.submissions.sla import SlaClock, clock_after
 from simpul.submissions.statemachine import (
@@ -57,15 +55,28 @@ from simpul.submissions.statemachine import (
     transition,
 )
 from simpul.submissions.storage import BlobStore
+from simpul.submissions.store import (
+    CURRENT_DOCUMENTS,
+    CURRENT_DOCUMENTS_OF,
+    INSERT_HISTORY,
+    INSERT_OUTBOX,
+    INSERT_SUBMISSION,
+    LOCKED_BY_IDS,
+    LOCKED_VISIBLE_TO,
+    UPDATE_READ_VERSION,
+    VISIBLE_TO,
+    Executor,
+    history_row,
+    next_receipt_numbers,
+    outbox_rows,
+    snapshot,
+)
 from simpul.submissions.uploads import keep_upload, read_upload
 
 log = logging.getLogger("simpul.submissions")
 
 Clock = Callable[[], datetime]
-# Where statements run: the session, or its connection (Core statements, without the ORM layer).
-Executor = AsyncSession | AsyncConnection
 
-EVENT_SOURCE = "simpul/submissions"
 # The most requests written in one transaction (see `_GroupWriter`).
 MAX_GROUP = 64
 
@@ -110,76 +121,9 @@ WRONG_TYPE = Text(
 )
 
 
-# The statements of the write path, built once: each execution then passes only its parameters,
-# and SQLAlchemy finds the compiled form in its cache by a short key instead of building and
-# hashing a new expression (one bound parameter per column) for every request.
-INSERT_SUBMISSION = insert(submissions)
-INSERT_HISTORY = insert(history)
-INSERT_OUTBOX = insert(outbox)
-# Only the row read at the start may be changed: `match_version` is the version that was read.
-UPDATE_READ_VERSION = update(submissions).where(
-    submissions.c.id == bindparam("match_id"), submissions.c.version == bindparam("match_version")
-)
-BUMP_RECEIPT_COUNTER = (
-    update(receipt_counters)
-    .where(receipt_counters.c.unit == bindparam("match_unit"), receipt_counters.c.year == bindparam("match_year"))
-    .values(last_number=receipt_counters.c.last_number + bindparam("count"))
-    .returning(receipt_counters.c.last_number)
-)
-INSERT_RECEIPT_COUNTER = insert(receipt_counters)
-_BY_ID = select(submissions).where(submissions.c.id == bindparam("submission_id"))
-# One submission as each role may see it (see `SubmissionService.scope`).
-VISIBLE_TO = {
-    "admin": _BY_ID,
-    "applicant": _BY_ID.where(submissions.c.tenant == bindparam("scope_tenant")),
-    "officer": _BY_ID.where(submissions.c.unit == bindparam("scope_tenant")),
-}
-LOCKED_VISIBLE_TO = {role: query.with_for_update() for role, query in VISIBLE_TO.items()}
-# A group of submissions, each with its write lock (see `SubmissionService.submit`).
-LOCKED_BY_IDS = select(submissions).where(submissions.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
-CURRENT_DOCUMENTS_OF = (
-    select(documents)
-    .where(documents.c.submission_id.in_(bindparam("ids", expanding=True)), documents.c.replaced_at.is_(None))
-    .order_by(documents.c.submission_id, documents.c.requirement_code)
-)
-CURRENT_DOCUMENTS = (
-    select(documents)
-    .where(documents.c.submission_id == bindparam("submission_id"), documents.c.replaced_at.is_(None))
-    .order_by(documents.c.requirement_code)
-)
-
-
 def takes_receipt(move: Transition) -> bool:
     """A first submission gets the receipt; a resubmission after a revision keeps its own."""
     return move.source is Status.DRAFT and move.target is Status.SUBMITTED
-
-
-def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
-    """What a submission keeps of its service's version, so later revisions don't change it."""
-    fee = standard.get("fee") or {}
-    return {
-        "name": standard.get("name", standard["code"]),
-        "name_en": standard.get("name_en"),
-        "unit": standard["unit"],
-        "requirements": [
-            {
-                "code": r["code"],
-                "name": r.get("name", r["code"]),
-                "required": bool(r.get("required", True)),
-                "content_types": list(r.get("content_types") or []),
-                "max_bytes": int(r.get("max_bytes") or 0),
-            }
-            for r in standard.get("requirements") or []
-        ],
-        "form_schema": standard.get("form_schema") or {},
-        "sla_working_days": int(standard.get("sla_working_days") or 0),
-        "fee": {
-            "amount": int(fee.get("amount") or 0),
-            "currency": fee.get("currency") or "IDR",
-            "legal_basis": fee.get("legal_basis"),
-        },
-        "output": standard.get("output"),
-    }
 
 
 def clock_of(row: dict[str, Any]) -> SlaClock | None:
@@ -220,10 +164,6 @@ def document_view(row: dict[str, Any]) -> dict[str, Any]:
         "replaced_at": row["replaced_at"],
         "replaced_by": row["replaced_by"],
     }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
 
 
 @dataclass(slots=True)
@@ -655,7 +595,7 @@ class SubmissionService:
             await connection.execute(
                 INSERT_HISTORY,
                 [
-                    self._history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
+                    history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
                     for job in group
                 ],
             )
@@ -667,7 +607,7 @@ class SubmissionService:
             await connection.execute(INSERT_SUBMISSION, job.row)
             await connection.execute(
                 INSERT_HISTORY,
-                self._history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
+                history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
             )
 
     async def upload(
@@ -763,7 +703,7 @@ class SubmissionService:
             }
             await session.execute(
                 INSERT_HISTORY,
-                self._history_row(
+                history_row(
                     submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
                 ),
             )
@@ -821,7 +761,7 @@ class SubmissionService:
                 await connection.execute(
                     INSERT_HISTORY,
                     [
-                        self._history_row(row["id"], group[index].now, Action.SUBMIT.value, move.source, move.target,
+                        history_row(row["id"], group[index].now, Action.SUBMIT.value, move.source, move.target,
                                           group[index].identity)
                         for index, row, _, move, _ in planned
                     ],
@@ -833,7 +773,7 @@ class SubmissionService:
                         receipts.setdefault((row["unit"], local_date(group[index].now).year), []).append(position)
                 for (unit, year), positions in sorted(receipts.items()):
                     positions.sort(key=lambda position: planned[position][0])
-                    numbers = await self._next_receipt_numbers(connection, unit, year, len(positions))
+                    numbers = await next_receipt_numbers(connection, unit, year, len(positions))
                     for position, number in zip(positions, numbers, strict=True):
                         index, _, _, _, values = planned[position]
                         values.update(receipt_number=number, receipt_issued_at=group[index].now)
@@ -892,11 +832,11 @@ class SubmissionService:
             # statements follow it, the more submissions a unit takes per second.
             await connection.execute(
                 INSERT_HISTORY,
-                self._history_row(submission_id, now, action.value, move.source, move.target, identity, note=note),
+                history_row(submission_id, now, action.value, move.source, move.target, identity, note=note),
             )
             if takes_receipt(move):
                 # A failure from here rolls the number back with everything else: none is skipped.
-                (number,) = await self._next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
+                (number,) = await next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
                 values.update(receipt_number=number, receipt_issued_at=now)
             changed = await connection.execute(
                 UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
@@ -970,7 +910,7 @@ class SubmissionService:
         types = ["submission.status_changed"]
         if move.target is Status.SUBMITTED:
             types.append("submission.submitted")
-        return self._outbox_rows(row, move.source, move.target, at, note, types, extra)
+        return outbox_rows(row, move.source, move.target, at, note, types, extra)
 
     async def record_issued(self, submission_id: str, issued: list[dict[str, Any]], actor: Identity) -> bool:
         """Approved -> issued once the output document exists; False if it was already recorded."""
@@ -994,11 +934,11 @@ class SubmissionService:
             row = dict((await session.execute(select(submissions).where(submissions.c.id == submission_id))).mappings().one())
             await session.execute(
                 INSERT_HISTORY,
-                self._history_row(submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor),
+                history_row(submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor),
             )
             await session.execute(
                 INSERT_OUTBOX,
-                self._outbox_rows(
+                outbox_rows(
                     row, Status.APPROVED, Status.ISSUED, now, None,
                     ["submission.status_changed", "submission.issued"], {"issued_documents": issued},
                 ),
@@ -1035,95 +975,3 @@ class SubmissionService:
                     for r in missing
                 ],
             )
-
-    @staticmethod
-    def _history_row(
-        submission_id: str,
-        at: datetime,
-        action: str,
-        source: Status | None,
-        target: Status,
-        actor: Identity,
-        *,
-        note: str | None = None,
-        document: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "submission_id": submission_id,
-            "at": at,
-            "action": action,
-            "from_status": source.value if source else None,
-            "to_status": target.value,
-            "actor_id": actor.subject,
-            "actor_role": actor.role,
-            "note": note,
-            "document": document,
-        }
-
-    @staticmethod
-    def _outbox_rows(
-        row: dict[str, Any],
-        source: Status,
-        target: Status,
-        at: datetime,
-        note: str | None,
-        types: list[str],
-        extra: dict[str, Any],
-    ) -> list[dict[str, Any]]:
-        """The outbox rows of the events of one change, in `types` order."""
-        applicant = row["applicant"]
-        data = {
-            "submission_id": row["id"],
-            "tracking_code": row["tracking_code"],
-            "service_code": row["service_code"],
-            "service_name": row["service_name"],
-            "service_name_en": row["standard"].get("name_en"),
-            "service_version": row["service_version"],
-            "unit": row["unit"],
-            "tenant": row["tenant"],
-            "applicant": {
-                "name": applicant["name"],
-                "email": applicant["email"],
-                "language": applicant.get("language", "id"),
-            },
-            "from": source.value,
-            "to": target.value,
-            "note": note,
-            "at": at.isoformat(),
-            "due_at": _iso(row["due_at"]),
-            **extra,
-        }
-        subject = f"submissions/{row['id']}"
-        staged = [envelope(type=t, source=EVENT_SOURCE, subject=subject, data=data) for t in types]
-        return [
-            {
-                "id": event["id"],
-                "type": event["type"],
-                "source": event["source"],
-                "subject": event["subject"],
-                "occurred_at": at,
-                "data": event["data"],
-            }
-            for event in staged
-        ]
-
-    @staticmethod
-    async def _next_receipt_numbers(session: Executor, unit: str, year: int, count: int) -> list[str]:
-        """The next `count` numbers of the unit's receipts this year: no gaps between committed
-        ones, no repeats.
-
-        The counter row is updated in the submitting transaction, so its write lock (PostgreSQL
-        row lock; SQLite database lock) keeps two transactions from taking the same numbers.
-        Only the first receipts of a unit's year create the row (in a savepoint, as two may race).
-        """
-        key = {"match_unit": unit, "match_year": year, "count": count}
-        last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one_or_none()
-        if last is None:
-            try:
-                async with session.begin_nested():
-                    await session.execute(INSERT_RECEIPT_COUNTER, {"unit": unit, "year": year, "last_number": count})
-                last = count
-            except IntegrityError:
-                # Another transaction created this year's counter first; take the next from it.
-                last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one()
-        return [f"{unit}/{year}/{number:06d}" for number in range(last - count + 1, last + 1)]

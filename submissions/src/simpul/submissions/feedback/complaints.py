@@ -32,8 +32,8 @@ from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
 from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintResponseIn
 from simpul.submissions.models import outbox, submissions
-from simpul.submissions.service import EVENT_SOURCE
 from simpul.submissions.storage import BlobStore
+from simpul.submissions.store import EVENT_SOURCE
 from simpul.submissions.uploads import keep_upload, read_upload
 
 log = logging.getLogger("simpul.submissions.complaints")
