@@ -42,7 +42,7 @@ from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.forms import FormValidators
 from simpul.submissions.models import documents, history, issue_jobs, submissions
 from simpul.submissions.schemas import SubmissionCreate
-from simpul.submissions.sla import SlaClock, clock_after
+from simpul.submissions.sla import clock_after
 from simpul.submissions.statemachine import (
     EDITABLE,
     NOTE_REQUIRED,
@@ -51,7 +51,6 @@ from simpul.submissions.statemachine import (
     Status,
     Transition,
     TransitionNotAllowed,
-    allowed_actions,
     transition,
 )
 from simpul.submissions.storage import BlobStore
@@ -72,6 +71,14 @@ from simpul.submissions.store import (
     snapshot,
 )
 from simpul.submissions.uploads import keep_upload, read_upload
+from simpul.submissions.views import (
+    clock_of,
+    clock_values,
+    document_view,
+    history_entry_view,
+    submission_view,
+    tracking_view,
+)
 
 log = logging.getLogger("simpul.submissions")
 
@@ -124,46 +131,6 @@ WRONG_TYPE = Text(
 def takes_receipt(move: Transition) -> bool:
     """A first submission gets the receipt; a resubmission after a revision keeps its own."""
     return move.source is Status.DRAFT and move.target is Status.SUBMITTED
-
-
-def clock_of(row: dict[str, Any]) -> SlaClock | None:
-    if row["submitted_at"] is None:
-        return None
-    return SlaClock(
-        working_days=row["sla_working_days"],
-        submitted_at=row["submitted_at"],
-        due_at=row["due_at"],
-        paused_at=row["paused_at"],
-        paused_working_days=row["paused_working_days"],
-        stopped_at=row["stopped_at"],
-    )
-
-
-def clock_values(clock: SlaClock | None) -> dict[str, Any]:
-    if clock is None:
-        return {}
-    return {
-        "submitted_at": clock.submitted_at,
-        "due_at": clock.due_at,
-        "paused_at": clock.paused_at,
-        "paused_working_days": clock.paused_working_days,
-        "stopped_at": clock.stopped_at,
-        "overdue_from": clock.overdue_from(),
-    }
-
-
-def document_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "requirement_code": row["requirement_code"],
-        "sha256": row["sha256"],
-        "size": row["size"],
-        "content_type": row["content_type"],
-        "filename": row["filename"],
-        "uploaded_at": row["uploaded_at"],
-        "replaced_at": row["replaced_at"],
-        "replaced_by": row["replaced_by"],
-    }
 
 
 @dataclass(slots=True)
@@ -312,70 +279,6 @@ class SubmissionService:
 
     # -- reading ----------------------------------------------------------------------------------
 
-    def render(
-        self,
-        row: dict[str, Any],
-        identity: Identity,
-        now: datetime,
-        current_documents: list[dict] | None,
-        held: set[str] | None = None,
-    ) -> dict[str, Any]:
-        """The wire form; `held` (requirement codes with a current document) stands in for the
-        documents themselves in lists."""
-        standard = row["standard"]
-        status = Status(row["status"])
-        clock = clock_of(row)
-        sla = None
-        if clock is not None:
-            report = clock.report(self.calendar, now)
-            sla = {
-                "working_days": report.working_days,
-                "used": report.used,
-                "remaining": report.remaining,
-                "paused": report.paused,
-                "overdue": report.overdue,
-                "due_at": clock.due_at,
-            }
-        missing: list[str] = []
-        if held is None and current_documents is not None:
-            held = {d["requirement_code"] for d in current_documents}
-        if held is not None and status in EDITABLE:
-            missing = [r["code"] for r in standard["requirements"] if r["required"] and r["code"] not in held]
-        receipt = None
-        if row["receipt_number"]:
-            receipt = {
-                "number": row["receipt_number"],
-                "fee": standard["fee"],
-                "issued_at": row["receipt_issued_at"],
-                "pdf_url": f"/v1/submissions/{row['id']}/receipt.pdf",
-            }
-        return {
-            "id": row["id"],
-            "tracking_code": row["tracking_code"],
-            "status": status.value,
-            "version": row["version"],
-            "service_code": row["service_code"],
-            "service_name": row["service_name"],
-            "service_version": row["service_version"],
-            "unit": row["unit"],
-            "tenant": row["tenant"],
-            "applicant": row["applicant"],
-            "data": row["data"],
-            "fee": standard["fee"],
-            "requirements": standard["requirements"],
-            "missing_documents": missing,
-            "documents": [document_view(d) for d in current_documents] if current_documents is not None else None,
-            "allowed_actions": [a.value for a in allowed_actions(status, identity.role)],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "submitted_at": row["submitted_at"],
-            "due_at": row["due_at"],
-            "sla": sla,
-            "receipt": receipt,
-            "approved_at": row["approved_at"],
-            "issued_documents": row["issued_documents"] or [],
-        }
-
     async def _current_documents(
         self, session: Executor, submission_id: str, row: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
@@ -392,7 +295,7 @@ class SubmissionService:
         async with self.read_sessions() as session:
             row = await self._visible(session, identity, submission_id)
             current = await self._current_documents(session, submission_id)
-        return self.render(row, identity, self.clock(), current)
+        return submission_view(row, identity, self.clock(), self.calendar, current)
 
     async def list(
         self,
@@ -438,7 +341,7 @@ class SubmissionService:
                 )
                 for submission_id, code in found:
                     held[submission_id].add(code)
-        items = [self.render(row, identity, now, None, held.get(row["id"], set())) for row in page]
+        items = [submission_view(row, identity, now, self.calendar, None, held.get(row["id"], set())) for row in page]
         next_cursor = encode_cursor([page[-1]["id"]]) if len(rows) > limit else None
         return {"items": items, "next_cursor": next_cursor}
 
@@ -456,19 +359,7 @@ class SubmissionService:
             await self._visible(session, identity, submission_id)
             rows = [dict(r) for r in (await session.execute(query)).mappings()]
         page = rows[:limit]
-        items = [
-            {
-                "id": r["id"],
-                "at": r["at"],
-                "action": r["action"],
-                "from": r["from_status"],
-                "to": r["to_status"],
-                "actor": {"client_id": r["actor_id"], "role": r["actor_role"]},
-                "note": r["note"],
-                "document": r["document"],
-            }
-            for r in page
-        ]
+        items = [history_entry_view(r) for r in page]
         return {"items": items, "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None}
 
     async def track(self, raw_code: str) -> dict[str, Any]:
@@ -486,19 +377,7 @@ class SubmissionService:
             row = (await session.execute(select(*columns).where(submissions.c.tracking_code == code))).mappings().first()
         if row is None:
             raise Problem(404, TRACKING_NOT_FOUND, slug="tracking-code-not-found")
-        clock = clock_of(row)
-        now = self.clock()
-        return {
-            "tracking_code": row["tracking_code"],
-            "status": row["status"],
-            "service_code": row["service_code"],
-            "service_name": row["service_name"],
-            "submitted_at": row["submitted_at"],
-            "due_at": row["due_at"],
-            "updated_at": row["updated_at"],
-            "overdue": clock.is_overdue(now) if clock else False,
-            "paused": clock.paused if clock else False,
-        }
+        return tracking_view(row, self.clock())
 
     async def documents(self, identity: Identity, submission_id: str, *, include_replaced: bool) -> list[dict]:
         query = select(documents).where(documents.c.submission_id == submission_id)
@@ -586,7 +465,7 @@ class SubmissionService:
         # a new draft locks nothing another request waits for, but each transaction of its own
         # costs four round trips to the database.
         await self._creates(_CreateJob(identity, row, now))
-        return self.render(row, identity, now, [])
+        return submission_view(row, identity, now, self.calendar, [])
 
     async def _create_group(self, group: list[_CreateJob]) -> list[None]:
         async with self.sessions() as session, session.begin():
@@ -722,7 +601,7 @@ class SubmissionService:
         """
         job = _SubmitJob(identity, submission_id, language, self.clock())
         row, current = await self._submits(job)
-        return self.render(row, identity, job.now, current)
+        return submission_view(row, identity, job.now, self.calendar, current)
 
     async def _submit_alone(self, job: _SubmitJob) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return await self._change_row(job.identity, job.submission_id, Action.SUBMIT, None, job.language, job.now)
@@ -809,7 +688,7 @@ class SubmissionService:
     ) -> dict[str, Any]:
         now = self.clock()
         row, current = await self._change_row(identity, submission_id, action, note, language, now)
-        return self.render(row, identity, now, current)
+        return submission_view(row, identity, now, self.calendar, current)
 
     async def _change_row(
         self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str, now: datetime
