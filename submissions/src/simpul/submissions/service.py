@@ -4,7 +4,7 @@ Every change runs in one transaction that reads the submission with its write lo
 a SQLite write transaction holds the whole database), updates it with an optimistic lock as
 well (`WHERE version = <the version read>`), appends to its history and stages its events in
 the outbox, so a change, its history entry and its events exist together or not at all.
-Drafts and submits that arrive at the same moment share that transaction (`_GroupWriter`):
+Drafts and submits that arrive at the same moment share that transaction (`GroupWriter`):
 each is checked and written as it would be alone, and a group that fails is written again
 request by request.
 """
@@ -12,9 +12,7 @@ request by request.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +35,7 @@ from simpul.submissions.access import (
     tenant_scope,
     visible_to,
 )
+from simpul.submissions.batching import GroupWriter
 from simpul.submissions.calendar import WorkingCalendar, local_date
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.forms import FormValidators
@@ -80,12 +79,7 @@ from simpul.submissions.views import (
     tracking_view,
 )
 
-log = logging.getLogger("simpul.submissions")
-
 Clock = Callable[[], datetime]
-
-# The most requests written in one transaction (see `_GroupWriter`).
-MAX_GROUP = 64
 
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
 DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
@@ -150,83 +144,6 @@ class _CreateJob:
     future: asyncio.Future | None = None
 
 
-class _GroupWriter:
-    """Writes the requests that queued up while it wrote the previous group, as the next group.
-
-    `write(group)` writes a group in one transaction and returns each request's outcome (a
-    value, or the exception to raise, e.g. a Problem), in order; if it raises, nothing was
-    written and each request is written again by `alone(job)`. Requests with the same
-    `key` never share a group: the second goes to the next one, and sees the outcome of the
-    first as it would one transaction later. One task writes at a time, so each group holds at
-    most one transaction's locks and connection.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        write: Callable[[list[Any]], Awaitable[list[Any]]],
-        alone: Callable[[Any], Awaitable[Any]],
-        key: Callable[[Any], Any] | None = None,
-    ) -> None:
-        self._name = name
-        self._write = write
-        self._alone = alone
-        self._key = key
-        self._queue: deque[Any] = deque()
-        self._task: asyncio.Task | None = None
-
-    async def __call__(self, job: Any) -> Any:
-        job.future = asyncio.get_running_loop().create_future()
-        self._queue.append(job)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=f"submissions:{self._name}-groups")
-        return await job.future
-
-    def _next_group(self) -> list[Any]:
-        group: list[Any] = []
-        later: list[Any] = []
-        seen: set[Any] = set()
-        while self._queue and len(group) < MAX_GROUP:
-            job = self._queue.popleft()
-            if self._key is None:
-                group.append(job)
-                continue
-            key = self._key(job)
-            (later if key in seen else group).append(job)
-            seen.add(key)
-        self._queue.extendleft(reversed(later))
-        return group
-
-    async def _run(self) -> None:
-        while self._queue:
-            group = self._next_group()
-            try:
-                try:
-                    outcomes = await self._write(group)
-                except Exception:
-                    log.warning(
-                        "a group of %d %s failed; each is retried alone", len(group), self._name, exc_info=True
-                    )
-                    outcomes = []
-                    for job in group:
-                        try:
-                            outcomes.append(await self._alone(job))
-                        except Exception as exc:  # the request's own answer: a Problem, or its failure
-                            outcomes.append(exc)
-                for job, outcome in zip(group, outcomes, strict=True):
-                    if job.future.done():
-                        continue
-                    if isinstance(outcome, BaseException):
-                        job.future.set_exception(outcome)
-                    else:
-                        job.future.set_result(outcome)
-            finally:
-                # Cancelled (the process stopping): nobody waits for an answer that won't come.
-                for job in group:
-                    if not job.future.done():
-                        job.future.set_exception(RuntimeError(f"the {self._name} were not written"))
-
-
 class SubmissionService:
     def __init__(
         self,
@@ -249,8 +166,8 @@ class SubmissionService:
         self.max_upload_bytes = max_upload_bytes
         self.on_approved = on_approved
         self.forms = FormValidators()
-        self._creates = _GroupWriter("drafts", self._create_group, self._create_alone)
-        self._submits = _GroupWriter(
+        self._creates = GroupWriter("drafts", self._create_group, self._create_alone)
+        self._submits = GroupWriter(
             "submits", self._submit_group, self._submit_alone, key=lambda job: job.submission_id
         )
 
@@ -461,7 +378,7 @@ class SubmissionService:
             "decision_note": None,
             "issued_documents": None,
         }
-        # Written with the drafts created at the same moment, in one transaction (see `_GroupWriter`):
+        # Written with the drafts created at the same moment, in one transaction (see `GroupWriter`):
         # a new draft locks nothing another request waits for, but each transaction of its own
         # costs four round trips to the database.
         await self._creates(_CreateJob(identity, row, now))
