@@ -1,5 +1,6 @@
-"""What every part of the service shares about reaching its rows: who sees which, the ids and
-tracking codes it hands out, the file names it keeps, and the texts of answers given everywhere."""
+"""What every part of the service shares about reaching its rows: who sees which (the one rule
+of `simpul.shared.visibility`, and 404 for the rest), the ids and tracking codes it hands out,
+the file names it keeps, and the texts of answers given everywhere."""
 
 from __future__ import annotations
 
@@ -10,46 +11,46 @@ import unicodedata
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, false
+from sqlalchemy import Select
 
 from simpul.shared.identity import Identity
-from simpul.shared.problems import Text
+from simpul.shared.problems import Problem, Text
+from simpul.shared.visibility import Visibility
+from simpul.submissions.store import LOCKED_VISIBLE, VISIBLE, Executor
 
 # 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
 TRACKING_LENGTH = 12
 
 NOT_FOUND = Text("Permohonan tidak ditemukan.", "There is no such submission.")
+SUBMISSION_NOT_FOUND = "submission-not-found"
 NO_TENANT = Text("Klien ini tidak terikat pada wilayah mana pun.", "This client is not bound to any region.")
 BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
 UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
 
 
-def tenant_scope(identity: Identity, table: Table):
-    """The rows of `table` (submissions, complaints: both carry `tenant` and `unit`) that
-    `identity` may see: its region's (applicant), its unit's (officer), all (admin: None)."""
-    if identity.role == "admin":
-        return None
-    if identity.tenant is None:
-        return false()
-    if identity.role == "applicant":
-        return table.c.tenant == identity.tenant
-    if identity.role == "officer":
-        return table.c.unit == identity.tenant
-    return false()
+async def first_or_404(
+    session: Executor, query: Select, text: Text, slug: str, parameters: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The first row `query` finds, or 404: a row outside the caller's tenant or unit looks
+    exactly like one that does not exist."""
+    row = (await session.execute(query, parameters)).mappings().first()
+    if row is None:
+        raise Problem(404, text, slug=slug)
+    return dict(row)
 
 
-def visible_to(identity: Identity, row: dict[str, Any]) -> bool:
-    """Whether `identity` may see the submission `row`: the rule of `VISIBLE_TO` and `tenant_scope`."""
-    if identity.role == "admin":
-        return True
-    if identity.tenant is None:
-        return False
-    if identity.role == "applicant":
-        return row["tenant"] == identity.tenant
-    if identity.role == "officer":
-        return row["unit"] == identity.tenant
-    return False
+async def visible_submission(
+    session: Executor, identity: Identity, submission_id: str, *, lock: bool = False
+) -> dict[str, Any]:
+    """The submission as `identity` may see it (`Visibility`), or 404; with `lock`, read with
+    the row's write lock for the rest of the transaction."""
+    visibility = Visibility.of(identity)
+    if visibility.nothing:
+        raise Problem(404, NOT_FOUND, slug=SUBMISSION_NOT_FOUND)
+    query = (LOCKED_VISIBLE if lock else VISIBLE)[visibility.key]
+    parameters = {"submission_id": submission_id, "scope_value": visibility.value}
+    return await first_or_404(session, query, NOT_FOUND, SUBMISSION_NOT_FOUND, parameters)
 
 
 def new_id() -> str:

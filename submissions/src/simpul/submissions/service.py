@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.shared.visibility import Visibility
 from simpul.submissions.access import (
     BAD_FILTER,
     NO_TENANT,
@@ -32,8 +33,7 @@ from simpul.submissions.access import (
     new_tracking_code,
     normalise_tracking_code,
     safe_filename,
-    tenant_scope,
-    visible_to,
+    visible_submission,
 )
 from simpul.submissions.batching import GroupWriter
 from simpul.submissions.calendar import WorkingCalendar, local_date
@@ -60,9 +60,7 @@ from simpul.submissions.store import (
     INSERT_OUTBOX,
     INSERT_SUBMISSION,
     LOCKED_BY_IDS,
-    LOCKED_VISIBLE_TO,
     UPDATE_READ_VERSION,
-    VISIBLE_TO,
     Executor,
     history_row,
     next_receipt_numbers,
@@ -171,29 +169,6 @@ class SubmissionService:
             "submits", self._submit_group, self._submit_alone, key=lambda job: job.submission_id
         )
 
-    # -- who sees what ---------------------------------------------------------------------------
-
-    @staticmethod
-    def scope(identity: Identity):
-        """The submissions `identity` may see (see `tenant_scope`)."""
-        return tenant_scope(identity, submissions)
-
-    async def _visible(
-        self, session: Executor, identity: Identity, submission_id: str, *, lock: bool = False
-    ) -> dict[str, Any]:
-        """The submission as `identity` may see it (the same rows as `scope`), or 404; with
-        `lock`, read with the row's write lock for the rest of the transaction."""
-        visible = LOCKED_VISIBLE_TO if lock else VISIBLE_TO
-        query = visible.get(identity.role) if identity.role == "admin" or identity.tenant is not None else None
-        row = None
-        if query is not None:
-            found = await session.execute(query, {"submission_id": submission_id, "scope_tenant": identity.tenant})
-            row = found.mappings().first()
-        if row is None:
-            # Outside the caller's tenant or unit looks exactly like not existing at all.
-            raise Problem(404, NOT_FOUND, slug="submission-not-found")
-        return dict(row)
-
     # -- reading ----------------------------------------------------------------------------------
 
     async def _current_documents(
@@ -210,7 +185,7 @@ class SubmissionService:
 
     async def get(self, identity: Identity, submission_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
-            row = await self._visible(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
             current = await self._current_documents(session, submission_id)
         return submission_view(row, identity, self.clock(), self.calendar, current)
 
@@ -228,10 +203,7 @@ class SubmissionService:
         if unknown:
             raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
         now = self.clock()
-        query = select(submissions)
-        scope = self.scope(identity)
-        if scope is not None:
-            query = query.where(scope)
+        query = select(submissions).where(Visibility.of(identity).where(submissions))
         if statuses:
             query = query.where(
                 submissions.c.status == statuses[0] if len(statuses) == 1 else submissions.c.status.in_(statuses)
@@ -273,7 +245,7 @@ class SubmissionService:
             query = query.where(history.c.id > after)
         query = query.order_by(history.c.id).limit(limit + 1)
         async with self.read_sessions() as session:
-            await self._visible(session, identity, submission_id)
+            await visible_submission(session, identity, submission_id)
             rows = [dict(r) for r in (await session.execute(query)).mappings()]
         page = rows[:limit]
         items = [history_entry_view(r) for r in page]
@@ -301,13 +273,13 @@ class SubmissionService:
         if not include_replaced:
             query = query.where(documents.c.replaced_at.is_(None))
         async with self.read_sessions() as session:
-            await self._visible(session, identity, submission_id)
+            await visible_submission(session, identity, submission_id)
             rows = (await session.execute(query.order_by(documents.c.uploaded_at, documents.c.id))).mappings()
             return [document_view(dict(r)) for r in rows]
 
     async def document(self, identity: Identity, submission_id: str, document_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
-            await self._visible(session, identity, submission_id)
+            await visible_submission(session, identity, submission_id)
             row = (
                 await session.execute(
                     select(documents).where(documents.c.id == document_id, documents.c.submission_id == submission_id)
@@ -322,7 +294,7 @@ class SubmissionService:
 
     async def receipt_data(self, identity: Identity, submission_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
-            row = await self._visible(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
         if row["receipt_number"] is None:
             raise Problem(404, NO_RECEIPT, slug="receipt-not-found")
         return row
@@ -417,7 +389,7 @@ class SubmissionService:
         language: str,
     ) -> dict[str, Any]:
         async with self.read_sessions() as session:
-            row = await self._visible(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
         if row["status"] not in EDITABLE:
             raise self._invalid_state("upload_document", row["status"])
         requirements = {r["code"]: r for r in row["standard"]["requirements"]}
@@ -472,7 +444,7 @@ class SubmissionService:
             )
             status = locked.scalar_one_or_none()
             if status is None:
-                current = await self._visible(session, identity, submission_id)
+                current = await visible_submission(session, identity, submission_id)
                 raise self._invalid_state("upload_document", current["status"])
             previous = (
                 await session.execute(
@@ -544,7 +516,7 @@ class SubmissionService:
             for index, job in enumerate(group):
                 row = rows.get(job.submission_id)
                 try:
-                    if row is None or not visible_to(job.identity, row):
+                    if row is None or not Visibility.of(job.identity).allows(row):
                         # Outside the caller's tenant or unit looks exactly like not existing at all.
                         raise Problem(404, NOT_FOUND, slug="submission-not-found")
                     current = held[job.submission_id]
@@ -619,7 +591,7 @@ class SubmissionService:
             # SQLite write transaction holds the whole database), so a concurrent change of the
             # same submission waits and then sees this one's outcome.
             connection = await session.connection()
-            row = await self._visible(connection, identity, submission_id, lock=True)
+            row = await visible_submission(connection, identity, submission_id, lock=True)
             current = await self._current_documents(connection, submission_id, row)
             move, values = self._plan(row, identity, action, note, language, now, current)
             # The row is locked already (read FOR UPDATE), so the history goes in before the
@@ -640,7 +612,7 @@ class SubmissionService:
             if changed.rowcount != 1:
                 # Changed between our read and our write (where the read could not lock it): only
                 # one of us wins.
-                latest = await self._visible(connection, identity, submission_id)
+                latest = await visible_submission(connection, identity, submission_id)
                 raise Problem(
                     409,
                     CHANGED_CONCURRENTLY,

@@ -40,13 +40,14 @@ BUMP_RECEIPT_COUNTER = (
 )
 INSERT_RECEIPT_COUNTER = insert(receipt_counters)
 _BY_ID = select(submissions).where(submissions.c.id == bindparam("submission_id"))
-# One submission as each role may see it (see `access.tenant_scope`).
-VISIBLE_TO = {
-    "admin": _BY_ID,
-    "applicant": _BY_ID.where(submissions.c.tenant == bindparam("scope_tenant")),
-    "officer": _BY_ID.where(submissions.c.unit == bindparam("scope_tenant")),
+# One submission as a caller may see it, by what the caller is matched on (`Visibility.key`;
+# None: admins, who see all). See `access.visible_submission`.
+VISIBLE = {
+    None: _BY_ID,
+    "tenant": _BY_ID.where(submissions.c.tenant == bindparam("scope_value")),
+    "unit": _BY_ID.where(submissions.c.unit == bindparam("scope_value")),
 }
-LOCKED_VISIBLE_TO = {role: query.with_for_update() for role, query in VISIBLE_TO.items()}
+LOCKED_VISIBLE = {key: query.with_for_update() for key, query in VISIBLE.items()}
 # A group of submissions, each with its write lock (see `SubmissionService.submit`).
 LOCKED_BY_IDS = select(submissions).where(submissions.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
 CURRENT_DOCUMENTS_OF = (

@@ -26,7 +26,16 @@ from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
-from simpul.submissions.access import BAD_FILTER, NO_TENANT, NOT_FOUND, UNKNOWN_STATUS, new_id, safe_filename, tenant_scope
+from simpul.shared.visibility import Visibility
+from simpul.submissions.access import (
+    BAD_FILTER,
+    NO_TENANT,
+    NOT_FOUND,
+    UNKNOWN_STATUS,
+    first_or_404,
+    new_id,
+    safe_filename,
+)
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
@@ -219,17 +228,11 @@ class ComplaintService:
         self.max_attachments = max_attachments
         self.attachment_max_bytes = attachment_max_bytes
 
-    # -- who sees what: the rule of submissions (`tenant_scope`) ----------------------------------
+    # -- who sees what: the rule of submissions (`Visibility`) -------------------------------------
 
     async def _visible(self, session: AsyncSession, identity: Identity, complaint_id: str) -> dict[str, Any]:
-        query = select(complaints).where(complaints.c.id == complaint_id)
-        scope = tenant_scope(identity, complaints)
-        if scope is not None:
-            query = query.where(scope)
-        row = (await session.execute(query)).mappings().first()
-        if row is None:
-            raise Problem(404, COMPLAINT_NOT_FOUND, slug="complaint-not-found")
-        return dict(row)
+        query = select(complaints).where(complaints.c.id == complaint_id, Visibility.of(identity).where(complaints))
+        return await first_or_404(session, query, COMPLAINT_NOT_FOUND, "complaint-not-found")
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -308,10 +311,7 @@ class ComplaintService:
         if any(s not in known for s in statuses):
             raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
         now = self.clock()
-        query = select(complaints)
-        scope = tenant_scope(identity, complaints)
-        if scope is not None:
-            query = query.where(scope)
+        query = select(complaints).where(Visibility.of(identity).where(complaints))
         if statuses:
             query = query.where(complaints.c.status.in_(statuses))
         if submission_id:
@@ -380,7 +380,7 @@ class ComplaintService:
                 target = (
                     await session.execute(
                         select(submissions.c.unit, submissions.c.service_code, submissions.c.applicant).where(
-                            submissions.c.id == body.submission_id, tenant_scope(identity, submissions)
+                            submissions.c.id == body.submission_id, Visibility.of(identity).where(submissions)
                         )
                     )
                 ).mappings().first()
