@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.models import dead_letters, deliveries, notifications
 from simpul.notifications.paging import next_cursor, position_before
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
+from simpul.shared.visibility import Visibility
 
 NOTIFICATION_NOT_FOUND = Text("Notifikasi tidak ditemukan.", "Notification not found.")
-
-
-def _scope(identity: Identity) -> list[Any]:
-    """An applicant sees its region's notifications, an officer its unit's, an admin all."""
-    if identity.role == "admin":
-        return []
-    if not identity.tenant:
-        return [false()]
-    if identity.role == "applicant":
-        return [notifications.c.tenant == identity.tenant]
-    if identity.role == "officer":
-        return [notifications.c.unit == identity.tenant]
-    return [false()]
 
 
 def _item(row: Any, channels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -56,7 +44,8 @@ async def list_notifications(read_sessions: async_sessionmaker[AsyncSession], id
                              cursor: str | None, *, event_type: str | None = None,
                              submission_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first."""
-    query = select(notifications).where(*_scope(identity))
+    # An applicant sees its region's notifications, an officer its unit's, an admin all.
+    query = select(notifications).where(Visibility.of(identity).where(notifications))
     if event_type:
         query = query.where(notifications.c.event_type == event_type)
     if submission_id:
@@ -75,8 +64,8 @@ async def list_notifications(read_sessions: async_sessionmaker[AsyncSession], id
 async def get_notification(read_sessions: async_sessionmaker[AsyncSession], identity: Identity,
                            notification_id: str) -> dict[str, Any]:
     async with read_sessions() as session:
-        row = (await session.execute(
-            select(notifications).where(notifications.c.id == notification_id, *_scope(identity)))).first()
+        row = (await session.execute(select(notifications).where(
+            notifications.c.id == notification_id, Visibility.of(identity).where(notifications)))).first()
         if row is None:
             raise Problem(404, NOTIFICATION_NOT_FOUND)
         channels = await _channels(session, [row.id])
