@@ -52,8 +52,9 @@ UPLOAD_BODY = {
 }
 
 
-def service_of(request: Request) -> SubmissionService:
-    return request.app.state.service
+def submissions_of(request: Request) -> SubmissionService:
+    """The use cases `create_app` built once; a plain call rather than a dependency, on hot paths."""
+    return request.app.state.submissions
 
 
 @router.post(
@@ -66,7 +67,7 @@ def service_of(request: Request) -> SubmissionService:
 async def create_submission(
     body: SubmissionCreate, request: Request, identity: Identity = Depends(applicant_only)
 ) -> Response:
-    created = await service_of(request).create(identity, body, request_language(request))
+    created = await submissions_of(request).create(identity, body, request_language(request))
     return json(created, 201, {"Location": f"/v1/submissions/{created['id']}"})
 
 
@@ -81,7 +82,7 @@ async def list_submissions(
 ) -> Response:
     statuses = [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
     limit, cursor = page
-    result = await service_of(request).list(
+    result = await submissions_of(request).list(
         identity, statuses=statuses, service_code=service_code, overdue=overdue, limit=limit, cursor=cursor
     )
     return json(result)
@@ -89,7 +90,7 @@ async def list_submissions(
 
 @router.get(ID_PATH, response_model=Submission, responses={404: PROBLEM}, summary="One submission")
 async def get_submission(submission_id: str, request: Request, identity: Identity = Depends(readers)) -> Response:
-    return json(await service_of(request).get(identity, submission_id))
+    return json(await submissions_of(request).get(identity, submission_id))
 
 
 @router.get(f"{ID_PATH}/history", response_model=HistoryPage, responses={404: PROBLEM}, summary="Its history")
@@ -100,7 +101,7 @@ async def get_history(
     identity: Identity = Depends(readers),
 ) -> Response:
     limit, cursor = page
-    return json(await service_of(request).history(identity, submission_id, limit=limit, cursor=cursor))
+    return json(await submissions_of(request).history(identity, submission_id, limit=limit, cursor=cursor))
 
 
 @router.post(
@@ -112,7 +113,7 @@ async def get_history(
     summary="Upload (or replace) the document for one requirement",
 )
 async def upload_document(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
-    document = await service_of(request).upload(
+    document = await submissions_of(request).upload(
         identity,
         submission_id,
         request.stream(),
@@ -130,7 +131,7 @@ async def list_documents(
     include_replaced: bool = Query(False, description="Also the documents later uploads replaced"),
     identity: Identity = Depends(readers),
 ) -> Response:
-    items = await service_of(request).documents(identity, submission_id, include_replaced=include_replaced)
+    items = await submissions_of(request).documents(identity, submission_id, include_replaced=include_replaced)
     return json({"items": items})
 
 
@@ -138,7 +139,7 @@ async def list_documents(
 async def get_document(
     submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
 ) -> Response:
-    return json(await service_of(request).document(identity, submission_id, document_id))
+    return json(await submissions_of(request).document(identity, submission_id, document_id))
 
 
 @router.get(
@@ -149,7 +150,7 @@ async def get_document(
 async def document_content(
     submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
 ) -> Response:
-    service = service_of(request)
+    service = submissions_of(request)
     document = await service.document(identity, submission_id, document_id)
     return download(
         service.document_content(document),
@@ -167,7 +168,7 @@ async def document_content(
     summary="Submit (or resubmit after a revision request)",
 )
 async def submit(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
-    return json(await service_of(request).submit(identity, submission_id, request_language(request)))
+    return json(await submissions_of(request).submit(identity, submission_id, request_language(request)))
 
 
 @router.post(
@@ -179,7 +180,7 @@ async def submit(submission_id: str, request: Request, identity: Identity = Depe
 async def act(
     submission_id: str, body: ActionIn, request: Request, identity: Identity = Depends(officer_only)
 ) -> Response:
-    changed = await service_of(request).act(identity, submission_id, body.action, body.note, request_language(request))
+    changed = await submissions_of(request).act(identity, submission_id, body.action, body.note, request_language(request))
     return json(changed)
 
 
@@ -196,7 +197,7 @@ async def cancel(
     identity: Identity = Depends(applicant_only),
 ) -> Response:
     note = body.note if body else None
-    return json(await service_of(request).cancel(identity, submission_id, note, request_language(request)))
+    return json(await submissions_of(request).cancel(identity, submission_id, note, request_language(request)))
 
 
 @router.get(
@@ -205,7 +206,7 @@ async def cancel(
     summary="The receipt as PDF",
 )
 async def receipt(submission_id: str, request: Request, identity: Identity = Depends(readers)) -> Response:
-    row = await service_of(request).receipt_data(identity, submission_id)
+    row = await submissions_of(request).receipt_data(identity, submission_id)
     settings = request.app.state.settings
     track_url = f"{settings.public_url.rstrip('/')}/v1/track/{row['tracking_code']}"
     # Layout and compression are CPU work: off the event loop.
@@ -220,4 +221,4 @@ async def receipt(submission_id: str, request: Request, identity: Identity = Dep
 @router.get("/v1/track/{tracking_code}", response_model=Tracking, responses={404: PROBLEM}, summary="Public tracking")
 async def track(tracking_code: str, request: Request) -> Response:
     # Open to every caller, anonymous included: the answer carries no personal data.
-    return json(await service_of(request).track(tracking_code))
+    return json(await submissions_of(request).track(tracking_code))

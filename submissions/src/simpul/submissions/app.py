@@ -85,7 +85,7 @@ def create_app(
     )
     store = FileBlobStore(settings.storage_dir())
     calendar = WorkingCalendar(overrides)
-    service = SubmissionService(
+    submissions = SubmissionService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,
         catalog=catalog,
@@ -95,9 +95,9 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.wake(),
     )
-    app.state.service = service
+    app.state.submissions = submissions
     app.state.issuer = Issuer(
-        service,
+        submissions,
         signatures,
         poll_seconds=settings.issue_poll_seconds,
         retry_base_seconds=settings.issue_retry_base_seconds,

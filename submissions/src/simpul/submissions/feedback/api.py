@@ -68,6 +68,10 @@ def complaints_of(request: Request) -> ComplaintService:
     return request.app.state.complaints
 
 
+def performance_of(request: Request) -> PerformanceService:
+    return request.app.state.performance
+
+
 @dataclass(frozen=True)
 class ReportScope:
     period: ReportPeriod
@@ -137,8 +141,7 @@ async def performance_report(request: Request, scope: ReportScope = Depends(repo
     if form is None:
         raise Problem(406, NOT_ACCEPTABLE, slug="not-acceptable")
     period = scope.period
-    performance: PerformanceService = request.app.state.performance
-    report = await performance.report(
+    report = await performance_of(request).report(
         period, service_code=scope.service_code, unit=scope.unit, language=request_language(request)
     )
     if form == "csv":
