@@ -4,12 +4,12 @@ the app: database, signing keys, clients, tokens, rate limiter, the proxy's conn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
 
 import aiohttp
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from simpul.gateway.clients import ClientService
@@ -20,6 +20,7 @@ from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.settings import GatewaySettings
 from simpul.gateway.tokens import AccessTokens, AssertionMinter
 from simpul.shared.db import migrate, ping, read_session_factory, session_factory
+from simpul.shared.worker import periodic
 
 log = logging.getLogger("simpul.gateway")
 
@@ -45,7 +46,11 @@ class Gateway:
         self.proxy = Proxy(self.minter, max_body_bytes=settings.max_body_bytes,
                            default_language=settings.default_language)
         self.keyring: KeyRing | None = None
-        self._housekeeping: asyncio.Task | None = None
+        self._housekeeping = periodic(
+            "gateway-housekeeping", self._housekeep, seconds=settings.client_refresh_seconds,
+            # Never later than the refresh interval once the database is back.
+            backoff_cap=settings.client_refresh_seconds, expected=(SQLAlchemyError, OSError), logger=log,
+        )
 
     async def start(self) -> None:
         await migrate(self.engine, MIGRATIONS)
@@ -56,14 +61,11 @@ class Gateway:
         )
         await self.registry.load()
         await self.proxy.start()
-        self._housekeeping = asyncio.create_task(self._housekeep(), name="gateway-housekeeping")
+        self._housekeeping.start()
         self._announce(outcome)
 
     async def stop(self) -> None:
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        await self._housekeeping.stop()
         await self.proxy.stop()
 
     def _announce(self, outcome: str) -> None:
@@ -81,12 +83,10 @@ class Gateway:
                      outcome, settings.admin_client_id)
 
     async def _housekeep(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.client_refresh_seconds)
-            try:
-                await self.registry.refresh()
-            except Exception:  # the database may be away for a moment; try again next round
-                log.warning("refreshing revoked clients failed", exc_info=True)
+        try:
+            await self.registry.refresh()
+        finally:
+            # In memory only: done whether or not the database answered.
             self.limiter.prune(time.monotonic())
             self.tokens.prune()
 

@@ -30,7 +30,7 @@ async def start_workers(app: FastAPI) -> None:
         "webhook": WebhookDispatcher(state.database, settings, WebhookClient(settings)),
     }
     for dispatcher in state.dispatchers.values():
-        await dispatcher.start()
+        dispatcher.worker.start()
     state.consumer = None
     if settings.event_broker:
         state.consumer = BrokerConsumer(settings.event_broker, state.intake)
@@ -62,7 +62,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     def wake(channels: set[str]) -> None:
         """New deliveries for these channels: their dispatchers (started with the app) take them."""
         for channel in channels:
-            state.dispatchers[channel].wake()
+            state.dispatchers[channel].worker.wake()
 
     state.intake = intake = Intake(database, settings, on_work=wake)
     state.inbox = Inbox(state.read_sessions)

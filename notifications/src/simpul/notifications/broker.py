@@ -12,69 +12,68 @@ redelivered by the broker and found as duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import aio_pika
 import orjson
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from sqlalchemy.exc import SQLAlchemyError
 
 from simpul.notifications.intake import DEAD_LETTERED, Intake
-from simpul.shared.relay import backoff_delay
 from simpul.shared.relay_amqp import BROKER_ERRORS, CONNECT_TIMEOUT, declare_topology
+from simpul.shared.worker import Worker, backoff_delay, each
 
 log = logging.getLogger("simpul.notifications.broker")
 
 PREFETCH = 50
+# The pause before connecting again after a lost connection, and the first backoff step.
+RECONNECT_SECONDS = 0.25
+
+# A connection consuming from the queue, and where its messages arrive (None: the session is over).
+Session = tuple[AbstractConnection, asyncio.Queue[AbstractIncomingMessage | None]]
 
 
 class BrokerConsumer:
+    """A worker (`self.worker`) whose claim is a connection consuming from the queue and whose
+    processing is that consume session, until the connection is lost or `stop()` ends it. A
+    refused connection is a failed round (the worker backs off up to `reconnect_cap`); a session
+    that worked is not, so after it the worker reconnects within RECONNECT_SECONDS and any
+    backoff starts afresh."""
+
     def __init__(self, url: str, intake: Intake, *, reconnect_cap: float = 10.0) -> None:
         self._url = url
         self._intake = intake
-        self._reconnect_cap = reconnect_cap
-        self._task: asyncio.Task | None = None
+        self._arrived: asyncio.Queue[AbstractIncomingMessage | None] | None = None
+        self._stopping = False
         self.connected = asyncio.Event()
+        self.worker = Worker(
+            "broker-consumer", claim=self._connect, process=each(self._consume),
+            poll_seconds=RECONNECT_SECONDS, backoff_base=RECONNECT_SECONDS, backoff_cap=reconnect_cap,
+            expected=BROKER_ERRORS,
+            # The type only: a broker error may quote the URL, password and all.
+            describe=lambda exc: type(exc).__name__, logger=log,
+        )
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="broker-consumer")
+        self._stopping = False
+        self.worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """The session ends after the events in hand are recorded and acknowledged."""
+        self._stopping = True
+        if self._arrived is not None:
+            self._arrived.put_nowait(None)
+        await self.worker.stop()
 
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._consume()
-            except asyncio.CancelledError:
-                raise
-            except BROKER_ERRORS as exc:
-                # A connection that worked for a while starts the backoff afresh.
-                failures = 1 if self.connected.is_set() else failures + 1
-                level = logging.WARNING if failures == 1 or failures % 10 == 0 else logging.DEBUG
-                log.log(level, "broker connection lost or refused (try %d): %s", failures, type(exc).__name__)
-            except Exception:  # a bug must not silently end consumption; the message is redelivered
-                failures += 1
-                log.exception("consuming from the broker failed")
-            finally:
-                self.connected.clear()
-            await asyncio.sleep(backoff_delay(max(failures, 1), base=0.25, cap=self._reconnect_cap))
-
-    async def _consume(self) -> None:
+    async def _connect(self) -> list[Session]:
         connection = await aio_pika.connect(self._url, timeout=CONNECT_TIMEOUT)
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=PREFETCH)
             _, queue = await declare_topology(channel)
             arrived: asyncio.Queue[AbstractIncomingMessage | None] = asyncio.Queue()
-            # None marks the end: the broker closed the channel or connection under us.
+            # None marks the end: the broker closed the channel or connection under us, or stop().
             connection.close_callbacks.add(lambda *_: arrived.put_nowait(None))
             channel.close_callbacks.add(lambda *_: arrived.put_nowait(None))
 
@@ -82,9 +81,19 @@ class BrokerConsumer:
                 arrived.put_nowait(message)
 
             await queue.consume(on_message)
-            self.connected.set()
-            log.info("consuming events from the broker")
-            while (message := await arrived.get()) is not None:
+        except BaseException:
+            await _close(connection)
+            raise
+        self._arrived = arrived
+        self.connected.set()
+        log.info("consuming events from the broker")
+        return [(connection, arrived)]
+
+    async def _consume(self, session: Session) -> None:
+        connection, arrived = session
+        lost = "closed"
+        try:
+            while not self._stopping and (message := await arrived.get()) is not None:
                 # Whatever else has arrived meanwhile is handled with it, in one transaction.
                 batch = [message]
                 while not arrived.empty() and len(batch) < PREFETCH:
@@ -94,10 +103,14 @@ class BrokerConsumer:
                         break
                     batch.append(following)
                 await self._handle(batch)
+        except BROKER_ERRORS as exc:
+            lost = type(exc).__name__
         finally:
-            if not connection.is_closed:
-                await connection.close()
-        raise ConnectionError("the broker closed the connection")
+            self.connected.clear()
+            self._arrived = None
+            await _close(connection)
+        if not self._stopping:
+            log.warning("broker connection lost (%s); reconnecting", lost)
 
     async def _handle(self, messages: list[AbstractIncomingMessage]) -> None:
         items = []
@@ -120,3 +133,9 @@ class BrokerConsumer:
                 await message.reject(requeue=False)
             else:
                 await message.ack()
+
+
+async def _close(connection: AbstractConnection) -> None:
+    if not connection.is_closed:
+        with contextlib.suppress(*BROKER_ERRORS):
+            await connection.close()

@@ -14,7 +14,7 @@ import logging
 import uuid
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from simpul.notifications.models import deliveries, delivery_attempts, notificat
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import AttemptResult, WebhookClient, sign
 from simpul.shared.db import utcnow
-from simpul.shared.relay import backoff_delay
+from simpul.shared.worker import Worker, backoff_delay, each
 
 log = logging.getLogger("simpul.notifications.dispatch")
 
@@ -35,71 +35,34 @@ BATCH_SIZE = 50
 SMTP_KEEPALIVE_SECONDS = 30.0
 
 
-async def _all_settled(work: Iterable[Awaitable[Any]]) -> list[Any]:
-    """Run concurrently and wait for every one, even when some fail: each records its own
-    outcome, and a failure (the database, say) must not leave the others unwatched. A failed
-    one counts as False; its rows stay claimed until the lease runs out."""
-    results = await asyncio.gather(*work, return_exceptions=True)
-    for result in results:
-        if isinstance(result, Exception):
-            log.error("dispatch step failed", exc_info=result)
-    return [False if isinstance(result, Exception) else result for result in results]
-
-
 class Dispatcher(ABC):
-    """The loop shared by both channels: wait for work (woken by the intake, or on a poll),
-    dispatch a batch, repeat."""
+    """What both channels share: a worker (`self.worker`) whose round claims a batch of the
+    channel's due deliveries, woken by the intake or on a poll; recording an attempt's outcome."""
 
     channel: str
 
-    def __init__(self, database: Database, settings: NotificationsSettings) -> None:
+    def __init__(self, database: Database, settings: NotificationsSettings, **worker_options: Any) -> None:
         self._db = database
         self._settings = settings
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"dispatch:{self.channel}")
+        self.worker = Worker(f"dispatch:{self.channel}", claim=self._claim_due, process=self._dispatch,
+                             poll_seconds=settings.dispatch_poll_seconds, batch_size=BATCH_SIZE, logger=log,
+                             **worker_options)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        """Stop the worker, then close the channel's connections."""
+        await self.worker.stop()
 
     @abstractmethod
-    async def dispatch_batch(self) -> int:
-        """Claim due deliveries and attempt each; the number claimed."""
+    async def _claim_due(self) -> Sequence[Any]:
+        """Up to a batch of due deliveries, claimed (`_claim`)."""
 
-    async def _idle(self) -> None:
-        """Called after a poll interval passed without work."""
+    @abstractmethod
+    async def _dispatch(self, rows: Sequence[Any]) -> None:
+        """Attempt each claimed delivery and record its outcome."""
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                handled = await self.dispatch_batch()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # e.g. the database briefly unavailable; the rows stay due
-                log.exception("%s dispatch failed", self.channel)
-                handled = 0
-            if handled == BATCH_SIZE:
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.dispatch_poll_seconds)
-            except TimeoutError:
-                if not handled:
-                    await self._idle()
-
-    async def _claim(self, *columns: Any) -> tuple[str, list[Any]]:
-        """Take up to a batch of due deliveries (one statement); `columns` of each, in order."""
+    async def _claim(self, *columns: Any) -> Sequence[Any]:
+        """Take up to a batch of due deliveries (one statement); of each its `position`, its
+        `claim` token and `columns`, in position order."""
         now = utcnow()
         token = str(uuid.uuid4())
         due = (select(deliveries.c.id)
@@ -113,14 +76,14 @@ class Dispatcher(ABC):
                 # taken it between the subquery and the update.
                 .where(deliveries.c.id.in_(due), deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
                 .values(claim=token, next_attempt_at=now + timedelta(seconds=self._settings.delivery_lease_seconds))
-                .returning(deliveries.c.position, *columns)
+                .returning(deliveries.c.position, deliveries.c.claim, *columns)
             )).all()
-        return token, sorted(rows, key=lambda row: row.position)
+        return sorted(rows, key=lambda row: row.position)
 
-    async def _finish(self, row: Any, token: str, *, status: str, attempt: int | None, error: str | None,
+    async def _finish(self, row: Any, *, status: str, attempt: int | None, error: str | None,
                       next_attempt_at: datetime | None = None, started_at: datetime | None = None,
                       duration_ms: int = 0, status_code: int | None = None, outcome: str | None = None) -> None:
-        """Record one attempt's outcome (and the attempt itself) on a claimed delivery."""
+        """Record one attempt's outcome (and the attempt itself) on a delivery claimed as `row.claim`."""
         now = utcnow()
         values: dict[str, Any] = {"status": status, "claim": None, "updated_at": now, "last_error": error,
                                   "next_attempt_at": next_attempt_at or now}
@@ -130,7 +93,7 @@ class Dispatcher(ABC):
             values["completed_at"] = now
         async with self._db.begin() as session:
             updated = await session.execute(
-                update(deliveries).where(deliveries.c.id == row.id, deliveries.c.claim == token).values(**values))
+                update(deliveries).where(deliveries.c.id == row.id, deliveries.c.claim == row.claim).values(**values))
             if updated.rowcount != 1:
                 log.warning("%s delivery %s: lease lost before its outcome was recorded", self.channel, row.id)
                 return
@@ -147,57 +110,53 @@ class Dispatcher(ABC):
 
 class EmailDispatcher(Dispatcher):
     """Sends over a few SMTP connections at once (each round trip waits on the server), with
-    all mail to one address on the same connection, so an applicant's mails keep their order."""
+    all mail to one address on the same connection, so an applicant's mails keep their order.
+    While the server is unavailable the worker backs off (the email retry settings) before
+    claiming again."""
 
     channel = "email"
 
     def __init__(self, database: Database, settings: NotificationsSettings, mailers: Sequence[Mailer]) -> None:
-        super().__init__(database, settings)
+        super().__init__(database, settings, backoff_base=settings.email_retry_base_seconds,
+                         backoff_cap=settings.email_retry_max_delay_seconds, expected=(MailUnavailable,),
+                         on_idle=self._close_idle_connections)
         self.mailers = list(mailers)
-        self._outage = 0
         self._last_send = 0.0
 
     async def stop(self) -> None:
         await super().stop()
         await asyncio.gather(*(mailer.close() for mailer in self.mailers))
 
-    async def _idle(self) -> None:
+    async def _close_idle_connections(self) -> None:
         # Keep the SMTP connections while mail flows (a new one costs several round trips), but
         # don't hold them open for nothing.
         if asyncio.get_running_loop().time() - self._last_send > SMTP_KEEPALIVE_SECONDS:
             await asyncio.gather(*(mailer.close() for mailer in self.mailers))
 
-    async def dispatch_batch(self) -> int:
-        if self._outage:
-            # The server was unreachable: wait before trying it again.
-            settings = self._settings
-            await asyncio.sleep(backoff_delay(self._outage, base=settings.email_retry_base_seconds,
-                                              cap=settings.email_retry_max_delay_seconds))
-        token, rows = await self._claim(deliveries.c.id, deliveries.c.recipient, deliveries.c.content,
-                                        deliveries.c.attempts, deliveries.c.give_up_at)
+    async def _claim_due(self) -> Sequence[Any]:
+        return await self._claim(deliveries.c.id, deliveries.c.recipient, deliveries.c.content,
+                                 deliveries.c.attempts, deliveries.c.give_up_at)
+
+    async def _dispatch(self, rows: Sequence[Any]) -> None:
         lanes: list[list[Any]] = [[] for _ in self.mailers]
         for row in rows:
             lanes[zlib.crc32(row.recipient.encode()) % len(lanes)].append(row)
-        reachable = await _all_settled(self._send_lane(mailer, lane, token)
-                                       for mailer, lane in zip(self.mailers, lanes, strict=True) if lane)
-        if not all(reachable):
-            self._outage += 1
-        elif rows:
-            if self._outage:
-                log.info("mail server reachable again after %d failed tries", self._outage)
-            self._outage = 0
-        return len(rows)
+        await each(self._send_lane, concurrency=len(lanes))(
+            [(mailer, lane) for mailer, lane in zip(self.mailers, lanes, strict=True) if lane])
 
-    async def _send_lane(self, mailer: Mailer, rows: list[Any], token: str) -> bool:
-        """In order on one connection; False (the rest released) once the server is unavailable."""
+    async def _send_lane(self, lane: tuple[Mailer, list[Any]]) -> None:
+        """In order on one connection; once the server is unavailable the rest is released and
+        MailUnavailable raised."""
+        mailer, rows = lane
         for index, row in enumerate(rows):
-            if not await self._send(mailer, row, token):
-                await self._release(rows[index + 1:], token)
-                return False
-        return True
+            try:
+                await self._send(mailer, row)
+            except MailUnavailable:
+                await self._release(rows[index + 1:])
+                raise
 
-    async def _send(self, mailer: Mailer, row: Any, token: str) -> bool:
-        """Send one message and record the outcome; False when the server is unavailable."""
+    async def _send(self, mailer: Mailer, row: Any) -> None:
+        """Send one message and record the outcome; MailUnavailable (recorded) goes on to the caller."""
         settings = self._settings
         attempt = row.attempts + 1
         started_at = utcnow()
@@ -215,35 +174,35 @@ class EmailDispatcher(Dispatcher):
             now = utcnow()
             # Due again at once: the channel-wide backoff decides when the server is tried next.
             status = "failed" if now >= row.give_up_at else "pending"
-            await self._finish(row, token, status=status, attempt=attempt, error=str(exc), next_attempt_at=now,
+            await self._finish(row, status=status, attempt=attempt, error=str(exc), next_attempt_at=now,
                                started_at=started_at, duration_ms=elapsed(), outcome="retry" if status == "pending" else None)
-            if self._outage == 0:
-                log.warning("mail server unavailable, mail waits: %s", exc)
-            return False
+            raise
         except MailDeferred as exc:
             status, due = self._retry_or_fail(row, attempt, utcnow(), base=settings.email_retry_base_seconds,
                                               cap=settings.email_retry_max_delay_seconds)
-            await self._finish(row, token, status=status, attempt=attempt, error=str(exc), next_attempt_at=due,
+            await self._finish(row, status=status, attempt=attempt, error=str(exc), next_attempt_at=due,
                                started_at=started_at, duration_ms=elapsed(), outcome="retry" if status == "pending" else None)
-            return True
+            return
         except MailRejected as exc:
-            await self._finish(row, token, status="failed", attempt=attempt, error=str(exc), started_at=started_at,
+            await self._finish(row, status="failed", attempt=attempt, error=str(exc), started_at=started_at,
                                duration_ms=elapsed())
-            return True
-        await self._finish(row, token, status=mailer.success_status, attempt=attempt, error=None,
+            return
+        await self._finish(row, status=mailer.success_status, attempt=attempt, error=None,
                            started_at=started_at, duration_ms=elapsed())
-        return True
 
-    async def _release(self, rows: Sequence[Any], token: str) -> None:
+    async def _release(self, rows: Sequence[Any]) -> None:
         if not rows:
             return
         async with self._db.begin() as session:
             await session.execute(
-                update(deliveries).where(deliveries.c.id.in_([row.id for row in rows]), deliveries.c.claim == token)
+                update(deliveries)
+                .where(deliveries.c.id.in_([row.id for row in rows]), deliveries.c.claim == rows[0].claim)
                 .values(claim=None, next_attempt_at=utcnow()))
 
 
 class WebhookDispatcher(Dispatcher):
+    """Posts every claimed delivery at once, each recording its own outcome."""
+
     channel = "webhook"
 
     def __init__(self, database: Database, settings: NotificationsSettings,
@@ -255,27 +214,28 @@ class WebhookDispatcher(Dispatcher):
         await super().stop()
         await self.client.close()
 
-    async def dispatch_batch(self) -> int:
-        token, claimed = await self._claim(deliveries.c.id)
+    async def _claim_due(self) -> Sequence[Any]:
+        claimed = await self._claim(deliveries.c.id)
         if not claimed:
-            return 0
+            return []
         async with self._db.read() as connection:
-            rows = (await connection.execute(
-                select(deliveries.c.id, deliveries.c.attempts, deliveries.c.give_up_at, notifications.c.payload,
-                       webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
+            return (await connection.execute(
+                select(deliveries.c.id, deliveries.c.claim, deliveries.c.attempts, deliveries.c.give_up_at,
+                       notifications.c.payload, webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
                        webhook_subscriptions.c.previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
                        webhook_subscriptions.c.deleted_at)
                 .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id)
                              .join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
                 .where(deliveries.c.id.in_([row.id for row in claimed]))
             )).all()
-        await _all_settled(self._deliver(row, token) for row in rows)
-        return len(claimed)
 
-    async def _deliver(self, row: Any, token: str) -> None:
+    async def _dispatch(self, rows: Sequence[Any]) -> None:
+        await each(self._deliver, concurrency=BATCH_SIZE)(rows)
+
+    async def _deliver(self, row: Any) -> None:
         settings = self._settings
         if row.deleted_at is not None:
-            await self._finish(row, token, status="failed", attempt=None, error="subscription deleted")
+            await self._finish(row, status="failed", attempt=None, error="subscription deleted")
             return
         now = utcnow()
         signing = [row.secret]
@@ -295,6 +255,6 @@ class WebhookDispatcher(Dispatcher):
         else:
             status, due = self._retry_or_fail(row, attempt, utcnow(), base=settings.webhook_retry_base_seconds,
                                               cap=settings.webhook_retry_max_delay_seconds)
-        await self._finish(row, token, status=status, attempt=attempt, error=result.error, next_attempt_at=due,
+        await self._finish(row, status=status, attempt=attempt, error=result.error, next_attempt_at=due,
                            started_at=now, duration_ms=result.duration_ms, status_code=result.status_code,
                            outcome="retry" if status == "pending" else None)

@@ -30,6 +30,7 @@ from simpul.notifications.models import dead_letters, deliveries, notifications,
 from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, Sources, context_for, render
+from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 
 log = logging.getLogger("simpul.notifications.intake")
@@ -333,6 +334,8 @@ class Intake:
                     raise ReplayRefused("the event was handled meanwhile")
                 if plan is not None:
                     await _write_plans(session, [plan])
+                # No route reads a replay's outcome again: a retry after a crash is told the key was used.
+                await idempotency.settle(session, idempotency.not_replayable())
         except IntegrityError as exc:
             raise ReplayRefused("the event was handled meanwhile") from exc
         if plan is not None and plan.channels():

@@ -15,6 +15,7 @@ from simpul.notifications.models import deliveries, delivery_attempts, notificat
 from simpul.notifications.paging import next_cursor, position_before
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
+from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
@@ -82,6 +83,8 @@ class Subscriptions:
         }
         async with self.database.begin() as session:
             await session.execute(webhook_subscriptions.insert().values(**row))
+            # The answer shows the secret once: a retry after a crash is told the key was used.
+            await idempotency.settle(session, idempotency.not_replayable())
         return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
                 "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
 
@@ -126,6 +129,7 @@ class Subscriptions:
                 update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
                 .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
                         secret=secret, rotated_at=now))
+            await idempotency.settle(session, idempotency.not_replayable())
         return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
 
     async def list_deliveries(self, identity: Identity, subscription_id: str, limit: int, cursor: str | None,

@@ -27,7 +27,7 @@ from simpul.catalog.schemas import (
     ServiceStatus,
     VersionPage,
 )
-from simpul.catalog.service import Catalogue, Listing, Served
+from simpul.catalog.service import Catalogue, Listing, Served, service_path
 
 # Public data: shared caches may keep it briefly; clients revalidate with the ETag after that.
 PUBLIC_CACHE = "public, max-age=60"
@@ -155,10 +155,6 @@ def listing_response(listing: Listing) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _location(code: str) -> str:
-    return f"/v1/services/{code}"
-
-
 @router.get(
     "",
     summary="List services",
@@ -190,7 +186,7 @@ async def list_services(
 )
 async def create_service(request: Request, body: ServiceCreate, actor: Identity = Depends(admin_only)) -> Response:
     served = await catalogue(request).create(actor, body, request_language(request))
-    return written_response(served, 201, _location(body.code))
+    return written_response(served, 201, service_path(body.code))
 
 
 @router.get(

@@ -32,6 +32,7 @@ from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import BAD_CURSOR, decode_cursor, encode_cursor
@@ -112,6 +113,10 @@ class FieldError:
 
     def render(self, language: str) -> dict[str, str]:
         return {"field": self.field, "message": self.message.render(language, **self.params)}
+
+
+def service_path(code: str) -> str:
+    return f"/v1/services/{code}"
 
 
 def invalid(errors: Iterable[FieldError], language: str) -> Problem:
@@ -511,6 +516,7 @@ class Catalogue:
                 if exists is not None:
                     raise _exists(body.code)
                 served = await self._insert_new(session, actor, body, now, publish=False)
+                await idempotency.settle(session, idempotency.created(service_path(body.code)))
         except IntegrityError as exc:
             # Another request created the same code between our check and our insert.
             raise _exists(body.code) from exc
@@ -589,6 +595,7 @@ class Catalogue:
             )
             await self._write_service(session, document, now)
             await self._log(session, code, history_action, current.version, service.status, target, actor, now)
+            await idempotency.settle(session, idempotency.changed(service_path(code)))
         self.cache.evict(code)
         return served
 

@@ -20,13 +20,11 @@ RabbitMQ when `SIMPUL_EVENT_BROKER=amqp://...`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -39,6 +37,8 @@ from simpul.shared.db import utcnow
 from simpul.shared.events import SPEC_VERSION
 from simpul.shared.internal import InternalClient
 from simpul.shared.settings import BaseServiceSettings
+from simpul.shared.transport import Transport, TransportError
+from simpul.shared.worker import RetryAfter, Worker, backoff_delay
 
 log = logging.getLogger("simpul.relay")
 
@@ -46,19 +46,6 @@ Hook = Callable[[FastAPI], Awaitable[None]]
 
 EVENTS_PATH = "/internal/events"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
-
-
-class TransportError(Exception):
-    """The destination did not take the events; they stay unpublished and are retried."""
-
-
-class Transport(Protocol):
-    """Where the relay hands events. `publish` returns only once the destination holds every
-    event durably, in the order given; otherwise it raises `TransportError`."""
-
-    async def publish(self, events: Sequence[dict[str, Any]]) -> None: ...
-
-    async def aclose(self) -> None: ...
 
 
 class HttpTransport:
@@ -99,13 +86,13 @@ def envelope_of(row: Any) -> dict[str, Any]:
     }
 
 
-def backoff_delay(attempts: int, *, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: about base * 2^(attempts-1), never above cap."""
-    delay = min(cap, base * 2 ** max(0, attempts - 1))
-    return delay / 2 + random.uniform(0, delay / 2)
-
-
 class OutboxRelay:
+    """The relay of one outbox table: a `simpul.shared.worker.Worker` whose batch is the next
+    unpublished rows, in order. It reads them rather than claims them, since the order needs one
+    publisher per outbox: replicas of a service would each publish the same rows (consumers
+    drop repeats by event id); holding a PostgreSQL advisory lock while publishing would keep
+    it to one."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -124,21 +111,19 @@ class OutboxRelay:
         self._table = table
         self.transport = transport
         self._batch_size = batch_size
-        self._poll_interval = poll_interval
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._retention = retention
-        self._wake = asyncio.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task | None = None
         self._last_purge: float | None = None
-        # When the first unpublished row may be tried again, while the destination is down.
-        self._retry_at: datetime | None = None
+        self._worker = Worker(
+            f"outbox-relay:{table.name}", claim=self._claim, process=self._publish,
+            poll_seconds=poll_interval, batch_size=batch_size, backoff_base=backoff_base,
+            backoff_cap=backoff_cap, logger=log,
+        )
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next poll; safe from any thread."""
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._worker.wake()
 
     def watch(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         """Wake the relay after every commit of a session from `sessions` that staged an event.
@@ -168,22 +153,26 @@ class OutboxRelay:
         sessions.configure(sync_session_class=tracked)
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.create_task(self._run(), name=f"outbox-relay:{self._table.name}")
+        self._worker.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._worker.stop()
         await self.transport.aclose()
 
     async def publish_pending(self) -> int:
-        """Publish one batch of unpublished rows; the number published (0: nothing to do, or the
-        first row's backoff has not run out yet). Raises `TransportError` after recording it."""
+        """Publish one batch of unpublished rows; the number published. Raises `RetryAfter` while
+        the first row's backoff lasts, and after recording a failure on the rows."""
+        rows = await self._unpublished()
+        if rows:
+            await self._publish(rows)
+        return len(rows)
+
+    async def _claim(self) -> Sequence[Any]:
+        # Reads rather than claims (see the class); the purge rides along once an hour.
+        await self._purge_published()
+        return await self._unpublished()
+
+    async def _unpublished(self) -> Sequence[Any]:
         table = self._table
         async with self._read_sessions() as session:
             rows = (
@@ -192,20 +181,22 @@ class OutboxRelay:
                     .limit(self._batch_size)
                 )
             ).all()
-        self._retry_at = None
-        if not rows:
-            return 0
-        # The first row carries the backoff: nothing behind it may overtake it.
+        # The first row carries the backoff: nothing behind it may overtake it. Until it runs out
+        # a commit's wake-up has nothing to publish, so the worker sleeps through those.
+        retry_at = rows[0].next_attempt_at if rows else None
+        if retry_at is not None and retry_at > utcnow():
+            raise RetryAfter((retry_at - utcnow()).total_seconds(), "the first unpublished row is backing off")
+        return rows
+
+    async def _publish(self, rows: Sequence[Any]) -> None:
+        table = self._table
         first = rows[0]
-        if first.next_attempt_at is not None and first.next_attempt_at > utcnow():
-            self._retry_at = first.next_attempt_at
-            return 0
         positions = [row.position for row in rows]
         try:
             await self.transport.publish([envelope_of(row) for row in rows])
         except TransportError as exc:
-            await self._record_failure(positions, first.attempts + 1, str(exc))
-            raise
+            delay = await self._record_failure(positions, first.attempts + 1, str(exc))
+            raise RetryAfter(delay, str(exc)) from exc
         async with self._sessions.begin() as session:
             await session.execute(
                 update(table).where(table.c.position.in_(positions))
@@ -213,21 +204,21 @@ class OutboxRelay:
             )
         if first.attempts:
             log.info("outbox %s: destination reachable again after %d attempts", table.name, first.attempts)
-        return len(rows)
 
-    async def _record_failure(self, positions: list[int], attempts: int, error: str) -> None:
+    async def _record_failure(self, positions: list[int], attempts: int, error: str) -> float:
         delay = backoff_delay(attempts, base=self._backoff_base, cap=self._backoff_cap)
-        self._retry_at = utcnow() + timedelta(seconds=delay)
         table = self._table
         async with self._sessions.begin() as session:
             await session.execute(
                 update(table).where(table.c.position.in_(positions))
-                .values(attempts=table.c.attempts + 1, last_error=error[:1000], next_attempt_at=self._retry_at)
+                .values(attempts=table.c.attempts + 1, last_error=error[:1000],
+                        next_attempt_at=utcnow() + timedelta(seconds=delay))
             )
         # One warning when an outage starts and then one in ten, not one per retry.
         level = logging.WARNING if attempts == 1 or attempts % 10 == 0 else logging.DEBUG
         log.log(level, "outbox %s: publishing failed (attempt %d, retry in %.1fs): %s",
                 table.name, attempts, delay, error)
+        return delay
 
     async def _purge_published(self) -> None:
         if self._last_purge is not None and time.monotonic() - self._last_purge < 3600:
@@ -239,40 +230,6 @@ class OutboxRelay:
                 delete(table).where(table.c.published_at.is_not(None),
                                     table.c.published_at < utcnow() - self._retention)
             )
-
-    def _wait(self) -> float:
-        """Seconds until the next look: the poll interval, or less when a backoff ends sooner."""
-        if self._retry_at is None:
-            return self._poll_interval
-        return max(0.0, min(self._poll_interval, (self._retry_at - utcnow()).total_seconds()))
-
-    async def _run(self) -> None:
-        while True:
-            # Cleared before looking, so a commit during the step below still wakes the next wait.
-            self._wake.clear()
-            try:
-                published = await self.publish_pending()
-                if published == self._batch_size:
-                    continue
-                await self._purge_published()
-                wait = self._wait()
-            except TransportError:
-                wait = self._wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database itself failing; keep the relay alive and try again
-                log.exception("outbox %s: relay step failed", self._table.name)
-                wait = self._poll_interval
-            if wait > 0 and self._retry_at is not None:
-                # Backing off: the first unpublished row waits for its retry time and nothing may
-                # overtake it, so a commit's wake-up has nothing to publish; looking anyway would
-                # read a batch of rows per commit for as long as the destination is down.
-                await asyncio.sleep(wait)
-            elif wait > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
 
 
 def transport_for(settings: BaseServiceSettings) -> Transport:

@@ -19,7 +19,7 @@ import aiormq
 import orjson
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 
-from simpul.shared.relay import TransportError
+from simpul.shared.transport import TransportError
 
 EXCHANGE = "simpul.events"
 DEAD_LETTER_EXCHANGE = "simpul.events.dead-letter"

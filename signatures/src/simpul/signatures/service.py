@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import ASSERTION_HEADER, Identity, mint_service_token
 from simpul.shared.pagination import decode_cursor, encode_cursor
@@ -356,6 +357,7 @@ class DocumentService:
             if result.rowcount != 1:
                 raise Problem(409, ALREADY_REVOKED, slug="already-revoked")
             await self._audit(session, row["id"], "revoked", identity, reason, None)
+            await idempotency.settle(session, idempotency.changed(f"/v1/documents/{row['id']}"))
             await stage_event(
                 session, outbox, type="document.revoked", source=EVENT_SOURCE, subject=f"documents/{row['id']}",
                 data={
@@ -470,7 +472,10 @@ class DocumentService:
     async def revoke_signer(self, certificate_id: str, reason: str, identity: Identity) -> dict[str, Any]:
         if self.keystore.production:
             raise Problem(409, NOT_IN_PRODUCTION, slug="revoked-by-ca")
-        row = await self.keystore.revoke_certificate(certificate_id, reason, identity.subject)
+        # No route reads one signer again, so a retry after a crash is told the key was used.
+        row = await self.keystore.revoke_certificate(
+            certificate_id, reason, identity.subject, idempotency.not_replayable()
+        )
         self._signer_summaries.pop(certificate_id, None)
         if row is None:
             raise Problem(404, SIGNER_NOT_FOUND)

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -59,17 +57,13 @@ def create_app(
         relay.watch(app.state.sessions)
         await relay.start()
         app.state.relay = relay
-        app.state.issuer.start()
-        app.state.closer = asyncio.create_task(
-            app.state.complaints.close_periodically(settings.complaint_close_poll_seconds),
-            name="simpul-submissions-complaint-closer",
-        )
+        app.state.issuer.worker.start()
+        app.state.closer = app.state.complaints.closing_worker(settings.complaint_close_poll_seconds)
+        app.state.closer.start()
 
     async def stop(app: FastAPI) -> None:
-        app.state.closer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app.state.closer
-        await app.state.issuer.stop()
+        await app.state.closer.stop()
+        await app.state.issuer.worker.stop()
         await app.state.relay.stop()
         await catalog.aclose()
         await signatures.aclose()
@@ -93,7 +87,7 @@ def create_app(
         calendar=calendar,
         clock=clock,
         max_upload_bytes=settings.max_upload_bytes,
-        on_approved=lambda: app.state.issuer.wake(),
+        on_approved=lambda: app.state.issuer.worker.wake(),
     )
     app.state.submissions = submissions
     app.state.issuer = Issuer(

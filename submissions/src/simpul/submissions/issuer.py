@@ -9,7 +9,6 @@ picks up whatever was left.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 from datetime import timedelta
@@ -20,6 +19,7 @@ from sqlalchemy import select, update
 
 from simpul.shared.identity import Identity
 from simpul.shared.internal import InternalClient
+from simpul.shared.worker import Worker, each
 from simpul.submissions.models import issue_jobs, submissions
 from simpul.submissions.service import SubmissionService
 
@@ -27,7 +27,8 @@ log = logging.getLogger("simpul.submissions.issuer")
 
 # Signatures' own identity in the submission's history: it made the document.
 SIGNATURES_ACTOR = Identity(subject="service:signatures", role="service")
-# How long a claimed job is left alone before another attempt may take it over.
+# How long claimed jobs are left alone before another attempt may take them over: the claim
+# covers a whole batch, attempted one after another.
 CLAIM_SECONDS = 120
 BATCH = 20
 
@@ -37,6 +38,9 @@ class IssueFailed(Exception):
 
 
 class Issuer:
+    """The issuing worker (`self.worker`, a `simpul.shared.worker.Worker`): a round claims up to a
+    batch of due jobs and attempts them one by one."""
+
     def __init__(
         self,
         service: SubmissionService,
@@ -48,41 +52,19 @@ class Issuer:
     ) -> None:
         self.service = service
         self.client = client
-        self.poll_seconds = poll_seconds
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="simpul-submissions-issuer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:  # the worker must outlive any single failure; the cause is logged
-                log.exception("issue worker round failed")
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
-            self._wake.clear()
+        self.worker = Worker("simpul-submissions-issuer", claim=self._claim_due, process=each(self._attempt),
+                             poll_seconds=poll_seconds, logger=log)
 
     async def run_once(self) -> int:
         """Try every due job once; how many were issued."""
+        return sum([await self._attempt(job) for job in await self._claim_due()])
+
+    async def _claim_due(self) -> list[tuple[str, int]]:
+        """Take up to a batch of due jobs, each for CLAIM_SECONDS (a compare-and-set on the due
+        time read, so two processes never take the same job, and a crashed one's jobs are due
+        again when the claim runs out); each job's id and the number of its attempt."""
         now = self.service.clock()
         async with self.service.read_sessions() as session:
             due = (
@@ -93,27 +75,28 @@ class Issuer:
                     .limit(BATCH)
                 )
             ).all()
-        issued = 0
-        for submission_id, next_attempt_at, attempts in due:
-            if await self._claim(submission_id, next_attempt_at, attempts):
-                issued += await self._attempt(submission_id, attempts + 1)
-        return issued
-
-    async def _claim(self, submission_id: str, seen_next_attempt, attempts: int) -> bool:
+        if not due:
+            return []
         claimed_until = self.service.clock() + timedelta(seconds=CLAIM_SECONDS)
-        async with self.service.sessions() as session, session.begin():
-            result = await session.execute(
-                update(issue_jobs)
-                .where(
-                    issue_jobs.c.submission_id == submission_id,
-                    issue_jobs.c.done_at.is_(None),
-                    issue_jobs.c.next_attempt_at == seen_next_attempt,
+        claimed = []
+        for submission_id, seen_next_attempt, attempts in due:
+            # One short transaction a job: no claimer holds a batch of rows locked while others wait.
+            async with self.service.sessions() as session, session.begin():
+                result = await session.execute(
+                    update(issue_jobs)
+                    .where(
+                        issue_jobs.c.submission_id == submission_id,
+                        issue_jobs.c.done_at.is_(None),
+                        issue_jobs.c.next_attempt_at == seen_next_attempt,
+                    )
+                    .values(next_attempt_at=claimed_until, attempts=attempts + 1)
                 )
-                .values(next_attempt_at=claimed_until, attempts=attempts + 1)
-            )
-        return result.rowcount == 1
+            if result.rowcount == 1:
+                claimed.append((submission_id, attempts + 1))
+        return claimed
 
-    async def _attempt(self, submission_id: str, attempt: int) -> int:
+    async def _attempt(self, job: tuple[str, int]) -> int:
+        submission_id, attempt = job
         try:
             body = await self._request_body(submission_id)
             issued = await self._call_signatures(body)

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
@@ -120,17 +121,27 @@ WRONG_TYPE = Text(
 )
 
 
+def submission_path(submission_id: str) -> str:
+    return f"/v1/submissions/{submission_id}"
+
+
+def document_path(submission_id: str, document_id: str) -> str:
+    return f"{submission_path(submission_id)}/documents/{document_id}"
+
+
 def takes_receipt(move: Transition) -> bool:
     """A first submission gets the receipt; a resubmission after a revision keeps its own."""
     return move.source is Status.DRAFT and move.target is Status.SUBMITTED
 
 
+# A job carries its request's Idempotency-Key settlement: the group is written in another task.
 @dataclass(slots=True)
 class _SubmitJob:
     identity: Identity
     submission_id: str
     language: str
     now: datetime
+    settlement: idempotency.Settlement | None
     future: asyncio.Future | None = None
 
 
@@ -139,6 +150,7 @@ class _CreateJob:
     identity: Identity
     row: dict[str, Any]
     now: datetime
+    settlement: idempotency.Settlement | None
     future: asyncio.Future | None = None
 
 
@@ -353,7 +365,7 @@ class SubmissionService:
         # Written with the drafts created at the same moment, in one transaction (see `GroupWriter`):
         # a new draft locks nothing another request waits for, but each transaction of its own
         # costs four round trips to the database.
-        await self._creates(_CreateJob(identity, row, now))
+        await self._creates(_CreateJob(identity, row, now, idempotency.created(submission_path(row["id"]))))
         return submission_view(row, identity, now, self.calendar, [])
 
     async def _create_group(self, group: list[_CreateJob]) -> list[None]:
@@ -367,6 +379,7 @@ class SubmissionService:
                     for job in group
                 ],
             )
+            await idempotency.settle(connection, *(job.settlement for job in group))
         return [None] * len(group)
 
     async def _create_alone(self, job: _CreateJob) -> None:
@@ -377,6 +390,7 @@ class SubmissionService:
                 INSERT_HISTORY,
                 history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
             )
+            await idempotency.settle(connection, job.settlement)
 
     async def upload(
         self,
@@ -475,6 +489,7 @@ class SubmissionService:
                     submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
                 ),
             )
+            await idempotency.settle(session, idempotency.created(document_path(submission_id, document["id"])))
         return document_view(document)
 
     async def submit(self, identity: Identity, submission_id: str, language: str) -> dict[str, Any]:
@@ -488,12 +503,15 @@ class SubmissionService:
         lock, the same UPDATE, history row and events), one is refused alone, and if the group's
         transaction fails, each submit of it is retried in a transaction of its own.
         """
-        job = _SubmitJob(identity, submission_id, language, self.clock())
+        settlement = idempotency.changed(submission_path(submission_id))
+        job = _SubmitJob(identity, submission_id, language, self.clock(), settlement)
         row, current = await self._submits(job)
         return submission_view(row, identity, job.now, self.calendar, current)
 
     async def _submit_alone(self, job: _SubmitJob) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return await self._change_row(job.identity, job.submission_id, Action.SUBMIT, None, job.language, job.now)
+        return await self._change_row(
+            job.identity, job.submission_id, Action.SUBMIT, None, job.language, job.now, job.settlement
+        )
 
     async def _submit_group(self, group: list[_SubmitJob]) -> list[Any]:
         """Write the submits of `group` (distinct submissions) in one transaction; for each, in
@@ -560,6 +578,7 @@ class SubmissionService:
                     row.update(values)
                     events.extend(self._change_events(row, move, group[index].now, None))
                 await session.execute(INSERT_OUTBOX, events)
+                await idempotency.settle(connection, *(group[index].settlement for index, *_ in planned))
         for index, row, current, _, _ in planned:
             outcomes[index] = (row, current)
         return outcomes
@@ -576,13 +595,22 @@ class SubmissionService:
         self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str
     ) -> dict[str, Any]:
         now = self.clock()
-        row, current = await self._change_row(identity, submission_id, action, note, language, now)
+        settlement = idempotency.changed(submission_path(submission_id))
+        row, current = await self._change_row(identity, submission_id, action, note, language, now, settlement)
         return submission_view(row, identity, now, self.calendar, current)
 
     async def _change_row(
-        self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str, now: datetime
+        self,
+        identity: Identity,
+        submission_id: str,
+        action: Action,
+        note: str | None,
+        language: str,
+        now: datetime,
+        settlement: idempotency.Settlement | None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """One change in a transaction of its own: the row and its documents after it."""
+        """One change in a transaction of its own, with its request's Idempotency-Key settled:
+        the row and its documents after it."""
         note = note.strip() if note and note.strip() else None
         async with self.sessions() as session, session.begin():
             # Core statements on the session's connection (one transaction); only the outbox
@@ -626,6 +654,7 @@ class SubmissionService:
                 await connection.execute(
                     insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
                 )
+            await idempotency.settle(connection, settlement)
         if action is Action.APPROVE:
             self.on_approved()
         return row, current

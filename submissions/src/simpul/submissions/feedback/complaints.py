@@ -11,7 +11,6 @@ records the closing). Every step is an entry of its append-only history and a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -22,11 +21,13 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
+from simpul.shared.worker import Worker, each
 from simpul.submissions.access import (
     BAD_FILTER,
     NO_TENANT,
@@ -177,6 +178,10 @@ def allowed_actions(row: dict[str, Any], role: str, now: datetime) -> list[str]:
             return [ComplaintAction.REOPEN.value]
         return [ComplaintAction.REPLY.value, ComplaintAction.ATTACH.value]
     return []
+
+
+def complaint_path(complaint_id: str) -> str:
+    return f"/v1/complaints/{complaint_id}"
 
 
 def entry_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -424,6 +429,7 @@ class ComplaintService:
         async with self.sessions() as session, session.begin():
             await session.execute(insert(complaints).values(**row))
             await self._record(session, row, now, ComplaintAction.FILE, None, identity)
+            await idempotency.settle(session, idempotency.created(complaint_path(row["id"])))
         return self.render(row, identity, now, [], [])
 
     async def respond(
@@ -457,6 +463,7 @@ class ComplaintService:
             await self._locked_update(session, row, values)
             row.update(values)
             await self._record(session, row, now, move.action, move.source, identity, text=body.text)
+            await idempotency.settle(session, idempotency.created(complaint_path(complaint_id)))
             entries, attachments = await self._details(session, complaint_id)
         return self.render(row, identity, now, entries, attachments)
 
@@ -509,39 +516,44 @@ class ComplaintService:
             entry = {k: attachment[k] for k in ("id", "sha256", "size", "content_type", "filename")}
             await self._record(session, row, now, ComplaintAction.ATTACH, ComplaintStatus(row["status"]), identity,
                                attachment=entry, publish=False)
+            location = f"{complaint_path(complaint_id)}/attachments/{attachment['id']}"
+            await idempotency.settle(session, idempotency.created(location))
         return attachment_view(attachment)
 
     async def close_due(self) -> int:
         """Record the closing of resolved complaints whose reopening period is over; how many."""
-        now = self.clock()
+        return sum([await self.record_closing(row) for row in await self.due_for_closing()])
+
+    async def due_for_closing(self) -> list[dict[str, Any]]:
+        """Up to a batch of resolved complaints whose reopening period is over, closing not yet
+        recorded. Several processes may read the same ones; `record_closing` lets one win."""
         query = (
             select(complaints)
             .where(complaints.c.status == ComplaintStatus.RESOLVED.value, complaints.c.closed_at.is_(None),
-                   complaints.c.reopen_until < now)
+                   complaints.c.reopen_until < self.clock())
             .order_by(complaints.c.reopen_until)
             .limit(CLOSE_BATCH)
         )
         async with self.read_sessions() as session:
-            due = [dict(r) for r in (await session.execute(query)).mappings()]
-        closed = 0
-        for row in due:
-            values = {"closed_at": row["reopen_until"], "version": row["version"] + 1, "updated_at": now}
-            async with self.sessions() as session, session.begin():
-                if not await self._try_update(session, row, values):
-                    continue  # another process closed it, or the applicant's reply won the race
-                row.update(values)
-                await self._record(session, row, now, ComplaintAction.CLOSE, ComplaintStatus.RESOLVED, CLOSER)
-            closed += 1
-        return closed
+            return [dict(r) for r in (await session.execute(query)).mappings()]
 
-    async def close_periodically(self, poll_seconds: float) -> None:
-        while True:
-            try:
-                while await self.close_due() == CLOSE_BATCH:
-                    pass
-            except Exception:  # the worker must outlive any single failure; the cause is logged
-                log.exception("closing complaints failed")
-            await asyncio.sleep(poll_seconds)
+    async def record_closing(self, row: dict[str, Any]) -> bool:
+        """Record the closing of a complaint as read; False when another process closed it, or
+        the applicant's reply won the race."""
+        now = self.clock()
+        values = {"closed_at": row["reopen_until"], "version": row["version"] + 1, "updated_at": now}
+        async with self.sessions() as session, session.begin():
+            if not await self._try_update(session, row, values):
+                return False
+            row.update(values)
+            await self._record(session, row, now, ComplaintAction.CLOSE, ComplaintStatus.RESOLVED, CLOSER)
+        return True
+
+    def closing_worker(self, poll_seconds: float) -> Worker:
+        """The background worker that records closings as their time comes."""
+        return Worker("simpul-submissions-complaint-closer", claim=self.due_for_closing,
+                      process=each(self.record_closing), poll_seconds=poll_seconds, batch_size=CLOSE_BATCH,
+                      logger=log)
 
     # -- helpers ---------------------------------------------------------------------------------
 

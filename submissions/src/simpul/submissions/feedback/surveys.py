@@ -15,6 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
@@ -97,6 +98,7 @@ class SurveyService:
                     "comment": comment,
                 }
                 await session.execute(insert(surveys).values(**row))
+                await idempotency.settle(session, idempotency.created(f"/v1/submissions/{submission_id}/survey"))
         except IntegrityError as exc:
             # The unique submission_id: a second survey, also when two arrive at the same moment.
             raise Problem(409, ALREADY, slug="survey-already-given") from exc
