@@ -10,7 +10,7 @@ from simpul.shared.identity import Identity
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import request_language
 from simpul.submissions.receipt import receipt_pdf
-from simpul.submissions.responses import content_length, download, json, roles
+from simpul.submissions.responses import FILE_RESPONSES, PROBLEM, download, incoming_file, json, roles, statuses
 from simpul.submissions.schemas import (
     ActionIn,
     CancelIn,
@@ -32,7 +32,6 @@ readers = roles("applicant", "officer", "admin")
 
 
 ID_PATH = "/v1/submissions/{submission_id}"
-PROBLEM = {"content": {"application/problem+json": {}}}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -80,10 +79,9 @@ async def list_submissions(
     page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(readers),
 ) -> Response:
-    statuses = [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
     limit, cursor = page
     result = await submissions_of(request).list(
-        identity, statuses=statuses, service_code=service_code, overdue=overdue, limit=limit, cursor=cursor
+        identity, statuses=statuses(status), service_code=service_code, overdue=overdue, limit=limit, cursor=cursor
     )
     return json(result)
 
@@ -113,14 +111,7 @@ async def get_history(
     summary="Upload (or replace) the document for one requirement",
 )
 async def upload_document(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
-    document = await submissions_of(request).upload(
-        identity,
-        submission_id,
-        request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=content_length(request),
-        language=request_language(request),
-    )
+    document = await submissions_of(request).upload(identity, submission_id, **incoming_file(request))
     return json(document, 201, {"Location": f"/v1/submissions/{submission_id}/documents/{document['id']}"})
 
 
@@ -142,23 +133,13 @@ async def get_document(
     return json(await submissions_of(request).document(identity, submission_id, document_id))
 
 
-@router.get(
-    f"{ID_PATH}/documents/{{document_id}}/content",
-    responses={200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM},
-    summary="The uploaded file",
-)
+@router.get(f"{ID_PATH}/documents/{{document_id}}/content", responses=FILE_RESPONSES, summary="The uploaded file")
 async def document_content(
     submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
 ) -> Response:
     service = submissions_of(request)
     document = await service.document(identity, submission_id, document_id)
-    return download(
-        service.document_content(document),
-        media_type=document["content_type"],
-        size=document["size"],
-        sha256=document["sha256"],
-        filename=document["filename"] or document["requirement_code"],
-    )
+    return download(service.document_content(document), document, fallback_name=document["requirement_code"])
 
 
 @router.post(
