@@ -1,6 +1,7 @@
 """What every part of the service shares about reaching its rows: who sees which (the one rule
-of `simpul.shared.visibility`, and 404 for the rest), the ids and tracking codes it hands out,
-the file names it keeps, and the texts of answers given everywhere."""
+of `simpul.shared.visibility`, and 404 for the rest), how lists are filtered and paged, the ids
+and tracking codes it hands out, the file names it keeps, and the texts of answers given
+everywhere."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import secrets
 import time
 import unicodedata
 import uuid
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import ColumnElement, Select, or_
 
 from simpul.shared.identity import Identity
+from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
 from simpul.submissions.store import LOCKED_VISIBLE, VISIBLE, Executor
@@ -51,6 +55,46 @@ async def visible_submission(
     query = (LOCKED_VISIBLE if lock else VISIBLE)[visibility.key]
     parameters = {"submission_id": submission_id, "scope_value": visibility.value}
     return await first_or_404(session, query, NOT_FOUND, SUBMISSION_NOT_FOUND, parameters)
+
+
+def check_statuses(statuses: list[str], known: Iterable[str]) -> None:
+    """422 unless each state a list is filtered by is one of `known`."""
+    known = set(known)
+    if any(s not in known for s in statuses):
+        raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
+
+
+def by_overdue(query: Select, overdue_from: ColumnElement, overdue: bool | None, now: datetime) -> Select:
+    """Only the rows past their deadline (`overdue`), only those on time (False), or all (None)."""
+    if overdue is True:
+        return query.where(overdue_from < now)
+    if overdue is False:
+        return query.where(or_(overdue_from.is_(None), overdue_from >= now))
+    return query
+
+
+def newest_first(query: Select, id_column: ColumnElement, limit: int, cursor: str | None) -> Select:
+    """A page of `query` by UUIDv7 id, newest first, after the page `cursor` ends (`next_page`)."""
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        query = query.where(id_column < str(after))
+    return query.order_by(id_column.desc()).limit(limit + 1)
+
+
+def oldest_first(query: Select, id_column: ColumnElement, limit: int, cursor: str | None) -> Select:
+    """A page of `query` by its ascending integer id (histories), after the page `cursor` ends."""
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        if not isinstance(after, int):
+            raise Problem(400, BAD_FILTER, slug="invalid-cursor")
+        query = query.where(id_column > after)
+    return query.order_by(id_column).limit(limit + 1)
+
+
+def next_page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], str | None]:
+    """The page among `rows` (up to `limit + 1`, as read) and the cursor of the next, if any."""
+    page = rows[:limit]
+    return page, encode_cursor([page[-1]["id"]]) if len(rows) > limit else None
 
 
 def new_id() -> str:

@@ -17,22 +17,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.shared import idempotency
 from simpul.shared.identity import Identity
-from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
 from simpul.submissions.access import (
-    BAD_FILTER,
-    NO_TENANT,
     NOT_FOUND,
-    UNKNOWN_STATUS,
+    NO_TENANT,
+    by_overdue,
+    check_statuses,
     new_id,
     new_tracking_code,
+    newest_first,
+    next_page,
     normalise_tracking_code,
+    oldest_first,
     safe_filename,
     visible_submission,
 )
@@ -211,9 +213,7 @@ class SubmissionService:
         limit: int,
         cursor: str | None,
     ) -> dict[str, Any]:
-        unknown = [s for s in statuses if s not in Status.__members__.values()]
-        if unknown:
-            raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
+        check_statuses(statuses, Status)
         now = self.clock()
         query = select(submissions).where(Visibility.of(identity).where(submissions))
         if statuses:
@@ -222,17 +222,10 @@ class SubmissionService:
             )
         if service_code:
             query = query.where(submissions.c.service_code == service_code)
-        if overdue is True:
-            query = query.where(submissions.c.overdue_from < now)
-        elif overdue is False:
-            query = query.where(or_(submissions.c.overdue_from.is_(None), submissions.c.overdue_from >= now))
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            query = query.where(submissions.c.id < str(after))
-        query = query.order_by(submissions.c.id.desc()).limit(limit + 1)
+        query = by_overdue(query, submissions.c.overdue_from, overdue, now)
+        query = newest_first(query, submissions.c.id, limit, cursor)
         async with self.read_sessions() as session:
-            rows = [dict(r) for r in (await session.execute(query)).mappings()]
-            page = rows[:limit]
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
             held: dict[str, set[str]] = {r["id"]: set() for r in page if r["status"] in EDITABLE}
             if held:
                 found = await session.execute(
@@ -243,25 +236,17 @@ class SubmissionService:
                 for submission_id, code in found:
                     held[submission_id].add(code)
         items = [submission_view(row, identity, now, self.calendar, None, held.get(row["id"], set())) for row in page]
-        next_cursor = encode_cursor([page[-1]["id"]]) if len(rows) > limit else None
         return {"items": items, "next_cursor": next_cursor}
 
     async def history(
         self, identity: Identity, submission_id: str, *, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         query = select(history).where(history.c.submission_id == submission_id)
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int):
-                raise Problem(400, BAD_FILTER, slug="invalid-cursor")
-            query = query.where(history.c.id > after)
-        query = query.order_by(history.c.id).limit(limit + 1)
+        query = oldest_first(query, history.c.id, limit, cursor)
         async with self.read_sessions() as session:
             await visible_submission(session, identity, submission_id)
-            rows = [dict(r) for r in (await session.execute(query)).mappings()]
-        page = rows[:limit]
-        items = [history_entry_view(r) for r in page]
-        return {"items": items, "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None}
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        return {"items": [history_entry_view(r) for r in page], "next_cursor": next_cursor}
 
     async def track(self, raw_code: str) -> dict[str, Any]:
         code = normalise_tracking_code(raw_code)

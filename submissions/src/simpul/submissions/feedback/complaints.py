@@ -24,17 +24,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
-from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
 from simpul.shared.worker import Worker, each
 from simpul.submissions.access import (
-    BAD_FILTER,
-    NO_TENANT,
     NOT_FOUND,
-    UNKNOWN_STATUS,
+    NO_TENANT,
+    by_overdue,
+    check_statuses,
     first_or_404,
     new_id,
+    newest_first,
+    next_page,
+    oldest_first,
     safe_filename,
 )
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
@@ -312,9 +314,7 @@ class ComplaintService:
         limit: int,
         cursor: str | None,
     ) -> dict[str, Any]:
-        known = {s.value for s in ComplaintStatus}
-        if any(s not in known for s in statuses):
-            raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
+        check_statuses(statuses, ComplaintStatus)
         now = self.clock()
         query = select(complaints).where(Visibility.of(identity).where(complaints))
         if statuses:
@@ -323,37 +323,19 @@ class ComplaintService:
             query = query.where(complaints.c.submission_id == submission_id)
         if category:
             query = query.where(complaints.c.category == category)
-        if overdue is True:
-            query = query.where(complaints.c.overdue_from < now)
-        elif overdue is False:
-            query = query.where((complaints.c.overdue_from.is_(None)) | (complaints.c.overdue_from >= now))
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            query = query.where(complaints.c.id < str(after))
-        query = query.order_by(complaints.c.id.desc()).limit(limit + 1)
+        query = by_overdue(query, complaints.c.overdue_from, overdue, now)
+        query = newest_first(query, complaints.c.id, limit, cursor)
         async with self.read_sessions() as session:
-            rows = [dict(r) for r in (await session.execute(query)).mappings()]
-        page = rows[:limit]
-        return {
-            "items": [self.render(row, identity, now) for row in page],
-            "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
-        }
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        return {"items": [self.render(row, identity, now) for row in page], "next_cursor": next_cursor}
 
     async def history(self, identity: Identity, complaint_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
         query = select(complaint_entries).where(complaint_entries.c.complaint_id == complaint_id)
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int):
-                raise Problem(400, BAD_FILTER, slug="invalid-cursor")
-            query = query.where(complaint_entries.c.id > after)
+        query = oldest_first(query, complaint_entries.c.id, limit, cursor)
         async with self.read_sessions() as session:
             await self._visible(session, identity, complaint_id)
-            rows = [dict(r) for r in (await session.execute(query.order_by(complaint_entries.c.id).limit(limit + 1))).mappings()]
-        page = rows[:limit]
-        return {
-            "items": [entry_view(r) for r in page],
-            "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
-        }
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        return {"items": [entry_view(r) for r in page], "next_cursor": next_cursor}
 
     async def attachment(self, identity: Identity, complaint_id: str, attachment_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
