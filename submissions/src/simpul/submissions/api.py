@@ -111,7 +111,7 @@ async def get_history(
     summary="Upload (or replace) the document for one requirement",
 )
 async def upload_document(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
-    document = await submissions_of(request).upload(identity, submission_id, **incoming_file(request))
+    document = await submissions_of(request).upload(identity, submission_id, incoming_file(request))
     return json(document, 201, {"Location": f"/v1/submissions/{submission_id}/documents/{document['id']}"})
 
 

@@ -13,6 +13,7 @@ from starlette.responses import Response, StreamingResponse
 
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.problems import request_language
+from simpul.submissions.uploads import Incoming
 
 PROBLEM = {"content": {"application/problem+json": {}}}
 # The answers of a route that sends a stored file.
@@ -35,17 +36,16 @@ def statuses(status: list[str] | None) -> list[str]:
     return [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
 
 
-def incoming_file(request: Request) -> dict[str, Any]:
-    """What an upload route hands its use case: the body as it streams in, its declared type and
-    size (a body too large is refused before it is read, when the size is one plain number), and
-    the language of the answer."""
+def incoming_file(request: Request) -> Incoming:
+    """An upload route's body as its use case reads it (a body declared too large is refused
+    before it is read)."""
     raw = request.headers.get("content-length")
-    return {
-        "stream": request.stream(),
-        "content_type": request.headers.get("content-type"),
-        "content_length": int(raw) if raw and raw.isdigit() else None,
-        "language": request_language(request),
-    }
+    return Incoming(
+        stream=request.stream(),
+        content_type=request.headers.get("content-type"),
+        content_length=int(raw) if raw and raw.isdigit() else None,
+        language=request_language(request),
+    )
 
 
 def json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -35,7 +35,6 @@ from simpul.submissions.access import (
     next_page,
     normalise_tracking_code,
     oldest_first,
-    safe_filename,
     visible_submission,
 )
 from simpul.submissions.batching import GroupWriter
@@ -70,7 +69,7 @@ from simpul.submissions.store import (
     outbox_rows,
     snapshot,
 )
-from simpul.submissions.uploads import keep_upload, read_upload
+from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
 from simpul.submissions.views import (
     clock_of,
     clock_values,
@@ -377,16 +376,8 @@ class SubmissionService:
             )
             await idempotency.settle(connection, job.settlement)
 
-    async def upload(
-        self,
-        identity: Identity,
-        submission_id: str,
-        stream: AsyncIterator[bytes],
-        *,
-        content_type: str | None,
-        content_length: int | None,
-        language: str,
-    ) -> dict[str, Any]:
+    async def upload(self, identity: Identity, submission_id: str, incoming: Incoming) -> dict[str, Any]:
+        language = incoming.language
         async with self.read_sessions() as session:
             row = await visible_submission(session, identity, submission_id)
         if row["status"] not in EDITABLE:
@@ -407,10 +398,7 @@ class SubmissionService:
                 raise self._unknown_requirement(code, language)
             return limit(requirements[code])
 
-        upload = await read_upload(
-            stream, content_type, store=self.store, limit_for=limit_for, language=language,
-            content_length=content_length,
-        )
+        upload = await read_upload(incoming, store=self.store, limit_for=limit_for)
         requirement = requirements.get(upload.requirement_code)
         if requirement is None:
             await upload.writer.abort()
@@ -420,15 +408,9 @@ class SubmissionService:
         )
         now = self.clock()
         document = {
-            "id": new_id(),
+            **stored_file(upload, media_type, sha256, identity, now),
             "submission_id": submission_id,
             "requirement_code": upload.requirement_code,
-            "sha256": sha256,
-            "size": upload.writer.size,
-            "content_type": media_type,
-            "filename": safe_filename(upload.filename),
-            "uploaded_at": now,
-            "uploaded_by": identity.subject,
             "replaced_at": None,
             "replaced_by": None,
         }

@@ -117,7 +117,9 @@ def submission_view(
     }
 
 
-def history_entry_view(row: dict[str, Any]) -> dict[str, Any]:
+def step_view(row: dict[str, Any]) -> dict[str, Any]:
+    """What every history entry (of a submission, of a complaint) says: when, which action, from
+    and to which state, and who took it."""
     return {
         "id": row["id"],
         "at": row["at"],
@@ -125,9 +127,11 @@ def history_entry_view(row: dict[str, Any]) -> dict[str, Any]:
         "from": row["from_status"],
         "to": row["to_status"],
         "actor": {"client_id": row["actor_id"], "role": row["actor_role"]},
-        "note": row["note"],
-        "document": row["document"],
     }
+
+
+def history_entry_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {**step_view(row), "note": row["note"], "document": row["document"]}
 
 
 def tracking_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:

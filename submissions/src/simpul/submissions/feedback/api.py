@@ -226,7 +226,7 @@ async def respond(
     summary="Attach a file (PDF, JPEG or PNG) to a complaint",
 )
 async def attach(complaint_id: str, request: Request, identity: Identity = Depends(complaint_parties)) -> Response:
-    attachment = await complaints_of(request).attach(identity, complaint_id, **incoming_file(request))
+    attachment = await complaints_of(request).attach(identity, complaint_id, incoming_file(request))
     location = f"/v1/complaints/{complaint_id}/attachments/{attachment['id']}"
     return json(attachment, 201, {"Location": location})
 

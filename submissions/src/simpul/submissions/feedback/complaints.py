@@ -37,7 +37,6 @@ from simpul.submissions.access import (
     newest_first,
     next_page,
     oldest_first,
-    safe_filename,
 )
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.catalog import CatalogClient
@@ -46,7 +45,8 @@ from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintRespon
 from simpul.submissions.models import outbox, submissions
 from simpul.submissions.storage import BlobStore
 from simpul.submissions.store import EVENT_SOURCE
-from simpul.submissions.uploads import keep_upload, read_upload
+from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
+from simpul.submissions.views import step_view
 
 log = logging.getLogger("simpul.submissions.complaints")
 
@@ -187,16 +187,7 @@ def complaint_path(complaint_id: str) -> str:
 
 
 def entry_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "at": row["at"],
-        "action": row["action"],
-        "from": row["from_status"],
-        "to": row["to_status"],
-        "actor": {"client_id": row["actor_id"], "role": row["actor_role"]},
-        "text": row["text"],
-        "attachment": row["attachment"],
-    }
+    return {**step_view(row), "text": row["text"], "attachment": row["attachment"]}
 
 
 def attachment_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -449,35 +440,17 @@ class ComplaintService:
             entries, attachments = await self._details(session, complaint_id)
         return self.render(row, identity, now, entries, attachments)
 
-    async def attach(
-        self,
-        identity: Identity,
-        complaint_id: str,
-        stream: AsyncIterator[bytes],
-        *,
-        content_type: str | None,
-        content_length: int | None,
-        language: str,
-    ) -> dict[str, Any]:
+    async def attach(self, identity: Identity, complaint_id: str, incoming: Incoming) -> dict[str, Any]:
         now = self.clock()
         async with self.read_sessions() as session:
             row = await self._visible(session, identity, complaint_id)
         self._check_open_for_attachments(row, now)
         limit = self.attachment_max_bytes
-        upload = await read_upload(
-            stream, content_type, store=self.store, limit_for=lambda _: limit, language=language, code_field=None,
-            content_length=content_length,
-        )
-        media_type, sha256 = await keep_upload(upload, ATTACHMENT_TYPES, wrong_type=WRONG_TYPE, language=language)
+        upload = await read_upload(incoming, store=self.store, limit_for=lambda _: limit, code_field=None)
+        media_type, sha256 = await keep_upload(upload, ATTACHMENT_TYPES, wrong_type=WRONG_TYPE, language=incoming.language)
         attachment = {
-            "id": new_id(),
+            **stored_file(upload, media_type, sha256, identity, now),
             "complaint_id": complaint_id,
-            "sha256": sha256,
-            "size": upload.writer.size,
-            "content_type": media_type,
-            "filename": safe_filename(upload.filename),
-            "uploaded_at": now,
-            "uploaded_by": identity.subject,
             "uploaded_role": identity.role,
         }
         async with self.sessions() as session, session.begin():
