@@ -10,16 +10,21 @@ import secrets
 import time
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
+from simpul.submissions.calendar import WorkingCalendar
+from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.storage import BlobStore
 from simpul.submissions.store import LOCKED_VISIBLE, VISIBLE, Executor
 
 # 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
@@ -55,6 +60,20 @@ async def visible_submission(
     query = (LOCKED_VISIBLE if lock else VISIBLE)[visibility.key]
     parameters = {"submission_id": submission_id, "scope_value": visibility.value}
     return await first_or_404(session, query, NOT_FOUND, SUBMISSION_NOT_FOUND, parameters)
+
+
+@dataclass(kw_only=True, eq=False)
+class UseCases:
+    """What the use cases of the service and its sub-domains work with, each built once by
+    create_app: sessions that write and sessions that only read, the catalogue, the blob store,
+    the working calendar and the clock."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    read_sessions: async_sessionmaker[AsyncSession]
+    catalog: CatalogClient
+    store: BlobStore
+    calendar: WorkingCalendar
+    clock: Callable[[], datetime]
 
 
 def check_statuses(statuses: list[str], known: Iterable[str]) -> None:

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.shared import idempotency
 from simpul.shared.identity import Identity
@@ -27,6 +26,7 @@ from simpul.shared.visibility import Visibility
 from simpul.submissions.access import (
     NOT_FOUND,
     NO_TENANT,
+    UseCases,
     by_overdue,
     check_statuses,
     new_id,
@@ -38,8 +38,7 @@ from simpul.submissions.access import (
     visible_submission,
 )
 from simpul.submissions.batching import GroupWriter
-from simpul.submissions.calendar import WorkingCalendar, local_date
-from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.calendar import local_date
 from simpul.submissions.forms import FormValidators
 from simpul.submissions.models import documents, history, issue_jobs, submissions
 from simpul.submissions.schemas import SubmissionCreate
@@ -54,7 +53,6 @@ from simpul.submissions.statemachine import (
     TransitionNotAllowed,
     transition,
 )
-from simpul.submissions.storage import BlobStore
 from simpul.submissions.store import (
     CURRENT_DOCUMENTS,
     CURRENT_DOCUMENTS_OF,
@@ -78,8 +76,6 @@ from simpul.submissions.views import (
     submission_view,
     tracking_view,
 )
-
-Clock = Callable[[], datetime]
 
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
 DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
@@ -155,27 +151,12 @@ class _CreateJob:
     future: asyncio.Future | None = None
 
 
-class SubmissionService:
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        read_sessions: async_sessionmaker[AsyncSession],
-        catalog: CatalogClient,
-        store: BlobStore,
-        calendar: WorkingCalendar,
-        clock: Clock,
-        max_upload_bytes: int,
-        on_approved: Callable[[], None],
-    ) -> None:
-        self.sessions = sessions
-        self.read_sessions = read_sessions
-        self.catalog = catalog
-        self.store = store
-        self.calendar = calendar
-        self.clock = clock
-        self.max_upload_bytes = max_upload_bytes
-        self.on_approved = on_approved
+@dataclass(kw_only=True, eq=False)
+class SubmissionService(UseCases):
+    max_upload_bytes: int
+    on_approved: Callable[[], None]
+
+    def __post_init__(self) -> None:
         self.forms = FormValidators()
         self._creates = GroupWriter("drafts", self._create_group, self._create_alone)
         self._submits = GroupWriter(

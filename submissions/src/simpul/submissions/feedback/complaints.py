@@ -12,14 +12,14 @@ records the closing). Every step is an entry of its append-only history and a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from simpul.shared import idempotency
 from simpul.shared.events import stage_event
@@ -30,6 +30,7 @@ from simpul.shared.worker import Worker, each
 from simpul.submissions.access import (
     NOT_FOUND,
     NO_TENANT,
+    UseCases,
     by_overdue,
     check_statuses,
     first_or_404,
@@ -39,11 +40,9 @@ from simpul.submissions.access import (
     oldest_first,
 )
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
-from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
 from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintResponseIn
 from simpul.submissions.models import outbox, submissions
-from simpul.submissions.storage import BlobStore
 from simpul.submissions.store import EVENT_SOURCE
 from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
 from simpul.submissions.views import step_view
@@ -202,29 +201,11 @@ def attachment_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ComplaintService:
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        read_sessions: async_sessionmaker[AsyncSession],
-        catalog: CatalogClient,
-        store: BlobStore,
-        calendar: WorkingCalendar,
-        clock: Callable[[], datetime],
-        policy: ComplaintPolicy,
-        max_attachments: int,
-        attachment_max_bytes: int,
-    ) -> None:
-        self.sessions = sessions
-        self.read_sessions = read_sessions
-        self.catalog = catalog
-        self.store = store
-        self.calendar = calendar
-        self.clock = clock
-        self.policy = policy
-        self.max_attachments = max_attachments
-        self.attachment_max_bytes = attachment_max_bytes
+@dataclass(kw_only=True, eq=False)
+class ComplaintService(UseCases):
+    policy: ComplaintPolicy
+    max_attachments: int
+    attachment_max_bytes: int
 
     # -- who sees what: the rule of submissions (`Visibility`) -------------------------------------
 
