@@ -103,10 +103,6 @@ CHANGED_CONCURRENTLY = Text(
 NOTE_MISSING = Text("Catatan wajib diisi untuk tindakan ini.", "A note is required for this action.")
 DOCUMENTS_MISSING = Text("Dokumen wajib belum lengkap.", "Required documents are missing.")
 DOCUMENT_MISSING = Text("dokumen wajib '{name}' belum diunggah", "the required document '{name}' has not been uploaded")
-NOT_EDITABLE = Text(
-    "Dokumen hanya dapat diunggah saat permohonan berstatus draft atau revision_requested (kini '{status}').",
-    "Documents can be uploaded only while the submission is draft or revision_requested (it is '{status}').",
-)
 UNKNOWN_REQUIREMENT = Text(
     "Layanan ini tidak memiliki persyaratan '{code}'.", "This service has no requirement '{code}'."
 )
