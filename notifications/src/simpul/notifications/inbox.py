@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.models import dead_letters, deliveries, notifications
-from simpul.notifications.paging import next_cursor, position_before
+from simpul.notifications.paging import newest_first, next_cursor
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
@@ -56,9 +56,7 @@ class Inbox:
             query = query.where(notifications.c.event_type == event_type)
         if submission_id:
             query = query.where(notifications.c.submission_id == submission_id)
-        if cursor:
-            query = query.where(notifications.c.position < position_before(cursor))
-        query = query.order_by(notifications.c.position.desc()).limit(limit + 1)
+        query = newest_first(query, notifications.c.position, limit, cursor)
         async with self.read_sessions() as session:
             rows = (await session.execute(query)).all()
             page = rows[:limit]
@@ -82,9 +80,7 @@ class Inbox:
         if replayed is not None:
             replayed_at = dead_letters.c.replayed_at
             query = query.where(replayed_at.is_not(None) if replayed else replayed_at.is_(None))
-        if cursor:
-            query = query.where(dead_letters.c.position < position_before(cursor))
-        query = query.order_by(dead_letters.c.position.desc()).limit(limit + 1)
+        query = newest_first(query, dead_letters.c.position, limit, cursor)
         async with self.read_sessions() as session:
             rows = (await session.execute(query)).all()
         following = next_cursor(rows, limit)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
 from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
-from simpul.notifications.paging import next_cursor, position_before
+from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
 from simpul.shared import idempotency
@@ -91,9 +91,7 @@ class Subscriptions:
     async def list_visible(self, identity: Identity, limit: int,
                            cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         query = select(*_PUBLIC_COLUMNS).where(*_visible(identity))
-        if cursor:
-            query = query.where(webhook_subscriptions.c.position < position_before(cursor))
-        query = query.order_by(webhook_subscriptions.c.position.desc()).limit(limit + 1)
+        query = newest_first(query, webhook_subscriptions.c.position, limit, cursor)
         async with self.read_sessions() as session:
             rows = (await session.execute(query)).all()
         following = next_cursor(rows, limit)
@@ -144,9 +142,7 @@ class Subscriptions:
         )
         if status:
             query = query.where(deliveries.c.status == status)
-        if cursor:
-            query = query.where(deliveries.c.position < position_before(cursor))
-        query = query.order_by(deliveries.c.position.desc()).limit(limit + 1)
+        query = newest_first(query, deliveries.c.position, limit, cursor)
         async with self.read_sessions() as session:
             await _find(session, identity, subscription_id)
             rows = (await session.execute(query)).all()
