@@ -9,21 +9,21 @@ from simpul.shared.identity import ANONYMOUS, Identity
 from simpul.shared.visibility import Visibility
 
 metadata = MetaData()
-things = Table(
-    "things",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("tenant", String(64), nullable=False),
-    Column("unit", String(64), nullable=True),
-)
+
+
+def table(name: str, tenant: str, unit: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column(tenant, String(64), nullable=False),
+        Column(unit, String(64), nullable=True),
+    )
+
+
+things = table("things", "tenant", "unit")
 # Other column names, as a table may call them.
-renamed = Table(
-    "renamed",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("region", String(64), nullable=False),
-    Column("owner_unit", String(64), nullable=True),
-)
+renamed = table("renamed", "region", "owner_unit")
 ROWS = [
     {"id": 1, "tenant": "31", "unit": "KDN-BH"},
     {"id": 2, "tenant": "31", "unit": "KDN-OTDA"},
