@@ -12,7 +12,8 @@ from sqlalchemy import MetaData, func, insert, select
 
 from simpul.shared.identity import Identity
 from simpul.shared.idempotency import Claim, _current_claim, idempotency_table, scope_hash
-from simpul.submissions.models import complaint_attachments, complaint_entries, documents, history, submissions, surveys
+from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, surveys
+from simpul.submissions.models import documents, history, submissions
 from simpul.submissions.schemas import SubmissionCreate
 from tests.api.submissions.conftest import JPEG, PDF, admin, applicant, officer
 from tests.api.submissions.fakes import VALID_DATA
@@ -143,7 +144,7 @@ async def test_a_death_before_the_commit_holds_the_key_for_the_lease_then_the_re
 
 async def test_a_draft_whose_key_was_taken_over_is_left_out_of_its_group(harness):
     """Drafts written together: the one whose request lost its key is not written; the rest are."""
-    service = harness.app.state.service
+    service = harness.app.state.submissions
     table = idempotency_table(MetaData())
     identity = Identity(subject="applicant-31", role="applicant", tenant="31")
     now = datetime.now(UTC)

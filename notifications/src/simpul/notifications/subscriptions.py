@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
 from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
-from simpul.notifications.paging import next_cursor, position_before
+from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
 from simpul.shared import idempotency
@@ -48,42 +48,6 @@ def _visible(identity: Identity):
     return conditions
 
 
-async def create(database: Database, settings: NotificationsSettings, identity: Identity,
-                 *, url: str, events: list[str]) -> dict[str, Any]:
-    if not identity.tenant:
-        raise Problem(403, NO_TENANT, slug="no-tenant")
-    try:
-        await check_url(url, settings.webhook_allow_loopback)
-    except UrlRefused as exc:
-        detail = Text(URL_REFUSED.id.format(reason=exc.text.id), URL_REFUSED.en.format(reason=exc.text.en))
-        raise Problem(422, detail, slug="webhook-url-refused",
-                      errors=[{"field": "url", "message": exc.text.en}]) from exc
-    now = utcnow()
-    secret = new_secret()
-    row = {
-        "id": str(uuid.uuid4()), "url": url, "events": list(events), "owner_role": identity.role,
-        "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
-    }
-    async with database.begin() as session:
-        await session.execute(webhook_subscriptions.insert().values(**row))
-        # The answer shows the secret once: a retry after a crash is told the key was used.
-        await idempotency.settle(session, idempotency.not_replayable())
-    return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
-            "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
-
-
-async def list_visible(read_sessions: async_sessionmaker[AsyncSession], identity: Identity, limit: int,
-                       cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    query = select(*_PUBLIC_COLUMNS).where(*_visible(identity))
-    if cursor:
-        query = query.where(webhook_subscriptions.c.position < position_before(cursor))
-    query = query.order_by(webhook_subscriptions.c.position.desc()).limit(limit + 1)
-    async with read_sessions() as session:
-        rows = (await session.execute(query)).all()
-    following = next_cursor(rows, limit)
-    return [public_view(row) for row in rows[:limit]], following
-
-
 async def _find(session: AsyncSession, identity: Identity, subscription_id: str) -> Any:
     row = (await session.execute(
         select(*_PUBLIC_COLUMNS).where(webhook_subscriptions.c.id == subscription_id, *_visible(identity))
@@ -93,76 +57,110 @@ async def _find(session: AsyncSession, identity: Identity, subscription_id: str)
     return row
 
 
-async def get(read_sessions: async_sessionmaker[AsyncSession], identity: Identity, subscription_id: str) -> dict:
-    async with read_sessions() as session:
-        return public_view(await _find(session, identity, subscription_id))
+class Subscriptions:
+    """Webhook subscriptions as their owners manage them."""
 
+    def __init__(self, database: Database, read_sessions: async_sessionmaker[AsyncSession],
+                 settings: NotificationsSettings) -> None:
+        self.database = database
+        self.read_sessions = read_sessions
+        self.settings = settings
 
-async def delete(database: Database, identity: Identity, subscription_id: str) -> None:
-    """Stops deliveries at once: the pending ones are failed."""
-    now = utcnow()
-    async with database.begin() as session:
-        await _find(session, identity, subscription_id)
-        await session.execute(update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
-                              .values(deleted_at=now))
-        await session.execute(
-            update(deliveries)
-            .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
-                   deliveries.c.claim.is_(None))
-            .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
+    async def create(self, identity: Identity, *, url: str, events: list[str]) -> dict[str, Any]:
+        if not identity.tenant:
+            raise Problem(403, NO_TENANT, slug="no-tenant")
+        try:
+            await check_url(url, self.settings.webhook_allow_loopback)
+        except UrlRefused as exc:
+            detail = Text(URL_REFUSED.id.format(reason=exc.text.id), URL_REFUSED.en.format(reason=exc.text.en))
+            raise Problem(422, detail, slug="webhook-url-refused",
+                          errors=[{"field": "url", "message": exc.text.en}]) from exc
+        now = utcnow()
+        secret = new_secret()
+        row = {
+            "id": str(uuid.uuid4()), "url": url, "events": list(events), "owner_role": identity.role,
+            "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
+        }
+        async with self.database.begin() as session:
+            await session.execute(webhook_subscriptions.insert().values(**row))
+            # The answer shows the secret once: a retry after a crash is told the key was used.
+            await idempotency.settle(session, idempotency.not_replayable())
+        return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
+                "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
 
+    async def list_visible(self, identity: Identity, limit: int,
+                           cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        query = select(*_PUBLIC_COLUMNS).where(*_visible(identity))
+        query = newest_first(query, webhook_subscriptions.c.position, limit, cursor)
+        async with self.read_sessions() as session:
+            rows = (await session.execute(query)).all()
+        following = next_cursor(rows, limit)
+        return [public_view(row) for row in rows[:limit]], following
 
-async def rotate_secret(database: Database, settings: NotificationsSettings,
-                        identity: Identity, subscription_id: str, grace_seconds: int | None) -> dict[str, Any]:
-    """A new secret at once; the current one keeps signing (next to it) for the grace period."""
-    now = utcnow()
-    grace = settings.webhook_secret_grace_seconds if grace_seconds is None else grace_seconds
-    expires = now + timedelta(seconds=grace)
-    secret = new_secret()
-    async with database.begin() as session:
-        await _find(session, identity, subscription_id)
-        await session.execute(
-            update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
-            .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
-                    secret=secret, rotated_at=now))
-        await idempotency.settle(session, idempotency.not_replayable())
-    return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
+    async def get(self, identity: Identity, subscription_id: str) -> dict:
+        async with self.read_sessions() as session:
+            return public_view(await _find(session, identity, subscription_id))
 
+    async def delete(self, identity: Identity, subscription_id: str) -> None:
+        """Stops deliveries at once: the pending ones are failed."""
+        now = utcnow()
+        async with self.database.begin() as session:
+            await _find(session, identity, subscription_id)
+            await session.execute(update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+                                  .values(deleted_at=now))
+            await session.execute(
+                update(deliveries)
+                .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
+                       deliveries.c.claim.is_(None))
+                .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
 
-async def list_deliveries(read_sessions: async_sessionmaker[AsyncSession], identity: Identity,
-                          subscription_id: str, limit: int, cursor: str | None,
-                          status: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first, each with every attempt."""
-    query = (
-        select(deliveries.c.position, deliveries.c.id, deliveries.c.event_id, notifications.c.event_type,
-               deliveries.c.status, deliveries.c.created_at, deliveries.c.updated_at, deliveries.c.completed_at,
-               deliveries.c.next_attempt_at)
-        .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id))
-        .where(deliveries.c.subscription_id == subscription_id, deliveries.c.channel == "webhook")
-    )
-    if status:
-        query = query.where(deliveries.c.status == status)
-    if cursor:
-        query = query.where(deliveries.c.position < position_before(cursor))
-    query = query.order_by(deliveries.c.position.desc()).limit(limit + 1)
-    async with read_sessions() as session:
-        await _find(session, identity, subscription_id)
-        rows = (await session.execute(query)).all()
-        page = rows[:limit]
-        attempts: dict[str, list[dict[str, Any]]] = {row.id: [] for row in page}
-        if page:
-            for attempt in (await session.execute(
-                select(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(list(attempts)))
-                .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
-            )).all():
-                attempts[attempt.delivery_id].append({
-                    "attempt": attempt.attempt, "at": attempt.started_at, "status_code": attempt.status_code,
-                    "duration_ms": attempt.duration_ms, "error": attempt.error, "outcome": attempt.outcome})
-    following = next_cursor(rows, limit)
-    items = [{
-        "id": row.id, "event_id": row.event_id, "event_type": row.event_type, "status": row.status,
-        "created_at": row.created_at, "updated_at": row.updated_at, "completed_at": row.completed_at,
-        "next_attempt_at": row.next_attempt_at if row.status == "pending" else None,
-        "attempts": attempts[row.id],
-    } for row in page]
-    return items, following
+    async def rotate_secret(self, identity: Identity, subscription_id: str,
+                            grace_seconds: int | None) -> dict[str, Any]:
+        """A new secret at once; the current one keeps signing (next to it) for the grace period."""
+        now = utcnow()
+        grace = self.settings.webhook_secret_grace_seconds if grace_seconds is None else grace_seconds
+        expires = now + timedelta(seconds=grace)
+        secret = new_secret()
+        async with self.database.begin() as session:
+            await _find(session, identity, subscription_id)
+            await session.execute(
+                update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+                .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
+                        secret=secret, rotated_at=now))
+            await idempotency.settle(session, idempotency.not_replayable())
+        return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
+
+    async def list_deliveries(self, identity: Identity, subscription_id: str, limit: int, cursor: str | None,
+                              status: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first, each with every attempt."""
+        query = (
+            select(deliveries.c.position, deliveries.c.id, deliveries.c.event_id, notifications.c.event_type,
+                   deliveries.c.status, deliveries.c.created_at, deliveries.c.updated_at, deliveries.c.completed_at,
+                   deliveries.c.next_attempt_at)
+            .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id))
+            .where(deliveries.c.subscription_id == subscription_id, deliveries.c.channel == "webhook")
+        )
+        if status:
+            query = query.where(deliveries.c.status == status)
+        query = newest_first(query, deliveries.c.position, limit, cursor)
+        async with self.read_sessions() as session:
+            await _find(session, identity, subscription_id)
+            rows = (await session.execute(query)).all()
+            page = rows[:limit]
+            attempts: dict[str, list[dict[str, Any]]] = {row.id: [] for row in page}
+            if page:
+                for attempt in (await session.execute(
+                    select(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(list(attempts)))
+                    .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
+                )).all():
+                    attempts[attempt.delivery_id].append({
+                        "attempt": attempt.attempt, "at": attempt.started_at, "status_code": attempt.status_code,
+                        "duration_ms": attempt.duration_ms, "error": attempt.error, "outcome": attempt.outcome})
+        following = next_cursor(rows, limit)
+        items = [{
+            "id": row.id, "event_id": row.event_id, "event_type": row.event_type, "status": row.status,
+            "created_at": row.created_at, "updated_at": row.updated_at, "completed_at": row.completed_at,
+            "next_attempt_at": row.next_attempt_at if row.status == "pending" else None,
+            "attempts": attempts[row.id],
+        } for row in page]
+        return items, following

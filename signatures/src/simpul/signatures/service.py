@@ -22,6 +22,7 @@ from simpul.shared.events import stage_event
 from simpul.shared.identity import ASSERTION_HEADER, Identity, mint_service_token
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.shared.visibility import Visibility
 from simpul.signatures import pki
 from simpul.signatures.document import WIB, DocumentContent, flatten_fields
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
@@ -56,17 +57,6 @@ NOT_IN_PRODUCTION = Text("Sertifikat produksi dicabut oleh CA penerbitnya, bukan
 class Issued:
     document: dict[str, Any]
     created: bool
-
-
-def can_see(identity: Identity, row: Any) -> bool:
-    """Applicants see their region's documents, officers their unit's, admins all."""
-    if identity.role == "admin":
-        return True
-    if identity.role == "applicant":
-        return identity.tenant is not None and identity.tenant == row["tenant"]
-    if identity.role == "officer":
-        return identity.tenant is not None and identity.tenant == row["unit"]
-    return False
 
 
 def can_revoke(identity: Identity, row: Any) -> bool:
@@ -287,7 +277,8 @@ class DocumentService:
 
     async def _visible(self, document_id: str, identity: Identity) -> Any:
         row = await self._by_id(document_id) if _is_uuid(document_id) else None
-        if row is None or row["status"] == PENDING or not can_see(identity, row):
+        # Applicants see their region's documents, officers their unit's, admins all.
+        if row is None or row["status"] == PENDING or not Visibility.of(identity).allows(row):
             raise Problem(404, NOT_FOUND)
         return row
 
