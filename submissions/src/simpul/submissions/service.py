@@ -502,6 +502,8 @@ class SubmissionService:
             "receipt": receipt,
             "approved_at": row["approved_at"],
             "issued_documents": row["issued_documents"] or [],
+            # Only when issuing failed for good: v1 answers stay as they were.
+            **({"issuing": row["issuing"]} if row.get("issuing") else {}),
         }
 
     async def _current_documents(
