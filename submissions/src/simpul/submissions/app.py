@@ -96,6 +96,7 @@ def create_app(
         poll_seconds=settings.issue_poll_seconds,
         retry_base_seconds=settings.issue_retry_base_seconds,
         retry_max_seconds=settings.issue_retry_max_seconds,
+        concurrency=settings.issue_concurrency,
     )
     app.state.clock = clock
     app.state.surveys = SurveyService(

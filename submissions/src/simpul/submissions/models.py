@@ -51,6 +51,8 @@ submissions = Table(
     Column("approved_by", String(200), nullable=True),
     Column("decision_note", Text, nullable=True),
     Column("issued_documents", JSON, nullable=True),
+    # Set only when issuing the output document failed for good: {status, reason, failed_at}.
+    Column("issuing", JSON, nullable=True),
     # Working days from submission to decision, revision time left out (the SLA clock's `used`).
     Column("decided_working_days", Integer, nullable=True),
 )
@@ -118,8 +120,13 @@ issue_jobs = Table(
     Column("submission_id", String(36), ForeignKey("submissions.id"), primary_key=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # Due time; while an attempt runs, the end of its lease.
     Column("next_attempt_at", UTCDateTime(), nullable=False),
+    # The token of the attempt that holds the lease: only it records the outcome.
+    Column("claim", String(36), nullable=True),
     Column("last_error", Text, nullable=True),
+    # The job ended: issued, or refused for good when failed_at is set too.
     Column("done_at", UTCDateTime(), nullable=True),
+    Column("failed_at", UTCDateTime(), nullable=True),
 )
 Index("ix_issue_jobs_due", issue_jobs.c.done_at, issue_jobs.c.next_attempt_at)

@@ -114,6 +114,8 @@ def submission_view(
         "receipt": receipt,
         "approved_at": row["approved_at"],
         "issued_documents": row["issued_documents"] or [],
+        # Only when issuing failed for good: v1 answers stay as they were.
+        **({"issuing": row["issuing"]} if row.get("issuing") else {}),
     }
 
 
