@@ -11,12 +11,12 @@ import httpx
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
-def create(people, published) -> dict:
+def create(people, published, name: str = "Budi Santoso") -> dict:
     response = people["applicant"].post(
         "/v1/submissions",
         json={
             "service_code": published["code"],
-            "applicant": {"name": "Budi Santoso", "email": "budi@example.go.id", "language": "en"},
+            "applicant": {"name": name, "email": "budi@example.go.id", "language": "en"},
             "data": {"perihal": "Permohonan keterangan"},
         },
         headers={"Idempotency-Key": uuid.uuid4().hex},
@@ -107,3 +107,22 @@ def test_upload_limits_through_the_gateway(people, published):
     assert wrong.status_code == 415
     too_big = upload(people, created["id"], PDF + b"0" * 5_000_001)
     assert too_big.status_code == 413
+
+
+def test_a_document_signatures_refuses_is_not_asked_for_again(people, published):
+    # Signatures refuses a NUL byte in a name with 422: the job ends and the submission says why.
+    sid = create(people, published, name="Budi\x00Santoso")["id"]
+    assert upload(people, sid).status_code == 201
+    assert people["applicant"].post(f"/v1/submissions/{sid}/submit").status_code == 200
+    officer = people["officer"]
+    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "start_review"}).status_code == 200
+    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve"}).status_code == 200
+
+    deadline = time.monotonic() + 30
+    while True:
+        current = people["applicant"].get(f"/v1/submissions/{sid}").json()
+        if "issuing" in current or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert current["status"] == "approved"
+    assert current["issuing"]["status"] == "failed" and "422" in current["issuing"]["reason"], current["issuing"]
