@@ -48,6 +48,8 @@ async def stop_workers(app: FastAPI) -> None:
         await state.consumer.stop()
     for dispatcher in getattr(state, "dispatchers", {}).values():
         await dispatcher.stop()
+    if getattr(state, "database", None) is not None:
+        await state.database.close()
 
 
 def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
