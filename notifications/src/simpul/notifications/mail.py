@@ -35,8 +35,14 @@ class MailRejected(Exception):
 
 
 class Mailer(Protocol):
+    """Sends in two steps: `prepare` gets the envelope (sender, recipient) accepted, `send` hands
+    over the message; once `send` has begun, the message may have arrived whatever happens next.
+    The dispatcher takes that second step one message at a time (see dispatch.py)."""
+
     # The delivery status once `send` returns: `sent` (handed to a server) or `delivered`.
     success_status: str
+
+    async def prepare(self, message: OutgoingMail) -> None: ...
 
     async def send(self, delivery_id: str, message: OutgoingMail) -> None: ...
 
@@ -151,27 +157,62 @@ class SmtpMailer:
             except (smtplib.SMTPException, OSError):
                 smtp.close()
 
-    def _send_sync(self, message: OutgoingMail) -> None:
+    def _prepare_sync(self, message: OutgoingMail) -> None:
         try:
             reused = self._smtp is not None
             if self._smtp is None:
                 self._smtp = self._connect()
             try:
-                self._smtp.sendmail(message.sender, [message.recipient], message.data)
+                self._envelope(self._smtp, message)
             except smtplib.SMTPServerDisconnected:
                 # A kept connection the server closed while idle: one fresh try.
                 self._drop()
                 if not reused:
                     raise
                 self._smtp = self._connect()
-                self._smtp.sendmail(message.sender, [message.recipient], message.data)
+                self._envelope(self._smtp, message)
         except (smtplib.SMTPException, OSError) as exc:
-            if not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
-                self._drop()
+            self._after_failure(exc)
             raise _classify(exc) from exc
 
+    @staticmethod
+    def _envelope(smtp: smtplib.SMTP, message: OutgoingMail) -> None:
+        """MAIL FROM and RCPT TO, raising what smtplib's sendmail raises for a refusal."""
+        code, reply = smtp.mail(message.sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, message.sender)
+        code, reply = smtp.rcpt(message.recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({message.recipient: (code, reply)})
+
+    def _data_sync(self, message: OutgoingMail) -> None:
+        try:
+            if self._smtp is None:
+                raise smtplib.SMTPServerDisconnected("no connection")
+            code, reply = self._smtp.data(message.data)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except (smtplib.SMTPException, OSError) as exc:
+            self._after_failure(exc)
+            raise _classify(exc) from exc
+
+    def _after_failure(self, exc: Exception) -> None:
+        """After a refusal the connection serves on once the transaction is reset; after anything
+        else it is dropped."""
+        refusal = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+        if isinstance(exc, refusal) and self._smtp is not None:
+            try:
+                self._smtp.rset()
+                return
+            except (smtplib.SMTPException, OSError):
+                pass
+        self._drop()
+
+    async def prepare(self, message: OutgoingMail) -> None:
+        await asyncio.to_thread(self._prepare_sync, message)
+
     async def send(self, delivery_id: str, message: OutgoingMail) -> None:
-        await asyncio.to_thread(self._send_sync, message)
+        await asyncio.to_thread(self._data_sync, message)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._drop)
@@ -195,6 +236,9 @@ class MailboxMailer:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, final)
+
+    async def prepare(self, message: OutgoingMail) -> None:
+        return None
 
     async def send(self, delivery_id: str, message: OutgoingMail) -> None:
         try:

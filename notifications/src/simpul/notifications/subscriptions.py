@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
-from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
+from simpul.notifications.models import DUE, deliveries, delivery_attempts, notifications, as_seen
+from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.paging import next_cursor, position_before
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
@@ -137,7 +138,7 @@ async def list_deliveries(read_sessions: async_sessionmaker[AsyncSession], ident
         .where(deliveries.c.subscription_id == subscription_id, deliveries.c.channel == "webhook")
     )
     if status:
-        query = query.where(deliveries.c.status == status)
+        query = query.where(deliveries.c.status.in_(DUE) if status == "pending" else deliveries.c.status == status)
     if cursor:
         query = query.where(deliveries.c.position < position_before(cursor))
     query = query.order_by(deliveries.c.position.desc()).limit(limit + 1)
@@ -156,9 +157,9 @@ async def list_deliveries(read_sessions: async_sessionmaker[AsyncSession], ident
                     "duration_ms": attempt.duration_ms, "error": attempt.error, "outcome": attempt.outcome})
     following = next_cursor(rows, limit)
     items = [{
-        "id": row.id, "event_id": row.event_id, "event_type": row.event_type, "status": row.status,
+        "id": row.id, "event_id": row.event_id, "event_type": row.event_type, "status": as_seen(row.status, 0)[0],
         "created_at": row.created_at, "updated_at": row.updated_at, "completed_at": row.completed_at,
-        "next_attempt_at": row.next_attempt_at if row.status == "pending" else None,
+        "next_attempt_at": row.next_attempt_at if row.status in DUE else None,
         "attempts": attempts[row.id],
     } for row in page]
     return items, following
