@@ -3,11 +3,13 @@ managed by the clients of that tenant and role; admins see all. Anything else is
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
@@ -30,6 +32,57 @@ _PUBLIC_COLUMNS = [
     webhook_subscriptions.c.created_at, webhook_subscriptions.c.rotated_at,
     webhook_subscriptions.c.previous_secret_expires_at,
 ]
+
+
+class LiveSubscriptions:
+    """The live subscriptions the intake matches events against, per owner (an applicant's region,
+    an officer's unit): read once and then kept for STALE_SECONDS, so events do not each cost a
+    query. A change made through any app of this process shows at once (`changed`); one made
+    through another process shows within STALE_SECONDS, and a delivery planned meanwhile for a
+    subscription deleted there fails when it is due."""
+
+    STALE_SECONDS = 1.0
+    # Bumped by every create and delete in this process; a cache read before a bump is dropped.
+    _generation = 0
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._seen_generation = LiveSubscriptions._generation
+        self._owners: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+
+    @classmethod
+    def changed(cls) -> None:
+        cls._generation += 1
+
+    async def of(self, data: Sequence[dict[str, Any]]) -> list[Any]:
+        """Those of the regions and units that events with these `data` concern."""
+        if self._seen_generation != LiveSubscriptions._generation:
+            self._seen_generation = LiveSubscriptions._generation
+            self._owners.clear()
+        owners = {("applicant", item["tenant"]) for item in data if isinstance(item.get("tenant"), str)}
+        owners |= {("officer", item["unit"]) for item in data if isinstance(item.get("unit"), str)}
+        now = time.monotonic()
+        found = {owner: self._owners[owner][1] for owner in owners
+                 if owner in self._owners and now - self._owners[owner][0] <= self.STALE_SECONDS}
+        missing = owners - found.keys()
+        if missing:
+            generation = LiveSubscriptions._generation
+            loaded: dict[tuple[str, str], list[Any]] = {owner: [] for owner in missing}
+            for row in await self._db.run(lambda connection: _live_of(connection, missing)):
+                loaded[(row.owner_role, row.tenant)].append(row)
+            if generation == LiveSubscriptions._generation:  # else a change came meanwhile: not kept
+                self._owners.update({owner: (now, rows) for owner, rows in loaded.items()})
+            found.update(loaded)
+        return sorted((row for rows in found.values() for row in rows), key=lambda row: row.position)
+
+
+def _live_of(connection: Connection, owners: set[tuple[str, str]]) -> list[Any]:
+    columns = webhook_subscriptions.c
+    conditions = [and_(columns.owner_role == role, columns.tenant.in_([tenant for r, tenant in owners if r == role]))
+                  for role in {role for role, _ in owners}]
+    return list(connection.execute(
+        select(columns.position, columns.id, columns.events, columns.owner_role, columns.tenant)
+        .where(or_(*conditions), columns.deleted_at.is_(None))))
 
 
 def public_view(row: Any) -> dict[str, Any]:
@@ -66,6 +119,7 @@ async def create(database: Database, settings: NotificationsSettings, identity: 
     }
     async with database.begin() as session:
         await session.execute(webhook_subscriptions.insert().values(**row))
+    LiveSubscriptions.changed()
     return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
             "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
 
@@ -108,6 +162,7 @@ async def delete(database: Database, identity: Identity, subscription_id: str) -
             .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
                    deliveries.c.claim.is_(None))
             .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
+    LiveSubscriptions.changed()
 
 
 async def rotate_secret(database: Database, settings: NotificationsSettings,
