@@ -2,11 +2,12 @@
 on SQLite.
 
 `run(work)` runs `work(connection)`, plain synchronous SQLAlchemy Core, as one transaction. On
-SQLite it runs on a thread of its own over a synchronous engine: aiosqlite hands every cursor call
-to its thread and back (about three hand-offs per statement, each waking a thread and the event
-loop), which cost more CPU than the statements; here a transaction is one hand-off. That thread is
-also the queue of the hot paths' writers, so they never meet on SQLite's lock. On PostgreSQL
-`work` runs in the async engine's greenlet (`run_sync`): asyncpg needs no thread.
+PostgreSQL it runs in the async engine's greenlet (`run_sync`). On SQLite it runs on a synchronous
+engine, right on the event loop when the write lock is free at once: a short local transaction
+costs less than handing it over. aiosqlite hands every cursor call to its thread and back (about
+three hand-offs per statement), and each hand-off, a thread and the loop woken, cost more CPU than
+the statements. When the lock is held (a transaction of `begin()` waiting on the loop, another
+process), the transaction queues on a thread of its own instead, so the loop never waits for it.
 
 `begin()` and `read()` are the async connections for everything else (API writes, seeding). On
 SQLite, writers through `begin()` queue on an asyncio lock rather than on SQLite's busy handler,
@@ -16,12 +17,14 @@ which polls with growing sleeps.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from simpul.shared.db import create_sqlite_sync_engine, is_sqlite
@@ -34,23 +37,26 @@ class Database:
         self._engine = engine
         self._readonly = engine.execution_options(simpul_read_only=True)
         self._lock: asyncio.Lock | None = None
-        self._sync = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._at_once: Engine | None = None
         if is_sqlite(str(engine.url)):
             self._lock = asyncio.Lock()
-            self._sync = create_sqlite_sync_engine(engine.url.render_as_string(hide_password=False))
+            url = engine.url.render_as_string(hide_password=False)
+            self._at_once = create_sqlite_sync_engine(url)
+            # Not a moment's wait on the loop: a held lock is reported at once (and the
+            # transaction goes to the thread).
+            event.listen(self._at_once, "connect", lambda connection, _: connection.execute("PRAGMA busy_timeout=0"))
+            self._queued = create_sqlite_sync_engine(url)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="notifications-db")
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in one transaction, committed when it returns, rolled back if it raises."""
-        if self._sync is None:
+        if self._at_once is None:
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work)
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._run_here, work)
-
-    def _run_here(self, work: Callable[[Connection], T]) -> T:
-        with self._sync.begin() as connection:
-            return work(connection)
+        try:
+            return _transaction(self._at_once, work)
+        except _LockHeld:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, _transaction, self._queued, work)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -69,7 +75,24 @@ class Database:
             yield connection
 
     async def close(self) -> None:
-        """Ends the SQLite thread and its connection (the async engine belongs to the app)."""
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
+        """Closes the SQLite connections and thread (the async engine belongs to the app)."""
+        if self._at_once is not None:
+            self._at_once.dispose()
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._queued.dispose)
             self._thread.shutdown(wait=True)
+
+
+class _LockHeld(Exception):
+    """SQLite's write lock was held: nothing was done."""
+
+
+def _transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
+    with engine.connect() as connection:
+        try:
+            transaction = connection.begin()  # BEGIN IMMEDIATE: the write lock, or SQLITE_BUSY
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                raise _LockHeld from exc
+            raise
+        with transaction:
+            return work(connection)
