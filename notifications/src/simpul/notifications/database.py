@@ -23,8 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from simpul.shared.db import create_sqlite_sync_engine, is_sqlite
@@ -41,10 +40,10 @@ class Database:
         if is_sqlite(str(engine.url)):
             self._lock = asyncio.Lock()
             url = engine.url.render_as_string(hide_password=False)
-            self._at_once = create_sqlite_sync_engine(url)
             # Not a moment's wait on the loop: a held lock is reported at once (and the
-            # transaction goes to the thread).
-            event.listen(self._at_once, "connect", lambda connection, _: connection.execute("PRAGMA busy_timeout=0"))
+            # transaction goes to the thread). One connection, kept: the loop runs one at a time.
+            self._at_once = create_sqlite_sync_engine(url, busy_timeout_ms=0)
+            self._loop_connection: Connection | None = None
             self._queued = create_sqlite_sync_engine(url)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="notifications-db")
 
@@ -53,10 +52,20 @@ class Database:
         if self._at_once is None:
             async with self._engine.begin() as connection:
                 return await connection.run_sync(work)
+        connection = self._loop_connection
+        if connection is None or connection.closed or connection.invalidated:
+            connection = self._loop_connection = self._at_once.connect()
         try:
-            return _transaction(self._at_once, work)
+            return _transaction(connection, work)
         except _LockHeld:
-            return await asyncio.get_running_loop().run_in_executor(self._thread, _transaction, self._queued, work)
+            # A BEGIN that failed in an event hook leaves SQLAlchemy's wrapper half-begun: a fresh one next time.
+            self._loop_connection = None
+            connection.close()
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._on_thread, work)
+
+    def _on_thread(self, work: Callable[[Connection], T]) -> T:
+        with self._queued.connect() as connection:
+            return _transaction(connection, work)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -77,6 +86,8 @@ class Database:
     async def close(self) -> None:
         """Closes the SQLite connections and thread (the async engine belongs to the app)."""
         if self._at_once is not None:
+            if self._loop_connection is not None:
+                self._loop_connection.close()
             self._at_once.dispose()
             await asyncio.get_running_loop().run_in_executor(self._thread, self._queued.dispose)
             self._thread.shutdown(wait=True)
@@ -86,13 +97,12 @@ class _LockHeld(Exception):
     """SQLite's write lock was held: nothing was done."""
 
 
-def _transaction(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.connect() as connection:
-        try:
-            transaction = connection.begin()  # BEGIN IMMEDIATE: the write lock, or SQLITE_BUSY
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
-                raise _LockHeld from exc
-            raise
-        with transaction:
-            return work(connection)
+def _transaction(connection: Connection, work: Callable[[Connection], T]) -> T:
+    try:
+        transaction = connection.begin()  # BEGIN IMMEDIATE: the write lock, or SQLITE_BUSY
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+            raise _LockHeld from exc
+        raise
+    with transaction:
+        return work(connection)

@@ -66,10 +66,13 @@ class Dispatcher(ABC):
     channel's due deliveries, woken by the intake or on a poll; recording an attempt's outcome."""
 
     channel: str
+    # What a claim returns of each delivery besides `position`, `claim` and `attempts`.
+    claimed_columns: tuple[Any, ...]
 
     def __init__(self, database: Database, settings: NotificationsSettings, **worker_options: Any) -> None:
         self._db = database
         self._settings = settings
+        self._claim_statement = self._claim_statement_for(self.channel, self.claimed_columns)
         self.worker = Worker(f"dispatch:{self.channel}", claim=self._claim_due, process=self._dispatch,
                              poll_seconds=settings.dispatch_poll_seconds, batch_size=BATCH_SIZE, logger=log,
                              **worker_options)
@@ -86,24 +89,31 @@ class Dispatcher(ABC):
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         """Attempt each claimed delivery and record its outcome."""
 
-    def _claim(self, connection: Connection, *columns: Any) -> list[Any]:
-        """Mark up to a batch of due deliveries `sending` under a new claim token (one statement);
-        of each its `position`, `claim`, `attempts` (this attempt's number) and `columns`, in
-        position order."""
-        now = utcnow()
+    @staticmethod
+    def _claim_statement_for(channel: str, columns: tuple[Any, ...]) -> Any:
         due = (select(deliveries.c.id)
-               .where(deliveries.c.channel == self.channel, deliveries.c.status.in_(DUE),
-                      deliveries.c.next_attempt_at <= now)
+               .where(deliveries.c.channel == channel, deliveries.c.status.in_(DUE),
+                      deliveries.c.next_attempt_at <= bindparam("now"))
                .order_by(deliveries.c.position).limit(BATCH_SIZE))
-        rows = connection.execute(
+        return (
             update(deliveries)
             # Checked again on the row itself: on PostgreSQL a concurrent claimer may have
             # taken it between the subquery and the update.
-            .where(deliveries.c.id.in_(due), deliveries.c.status.in_(DUE), deliveries.c.next_attempt_at <= now)
-            .values(status=SENDING, claim=str(uuid.uuid4()), attempts=deliveries.c.attempts + 1, updated_at=now,
-                    next_attempt_at=now + timedelta(seconds=self._settings.delivery_lease_seconds))
+            .where(deliveries.c.id.in_(due), deliveries.c.status.in_(DUE),
+                   deliveries.c.next_attempt_at <= bindparam("now"))
+            .values(status=SENDING, claim=bindparam("token"), attempts=deliveries.c.attempts + 1,
+                    updated_at=bindparam("now"), next_attempt_at=bindparam("lease_end"))
             .returning(deliveries.c.position, deliveries.c.claim, deliveries.c.attempts, *columns)
-        ).all()
+        )
+
+    def _claim(self, connection: Connection) -> list[Any]:
+        """Mark up to a batch of due deliveries `sending` under a new claim token (one statement);
+        of each its `position`, `claim`, `attempts` (this attempt's number) and `claimed_columns`,
+        in position order."""
+        now = utcnow()
+        rows = connection.execute(self._claim_statement, {
+            "now": now, "token": str(uuid.uuid4()),
+            "lease_end": now + timedelta(seconds=self._settings.delivery_lease_seconds)}).all()
         return sorted(rows, key=lambda row: row.position)
 
     async def _finish(self, row: Any, *, status: str, error: str | None, next_attempt_at: datetime | None = None,
@@ -153,6 +163,7 @@ class EmailDispatcher(Dispatcher):
     claiming again."""
 
     channel = "email"
+    claimed_columns = (deliveries.c.id, deliveries.c.recipient, deliveries.c.content, deliveries.c.give_up_at)
 
     def __init__(self, database: Database, settings: NotificationsSettings, mailers: Sequence[Mailer]) -> None:
         super().__init__(database, settings, backoff_base=settings.email_retry_base_seconds,
@@ -174,8 +185,7 @@ class EmailDispatcher(Dispatcher):
             await asyncio.gather(*(mailer.close() for mailer in self.mailers))
 
     async def _claim_due(self) -> Sequence[Any]:
-        return await self._db.run(lambda connection: self._claim(
-            connection, deliveries.c.id, deliveries.c.recipient, deliveries.c.content, deliveries.c.give_up_at))
+        return await self._db.run(self._claim)
 
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         lanes: list[list[Any]] = [[] for _ in self.mailers]
@@ -234,6 +244,7 @@ class WebhookDispatcher(Dispatcher):
     """Posts every claimed delivery at once, each recording its own outcome."""
 
     channel = "webhook"
+    claimed_columns = (deliveries.c.id, deliveries.c.give_up_at)
 
     def __init__(self, database: Database, settings: NotificationsSettings,
                  client: WebhookClient) -> None:
@@ -248,7 +259,7 @@ class WebhookDispatcher(Dispatcher):
         """The claimed deliveries with what posting them takes, read in the claiming transaction."""
 
         def claim(connection: Connection) -> list[Any]:
-            claimed = self._claim(connection, deliveries.c.id, deliveries.c.give_up_at)
+            claimed = self._claim(connection)
             if not claimed:
                 return []
             targets = {row.id: row for row in connection.execute(_WEBHOOK_TARGETS,
