@@ -37,7 +37,8 @@ from submissions import seeded_rows, settle  # noqa: E402  (bench/submissions.py
 
 from simpul.submissions.app import create_app  # noqa: E402
 from simpul.submissions.calendar import WorkingCalendar, local_date  # noqa: E402
-from simpul.submissions.models import SURVEY_ELEMENTS, submissions, surveys  # noqa: E402
+from simpul.submissions.feedback.models import SURVEY_ELEMENTS, surveys  # noqa: E402
+from simpul.submissions.models import submissions  # noqa: E402
 from simpul.submissions.settings import SubmissionsSettings  # noqa: E402
 from tests.support.asgi import running  # noqa: E402
 from tests.support.databases import TestDatabases  # noqa: E402

@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 from simpul.shared.db import create_engine  # noqa: E402
 from simpul.submissions.models import submissions  # noqa: E402
-from simpul.submissions.service import TRACKING_ALPHABET, TRACKING_LENGTH  # noqa: E402
+from simpul.submissions.access import TRACKING_ALPHABET, TRACKING_LENGTH  # noqa: E402
 from tests.support.databases import TestDatabases  # noqa: E402
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System  # noqa: E402
 

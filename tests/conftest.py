@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.support.databases import TestDatabases
+from tests.support.idempotency import Deaths
 from tests.support.identity import TEST_INTERNAL_SECRET, jwks_json
 
 
@@ -33,3 +34,11 @@ def settings_for(tmp_path, databases):
         return settings_class(**values)
 
     return make
+
+
+@pytest.fixture
+async def deaths(monkeypatch) -> AsyncIterator[Deaths]:
+    """Keyed requests whose process dies after their effect committed (see tests.support.idempotency)."""
+    dying = Deaths(monkeypatch)
+    yield dying
+    await dying.bury()

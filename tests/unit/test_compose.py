@@ -1,8 +1,8 @@
 """docker-compose.yml, the Dockerfiles and the PostgreSQL init script, checked without Docker.
 
 Docker cannot run on the development and CI machines, so these tests hold the deployment
-files to what the services need: every service is built from its own Dockerfile, listens on
-the port the compose file maps, reaches its own database on the postgres service, starts
+files to what the services need: every service is built from the one Dockerfile with its own
+build arguments (the tests resolve them as Docker would), listens on the port the compose file maps, reaches its own database on the postgres service, starts
 after what it depends on turns healthy, and its image holds every package its code imports.
 When the `docker-compose` binary is on PATH (Debian's package), `docker-compose config -q`
 validates the file against the Compose schema as well.
@@ -32,6 +32,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-databases.sh"
 
 # compose service name -> (folder, module, port, database URL variable)
@@ -156,6 +157,61 @@ def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
     return instructions
 
 
+def build_args(name: str) -> dict[str, str]:
+    raw = service(name)["build"].get("args") or {}
+    if isinstance(raw, list):
+        raw = dict(item.split("=", 1) for item in raw)
+    return {key: str(interpolate(value)) for key, value in raw.items()}
+
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?+][^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def substitute(text: str, variables: dict[str, str]) -> str:
+    """`$NAME` and `${NAME...}` replaced where NAME is known; the rest left as written."""
+
+    def replace(match: re.Match) -> str:
+        value = variables.get(match.group(1) or match.group(2))
+        return match.group(0) if value is None else value
+
+    return _REFERENCE.sub(replace, text)
+
+
+def env_pairs(arguments: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in shlex.split(arguments))
+
+
+def resolved_instructions(name: str) -> list[tuple[str, str]]:
+    """The Dockerfile as Docker reads it when building `name`: each stage's ARGs take the compose
+    file's build arguments (or their defaults), and with the stage's ENV values they are substituted
+    where Docker substitutes them, and in RUN, where the shell does. CMD and HEALTHCHECK stay as
+    written: they run in the container, which has the image's ENV and no build arguments."""
+    given = build_args(name)
+    global_defaults: dict[str, str] = {}
+    variables: dict[str, str] = {}
+    in_stage = False
+    resolved = []
+    for keyword, arguments in dockerfile_instructions(dockerfile_path(name)):
+        if keyword == "FROM":
+            in_stage = True
+            variables = {}
+            arguments = substitute(arguments, global_defaults)
+        elif keyword == "ARG":
+            variable, has_default, default = arguments.partition("=")
+            if not in_stage:
+                global_defaults[variable] = given.get(variable, default)
+            elif variable in given:
+                variables[variable] = given[variable]
+            elif has_default or variable in global_defaults:
+                variables[variable] = default if has_default else global_defaults[variable]
+        elif keyword not in ("CMD", "HEALTHCHECK", "ENTRYPOINT"):
+            arguments = substitute(arguments, variables)
+            if keyword == "ENV":
+                variables.update(env_pairs(arguments))
+        resolved.append((keyword, arguments))
+    return resolved
+
+
 def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
     starts = [index for index, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
     assert starts, "no FROM"
@@ -179,13 +235,26 @@ def test_compose_file_has_the_five_services_and_the_infrastructure():
 
 
 @service_names
-def test_each_service_builds_from_its_own_dockerfile_with_the_root_as_context(name):
+def test_each_service_builds_from_the_one_dockerfile_with_the_root_as_context_and_its_own_arguments(name):
     build = service(name)["build"]
     assert (COMPOSE_FILE.parent / build["context"]).resolve() == ROOT, "the context must be the repository root"
-    path = dockerfile_path(name)
-    folder = SERVICES[name][0]
-    assert path == ROOT / folder / "Dockerfile"
-    assert path.is_file(), f"{path} is missing"
+    assert dockerfile_path(name) == DOCKERFILE and DOCKERFILE.is_file()
+    folder, module, port, _ = SERVICES[name]
+    assert build_args(name) == {
+        "SERVICE_DIR": folder,
+        "SERVICE_MODULE": module,
+        "SERVICE_PORT": str(port),
+        "SERVICE_PORT_VARIABLE": PORT_VARIABLES[name],
+    }
+    assert not (ROOT / folder / "Dockerfile").exists(), "one Dockerfile for all services, at the root"
+
+
+def test_the_dockerfile_needs_every_build_argument_compose_passes_and_no_other():
+    declared_without_default = {
+        arguments for keyword, arguments in dockerfile_instructions(DOCKERFILE) if keyword == "ARG" and "=" not in arguments
+    }
+    for name in SERVICES:
+        assert set(build_args(name)) == declared_without_default, name
 
 
 @service_names
@@ -318,17 +387,21 @@ def test_the_init_script_creates_every_database_the_services_use():
 
 
 @service_names
-def test_each_dockerfile_runs_its_module_on_the_mapped_port_as_a_non_root_user(name):
+def test_each_image_runs_its_module_on_the_mapped_port_as_a_non_root_user(name, monkeypatch):
     folder, module, port, _ = SERVICES[name]
-    path = dockerfile_path(name)
-    instructions = dockerfile_instructions(path)
-    text = path.read_text()
-    assert "python:3.11-slim" in text
+    instructions = resolved_instructions(name)
+    assert any(keyword == "FROM" and "python:3.11-slim" in arguments for keyword, arguments in instructions)
     runtime = final_stage(instructions)
+    image_env: dict[str, str] = {}
+    for keyword, arguments in runtime:
+        if keyword == "ENV":
+            image_env.update(env_pairs(arguments))
+    assert image_env.get("SIMPUL_HOST") == "0.0.0.0"
+    assert image_env.get(PORT_VARIABLES[name]) == str(port)
 
     commands = [arguments for keyword, arguments in runtime if keyword == "CMD"]
-    assert len(commands) == 1, f"{path}: one CMD in the runtime stage"
-    assert json.loads(commands[0]) == ["python", "-m", f"simpul.{module}"]
+    assert len(commands) == 1, "one CMD in the runtime stage"
+    assert container_command(json.loads(commands[0]), image_env) == ["python", "-m", f"simpul.{module}"]
     assert (ROOT / folder / "src" / "simpul" / module / "__main__.py").is_file(), (
         f"simpul.{module} has no __main__"
     )
@@ -338,25 +411,37 @@ def test_each_dockerfile_runs_its_module_on_the_mapped_port_as_a_non_root_user(n
     assert port in published_container_ports(name), "EXPOSE and the compose port mapping differ"
 
     users = [arguments for keyword, arguments in runtime if keyword == "USER"]
-    assert users, f"{path}: runs as root"
+    assert users, "runs as root"
     user = users[-1].split(":")[0]
     assert user not in ("root", "0")
-
-    env_text = " ".join(arguments for keyword, arguments in runtime if keyword == "ENV")
-    assert "SIMPUL_HOST=0.0.0.0" in env_text
-    assert f"{PORT_VARIABLES[name]}={port}" in env_text
 
     checks = [arguments for keyword, arguments in runtime if keyword == "HEALTHCHECK"]
     assert len(checks) == 1
     command = json.loads(checks[0][checks[0].index("CMD") + 3:].strip())
-    assert command[:2] == ["python", "-c"] and "urllib.request" in command[2] and "/healthz" in command[2]
-    compile(command[2], "healthcheck", "exec")
+    assert command[:2] == ["python", "-c"]
+    # The check, run with the image's environment, asks the service's /healthz on its port.
+    opened = []
+    monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout: opened.append(url))
+    for variable, value in image_env.items():
+        monkeypatch.setenv(variable, value)
+    exec(compile(command[2], "healthcheck", "exec"), {})
+    assert opened == [f"http://127.0.0.1:{port}/healthz"]
+
+
+def container_command(command: list[str], image_env: dict[str, str]) -> list[str]:
+    """What the container runs: an exec-form CMD as is, `sh -c "exec ..."` with the image's
+    environment substituted, as the shell would."""
+    if command[:2] != ["sh", "-c"]:
+        return command
+    words = shlex.split(substitute(command[2], image_env))
+    assert words[0] == "exec", "without exec the shell, not the service, gets the stop signal"
+    return words[1:]
 
 
 @service_names
-def test_each_dockerfile_copies_only_what_exists_and_installs_shared_and_its_service(name):
-    folder = SERVICES[name][0]
-    instructions = dockerfile_instructions(dockerfile_path(name))
+def test_each_image_copies_only_what_exists_and_installs_shared_and_its_service(name):
+    folder, module, _, _ = SERVICES[name]
+    instructions = resolved_instructions(name)
     sources = []
     for keyword, arguments in instructions:
         if keyword == "COPY" and "--from=" not in arguments:
@@ -366,7 +451,9 @@ def test_each_dockerfile_copies_only_what_exists_and_installs_shared_and_its_ser
         assert (ROOT / source).exists(), f"COPY {source}: not in the build context"
         assert not ignored_by_dockerignore(source.rstrip("/")), f"COPY {source} is excluded by .dockerignore"
     runs = " ".join(arguments for keyword, arguments in instructions if keyword == "RUN")
-    assert re.search(rf"pip install .*\./shared \./{re.escape(folder)}\b", runs)
+    assert re.search(rf"pip install --constraint constraints\.txt \./shared \"?\./{re.escape(folder)}\b", runs)
+    assert "pip check" in runs
+    assert f"import simpul.{module}.app" in runs
 
 
 def ignored_by_dockerignore(path: str) -> bool:

@@ -4,43 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from sqlalchemy import inspect
-
 import simpul.catalog
 from simpul.catalog.models import metadata
-from simpul.shared.db import create_engine, migrate
+from tests.support.migrations import migrate_down_and_up
 
 MIGRATIONS = Path(simpul.catalog.__file__).parent / "migrations"
 
 
-def differences(connection) -> list:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return compare_metadata(context, metadata)
-
-
 async def test_migrations_match_the_models_and_downgrade(databases):
-    engine = create_engine(await databases.url("catalog"))
-    try:
-        await migrate(engine, MIGRATIONS)
-        async with engine.connect() as connection:
-            assert await connection.run_sync(differences) == []
-
-        def downgrade(connection) -> None:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = connection
-            command.downgrade(config, "0001")
-
-        async with engine.begin() as connection:
-            await connection.run_sync(downgrade)
-            names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
-        assert "services" not in names and "idempotency_keys" in names
-        await migrate(engine, MIGRATIONS)
-        async with engine.connect() as connection:
-            assert await connection.run_sync(differences) == []
-    finally:
-        await engine.dispose()
+    left = await migrate_down_and_up(await databases.url("catalog"), MIGRATIONS, metadata, down_to="0001")
+    assert "services" not in left and "idempotency_keys" in left

@@ -135,7 +135,13 @@ async def serve(app, port: int) -> tuple[uvicorn.Server, asyncio.Task]:
 
 
 @pytest.fixture
-async def signatures(settings_for) -> AsyncIterator[Served]:
+def signatures_overrides() -> dict:
+    """Settings a test module changes for its service (override this fixture there)."""
+    return {}
+
+
+@pytest.fixture
+async def signatures(settings_for, signatures_overrides) -> AsyncIterator[Served]:
     port = free_port()
     settings = await settings_for(
         SignaturesSettings,
@@ -143,6 +149,7 @@ async def signatures(settings_for) -> AsyncIterator[Served]:
         public_url="https://simpul.example.go.id",
         workers=2,
         key_passphrase="test-passphrase",
+        **signatures_overrides,
     )
     events = CollectedEvents()
     app = create_app(settings, event_transport=events)

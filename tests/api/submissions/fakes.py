@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import uuid
@@ -110,22 +111,46 @@ class FakeCatalog:
 
 
 class FakeSignatures:
-    """Idempotent on submission_id, like the real one; `fail_next` answers 503 that many times."""
+    """Idempotent on submission_id, like the real one; `fail_next` answers 503 that many times;
+    a NUL byte in the applicant's name is refused with 422, as the real one does. Each call
+    takes `latency` seconds; `max_in_flight` is the most calls at once, `overlapping` the
+    submissions asked for again while a call for them was still running."""
 
     def __init__(self) -> None:
         self.documents: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []
         self.fail_next = 0
         self.lose_answers = 0
+        self.latency = 0.0
+        self.in_flight: set[str] = set()
+        self.max_in_flight = 0
+        self.overlapping: list[str] = []
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
+    async def handler(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        submission_id = body["submission_id"]
+        if submission_id in self.in_flight:
+            self.overlapping.append(submission_id)
+        self.in_flight.add(submission_id)
+        self.max_in_flight = max(self.max_in_flight, len(self.in_flight))
+        try:
+            await asyncio.sleep(self.latency)
+            return self._answer(request, body)
+        finally:
+            self.in_flight.discard(submission_id)
+
+    def _answer(self, request: httpx.Request, body: dict[str, Any]) -> httpx.Response:
         assert request.url.path == "/internal/documents"
         assert request.headers.get(ASSERTION_HEADER)
-        body = json.loads(request.content)
         self.requests.append(body)
         if self.fail_next:
             self.fail_next -= 1
             return httpx.Response(503, json={"status": 503})
+        if "\x00" in body["applicant"]["name"]:
+            return httpx.Response(422, json={
+                "status": 422, "detail": "The request is not valid.",
+                "errors": [{"field": "applicant.name", "message": "must not contain NUL"}],
+            })
         existing = self.documents.get(body["submission_id"])
         if existing is None:
             document_id = str(uuid.uuid4())

@@ -172,7 +172,7 @@ async def test_same_content_is_stored_once(harness):
     b = await harness.create()
     await harness.upload(a["id"], "domicile", PDF)
     await harness.upload(b["id"], "domicile", PDF)
-    store = harness.app.state.service.store
+    store = harness.app.state.submissions.store
     sha = hashlib.sha256(PDF).hexdigest()
     assert store.path_for(sha).read_bytes() == PDF
     assert [p.name for p in store.root.rglob(sha)] == [sha]
@@ -222,4 +222,4 @@ async def test_a_second_file_is_refused_and_nothing_is_kept(harness):
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "file"
     assert (await harness.client.get(f"/v1/submissions/{draft['id']}/documents", headers=applicant())).json()["items"] == []
-    assert list(harness.app.state.service.store.tmp_dir.iterdir()) == []
+    assert list(harness.app.state.submissions.store.tmp_dir.iterdir()) == []

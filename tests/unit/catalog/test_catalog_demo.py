@@ -6,7 +6,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from simpul.catalog.demo import demo_services
-from simpul.catalog.service import definition_errors
+from simpul.catalog.rules import definition_errors
 
 # One plausible submission per demo service, as a regional government would fill it in.
 SAMPLES = {

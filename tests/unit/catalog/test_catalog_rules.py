@@ -5,26 +5,26 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 
-import orjson
 import pytest
 from pydantic import ValidationError
 
-from simpul.catalog.schemas import ServiceCreate, ServiceRevision
-from simpul.catalog.service import (
+from simpul.catalog.documents import VersionState
+from simpul.catalog.rules import (
     MAX_FORM_SCHEMA_DEPTH,
-    VersionState,
-    content_from_document,
-    content_of,
+    check_status_filter,
     definition_errors,
-    etag_of,
+    entered,
+    first_version,
     form_schema_errors,
-    render,
+    revised_in_place,
+    revision_errors,
     revision_makes_new_version,
-    search_text,
-    summary_of,
+    superseded,
     transition,
 )
+from simpul.catalog.schemas import ServiceCreate, ServiceRevision
 from simpul.catalog.schemas import ServiceStatus as Status
+from simpul.shared.identity import ANONYMOUS, Identity
 from simpul.shared.problems import Problem
 
 BASE = {
@@ -92,30 +92,32 @@ def test_revision_is_in_place_for_drafts_new_for_published_refused_for_retired()
     assert (refused.value.status, refused.value.extra) == (409, {"state": "retired"})
 
 
-# -- documents -------------------------------------------------------------------------------------
+def test_each_step_of_a_life_dates_the_version_it_changes():
+    created, later = datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 2, 2, tzinfo=UTC)
+    draft = first_version(created, published=False)
+    assert (draft.version, draft.status, draft.published_at) == (1, Status.DRAFT, None)
+    assert first_version(created, published=True).published_at == created
+    assert revised_in_place(draft, later) == VersionState(1, Status.DRAFT, created, later)
+    published = entered(draft, Status.PUBLISHED, later)
+    assert (published.status, published.updated_at, published.published_at, published.retired_at) == (
+        Status.PUBLISHED, later, later, None,
+    )
+    assert entered(published, Status.RETIRED, later).retired_at == later
+    retired, successor = superseded(published, later)
+    assert (retired.status, retired.retired_at, retired.superseded_by) == (Status.RETIRED, later, 2)
+    assert successor == VersionState(2, Status.PUBLISHED, later, later, published_at=later)
 
 
-def test_a_document_round_trips_to_its_content_and_carries_its_state():
-    moment = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-    body = service(name_en="Test")
-    state = VersionState(2, Status.RETIRED, moment, moment, published_at=moment, retired_at=moment, superseded_by=3)
-    document = render("UJI-A", content_of(body), state)
-    assert list(document)[:3] == ["code", "version", "status"]
-    assert (document["version"], document["status"], document["superseded_by"]) == (2, "retired", 3)
-    assert document["created_at"] == "2026-03-02T09:30:00+00:00"
-    assert document["fee"] == {"amount": 0, "currency": "IDR", "legal_basis": "Gratis"}
-    assert document["requirements"][0]["required"] is True
-    assert content_from_document(orjson.dumps(document)) == content_of(body)
-
-    summary = summary_of(document)
-    assert summary["fee"] == {"amount": 0, "currency": "IDR"} and "form_schema" not in summary
-    assert search_text(document) == "uji-a\nlayanan uji\ntest\nlayanan untuk pengujian."
-
-
-def test_etags_follow_the_bytes():
-    assert etag_of(b"{}") == etag_of(b"{}")
-    assert etag_of(b'{"a":1}') != etag_of(b'{"a":2}')
-    assert etag_of(b"{}").startswith('"') and etag_of(b"{}").endswith('"')
+def test_only_admins_list_by_a_status_other_than_published():
+    check_status_filter(ANONYMOUS, None)
+    check_status_filter(ANONYMOUS, Status.PUBLISHED)
+    check_status_filter(Identity(subject="a", role="admin"), Status.DRAFT)
+    with pytest.raises(Problem) as refused:
+        check_status_filter(ANONYMOUS, Status.DRAFT)
+    assert refused.value.status == 401
+    with pytest.raises(Problem) as refused:
+        check_status_filter(Identity(subject="c", role="applicant"), Status.RETIRED)
+    assert refused.value.status == 403
 
 
 # -- what a valid standard is -----------------------------------------------------------------------
@@ -123,6 +125,12 @@ def test_etags_follow_the_bytes():
 
 def test_a_sound_standard_has_no_errors():
     assert definition_errors(service()) == []
+
+
+def test_a_revision_names_the_code_of_its_path_or_none():
+    body = ServiceRevision.model_validate({**BASE, "code": "UJI-B", "procedure": [{"step": 2, "title": "Ajukan", "actor": "Pemohon"}]})
+    assert fields(revision_errors("UJI-A", body))[:2] == ["code", "procedure.0.step"]
+    assert revision_errors("UJI-B", body)[0].field == "procedure.0.step"
 
 
 def test_requirement_codes_are_unique_and_steps_numbered_in_order():

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from simpul.submissions.calendar import WorkingCalendar
-from simpul.submissions.complaints import (
+from simpul.submissions.feedback.complaints import (
     AlreadyResolved,
     ComplaintAction,
     ComplaintClosed,

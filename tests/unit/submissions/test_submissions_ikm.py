@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from simpul.submissions.ikm import ELEMENTS, compute, grade_of
+from simpul.submissions.feedback.ikm import ELEMENTS, compute, grade_of
 
 # Four respondents, the nine elements in the regulation's order:
 #   requirements procedure timeliness cost product competence behaviour complaint_handling facilities

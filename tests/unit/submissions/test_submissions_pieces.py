@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
+from simpul.submissions.access import TRACKING_ALPHABET, TRACKING_LENGTH, new_id, new_tracking_code, normalise_tracking_code, safe_filename
 from simpul.submissions.forms import FormValidators
-from simpul.submissions.service import TRACKING_ALPHABET, TRACKING_LENGTH, new_id, new_tracking_code, normalise_tracking_code, safe_filename
 from simpul.submissions.sniff import accepts, sniff
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from simpul.submissions.reports import median
+from simpul.submissions.feedback.reports import median
 
 
 def test_median_of_a_histogram():

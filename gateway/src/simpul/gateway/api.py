@@ -11,7 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from simpul.gateway.oauth import FORM_TYPE, NO_STORE, OAuthError, grant
-from simpul.gateway.openapi import PROBLEM_SCHEMA, problem_doc
+from simpul.gateway.openapi import PROBLEM_SCHEMA, OpenApiAggregator, problem_doc
 from simpul.gateway.runtime import Gateway
 from simpul.gateway.schemas import (
     Client,
@@ -78,8 +78,14 @@ TOKEN_REQUEST = {
 }
 
 
-def gateway(request: Request) -> Gateway:
+def gateway_of(request: Request) -> Gateway:
+    """The Gateway create_app built (clients, registry, tokens, keys); a plain call, not a dependency."""
     return request.app.state.gateway
+
+
+def openapi_of(request: Request) -> OpenApiAggregator:
+    """The merged OpenAPI document create_app set up."""
+    return request.app.state.openapi
 
 
 @router.post(
@@ -91,11 +97,12 @@ def gateway(request: Request) -> Gateway:
     summary="An access token for a client (OAuth 2.0 client credentials)",
 )
 async def token(request: Request) -> Response:
+    gateway = gateway_of(request)
     try:
         issued = await grant(
-            gateway(request).clients,
-            gateway(request).registry,
-            gateway(request).tokens,
+            gateway.clients,
+            gateway.registry,
+            gateway.tokens,
             content_type=request.headers.get("content-type"),
             body=await request.body(),
             authorization=request.headers.get("authorization"),
@@ -108,7 +115,7 @@ async def token(request: Request) -> Response:
 @router.get("/.well-known/jwks.json", response_model=Jwks, tags=["identity"], summary="Keys that verify access tokens",
             openapi_extra={"security": []})
 async def jwks(request: Request) -> Response:
-    return Response(gateway(request).keyring.jwks, media_type="application/json",
+    return Response(gateway_of(request).keyring.jwks, media_type="application/json",
                     headers={"Cache-Control": "public, max-age=300"})
 
 
@@ -123,12 +130,12 @@ async def jwks(request: Request) -> Response:
 async def create_client(
     body: ClientCreate, request: Request, admin: Identity = Depends(require_admin)
 ) -> Response:
-    service = gateway(request)
-    record, secret = await service.clients.create(
+    gateway = gateway_of(request)
+    record, secret = await gateway.clients.create(
         name=body.name, role=body.role, tenant=body.tenant, actor=admin.subject,
         request_id=current_request_id(), language=request_language(request),
     )
-    service.registry.remember(record)
+    gateway.registry.remember(record)
     created = CreatedClient(**Client.of(record).model_dump(), client_secret=secret)
     return JSONResponse(
         created.model_dump(mode="json"),
@@ -148,7 +155,9 @@ async def list_clients(
 ) -> ClientPage:
     limit, cursor = page
     revoked = None if status is None else status == "revoked"
-    records, next_cursor = await gateway(request).clients.list(limit=limit, cursor=cursor, role=role, revoked=revoked)
+    records, next_cursor = await gateway_of(request).clients.list(
+        limit=limit, cursor=cursor, role=role, revoked=revoked
+    )
     return ClientPage(items=[Client.of(record) for record in records], next_cursor=next_cursor)
 
 
@@ -158,7 +167,7 @@ async def list_clients(
 async def get_client(
     request: Request, client_id: str = CLIENT_ID_PATH, _admin: Identity = Depends(require_admin)
 ) -> Client:
-    return Client.of(await gateway(request).clients.get(client_id))
+    return Client.of(await gateway_of(request).clients.get(client_id))
 
 
 @router.get("/v1/admin/clients/{client_id}/history", response_model=ClientHistoryPage,
@@ -171,7 +180,7 @@ async def client_history(
     _admin: Identity = Depends(require_admin),
 ) -> ClientHistoryPage:
     limit, cursor = page
-    events, next_cursor = await gateway(request).clients.history(client_id, limit=limit, cursor=cursor)
+    events, next_cursor = await gateway_of(request).clients.history(client_id, limit=limit, cursor=cursor)
     return ClientHistoryPage(items=[ClientHistoryEntry.of(event) for event in events], next_cursor=next_cursor)
 
 
@@ -181,15 +190,15 @@ async def client_history(
 async def revoke_client(
     request: Request, client_id: str = CLIENT_ID_PATH, admin: Identity = Depends(require_admin)
 ) -> Response:
-    service = gateway(request)
-    await service.clients.revoke(client_id, actor=admin.subject, request_id=current_request_id())
-    service.registry.forget(client_id)
+    gateway = gateway_of(request)
+    await gateway.clients.revoke(client_id, actor=admin.subject, request_id=current_request_id())
+    gateway.registry.forget(client_id)
     return Response(status_code=204)
 
 
 @router.get("/openapi.json", include_in_schema=False)
 async def openapi(request: Request) -> Response:
-    return Response(await request.app.state.openapi.document(), media_type="application/json")
+    return Response(await openapi_of(request).document(), media_type="application/json")
 
 
 @router.get("/docs", include_in_schema=False)
@@ -206,7 +215,7 @@ async def healthz() -> Response:
 async def readyz(request: Request) -> Response:
     """Ready when the gateway's own database answers; the services' readiness is reported beside."""
     try:
-        upstreams = await gateway(request).readiness()
+        upstreams = await gateway_of(request).readiness()
     except Exception:  # the database is what makes the gateway ready; the cause goes to the log only
         language = request_language(request)
         log.warning("readiness check failed", exc_info=True)

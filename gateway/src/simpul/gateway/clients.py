@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.gateway.hashing import MAX_SECRET_CHARS, decoy_hash, hash_secret, new_secret, verify_secret
 from simpul.gateway.models import client_events, clients
+from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 from simpul.shared.identity import CLIENT_ROLES
 from simpul.shared.pagination import BAD_CURSOR, decode_cursor, encode_cursor
@@ -150,6 +151,8 @@ class ClientService:
                 )
             )
             await _audit(session, record.client_id, "created", actor, request_id, now)
+            # The answer shows the secret once: a retry after a crash is told the key was used.
+            await idempotency.settle(session, idempotency.not_replayable())
         return record, secret
 
     async def get(self, client_id: str) -> ClientRecord:

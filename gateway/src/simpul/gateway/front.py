@@ -13,6 +13,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from simpul.gateway.asgi import TOO_LARGE, send_problem
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry, ClientView
@@ -20,7 +21,7 @@ from simpul.gateway.routing import ROUTES, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
 from simpul.shared.metrics import Metrics
-from simpul.shared.problems import Text, negotiate_language, problem_response
+from simpul.shared.problems import Text
 
 TOKEN_PATH = "/v1/oauth/token"
 # The gateway's own endpoints take small JSON or form bodies.
@@ -39,7 +40,6 @@ RATE_LIMITED = Text(
     "Too many requests. Try again in {seconds} seconds.",
 )
 NOT_FOUND = Text("Alamat ini tidak ada.", "There is nothing at this address.")
-OWN_TOO_LARGE = Text("Isi permintaan melebihi {limit} byte.", "The request body is larger than {limit} bytes.")
 
 _INVALID_TOKEN_CHALLENGE = b'Bearer realm="simpul", error="invalid_token"'
 _BEARER_CHALLENGE = b'Bearer realm="simpul", error="invalid_request"'
@@ -135,17 +135,18 @@ class GatewayFront:
         headers.append((b"traceparent", traceparent))
 
         if not allowed:
-            return REFUSED_ROUTE, await self._problem(
-                scope, receive, send, 429, RATE_LIMITED, headers, slug="rate-limited",
-                params={"seconds": seconds}, extra=[(b"retry-after", str(seconds).encode())],
+            return REFUSED_ROUTE, await send_problem(
+                scope, receive, send, 429, RATE_LIMITED, self.default_language,
+                [*headers, (b"retry-after", str(seconds).encode())], slug="rate-limited", params={"seconds": seconds},
             )
         if view is None:
             text = INVALID_TOKEN if challenge is _INVALID_TOKEN_CHALLENGE else BEARER_ONLY
             slug = "invalid-token" if challenge is _INVALID_TOKEN_CHALLENGE else "unauthenticated"
-            return REFUSED_ROUTE, await self._problem(scope, receive, send, 401, text, headers, slug=slug,
-                                                      extra=[(b"www-authenticate", challenge)])
+            return REFUSED_ROUTE, await send_problem(scope, receive, send, 401, text, self.default_language,
+                                                     [*headers, (b"www-authenticate", challenge)], slug=slug)
         if has_dot_segment(path):
-            return REFUSED_ROUTE, await self._problem(scope, receive, send, 404, NOT_FOUND, headers)
+            return REFUSED_ROUTE, await send_problem(scope, receive, send, 404, NOT_FOUND, self.default_language,
+                                                     headers)
 
         upstream = self.routes.get(path[4:].partition("/")[0])
         if upstream is not None:
@@ -182,13 +183,11 @@ class GatewayFront:
             elif name == b"transfer-encoding":
                 chunked = True
         if length is not None and length > OWN_BODY_LIMIT:
-            return REFUSED_ROUTE, await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra,
-                                                      params={"limit": OWN_BODY_LIMIT})
+            return REFUSED_ROUTE, await self._too_large(scope, receive, send, extra)
         if chunked and length is None:
             bounded = await self._bounded(receive)
             if bounded is None:
-                return REFUSED_ROUTE, await self._problem(scope, receive, send, 413, OWN_TOO_LARGE, extra,
-                                                          params={"limit": OWN_BODY_LIMIT})
+                return REFUSED_ROUTE, await self._too_large(scope, receive, send, extra)
             receive = bounded
 
         async def send_with_headers(message: Message) -> None:
@@ -226,26 +225,6 @@ class GatewayFront:
 
         return replay
 
-    async def _problem(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        status: int,
-        text: Text,
-        headers: list[tuple[bytes, bytes]],
-        *,
-        slug: str | None = None,
-        params: dict | None = None,
-        extra: list[tuple[bytes, bytes]] = (),
-    ) -> int:
-        language_header = None
-        for name, value in scope["headers"]:
-            if name == b"accept-language":
-                language_header = value.decode("latin-1")
-        language = negotiate_language(language_header, self.default_language)
-        response = problem_response(status, text.render(language, **(params or {})), language, slug=slug)
-        response.raw_headers.extend(headers)
-        response.raw_headers.extend(extra)
-        await response(scope, receive, send)
-        return status
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> int:
+        return await send_problem(scope, receive, send, 413, TOO_LARGE, self.default_language, headers,
+                                  params={"limit": OWN_BODY_LIMIT})

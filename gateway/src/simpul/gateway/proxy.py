@@ -20,11 +20,12 @@ import aiohttp
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
+from simpul.gateway.asgi import TOO_LARGE, send_problem
 from simpul.gateway.registry import ClientView
 from simpul.gateway.tokens import AssertionMinter
 from simpul.gateway.upstream import BrokenResponse, Response, Unreachable, UpstreamPool
 from simpul.shared.identity import ASSERTION_HEADER
-from simpul.shared.problems import Text, negotiate_language, problem_response
+from simpul.shared.problems import Text
 from simpul.shared.requestid import current_request_id
 
 log = logging.getLogger("simpul.gateway.proxy")
@@ -63,10 +64,6 @@ TIMED_OUT = Text(
 BROKEN = Text(
     "Layanan {service} memberikan jawaban yang rusak.",
     "The {service} service gave a broken answer.",
-)
-TOO_LARGE = Text(
-    "Isi permintaan melebihi {limit} byte.",
-    "The request body is larger than {limit} bytes.",
 )
 BAD_LENGTH = Text("Content-Length tidak valid.", "Content-Length is not valid.")
 FAILED = Text("Terjadi kesalahan pada gateway.", "Something went wrong in the gateway.")
@@ -163,8 +160,8 @@ class Proxy:
         data: bytes | AsyncIterator[bytes] | None = None
         if content_length is not None:
             if not content_length.isdigit():
-                return await self._problem(scope, receive, send, 400, BAD_LENGTH, {}, response_headers,
-                                           "bad-content-length")
+                return await send_problem(scope, receive, send, 400, BAD_LENGTH, self.default_language,
+                                          response_headers, slug="bad-content-length")
             length = int(content_length)
             if length > self.max_body_bytes:
                 return await self._too_large(scope, receive, send, response_headers)
@@ -361,39 +358,22 @@ class Proxy:
         params = {"service": upstream.name}
         if isinstance(exc, TimeoutError):
             log.warning("%s timed out: %r", upstream.name, exc)
-            return await self._problem(scope, receive, send, 504, TIMED_OUT, params, response_headers)
+            return await send_problem(scope, receive, send, 504, TIMED_OUT, self.default_language, response_headers,
+                                      params=params)
         if isinstance(exc, (Unreachable, aiohttp.ClientConnectorError)):
             log.warning("%s unreachable: %r", upstream.name, exc)
-            return await self._problem(scope, receive, send, 503, UNAVAILABLE, params, response_headers,
-                                       retry_after=b"5")
+            return await send_problem(scope, receive, send, 503, UNAVAILABLE, self.default_language,
+                                      [*response_headers, (b"retry-after", b"5")], params=params)
         if isinstance(exc, (BrokenResponse, aiohttp.ClientError)):
             log.warning("%s answered badly: %r", upstream.name, exc)
-            return await self._problem(scope, receive, send, 502, BROKEN, params, response_headers)
+            return await send_problem(scope, receive, send, 502, BROKEN, self.default_language, response_headers,
+                                      params=params)
         log.error("forwarding to %s failed", upstream.name, exc_info=exc)
-        return await self._problem(scope, receive, send, 500, FAILED, {}, response_headers)
+        return await send_problem(scope, receive, send, 500, FAILED, self.default_language, response_headers)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> int:
-        return await self._problem(scope, receive, send, 413, TOO_LARGE, {"limit": self.max_body_bytes}, headers)
-
-    async def _problem(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        status: int,
-        text: Text,
-        params: dict,
-        extra_headers: list[tuple[bytes, bytes]],
-        slug: str | None = None,
-        retry_after: bytes | None = None,
-    ) -> int:
-        language = negotiate_language(_header(scope, b"accept-language"), self.default_language)
-        response = problem_response(status, text.render(language, **params), language, slug=slug)
-        response.raw_headers.extend(extra_headers)
-        if retry_after is not None:
-            response.raw_headers.append((b"retry-after", retry_after))
-        await response(scope, receive, send)
-        return status
+        return await send_problem(scope, receive, send, 413, TOO_LARGE, self.default_language, headers,
+                                  params={"limit": self.max_body_bytes})
 
 
 async def _read_body(receive: Receive) -> bytes | None:
@@ -419,13 +399,6 @@ def _raw_path(scope: Scope) -> bytes:
         path = quote(path, safe="/%:@!$&'()*+,;=-._~").encode("ascii")
     query = scope.get("query_string")
     return path + b"?" + query if query else path
-
-
-def _header(scope: Scope, wanted: bytes) -> str | None:
-    for name, value in scope["headers"]:
-        if name == wanted:
-            return value.decode("latin-1")
-    return None
 
 
 def _without_nominated(headers: list[tuple[bytes, bytes]], connection: bytes) -> list[tuple[bytes, bytes]]:

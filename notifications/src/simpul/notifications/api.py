@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from simpul.notifications import inbox, subscriptions, template_store
+from simpul.notifications.inbox import Inbox
 from simpul.notifications.intake import DEAD_LETTERED, DUPLICATE, IGNORED, PROCESSED, Intake, ReplayRefused
 from simpul.notifications.schemas import (
     DeadLetter,
@@ -28,6 +28,8 @@ from simpul.notifications.schemas import (
     WebhookCreated,
     WebhookDelivery,
 )
+from simpul.notifications.subscriptions import Subscriptions
+from simpul.notifications.template_store import TemplateStore
 from simpul.notifications.templates import Sources
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.pagination import Page, page_params
@@ -49,8 +51,22 @@ OUTCOMES = (PROCESSED, IGNORED, DEAD_LETTERED, DUPLICATE)
 REPLAY_REFUSED = Text("Event ini tidak dapat diproses ulang: {reason}.", "This event cannot be replayed: {reason}.")
 
 
-def _state(request: Request) -> Any:
-    return request.app.state
+# The use cases `create_app` built once; plain calls rather than dependencies, on hot paths.
+
+def intake_of(request: Request) -> Intake:
+    return request.app.state.intake
+
+
+def inbox_of(request: Request) -> Inbox:
+    return request.app.state.inbox
+
+
+def subscriptions_of(request: Request) -> Subscriptions:
+    return request.app.state.subscriptions
+
+
+def templates_of(request: Request) -> TemplateStore:
+    return request.app.state.templates
 
 
 # Internal: the HTTP transport of the outbox relay.
@@ -67,8 +83,7 @@ async def receive_events(request: Request, _: Service) -> EventsAccepted:
         body = [body]
     if not isinstance(body, list):
         raise Problem(400, NOT_EVENTS, slug="not-events")
-    intake: Intake = _state(request).intake
-    outcomes = Counter(await intake.accept_batch(body, "http"))
+    outcomes = Counter(await intake_of(request).accept_batch(body, "http"))
     return EventsAccepted(**{outcome: outcomes[outcome] for outcome in OUTCOMES})
 
 
@@ -82,8 +97,8 @@ async def list_notifications(
 ) -> Page[Notification]:
     """The caller's inbox: what was sent for its region (applicant) or unit (officer), newest
     first, with the delivery status of each channel."""
-    items, cursor = await inbox.list_notifications(_state(request).read_sessions, identity, *paging,
-                                                   event_type=event_type, submission_id=submission_id)
+    items, cursor = await inbox_of(request).list_notifications(identity, *paging, event_type=event_type,
+                                                               submission_id=submission_id)
     return Page(items=items, next_cursor=cursor)
 
 
@@ -93,7 +108,7 @@ async def list_dead_letters(
     replayed: Annotated[bool | None, Query(description="false: only those still waiting")] = None,
 ) -> Page[DeadLetter]:
     """Events that could not be handled, with the error (admin)."""
-    items, cursor = await inbox.list_dead_letters(_state(request).read_sessions, *paging, replayed=replayed)
+    items, cursor = await inbox_of(request).list_dead_letters(*paging, replayed=replayed)
     return Page(items=items, next_cursor=cursor)
 
 
@@ -101,7 +116,7 @@ async def list_dead_letters(
 async def replay_dead_letter(request: Request, _: Admin, dead_letter_id: str) -> ReplayResult:
     """Handle a dead-lettered event again, e.g. after fixing a template (admin)."""
     try:
-        outcome = await _state(request).intake.replay(dead_letter_id)
+        outcome = await intake_of(request).replay(dead_letter_id)
     except LookupError as exc:
         raise Problem(404, DEAD_LETTER_NOT_FOUND) from exc
     except ReplayRefused as exc:
@@ -111,7 +126,7 @@ async def replay_dead_letter(request: Request, _: Admin, dead_letter_id: str) ->
 
 @router.get("/v1/notifications/{notification_id}", tags=["notifications"])
 async def get_notification(request: Request, identity: Reader, notification_id: str) -> Notification:
-    return Notification(**await inbox.get_notification(_state(request).read_sessions, identity, notification_id))
+    return Notification(**await inbox_of(request).get_notification(identity, notification_id))
 
 
 # Webhook subscriptions.
@@ -121,8 +136,7 @@ async def create_webhook(request: Request, identity: Subscriber, body: WebhookCr
                          response: Response) -> WebhookCreated:
     """Subscribe a URL to event types of the caller's region (applicant) or unit (officer). The
     `secret` verifies the Standard Webhooks signature of each delivery and is shown only here."""
-    state = _state(request)
-    created = await subscriptions.create(state.database, state.settings, identity, url=body.url, events=body.events)
+    created = await subscriptions_of(request).create(identity, url=body.url, events=body.events)
     response.headers["Location"] = f"/v1/webhooks/{created['id']}"
     # The secret is shown once: not cached anywhere, and not kept for an Idempotency-Key replay.
     response.headers["Cache-Control"] = "no-store"
@@ -131,18 +145,18 @@ async def create_webhook(request: Request, identity: Subscriber, body: WebhookCr
 
 @router.get("/v1/webhooks", tags=["webhooks"])
 async def list_webhooks(request: Request, identity: Reader, paging: Paging) -> Page[Webhook]:
-    items, cursor = await subscriptions.list_visible(_state(request).read_sessions, identity, *paging)
+    items, cursor = await subscriptions_of(request).list_visible(identity, *paging)
     return Page(items=items, next_cursor=cursor)
 
 
 @router.get("/v1/webhooks/{webhook_id}", tags=["webhooks"])
 async def get_webhook(request: Request, identity: Reader, webhook_id: str) -> Webhook:
-    return Webhook(**await subscriptions.get(_state(request).read_sessions, identity, webhook_id))
+    return Webhook(**await subscriptions_of(request).get(identity, webhook_id))
 
 
 @router.delete("/v1/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
 async def delete_webhook(request: Request, identity: Reader, webhook_id: str) -> Response:
-    await subscriptions.delete(_state(request).database, identity, webhook_id)
+    await subscriptions_of(request).delete(identity, webhook_id)
     return Response(status_code=204)
 
 
@@ -150,10 +164,9 @@ async def delete_webhook(request: Request, identity: Reader, webhook_id: str) ->
 async def rotate_webhook_secret(request: Request, identity: Subscriber, webhook_id: str, response: Response,
                                 body: SecretRotation | None = None) -> RotatedSecret:
     """A new secret; deliveries carry signatures with both secrets until the previous one expires."""
-    state = _state(request)
     response.headers["Cache-Control"] = "no-store"
-    rotated = await subscriptions.rotate_secret(state.database, state.settings, identity, webhook_id,
-                                                body.grace_period_seconds if body else None)
+    rotated = await subscriptions_of(request).rotate_secret(identity, webhook_id,
+                                                            body.grace_period_seconds if body else None)
     return RotatedSecret(**rotated)
 
 
@@ -163,8 +176,7 @@ async def list_webhook_deliveries(
     status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> Page[WebhookDelivery]:
     """Every delivery to this subscription, newest first, each with every attempt."""
-    items, cursor = await subscriptions.list_deliveries(_state(request).read_sessions, identity, webhook_id,
-                                                        *paging, status)
+    items, cursor = await subscriptions_of(request).list_deliveries(identity, webhook_id, *paging, status)
     return Page(items=items, next_cursor=cursor)
 
 
@@ -172,12 +184,12 @@ async def list_webhook_deliveries(
 
 @router.get("/v1/templates", tags=["templates"])
 async def list_templates(request: Request, _: Admin) -> dict[str, list[Template]]:
-    return {"items": await template_store.list_all(_state(request).read_sessions)}
+    return {"items": await templates_of(request).list_all()}
 
 
 @router.get("/v1/templates/{event_type}/{language}", tags=["templates"])
 async def get_template(request: Request, _: Admin, event_type: str, language: Language) -> Template:
-    return Template(**await template_store.get(_state(request).read_sessions, event_type, language))
+    return Template(**await templates_of(request).get(event_type, language))
 
 
 @router.put("/v1/templates/{event_type}/{language}", tags=["templates"])
@@ -185,12 +197,8 @@ async def put_template(request: Request, identity: Admin, event_type: str, langu
                        body: TemplateUpdate) -> Template:
     """Replace the email template of an event type in one language. Jinja2, sandboxed; HTML is
     autoescaped. Refused with 422 unless it renders the sample event."""
-    state = _state(request)
     sources = Sources(subject=body.subject, text=body.text, html=body.html)
-    saved = await template_store.put(state.database, identity, event_type, language, sources,
-                                     state.settings.public_url)
-    state.intake.forget_templates()
-    return Template(**saved)
+    return Template(**await templates_of(request).put(identity, event_type, language, sources))
 
 
 @router.post("/v1/templates/{event_type}/{language}/preview", tags=["templates"])
@@ -198,7 +206,5 @@ async def preview_template(request: Request, _: Admin, event_type: str, language
                            body: TemplatePreviewRequest | None = None) -> TemplatePreview:
     """Render the stored template, or drafts of its parts, with sample or given event data."""
     body = body or TemplatePreviewRequest()
-    state = _state(request)
     drafts = {"subject": body.subject, "text": body.text, "html": body.html}
-    return TemplatePreview(**await template_store.preview(state.read_sessions, event_type, language, drafts,
-                                                          body.data, state.settings.public_url))
+    return TemplatePreview(**await templates_of(request).preview(event_type, language, drafts, body.data))

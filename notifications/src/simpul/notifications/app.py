@@ -4,36 +4,31 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from simpul.notifications import template_store
 from simpul.notifications.api import router
 from simpul.notifications.broker import BrokerConsumer
+from simpul.notifications.database import Database
 from simpul.notifications.dispatch import EmailDispatcher, WebhookDispatcher
+from simpul.notifications.inbox import Inbox
 from simpul.notifications.intake import Intake
 from simpul.notifications.mail import mailer_for
 from simpul.notifications.models import idempotency
 from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.subscriptions import Subscriptions
+from simpul.notifications.template_store import TemplateStore
 from simpul.notifications.webhooks import WebhookClient
-from simpul.notifications.database import Database
 from simpul.shared.app import create_service_app
 
 
 async def start_workers(app: FastAPI) -> None:
-    """Templates seeded, then the dispatchers, the intake and (with a broker) its consumer."""
+    """Templates seeded, then the dispatchers and (with a broker) the intake's consumer."""
     state = app.state
     settings: NotificationsSettings = state.settings
-    state.database = Database(state.engine)
-    await template_store.seed(state.database)
+    await state.templates.seed()
     state.dispatchers = {
         "email": EmailDispatcher(state.database, settings,
                                  [mailer_for(settings) for _ in range(settings.smtp_connections)]),
         "webhook": WebhookDispatcher(state.database, settings, WebhookClient(settings)),
     }
-
-    def wake(channels: set[str]) -> None:
-        for channel in channels:
-            state.dispatchers[channel].worker.wake()
-
-    state.intake = Intake(state.database, settings, on_work=wake)
     for dispatcher in state.dispatchers.values():
         dispatcher.worker.start()
     state.consumer = None
@@ -48,8 +43,7 @@ async def stop_workers(app: FastAPI) -> None:
         await state.consumer.stop()
     for dispatcher in getattr(state, "dispatchers", {}).values():
         await dispatcher.stop()
-    if getattr(state, "database", None) is not None:
-        await state.database.close()
+    await state.database.close()
 
 
 def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
@@ -63,5 +57,19 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         on_startup=[start_workers],
         on_shutdown=[stop_workers],
     )
+    state = app.state
+    state.database = database = Database(state.engine)
+
+    def wake(channels: set[str]) -> None:
+        """New deliveries for these channels: their dispatchers (started with the app) take them."""
+        for channel in channels:
+            state.dispatchers[channel].worker.wake()
+
+    state.intake = intake = Intake(database, settings, on_work=wake)
+    state.inbox = Inbox(state.read_sessions)
+    state.subscriptions = Subscriptions(database, state.read_sessions, settings,
+                                        on_change=intake.forget_subscriptions)
+    state.templates = TemplateStore(database, state.read_sessions, settings.public_url,
+                                    on_change=intake.forget_templates)
     app.include_router(router)
     return app

@@ -45,7 +45,7 @@ class Database:
             self._at_once = create_sqlite_sync_engine(url, busy_timeout_ms=0)
             self._loop_connection: Connection | None = None
             self._queued = create_sqlite_sync_engine(url)
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="notifications-db")
+            self._thread: ThreadPoolExecutor | None = None
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """`work(connection)` in one transaction, committed when it returns, rolled back if it raises."""
@@ -61,6 +61,8 @@ class Database:
             # A BEGIN that failed in an event hook leaves SQLAlchemy's wrapper half-begun: a fresh one next time.
             self._loop_connection = None
             connection.close()
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="notifications-db")
             return await asyncio.get_running_loop().run_in_executor(self._thread, self._on_thread, work)
 
     def _on_thread(self, work: Callable[[Connection], T]) -> T:
@@ -85,12 +87,16 @@ class Database:
 
     async def close(self) -> None:
         """Closes the SQLite connections and thread (the async engine belongs to the app)."""
-        if self._at_once is not None:
-            if self._loop_connection is not None:
-                self._loop_connection.close()
-            self._at_once.dispose()
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._queued.dispose)
-            self._thread.shutdown(wait=True)
+        if self._at_once is None:
+            return
+        if self._loop_connection is not None:
+            self._loop_connection.close()
+            self._loop_connection = None
+        self._at_once.dispose()
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            await asyncio.get_running_loop().run_in_executor(thread, self._queued.dispose)
+            thread.shutdown(wait=True)
 
 
 class _LockHeld(Exception):

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from simpul.notifications.models import dead_letters, deliveries, notifications, as_seen
-from simpul.notifications.paging import next_cursor, position_before
+from simpul.notifications.models import as_seen, dead_letters, deliveries, notifications
+from simpul.notifications.paging import newest_first, next_cursor
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
+from simpul.shared.visibility import Visibility
 
 NOTIFICATION_NOT_FOUND = Text("Notifikasi tidak ditemukan.", "Notification not found.")
-
-
-def _scope(identity: Identity) -> list[Any]:
-    """An applicant sees its region's notifications, an officer its unit's, an admin all."""
-    if identity.role == "admin":
-        return []
-    if not identity.tenant:
-        return [false()]
-    if identity.role == "applicant":
-        return [notifications.c.tenant == identity.tenant]
-    if identity.role == "officer":
-        return [notifications.c.unit == identity.tenant]
-    return [false()]
 
 
 def _item(row: Any, channels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -53,52 +41,53 @@ async def _channels(session: AsyncSession, notification_ids: list[str]) -> dict[
     return found
 
 
-async def list_notifications(read_sessions: async_sessionmaker[AsyncSession], identity: Identity, limit: int,
-                             cursor: str | None, *, event_type: str | None = None,
-                             submission_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first."""
-    query = select(notifications).where(*_scope(identity))
-    if event_type:
-        query = query.where(notifications.c.event_type == event_type)
-    if submission_id:
-        query = query.where(notifications.c.submission_id == submission_id)
-    if cursor:
-        query = query.where(notifications.c.position < position_before(cursor))
-    query = query.order_by(notifications.c.position.desc()).limit(limit + 1)
-    async with read_sessions() as session:
-        rows = (await session.execute(query)).all()
-        page = rows[:limit]
-        channels = await _channels(session, [row.id for row in page])
-    following = next_cursor(rows, limit)
-    return [_item(row, channels[row.id]) for row in page], following
+class Inbox:
+    """What was sent for a tenant and the dead letters, as the API reads them."""
 
+    def __init__(self, read_sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.read_sessions = read_sessions
 
-async def get_notification(read_sessions: async_sessionmaker[AsyncSession], identity: Identity,
-                           notification_id: str) -> dict[str, Any]:
-    async with read_sessions() as session:
-        row = (await session.execute(
-            select(notifications).where(notifications.c.id == notification_id, *_scope(identity)))).first()
-        if row is None:
-            raise Problem(404, NOTIFICATION_NOT_FOUND)
-        channels = await _channels(session, [row.id])
-    return _item(row, channels[row.id])
+    async def list_notifications(self, identity: Identity, limit: int, cursor: str | None, *,
+                                 event_type: str | None = None,
+                                 submission_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first."""
+        # An applicant sees its region's notifications, an officer its unit's, an admin all.
+        query = select(notifications).where(Visibility.of(identity).where(notifications))
+        if event_type:
+            query = query.where(notifications.c.event_type == event_type)
+        if submission_id:
+            query = query.where(notifications.c.submission_id == submission_id)
+        query = newest_first(query, notifications.c.position, limit, cursor)
+        async with self.read_sessions() as session:
+            rows = (await session.execute(query)).all()
+            page = rows[:limit]
+            channels = await _channels(session, [row.id for row in page])
+        following = next_cursor(rows, limit)
+        return [_item(row, channels[row.id]) for row in page], following
 
+    async def get_notification(self, identity: Identity, notification_id: str) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            row = (await session.execute(select(notifications).where(
+                notifications.c.id == notification_id, Visibility.of(identity).where(notifications)))).first()
+            if row is None:
+                raise Problem(404, NOTIFICATION_NOT_FOUND)
+            channels = await _channels(session, [row.id])
+        return _item(row, channels[row.id])
 
-async def list_dead_letters(read_sessions: async_sessionmaker[AsyncSession], limit: int, cursor: str | None,
-                            *, replayed: bool | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first; `replayed=False` leaves only those still waiting for attention."""
-    query = select(dead_letters)
-    if replayed is not None:
-        query = query.where(dead_letters.c.replayed_at.is_not(None) if replayed else dead_letters.c.replayed_at.is_(None))
-    if cursor:
-        query = query.where(dead_letters.c.position < position_before(cursor))
-    query = query.order_by(dead_letters.c.position.desc()).limit(limit + 1)
-    async with read_sessions() as session:
-        rows = (await session.execute(query)).all()
-    following = next_cursor(rows, limit)
-    items = [{
-        "id": row.id, "event_id": row.event_id, "source": row.source, "type": row.type, "subject": row.subject,
-        "error": row.error, "transport": row.transport, "received_at": row.received_at,
-        "replayed_at": row.replayed_at, "envelope": row.envelope,
-    } for row in rows[:limit]]
-    return items, following
+    async def list_dead_letters(self, limit: int, cursor: str | None,
+                                *, replayed: bool | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; `replayed=False` leaves only those still waiting for attention."""
+        query = select(dead_letters)
+        if replayed is not None:
+            replayed_at = dead_letters.c.replayed_at
+            query = query.where(replayed_at.is_not(None) if replayed else replayed_at.is_(None))
+        query = newest_first(query, dead_letters.c.position, limit, cursor)
+        async with self.read_sessions() as session:
+            rows = (await session.execute(query)).all()
+        following = next_cursor(rows, limit)
+        items = [{
+            "id": row.id, "event_id": row.event_id, "source": row.source, "type": row.type, "subject": row.subject,
+            "error": row.error, "transport": row.transport, "received_at": row.received_at,
+            "replayed_at": row.replayed_at, "envelope": row.envelope,
+        } for row in rows[:limit]]
+        return items, following

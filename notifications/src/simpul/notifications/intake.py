@@ -31,6 +31,7 @@ from simpul.notifications.models import dead_letters, deliveries, notifications,
 from simpul.notifications.subscriptions import LiveSubscriptions
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, Sources, context_for, render
+from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 
 log = logging.getLogger("simpul.notifications.intake")
@@ -199,6 +200,10 @@ class Intake:
         """After an edit in this process; other processes see it within TEMPLATE_CACHE_SECONDS."""
         self._templates.clear()
 
+    def forget_subscriptions(self) -> None:
+        """After a change in this process; other processes see it within LiveSubscriptions.STALE_SECONDS."""
+        self._subscriptions.forget()
+
     async def _sources(self, event_types: set[str]) -> dict[str, dict[str, Sources]]:
         now = time.monotonic()
         stale = {event_type for event_type in event_types if event_type not in self._templates
@@ -340,7 +345,10 @@ class Intake:
             _write(connection, [], [plan] if plan else [])
 
         try:
-            await self._db.run(record)
+            async with self._db.begin() as session:
+                await session.run_sync(record)
+                # No route reads a replay's outcome again: a retry after a crash is told the key was used.
+                await idempotency.settle(session, idempotency.not_replayable())
         except IntegrityError as exc:
             raise ReplayRefused("the event was handled meanwhile") from exc
         if plan is not None and plan.channels():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +13,12 @@ from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
-from simpul.notifications.models import DUE, deliveries, delivery_attempts, notifications, as_seen
+from simpul.notifications.models import DUE, as_seen, deliveries, delivery_attempts, notifications
 from simpul.notifications.models import webhook_subscriptions
-from simpul.notifications.paging import next_cursor, position_before
+from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
+from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
@@ -37,28 +38,24 @@ _PUBLIC_COLUMNS = [
 class LiveSubscriptions:
     """The live subscriptions the intake matches events against, per owner (an applicant's region,
     an officer's unit): read once and then kept for STALE_SECONDS, so events do not each cost a
-    query. A change made through any app of this process shows at once (`changed`); one made
-    through another process shows within STALE_SECONDS, and a delivery planned meanwhile for a
-    subscription deleted there fails when it is due."""
+    query. A change made through this app shows at once (`forget`); one made through another
+    process within STALE_SECONDS, and a delivery planned meanwhile for a subscription deleted
+    there fails when it is due."""
 
     STALE_SECONDS = 1.0
-    # Bumped by every create and delete in this process; a cache read before a bump is dropped.
-    _generation = 0
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._seen_generation = LiveSubscriptions._generation
         self._owners: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+        # Counts `forget`s: what a read that was under way meanwhile found is not kept.
+        self._generation = 0
 
-    @classmethod
-    def changed(cls) -> None:
-        cls._generation += 1
+    def forget(self) -> None:
+        self._owners.clear()
+        self._generation += 1
 
     async def of(self, data: Sequence[dict[str, Any]]) -> list[Any]:
         """Those of the regions and units that events with these `data` concern."""
-        if self._seen_generation != LiveSubscriptions._generation:
-            self._seen_generation = LiveSubscriptions._generation
-            self._owners.clear()
         owners = {("applicant", item["tenant"]) for item in data if isinstance(item.get("tenant"), str)}
         owners |= {("officer", item["unit"]) for item in data if isinstance(item.get("unit"), str)}
         now = time.monotonic()
@@ -66,11 +63,11 @@ class LiveSubscriptions:
                  if owner in self._owners and now - self._owners[owner][0] <= self.STALE_SECONDS}
         missing = owners - found.keys()
         if missing:
-            generation = LiveSubscriptions._generation
+            generation = self._generation
             loaded: dict[tuple[str, str], list[Any]] = {owner: [] for owner in missing}
             for row in await self._db.run(lambda connection: _live_of(connection, missing)):
                 loaded[(row.owner_role, row.tenant)].append(row)
-            if generation == LiveSubscriptions._generation:  # else a change came meanwhile: not kept
+            if generation == self._generation:
                 self._owners.update({owner: (now, rows) for owner, rows in loaded.items()})
             found.update(loaded)
         return sorted((row for rows in found.values() for row in rows), key=lambda row: row.position)
@@ -101,41 +98,6 @@ def _visible(identity: Identity):
     return conditions
 
 
-async def create(database: Database, settings: NotificationsSettings, identity: Identity,
-                 *, url: str, events: list[str]) -> dict[str, Any]:
-    if not identity.tenant:
-        raise Problem(403, NO_TENANT, slug="no-tenant")
-    try:
-        await check_url(url, settings.webhook_allow_loopback)
-    except UrlRefused as exc:
-        detail = Text(URL_REFUSED.id.format(reason=exc.text.id), URL_REFUSED.en.format(reason=exc.text.en))
-        raise Problem(422, detail, slug="webhook-url-refused",
-                      errors=[{"field": "url", "message": exc.text.en}]) from exc
-    now = utcnow()
-    secret = new_secret()
-    row = {
-        "id": str(uuid.uuid4()), "url": url, "events": list(events), "owner_role": identity.role,
-        "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
-    }
-    async with database.begin() as session:
-        await session.execute(webhook_subscriptions.insert().values(**row))
-    LiveSubscriptions.changed()
-    return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
-            "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
-
-
-async def list_visible(read_sessions: async_sessionmaker[AsyncSession], identity: Identity, limit: int,
-                       cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    query = select(*_PUBLIC_COLUMNS).where(*_visible(identity))
-    if cursor:
-        query = query.where(webhook_subscriptions.c.position < position_before(cursor))
-    query = query.order_by(webhook_subscriptions.c.position.desc()).limit(limit + 1)
-    async with read_sessions() as session:
-        rows = (await session.execute(query)).all()
-    following = next_cursor(rows, limit)
-    return [public_view(row) for row in rows[:limit]], following
-
-
 async def _find(session: AsyncSession, identity: Identity, subscription_id: str) -> Any:
     row = (await session.execute(
         select(*_PUBLIC_COLUMNS).where(webhook_subscriptions.c.id == subscription_id, *_visible(identity))
@@ -145,76 +107,115 @@ async def _find(session: AsyncSession, identity: Identity, subscription_id: str)
     return row
 
 
-async def get(read_sessions: async_sessionmaker[AsyncSession], identity: Identity, subscription_id: str) -> dict:
-    async with read_sessions() as session:
-        return public_view(await _find(session, identity, subscription_id))
+class Subscriptions:
+    """Webhook subscriptions as their owners manage them. `on_change` is told of every one created
+    or deleted, once it is committed."""
 
+    def __init__(self, database: Database, read_sessions: async_sessionmaker[AsyncSession],
+                 settings: NotificationsSettings, on_change: Callable[[], None] = lambda: None) -> None:
+        self.database = database
+        self.read_sessions = read_sessions
+        self.settings = settings
+        self.on_change = on_change
 
-async def delete(database: Database, identity: Identity, subscription_id: str) -> None:
-    """Stops deliveries at once: the pending ones are failed."""
-    now = utcnow()
-    async with database.begin() as session:
-        await _find(session, identity, subscription_id)
-        await session.execute(update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
-                              .values(deleted_at=now))
-        await session.execute(
-            update(deliveries)
-            .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
-                   deliveries.c.claim.is_(None))
-            .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
-    LiveSubscriptions.changed()
+    async def create(self, identity: Identity, *, url: str, events: list[str]) -> dict[str, Any]:
+        if not identity.tenant:
+            raise Problem(403, NO_TENANT, slug="no-tenant")
+        try:
+            await check_url(url, self.settings.webhook_allow_loopback)
+        except UrlRefused as exc:
+            detail = Text(URL_REFUSED.id.format(reason=exc.text.id), URL_REFUSED.en.format(reason=exc.text.en))
+            raise Problem(422, detail, slug="webhook-url-refused",
+                          errors=[{"field": "url", "message": exc.text.en}]) from exc
+        now = utcnow()
+        secret = new_secret()
+        row = {
+            "id": str(uuid.uuid4()), "url": url, "events": list(events), "owner_role": identity.role,
+            "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
+        }
+        async with self.database.begin() as session:
+            await session.execute(webhook_subscriptions.insert().values(**row))
+            # The answer shows the secret once: a retry after a crash is told the key was used.
+            await idempotency.settle(session, idempotency.not_replayable())
+        self.on_change()
+        return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
+                "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
 
+    async def list_visible(self, identity: Identity, limit: int,
+                           cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        query = select(*_PUBLIC_COLUMNS).where(*_visible(identity))
+        query = newest_first(query, webhook_subscriptions.c.position, limit, cursor)
+        async with self.read_sessions() as session:
+            rows = (await session.execute(query)).all()
+        following = next_cursor(rows, limit)
+        return [public_view(row) for row in rows[:limit]], following
 
-async def rotate_secret(database: Database, settings: NotificationsSettings,
-                        identity: Identity, subscription_id: str, grace_seconds: int | None) -> dict[str, Any]:
-    """A new secret at once; the current one keeps signing (next to it) for the grace period."""
-    now = utcnow()
-    grace = settings.webhook_secret_grace_seconds if grace_seconds is None else grace_seconds
-    expires = now + timedelta(seconds=grace)
-    secret = new_secret()
-    async with database.begin() as session:
-        await _find(session, identity, subscription_id)
-        await session.execute(
-            update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
-            .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
-                    secret=secret, rotated_at=now))
-    return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
+    async def get(self, identity: Identity, subscription_id: str) -> dict:
+        async with self.read_sessions() as session:
+            return public_view(await _find(session, identity, subscription_id))
 
+    async def delete(self, identity: Identity, subscription_id: str) -> None:
+        """Stops deliveries at once: the pending ones are failed."""
+        now = utcnow()
+        async with self.database.begin() as session:
+            await _find(session, identity, subscription_id)
+            await session.execute(update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+                                  .values(deleted_at=now))
+            await session.execute(
+                update(deliveries)
+                .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
+                       deliveries.c.claim.is_(None))
+                .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
+        self.on_change()
 
-async def list_deliveries(read_sessions: async_sessionmaker[AsyncSession], identity: Identity,
-                          subscription_id: str, limit: int, cursor: str | None,
-                          status: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """Newest first, each with every attempt."""
-    query = (
-        select(deliveries.c.position, deliveries.c.id, deliveries.c.event_id, notifications.c.event_type,
-               deliveries.c.status, deliveries.c.created_at, deliveries.c.updated_at, deliveries.c.completed_at,
-               deliveries.c.next_attempt_at)
-        .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id))
-        .where(deliveries.c.subscription_id == subscription_id, deliveries.c.channel == "webhook")
-    )
-    if status:
-        query = query.where(deliveries.c.status.in_(DUE) if status == "pending" else deliveries.c.status == status)
-    if cursor:
-        query = query.where(deliveries.c.position < position_before(cursor))
-    query = query.order_by(deliveries.c.position.desc()).limit(limit + 1)
-    async with read_sessions() as session:
-        await _find(session, identity, subscription_id)
-        rows = (await session.execute(query)).all()
-        page = rows[:limit]
-        attempts: dict[str, list[dict[str, Any]]] = {row.id: [] for row in page}
-        if page:
-            for attempt in (await session.execute(
-                select(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(list(attempts)))
-                .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
-            )).all():
-                attempts[attempt.delivery_id].append({
-                    "attempt": attempt.attempt, "at": attempt.started_at, "status_code": attempt.status_code,
-                    "duration_ms": attempt.duration_ms, "error": attempt.error, "outcome": attempt.outcome})
-    following = next_cursor(rows, limit)
-    items = [{
-        "id": row.id, "event_id": row.event_id, "event_type": row.event_type, "status": as_seen(row.status, 0)[0],
-        "created_at": row.created_at, "updated_at": row.updated_at, "completed_at": row.completed_at,
-        "next_attempt_at": row.next_attempt_at if row.status in DUE else None,
-        "attempts": attempts[row.id],
-    } for row in page]
-    return items, following
+    async def rotate_secret(self, identity: Identity, subscription_id: str,
+                            grace_seconds: int | None) -> dict[str, Any]:
+        """A new secret at once; the current one keeps signing (next to it) for the grace period."""
+        now = utcnow()
+        grace = self.settings.webhook_secret_grace_seconds if grace_seconds is None else grace_seconds
+        expires = now + timedelta(seconds=grace)
+        secret = new_secret()
+        async with self.database.begin() as session:
+            await _find(session, identity, subscription_id)
+            await session.execute(
+                update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
+                .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
+                        secret=secret, rotated_at=now))
+            await idempotency.settle(session, idempotency.not_replayable())
+        return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
+
+    async def list_deliveries(self, identity: Identity, subscription_id: str, limit: int, cursor: str | None,
+                              status: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first, each with every attempt."""
+        query = (
+            select(deliveries.c.position, deliveries.c.id, deliveries.c.event_id, notifications.c.event_type,
+                   deliveries.c.status, deliveries.c.created_at, deliveries.c.updated_at, deliveries.c.completed_at,
+                   deliveries.c.next_attempt_at)
+            .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id))
+            .where(deliveries.c.subscription_id == subscription_id, deliveries.c.channel == "webhook")
+        )
+        if status:
+            query = query.where(deliveries.c.status.in_(DUE) if status == "pending" else deliveries.c.status == status)
+        query = newest_first(query, deliveries.c.position, limit, cursor)
+        async with self.read_sessions() as session:
+            await _find(session, identity, subscription_id)
+            rows = (await session.execute(query)).all()
+            page = rows[:limit]
+            attempts: dict[str, list[dict[str, Any]]] = {row.id: [] for row in page}
+            if page:
+                for attempt in (await session.execute(
+                    select(delivery_attempts).where(delivery_attempts.c.delivery_id.in_(list(attempts)))
+                    .order_by(delivery_attempts.c.delivery_id, delivery_attempts.c.attempt)
+                )).all():
+                    attempts[attempt.delivery_id].append({
+                        "attempt": attempt.attempt, "at": attempt.started_at, "status_code": attempt.status_code,
+                        "duration_ms": attempt.duration_ms, "error": attempt.error, "outcome": attempt.outcome})
+        following = next_cursor(rows, limit)
+        items = [{
+            "id": row.id, "event_id": row.event_id, "event_type": row.event_type,
+            "status": as_seen(row.status, 0)[0],
+            "created_at": row.created_at, "updated_at": row.updated_at, "completed_at": row.completed_at,
+            "next_attempt_at": row.next_attempt_at if row.status in DUE else None,
+            "attempts": attempts[row.id],
+        } for row in page]
+        return items, following

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -21,27 +22,6 @@ NOT_FOUND = Text("Templat tidak ditemukan.", "Template not found.")
 INVALID = Text("Templat tidak dapat dipakai.", "The template cannot be used.")
 
 
-async def seed(database: Database) -> None:
-    """Insert the default of every (event type, language) that has none; edited ones stay."""
-    async with database.read() as session:
-        existing = {(row.event_type, row.language) for row in
-                    (await session.execute(select(templates.c.event_type, templates.c.language))).all()}
-    missing = [key for key in DEFAULTS if key not in existing]
-    if not missing:
-        return
-    now = utcnow()
-    try:
-        async with database.begin() as session:
-            await session.execute(insert(templates), [
-                {"event_type": event_type, "language": language, "subject": DEFAULTS[(event_type, language)].subject,
-                 "text": DEFAULTS[(event_type, language)].text, "html": DEFAULTS[(event_type, language)].html,
-                 "updated_at": now, "updated_by": None}
-                for event_type, language in missing])
-    except IntegrityError:
-        # Another process of this service seeded them at the same moment.
-        pass
-
-
 def _view(row: Any) -> dict[str, Any]:
     return {"event_type": row.event_type, "language": row.language, "subject": row.subject, "text": row.text,
             "html": row.html, "updated_at": row.updated_at, "updated_by": row.updated_by}
@@ -52,13 +32,6 @@ def _known(event_type: str, language: str) -> None:
         raise Problem(404, NOT_FOUND)
 
 
-async def list_all(read_sessions: async_sessionmaker[AsyncSession]) -> list[dict[str, Any]]:
-    async with read_sessions() as session:
-        rows = (await session.execute(
-            select(templates).order_by(templates.c.event_type, templates.c.language))).all()
-    return [_view(row) for row in rows]
-
-
 async def _load(session: AsyncSession, event_type: str, language: str) -> Any:
     _known(event_type, language)
     row = (await session.execute(select(templates).where(
@@ -66,11 +39,6 @@ async def _load(session: AsyncSession, event_type: str, language: str) -> Any:
     if row is None:
         raise Problem(404, NOT_FOUND)
     return row
-
-
-async def get(read_sessions: async_sessionmaker[AsyncSession], event_type: str, language: str) -> dict[str, Any]:
-    async with read_sessions() as session:
-        return _view(await _load(session, event_type, language))
 
 
 def _render_checked(sources: Sources, event_type: str, language: str, public_url: str,
@@ -91,25 +59,65 @@ def _render_checked(sources: Sources, event_type: str, language: str, public_url
             "html": rendered.html}
 
 
-async def put(database: Database, identity: Identity, event_type: str, language: str,
-              sources: Sources, public_url: str) -> dict[str, Any]:
-    """Replace a template; refused (422) unless it compiles and renders the sample event."""
-    _known(event_type, language)
-    _render_checked(sources, event_type, language, public_url, None)
-    now = utcnow()
-    values = {"subject": sources.subject, "text": sources.text, "html": sources.html, "updated_at": now,
-              "updated_by": identity.subject}
-    async with database.begin() as session:
-        changed = await session.execute(update(templates).where(
-            templates.c.event_type == event_type, templates.c.language == language).values(**values))
-        if changed.rowcount == 0:
-            await session.execute(insert(templates).values(event_type=event_type, language=language, **values))
-    return {"event_type": event_type, "language": language, **values}
+class TemplateStore:
+    """The email templates: seeded, read, replaced and previewed. `on_change` is told of every
+    replacement (this process's caches drop the old one)."""
 
+    def __init__(self, database: Database, read_sessions: async_sessionmaker[AsyncSession], public_url: str,
+                 on_change: Callable[[], None]) -> None:
+        self.database = database
+        self.read_sessions = read_sessions
+        self.public_url = public_url
+        self.on_change = on_change
 
-async def preview(read_sessions: async_sessionmaker[AsyncSession], event_type: str, language: str,
-                  drafts: dict[str, str | None], data: dict[str, Any] | None, public_url: str) -> dict[str, Any]:
-    async with read_sessions() as session:
-        stored = await _load(session, event_type, language)
-    sources = Sources(**{part: drafts.get(part) or getattr(stored, part) for part in PARTS})
-    return _render_checked(sources, event_type, language, public_url, data)
+    async def seed(self) -> None:
+        """Insert the default of every (event type, language) that has none; edited ones stay."""
+        async with self.database.read() as session:
+            existing = {(row.event_type, row.language) for row in
+                        (await session.execute(select(templates.c.event_type, templates.c.language))).all()}
+        missing = [key for key in DEFAULTS if key not in existing]
+        if not missing:
+            return
+        now = utcnow()
+        rows = [{"event_type": event_type, "language": language, "subject": DEFAULTS[(event_type, language)].subject,
+                 "text": DEFAULTS[(event_type, language)].text, "html": DEFAULTS[(event_type, language)].html,
+                 "updated_at": now, "updated_by": None}
+                for event_type, language in missing]
+        try:
+            async with self.database.begin() as session:
+                await session.execute(insert(templates), rows)
+        except IntegrityError:
+            # Another process of this service seeded them at the same moment.
+            pass
+
+    async def list_all(self) -> list[dict[str, Any]]:
+        async with self.read_sessions() as session:
+            rows = (await session.execute(
+                select(templates).order_by(templates.c.event_type, templates.c.language))).all()
+        return [_view(row) for row in rows]
+
+    async def get(self, event_type: str, language: str) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            return _view(await _load(session, event_type, language))
+
+    async def put(self, identity: Identity, event_type: str, language: str, sources: Sources) -> dict[str, Any]:
+        """Replace a template; refused (422) unless it compiles and renders the sample event."""
+        _known(event_type, language)
+        _render_checked(sources, event_type, language, self.public_url, None)
+        now = utcnow()
+        values = {"subject": sources.subject, "text": sources.text, "html": sources.html, "updated_at": now,
+                  "updated_by": identity.subject}
+        async with self.database.begin() as session:
+            changed = await session.execute(update(templates).where(
+                templates.c.event_type == event_type, templates.c.language == language).values(**values))
+            if changed.rowcount == 0:
+                await session.execute(insert(templates).values(event_type=event_type, language=language, **values))
+        self.on_change()
+        return {"event_type": event_type, "language": language, **values}
+
+    async def preview(self, event_type: str, language: str, drafts: dict[str, str | None],
+                      data: dict[str, Any] | None) -> dict[str, Any]:
+        async with self.read_sessions() as session:
+            stored = await _load(session, event_type, language)
+        sources = Sources(**{part: drafts.get(part) or getattr(stored, part) for part in PARTS})
+        return _render_checked(sources, event_type, language, self.public_url, data)

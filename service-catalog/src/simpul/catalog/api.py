@@ -1,4 +1,4 @@
-"""Routes of the catalogue: thin, HTTP in and out. The rules live in service.py."""
+"""Routes of the catalogue: thin, HTTP in and out. The use cases live in service.py."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from simpul.shared.identity import Identity, current_identity, require_roles
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, Text, request_language
 
+from simpul.catalog.documents import Listing, Served, service_path
 from simpul.catalog.schemas import (
     CATEGORY_PATTERN,
     NO_NUL,
@@ -27,7 +28,7 @@ from simpul.catalog.schemas import (
     ServiceStatus,
     VersionPage,
 )
-from simpul.catalog.service import Catalogue, Listing, Served
+from simpul.catalog.service import Catalogue
 
 # Public data: shared caches may keep it briefly; clients revalidate with the ETag after that.
 PUBLIC_CACHE = "public, max-age=60"
@@ -123,7 +124,8 @@ router = APIRouter(prefix="/v1/services", tags=["catalogue"], route_class=Bounde
 admin_only = require_roles("admin")
 
 
-def catalogue(request: Request) -> Catalogue:
+def catalogue_of(request: Request) -> Catalogue:
+    """The Catalogue create_app built; a plain call, not a dependency, on these hot paths."""
     return request.app.state.catalogue
 
 
@@ -155,10 +157,6 @@ def listing_response(listing: Listing) -> Response:
     return Response(body, media_type="application/json")
 
 
-def _location(code: str) -> str:
-    return f"/v1/services/{code}"
-
-
 @router.get(
     "",
     summary="List services",
@@ -175,7 +173,7 @@ async def list_services(
     page: tuple[int, str | None] = Depends(page_params),
 ) -> Response:
     limit, cursor = page
-    listing = await catalogue(request).list_services(
+    listing = await catalogue_of(request).list_services(
         current_identity(request), limit=limit, cursor=cursor, unit=unit, category=category, q=q, status=status
     )
     return listing_response(listing)
@@ -189,8 +187,8 @@ async def list_services(
     responses={201: _ok(ServiceDocument, "The new draft"), **UNAUTHORISED, **CONFLICT, **INVALID, **TOO_LARGE_BODY},
 )
 async def create_service(request: Request, body: ServiceCreate, actor: Identity = Depends(admin_only)) -> Response:
-    served = await catalogue(request).create(actor, body, request_language(request))
-    return written_response(served, 201, _location(body.code))
+    served = await catalogue_of(request).create(actor, body, request_language(request))
+    return written_response(served, 201, service_path(body.code))
 
 
 @router.get(
@@ -200,7 +198,7 @@ async def create_service(request: Request, body: ServiceCreate, actor: Identity 
     responses={200: _ok(ServiceDocument, "The service standard"), 304: {"description": "Not modified"}, **NOT_FOUND},
 )
 async def get_service(request: Request, code: str) -> Response:
-    served = await catalogue(request).current(current_identity(request), code)
+    served = await catalogue_of(request).current(current_identity(request), code)
     return document_response(request, served)
 
 
@@ -221,7 +219,7 @@ async def get_service(request: Request, code: str) -> Response:
 async def revise_service(
     request: Request, code: str, body: ServiceRevision, actor: Identity = Depends(admin_only)
 ) -> Response:
-    served = await catalogue(request).revise(actor, code, body, request_language(request))
+    served = await catalogue_of(request).revise(actor, code, body, request_language(request))
     return written_response(served)
 
 
@@ -232,7 +230,7 @@ async def revise_service(
     responses={200: _ok(ServiceDocument, "The published version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
 )
 async def publish_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
-    return written_response(await catalogue(request).publish(actor, code))
+    return written_response(await catalogue_of(request).publish(actor, code))
 
 
 @router.post(
@@ -242,7 +240,7 @@ async def publish_service(request: Request, code: str, actor: Identity = Depends
     responses={200: _ok(ServiceDocument, "The retired version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
 )
 async def retire_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
-    return written_response(await catalogue(request).retire(actor, code))
+    return written_response(await catalogue_of(request).retire(actor, code))
 
 
 @router.get(
@@ -255,7 +253,7 @@ async def list_versions(
     request: Request, code: str, page: tuple[int, str | None] = Depends(page_params)
 ) -> Response:
     limit, cursor = page
-    listing = await catalogue(request).list_versions(current_identity(request), code, limit=limit, cursor=cursor)
+    listing = await catalogue_of(request).list_versions(current_identity(request), code, limit=limit, cursor=cursor)
     return listing_response(listing)
 
 
@@ -271,7 +269,7 @@ async def list_versions(
     },
 )
 async def get_version(request: Request, code: str, version: int = Path(ge=1, le=2_147_483_647)) -> Response:
-    served = await catalogue(request).version(current_identity(request), code, version)
+    served = await catalogue_of(request).version(current_identity(request), code, version)
     return document_response(request, served)
 
 
@@ -288,4 +286,4 @@ async def service_history(
     actor: Identity = Depends(admin_only),
 ) -> Response:
     limit, cursor = page
-    return listing_response(await catalogue(request).history(actor, code, limit=limit, cursor=cursor))
+    return listing_response(await catalogue_of(request).history(actor, code, limit=limit, cursor=cursor))

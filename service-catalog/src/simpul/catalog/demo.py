@@ -10,8 +10,8 @@ from pydantic import TypeAdapter
 
 from simpul.shared.identity import SERVICE_ROLE, Identity
 
+from simpul.catalog.rules import definition_errors
 from simpul.catalog.schemas import ServiceCreate
-from simpul.catalog.service import definition_errors
 
 log = logging.getLogger("simpul.catalog.demo")
 

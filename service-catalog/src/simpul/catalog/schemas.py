@@ -1,6 +1,6 @@
 """The wire format of the catalogue: what admins send, and what everyone reads.
 
-Inputs forbid unknown fields. Responses are served pre-serialised (see service.py); the output
+Inputs forbid unknown fields. Responses are served pre-serialised (see documents.py); the output
 models below describe them for the OpenAPI document and for tests that check the bodies.
 """
 

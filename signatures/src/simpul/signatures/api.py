@@ -18,6 +18,7 @@ from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import Problem, Text, request_language
 from simpul.signatures import pages, pki
+from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
 from simpul.signatures.schemas import IssueRequest, RevokeRequest, RevokeSignerRequest
 from simpul.signatures.service import DocumentService
 from simpul.signatures.tsa import CONTENT_TYPE as TSQ_CONTENT_TYPE
@@ -43,8 +44,13 @@ admin_only = require_roles("admin")
 signed_in = require_roles("applicant", "officer", "admin")
 
 
-def get_service(request: Request) -> DocumentService:
-    return request.app.state.service
+def documents_of(request: Request) -> DocumentService:
+    """The use cases `create_app` built once; a plain call rather than a dependency, on hot paths."""
+    return request.app.state.documents
+
+
+def keystore_of(request: Request) -> DevelopmentKeystore | ProductionKeystore:
+    return request.app.state.keystore
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -62,7 +68,7 @@ def wants_html(request: Request) -> bool:
 
 @router.post("/internal/tsa", include_in_schema=False)
 async def timestamp(request: Request, _: Identity = Depends(service_only)) -> Response:
-    tsa = getattr(request.app.state.keystore, "tsa", None)
+    tsa = getattr(keystore_of(request), "tsa", None)
     if tsa is None:
         raise Problem(404, NO_TSA, slug="no-tsa")
     if request.headers.get("content-type", "").split(";")[0].strip() != TSQ_CONTENT_TYPE:
@@ -72,9 +78,8 @@ async def timestamp(request: Request, _: Identity = Depends(service_only)) -> Re
 
 
 @router.post("/internal/documents", include_in_schema=False)
-async def issue_document(body: IssueRequest, identity: Identity = Depends(service_only),
-                         service: DocumentService = Depends(get_service)) -> Response:
-    issued = await service.issue(body, identity)
+async def issue_document(body: IssueRequest, request: Request, identity: Identity = Depends(service_only)) -> Response:
+    issued = await documents_of(request).issue(body, identity)
     location = {"Location": f"/v1/documents/{issued.document['document_id']}"}
     return json_response(issued.document, 201 if issued.created else 200, location)
 
@@ -83,14 +88,13 @@ async def issue_document(body: IssueRequest, identity: Identity = Depends(servic
 
 
 @router.get("/v1/documents/{document_id}", tags=["documents"], summary="Metadata of an issued document")
-async def get_document(document_id: str, identity: Identity = Depends(signed_in),
-                       service: DocumentService = Depends(get_service)) -> Response:
-    return json_response(await service.get(document_id, identity))
+async def get_document(document_id: str, request: Request, identity: Identity = Depends(signed_in)) -> Response:
+    return json_response(await documents_of(request).get(document_id, identity))
 
 
 @router.get("/v1/documents/{document_id}/content", tags=["documents"], summary="The signed PDF")
-async def get_content(document_id: str, request: Request, identity: Identity = Depends(signed_in),
-                      service: DocumentService = Depends(get_service)) -> Response:
+async def get_content(document_id: str, request: Request, identity: Identity = Depends(signed_in)) -> Response:
+    service = documents_of(request)
     row = await service.content(document_id, identity)
     etag = f'"{row["sha256"]}"'
     headers = {
@@ -106,24 +110,22 @@ async def get_content(document_id: str, request: Request, identity: Identity = D
 
 
 @router.get("/v1/documents/{document_id}/history", tags=["documents"], summary="Audit trail of a document")
-async def get_history(document_id: str, identity: Identity = Depends(signed_in),
-                      service: DocumentService = Depends(get_service)) -> Response:
-    return json_response({"items": await service.history(document_id, identity)})
+async def get_history(document_id: str, request: Request, identity: Identity = Depends(signed_in)) -> Response:
+    return json_response({"items": await documents_of(request).history(document_id, identity)})
 
 
 @router.post("/v1/documents/{document_id}/revoke", tags=["documents"], summary="Revoke an issued document")
-async def revoke_document(document_id: str, body: RevokeRequest, identity: Identity = Depends(signed_in),
-                          service: DocumentService = Depends(get_service)) -> Response:
-    return json_response(await service.revoke(document_id, body.reason, identity))
+async def revoke_document(document_id: str, body: RevokeRequest, request: Request,
+                          identity: Identity = Depends(signed_in)) -> Response:
+    return json_response(await documents_of(request).revoke(document_id, body.reason, identity))
 
 
 # -- public verification --------------------------------------------------------------------------
 
 
 @router.get("/v1/verify/{document_id}", tags=["verification"], summary="Public status of a document")
-async def verify_document(document_id: str, request: Request,
-                          service: DocumentService = Depends(get_service)) -> Response:
-    status = await service.public_status(document_id)
+async def verify_document(document_id: str, request: Request) -> Response:
+    status = await documents_of(request).public_status(document_id)
     if wants_html(request):
         return HTMLResponse(pages.document_page(status, request_language(request)),
                             status_code=200 if status else 404, headers=_page_headers())
@@ -133,9 +135,9 @@ async def verify_document(document_id: str, request: Request,
 
 
 @router.post("/v1/verify", tags=["verification"], summary="Check an uploaded PDF")
-async def verify_upload(request: Request, service: DocumentService = Depends(get_service)) -> Response:
+async def verify_upload(request: Request) -> Response:
     data = await _read_upload(request, request.app.state.settings.verify_max_bytes)
-    result = await service.verify_upload(data)
+    result = await documents_of(request).verify_upload(data)
     if wants_html(request):
         return HTMLResponse(pages.check_page(result, request_language(request)), headers=_page_headers())
     return json_response(result, headers={"Cache-Control": "no-store"})
@@ -157,7 +159,7 @@ def _page_headers() -> dict[str, str]:
 
 @router.get("/v1/pki/ca", tags=["pki"], summary="The root certificate (PEM)")
 async def root_certificate(request: Request) -> Response:
-    body = b"".join(pki.pem(root) for root in request.app.state.keystore.trust_roots())
+    body = b"".join(pki.pem(root) for root in keystore_of(request).trust_roots())
     return Response(body, media_type="application/x-pem-file",
                     headers={"Content-Disposition": 'inline; filename="simpul-root-ca.pem"',
                              "Cache-Control": "public, max-age=86400"})
@@ -165,7 +167,7 @@ async def root_certificate(request: Request) -> Response:
 
 @router.get("/v1/pki/issuing-ca", tags=["pki"], summary="The issuing CA certificate (DER)")
 async def issuing_certificate(request: Request) -> Response:
-    keystore = request.app.state.keystore
+    keystore = keystore_of(request)
     if keystore.production:
         raise Problem(404, NO_CRL)
     return Response(pki.der(keystore.issuing), media_type="application/pkix-cert",
@@ -174,7 +176,7 @@ async def issuing_certificate(request: Request) -> Response:
 
 @router.get("/v1/pki/crl", tags=["pki"], summary="The current certificate revocation list (DER)")
 async def revocation_list(request: Request) -> Response:
-    keystore = request.app.state.keystore
+    keystore = keystore_of(request)
     if keystore.production:
         raise Problem(404, NO_CRL)
     _, next_update, der = await keystore.crl()
@@ -184,16 +186,16 @@ async def revocation_list(request: Request) -> Response:
 
 
 @router.get("/v1/signers", tags=["pki"], summary="Certificates held by the service (admin)")
-async def list_signers(page: tuple[int, str | None] = Depends(page_params), _: Identity = Depends(admin_only),
-                       service: DocumentService = Depends(get_service)) -> Response:
+async def list_signers(request: Request, page: tuple[int, str | None] = Depends(page_params),
+                       _: Identity = Depends(admin_only)) -> Response:
     limit, cursor = page
-    return json_response(await service.list_certificates(limit, cursor))
+    return json_response(await documents_of(request).list_certificates(limit, cursor))
 
 
 @router.post("/v1/signers/{certificate_id}/revoke", tags=["pki"], summary="Revoke a unit's signer certificate (admin)")
-async def revoke_signer(certificate_id: str, body: RevokeSignerRequest, identity: Identity = Depends(admin_only),
-                        service: DocumentService = Depends(get_service)) -> Response:
-    return json_response(await service.revoke_signer(certificate_id, body.reason, identity))
+async def revoke_signer(certificate_id: str, body: RevokeSignerRequest, request: Request,
+                        identity: Identity = Depends(admin_only)) -> Response:
+    return json_response(await documents_of(request).revoke_signer(certificate_id, body.reason, identity))
 
 
 # -- request bodies -------------------------------------------------------------------------------

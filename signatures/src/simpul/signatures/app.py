@@ -28,44 +28,8 @@ def create_app(
     settings = settings or SignaturesSettings()
 
     async def start(app: FastAPI) -> None:
-        if settings.production_keys:
-            keystore = ProductionKeystore(
-                app.state.sessions,
-                settings.pkcs12_dir,
-                settings.pkcs12_passphrase.encode() if settings.pkcs12_passphrase else None,
-                settings.trust_roots,
-                clock=clock,
-            )
-        else:
-            keystore = DevelopmentKeystore(
-                app.state.sessions,
-                passphrase=settings.resolved_key_passphrase(),
-                public_url=settings.public_url,
-                data_dir=settings.data_dir,
-                crl_validity=timedelta(hours=settings.crl_validity_hours),
-                clock=clock,
-            )
-        await keystore.start()
-        app.state.keystore = keystore
-        pool = SigningPool(settings.resolved_workers())
-        app.state.pool = pool
-        await pool.start()
-        app.state.service = DocumentService(
-            sessions=app.state.sessions,
-            read_sessions=app.state.read_sessions,
-            keystore=keystore,
-            pool=pool,
-            store=FileStore(settings.documents_dir()),
-            public_url=settings.public_url,
-            internal_secret=settings.resolved_internal_secret(),
-            tsa_url=settings.resolved_tsa_url(),
-            tsa_is_own=settings.tsa_url is None and not settings.production_keys,
-            sign_timeout=settings.sign_timeout_seconds,
-            verify_timeout=settings.verify_timeout_seconds,
-            verify_memory_bytes=settings.verify_memory_bytes,
-            verify_concurrency=settings.resolved_verify_concurrency(),
-            clock=clock,
-        )
+        await app.state.keystore.start()
+        await app.state.pool.start()
         relay = OutboxRelay(app.state.sessions, app.state.read_sessions, outbox,
                             event_transport or transport_for(settings))
         relay.watch(app.state.sessions)
@@ -76,9 +40,7 @@ def create_app(
         relay = getattr(app.state, "relay", None)
         if relay is not None:
             await relay.stop()
-        pool = getattr(app.state, "pool", None)
-        if pool is not None:
-            await pool.close()
+        await app.state.pool.close()
 
     app = create_service_app(
         settings,
@@ -88,6 +50,42 @@ def create_app(
         idempotency=idempotency,
         on_startup=[start],
         on_shutdown=[stop],
+    )
+    if settings.production_keys:
+        keystore = ProductionKeystore(
+            app.state.sessions,
+            settings.pkcs12_dir,
+            settings.pkcs12_passphrase.encode() if settings.pkcs12_passphrase else None,
+            settings.trust_roots,
+            clock=clock,
+        )
+    else:
+        keystore = DevelopmentKeystore(
+            app.state.sessions,
+            passphrase=settings.resolved_key_passphrase(),
+            public_url=settings.public_url,
+            data_dir=settings.data_dir,
+            crl_validity=timedelta(hours=settings.crl_validity_hours),
+            clock=clock,
+        )
+    # Built here, started (keys loaded, workers running) in the lifespan.
+    app.state.keystore = keystore
+    app.state.pool = pool = SigningPool(settings.resolved_workers())
+    app.state.documents = DocumentService(
+        sessions=app.state.sessions,
+        read_sessions=app.state.read_sessions,
+        keystore=keystore,
+        pool=pool,
+        store=FileStore(settings.documents_dir()),
+        public_url=settings.public_url,
+        internal_secret=settings.resolved_internal_secret(),
+        tsa_url=settings.resolved_tsa_url(),
+        tsa_is_own=settings.tsa_url is None and not settings.production_keys,
+        sign_timeout=settings.sign_timeout_seconds,
+        verify_timeout=settings.verify_timeout_seconds,
+        verify_memory_bytes=settings.verify_memory_bytes,
+        verify_concurrency=settings.resolved_verify_concurrency(),
+        clock=clock,
     )
     app.include_router(router)
     return app

@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.signatures import pki
 from simpul.signatures.models import certificates, crls
 from simpul.signatures.signing import SignerMaterial, ValidationMaterial
@@ -268,10 +269,12 @@ class DevelopmentKeystore:
                                                   next_update=crl.next_update_utc, der=der))
         return number, crl.next_update_utc, der
 
-    async def revoke_certificate(self, certificate_id: str, reason: str, revoked_by: str) -> Any | None:
+    async def revoke_certificate(
+        self, certificate_id: str, reason: str, revoked_by: str, settlement: idempotency.Settlement | None = None
+    ) -> Any | None:
         """Revoke a unit's signer (its key is compromised or the unit is gone): a new CRL lists it
         at once, and the unit's next document gets a new certificate. None when there is no such
-        certificate left to revoke."""
+        certificate left to revoke. `settlement` (the request's Idempotency-Key) commits with it."""
         now = self._clock()
         async with self._crl_lock:
             async with self._sessions() as session, session.begin():
@@ -284,6 +287,8 @@ class DevelopmentKeystore:
                 )
                 if result.rowcount != 1:
                     return None
+                # Before the new CRL is made current in memory: a refusal here changes nothing.
+                await idempotency.settle(session, settlement)
                 number = (await session.execute(select(func.max(crls.c.number)))).scalar_one() or 0
                 self._crl = await self._issue_crl(session, number + 1)
                 row = (await session.execute(select(certificates).where(certificates.c.id == certificate_id))).mappings().one()

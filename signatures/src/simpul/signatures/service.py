@@ -17,10 +17,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import ASSERTION_HEADER, Identity, mint_service_token
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.shared.visibility import Visibility
 from simpul.signatures import pki
 from simpul.signatures.document import WIB, DocumentContent, flatten_fields
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
@@ -55,17 +57,6 @@ NOT_IN_PRODUCTION = Text("Sertifikat produksi dicabut oleh CA penerbitnya, bukan
 class Issued:
     document: dict[str, Any]
     created: bool
-
-
-def can_see(identity: Identity, row: Any) -> bool:
-    """Applicants see their region's documents, officers their unit's, admins all."""
-    if identity.role == "admin":
-        return True
-    if identity.role == "applicant":
-        return identity.tenant is not None and identity.tenant == row["tenant"]
-    if identity.role == "officer":
-        return identity.tenant is not None and identity.tenant == row["unit"]
-    return False
 
 
 def can_revoke(identity: Identity, row: Any) -> bool:
@@ -286,7 +277,8 @@ class DocumentService:
 
     async def _visible(self, document_id: str, identity: Identity) -> Any:
         row = await self._by_id(document_id) if _is_uuid(document_id) else None
-        if row is None or row["status"] == PENDING or not can_see(identity, row):
+        # Applicants see their region's documents, officers their unit's, admins all.
+        if row is None or row["status"] == PENDING or not Visibility.of(identity).allows(row):
             raise Problem(404, NOT_FOUND)
         return row
 
@@ -365,6 +357,7 @@ class DocumentService:
             if result.rowcount != 1:
                 raise Problem(409, ALREADY_REVOKED, slug="already-revoked")
             await self._audit(session, row["id"], "revoked", identity, reason, None)
+            await idempotency.settle(session, idempotency.changed(f"/v1/documents/{row['id']}"))
             await stage_event(
                 session, outbox, type="document.revoked", source=EVENT_SOURCE, subject=f"documents/{row['id']}",
                 data={
@@ -479,7 +472,10 @@ class DocumentService:
     async def revoke_signer(self, certificate_id: str, reason: str, identity: Identity) -> dict[str, Any]:
         if self.keystore.production:
             raise Problem(409, NOT_IN_PRODUCTION, slug="revoked-by-ca")
-        row = await self.keystore.revoke_certificate(certificate_id, reason, identity.subject)
+        # No route reads one signer again, so a retry after a crash is told the key was used.
+        row = await self.keystore.revoke_certificate(
+            certificate_id, reason, identity.subject, idempotency.not_replayable()
+        )
         self._signer_summaries.pop(certificate_id, None)
         if row is None:
             raise Problem(404, SIGNER_NOT_FOUND)

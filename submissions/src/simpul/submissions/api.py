@@ -10,7 +10,7 @@ from simpul.shared.identity import Identity
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import request_language
 from simpul.submissions.receipt import receipt_pdf
-from simpul.submissions.responses import content_length, download, json, roles
+from simpul.submissions.responses import FILE_RESPONSES, PROBLEM, download, incoming_file, json, roles, statuses
 from simpul.submissions.schemas import (
     ActionIn,
     CancelIn,
@@ -32,7 +32,6 @@ readers = roles("applicant", "officer", "admin")
 
 
 ID_PATH = "/v1/submissions/{submission_id}"
-PROBLEM = {"content": {"application/problem+json": {}}}
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -52,8 +51,9 @@ UPLOAD_BODY = {
 }
 
 
-def service_of(request: Request) -> SubmissionService:
-    return request.app.state.service
+def submissions_of(request: Request) -> SubmissionService:
+    """The use cases `create_app` built once; a plain call rather than a dependency, on hot paths."""
+    return request.app.state.submissions
 
 
 @router.post(
@@ -66,7 +66,7 @@ def service_of(request: Request) -> SubmissionService:
 async def create_submission(
     body: SubmissionCreate, request: Request, identity: Identity = Depends(applicant_only)
 ) -> Response:
-    created = await service_of(request).create(identity, body, request_language(request))
+    created = await submissions_of(request).create(identity, body, request_language(request))
     return json(created, 201, {"Location": f"/v1/submissions/{created['id']}"})
 
 
@@ -79,17 +79,16 @@ async def list_submissions(
     page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(readers),
 ) -> Response:
-    statuses = [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
     limit, cursor = page
-    result = await service_of(request).list(
-        identity, statuses=statuses, service_code=service_code, overdue=overdue, limit=limit, cursor=cursor
+    result = await submissions_of(request).list(
+        identity, statuses=statuses(status), service_code=service_code, overdue=overdue, limit=limit, cursor=cursor
     )
     return json(result)
 
 
 @router.get(ID_PATH, response_model=Submission, responses={404: PROBLEM}, summary="One submission")
 async def get_submission(submission_id: str, request: Request, identity: Identity = Depends(readers)) -> Response:
-    return json(await service_of(request).get(identity, submission_id))
+    return json(await submissions_of(request).get(identity, submission_id))
 
 
 @router.get(f"{ID_PATH}/history", response_model=HistoryPage, responses={404: PROBLEM}, summary="Its history")
@@ -100,7 +99,7 @@ async def get_history(
     identity: Identity = Depends(readers),
 ) -> Response:
     limit, cursor = page
-    return json(await service_of(request).history(identity, submission_id, limit=limit, cursor=cursor))
+    return json(await submissions_of(request).history(identity, submission_id, limit=limit, cursor=cursor))
 
 
 @router.post(
@@ -112,14 +111,7 @@ async def get_history(
     summary="Upload (or replace) the document for one requirement",
 )
 async def upload_document(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
-    document = await service_of(request).upload(
-        identity,
-        submission_id,
-        request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=content_length(request),
-        language=request_language(request),
-    )
+    document = await submissions_of(request).upload(identity, submission_id, incoming_file(request))
     return json(document, 201, {"Location": f"/v1/submissions/{submission_id}/documents/{document['id']}"})
 
 
@@ -130,7 +122,7 @@ async def list_documents(
     include_replaced: bool = Query(False, description="Also the documents later uploads replaced"),
     identity: Identity = Depends(readers),
 ) -> Response:
-    items = await service_of(request).documents(identity, submission_id, include_replaced=include_replaced)
+    items = await submissions_of(request).documents(identity, submission_id, include_replaced=include_replaced)
     return json({"items": items})
 
 
@@ -138,26 +130,16 @@ async def list_documents(
 async def get_document(
     submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
 ) -> Response:
-    return json(await service_of(request).document(identity, submission_id, document_id))
+    return json(await submissions_of(request).document(identity, submission_id, document_id))
 
 
-@router.get(
-    f"{ID_PATH}/documents/{{document_id}}/content",
-    responses={200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM},
-    summary="The uploaded file",
-)
+@router.get(f"{ID_PATH}/documents/{{document_id}}/content", responses=FILE_RESPONSES, summary="The uploaded file")
 async def document_content(
     submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
 ) -> Response:
-    service = service_of(request)
+    service = submissions_of(request)
     document = await service.document(identity, submission_id, document_id)
-    return download(
-        service.document_content(document),
-        media_type=document["content_type"],
-        size=document["size"],
-        sha256=document["sha256"],
-        filename=document["filename"] or document["requirement_code"],
-    )
+    return download(service.document_content(document), document, fallback_name=document["requirement_code"])
 
 
 @router.post(
@@ -167,7 +149,7 @@ async def document_content(
     summary="Submit (or resubmit after a revision request)",
 )
 async def submit(submission_id: str, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
-    return json(await service_of(request).submit(identity, submission_id, request_language(request)))
+    return json(await submissions_of(request).submit(identity, submission_id, request_language(request)))
 
 
 @router.post(
@@ -179,7 +161,7 @@ async def submit(submission_id: str, request: Request, identity: Identity = Depe
 async def act(
     submission_id: str, body: ActionIn, request: Request, identity: Identity = Depends(officer_only)
 ) -> Response:
-    changed = await service_of(request).act(identity, submission_id, body.action, body.note, request_language(request))
+    changed = await submissions_of(request).act(identity, submission_id, body.action, body.note, request_language(request))
     return json(changed)
 
 
@@ -196,7 +178,7 @@ async def cancel(
     identity: Identity = Depends(applicant_only),
 ) -> Response:
     note = body.note if body else None
-    return json(await service_of(request).cancel(identity, submission_id, note, request_language(request)))
+    return json(await submissions_of(request).cancel(identity, submission_id, note, request_language(request)))
 
 
 @router.get(
@@ -205,7 +187,7 @@ async def cancel(
     summary="The receipt as PDF",
 )
 async def receipt(submission_id: str, request: Request, identity: Identity = Depends(readers)) -> Response:
-    row = await service_of(request).receipt_data(identity, submission_id)
+    row = await submissions_of(request).receipt_data(identity, submission_id)
     settings = request.app.state.settings
     track_url = f"{settings.public_url.rstrip('/')}/v1/track/{row['tracking_code']}"
     # Layout and compression are CPU work: off the event loop.
@@ -220,4 +202,4 @@ async def receipt(submission_id: str, request: Request, identity: Identity = Dep
 @router.get("/v1/track/{tracking_code}", response_model=Tracking, responses={404: PROBLEM}, summary="Public tracking")
 async def track(tracking_code: str, request: Request) -> Response:
     # Open to every caller, anonymous included: the answer carries no personal data.
-    return json(await service_of(request).track(tracking_code))
+    return json(await submissions_of(request).track(tracking_code))

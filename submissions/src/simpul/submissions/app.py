@@ -14,15 +14,15 @@ from simpul.shared.relay import OutboxRelay, Transport, transport_for
 from simpul.submissions.api import router
 from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
-from simpul.submissions.complaints import ComplaintPolicy, ComplaintService
-from simpul.submissions.feedback_api import router as feedback_router
+from simpul.submissions.feedback.api import router as feedback_router
+from simpul.submissions.feedback.complaints import ComplaintPolicy, ComplaintService
+from simpul.submissions.feedback.reports import PerformanceService
+from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import idempotency, outbox
-from simpul.submissions.reports import PerformanceService
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
 from simpul.submissions.storage import FileBlobStore
-from simpul.submissions.surveys import SurveyService
 
 
 def create_app(
@@ -79,7 +79,7 @@ def create_app(
     )
     store = FileBlobStore(settings.storage_dir())
     calendar = WorkingCalendar(overrides)
-    service = SubmissionService(
+    submissions = SubmissionService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,
         catalog=catalog,
@@ -89,13 +89,14 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.worker.wake(),
     )
-    app.state.service = service
+    app.state.submissions = submissions
     app.state.issuer = Issuer(
-        service,
+        submissions,
         signatures,
         poll_seconds=settings.issue_poll_seconds,
         retry_base_seconds=settings.issue_retry_base_seconds,
         retry_max_seconds=settings.issue_retry_max_seconds,
+        concurrency=settings.issue_concurrency,
     )
     app.state.clock = clock
     app.state.surveys = SurveyService(

@@ -3,43 +3,69 @@
 Approving writes a row in `issue_jobs` in the same transaction. This worker claims due jobs,
 calls `POST /internal/documents` on the signatures service (idempotent on submission_id, so a
 retry after a lost answer returns the same document instead of a second one), and records the
-result; failures are retried with exponential backoff. Jobs live in the database, so a restart
-picks up whatever was left.
+result. Up to `concurrency` jobs are attempted at once: signatures signs in a pool of processes
+and is only used to capacity by several requests in flight. Jobs live in the database, so a
+restart picks up whatever was left.
+
+A job is claimed under a token with a lease of its own (`next_attempt_at` moved LEASE_SECONDS
+ahead), in one transaction that on PostgreSQL skips rows another claimer has locked; a batch
+holds no more jobs than run at once, so every lease covers one attempt. Only the holder of the
+claim records a retry or a failure; recording an issued document is idempotent whoever does it.
+Refusals for good (a 4xx other than 408/409/429: the request itself is wrong, say a NUL byte in
+a name) end the job: the submission shows why (`issuing`) and `submission.issue_failed` tells
+the admins. Anything else (5xx, timeouts, no connection) is retried with backoff.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import random
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import httpx
 from sqlalchemy import select, update
 
+from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.internal import InternalClient
-from simpul.shared.worker import Worker, each
-from simpul.submissions.models import issue_jobs, submissions
+from simpul.shared.worker import Worker, backoff_delay, each
+from simpul.submissions.models import issue_jobs, outbox, submissions
 from simpul.submissions.service import SubmissionService
+from simpul.submissions.store import EVENT_SOURCE
+from simpul.submissions.statemachine import Status
 
 log = logging.getLogger("simpul.submissions.issuer")
 
 # Signatures' own identity in the submission's history: it made the document.
 SIGNATURES_ACTOR = Identity(subject="service:signatures", role="service")
-# How long claimed jobs are left alone before another attempt may take them over: the claim
-# covers a whole batch, attempted one after another.
-CLAIM_SECONDS = 120
-BATCH = 20
+# How long a claimed job is left alone before another worker may take it over: well past one
+# attempt (the internal client gives up after 2 s connecting and 10 s waiting for an answer).
+LEASE_SECONDS = 60
+# Statuses that may be answered otherwise on another try; every other 4xx refuses for good.
+RETRYABLE_CLIENT_ERRORS = {408, 409, 429}
 
 
 class IssueFailed(Exception):
-    pass
+    """An attempt failed in a way that may pass: try again later."""
+
+
+class IssueRefused(Exception):
+    """Signatures refused the request for good: trying again would get the same answer."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    submission_id: str
+    attempt: int
+    token: str
 
 
 class Issuer:
-    """The issuing worker (`self.worker`, a `simpul.shared.worker.Worker`): a round claims up to a
-    batch of due jobs and attempts them one by one."""
+    """The issuing worker (`self.worker`, a `simpul.shared.worker.Worker`): a round claims up to
+    `concurrency` due jobs and attempts them all at once."""
 
     def __init__(
         self,
@@ -49,73 +75,105 @@ class Issuer:
         poll_seconds: float,
         retry_base_seconds: float,
         retry_max_seconds: float,
+        concurrency: int,
     ) -> None:
         self.service = service
         self.client = client
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
-        self.worker = Worker("simpul-submissions-issuer", claim=self._claim_due, process=each(self._attempt),
-                             poll_seconds=poll_seconds, logger=log)
+        self.concurrency = concurrency
+        # A full batch means more may be due: the worker claims again at once.
+        self.worker = Worker("simpul-submissions-issuer", claim=self._claim_due,
+                             process=each(self._attempt, concurrency=concurrency),
+                             poll_seconds=poll_seconds, batch_size=concurrency, logger=log)
 
     async def run_once(self) -> int:
-        """Try every due job once; how many were issued."""
-        return sum([await self._attempt(job) for job in await self._claim_due()])
+        """One round: claim up to `concurrency` due jobs and attempt them; how many were issued."""
+        return sum(await asyncio.gather(*(self._attempt(claim) for claim in await self._claim_due())))
 
-    async def _claim_due(self) -> list[tuple[str, int]]:
-        """Take up to a batch of due jobs, each for CLAIM_SECONDS (a compare-and-set on the due
-        time read, so two processes never take the same job, and a crashed one's jobs are due
-        again when the claim runs out); each job's id and the number of its attempt."""
+    async def _claim_due(self) -> list[Claim]:
+        """Take up to `concurrency` due jobs, each leased for LEASE_SECONDS under one token; a
+        crashed worker's jobs are due again when their lease runs out."""
         now = self.service.clock()
-        async with self.service.read_sessions() as session:
+        token = str(uuid.uuid4())
+        async with self.service.sessions() as session, session.begin():
+            # SKIP LOCKED: PostgreSQL claimers pass over each other's rows instead of waiting
+            # (SQLite ignores it: its claiming transaction is the only writer anyway).
             due = (
                 await session.execute(
-                    select(issue_jobs.c.submission_id, issue_jobs.c.next_attempt_at, issue_jobs.c.attempts)
+                    select(issue_jobs.c.submission_id, issue_jobs.c.attempts)
                     .where(issue_jobs.c.done_at.is_(None), issue_jobs.c.next_attempt_at <= now)
                     .order_by(issue_jobs.c.next_attempt_at)
-                    .limit(BATCH)
+                    .limit(self.concurrency)
+                    .with_for_update(skip_locked=True)
                 )
             ).all()
-        if not due:
-            return []
-        claimed_until = self.service.clock() + timedelta(seconds=CLAIM_SECONDS)
-        claimed = []
-        for submission_id, seen_next_attempt, attempts in due:
-            # One short transaction a job: no claimer holds a batch of rows locked while others wait.
-            async with self.service.sessions() as session, session.begin():
-                result = await session.execute(
-                    update(issue_jobs)
-                    .where(
-                        issue_jobs.c.submission_id == submission_id,
-                        issue_jobs.c.done_at.is_(None),
-                        issue_jobs.c.next_attempt_at == seen_next_attempt,
-                    )
-                    .values(next_attempt_at=claimed_until, attempts=attempts + 1)
-                )
-            if result.rowcount == 1:
-                claimed.append((submission_id, attempts + 1))
-        return claimed
+            if not due:
+                return []
+            await session.execute(
+                update(issue_jobs)
+                .where(issue_jobs.c.submission_id.in_([submission_id for submission_id, _ in due]))
+                .values(claim=token, next_attempt_at=now + timedelta(seconds=LEASE_SECONDS),
+                        attempts=issue_jobs.c.attempts + 1)
+            )
+        return [Claim(submission_id, attempts + 1, token) for submission_id, attempts in due]
 
-    async def _attempt(self, job: tuple[str, int]) -> int:
-        submission_id, attempt = job
+    async def _attempt(self, claim: Claim) -> int:
+        """Attempt one claimed job and record the outcome; 1 if it was issued now."""
         try:
-            body = await self._request_body(submission_id)
+            body = await self._request_body(claim.submission_id)
             issued = await self._call_signatures(body)
-        except (IssueFailed, httpx.HTTPError) as exc:
-            delay = min(self.retry_max_seconds, self.retry_base_seconds * 2 ** (attempt - 1))
-            delay *= random.uniform(0.8, 1.2)
-            log.warning("issuing the document of %s failed (attempt %d, next in %.1fs): %s",
-                        submission_id, attempt, delay, exc)
-            async with self.service.sessions() as session, session.begin():
-                await session.execute(
-                    update(issue_jobs)
-                    .where(issue_jobs.c.submission_id == submission_id)
-                    .values(
-                        next_attempt_at=self.service.clock() + timedelta(seconds=delay),
-                        last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                    )
-                )
+        except IssueRefused as exc:
+            await self._record_refusal(claim, str(exc))
             return 0
-        return int(await self.service.record_issued(submission_id, [issued], SIGNATURES_ACTOR))
+        except (IssueFailed, httpx.HTTPError) as exc:
+            await self._record_retry(claim, f"{type(exc).__name__}: {exc}")
+            return 0
+        return int(await self.service.record_issued(claim.submission_id, [issued], SIGNATURES_ACTOR))
+
+    async def _record_retry(self, claim: Claim, error: str) -> None:
+        delay = backoff_delay(claim.attempt, base=self.retry_base_seconds, cap=self.retry_max_seconds)
+        log.warning("issuing the document of %s failed (attempt %d, next in %.1fs): %s",
+                    claim.submission_id, claim.attempt, delay, error)
+        async with self.service.sessions() as session, session.begin():
+            await session.execute(
+                update(issue_jobs)
+                .where(issue_jobs.c.submission_id == claim.submission_id, issue_jobs.c.claim == claim.token,
+                       issue_jobs.c.done_at.is_(None))
+                .values(next_attempt_at=self.service.clock() + timedelta(seconds=delay), claim=None,
+                        last_error=error[:2000])
+            )
+
+    async def _record_refusal(self, claim: Claim, reason: str) -> None:
+        """End the job; on the submission, still approved, the reason and the event for admins."""
+        now = self.service.clock()
+        async with self.service.sessions() as session, session.begin():
+            ended = await session.execute(
+                update(issue_jobs)
+                .where(issue_jobs.c.submission_id == claim.submission_id, issue_jobs.c.claim == claim.token,
+                       issue_jobs.c.done_at.is_(None))
+                .values(done_at=now, failed_at=now, claim=None, last_error=reason[:2000])
+            )
+            if ended.rowcount != 1:
+                return  # the lease ran out and another attempt holds the job now
+            issuing = {"status": "failed", "reason": reason[:500], "failed_at": now.isoformat()}
+            shown = (
+                await session.execute(
+                    update(submissions)
+                    .where(submissions.c.id == claim.submission_id, submissions.c.status == Status.APPROVED.value)
+                    .values(issuing=issuing, version=submissions.c.version + 1, updated_at=now)
+                    .returning(submissions.c.tracking_code, submissions.c.service_code,
+                               submissions.c.service_version, submissions.c.unit, submissions.c.tenant)
+                )
+            ).mappings().first()
+            if shown is not None:
+                await stage_event(
+                    session, outbox, type="submission.issue_failed", source=EVENT_SOURCE,
+                    subject=f"submissions/{claim.submission_id}",
+                    data={"submission_id": claim.submission_id, **shown, "attempts": claim.attempt, **issuing},
+                )
+        log.warning("issuing the document of %s refused for good (attempt %d): %s",
+                    claim.submission_id, claim.attempt, reason)
 
     async def _request_body(self, submission_id: str) -> dict[str, Any]:
         async with self.service.read_sessions() as session:
@@ -143,6 +201,8 @@ class Issuer:
 
     async def _call_signatures(self, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.request("POST", "/internal/documents", json=body)
+        if 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_CLIENT_ERRORS:
+            raise IssueRefused(_refusal(response))
         if response.status_code not in (200, 201):
             raise IssueFailed(f"signatures answered {response.status_code}")
         try:
@@ -154,3 +214,22 @@ class Issuer:
             if document.get(optional) is not None:
                 issued[optional] = document[optional]
         return issued
+
+
+def _refusal(response: httpx.Response) -> str:
+    """Why signatures refused, from its problem+json: the detail and the fields it names."""
+    reason = f"signatures refused the document ({response.status_code})"
+    try:
+        problem = response.json()
+    except ValueError:
+        return reason
+    if not isinstance(problem, dict):
+        return reason
+    if isinstance(problem.get("detail"), str):
+        reason += f": {problem['detail']}"
+    errors = problem.get("errors")
+    if isinstance(errors, list):
+        fields = [f"{e.get('field')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
+        if fields:
+            reason += f" ({'; '.join(fields)})"
+    return reason

@@ -12,6 +12,12 @@ from fastapi import Request
 from starlette.responses import Response, StreamingResponse
 
 from simpul.shared.identity import Identity, require_roles
+from simpul.shared.problems import request_language
+from simpul.submissions.uploads import Incoming
+
+PROBLEM = {"content": {"application/problem+json": {}}}
+# The answers of a route that sends a stored file.
+FILE_RESPONSES = {200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM}
 
 
 def roles(*allowed: str):
@@ -25,11 +31,21 @@ def roles(*allowed: str):
     return dependency
 
 
-def content_length(request: Request) -> int | None:
-    """The declared body size, when it is one plain number (an upload too large is refused
+def statuses(status: list[str] | None) -> list[str]:
+    """The states a list is filtered by: `?status=a&status=b` or `?status=a,b`."""
+    return [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
+
+
+def incoming_file(request: Request) -> Incoming:
+    """An upload route's body as its use case reads it (a body declared too large is refused
     before it is read)."""
     raw = request.headers.get("content-length")
-    return int(raw) if raw and raw.isdigit() else None
+    return Incoming(
+        stream=request.stream(),
+        content_type=request.headers.get("content-type"),
+        content_length=int(raw) if raw and raw.isdigit() else None,
+        language=request_language(request),
+    )
 
 
 def json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -37,15 +53,17 @@ def json(body: Any, status: int = 200, headers: dict[str, str] | None = None) ->
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
-def download(content: AsyncIterator[bytes], *, media_type: str, size: int, sha256: str, filename: str) -> Response:
-    """A stored file as an attachment, never sniffed into something else by the browser."""
+def download(content: AsyncIterator[bytes], stored: dict[str, Any], fallback_name: str) -> Response:
+    """A stored file (its row: content_type, size, sha256, filename) as an attachment, never
+    sniffed into something else by the browser; `fallback_name` when the client gave no name."""
+    filename = quote(stored["filename"] or fallback_name, safe="")
     return StreamingResponse(
         content,
-        media_type=media_type,
+        media_type=stored["content_type"],
         headers={
-            "Content-Length": str(size),
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename, safe='')}",
-            "ETag": f'"{sha256}"',
+            "Content-Length": str(stored["size"]),
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "ETag": f'"{stored["sha256"]}"',
             "X-Content-Type-Options": "nosniff",
         },
     )

@@ -87,6 +87,12 @@ class IssuedDocument(BaseModel):
     issued_at: datetime | None = None
 
 
+class Issuing(BaseModel):
+    status: Literal["failed"]
+    reason: str = Field(description="Why the signatures service refused to make the document")
+    failed_at: datetime
+
+
 class Document(BaseModel):
     id: str
     requirement_code: str
@@ -124,6 +130,9 @@ class Submission(BaseModel):
     receipt: Receipt | None
     approved_at: datetime | None
     issued_documents: list[IssuedDocument]
+    issuing: Issuing | None = Field(
+        default=None, description="Present only when issuing the output document failed for good (the status stays approved)"
+    )
 
 
 class SubmissionPage(BaseModel):

@@ -4,7 +4,7 @@ Every change runs in one transaction that reads the submission with its write lo
 a SQLite write transaction holds the whole database), updates it with an optimistic lock as
 well (`WHERE version = <the version read>`), appends to its history and stages its events in
 the outbox, so a change, its history entry and its events exist together or not at all.
-Drafts and submits that arrive at the same moment share that transaction (`_GroupWriter`):
+Drafts and submits that arrive at the same moment share that transaction (`GroupWriter`):
 each is checked and written as it would be alone, and a group that fails is written again
 request by request.
 """
@@ -12,32 +12,37 @@ request by request.
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
-import secrets
-import time
-import unicodedata
-import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, false, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy import insert, select, update
 
-from simpul.shared.events import envelope
+from simpul.shared import idempotency
 from simpul.shared.identity import Identity
-from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
-from simpul.submissions.calendar import WorkingCalendar, local_date
-from simpul.submissions.catalog import CatalogClient
+from simpul.shared.visibility import Visibility
+from simpul.submissions.access import (
+    NOT_FOUND,
+    NO_TENANT,
+    UseCases,
+    by_overdue,
+    check_statuses,
+    new_id,
+    new_tracking_code,
+    newest_first,
+    next_page,
+    normalise_tracking_code,
+    oldest_first,
+    visible_submission,
+)
+from simpul.submissions.batching import GroupWriter
+from simpul.submissions.calendar import local_date
 from simpul.submissions.forms import FormValidators
-from simpul.submissions.models import documents, history, issue_jobs, outbox, receipt_counters, submissions
+from simpul.submissions.models import documents, history, issue_jobs, submissions
 from simpul.submissions.schemas import SubmissionCreate
-from simpul.submissions.sla import SlaClock, clock_after
+from simpul.submissions.sla import clock_after
 from simpul.submissions.statemachine import (
     EDITABLE,
     NOTE_REQUIRED,
@@ -46,33 +51,38 @@ from simpul.submissions.statemachine import (
     Status,
     Transition,
     TransitionNotAllowed,
-    allowed_actions,
     transition,
 )
-from simpul.submissions.storage import BlobStore
-from simpul.submissions.uploads import keep_upload, read_upload
+from simpul.submissions.store import (
+    CURRENT_DOCUMENTS,
+    CURRENT_DOCUMENTS_OF,
+    INSERT_HISTORY,
+    INSERT_OUTBOX,
+    INSERT_SUBMISSION,
+    LOCKED_BY_IDS,
+    UPDATE_READ_VERSION,
+    Executor,
+    history_row,
+    next_receipt_numbers,
+    outbox_rows,
+    snapshot,
+)
+from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
+from simpul.submissions.views import (
+    clock_of,
+    clock_values,
+    document_view,
+    history_entry_view,
+    submission_view,
+    tracking_view,
+)
 
-log = logging.getLogger("simpul.submissions")
-
-Clock = Callable[[], datetime]
-# Where statements run: the session, or its connection (Core statements, without the ORM layer).
-Executor = AsyncSession | AsyncConnection
-
-EVENT_SOURCE = "simpul/submissions"
-# 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
-TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-TRACKING_LENGTH = 12
-# The most requests written in one transaction (see `_GroupWriter`).
-MAX_GROUP = 64
-
-NOT_FOUND = Text("Permohonan tidak ditemukan.", "There is no such submission.")
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
 DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
 NO_RECEIPT = Text(
     "Tanda terima baru ada setelah permohonan diajukan.",
     "A receipt exists only once the submission has been submitted.",
 )
-NO_TENANT = Text("Klien ini tidak terikat pada wilayah mana pun.", "This client is not bound to any region.")
 NOT_OPEN = Text(
     "Layanan '{code}' tidak menerima permohonan (status {status}).",
     "The service '{code}' does not accept submissions (status {status}).",
@@ -93,10 +103,6 @@ CHANGED_CONCURRENTLY = Text(
 NOTE_MISSING = Text("Catatan wajib diisi untuk tindakan ini.", "A note is required for this action.")
 DOCUMENTS_MISSING = Text("Dokumen wajib belum lengkap.", "Required documents are missing.")
 DOCUMENT_MISSING = Text("dokumen wajib '{name}' belum diunggah", "the required document '{name}' has not been uploaded")
-NOT_EDITABLE = Text(
-    "Dokumen hanya dapat diunggah saat permohonan berstatus draft atau revision_requested (kini '{status}').",
-    "Documents can be uploaded only while the submission is draft or revision_requested (it is '{status}').",
-)
 UNKNOWN_REQUIREMENT = Text(
     "Layanan ini tidak memiliki persyaratan '{code}'.", "This service has no requirement '{code}'."
 )
@@ -106,74 +112,14 @@ WRONG_TYPE = Text(
     "Berkas bertipe {found} tidak diterima untuk persyaratan ini (diterima: {allowed}).",
     "A file of type {found} is not accepted for this requirement (accepted: {allowed}).",
 )
-BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
-UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
 
 
-# The statements of the write path, built once: each execution then passes only its parameters,
-# and SQLAlchemy finds the compiled form in its cache by a short key instead of building and
-# hashing a new expression (one bound parameter per column) for every request.
-INSERT_SUBMISSION = insert(submissions)
-INSERT_HISTORY = insert(history)
-INSERT_OUTBOX = insert(outbox)
-# Only the row read at the start may be changed: `match_version` is the version that was read.
-UPDATE_READ_VERSION = update(submissions).where(
-    submissions.c.id == bindparam("match_id"), submissions.c.version == bindparam("match_version")
-)
-BUMP_RECEIPT_COUNTER = (
-    update(receipt_counters)
-    .where(receipt_counters.c.unit == bindparam("match_unit"), receipt_counters.c.year == bindparam("match_year"))
-    .values(last_number=receipt_counters.c.last_number + bindparam("count"))
-    .returning(receipt_counters.c.last_number)
-)
-INSERT_RECEIPT_COUNTER = insert(receipt_counters)
-_BY_ID = select(submissions).where(submissions.c.id == bindparam("submission_id"))
-# One submission as each role may see it (see `SubmissionService.scope`).
-VISIBLE_TO = {
-    "admin": _BY_ID,
-    "applicant": _BY_ID.where(submissions.c.tenant == bindparam("scope_tenant")),
-    "officer": _BY_ID.where(submissions.c.unit == bindparam("scope_tenant")),
-}
-LOCKED_VISIBLE_TO = {role: query.with_for_update() for role, query in VISIBLE_TO.items()}
-# A group of submissions, each with its write lock (see `SubmissionService.submit`).
-LOCKED_BY_IDS = select(submissions).where(submissions.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
-CURRENT_DOCUMENTS_OF = (
-    select(documents)
-    .where(documents.c.submission_id.in_(bindparam("ids", expanding=True)), documents.c.replaced_at.is_(None))
-    .order_by(documents.c.submission_id, documents.c.requirement_code)
-)
-CURRENT_DOCUMENTS = (
-    select(documents)
-    .where(documents.c.submission_id == bindparam("submission_id"), documents.c.replaced_at.is_(None))
-    .order_by(documents.c.requirement_code)
-)
+def submission_path(submission_id: str) -> str:
+    return f"/v1/submissions/{submission_id}"
 
 
-def tenant_scope(identity: Identity, table: Table):
-    """The rows of `table` (submissions, complaints: both carry `tenant` and `unit`) that
-    `identity` may see: its region's (applicant), its unit's (officer), all (admin: None)."""
-    if identity.role == "admin":
-        return None
-    if identity.tenant is None:
-        return false()
-    if identity.role == "applicant":
-        return table.c.tenant == identity.tenant
-    if identity.role == "officer":
-        return table.c.unit == identity.tenant
-    return false()
-
-
-def visible_to(identity: Identity, row: dict[str, Any]) -> bool:
-    """Whether `identity` may see the submission `row`: the rule of `VISIBLE_TO` and `tenant_scope`."""
-    if identity.role == "admin":
-        return True
-    if identity.tenant is None:
-        return False
-    if identity.role == "applicant":
-        return row["tenant"] == identity.tenant
-    if identity.role == "officer":
-        return row["unit"] == identity.tenant
-    return False
+def document_path(submission_id: str, document_id: str) -> str:
+    return f"{submission_path(submission_id)}/documents/{document_id}"
 
 
 def takes_receipt(move: Transition) -> bool:
@@ -181,113 +127,14 @@ def takes_receipt(move: Transition) -> bool:
     return move.source is Status.DRAFT and move.target is Status.SUBMITTED
 
 
-def new_id() -> str:
-    """A UUIDv7: 48 bits of Unix milliseconds, then randomness, so ids sort by creation time."""
-    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
-
-
-def new_tracking_code() -> str:
-    return "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_LENGTH))
-
-
-def normalise_tracking_code(raw: str) -> str | None:
-    """People type codes with spaces, dashes or in lower case; anything else is not a code."""
-    code = re.sub(r"[\s\-]", "", raw).upper()
-    if len(code) != TRACKING_LENGTH or any(c not in TRACKING_ALPHABET for c in code):
-        return None
-    return code
-
-
-def safe_filename(name: str | None) -> str | None:
-    """The client's file name without any path, control characters or excess length."""
-    if not name:
-        return None
-    name = re.split(r"[\\/]", name)[-1]
-    name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C")
-    return name.strip()[:255] or None
-
-
-def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
-    """What a submission keeps of its service's version, so later revisions don't change it."""
-    fee = standard.get("fee") or {}
-    return {
-        "name": standard.get("name", standard["code"]),
-        "name_en": standard.get("name_en"),
-        "unit": standard["unit"],
-        "requirements": [
-            {
-                "code": r["code"],
-                "name": r.get("name", r["code"]),
-                "required": bool(r.get("required", True)),
-                "content_types": list(r.get("content_types") or []),
-                "max_bytes": int(r.get("max_bytes") or 0),
-            }
-            for r in standard.get("requirements") or []
-        ],
-        "form_schema": standard.get("form_schema") or {},
-        "sla_working_days": int(standard.get("sla_working_days") or 0),
-        "fee": {
-            "amount": int(fee.get("amount") or 0),
-            "currency": fee.get("currency") or "IDR",
-            "legal_basis": fee.get("legal_basis"),
-        },
-        "output": standard.get("output"),
-    }
-
-
-def clock_of(row: dict[str, Any]) -> SlaClock | None:
-    if row["submitted_at"] is None:
-        return None
-    return SlaClock(
-        working_days=row["sla_working_days"],
-        submitted_at=row["submitted_at"],
-        due_at=row["due_at"],
-        paused_at=row["paused_at"],
-        paused_working_days=row["paused_working_days"],
-        stopped_at=row["stopped_at"],
-    )
-
-
-def clock_values(clock: SlaClock | None) -> dict[str, Any]:
-    if clock is None:
-        return {}
-    return {
-        "submitted_at": clock.submitted_at,
-        "due_at": clock.due_at,
-        "paused_at": clock.paused_at,
-        "paused_working_days": clock.paused_working_days,
-        "stopped_at": clock.stopped_at,
-        "overdue_from": clock.overdue_from(),
-    }
-
-
-def document_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "requirement_code": row["requirement_code"],
-        "sha256": row["sha256"],
-        "size": row["size"],
-        "content_type": row["content_type"],
-        "filename": row["filename"],
-        "uploaded_at": row["uploaded_at"],
-        "replaced_at": row["replaced_at"],
-        "replaced_by": row["replaced_by"],
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
+# A job carries its request's Idempotency-Key settlement: the group is written in another task.
 @dataclass(slots=True)
 class _SubmitJob:
     identity: Identity
     submission_id: str
     language: str
     now: datetime
+    settlement: idempotency.Settlement | None
     future: asyncio.Future | None = None
 
 
@@ -296,201 +143,23 @@ class _CreateJob:
     identity: Identity
     row: dict[str, Any]
     now: datetime
+    settlement: idempotency.Settlement | None
     future: asyncio.Future | None = None
 
 
-class _GroupWriter:
-    """Writes the requests that queued up while it wrote the previous group, as the next group.
+@dataclass(kw_only=True, eq=False)
+class SubmissionService(UseCases):
+    max_upload_bytes: int
+    on_approved: Callable[[], None]
 
-    `write(group)` writes a group in one transaction and returns each request's outcome (a
-    value, or the exception to raise, e.g. a Problem), in order; if it raises, nothing was
-    written and each request is written again by `alone(job)`. Requests with the same
-    `key` never share a group: the second goes to the next one, and sees the outcome of the
-    first as it would one transaction later. One task writes at a time, so each group holds at
-    most one transaction's locks and connection.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        write: Callable[[list[Any]], Awaitable[list[Any]]],
-        alone: Callable[[Any], Awaitable[Any]],
-        key: Callable[[Any], Any] | None = None,
-    ) -> None:
-        self._name = name
-        self._write = write
-        self._alone = alone
-        self._key = key
-        self._queue: deque[Any] = deque()
-        self._task: asyncio.Task | None = None
-
-    async def __call__(self, job: Any) -> Any:
-        job.future = asyncio.get_running_loop().create_future()
-        self._queue.append(job)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name=f"submissions:{self._name}-groups")
-        return await job.future
-
-    def _next_group(self) -> list[Any]:
-        group: list[Any] = []
-        later: list[Any] = []
-        seen: set[Any] = set()
-        while self._queue and len(group) < MAX_GROUP:
-            job = self._queue.popleft()
-            if self._key is None:
-                group.append(job)
-                continue
-            key = self._key(job)
-            (later if key in seen else group).append(job)
-            seen.add(key)
-        self._queue.extendleft(reversed(later))
-        return group
-
-    async def _run(self) -> None:
-        while self._queue:
-            group = self._next_group()
-            try:
-                try:
-                    outcomes = await self._write(group)
-                except Exception:
-                    log.warning(
-                        "a group of %d %s failed; each is retried alone", len(group), self._name, exc_info=True
-                    )
-                    outcomes = []
-                    for job in group:
-                        try:
-                            outcomes.append(await self._alone(job))
-                        except Exception as exc:  # the request's own answer: a Problem, or its failure
-                            outcomes.append(exc)
-                for job, outcome in zip(group, outcomes, strict=True):
-                    if job.future.done():
-                        continue
-                    if isinstance(outcome, BaseException):
-                        job.future.set_exception(outcome)
-                    else:
-                        job.future.set_result(outcome)
-            finally:
-                # Cancelled (the process stopping): nobody waits for an answer that won't come.
-                for job in group:
-                    if not job.future.done():
-                        job.future.set_exception(RuntimeError(f"the {self._name} were not written"))
-
-
-class SubmissionService:
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        read_sessions: async_sessionmaker[AsyncSession],
-        catalog: CatalogClient,
-        store: BlobStore,
-        calendar: WorkingCalendar,
-        clock: Clock,
-        max_upload_bytes: int,
-        on_approved: Callable[[], None],
-    ) -> None:
-        self.sessions = sessions
-        self.read_sessions = read_sessions
-        self.catalog = catalog
-        self.store = store
-        self.calendar = calendar
-        self.clock = clock
-        self.max_upload_bytes = max_upload_bytes
-        self.on_approved = on_approved
+    def __post_init__(self) -> None:
         self.forms = FormValidators()
-        self._creates = _GroupWriter("drafts", self._create_group, self._create_alone)
-        self._submits = _GroupWriter(
+        self._creates = GroupWriter("drafts", self._create_group, self._create_alone)
+        self._submits = GroupWriter(
             "submits", self._submit_group, self._submit_alone, key=lambda job: job.submission_id
         )
 
-    # -- who sees what ---------------------------------------------------------------------------
-
-    @staticmethod
-    def scope(identity: Identity):
-        """The submissions `identity` may see (see `tenant_scope`)."""
-        return tenant_scope(identity, submissions)
-
-    async def _visible(
-        self, session: Executor, identity: Identity, submission_id: str, *, lock: bool = False
-    ) -> dict[str, Any]:
-        """The submission as `identity` may see it (the same rows as `scope`), or 404; with
-        `lock`, read with the row's write lock for the rest of the transaction."""
-        visible = LOCKED_VISIBLE_TO if lock else VISIBLE_TO
-        query = visible.get(identity.role) if identity.role == "admin" or identity.tenant is not None else None
-        row = None
-        if query is not None:
-            found = await session.execute(query, {"submission_id": submission_id, "scope_tenant": identity.tenant})
-            row = found.mappings().first()
-        if row is None:
-            # Outside the caller's tenant or unit looks exactly like not existing at all.
-            raise Problem(404, NOT_FOUND, slug="submission-not-found")
-        return dict(row)
-
     # -- reading ----------------------------------------------------------------------------------
-
-    def render(
-        self,
-        row: dict[str, Any],
-        identity: Identity,
-        now: datetime,
-        current_documents: list[dict] | None,
-        held: set[str] | None = None,
-    ) -> dict[str, Any]:
-        """The wire form; `held` (requirement codes with a current document) stands in for the
-        documents themselves in lists."""
-        standard = row["standard"]
-        status = Status(row["status"])
-        clock = clock_of(row)
-        sla = None
-        if clock is not None:
-            report = clock.report(self.calendar, now)
-            sla = {
-                "working_days": report.working_days,
-                "used": report.used,
-                "remaining": report.remaining,
-                "paused": report.paused,
-                "overdue": report.overdue,
-                "due_at": clock.due_at,
-            }
-        missing: list[str] = []
-        if held is None and current_documents is not None:
-            held = {d["requirement_code"] for d in current_documents}
-        if held is not None and status in EDITABLE:
-            missing = [r["code"] for r in standard["requirements"] if r["required"] and r["code"] not in held]
-        receipt = None
-        if row["receipt_number"]:
-            receipt = {
-                "number": row["receipt_number"],
-                "fee": standard["fee"],
-                "issued_at": row["receipt_issued_at"],
-                "pdf_url": f"/v1/submissions/{row['id']}/receipt.pdf",
-            }
-        return {
-            "id": row["id"],
-            "tracking_code": row["tracking_code"],
-            "status": status.value,
-            "version": row["version"],
-            "service_code": row["service_code"],
-            "service_name": row["service_name"],
-            "service_version": row["service_version"],
-            "unit": row["unit"],
-            "tenant": row["tenant"],
-            "applicant": row["applicant"],
-            "data": row["data"],
-            "fee": standard["fee"],
-            "requirements": standard["requirements"],
-            "missing_documents": missing,
-            "documents": [document_view(d) for d in current_documents] if current_documents is not None else None,
-            "allowed_actions": [a.value for a in allowed_actions(status, identity.role)],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "submitted_at": row["submitted_at"],
-            "due_at": row["due_at"],
-            "sla": sla,
-            "receipt": receipt,
-            "approved_at": row["approved_at"],
-            "issued_documents": row["issued_documents"] or [],
-        }
 
     async def _current_documents(
         self, session: Executor, submission_id: str, row: dict[str, Any] | None = None
@@ -506,9 +175,9 @@ class SubmissionService:
 
     async def get(self, identity: Identity, submission_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
-            row = await self._visible(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
             current = await self._current_documents(session, submission_id)
-        return self.render(row, identity, self.clock(), current)
+        return submission_view(row, identity, self.clock(), self.calendar, current)
 
     async def list(
         self,
@@ -520,31 +189,19 @@ class SubmissionService:
         limit: int,
         cursor: str | None,
     ) -> dict[str, Any]:
-        unknown = [s for s in statuses if s not in Status.__members__.values()]
-        if unknown:
-            raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
+        check_statuses(statuses, Status)
         now = self.clock()
-        query = select(submissions)
-        scope = self.scope(identity)
-        if scope is not None:
-            query = query.where(scope)
+        query = select(submissions).where(Visibility.of(identity).where(submissions))
         if statuses:
             query = query.where(
                 submissions.c.status == statuses[0] if len(statuses) == 1 else submissions.c.status.in_(statuses)
             )
         if service_code:
             query = query.where(submissions.c.service_code == service_code)
-        if overdue is True:
-            query = query.where(submissions.c.overdue_from < now)
-        elif overdue is False:
-            query = query.where(or_(submissions.c.overdue_from.is_(None), submissions.c.overdue_from >= now))
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            query = query.where(submissions.c.id < str(after))
-        query = query.order_by(submissions.c.id.desc()).limit(limit + 1)
+        query = by_overdue(query, submissions.c.overdue_from, overdue, now)
+        query = newest_first(query, submissions.c.id, limit, cursor)
         async with self.read_sessions() as session:
-            rows = [dict(r) for r in (await session.execute(query)).mappings()]
-            page = rows[:limit]
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
             held: dict[str, set[str]] = {r["id"]: set() for r in page if r["status"] in EDITABLE}
             if held:
                 found = await session.execute(
@@ -554,38 +211,18 @@ class SubmissionService:
                 )
                 for submission_id, code in found:
                     held[submission_id].add(code)
-        items = [self.render(row, identity, now, None, held.get(row["id"], set())) for row in page]
-        next_cursor = encode_cursor([page[-1]["id"]]) if len(rows) > limit else None
+        items = [submission_view(row, identity, now, self.calendar, None, held.get(row["id"], set())) for row in page]
         return {"items": items, "next_cursor": next_cursor}
 
     async def history(
         self, identity: Identity, submission_id: str, *, limit: int, cursor: str | None
     ) -> dict[str, Any]:
         query = select(history).where(history.c.submission_id == submission_id)
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int):
-                raise Problem(400, BAD_FILTER, slug="invalid-cursor")
-            query = query.where(history.c.id > after)
-        query = query.order_by(history.c.id).limit(limit + 1)
+        query = oldest_first(query, history.c.id, limit, cursor)
         async with self.read_sessions() as session:
-            await self._visible(session, identity, submission_id)
-            rows = [dict(r) for r in (await session.execute(query)).mappings()]
-        page = rows[:limit]
-        items = [
-            {
-                "id": r["id"],
-                "at": r["at"],
-                "action": r["action"],
-                "from": r["from_status"],
-                "to": r["to_status"],
-                "actor": {"client_id": r["actor_id"], "role": r["actor_role"]},
-                "note": r["note"],
-                "document": r["document"],
-            }
-            for r in page
-        ]
-        return {"items": items, "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None}
+            await visible_submission(session, identity, submission_id)
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        return {"items": [history_entry_view(r) for r in page], "next_cursor": next_cursor}
 
     async def track(self, raw_code: str) -> dict[str, Any]:
         code = normalise_tracking_code(raw_code)
@@ -602,32 +239,20 @@ class SubmissionService:
             row = (await session.execute(select(*columns).where(submissions.c.tracking_code == code))).mappings().first()
         if row is None:
             raise Problem(404, TRACKING_NOT_FOUND, slug="tracking-code-not-found")
-        clock = clock_of(row)
-        now = self.clock()
-        return {
-            "tracking_code": row["tracking_code"],
-            "status": row["status"],
-            "service_code": row["service_code"],
-            "service_name": row["service_name"],
-            "submitted_at": row["submitted_at"],
-            "due_at": row["due_at"],
-            "updated_at": row["updated_at"],
-            "overdue": clock.is_overdue(now) if clock else False,
-            "paused": clock.paused if clock else False,
-        }
+        return tracking_view(row, self.clock())
 
     async def documents(self, identity: Identity, submission_id: str, *, include_replaced: bool) -> list[dict]:
         query = select(documents).where(documents.c.submission_id == submission_id)
         if not include_replaced:
             query = query.where(documents.c.replaced_at.is_(None))
         async with self.read_sessions() as session:
-            await self._visible(session, identity, submission_id)
+            await visible_submission(session, identity, submission_id)
             rows = (await session.execute(query.order_by(documents.c.uploaded_at, documents.c.id))).mappings()
             return [document_view(dict(r)) for r in rows]
 
     async def document(self, identity: Identity, submission_id: str, document_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
-            await self._visible(session, identity, submission_id)
+            await visible_submission(session, identity, submission_id)
             row = (
                 await session.execute(
                     select(documents).where(documents.c.id == document_id, documents.c.submission_id == submission_id)
@@ -642,7 +267,7 @@ class SubmissionService:
 
     async def receipt_data(self, identity: Identity, submission_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
-            row = await self._visible(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
         if row["receipt_number"] is None:
             raise Problem(404, NO_RECEIPT, slug="receipt-not-found")
         return row
@@ -698,11 +323,11 @@ class SubmissionService:
             "decision_note": None,
             "issued_documents": None,
         }
-        # Written with the drafts created at the same moment, in one transaction (see `_GroupWriter`):
+        # Written with the drafts created at the same moment, in one transaction (see `GroupWriter`):
         # a new draft locks nothing another request waits for, but each transaction of its own
         # costs four round trips to the database.
-        await self._creates(_CreateJob(identity, row, now))
-        return self.render(row, identity, now, [])
+        await self._creates(_CreateJob(identity, row, now, idempotency.created(submission_path(row["id"]))))
+        return submission_view(row, identity, now, self.calendar, [])
 
     async def _create_group(self, group: list[_CreateJob]) -> list[None]:
         async with self.sessions() as session, session.begin():
@@ -711,10 +336,11 @@ class SubmissionService:
             await connection.execute(
                 INSERT_HISTORY,
                 [
-                    self._history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
+                    history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
                     for job in group
                 ],
             )
+            await idempotency.settle(connection, *(job.settlement for job in group))
         return [None] * len(group)
 
     async def _create_alone(self, job: _CreateJob) -> None:
@@ -723,21 +349,14 @@ class SubmissionService:
             await connection.execute(INSERT_SUBMISSION, job.row)
             await connection.execute(
                 INSERT_HISTORY,
-                self._history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
+                history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
             )
+            await idempotency.settle(connection, job.settlement)
 
-    async def upload(
-        self,
-        identity: Identity,
-        submission_id: str,
-        stream: AsyncIterator[bytes],
-        *,
-        content_type: str | None,
-        content_length: int | None,
-        language: str,
-    ) -> dict[str, Any]:
+    async def upload(self, identity: Identity, submission_id: str, incoming: Incoming) -> dict[str, Any]:
+        language = incoming.language
         async with self.read_sessions() as session:
-            row = await self._visible(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
         if row["status"] not in EDITABLE:
             raise self._invalid_state("upload_document", row["status"])
         requirements = {r["code"]: r for r in row["standard"]["requirements"]}
@@ -756,10 +375,7 @@ class SubmissionService:
                 raise self._unknown_requirement(code, language)
             return limit(requirements[code])
 
-        upload = await read_upload(
-            stream, content_type, store=self.store, limit_for=limit_for, language=language,
-            content_length=content_length,
-        )
+        upload = await read_upload(incoming, store=self.store, limit_for=limit_for)
         requirement = requirements.get(upload.requirement_code)
         if requirement is None:
             await upload.writer.abort()
@@ -769,15 +385,9 @@ class SubmissionService:
         )
         now = self.clock()
         document = {
-            "id": new_id(),
+            **stored_file(upload, media_type, sha256, identity, now),
             "submission_id": submission_id,
             "requirement_code": upload.requirement_code,
-            "sha256": sha256,
-            "size": upload.writer.size,
-            "content_type": media_type,
-            "filename": safe_filename(upload.filename),
-            "uploaded_at": now,
-            "uploaded_by": identity.subject,
             "replaced_at": None,
             "replaced_by": None,
         }
@@ -792,7 +402,7 @@ class SubmissionService:
             )
             status = locked.scalar_one_or_none()
             if status is None:
-                current = await self._visible(session, identity, submission_id)
+                current = await visible_submission(session, identity, submission_id)
                 raise self._invalid_state("upload_document", current["status"])
             previous = (
                 await session.execute(
@@ -819,10 +429,11 @@ class SubmissionService:
             }
             await session.execute(
                 INSERT_HISTORY,
-                self._history_row(
+                history_row(
                     submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
                 ),
             )
+            await idempotency.settle(session, idempotency.created(document_path(submission_id, document["id"])))
         return document_view(document)
 
     async def submit(self, identity: Identity, submission_id: str, language: str) -> dict[str, Any]:
@@ -836,12 +447,15 @@ class SubmissionService:
         lock, the same UPDATE, history row and events), one is refused alone, and if the group's
         transaction fails, each submit of it is retried in a transaction of its own.
         """
-        job = _SubmitJob(identity, submission_id, language, self.clock())
+        settlement = idempotency.changed(submission_path(submission_id))
+        job = _SubmitJob(identity, submission_id, language, self.clock(), settlement)
         row, current = await self._submits(job)
-        return self.render(row, identity, job.now, current)
+        return submission_view(row, identity, job.now, self.calendar, current)
 
     async def _submit_alone(self, job: _SubmitJob) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        return await self._change_row(job.identity, job.submission_id, Action.SUBMIT, None, job.language, job.now)
+        return await self._change_row(
+            job.identity, job.submission_id, Action.SUBMIT, None, job.language, job.now, job.settlement
+        )
 
     async def _submit_group(self, group: list[_SubmitJob]) -> list[Any]:
         """Write the submits of `group` (distinct submissions) in one transaction; for each, in
@@ -864,7 +478,7 @@ class SubmissionService:
             for index, job in enumerate(group):
                 row = rows.get(job.submission_id)
                 try:
-                    if row is None or not visible_to(job.identity, row):
+                    if row is None or not Visibility.of(job.identity).allows(row):
                         # Outside the caller's tenant or unit looks exactly like not existing at all.
                         raise Problem(404, NOT_FOUND, slug="submission-not-found")
                     current = held[job.submission_id]
@@ -877,7 +491,7 @@ class SubmissionService:
                 await connection.execute(
                     INSERT_HISTORY,
                     [
-                        self._history_row(row["id"], group[index].now, Action.SUBMIT.value, move.source, move.target,
+                        history_row(row["id"], group[index].now, Action.SUBMIT.value, move.source, move.target,
                                           group[index].identity)
                         for index, row, _, move, _ in planned
                     ],
@@ -889,7 +503,7 @@ class SubmissionService:
                         receipts.setdefault((row["unit"], local_date(group[index].now).year), []).append(position)
                 for (unit, year), positions in sorted(receipts.items()):
                     positions.sort(key=lambda position: planned[position][0])
-                    numbers = await self._next_receipt_numbers(connection, unit, year, len(positions))
+                    numbers = await next_receipt_numbers(connection, unit, year, len(positions))
                     for position, number in zip(positions, numbers, strict=True):
                         index, _, _, _, values = planned[position]
                         values.update(receipt_number=number, receipt_issued_at=group[index].now)
@@ -908,6 +522,7 @@ class SubmissionService:
                     row.update(values)
                     events.extend(self._change_events(row, move, group[index].now, None))
                 await session.execute(INSERT_OUTBOX, events)
+                await idempotency.settle(connection, *(group[index].settlement for index, *_ in planned))
         for index, row, current, _, _ in planned:
             outcomes[index] = (row, current)
         return outcomes
@@ -924,13 +539,22 @@ class SubmissionService:
         self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str
     ) -> dict[str, Any]:
         now = self.clock()
-        row, current = await self._change_row(identity, submission_id, action, note, language, now)
-        return self.render(row, identity, now, current)
+        settlement = idempotency.changed(submission_path(submission_id))
+        row, current = await self._change_row(identity, submission_id, action, note, language, now, settlement)
+        return submission_view(row, identity, now, self.calendar, current)
 
     async def _change_row(
-        self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str, now: datetime
+        self,
+        identity: Identity,
+        submission_id: str,
+        action: Action,
+        note: str | None,
+        language: str,
+        now: datetime,
+        settlement: idempotency.Settlement | None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """One change in a transaction of its own: the row and its documents after it."""
+        """One change in a transaction of its own, with its request's Idempotency-Key settled:
+        the row and its documents after it."""
         note = note.strip() if note and note.strip() else None
         async with self.sessions() as session, session.begin():
             # Core statements on the session's connection (one transaction); only the outbox
@@ -939,7 +563,7 @@ class SubmissionService:
             # SQLite write transaction holds the whole database), so a concurrent change of the
             # same submission waits and then sees this one's outcome.
             connection = await session.connection()
-            row = await self._visible(connection, identity, submission_id, lock=True)
+            row = await visible_submission(connection, identity, submission_id, lock=True)
             current = await self._current_documents(connection, submission_id, row)
             move, values = self._plan(row, identity, action, note, language, now, current)
             # The row is locked already (read FOR UPDATE), so the history goes in before the
@@ -948,11 +572,11 @@ class SubmissionService:
             # statements follow it, the more submissions a unit takes per second.
             await connection.execute(
                 INSERT_HISTORY,
-                self._history_row(submission_id, now, action.value, move.source, move.target, identity, note=note),
+                history_row(submission_id, now, action.value, move.source, move.target, identity, note=note),
             )
             if takes_receipt(move):
                 # A failure from here rolls the number back with everything else: none is skipped.
-                (number,) = await self._next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
+                (number,) = await next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
                 values.update(receipt_number=number, receipt_issued_at=now)
             changed = await connection.execute(
                 UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
@@ -960,7 +584,7 @@ class SubmissionService:
             if changed.rowcount != 1:
                 # Changed between our read and our write (where the read could not lock it): only
                 # one of us wins.
-                latest = await self._visible(connection, identity, submission_id)
+                latest = await visible_submission(connection, identity, submission_id)
                 raise Problem(
                     409,
                     CHANGED_CONCURRENTLY,
@@ -974,6 +598,7 @@ class SubmissionService:
                 await connection.execute(
                     insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
                 )
+            await idempotency.settle(connection, settlement)
         if action is Action.APPROVE:
             self.on_approved()
         return row, current
@@ -1026,7 +651,7 @@ class SubmissionService:
         types = ["submission.status_changed"]
         if move.target is Status.SUBMITTED:
             types.append("submission.submitted")
-        return self._outbox_rows(row, move.source, move.target, at, note, types, extra)
+        return outbox_rows(row, move.source, move.target, at, note, types, extra)
 
     async def record_issued(self, submission_id: str, issued: list[dict[str, Any]], actor: Identity) -> bool:
         """Approved -> issued once the output document exists; False if it was already recorded."""
@@ -1050,11 +675,11 @@ class SubmissionService:
             row = dict((await session.execute(select(submissions).where(submissions.c.id == submission_id))).mappings().one())
             await session.execute(
                 INSERT_HISTORY,
-                self._history_row(submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor),
+                history_row(submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor),
             )
             await session.execute(
                 INSERT_OUTBOX,
-                self._outbox_rows(
+                outbox_rows(
                     row, Status.APPROVED, Status.ISSUED, now, None,
                     ["submission.status_changed", "submission.issued"], {"issued_documents": issued},
                 ),
@@ -1091,95 +716,3 @@ class SubmissionService:
                     for r in missing
                 ],
             )
-
-    @staticmethod
-    def _history_row(
-        submission_id: str,
-        at: datetime,
-        action: str,
-        source: Status | None,
-        target: Status,
-        actor: Identity,
-        *,
-        note: str | None = None,
-        document: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "submission_id": submission_id,
-            "at": at,
-            "action": action,
-            "from_status": source.value if source else None,
-            "to_status": target.value,
-            "actor_id": actor.subject,
-            "actor_role": actor.role,
-            "note": note,
-            "document": document,
-        }
-
-    @staticmethod
-    def _outbox_rows(
-        row: dict[str, Any],
-        source: Status,
-        target: Status,
-        at: datetime,
-        note: str | None,
-        types: list[str],
-        extra: dict[str, Any],
-    ) -> list[dict[str, Any]]:
-        """The outbox rows of the events of one change, in `types` order."""
-        applicant = row["applicant"]
-        data = {
-            "submission_id": row["id"],
-            "tracking_code": row["tracking_code"],
-            "service_code": row["service_code"],
-            "service_name": row["service_name"],
-            "service_name_en": row["standard"].get("name_en"),
-            "service_version": row["service_version"],
-            "unit": row["unit"],
-            "tenant": row["tenant"],
-            "applicant": {
-                "name": applicant["name"],
-                "email": applicant["email"],
-                "language": applicant.get("language", "id"),
-            },
-            "from": source.value,
-            "to": target.value,
-            "note": note,
-            "at": at.isoformat(),
-            "due_at": _iso(row["due_at"]),
-            **extra,
-        }
-        subject = f"submissions/{row['id']}"
-        staged = [envelope(type=t, source=EVENT_SOURCE, subject=subject, data=data) for t in types]
-        return [
-            {
-                "id": event["id"],
-                "type": event["type"],
-                "source": event["source"],
-                "subject": event["subject"],
-                "occurred_at": at,
-                "data": event["data"],
-            }
-            for event in staged
-        ]
-
-    @staticmethod
-    async def _next_receipt_numbers(session: Executor, unit: str, year: int, count: int) -> list[str]:
-        """The next `count` numbers of the unit's receipts this year: no gaps between committed
-        ones, no repeats.
-
-        The counter row is updated in the submitting transaction, so its write lock (PostgreSQL
-        row lock; SQLite database lock) keeps two transactions from taking the same numbers.
-        Only the first receipts of a unit's year create the row (in a savepoint, as two may race).
-        """
-        key = {"match_unit": unit, "match_year": year, "count": count}
-        last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one_or_none()
-        if last is None:
-            try:
-                async with session.begin_nested():
-                    await session.execute(INSERT_RECEIPT_COUNTER, {"unit": unit, "year": year, "last_number": count})
-                last = count
-            except IntegrityError:
-                # Another transaction created this year's counter first; take the next from it.
-                last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one()
-        return [f"{unit}/{year}/{number:06d}" for number in range(last - count + 1, last + 1)]

@@ -25,6 +25,9 @@ class SubmissionsSettings(BaseServiceSettings):
     issue_poll_seconds: float = Field(default=5.0, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_POLL_SECONDS")
     issue_retry_base_seconds: float = Field(default=2.0, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_RETRY_BASE_SECONDS")
     issue_retry_max_seconds: float = Field(default=300.0, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_RETRY_MAX_SECONDS")
+    # Jobs attempted at once. Signatures signs in a process pool (a worker per core by default):
+    # a few requests in flight per worker keep it busy while answers travel.
+    issue_concurrency: int = Field(default=8, ge=1, le=64, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_CONCURRENCY")
 
     # Satisfaction and complaints (UU 25/2009; PermenPANRB 14/2017; LAPOR! deadlines).
     # No IKM is shown for fewer respondents than this, so a small group's answers stay private.

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from python_multipart.multipart import MultipartParseError, MultipartParser, parse_options_header
 
+from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
+from simpul.submissions.access import new_id, safe_filename
 from simpul.submissions.sniff import SNIFF_BYTES, accepts, sniff
 from simpul.submissions.storage import BlobStore, BlobWriter
 
@@ -37,6 +41,17 @@ FILE_TOO_LARGE = Text(
     "The file is larger than the maximum of {limit} bytes.",
 )
 EMPTY_FILE = Text("Berkas kosong.", "The file is empty.")
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """An upload as it arrives: the body as it streams in, its declared type and size (None
+    unless one plain number), and the language to refuse it in."""
+
+    stream: AsyncIterator[bytes]
+    content_type: str | None
+    content_length: int | None
+    language: str
 
 
 @dataclass
@@ -129,34 +144,31 @@ class _Reader:
 
 
 async def read_upload(
-    stream: AsyncIterator[bytes],
-    content_type: str | None,
+    incoming: Incoming,
     *,
     store: BlobStore,
     limit_for: Callable[[str | None], int],
-    language: str,
     code_field: str | None = "requirement_code",
-    content_length: int | None = None,
 ) -> Upload:
     """The uploaded file, already in the store's temporary area (`keep_upload` it, or abort the
     writer).
 
     `limit_for(code)` gives the most bytes allowed for a requirement, or for any (code None).
     `code_field` names the text field that says which requirement the file is for (None: the
-    upload is a plain attachment with a `file` field only). A `content_length` too large for
+    upload is a plain attachment with a `file` field only). A declared length too large for
     any file is refused before a byte is read.
     """
     ceiling = limit_for(None)
-    if content_length is not None and content_length > ceiling + MULTIPART_OVERHEAD:
+    if incoming.content_length is not None and incoming.content_length > ceiling + MULTIPART_OVERHEAD:
         raise Problem(413, FILE_TOO_LARGE, slug="file-too-large", params={"limit": ceiling})
-    media_type, options = parse_options_header(content_type or "")
+    media_type, options = parse_options_header(incoming.content_type or "")
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise Problem(415, NOT_MULTIPART, slug="multipart-required")
     reader = _Reader(store, limit_for, code_field)
     parser = MultipartParser(boundary, reader.callbacks())
     try:
-        async for chunk in stream:
+        async for chunk in incoming.stream:
             parser.write(chunk)
             if reader.too_large:
                 # Stop reading: the rest of the body is never taken in.
@@ -175,7 +187,9 @@ async def read_upload(
             raise Problem(
                 422,
                 NOT_MULTIPART,
-                errors=[{"field": name, "message": FIELD_MESSAGES[kind].render(language)} for name, kind in errors],
+                errors=[
+                    {"field": name, "message": FIELD_MESSAGES[kind].render(incoming.language)} for name, kind in errors
+                ],
             )
     except MultipartParseError as exc:
         await _abort(reader)
@@ -217,3 +231,16 @@ async def keep_upload(
         await writer.abort()
         raise
     return media_type, await writer.commit()
+
+
+def stored_file(upload: Upload, media_type: str, sha256: str, uploader: Identity, at: datetime) -> dict[str, Any]:
+    """The columns the row of every kept file has: a new id, what was kept, who uploaded it when."""
+    return {
+        "id": new_id(),
+        "sha256": sha256,
+        "size": upload.writer.size,
+        "content_type": media_type,
+        "filename": safe_filename(upload.filename),
+        "uploaded_at": at,
+        "uploaded_by": uploader.subject,
+    }

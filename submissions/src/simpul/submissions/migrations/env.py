@@ -1,4 +1,5 @@
 from simpul.shared.db import run_alembic_env
+from simpul.submissions.feedback import models as feedback_models  # noqa: F401  (its tables join the one MetaData)
 from simpul.submissions.models import metadata
 from simpul.submissions.settings import SubmissionsSettings
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from simpul.shared.db import UTCDateTime
-from simpul.shared.idempotency import TABLE_NAME, idempotency_columns
+from simpul.shared.idempotency import TABLE_NAME, initial_idempotency_columns
 
 revision = "0001"
 down_revision = None
@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("retired_at", UTCDateTime(), nullable=True),
     )
-    op.create_table(TABLE_NAME, *idempotency_columns())
+    op.create_table(TABLE_NAME, *initial_idempotency_columns())
 
 
 def downgrade() -> None:

@@ -5,7 +5,7 @@ Revises:
 """
 from alembic import op
 
-from simpul.shared.idempotency import TABLE_NAME, idempotency_columns
+from simpul.shared.idempotency import TABLE_NAME, initial_idempotency_columns
 
 revision = "0001"
 down_revision = None
@@ -14,7 +14,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(TABLE_NAME, *idempotency_columns())
+    op.create_table(TABLE_NAME, *initial_idempotency_columns())
 
 
 def downgrade() -> None:

@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from simpul.submissions.models import complaints, submissions
-from simpul.submissions.periods import ReportPeriod
+from simpul.submissions.feedback.models import complaints
+from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.feedback.surveys import SurveyService, combine
+from simpul.submissions.models import submissions
 from simpul.submissions.statemachine import CLOCK_RUNNING, Status
-from simpul.submissions.surveys import SurveyService, combine
 
 DECIDED = (Status.APPROVED.value, Status.ISSUED.value, Status.REJECTED.value)
 MAX_CACHED = 256

@@ -12,36 +12,40 @@ records the closing). Every step is an entry of its append-only history and a
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
-from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.shared.visibility import Visibility
 from simpul.shared.worker import Worker, each
-from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
-from simpul.submissions.catalog import CatalogClient
-from simpul.submissions.feedback_schemas import ComplaintCreate, ComplaintResponseIn
-from simpul.submissions.models import complaint_attachments, complaint_entries, complaints, outbox, submissions
-from simpul.submissions.service import (
-    BAD_FILTER,
-    EVENT_SOURCE,
-    NO_TENANT,
+from simpul.submissions.access import (
     NOT_FOUND,
-    UNKNOWN_STATUS,
+    NO_TENANT,
+    UseCases,
+    by_overdue,
+    check_statuses,
+    first_or_404,
     new_id,
-    safe_filename,
-    tenant_scope,
+    newest_first,
+    next_page,
+    oldest_first,
 )
-from simpul.submissions.storage import BlobStore
-from simpul.submissions.uploads import keep_upload, read_upload
+from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
+from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
+from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintResponseIn
+from simpul.submissions.models import outbox, submissions
+from simpul.submissions.store import EVENT_SOURCE
+from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
+from simpul.submissions.views import step_view
 
 log = logging.getLogger("simpul.submissions.complaints")
 
@@ -177,17 +181,12 @@ def allowed_actions(row: dict[str, Any], role: str, now: datetime) -> list[str]:
     return []
 
 
+def complaint_path(complaint_id: str) -> str:
+    return f"/v1/complaints/{complaint_id}"
+
+
 def entry_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "at": row["at"],
-        "action": row["action"],
-        "from": row["from_status"],
-        "to": row["to_status"],
-        "actor": {"client_id": row["actor_id"], "role": row["actor_role"]},
-        "text": row["text"],
-        "attachment": row["attachment"],
-    }
+    return {**step_view(row), "text": row["text"], "attachment": row["attachment"]}
 
 
 def attachment_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -202,41 +201,17 @@ def attachment_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class ComplaintService:
-    def __init__(
-        self,
-        *,
-        sessions: async_sessionmaker[AsyncSession],
-        read_sessions: async_sessionmaker[AsyncSession],
-        catalog: CatalogClient,
-        store: BlobStore,
-        calendar: WorkingCalendar,
-        clock: Callable[[], datetime],
-        policy: ComplaintPolicy,
-        max_attachments: int,
-        attachment_max_bytes: int,
-    ) -> None:
-        self.sessions = sessions
-        self.read_sessions = read_sessions
-        self.catalog = catalog
-        self.store = store
-        self.calendar = calendar
-        self.clock = clock
-        self.policy = policy
-        self.max_attachments = max_attachments
-        self.attachment_max_bytes = attachment_max_bytes
+@dataclass(kw_only=True, eq=False)
+class ComplaintService(UseCases):
+    policy: ComplaintPolicy
+    max_attachments: int
+    attachment_max_bytes: int
 
-    # -- who sees what: the rule of submissions (`tenant_scope`) ----------------------------------
+    # -- who sees what: the rule of submissions (`Visibility`) -------------------------------------
 
     async def _visible(self, session: AsyncSession, identity: Identity, complaint_id: str) -> dict[str, Any]:
-        query = select(complaints).where(complaints.c.id == complaint_id)
-        scope = tenant_scope(identity, complaints)
-        if scope is not None:
-            query = query.where(scope)
-        row = (await session.execute(query)).mappings().first()
-        if row is None:
-            raise Problem(404, COMPLAINT_NOT_FOUND, slug="complaint-not-found")
-        return dict(row)
+        query = select(complaints).where(complaints.c.id == complaint_id, Visibility.of(identity).where(complaints))
+        return await first_or_404(session, query, COMPLAINT_NOT_FOUND, "complaint-not-found")
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -311,51 +286,28 @@ class ComplaintService:
         limit: int,
         cursor: str | None,
     ) -> dict[str, Any]:
-        known = {s.value for s in ComplaintStatus}
-        if any(s not in known for s in statuses):
-            raise Problem(422, BAD_FILTER, errors=[{"field": "status", "message": UNKNOWN_STATUS.en}])
+        check_statuses(statuses, ComplaintStatus)
         now = self.clock()
-        query = select(complaints)
-        scope = tenant_scope(identity, complaints)
-        if scope is not None:
-            query = query.where(scope)
+        query = select(complaints).where(Visibility.of(identity).where(complaints))
         if statuses:
             query = query.where(complaints.c.status.in_(statuses))
         if submission_id:
             query = query.where(complaints.c.submission_id == submission_id)
         if category:
             query = query.where(complaints.c.category == category)
-        if overdue is True:
-            query = query.where(complaints.c.overdue_from < now)
-        elif overdue is False:
-            query = query.where((complaints.c.overdue_from.is_(None)) | (complaints.c.overdue_from >= now))
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            query = query.where(complaints.c.id < str(after))
-        query = query.order_by(complaints.c.id.desc()).limit(limit + 1)
+        query = by_overdue(query, complaints.c.overdue_from, overdue, now)
+        query = newest_first(query, complaints.c.id, limit, cursor)
         async with self.read_sessions() as session:
-            rows = [dict(r) for r in (await session.execute(query)).mappings()]
-        page = rows[:limit]
-        return {
-            "items": [self.render(row, identity, now) for row in page],
-            "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
-        }
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        return {"items": [self.render(row, identity, now) for row in page], "next_cursor": next_cursor}
 
     async def history(self, identity: Identity, complaint_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
         query = select(complaint_entries).where(complaint_entries.c.complaint_id == complaint_id)
-        if cursor:
-            (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int):
-                raise Problem(400, BAD_FILTER, slug="invalid-cursor")
-            query = query.where(complaint_entries.c.id > after)
+        query = oldest_first(query, complaint_entries.c.id, limit, cursor)
         async with self.read_sessions() as session:
             await self._visible(session, identity, complaint_id)
-            rows = [dict(r) for r in (await session.execute(query.order_by(complaint_entries.c.id).limit(limit + 1))).mappings()]
-        page = rows[:limit]
-        return {
-            "items": [entry_view(r) for r in page],
-            "next_cursor": encode_cursor([page[-1]["id"]]) if len(rows) > limit else None,
-        }
+            page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        return {"items": [entry_view(r) for r in page], "next_cursor": next_cursor}
 
     async def attachment(self, identity: Identity, complaint_id: str, attachment_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
@@ -387,7 +339,7 @@ class ComplaintService:
                 target = (
                     await session.execute(
                         select(submissions.c.unit, submissions.c.service_code, submissions.c.applicant).where(
-                            submissions.c.id == body.submission_id, tenant_scope(identity, submissions)
+                            submissions.c.id == body.submission_id, Visibility.of(identity).where(submissions)
                         )
                     )
                 ).mappings().first()
@@ -431,6 +383,7 @@ class ComplaintService:
         async with self.sessions() as session, session.begin():
             await session.execute(insert(complaints).values(**row))
             await self._record(session, row, now, ComplaintAction.FILE, None, identity)
+            await idempotency.settle(session, idempotency.created(complaint_path(row["id"])))
         return self.render(row, identity, now, [], [])
 
     async def respond(
@@ -464,38 +417,21 @@ class ComplaintService:
             await self._locked_update(session, row, values)
             row.update(values)
             await self._record(session, row, now, move.action, move.source, identity, text=body.text)
+            await idempotency.settle(session, idempotency.created(complaint_path(complaint_id)))
             entries, attachments = await self._details(session, complaint_id)
         return self.render(row, identity, now, entries, attachments)
 
-    async def attach(
-        self,
-        identity: Identity,
-        complaint_id: str,
-        stream: AsyncIterator[bytes],
-        *,
-        content_type: str | None,
-        content_length: int | None,
-        language: str,
-    ) -> dict[str, Any]:
+    async def attach(self, identity: Identity, complaint_id: str, incoming: Incoming) -> dict[str, Any]:
         now = self.clock()
         async with self.read_sessions() as session:
             row = await self._visible(session, identity, complaint_id)
         self._check_open_for_attachments(row, now)
         limit = self.attachment_max_bytes
-        upload = await read_upload(
-            stream, content_type, store=self.store, limit_for=lambda _: limit, language=language, code_field=None,
-            content_length=content_length,
-        )
-        media_type, sha256 = await keep_upload(upload, ATTACHMENT_TYPES, wrong_type=WRONG_TYPE, language=language)
+        upload = await read_upload(incoming, store=self.store, limit_for=lambda _: limit, code_field=None)
+        media_type, sha256 = await keep_upload(upload, ATTACHMENT_TYPES, wrong_type=WRONG_TYPE, language=incoming.language)
         attachment = {
-            "id": new_id(),
+            **stored_file(upload, media_type, sha256, identity, now),
             "complaint_id": complaint_id,
-            "sha256": sha256,
-            "size": upload.writer.size,
-            "content_type": media_type,
-            "filename": safe_filename(upload.filename),
-            "uploaded_at": now,
-            "uploaded_by": identity.subject,
             "uploaded_role": identity.role,
         }
         async with self.sessions() as session, session.begin():
@@ -516,6 +452,8 @@ class ComplaintService:
             entry = {k: attachment[k] for k in ("id", "sha256", "size", "content_type", "filename")}
             await self._record(session, row, now, ComplaintAction.ATTACH, ComplaintStatus(row["status"]), identity,
                                attachment=entry, publish=False)
+            location = f"{complaint_path(complaint_id)}/attachments/{attachment['id']}"
+            await idempotency.settle(session, idempotency.created(location))
         return attachment_view(attachment)
 
     async def close_due(self) -> int:

@@ -15,13 +15,16 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import idempotency
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
-from simpul.submissions.feedback_schemas import SurveyIn
-from simpul.submissions.ikm import ELEMENTS, IkmResult, compute, round_half_up
-from simpul.submissions.models import SURVEY_ELEMENTS, submissions, surveys
-from simpul.submissions.periods import ReportPeriod
-from simpul.submissions.service import NOT_FOUND, new_id, tenant_scope
+from simpul.shared.visibility import Visibility
+from simpul.submissions.access import NOT_FOUND, SUBMISSION_NOT_FOUND, first_or_404, new_id
+from simpul.submissions.feedback.ikm import ELEMENTS, IkmResult, compute, round_half_up
+from simpul.submissions.feedback.models import SURVEY_ELEMENTS, surveys
+from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.feedback.schemas import SurveyIn
+from simpul.submissions.models import submissions
 from simpul.submissions.statemachine import Status
 
 SURVEY_OPEN = frozenset({Status.ISSUED, Status.REJECTED})
@@ -70,15 +73,8 @@ class SurveyService:
     async def _own_submission(session: AsyncSession, identity: Identity, submission_id: str) -> dict[str, Any]:
         query = select(
             submissions.c.id, submissions.c.status, submissions.c.tenant, submissions.c.unit, submissions.c.service_code
-        ).where(submissions.c.id == submission_id)
-        scope = tenant_scope(identity, submissions)
-        if scope is not None:
-            # Outside the caller's region the submission looks like none at all.
-            query = query.where(scope)
-        row = (await session.execute(query)).mappings().first()
-        if row is None:
-            raise Problem(404, NOT_FOUND, slug="submission-not-found")
-        return dict(row)
+        ).where(submissions.c.id == submission_id, Visibility.of(identity).where(submissions))
+        return await first_or_404(session, query, NOT_FOUND, SUBMISSION_NOT_FOUND)
 
     async def give(self, identity: Identity, submission_id: str, answers: SurveyIn) -> dict[str, Any]:
         now = self.clock()
@@ -102,6 +98,7 @@ class SurveyService:
                     "comment": comment,
                 }
                 await session.execute(insert(surveys).values(**row))
+                await idempotency.settle(session, idempotency.created(f"/v1/submissions/{submission_id}/survey"))
         except IntegrityError as exc:
             # The unique submission_id: a second survey, also when two arrive at the same moment.
             raise Problem(409, ALREADY, slug="survey-already-given") from exc

@@ -13,8 +13,10 @@ from simpul.shared.identity import Identity
 from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import Problem, Text, request_language
-from simpul.submissions.complaints import ComplaintService
-from simpul.submissions.feedback_schemas import (
+from simpul.submissions.feedback.complaints import ComplaintService
+from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.feedback.reports import PerformanceService, as_csv
+from simpul.submissions.feedback.schemas import (
     Complaint,
     ComplaintAttachment,
     ComplaintCategory,
@@ -27,14 +29,11 @@ from simpul.submissions.feedback_schemas import (
     Survey,
     SurveyIn,
 )
-from simpul.submissions.periods import ReportPeriod
-from simpul.submissions.reports import PerformanceService, as_csv
-from simpul.submissions.responses import content_length, download, json, roles
-from simpul.submissions.surveys import SurveyService
+from simpul.submissions.feedback.surveys import SurveyService
+from simpul.submissions.responses import FILE_RESPONSES, PROBLEM, download, incoming_file, json, roles, statuses
 
 router = APIRouter()
 
-PROBLEM = {"content": {"application/problem+json": {}}}
 JSON = "application/json"
 CSV = "text/csv"
 # Public figures change slowly; a minute of caching spares the database a crowd of readers.
@@ -66,6 +65,10 @@ def surveys_of(request: Request) -> SurveyService:
 
 def complaints_of(request: Request) -> ComplaintService:
     return request.app.state.complaints
+
+
+def performance_of(request: Request) -> PerformanceService:
+    return request.app.state.performance
 
 
 @dataclass(frozen=True)
@@ -137,8 +140,7 @@ async def performance_report(request: Request, scope: ReportScope = Depends(repo
     if form is None:
         raise Problem(406, NOT_ACCEPTABLE, slug="not-acceptable")
     period = scope.period
-    performance: PerformanceService = request.app.state.performance
-    report = await performance.report(
+    report = await performance_of(request).report(
         period, service_code=scope.service_code, unit=scope.unit, language=request_language(request)
     )
     if form == "csv":
@@ -176,10 +178,9 @@ async def list_complaints(
     page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(complaint_parties),
 ) -> Response:
-    statuses = [s.strip() for value in status or [] for s in value.split(",") if s.strip()]
     limit, cursor = page
     result = await complaints_of(request).list(
-        identity, statuses=statuses, overdue=overdue, submission_id=submission_id, category=category,
+        identity, statuses=statuses(status), overdue=overdue, submission_id=submission_id, category=category,
         limit=limit, cursor=cursor,
     )
     return json(result)
@@ -225,14 +226,7 @@ async def respond(
     summary="Attach a file (PDF, JPEG or PNG) to a complaint",
 )
 async def attach(complaint_id: str, request: Request, identity: Identity = Depends(complaint_parties)) -> Response:
-    attachment = await complaints_of(request).attach(
-        identity,
-        complaint_id,
-        request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=content_length(request),
-        language=request_language(request),
-    )
+    attachment = await complaints_of(request).attach(identity, complaint_id, incoming_file(request))
     location = f"/v1/complaints/{complaint_id}/attachments/{attachment['id']}"
     return json(attachment, 201, {"Location": location})
 
@@ -245,20 +239,10 @@ async def get_attachment(
     return json(await complaints_of(request).attachment(identity, complaint_id, attachment_id))
 
 
-@router.get(
-    f"{COMPLAINT_PATH}/attachments/{{attachment_id}}/content",
-    responses={200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM},
-    summary="The attached file",
-)
+@router.get(f"{COMPLAINT_PATH}/attachments/{{attachment_id}}/content", responses=FILE_RESPONSES, summary="The attached file")
 async def attachment_content(
     complaint_id: str, attachment_id: str, request: Request, identity: Identity = Depends(complaint_parties)
 ) -> Response:
     service = complaints_of(request)
     attachment = await service.attachment(identity, complaint_id, attachment_id)
-    return download(
-        service.attachment_content(attachment),
-        media_type=attachment["content_type"],
-        size=attachment["size"],
-        sha256=attachment["sha256"],
-        filename=attachment["filename"] or attachment["id"],
-    )
+    return download(service.attachment_content(attachment), attachment, fallback_name=attachment["id"])

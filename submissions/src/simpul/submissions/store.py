@@ -1,0 +1,186 @@
+"""The statements of the write path, built once, and the rows a change writes besides the
+submission itself: its history entry, its events in the outbox, the unit's receipt numbers.
+
+Built once: each execution then passes only its parameters, and SQLAlchemy finds the compiled
+form in its cache by a short key instead of building and hashing a new expression (one bound
+parameter per column) for every request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from simpul.shared.events import envelope
+from simpul.shared.identity import Identity
+from simpul.submissions.models import documents, history, outbox, receipt_counters, submissions
+from simpul.submissions.statemachine import Status
+
+# Where statements run: the session, or its connection (Core statements, without the ORM layer).
+Executor = AsyncSession | AsyncConnection
+
+EVENT_SOURCE = "simpul/submissions"
+
+INSERT_SUBMISSION = insert(submissions)
+INSERT_HISTORY = insert(history)
+INSERT_OUTBOX = insert(outbox)
+# Only the row read at the start may be changed: `match_version` is the version that was read.
+UPDATE_READ_VERSION = update(submissions).where(
+    submissions.c.id == bindparam("match_id"), submissions.c.version == bindparam("match_version")
+)
+BUMP_RECEIPT_COUNTER = (
+    update(receipt_counters)
+    .where(receipt_counters.c.unit == bindparam("match_unit"), receipt_counters.c.year == bindparam("match_year"))
+    .values(last_number=receipt_counters.c.last_number + bindparam("count"))
+    .returning(receipt_counters.c.last_number)
+)
+INSERT_RECEIPT_COUNTER = insert(receipt_counters)
+_BY_ID = select(submissions).where(submissions.c.id == bindparam("submission_id"))
+# One submission as a caller may see it, by what the caller is matched on (`Visibility.key`;
+# None: admins, who see all). See `access.visible_submission`.
+VISIBLE = {
+    None: _BY_ID,
+    "tenant": _BY_ID.where(submissions.c.tenant == bindparam("scope_value")),
+    "unit": _BY_ID.where(submissions.c.unit == bindparam("scope_value")),
+}
+LOCKED_VISIBLE = {key: query.with_for_update() for key, query in VISIBLE.items()}
+# A group of submissions, each with its write lock (see `SubmissionService.submit`).
+LOCKED_BY_IDS = select(submissions).where(submissions.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
+CURRENT_DOCUMENTS_OF = (
+    select(documents)
+    .where(documents.c.submission_id.in_(bindparam("ids", expanding=True)), documents.c.replaced_at.is_(None))
+    .order_by(documents.c.submission_id, documents.c.requirement_code)
+)
+CURRENT_DOCUMENTS = (
+    select(documents)
+    .where(documents.c.submission_id == bindparam("submission_id"), documents.c.replaced_at.is_(None))
+    .order_by(documents.c.requirement_code)
+)
+
+
+def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
+    """What a submission keeps of its service's version, so later revisions don't change it."""
+    fee = standard.get("fee") or {}
+    return {
+        "name": standard.get("name", standard["code"]),
+        "name_en": standard.get("name_en"),
+        "unit": standard["unit"],
+        "requirements": [
+            {
+                "code": r["code"],
+                "name": r.get("name", r["code"]),
+                "required": bool(r.get("required", True)),
+                "content_types": list(r.get("content_types") or []),
+                "max_bytes": int(r.get("max_bytes") or 0),
+            }
+            for r in standard.get("requirements") or []
+        ],
+        "form_schema": standard.get("form_schema") or {},
+        "sla_working_days": int(standard.get("sla_working_days") or 0),
+        "fee": {
+            "amount": int(fee.get("amount") or 0),
+            "currency": fee.get("currency") or "IDR",
+            "legal_basis": fee.get("legal_basis"),
+        },
+        "output": standard.get("output"),
+    }
+
+
+def history_row(
+    submission_id: str,
+    at: datetime,
+    action: str,
+    source: Status | None,
+    target: Status,
+    actor: Identity,
+    *,
+    note: str | None = None,
+    document: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "submission_id": submission_id,
+        "at": at,
+        "action": action,
+        "from_status": source.value if source else None,
+        "to_status": target.value,
+        "actor_id": actor.subject,
+        "actor_role": actor.role,
+        "note": note,
+        "document": document,
+    }
+
+
+def outbox_rows(
+    row: dict[str, Any],
+    source: Status,
+    target: Status,
+    at: datetime,
+    note: str | None,
+    types: list[str],
+    extra: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """The outbox rows of the events of one change, in `types` order."""
+    applicant = row["applicant"]
+    data = {
+        "submission_id": row["id"],
+        "tracking_code": row["tracking_code"],
+        "service_code": row["service_code"],
+        "service_name": row["service_name"],
+        "service_name_en": row["standard"].get("name_en"),
+        "service_version": row["service_version"],
+        "unit": row["unit"],
+        "tenant": row["tenant"],
+        "applicant": {
+            "name": applicant["name"],
+            "email": applicant["email"],
+            "language": applicant.get("language", "id"),
+        },
+        "from": source.value,
+        "to": target.value,
+        "note": note,
+        "at": at.isoformat(),
+        "due_at": _iso(row["due_at"]),
+        **extra,
+    }
+    subject = f"submissions/{row['id']}"
+    staged = [envelope(type=t, source=EVENT_SOURCE, subject=subject, data=data) for t in types]
+    return [
+        {
+            "id": event["id"],
+            "type": event["type"],
+            "source": event["source"],
+            "subject": event["subject"],
+            "occurred_at": at,
+            "data": event["data"],
+        }
+        for event in staged
+    ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+async def next_receipt_numbers(session: Executor, unit: str, year: int, count: int) -> list[str]:
+    """The next `count` numbers of the unit's receipts this year: no gaps between committed
+    ones, no repeats.
+
+    The counter row is updated in the submitting transaction, so its write lock (PostgreSQL
+    row lock; SQLite database lock) keeps two transactions from taking the same numbers.
+    Only the first receipts of a unit's year create the row (in a savepoint, as two may race).
+    """
+    key = {"match_unit": unit, "match_year": year, "count": count}
+    last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one_or_none()
+    if last is None:
+        try:
+            async with session.begin_nested():
+                await session.execute(INSERT_RECEIPT_COUNTER, {"unit": unit, "year": year, "last_number": count})
+            last = count
+        except IntegrityError:
+            # Another transaction created this year's counter first; take the next from it.
+            last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one()
+    return [f"{unit}/{year}/{number:06d}" for number in range(last - count + 1, last + 1)]
