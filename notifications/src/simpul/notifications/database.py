@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from simpul.shared.db import create_sqlite_sync_engine, is_sqlite
@@ -56,18 +57,22 @@ class Database:
         if connection is None or connection.closed or connection.invalidated:
             connection = self._loop_connection = self._at_once.connect()
         try:
-            return _transaction(connection, work)
-        except _LockHeld:
+            transaction = _begin(connection, waits=False)
+        except BaseException as exc:
             # A BEGIN that failed in an event hook leaves SQLAlchemy's wrapper half-begun: a fresh one next time.
             self._loop_connection = None
             connection.close()
+            if not isinstance(exc, _LockHeld):
+                raise
             if self._thread is None:
                 self._thread = ThreadPoolExecutor(1, thread_name_prefix="notifications-db")
             return await asyncio.get_running_loop().run_in_executor(self._thread, self._on_thread, work)
+        with transaction:
+            return work(connection)
 
     def _on_thread(self, work: Callable[[Connection], T]) -> T:
-        with self._queued.connect() as connection:
-            return _transaction(connection, work)
+        with self._queued.connect() as connection, _begin(connection, waits=True):
+            return work(connection)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -103,12 +108,11 @@ class _LockHeld(Exception):
     """SQLite's write lock was held: nothing was done."""
 
 
-def _transaction(connection: Connection, work: Callable[[Connection], T]) -> T:
+def _begin(connection: Connection, *, waits: bool) -> RootTransaction:
+    """BEGIN IMMEDIATE: the write lock; _LockHeld when another has it and the connection `waits` not."""
     try:
-        transaction = connection.begin()  # BEGIN IMMEDIATE: the write lock, or SQLITE_BUSY
-    except sqlite3.OperationalError as exc:
-        if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY:
+        return connection.begin()
+    except sqlite3.OperationalError as exc:  # raw: the hook runs BEGIN on the driver
+        if exc.sqlite_errorcode == sqlite3.SQLITE_BUSY and not waits:
             raise _LockHeld from exc
-        raise
-    with transaction:
-        return work(connection)
+        raise OperationalError("BEGIN IMMEDIATE", None, exc) from exc
