@@ -21,7 +21,9 @@ with --postgres or SIMPUL_TEST_POSTGRES), three processes run on loopback:
    events per second from the relay's start to the last mail accepted by the SMTP server.
 
 Both print the CPU milliseconds per event the notifications process and the producer spent
-(from /proc). Results also go to bench/out/notifications-<time>.json.
+(from /proc). Results also go to bench/out/notifications-<time>.json. `--profile` runs each phase
+once more with py-spy (`--gil`: only what holds the interpreter, i.e. Python's CPU) sampling the
+notifications process; collapsed stacks go to bench/out/.
 """
 
 from __future__ import annotations
@@ -37,14 +39,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import select  # noqa: E402
+
+from submissions import py_spy  # noqa: E402  (bench/submissions.py)
 
 from simpul.shared.relay import HttpTransport  # noqa: E402
 from simpul.shared.relay_amqp import AmqpTransport  # noqa: E402
@@ -131,6 +137,30 @@ def arrivals_by_tracking_code(sink: MailSink) -> dict[str, float]:
             for message in sink.received()}
 
 
+@contextmanager
+def sampling(pid: int, name: str) -> Iterator[Path]:
+    """py-spy records the process while the block runs (its figures are not reported: sampling
+    costs the process some CPU)."""
+    tool = py_spy()
+    if tool is None:
+        raise RuntimeError("--profile needs py-spy (pip install py-spy)")
+    OUT.mkdir(parents=True, exist_ok=True)
+    output = OUT / f"profile-notifications-{name}-{time.strftime('%Y%m%dT%H%M%S')}.txt"
+    recorder = subprocess.Popen([tool, "record", "--pid", str(pid), "--rate", "250", "--gil", "--nonblocking",
+                                 "--format", "raw", "--output", str(output)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        yield output
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+        try:
+            recorder.wait(30)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            recorder.wait()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -182,6 +212,11 @@ def measure(transport: str, backend: str, postgres: str | None, broker: str | No
             "service_cpu_ms_per_event": service_cpu / args.burst * 1000,
             "producer_cpu_ms_per_event": producer_cpu / args.burst * 1000,
         }
+        if args.profile:
+            for phase, run_count, run_rate in (("delay", count, args.rate), ("throughput", args.burst, 0)):
+                with sampling(pid, f"{transport}-{backend}-{phase}") as output:
+                    one_run(run_count, run_rate)
+                result.setdefault("profiles", {})[phase] = str(output.relative_to(ROOT))
     finally:
         system.stop()
         sink.stop()
@@ -205,6 +240,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--burst", type=int, default=3000)
+    parser.add_argument("--profile", action="store_true",
+                        help="one more run of each phase with py-spy sampling the notifications process")
     args = parser.parse_args()
     if args.command == "produce":
         asyncio.run(produce(args))
@@ -238,6 +275,9 @@ def main() -> None:
     path.write_text(json.dumps({"args": {k: v for k, v in vars(args).items() if k not in ("amqp", "postgres")},
                                 "results": results}, indent=2))
     print(f"full figures: {path.relative_to(ROOT)}")
+    for result in results:
+        for phase, profile in result.get("profiles", {}).items():
+            print(f"profile of notifications, {result['transport']} / {result['backend']}, {phase}: {profile}")
 
 
 if __name__ == "__main__":

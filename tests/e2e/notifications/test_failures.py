@@ -8,6 +8,7 @@ SMTP server (aiosmtpd) and webhooks to a real HTTP server that verifies signatur
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from simpul.shared.events import stage_event
 from simpul.shared.relay import HttpTransport, OutboxRelay
 from simpul.shared.relay_amqp import AmqpTransport
 from tests.e2e.notifications.producer import Producer, submission_data
@@ -221,6 +223,63 @@ async def test_a_killed_service_handles_every_event_once_after_restart(setup):
     # (the receiver's idempotency key).
     only_in_flight_copies(setup.mail.arrivals(), crashes)
     only_in_flight_copies(setup.receiver.arrivals(), crashes)
+
+
+async def test_kills_mid_burst_lose_nothing_and_repeat_at_most_one_mail_each(setup):
+    """SIGKILL while a burst is being mailed and posted, three times. A message whose attempt was
+    under way goes out again once its lease has run out, with the same Message-ID / webhook-id;
+    mail hands over one message at a time, so each kill can repeat at most one mail."""
+    await setup.subscribe()
+    notifications = setup.notifications
+    count = 400
+    async with setup.producer.sessions.begin() as session:  # one commit: the relay sends them in batches
+        staged = [await stage_event(session, setup.producer.table, type="submission.status_changed",
+                                    source="simpul/submissions", subject=f"submissions/burst{n}",
+                                    data=submission_data(email=f"burst{n}@x.id")) for n in range(count)]
+    kills: list[float] = []
+    for threshold in (40, 140, 240):
+        await setup.eventually(lambda threshold=threshold: setup.mail.count() >= threshold,
+                               message=f"fewer than {threshold} mails")
+        await asyncio.to_thread(notifications.kill)
+        kills.append(time.time())
+        await asyncio.to_thread(notifications.start)
+        await asyncio.to_thread(notifications.wait_ready)
+
+    expected = {f"burst{n}@x.id" for n in range(count)}
+    await setup.eventually(lambda: {m["To"] for m in setup.mail.received()} >= expected, message="mail lost")
+    await setup.eventually(lambda: len(setup.receiver.accepted_ids()) >= count, message="webhooks lost")
+    await asyncio.sleep(2.5)  # longer than the lease: a late copy would have come by now
+
+    mails = setup.mail.received()
+    ids_by_recipient: dict[str, set[str]] = {}
+    for message in mails:
+        ids_by_recipient.setdefault(message["To"], set()).add(message["Message-ID"])
+    assert set(ids_by_recipient) == expected
+    assert all(len(ids) == 1 for ids in ids_by_recipient.values()), "a copy came with another Message-ID"
+    hooks = [request for request in setup.receiver.received() if request.status < 300]
+    hook_ids_by_event: dict[str, set[str]] = {}
+    for request in hooks:
+        hook_ids_by_event.setdefault(json.loads(request.body)["id"], set()).add(request.headers["webhook-id"])
+    assert set(hook_ids_by_event) == {event["id"] for event in staged}
+    assert all(len(ids) == 1 for ids in hook_ids_by_event.values()), "a copy came with another webhook-id"
+
+    mail_copies, hook_copies = len(mails) - count, len(hooks) - count
+    print(f"\n{len(kills)} kills: {mail_copies} mails and {hook_copies} webhooks repeated; per kill, mails "
+          f"{copies_per_kill(setup.mail.arrivals(), kills)}, webhooks {copies_per_kill(setup.receiver.arrivals(), kills)}")
+    assert mail_copies <= len(kills)
+    items = await setup.inbox()
+    assert sorted(item["event_id"] for item in items) == sorted(event["id"] for event in staged)
+    assert all(channel["status"] in ("sent", "delivered") for item in items for channel in item["channels"])
+
+
+def copies_per_kill(arrivals: dict[str, list[float]], kills: list[float]) -> list[int]:
+    """How many repeated messages each kill caused: a repeat belongs to the first kill after its first copy."""
+    counts = [0] * len(kills)
+    for times in arrivals.values():
+        if len(times) > 1:
+            before = [index for index, kill in enumerate(kills) if kill >= times[0]]
+            counts[before[0] if before else -1] += len(times) - 1
+    return counts
 
 
 async def test_a_failing_webhook_receiver_gets_the_event_once_with_the_attempts_logged(setup):

@@ -43,6 +43,7 @@ async def stop_workers(app: FastAPI) -> None:
         await state.consumer.stop()
     for dispatcher in getattr(state, "dispatchers", {}).values():
         await dispatcher.stop()
+    await state.database.close()
 
 
 def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
@@ -66,7 +67,8 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
 
     state.intake = intake = Intake(database, settings, on_work=wake)
     state.inbox = Inbox(state.read_sessions)
-    state.subscriptions = Subscriptions(database, state.read_sessions, settings)
+    state.subscriptions = Subscriptions(database, state.read_sessions, settings,
+                                        on_change=intake.forget_subscriptions)
     state.templates = TemplateStore(database, state.read_sessions, settings.public_url,
                                     on_change=intake.forget_templates)
     app.include_router(router)

@@ -128,6 +128,11 @@ class BrokerConsumer:
                 attempts += 1
                 log.warning("recording events failed (try %d), retrying: %s", attempts, type(exc).__name__)
                 await asyncio.sleep(backoff_delay(attempts, base=0.5, cap=10.0))
+        if DEAD_LETTERED not in outcomes:
+            # One frame for the batch: batches are settled in order, so every delivery up to the
+            # last one of this batch is one of its own.
+            await messages[-1].ack(multiple=True)
+            return
         for message, outcome in zip(messages, outcomes, strict=True):
             if outcome == DEAD_LETTERED:
                 await message.reject(requeue=False)

@@ -1,10 +1,18 @@
 """Dispatchers: background tasks that send due deliveries, with retries, and log every attempt.
 
-A dispatcher claims a batch of due rows by moving their `next_attempt_at` a lease ahead under a
-claim token (a compare-and-set, so two processes never take the same row); after a crash the
-lease runs out and the rows are due again. Each outcome is written right after its attempt, so
-only messages in flight at the instant of a crash can go out twice, and then with the same
-Message-ID / webhook-id, by which receivers recognise them.
+A delivery is `pending` until due (`next_attempt_at`). A dispatcher claims a batch of due ones in
+one statement: each becomes `sending`, its attempt counted, under a claim token and a lease
+(`next_attempt_at` moves to the lease's end), committed before anything goes out. The outcome is
+committed right after the server's answer: sent / delivered, failed, or pending again with its
+retry time. A row still `sending` once its lease has run out was being sent by a process that
+died: whether it arrived is unknown, so only then is it sent again, with the same Message-ID /
+webhook-id (both the delivery's id), by which receivers recognise a copy they already have. Rows a
+dead process had claimed but not reached yet go out the same way, and arrive once.
+
+Mail goes out over several connections, but the moment a message may arrive without its outcome
+being on record, from the start of its DATA to the commit of the server's answer, is taken by
+one connection at a time (the others meanwhile have the envelope of their next message accepted).
+So a crash leaves at most one message whose copy may arrive twice.
 """
 
 from __future__ import annotations
@@ -19,11 +27,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from simpul.notifications.database import Database
 from simpul.notifications.mail import MailDeferred, Mailer, MailRejected, MailUnavailable, build_message
-from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
+from simpul.notifications.models import DUE, SENDING, deliveries, delivery_attempts, notifications
+from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import AttemptResult, WebhookClient, sign
 from simpul.shared.db import utcnow
@@ -34,16 +43,36 @@ log = logging.getLogger("simpul.notifications.dispatch")
 BATCH_SIZE = 50
 SMTP_KEEPALIVE_SECONDS = 30.0
 
+# Built once: an outcome is recorded for every attempt.
+_RECORD_OUTCOME = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("row_id"), deliveries.c.claim == bindparam("row_claim"))
+    .values(status=bindparam("new_status"), claim=None, updated_at=bindparam("now"), last_error=bindparam("error"),
+            next_attempt_at=bindparam("due"), completed_at=bindparam("completed"))
+)
+_LOG_ATTEMPT = insert(delivery_attempts)
+_WEBHOOK_TARGETS = (
+    select(deliveries.c.id, notifications.c.payload, webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
+           webhook_subscriptions.c.previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
+           webhook_subscriptions.c.deleted_at)
+    .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id)
+                 .join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
+    .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+)
+
 
 class Dispatcher(ABC):
     """What both channels share: a worker (`self.worker`) whose round claims a batch of the
     channel's due deliveries, woken by the intake or on a poll; recording an attempt's outcome."""
 
     channel: str
+    # What a claim returns of each delivery besides `position`, `claim` and `attempts`.
+    claimed_columns: tuple[Any, ...]
 
     def __init__(self, database: Database, settings: NotificationsSettings, **worker_options: Any) -> None:
         self._db = database
         self._settings = settings
+        self._claim_statement = self._claim_statement_for(self.channel, self.claimed_columns)
         self.worker = Worker(f"dispatch:{self.channel}", claim=self._claim_due, process=self._dispatch,
                              poll_seconds=settings.dispatch_poll_seconds, batch_size=BATCH_SIZE, logger=log,
                              **worker_options)
@@ -60,52 +89,71 @@ class Dispatcher(ABC):
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         """Attempt each claimed delivery and record its outcome."""
 
-    async def _claim(self, *columns: Any) -> Sequence[Any]:
-        """Take up to a batch of due deliveries (one statement); of each its `position`, its
-        `claim` token and `columns`, in position order."""
-        now = utcnow()
-        token = str(uuid.uuid4())
+    @staticmethod
+    def _claim_statement_for(channel: str, columns: tuple[Any, ...]) -> Any:
         due = (select(deliveries.c.id)
-               .where(deliveries.c.channel == self.channel, deliveries.c.status == "pending",
-                      deliveries.c.next_attempt_at <= now)
+               .where(deliveries.c.channel == channel, deliveries.c.status.in_(DUE),
+                      deliveries.c.next_attempt_at <= bindparam("now"))
                .order_by(deliveries.c.position).limit(BATCH_SIZE))
-        async with self._db.begin() as connection:
-            rows = (await connection.execute(
-                update(deliveries)
-                # Checked again on the row itself: on PostgreSQL a concurrent claimer may have
-                # taken it between the subquery and the update.
-                .where(deliveries.c.id.in_(due), deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now)
-                .values(claim=token, next_attempt_at=now + timedelta(seconds=self._settings.delivery_lease_seconds))
-                .returning(deliveries.c.position, deliveries.c.claim, *columns)
-            )).all()
+        return (
+            update(deliveries)
+            # Checked again on the row itself: on PostgreSQL a concurrent claimer may have
+            # taken it between the subquery and the update.
+            .where(deliveries.c.id.in_(due), deliveries.c.status.in_(DUE),
+                   deliveries.c.next_attempt_at <= bindparam("now"))
+            .values(status=SENDING, claim=bindparam("token"), attempts=deliveries.c.attempts + 1,
+                    updated_at=bindparam("now"), next_attempt_at=bindparam("lease_end"))
+            .returning(deliveries.c.position, deliveries.c.claim, deliveries.c.attempts, *columns)
+        )
+
+    def _claim(self, connection: Connection) -> list[Any]:
+        """Mark up to a batch of due deliveries `sending` under a new claim token (one statement);
+        of each its `position`, `claim`, `attempts` (this attempt's number) and `claimed_columns`,
+        in position order."""
+        now = utcnow()
+        rows = connection.execute(self._claim_statement, {
+            "now": now, "token": str(uuid.uuid4()),
+            "lease_end": now + timedelta(seconds=self._settings.delivery_lease_seconds)}).all()
         return sorted(rows, key=lambda row: row.position)
 
-    async def _finish(self, row: Any, *, status: str, attempt: int | None, error: str | None,
-                      next_attempt_at: datetime | None = None, started_at: datetime | None = None,
-                      duration_ms: int = 0, status_code: int | None = None, outcome: str | None = None) -> None:
-        """Record one attempt's outcome (and the attempt itself) on a delivery claimed as `row.claim`."""
+    async def _finish(self, row: Any, *, status: str, error: str | None, next_attempt_at: datetime | None = None,
+                      started_at: datetime | None = None, duration_ms: int = 0, status_code: int | None = None,
+                      outcome: str | None = None) -> None:
+        """Record the outcome of the attempt `row.attempts` (and the attempt itself) on a delivery
+        claimed as `row.claim`."""
         now = utcnow()
-        values: dict[str, Any] = {"status": status, "claim": None, "updated_at": now, "last_error": error,
-                                  "next_attempt_at": next_attempt_at or now}
-        if attempt is not None:
-            values["attempts"] = attempt
-        if status != "pending":
-            values["completed_at"] = now
-        async with self._db.begin() as session:
-            updated = await session.execute(
-                update(deliveries).where(deliveries.c.id == row.id, deliveries.c.claim == row.claim).values(**values))
-            if updated.rowcount != 1:
-                log.warning("%s delivery %s: lease lost before its outcome was recorded", self.channel, row.id)
-                return
-            if attempt is not None:
-                await session.execute(insert(delivery_attempts).values(
-                    delivery_id=row.id, attempt=attempt, started_at=started_at or now, duration_ms=duration_ms,
-                    status_code=status_code, error=error, outcome=outcome or status))
+        values = {"row_id": row.id, "row_claim": row.claim, "new_status": status, "now": now, "error": error,
+                  "due": next_attempt_at or now, "completed": None if status == "pending" else now}
+        attempt = {"delivery_id": row.id, "attempt": row.attempts, "started_at": started_at or now,
+                   "duration_ms": duration_ms, "status_code": status_code, "error": error,
+                   "outcome": outcome or status}
 
-    def _retry_or_fail(self, row: Any, attempt: int, now: datetime, *, base: float, cap: float) -> tuple[str, datetime]:
+        def record(connection: Connection) -> bool:
+            if connection.execute(_RECORD_OUTCOME, values).rowcount != 1:
+                return False
+            connection.execute(_LOG_ATTEMPT, attempt)
+            return True
+
+        if not await self._db.run(record):
+            log.warning("%s delivery %s: lease lost before its outcome was recorded", self.channel, row.id)
+
+    async def _release(self, rows: Sequence[Any]) -> None:
+        """Give back claimed deliveries that were not attempted: pending and due, their attempt uncounted."""
+        if not rows:
+            return
+
+        def release(connection: Connection) -> None:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_([row.id for row in rows]), deliveries.c.claim == rows[0].claim)
+                .values(status="pending", claim=None, attempts=deliveries.c.attempts - 1, next_attempt_at=utcnow()))
+
+        await self._db.run(release)
+
+    def _retry_or_fail(self, row: Any, now: datetime, *, base: float, cap: float) -> tuple[str, datetime]:
         if now >= row.give_up_at:
             return "failed", now
-        return "pending", now + timedelta(seconds=backoff_delay(attempt, base=base, cap=cap))
+        return "pending", now + timedelta(seconds=backoff_delay(row.attempts, base=base, cap=cap))
 
 
 class EmailDispatcher(Dispatcher):
@@ -115,6 +163,7 @@ class EmailDispatcher(Dispatcher):
     claiming again."""
 
     channel = "email"
+    claimed_columns = (deliveries.c.id, deliveries.c.recipient, deliveries.c.content, deliveries.c.give_up_at)
 
     def __init__(self, database: Database, settings: NotificationsSettings, mailers: Sequence[Mailer]) -> None:
         super().__init__(database, settings, backoff_base=settings.email_retry_base_seconds,
@@ -122,6 +171,8 @@ class EmailDispatcher(Dispatcher):
                          on_idle=self._close_idle_connections)
         self.mailers = list(mailers)
         self._last_send = 0.0
+        # Held from a message's DATA to the commit of its outcome (see the module's docstring).
+        self._handing_over = asyncio.Lock()
 
     async def stop(self) -> None:
         await super().stop()
@@ -134,8 +185,7 @@ class EmailDispatcher(Dispatcher):
             await asyncio.gather(*(mailer.close() for mailer in self.mailers))
 
     async def _claim_due(self) -> Sequence[Any]:
-        return await self._claim(deliveries.c.id, deliveries.c.recipient, deliveries.c.content,
-                                 deliveries.c.attempts, deliveries.c.give_up_at)
+        return await self._db.run(self._claim)
 
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         lanes: list[list[Any]] = [[] for _ in self.mailers]
@@ -158,52 +208,43 @@ class EmailDispatcher(Dispatcher):
     async def _send(self, mailer: Mailer, row: Any) -> None:
         """Send one message and record the outcome; MailUnavailable (recorded) goes on to the caller."""
         settings = self._settings
-        attempt = row.attempts + 1
         started_at = utcnow()
         message = build_message(delivery_id=row.id, recipient=row.recipient, content=row.content,
                                 mail_from=settings.mail_from)
-        clock = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        clock = loop.time()
 
         def elapsed() -> int:
-            return int((asyncio.get_running_loop().time() - clock) * 1000)
+            return int((loop.time() - clock) * 1000)
 
-        self._last_send = asyncio.get_running_loop().time()
+        self._last_send = clock
         try:
-            await mailer.send(row.id, message)
+            await mailer.prepare(message)
+            async with self._handing_over:
+                await mailer.send(row.id, message)
+                await self._finish(row, status=mailer.success_status, error=None, started_at=started_at,
+                                   duration_ms=elapsed())
         except MailUnavailable as exc:
             now = utcnow()
             # Due again at once: the channel-wide backoff decides when the server is tried next.
             status = "failed" if now >= row.give_up_at else "pending"
-            await self._finish(row, status=status, attempt=attempt, error=str(exc), next_attempt_at=now,
-                               started_at=started_at, duration_ms=elapsed(), outcome="retry" if status == "pending" else None)
+            await self._finish(row, status=status, error=str(exc), next_attempt_at=now, started_at=started_at,
+                               duration_ms=elapsed(), outcome="retry" if status == "pending" else None)
             raise
         except MailDeferred as exc:
-            status, due = self._retry_or_fail(row, attempt, utcnow(), base=settings.email_retry_base_seconds,
+            status, due = self._retry_or_fail(row, utcnow(), base=settings.email_retry_base_seconds,
                                               cap=settings.email_retry_max_delay_seconds)
-            await self._finish(row, status=status, attempt=attempt, error=str(exc), next_attempt_at=due,
-                               started_at=started_at, duration_ms=elapsed(), outcome="retry" if status == "pending" else None)
-            return
+            await self._finish(row, status=status, error=str(exc), next_attempt_at=due, started_at=started_at,
+                               duration_ms=elapsed(), outcome="retry" if status == "pending" else None)
         except MailRejected as exc:
-            await self._finish(row, status="failed", attempt=attempt, error=str(exc), started_at=started_at,
-                               duration_ms=elapsed())
-            return
-        await self._finish(row, status=mailer.success_status, attempt=attempt, error=None,
-                           started_at=started_at, duration_ms=elapsed())
-
-    async def _release(self, rows: Sequence[Any]) -> None:
-        if not rows:
-            return
-        async with self._db.begin() as session:
-            await session.execute(
-                update(deliveries)
-                .where(deliveries.c.id.in_([row.id for row in rows]), deliveries.c.claim == rows[0].claim)
-                .values(claim=None, next_attempt_at=utcnow()))
+            await self._finish(row, status="failed", error=str(exc), started_at=started_at, duration_ms=elapsed())
 
 
 class WebhookDispatcher(Dispatcher):
     """Posts every claimed delivery at once, each recording its own outcome."""
 
     channel = "webhook"
+    claimed_columns = (deliveries.c.id, deliveries.c.give_up_at)
 
     def __init__(self, database: Database, settings: NotificationsSettings,
                  client: WebhookClient) -> None:
@@ -215,46 +256,56 @@ class WebhookDispatcher(Dispatcher):
         await self.client.close()
 
     async def _claim_due(self) -> Sequence[Any]:
-        claimed = await self._claim(deliveries.c.id)
-        if not claimed:
-            return []
-        async with self._db.read() as connection:
-            return (await connection.execute(
-                select(deliveries.c.id, deliveries.c.claim, deliveries.c.attempts, deliveries.c.give_up_at,
-                       notifications.c.payload, webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
-                       webhook_subscriptions.c.previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
-                       webhook_subscriptions.c.deleted_at)
-                .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id)
-                             .join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
-                .where(deliveries.c.id.in_([row.id for row in claimed]))
-            )).all()
+        """The claimed deliveries with what posting them takes, read in the claiming transaction."""
+
+        def claim(connection: Connection) -> list[Any]:
+            claimed = self._claim(connection)
+            if not claimed:
+                return []
+            targets = {row.id: row for row in connection.execute(_WEBHOOK_TARGETS,
+                                                                 {"ids": [row.id for row in claimed]})}
+            return [(row, targets[row.id]) for row in claimed]
+
+        return await self._db.run(claim)
 
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         await each(self._deliver, concurrency=BATCH_SIZE)(rows)
 
-    async def _deliver(self, row: Any) -> None:
+    async def _deliver(self, claimed: tuple[Any, Any]) -> None:
+        row, target = claimed
         settings = self._settings
-        if row.deleted_at is not None:
-            await self._finish(row, status="failed", attempt=None, error="subscription deleted")
+        if target.deleted_at is not None:
+            await self._give_up_unattempted(row, "subscription deleted")
             return
         now = utcnow()
-        signing = [row.secret]
-        if row.previous_secret and row.previous_secret_expires_at and row.previous_secret_expires_at > now:
-            signing.append(row.previous_secret)
-        body = orjson.dumps(row.payload)
+        signing = [target.secret]
+        if target.previous_secret and target.previous_secret_expires_at and target.previous_secret_expires_at > now:
+            signing.append(target.previous_secret)
+        body = orjson.dumps(target.payload)
         headers = {
             "content-type": "application/json",
             "webhook-id": row.id,
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": sign(signing, row.id, now, body.decode()),
         }
-        result: AttemptResult = await self.client.post(row.url, body, headers)
-        attempt = row.attempts + 1
+        result: AttemptResult = await self.client.post(target.url, body, headers)
         if result.delivered:
             status, due = "delivered", None
         else:
-            status, due = self._retry_or_fail(row, attempt, utcnow(), base=settings.webhook_retry_base_seconds,
+            status, due = self._retry_or_fail(row, utcnow(), base=settings.webhook_retry_base_seconds,
                                               cap=settings.webhook_retry_max_delay_seconds)
-        await self._finish(row, status=status, attempt=attempt, error=result.error, next_attempt_at=due,
-                           started_at=now, duration_ms=result.duration_ms, status_code=result.status_code,
+        await self._finish(row, status=status, error=result.error, next_attempt_at=due, started_at=now,
+                           duration_ms=result.duration_ms, status_code=result.status_code,
                            outcome="retry" if status == "pending" else None)
+
+    async def _give_up_unattempted(self, row: Any, reason: str) -> None:
+        """Failed without an attempt: none is logged, and the one counted at the claim is taken back."""
+
+        def give_up(connection: Connection) -> None:
+            now = utcnow()
+            connection.execute(
+                update(deliveries).where(deliveries.c.id == row.id, deliveries.c.claim == row.claim)
+                .values(status="failed", claim=None, attempts=deliveries.c.attempts - 1, last_error=reason,
+                        updated_at=now, next_attempt_at=now, completed_at=now))
+
+        await self._db.run(give_up)

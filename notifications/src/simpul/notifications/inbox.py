@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from simpul.notifications.models import dead_letters, deliveries, notifications
+from simpul.notifications.models import as_seen, dead_letters, deliveries, notifications
 from simpul.notifications.paging import newest_first, next_cursor
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
@@ -35,8 +35,9 @@ async def _channels(session: AsyncSession, notification_ids: list[str]) -> dict[
         .where(deliveries.c.notification_id.in_(notification_ids)).order_by(deliveries.c.position)
     )).all()
     for row in rows:
-        found[row.notification_id].append({"channel": row.channel, "recipient": row.recipient, "status": row.status,
-                                           "attempts": row.attempts, "updated_at": row.updated_at})
+        status, attempts = as_seen(row.status, row.attempts)
+        found[row.notification_id].append({"channel": row.channel, "recipient": row.recipient, "status": status,
+                                           "attempts": attempts, "updated_at": row.updated_at})
     return found
 
 

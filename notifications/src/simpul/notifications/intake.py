@@ -17,17 +17,18 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simpul.notifications.database import Database
 from simpul.notifications.models import dead_letters, deliveries, notifications, processed_events, templates
-from simpul.notifications.models import webhook_subscriptions
+from simpul.notifications.subscriptions import LiveSubscriptions
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, Sources, context_for, render
 from simpul.shared import idempotency
@@ -103,6 +104,17 @@ def subscription_matches(subscription: Any, event_type: str, tenant: str | None,
     return False
 
 
+@lru_cache(maxsize=4096)
+def mail_recipient(address: str) -> str | None:
+    """The address to send to, normalised; None if it is not a valid one. Applicants write again
+    and again, so the answers are kept."""
+    try:
+        # ASCII addresses only: not every mail server speaks SMTPUTF8.
+        return validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized.lower()
+    except EmailNotValidError:
+        return None
+
+
 def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: Sequence[Any],
                settings: NotificationsSettings, now: datetime) -> Plan:
     """The inbox entry, the email (rendered now, so a template error surfaces as poison at once)
@@ -157,10 +169,8 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
         context = context_for(event.type, data, event_id=event.id, occurred_at=occurred_at, language=language,
                               public_url=settings.public_url)
         content = render(sources[language], context, language).as_dict()
-        try:
-            # ASCII addresses only: not every mail server speaks SMTPUTF8.
-            recipient = validate_email(address, check_deliverability=False, allow_smtputf8=False).normalized.lower()
-        except EmailNotValidError:
+        recipient = mail_recipient(address)
+        if recipient is None:
             # Nothing to retry: recorded as a failed channel so the inbox shows it.
             plan.deliveries.append(delivery("email", address[:320].lower(), settings.email_retry_window_seconds,
                                             status="failed", content=content, completed_at=now,
@@ -184,17 +194,24 @@ class Intake:
         # Told which channels got new deliveries, to wake their dispatchers.
         self._on_work = on_work
         self._templates: dict[str, tuple[float, dict[str, Sources]]] = {}
+        self._subscriptions = LiveSubscriptions(database)
 
     def forget_templates(self) -> None:
         """After an edit in this process; other processes see it within TEMPLATE_CACHE_SECONDS."""
         self._templates.clear()
 
-    async def _sources(self, connection: AsyncConnection, event_types: set[str]) -> dict[str, dict[str, Sources]]:
+    def forget_subscriptions(self) -> None:
+        """After a change in this process; other processes see it within LiveSubscriptions.STALE_SECONDS."""
+        self._subscriptions.forget()
+
+    async def _sources(self, event_types: set[str]) -> dict[str, dict[str, Sources]]:
         now = time.monotonic()
-        for event_type in event_types:
-            cached = self._templates.get(event_type)
-            if cached is None or now - cached[0] > TEMPLATE_CACHE_SECONDS:
-                self._templates[event_type] = (now, await _load_sources(connection, event_type))
+        stale = {event_type for event_type in event_types if event_type not in self._templates
+                 or now - self._templates[event_type][0] > TEMPLATE_CACHE_SECONDS}
+        if stale:
+            async with self._db.read() as connection:
+                for event_type in stale:
+                    self._templates[event_type] = (now, await _load_sources(connection, event_type))
         return {event_type: self._templates[event_type][1] for event_type in event_types}
 
     async def accept(self, item: Any, transport: str) -> str:
@@ -221,9 +238,8 @@ class Intake:
         sources: dict[str, dict[str, Sources]] = {}
         subscriptions: list[Any] = []
         if known:
-            async with self._db.read() as connection:
-                sources = await self._sources(connection, {event.type for _, event in known})
-                subscriptions = await _load_subscriptions(connection, [event.data for _, event in known])
+            sources = await self._sources({event.type for _, event in known})
+            subscriptions = await self._subscriptions.of([event.data for _, event in known])
         # Redeliveries are not looked for up front: they are rare, and the unique key on
         # processed_events finds them when the batch is written.
         now = utcnow()
@@ -242,12 +258,10 @@ class Intake:
         if not records:
             return outcomes
 
+        processed = [_processed(event, outcome, transport, now) for _, event, outcome, _ in records]
+        plans = [plan for *_, plan in records if plan is not None]
         try:
-            async with self._db.begin() as session:
-                await session.execute(insert(processed_events), [
-                    {"source": event.source, "event_id": event.id, "type": event.type, "outcome": outcome,
-                     "transport": transport, "processed_at": now} for _, event, outcome, _ in records])
-                await _write_plans(session, [plan for *_, plan in records if plan is not None])
+            await self._db.run(lambda connection: _write(connection, processed, plans))
         except IntegrityError:
             for index, event, outcome, plan in records:
                 outcomes[index] = await self._record(event, transport, outcome, plan)
@@ -262,13 +276,9 @@ class Intake:
         return outcomes
 
     async def _record(self, event: Envelope, transport: str, outcome: str, plan: Plan | None) -> str:
+        processed = [_processed(event, outcome, transport, utcnow())]
         try:
-            async with self._db.begin() as session:
-                await session.execute(insert(processed_events).values(
-                    source=event.source, event_id=event.id, type=event.type, outcome=outcome,
-                    transport=transport, processed_at=utcnow()))
-                if plan is not None:
-                    await _write_plans(session, [plan])
+            await self._db.run(lambda connection: _write(connection, processed, [plan] if plan else []))
         except IntegrityError:
             # Handled meanwhile by a concurrent delivery of the same event.
             return DUPLICATE
@@ -278,15 +288,16 @@ class Intake:
 
     async def _dead_letter(self, item: Any, error: str, transport: str, event: Envelope | None = None) -> str:
         values = _identity_of(item)
+        processed = [_processed(event, DEAD_LETTERED, transport, utcnow())] if event is not None else []
+        letter = {"id": str(uuid.uuid4()), "envelope": item if isinstance(item, dict) else {"raw": repr(item)[:10000]},
+                  "error": error[:4000], "transport": transport, "received_at": utcnow(), **values}
+
+        def record(connection: Connection) -> None:
+            _write(connection, processed, [])
+            connection.execute(insert(dead_letters), letter)
+
         try:
-            async with self._db.begin() as session:
-                if event is not None:
-                    await session.execute(insert(processed_events).values(
-                        source=event.source, event_id=event.id, type=event.type, outcome=DEAD_LETTERED,
-                        transport=transport, processed_at=utcnow()))
-                await session.execute(insert(dead_letters).values(
-                    id=str(uuid.uuid4()), envelope=item if isinstance(item, dict) else {"raw": repr(item)[:10000]},
-                    error=error[:4000], transport=transport, received_at=utcnow(), **values))
+            await self._db.run(record)
         except IntegrityError:
             return DUPLICATE
         log.warning("dead-lettered event %s (%s) from %s: %s", values["event_id"], values["type"],
@@ -307,33 +318,35 @@ class Intake:
             except ValidationError as exc:
                 raise ReplayRefused(_validation_summary(exc)) from exc
             sources = await _load_sources(session, event.type)
-            subscriptions = await _load_subscriptions(session, [event.data])
+        subscriptions = await self._subscriptions.of([event.data])
         plan = None
         if event.type in EVENT_TYPES:
             try:
                 plan = plan_event(event, sources=sources, subscriptions=subscriptions, settings=self._settings,
                                   now=utcnow())
             except Exception as exc:  # still poison: keep it dead-lettered, with the newest error
-                async with self._db.begin() as session:
-                    await session.execute(update(dead_letters).where(dead_letters.c.id == dead_letter_id)
-                                          .values(error=_describe(exc)[:4000]))
+                await self._db.run(lambda connection: connection.execute(
+                    update(dead_letters).where(dead_letters.c.id == dead_letter_id).values(error=_describe(exc)[:4000])))
                 raise ReplayRefused(_describe(exc)) from exc
+
+        def record(connection: Connection) -> None:
+            claimed = connection.execute(
+                update(dead_letters).where(dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None))
+                .values(replayed_at=utcnow()))
+            if claimed.rowcount != 1:
+                raise ReplayRefused("already replayed")
+            marked = connection.execute(
+                update(processed_events)
+                .where(processed_events.c.source == event.source, processed_events.c.event_id == event.id,
+                       processed_events.c.outcome == DEAD_LETTERED)
+                .values(outcome=PROCESSED if plan else IGNORED, transport="replay", processed_at=utcnow()))
+            if marked.rowcount != 1:
+                raise ReplayRefused("the event was handled meanwhile")
+            _write(connection, [], [plan] if plan else [])
+
         try:
             async with self._db.begin() as session:
-                claimed = await session.execute(
-                    update(dead_letters).where(dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None))
-                    .values(replayed_at=utcnow()))
-                if claimed.rowcount != 1:
-                    raise ReplayRefused("already replayed")
-                marked = await session.execute(
-                    update(processed_events)
-                    .where(processed_events.c.source == event.source, processed_events.c.event_id == event.id,
-                           processed_events.c.outcome == DEAD_LETTERED)
-                    .values(outcome=PROCESSED if plan else IGNORED, transport="replay", processed_at=utcnow()))
-                if marked.rowcount != 1:
-                    raise ReplayRefused("the event was handled meanwhile")
-                if plan is not None:
-                    await _write_plans(session, [plan])
+                await session.run_sync(record)
                 # No route reads a replay's outcome again: a retry after a crash is told the key was used.
                 await idempotency.settle(session, idempotency.not_replayable())
         except IntegrityError as exc:
@@ -347,37 +360,31 @@ class ReplayRefused(Exception):
     pass
 
 
-async def _write_plans(session: AsyncConnection, plans: Sequence[Plan]) -> None:
-    if not plans:
-        return
-    await session.execute(insert(notifications), [plan.notification for plan in plans])
-    rows = [delivery for plan in plans for delivery in plan.deliveries]
-    if rows:
-        await session.execute(insert(deliveries), rows)
+# Built once: every batch of events runs them.
+_INSERT_PROCESSED = insert(processed_events)
+_INSERT_NOTIFICATIONS = insert(notifications)
+_INSERT_DELIVERIES = insert(deliveries)
+
+
+def _processed(event: Envelope, outcome: str, transport: str, now: datetime) -> dict[str, Any]:
+    return {"source": event.source, "event_id": event.id, "type": event.type, "outcome": outcome,
+            "transport": transport, "processed_at": now}
+
+
+def _write(connection: Connection, processed: list[dict[str, Any]], plans: Sequence[Plan]) -> None:
+    """Events recorded as processed and what they produce: a statement per table, whatever the count."""
+    if processed:
+        connection.execute(_INSERT_PROCESSED, processed)
+    if plans:
+        connection.execute(_INSERT_NOTIFICATIONS, [plan.notification for plan in plans])
+        rows = [delivery for plan in plans for delivery in plan.deliveries]
+        if rows:
+            connection.execute(_INSERT_DELIVERIES, rows)
 
 
 async def _load_sources(session: AsyncConnection, event_type: str) -> dict[str, Sources]:
     rows = (await session.execute(select(templates).where(templates.c.event_type == event_type))).all()
     return {row.language: Sources(subject=row.subject, text=row.text, html=row.html) for row in rows}
-
-
-async def _load_subscriptions(connection: AsyncConnection, data: Sequence[dict[str, Any]]) -> list[Any]:
-    """The live subscriptions of the regions and units these events concern."""
-    tenants = {item["tenant"] for item in data if isinstance(item.get("tenant"), str)}
-    units = {item["unit"] for item in data if isinstance(item.get("unit"), str)}
-    owners = []
-    if tenants:
-        owners.append(and_(webhook_subscriptions.c.owner_role == "applicant", webhook_subscriptions.c.tenant.in_(tenants)))
-    if units:
-        owners.append(and_(webhook_subscriptions.c.owner_role == "officer", webhook_subscriptions.c.tenant.in_(units)))
-    if not owners:
-        return []
-    return list((await connection.execute(
-        select(webhook_subscriptions.c.id, webhook_subscriptions.c.events, webhook_subscriptions.c.owner_role,
-               webhook_subscriptions.c.tenant)
-        .where(or_(*owners), webhook_subscriptions.c.deleted_at.is_(None))
-        .order_by(webhook_subscriptions.c.position)
-    )).all())
 
 
 def _identity_of(item: Any) -> dict[str, str | None]:

@@ -16,6 +16,7 @@ import ssl
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,8 +36,14 @@ class MailRejected(Exception):
 
 
 class Mailer(Protocol):
+    """Sends in two steps: `prepare` gets the envelope (sender, recipient) accepted, `send` hands
+    over the message; once `send` has begun, the message may have arrived whatever happens next.
+    The dispatcher takes that second step one message at a time (see dispatch.py)."""
+
     # The delivery status once `send` returns: `sent` (handed to a server) or `delivered`.
     success_status: str
+
+    async def prepare(self, message: OutgoingMail) -> None: ...
 
     async def send(self, delivery_id: str, message: OutgoingMail) -> None: ...
 
@@ -62,17 +69,23 @@ def _part(content_type: str, body: str) -> str:
     return f'Content-Type: {content_type}; charset="utf-8"\nContent-Transfer-Encoding: base64\n\n{encoded}'
 
 
+@lru_cache(maxsize=8)
+def _sender(mail_from: str) -> tuple[str, str, str]:
+    """The From header, the envelope sender and the domain of Message-IDs, for a `mail_from` setting."""
+    name, sender = parseaddr(mail_from)
+    return formataddr((name, sender), charset="utf-8"), sender, sender.rpartition("@")[2] or "simpul.localhost"
+
+
 def build_message(*, delivery_id: str, recipient: str, content: dict[str, Any], mail_from: str) -> OutgoingMail:
     """The message for one delivery, multipart/alternative (text and HTML). Its Message-ID
     derives from the delivery id, so should a crash make the same delivery go out twice, mail
     clients see one message. Assembled directly: the email package's builder took over a
     millisecond per message, more than everything else on the way."""
-    name, sender = parseaddr(mail_from)
-    domain = sender.rpartition("@")[2] or "simpul.localhost"
+    from_header, sender, domain = _sender(mail_from)
     boundary = f"=_simpul_{delivery_id}"
     # The subject was made one line when rendered; the recipient is a validated address.
     headers = [
-        f"From: {formataddr((name, sender), charset='utf-8')}",
+        f"From: {from_header}",
         f"To: {recipient}",
         f"Subject: {_encoded_header(content['subject'])}",
         f"Date: {formatdate(usegmt=True)}",
@@ -151,27 +164,62 @@ class SmtpMailer:
             except (smtplib.SMTPException, OSError):
                 smtp.close()
 
-    def _send_sync(self, message: OutgoingMail) -> None:
+    def _prepare_sync(self, message: OutgoingMail) -> None:
         try:
             reused = self._smtp is not None
             if self._smtp is None:
                 self._smtp = self._connect()
             try:
-                self._smtp.sendmail(message.sender, [message.recipient], message.data)
+                self._envelope(self._smtp, message)
             except smtplib.SMTPServerDisconnected:
                 # A kept connection the server closed while idle: one fresh try.
                 self._drop()
                 if not reused:
                     raise
                 self._smtp = self._connect()
-                self._smtp.sendmail(message.sender, [message.recipient], message.data)
+                self._envelope(self._smtp, message)
         except (smtplib.SMTPException, OSError) as exc:
-            if not isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
-                self._drop()
+            self._after_failure(exc)
             raise _classify(exc) from exc
 
+    @staticmethod
+    def _envelope(smtp: smtplib.SMTP, message: OutgoingMail) -> None:
+        """MAIL FROM and RCPT TO, raising what smtplib's sendmail raises for a refusal."""
+        code, reply = smtp.mail(message.sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, message.sender)
+        code, reply = smtp.rcpt(message.recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({message.recipient: (code, reply)})
+
+    def _data_sync(self, message: OutgoingMail) -> None:
+        try:
+            if self._smtp is None:
+                raise smtplib.SMTPServerDisconnected("no connection")
+            code, reply = self._smtp.data(message.data)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except (smtplib.SMTPException, OSError) as exc:
+            self._after_failure(exc)
+            raise _classify(exc) from exc
+
+    def _after_failure(self, exc: Exception) -> None:
+        """After a refusal the connection serves on once the transaction is reset; after anything
+        else it is dropped."""
+        refusal = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+        if isinstance(exc, refusal) and self._smtp is not None:
+            try:
+                self._smtp.rset()
+                return
+            except (smtplib.SMTPException, OSError):
+                pass
+        self._drop()
+
+    async def prepare(self, message: OutgoingMail) -> None:
+        await asyncio.to_thread(self._prepare_sync, message)
+
     async def send(self, delivery_id: str, message: OutgoingMail) -> None:
-        await asyncio.to_thread(self._send_sync, message)
+        await asyncio.to_thread(self._data_sync, message)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._drop)
@@ -195,6 +243,9 @@ class MailboxMailer:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, final)
+
+    async def prepare(self, message: OutgoingMail) -> None:
+        return None
 
     async def send(self, delivery_id: str, message: OutgoingMail) -> None:
         try:

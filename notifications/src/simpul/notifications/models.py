@@ -90,11 +90,13 @@ deliveries = Table(
     Column("channel", String(20), nullable=False),  # email | webhook
     Column("recipient", String(320), nullable=False),  # an address, or a subscription id
     Column("subscription_id", String(36), nullable=True),
-    Column("status", String(20), nullable=False),  # pending | sent | delivered | failed
+    # pending | sending (an attempt under way, see dispatch.py) | sent | delivered | failed
+    Column("status", String(20), nullable=False),
     # Email: the rendered message {language, subject, text, html}.
     Column("content", JSON, nullable=True),
+    # Counted when an attempt starts: while `sending`, the number of the one under way.
     Column("attempts", Integer, nullable=False, server_default="0"),
-    # When the row is next due; while a dispatcher works on it, the end of its lease.
+    # When the row is next due; while `sending`, the end of the dispatcher's lease.
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("claim", String(36), nullable=True),
     Column("last_error", Text, nullable=True),
@@ -104,6 +106,17 @@ deliveries = Table(
     Column("completed_at", UTCDateTime(), nullable=True),
     UniqueConstraint("event_id", "channel", "recipient", name="uq_deliveries_recipient"),
 )
+SENDING = "sending"
+# The states a dispatcher claims from: pending once due, sending once the lease has run out.
+DUE = ("pending", SENDING)
+
+
+def as_seen(status: str, attempts: int) -> tuple[str, int]:
+    """A delivery's status and attempts as clients see them: an attempt under way is not over,
+    so the delivery is still pending and the attempt not yet counted."""
+    return ("pending", attempts - 1) if status == SENDING else (status, attempts)
+
+
 Index("ix_deliveries_due", deliveries.c.channel, deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_notification", deliveries.c.notification_id)
 Index("ix_deliveries_subscription", deliveries.c.subscription_id, deliveries.c.position)

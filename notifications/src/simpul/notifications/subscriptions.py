@@ -3,15 +3,18 @@ managed by the clients of that tenant and role; admins see all. Anything else is
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
-from simpul.notifications.models import deliveries, delivery_attempts, notifications, webhook_subscriptions
+from simpul.notifications.models import DUE, as_seen, deliveries, delivery_attempts, notifications
+from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
@@ -30,6 +33,53 @@ _PUBLIC_COLUMNS = [
     webhook_subscriptions.c.created_at, webhook_subscriptions.c.rotated_at,
     webhook_subscriptions.c.previous_secret_expires_at,
 ]
+
+
+class LiveSubscriptions:
+    """The live subscriptions the intake matches events against, per owner (an applicant's region,
+    an officer's unit): read once and then kept for STALE_SECONDS, so events do not each cost a
+    query. A change made through this app shows at once (`forget`); one made through another
+    process within STALE_SECONDS, and a delivery planned meanwhile for a subscription deleted
+    there fails when it is due."""
+
+    STALE_SECONDS = 1.0
+
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        self._owners: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+        # Counts `forget`s: what a read that was under way meanwhile found is not kept.
+        self._generation = 0
+
+    def forget(self) -> None:
+        self._owners.clear()
+        self._generation += 1
+
+    async def of(self, data: Sequence[dict[str, Any]]) -> list[Any]:
+        """Those of the regions and units that events with these `data` concern."""
+        owners = {("applicant", item["tenant"]) for item in data if isinstance(item.get("tenant"), str)}
+        owners |= {("officer", item["unit"]) for item in data if isinstance(item.get("unit"), str)}
+        now = time.monotonic()
+        found = {owner: self._owners[owner][1] for owner in owners
+                 if owner in self._owners and now - self._owners[owner][0] <= self.STALE_SECONDS}
+        missing = owners - found.keys()
+        if missing:
+            generation = self._generation
+            loaded: dict[tuple[str, str], list[Any]] = {owner: [] for owner in missing}
+            for row in await self._db.run(lambda connection: _live_of(connection, missing)):
+                loaded[(row.owner_role, row.tenant)].append(row)
+            if generation == self._generation:
+                self._owners.update({owner: (now, rows) for owner, rows in loaded.items()})
+            found.update(loaded)
+        return sorted((row for rows in found.values() for row in rows), key=lambda row: row.position)
+
+
+def _live_of(connection: Connection, owners: set[tuple[str, str]]) -> list[Any]:
+    columns = webhook_subscriptions.c
+    conditions = [and_(columns.owner_role == role, columns.tenant.in_([tenant for r, tenant in owners if r == role]))
+                  for role in {role for role, _ in owners}]
+    return list(connection.execute(
+        select(columns.position, columns.id, columns.events, columns.owner_role, columns.tenant)
+        .where(or_(*conditions), columns.deleted_at.is_(None))))
 
 
 def public_view(row: Any) -> dict[str, Any]:
@@ -58,13 +108,15 @@ async def _find(session: AsyncSession, identity: Identity, subscription_id: str)
 
 
 class Subscriptions:
-    """Webhook subscriptions as their owners manage them."""
+    """Webhook subscriptions as their owners manage them. `on_change` is told of every one created
+    or deleted, once it is committed."""
 
     def __init__(self, database: Database, read_sessions: async_sessionmaker[AsyncSession],
-                 settings: NotificationsSettings) -> None:
+                 settings: NotificationsSettings, on_change: Callable[[], None] = lambda: None) -> None:
         self.database = database
         self.read_sessions = read_sessions
         self.settings = settings
+        self.on_change = on_change
 
     async def create(self, identity: Identity, *, url: str, events: list[str]) -> dict[str, Any]:
         if not identity.tenant:
@@ -85,6 +137,7 @@ class Subscriptions:
             await session.execute(webhook_subscriptions.insert().values(**row))
             # The answer shows the secret once: a retry after a crash is told the key was used.
             await idempotency.settle(session, idempotency.not_replayable())
+        self.on_change()
         return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
                 "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
 
@@ -113,6 +166,7 @@ class Subscriptions:
                 .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
                        deliveries.c.claim.is_(None))
                 .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
+        self.on_change()
 
     async def rotate_secret(self, identity: Identity, subscription_id: str,
                             grace_seconds: int | None) -> dict[str, Any]:
@@ -141,7 +195,7 @@ class Subscriptions:
             .where(deliveries.c.subscription_id == subscription_id, deliveries.c.channel == "webhook")
         )
         if status:
-            query = query.where(deliveries.c.status == status)
+            query = query.where(deliveries.c.status.in_(DUE) if status == "pending" else deliveries.c.status == status)
         query = newest_first(query, deliveries.c.position, limit, cursor)
         async with self.read_sessions() as session:
             await _find(session, identity, subscription_id)
@@ -158,9 +212,10 @@ class Subscriptions:
                         "duration_ms": attempt.duration_ms, "error": attempt.error, "outcome": attempt.outcome})
         following = next_cursor(rows, limit)
         items = [{
-            "id": row.id, "event_id": row.event_id, "event_type": row.event_type, "status": row.status,
+            "id": row.id, "event_id": row.event_id, "event_type": row.event_type,
+            "status": as_seen(row.status, 0)[0],
             "created_at": row.created_at, "updated_at": row.updated_at, "completed_at": row.completed_at,
-            "next_attempt_at": row.next_attempt_at if row.status == "pending" else None,
+            "next_attempt_at": row.next_attempt_at if row.status in DUE else None,
             "attempts": attempts[row.id],
         } for row in page]
         return items, following
