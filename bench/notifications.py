@@ -41,7 +41,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from measuring import OUT, ROOT, cpu_seconds, percentile
+
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
@@ -53,14 +54,8 @@ from tests.e2e.notifications.receivers import MailSink, amqp_vhost  # noqa: E402
 from tests.support.databases import TestDatabases  # noqa: E402
 from tests.support.processes import System  # noqa: E402
 
-OUT = ROOT / "bench" / "out"
 P99_TARGET = 1.0
 TRACKING = re.compile(r"SPL[0-9A-F]{9}")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the producer process ---------------------------------------------------------------------
@@ -129,11 +124,6 @@ def arrivals_by_tracking_code(sink: MailSink) -> dict[str, float]:
     first_arrival = {message_id: times[0] for message_id, times in sink.arrivals().items()}
     return {TRACKING.search(message["Subject"]).group(0): first_arrival[message["Message-ID"]]
             for message in sink.received()}
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def measure(transport: str, backend: str, postgres: str | None, broker: str | None, args, workdir: Path) -> dict:

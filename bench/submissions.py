@@ -37,7 +37,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import statistics
@@ -53,7 +52,8 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import func, select
 
-ROOT = Path(__file__).resolve().parents[1]
+from measuring import OUT, ROOT, cpu_seconds, machine_busy_seconds, percentile, postgres_cpu_seconds, py_spy
+
 sys.path.insert(0, str(ROOT))
 
 from simpul.shared.db import create_engine  # noqa: E402
@@ -62,7 +62,6 @@ from simpul.submissions.access import TRACKING_ALPHABET, TRACKING_LENGTH  # noqa
 from tests.support.databases import TestDatabases  # noqa: E402
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System  # noqa: E402
 
-OUT = ROOT / "bench" / "out"
 SERVICES = ("gateway", "catalog", "submissions")
 UNIT = "BENCH-UNIT"
 OTHER_UNITS = [f"UNIT-{n:02d}" for n in range(19)]
@@ -175,44 +174,6 @@ async def call(http, method, url, bearer, *, ok, **kwargs):
 # --- 1. throughput ----------------------------------------------------------------------------
 
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / CLOCK_TICKS
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU time so far of every PostgreSQL server process on this machine (when the server is
-    local): its backends do the SQL side of each flow, on the same two cores. Other users of the
-    server count too, so this one is only as clean as the machine is quiet."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(entry.name))
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-    return total
-
-
-def py_spy() -> str | None:
-    return shutil.which("py-spy") or next(
-        (str(path) for path in (ROOT / ".venv" / "bin" / "py-spy",) if path.exists()), None
-    )
-
-
 async def throughput(bench: Bench, *, with_upload: bool, duration: float, concurrency: int) -> dict:
     url = bench.url
     postgres = bench.databases.server is not None
@@ -248,7 +209,9 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        postgres_before = postgres_cpu_seconds() if postgres else 0.0
+        # Every PostgreSQL process on this machine: other users of the server count too, so this
+        # one is only as clean as the machine is quiet.
+        postgres_before = sum(postgres_cpu_seconds().values()) if postgres else 0.0
         client_before = time.process_time()
         machine_before = machine_busy_seconds()
         started = time.perf_counter()
@@ -258,7 +221,7 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
         # The bench's own client shares the two cores with the services.
         cpu["bench client"] = time.process_time() - client_before
         if postgres:
-            cpu["postgres"] = postgres_cpu_seconds() - postgres_before
+            cpu["postgres"] = sum(postgres_cpu_seconds().values()) - postgres_before
         machine = machine_busy_seconds() - machine_before
     # CPU per flow does not depend on what else the machine runs, unlike flows per second.
     cpu_ms = {name: 1000 * seconds / max(flows, 1) for name, seconds in cpu.items()}
@@ -416,11 +379,6 @@ async def latencies(url: str, paths: list[str], bearer: str | None, clients: int
     return timings
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 async def measure_sizes(small: Bench, large: Bench, samples: dict[str, list[str]], *, rounds: int,
                         requests: int) -> dict:
     results: dict[str, dict[str, list[tuple[float, float]]]] = {
@@ -437,8 +395,8 @@ async def measure_sizes(small: Bench, large: Bench, samples: dict[str, list[str]
                                      bench.tokens["officer"])
             codes = [rng.choice(samples[bench.name]) for _ in range(requests)]
             tracked = await latencies(bench.url, [f"/v1/track/{c}" for c in codes], None)
-            results[bench.name]["list"].append((percentile(listed, 50), percentile(listed, 99)))
-            results[bench.name]["track"].append((percentile(tracked, 50), percentile(tracked, 99)))
+            results[bench.name]["list"].append((percentile(listed, 0.5), percentile(listed, 0.99)))
+            results[bench.name]["track"].append((percentile(tracked, 0.5), percentile(tracked, 0.99)))
     summary = {}
     for name, kinds in results.items():
         summary[name] = {
