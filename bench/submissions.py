@@ -53,6 +53,7 @@ import aiohttp
 from sqlalchemy import func, select
 
 from measuring import OUT, ROOT, cpu_seconds, machine_busy_seconds, percentile, postgres_cpu_seconds, py_spy
+from public_api import PDF, UNIT, call, client_token, publish_services, token
 
 sys.path.insert(0, str(ROOT))
 
@@ -63,45 +64,13 @@ from tests.support.databases import TestDatabases  # noqa: E402
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System  # noqa: E402
 
 SERVICES = ("gateway", "catalog", "submissions")
-UNIT = "BENCH-UNIT"
 OTHER_UNITS = [f"UNIT-{n:02d}" for n in range(19)]
 REGIONS = [str(code) for code in (11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53,
                                   61, 62, 63, 64, 65, 71, 72, 73, 74, 75, 76, 81, 82, 91, 94)]
 STATES = [("draft", 10), ("submitted", 30), ("in_review", 20), ("revision_requested", 5), ("approved", 3),
           ("issued", 22), ("rejected", 7), ("cancelled", 3)]
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n" + b"%" * 2000 + b"\n"
 P99_TARGET = 1.3
 THROUGHPUT_TARGET = 500
-
-
-def service_body(code: str, with_document: bool) -> dict:
-    requirements = [
-        {"code": "SURAT", "name": "Surat permohonan", "description": "", "required": True,
-         "content_types": ["application/pdf"], "max_bytes": 1_000_000}
-    ] if with_document else []
-    return {
-        "code": code,
-        "name": "Layanan uji beban",
-        "description": "Layanan untuk uji beban.",
-        "unit": UNIT,
-        "category": "uji",
-        "legal_basis": ["Undang-Undang Nomor 25 Tahun 2009 tentang Pelayanan Publik"],
-        "requirements": requirements,
-        "form_schema": {
-            "type": "object",
-            "required": ["perihal"],
-            "properties": {"perihal": {"type": "string", "minLength": 3}, "jumlah": {"type": "integer"}},
-            "additionalProperties": False,
-        },
-        "procedure": [{"step": 1, "title": "Verifikasi berkas", "actor": "Petugas"}],
-        "sla_working_days": 5,
-        "fee": {"amount": 50000, "currency": "IDR", "legal_basis": "PP 1/2026"},
-        "output": {"name": "Surat Keterangan", "description": "Surat keterangan hasil layanan"},
-        "complaint_channels": [{"channel": "email", "contact": "pengaduan@example.go.id"}],
-        "standard": {key: "Sesuai maklumat pelayanan" for key in (
-            "facilities", "staff_competence", "internal_supervision", "complaint_handling", "number_of_staff",
-            "service_guarantee", "security_guarantee", "performance_evaluation")},
-    }
 
 
 # --- the systems ------------------------------------------------------------------------------
@@ -141,34 +110,9 @@ class Bench:
 
     async def setup(self, http: aiohttp.ClientSession) -> None:
         admin = await token(http, self.url, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
-        suffix = uuid.uuid4().hex[:6].upper()
-        for kind, with_document in (("upload", True), ("plain", False)):
-            code = f"BENCH-{kind.upper()}-{suffix}"
-            await call(http, "POST", f"{self.url}/v1/services", admin, json=service_body(code, with_document), ok=201)
-            await call(http, "POST", f"{self.url}/v1/services/{code}/publish", admin, ok=200)
-            self.codes[kind] = code
+        self.codes = await publish_services(http, self.url, admin)
         for role, tenant in (("applicant", "31"), ("officer", UNIT)):
-            created = await call(http, "POST", f"{self.url}/v1/admin/clients", admin,
-                                 json={"name": f"bench {role}", "role": role, "tenant": tenant}, ok=201)
-            self.tokens[role] = await token(http, self.url, created["client_id"], created["client_secret"])
-
-
-async def token(http: aiohttp.ClientSession, url: str, client_id: str, secret: str) -> str:
-    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    async with http.post(f"{url}/v1/oauth/token", data=form) as response:
-        body = await response.json()
-        if response.status != 200:
-            raise RuntimeError(f"token: {response.status} {body}")
-        return body["access_token"]
-
-
-async def call(http, method, url, bearer, *, ok, **kwargs):
-    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    async with http.request(method, url, headers=headers, **kwargs) as response:
-        body = await response.read()
-        if response.status != ok:
-            raise RuntimeError(f"{method} {url}: {response.status} {body[:300]!r}")
-        return json.loads(body) if body else None
+            self.tokens[role] = await client_token(http, self.url, admin, role, tenant)
 
 
 # --- 1. throughput ----------------------------------------------------------------------------
