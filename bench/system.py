@@ -464,7 +464,10 @@ def megabytes(memory: dict[str, dict[str, int]], kind: str) -> dict[str, float]:
 async def bench(deployment: Deployment, args: argparse.Namespace, stamp: str) -> dict:
     result: dict = {"flows": {}, "profiles": {}}
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=args.concurrency), timeout=timeout) as http:
+    # Idle connections are given up before uvicorn's 5 s keep-alive ends them: a request sent on
+    # one the server is closing fails ("Can not write request body"), e.g. after a wait for mail.
+    connector = aiohttp.TCPConnector(limit=args.concurrency, keepalive_timeout=4.0)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         driver = Driver(deployment, http, args.concurrency)
         await driver.setup()
         for flow in (flow for flow in FLOWS if flow in args.flows):
