@@ -432,9 +432,10 @@ def frame_parts(frame: str) -> tuple[str, str]:
 
 def top_frames(path: Path, count: int = 12) -> dict:
     """Where the samples of one collapsed-stacks file are: the functions on top of the stack
-    (`Runner.run` there is the event loop's own work, in uvloop's C code), and the project's
-    innermost function on the stack, with the library code it called (SQLAlchemy runs the
-    database side in greenlets, whose stacks hold no caller: they count as none)."""
+    (`Runner.run` there is C code the event loop runs: uvloop, asyncpg's protocol, httptools),
+    and the project's innermost function on the stack, with the library code it called
+    (SQLAlchemy runs the database side in greenlets, whose stacks hold no caller: they count as
+    none)."""
     on_top, innermost, total = Counter(), Counter(), 0
     for line in path.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
