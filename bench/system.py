@@ -137,6 +137,10 @@ class Deployment:
         if self.broker:
             env["SIMPUL_EVENT_BROKER"] = stack.enter_context(amqp_vhost(args.amqp))[0]
         self.system = System(directory, self.databases, extra_env=env)
+        for _ in range(20):  # free_port() may give two services one port: pick again
+            if len(set(self.system.ports.values())) == len(ALL_SERVICES):
+                break
+            self.system = System(directory, self.databases, extra_env=env)
         stack.callback(lambda: asyncio.run(self.databases.drop_all()))
         stack.callback(self.system.stop)
 
