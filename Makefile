@@ -23,7 +23,10 @@ test: install
 	scripts/system-packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The whole system first (needs PostgreSQL and RabbitMQ on this machine, or add --sqlite), then
+# the partial benchmarks: each a diagnosis of one part.
 bench: install
+	$(BIN)/python bench/system.py
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/submissions.py
 	$(BIN)/python bench/signing.py

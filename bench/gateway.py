@@ -46,13 +46,12 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out"
+from measuring import OUT, ROOT, group_cpu_seconds, machine_busy_seconds, py_spy, wait_for_quiet_machine
+
 PATH_TEMPLATE = "/v1/services/{code}"
 TARGETS = ("direct", "gateway", "nginx")
 THROUGHPUT_TARGET = 0.8
 P99_TARGET = 1.5
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- tools -----------------------------------------------------------------------------
@@ -113,23 +112,11 @@ class Server:
             )
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of every process in this server's process group (nginx: master and
-        worker; uvicorn: one process)."""
+        """CPU of every process in this server's process group (nginx: master and worker;
+        uvicorn: one process)."""
         if self.process is None:
             return 0.0
-        total = 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                raw = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            fields = raw[raw.rindex(")") + 2:].split()
-            # fields[2] is pgrp; [11], [12] utime, stime (proc(5), counted from field 3).
-            if int(fields[2]) == self.process.pid:
-                total += int(fields[11]) + int(fields[12])
-        return total / CLOCK_TICKS
+        return group_cpu_seconds([self.process.pid])[self.process.pid]
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -245,26 +232,6 @@ def _milliseconds(text: str) -> float:
     if not match:
         raise ValueError(f"wrk latency {text!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / CLOCK_TICKS
-
-
-def wait_for_quiet_machine(limit_seconds: float, threshold_cores: float = 0.25) -> float:
-    """Wait until the machine's busy CPU over a 3 s window is below `threshold_cores` (nothing of
-    this bench runs yet), at most `limit_seconds`; returns the last load seen, in cores."""
-    deadline = time.monotonic() + limit_seconds
-    while True:
-        busy, started = machine_busy_seconds(), time.monotonic()
-        time.sleep(3.0)
-        load = (machine_busy_seconds() - busy) / (time.monotonic() - started)
-        if load < threshold_cores or time.monotonic() >= deadline:
-            return load
-        print(f"bench: the machine is busy ({load:.2f} cores), waiting", flush=True)
 
 
 def children_cpu_seconds() -> float:
@@ -461,10 +428,8 @@ class Bench:
     def profile(self, duration: float) -> list[Path]:
         """One more gateway-path run, after the measured ones, with py-spy sampling the gateway
         and the catalogue: collapsed stacks in bench/out/ (flamegraph.pl or speedscope read them)."""
-        py_spy = shutil.which("py-spy") or next(
-            (str(path) for path in (ROOT / ".venv" / "bin" / "py-spy",) if path.exists()), None
-        )
-        if py_spy is None:
+        tool = py_spy()
+        if tool is None:
             raise RuntimeError("--profile needs py-spy (pip install py-spy)")
         OUT.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -473,7 +438,7 @@ class Bench:
             output = OUT / f"profile-{stamp}-{server.name}.txt"
             outputs.append(output)
             recorders.append(subprocess.Popen(
-                [py_spy, "record", "--pid", str(server.process.pid), "--duration", f"{duration:g}",
+                [tool, "record", "--pid", str(server.process.pid), "--duration", f"{duration:g}",
                  "--rate", "250", "--format", "raw", "--output", str(output), "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             ))

@@ -44,13 +44,11 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from measuring import OUT, ROOT, cpu_seconds, percentile, py_spy
+
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from sqlalchemy import select  # noqa: E402
-
-from submissions import py_spy  # noqa: E402  (bench/submissions.py)
 
 from simpul.shared.relay import HttpTransport  # noqa: E402
 from simpul.shared.relay_amqp import AmqpTransport  # noqa: E402
@@ -59,14 +57,8 @@ from tests.e2e.notifications.receivers import MailSink, amqp_vhost  # noqa: E402
 from tests.support.databases import TestDatabases  # noqa: E402
 from tests.support.processes import System  # noqa: E402
 
-OUT = ROOT / "bench" / "out"
 P99_TARGET = 1.0
 TRACKING = re.compile(r"SPL[0-9A-F]{9}")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the producer process ---------------------------------------------------------------------
@@ -159,11 +151,6 @@ def sampling(pid: int, name: str) -> Iterator[Path]:
         except subprocess.TimeoutExpired:
             recorder.kill()
             recorder.wait()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def measure(transport: str, backend: str, postgres: str | None, broker: str | None, args, workdir: Path) -> dict:

@@ -48,16 +48,15 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from measuring import OUT, ROOT, group_cpu_seconds, machine_busy_seconds, wait_for_quiet_machine
+
 from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
 from simpul.signatures import pki
 from simpul.signatures.document import DocumentContent, flatten_fields, render
 from simpul.signatures.signing import SignerMaterial, SignJob, TsaTarget, ValidationMaterial, sign_job, sign_rendered
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out"
 API_TARGET = 40.0
 RATIO_TARGET = 5.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 DATA = {
     "nama": "Dr. Ir. Siti Nurhaliza, M.Si.",
@@ -79,40 +78,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def machine_busy_seconds() -> float:
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / CLOCK_TICKS
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU of a process and its live children (the signing workers)."""
-    total = 0.0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(child) for child in children.read_text().split()]
-        for child in list(pids[1:]):
-            grandchildren = Path(f"/proc/{child}/task/{child}/children")
-            if grandchildren.exists():
-                pids += [int(item) for item in grandchildren.read_text().split()]
-    for item in pids:
-        try:
-            fields = Path(f"/proc/{item}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
-
-
-def wait_for_quiet_machine(limit_seconds: float, threshold_cores: float = 0.25) -> float:
-    deadline = time.monotonic() + limit_seconds
-    while True:
-        busy, started = machine_busy_seconds(), time.monotonic()
-        time.sleep(3.0)
-        load = (machine_busy_seconds() - busy) / (time.monotonic() - started)
-        if load < threshold_cores or time.monotonic() > deadline:
-            return load
+def server_cpu_seconds(pid: int) -> float:
+    """CPU of the service and its signing workers (its process group: started in a session of
+    its own)."""
+    return group_cpu_seconds([pid])[pid]
 
 
 class EventSink:
@@ -228,12 +197,12 @@ async def api_phase(service: Service, documents: int, concurrency: int, warmup: 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
         await asyncio.gather(*(worker(session, warmup // concurrency + 1) for _ in range(concurrency)))
         latencies.clear()
-        server_cpu, machine, bench_cpu = tree_cpu_seconds(service.process.pid), machine_busy_seconds(), time.process_time()
+        server_cpu, machine, bench_cpu = server_cpu_seconds(service.process.pid), machine_busy_seconds(), time.process_time()
         started = time.perf_counter()
         per_worker = documents // concurrency
         await asyncio.gather(*(worker(session, per_worker) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-        server_cpu = tree_cpu_seconds(service.process.pid) - server_cpu
+        server_cpu = server_cpu_seconds(service.process.pid) - server_cpu
         bench_cpu = time.process_time() - bench_cpu
         machine = machine_busy_seconds() - machine
     done = per_worker * concurrency

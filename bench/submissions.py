@@ -37,7 +37,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import statistics
@@ -53,7 +52,9 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import func, select
 
-ROOT = Path(__file__).resolve().parents[1]
+from measuring import OUT, ROOT, cpu_seconds, machine_busy_seconds, percentile, postgres_cpu_seconds, py_spy
+from public_api import PDF, UNIT, call, client_token, publish_services, token
+
 sys.path.insert(0, str(ROOT))
 
 from simpul.shared.db import create_engine  # noqa: E402
@@ -62,47 +63,14 @@ from simpul.submissions.access import TRACKING_ALPHABET, TRACKING_LENGTH  # noqa
 from tests.support.databases import TestDatabases  # noqa: E402
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System  # noqa: E402
 
-OUT = ROOT / "bench" / "out"
 SERVICES = ("gateway", "catalog", "submissions")
-UNIT = "BENCH-UNIT"
 OTHER_UNITS = [f"UNIT-{n:02d}" for n in range(19)]
 REGIONS = [str(code) for code in (11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53,
                                   61, 62, 63, 64, 65, 71, 72, 73, 74, 75, 76, 81, 82, 91, 94)]
 STATES = [("draft", 10), ("submitted", 30), ("in_review", 20), ("revision_requested", 5), ("approved", 3),
           ("issued", 22), ("rejected", 7), ("cancelled", 3)]
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n" + b"%" * 2000 + b"\n"
 P99_TARGET = 1.3
 THROUGHPUT_TARGET = 500
-
-
-def service_body(code: str, with_document: bool) -> dict:
-    requirements = [
-        {"code": "SURAT", "name": "Surat permohonan", "description": "", "required": True,
-         "content_types": ["application/pdf"], "max_bytes": 1_000_000}
-    ] if with_document else []
-    return {
-        "code": code,
-        "name": "Layanan uji beban",
-        "description": "Layanan untuk uji beban.",
-        "unit": UNIT,
-        "category": "uji",
-        "legal_basis": ["Undang-Undang Nomor 25 Tahun 2009 tentang Pelayanan Publik"],
-        "requirements": requirements,
-        "form_schema": {
-            "type": "object",
-            "required": ["perihal"],
-            "properties": {"perihal": {"type": "string", "minLength": 3}, "jumlah": {"type": "integer"}},
-            "additionalProperties": False,
-        },
-        "procedure": [{"step": 1, "title": "Verifikasi berkas", "actor": "Petugas"}],
-        "sla_working_days": 5,
-        "fee": {"amount": 50000, "currency": "IDR", "legal_basis": "PP 1/2026"},
-        "output": {"name": "Surat Keterangan", "description": "Surat keterangan hasil layanan"},
-        "complaint_channels": [{"channel": "email", "contact": "pengaduan@example.go.id"}],
-        "standard": {key: "Sesuai maklumat pelayanan" for key in (
-            "facilities", "staff_competence", "internal_supervision", "complaint_handling", "number_of_staff",
-            "service_guarantee", "security_guarantee", "performance_evaluation")},
-    }
 
 
 # --- the systems ------------------------------------------------------------------------------
@@ -142,75 +110,12 @@ class Bench:
 
     async def setup(self, http: aiohttp.ClientSession) -> None:
         admin = await token(http, self.url, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
-        suffix = uuid.uuid4().hex[:6].upper()
-        for kind, with_document in (("upload", True), ("plain", False)):
-            code = f"BENCH-{kind.upper()}-{suffix}"
-            await call(http, "POST", f"{self.url}/v1/services", admin, json=service_body(code, with_document), ok=201)
-            await call(http, "POST", f"{self.url}/v1/services/{code}/publish", admin, ok=200)
-            self.codes[kind] = code
+        self.codes = await publish_services(http, self.url, admin)
         for role, tenant in (("applicant", "31"), ("officer", UNIT)):
-            created = await call(http, "POST", f"{self.url}/v1/admin/clients", admin,
-                                 json={"name": f"bench {role}", "role": role, "tenant": tenant}, ok=201)
-            self.tokens[role] = await token(http, self.url, created["client_id"], created["client_secret"])
-
-
-async def token(http: aiohttp.ClientSession, url: str, client_id: str, secret: str) -> str:
-    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
-    async with http.post(f"{url}/v1/oauth/token", data=form) as response:
-        body = await response.json()
-        if response.status != 200:
-            raise RuntimeError(f"token: {response.status} {body}")
-        return body["access_token"]
-
-
-async def call(http, method, url, bearer, *, ok, **kwargs):
-    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    async with http.request(method, url, headers=headers, **kwargs) as response:
-        body = await response.read()
-        if response.status != ok:
-            raise RuntimeError(f"{method} {url}: {response.status} {body[:300]!r}")
-        return json.loads(body) if body else None
+            self.tokens[role] = await client_token(http, self.url, admin, role, tenant)
 
 
 # --- 1. throughput ----------------------------------------------------------------------------
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent not idle since boot (/proc/stat)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / CLOCK_TICKS
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU time so far of every PostgreSQL server process on this machine (when the server is
-    local): its backends do the SQL side of each flow, on the same two cores. Other users of the
-    server count too, so this one is only as clean as the machine is quiet."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() == "postgres":
-                total += cpu_seconds(int(entry.name))
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-    return total
-
-
-def py_spy() -> str | None:
-    return shutil.which("py-spy") or next(
-        (str(path) for path in (ROOT / ".venv" / "bin" / "py-spy",) if path.exists()), None
-    )
 
 
 async def throughput(bench: Bench, *, with_upload: bool, duration: float, concurrency: int) -> dict:
@@ -248,7 +153,9 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        postgres_before = postgres_cpu_seconds() if postgres else 0.0
+        # Every PostgreSQL process on this machine: other users of the server count too, so this
+        # one is only as clean as the machine is quiet.
+        postgres_before = sum(postgres_cpu_seconds().values()) if postgres else 0.0
         client_before = time.process_time()
         machine_before = machine_busy_seconds()
         started = time.perf_counter()
@@ -258,7 +165,7 @@ async def throughput(bench: Bench, *, with_upload: bool, duration: float, concur
         # The bench's own client shares the two cores with the services.
         cpu["bench client"] = time.process_time() - client_before
         if postgres:
-            cpu["postgres"] = postgres_cpu_seconds() - postgres_before
+            cpu["postgres"] = sum(postgres_cpu_seconds().values()) - postgres_before
         machine = machine_busy_seconds() - machine_before
     # CPU per flow does not depend on what else the machine runs, unlike flows per second.
     cpu_ms = {name: 1000 * seconds / max(flows, 1) for name, seconds in cpu.items()}
@@ -416,11 +323,6 @@ async def latencies(url: str, paths: list[str], bearer: str | None, clients: int
     return timings
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
 async def measure_sizes(small: Bench, large: Bench, samples: dict[str, list[str]], *, rounds: int,
                         requests: int) -> dict:
     results: dict[str, dict[str, list[tuple[float, float]]]] = {
@@ -437,8 +339,8 @@ async def measure_sizes(small: Bench, large: Bench, samples: dict[str, list[str]
                                      bench.tokens["officer"])
             codes = [rng.choice(samples[bench.name]) for _ in range(requests)]
             tracked = await latencies(bench.url, [f"/v1/track/{c}" for c in codes], None)
-            results[bench.name]["list"].append((percentile(listed, 50), percentile(listed, 99)))
-            results[bench.name]["track"].append((percentile(tracked, 50), percentile(tracked, 99)))
+            results[bench.name]["list"].append((percentile(listed, 0.5), percentile(listed, 0.99)))
+            results[bench.name]["track"].append((percentile(tracked, 0.5), percentile(tracked, 0.99)))
     summary = {}
     for name, kinds in results.items():
         summary[name] = {
