@@ -126,3 +126,13 @@ def test_a_document_signatures_refuses_is_not_asked_for_again(people, published)
         time.sleep(0.2)
     assert current["status"] == "approved"
     assert current["issuing"]["status"] == "failed" and "422" in current["issuing"]["reason"], current["issuing"]
+
+    # The unit is told (its inbox and webhooks, and the operators' mail when configured); the
+    # applicant is not.
+    query = {"event_type": "submission.issue_failed", "submission_id": sid}
+    deadline = time.monotonic() + 15
+    while not (told := officer.get("/v1/notifications", params=query).json()["items"]):
+        assert time.monotonic() < deadline, "the unit was not told"
+        time.sleep(0.2)
+    assert told[0]["data"]["reason"] == current["issuing"]["reason"]
+    assert people["applicant"].get("/v1/notifications", params=query).json()["items"] == []

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
 from simpul.notifications.models import deliveries, processed_events, templates
+from simpul.notifications.settings import NotificationsSettings
 from tests.api.notifications.conftest import (
     OTHER_UNIT,
     UNIT,
@@ -217,3 +220,56 @@ async def test_one_mail_per_state_change_when_a_dedicated_event_comes_along(harn
     assert len(subjects) == 2
     assert subjects[0].startswith("Dokumen permohonan") and subjects[1].startswith("Permohonan ")
     assert len(await harness.inbox(applicant("31"))) == 4
+
+
+def issue_failed_event(*, tenant: str = "31", unit: str = UNIT) -> dict:
+    event = submission_event("submission.issue_failed", tenant=tenant, unit=unit)
+    data = event["data"]
+    for name in ("applicant", "from", "to", "note", "at", "due_at", "service_name"):
+        data.pop(name)
+    data.update(status="failed", reason="signatures answered 422: applicant.name contains a control character",
+                failed_at="2030-01-03T04:05:06+00:00", attempts=1)
+    return event
+
+
+async def test_a_refused_document_reaches_the_operators_and_the_unit_not_the_applicant(start, mail, receiver):
+    async with start(operator_emails="Ops@Kemendagri.go.id, oncall@kemendagri.go.id") as harness:
+        assert harness.settings.operator_emails == ["ops@kemendagri.go.id", "oncall@kemendagri.go.id"]
+        refused = await harness.client.post("/v1/webhooks", json={
+            "url": receiver.url(), "events": ["submission.issue_failed"]}, headers=applicant("31"))
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "events"
+        hook = await harness.client.post("/v1/webhooks", json={
+            "url": receiver.url(), "events": ["submission.issue_failed"]}, headers=officer(UNIT))
+        assert hook.status_code == 201, hook.text
+
+        event = issue_failed_event()
+        assert (await harness.send(event))["processed"] == 1
+        await harness.eventually(lambda: len(mail.received()) == 2, message="operators not mailed")
+        assert sorted(message["To"] for message in mail.received()) == ["oncall@kemendagri.go.id",
+                                                                         "ops@kemendagri.go.id"]
+        message = mail.received()[0]
+        assert message["Subject"] == f"Penerbitan dokumen {event['data']['tracking_code']} gagal"
+        assert "control character" in message.get_body(("plain",)).get_content()
+        await harness.eventually(lambda: receiver.received(), message="the unit's webhook got nothing")
+        assert json.loads(receiver.received()[0].body)["type"] == "submission.issue_failed"
+
+        assert [item["event_type"] for item in await harness.inbox(officer(UNIT))] == ["submission.issue_failed"]
+        assert [item["event_type"] for item in await harness.inbox(admin())] == ["submission.issue_failed"]
+        assert await harness.inbox(applicant("31")) == []
+        (item,) = await harness.inbox(admin())
+        hidden = await harness.client.get(f"/v1/notifications/{item['id']}", headers=applicant("31"))
+        assert hidden.status_code == 404
+
+
+async def test_without_operator_addresses_a_refused_document_is_in_the_units_inbox_only(harness, mail):
+    event = issue_failed_event()
+    assert (await harness.send(event))["processed"] == 1
+    (item,) = await harness.inbox(officer(UNIT))
+    assert item["channels"] == []
+    await asyncio.sleep(0.3)
+    assert mail.received() == []
+
+
+async def test_an_operator_address_that_is_not_one_stops_the_start(settings_for):
+    with pytest.raises(ValidationError, match="not a mail address"):
+        await settings_for(NotificationsSettings, operator_emails="ops@kemendagri.go.id, nobody")

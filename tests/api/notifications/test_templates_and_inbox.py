@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from tests.api.notifications.conftest import UNIT, admin, applicant, officer, submission_event
 
-TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated")
+TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
+         "submission.issue_failed")
 
 
 async def test_every_event_type_has_a_template_in_both_languages(harness):

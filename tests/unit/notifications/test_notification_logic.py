@@ -16,7 +16,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from simpul.notifications.intake import Envelope, PoisonEvent, plan_event, subscription_matches
 from simpul.notifications.mail import MailDeferred, MailRejected, MailUnavailable, _classify, build_message
 from simpul.notifications.settings import NotificationsSettings
-from simpul.notifications.templates import DEFAULTS, SAMPLE_DATA, Sources, render, sample_context
+from simpul.notifications.templates import DEFAULTS, OFFICIAL_EVENT_TYPES, SAMPLE_DATA, Sources, render, sample_context
 from simpul.notifications.webhooks import UrlRefused, WebhookClient, address_allowed, new_secret, parse_url, sign
 
 NOW = datetime(2025, 3, 14, 3, 30, tzinfo=UTC)
@@ -39,7 +39,9 @@ def test_every_default_template_renders_its_sample(event_type, language):
     rendered = render(DEFAULTS[(event_type, language)], sample_context(event_type, language, "https://simpul.id"),
                       language)
     assert rendered.subject and "\n" not in rendered.subject
-    assert "Siti Rahma" in rendered.text and "Siti Rahma" in rendered.html
+    # Applicants are addressed by name; operators are told which application.
+    expected = "SPL-7K2Q-9XMA" if event_type in OFFICIAL_EVENT_TYPES else "Siti Rahma"
+    assert expected in rendered.text and expected in rendered.html
     assert rendered.html.startswith("<!doctype html>")
 
 

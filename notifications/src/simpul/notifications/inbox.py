@@ -9,11 +9,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.models import as_seen, dead_letters, deliveries, notifications
 from simpul.notifications.paging import newest_first, next_cursor
+from simpul.notifications.templates import OFFICIAL_EVENT_TYPES
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
 
 NOTIFICATION_NOT_FOUND = Text("Notifikasi tidak ditemukan.", "Notification not found.")
+
+
+def _visible(identity: Identity):
+    """An applicant sees its region's notifications, an officer its unit's, an admin all; what is
+    for officials only is not an applicant's."""
+    condition = Visibility.of(identity).where(notifications)
+    if identity.role == "applicant":
+        condition = condition & notifications.c.event_type.not_in(OFFICIAL_EVENT_TYPES)
+    return condition
 
 
 def _item(row: Any, channels: list[dict[str, Any]]) -> dict[str, Any]:
@@ -51,8 +61,7 @@ class Inbox:
                                  event_type: str | None = None,
                                  submission_id: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first."""
-        # An applicant sees its region's notifications, an officer its unit's, an admin all.
-        query = select(notifications).where(Visibility.of(identity).where(notifications))
+        query = select(notifications).where(_visible(identity))
         if event_type:
             query = query.where(notifications.c.event_type == event_type)
         if submission_id:
@@ -68,7 +77,7 @@ class Inbox:
     async def get_notification(self, identity: Identity, notification_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:
             row = (await session.execute(select(notifications).where(
-                notifications.c.id == notification_id, Visibility.of(identity).where(notifications)))).first()
+                notifications.c.id == notification_id, _visible(identity)))).first()
             if row is None:
                 raise Problem(404, NOTIFICATION_NOT_FOUND)
             channels = await _channels(session, [row.id])

@@ -30,7 +30,7 @@ from simpul.notifications.database import Database
 from simpul.notifications.models import dead_letters, deliveries, notifications, processed_events, templates
 from simpul.notifications.subscriptions import LiveSubscriptions
 from simpul.notifications.settings import NotificationsSettings
-from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, Sources, context_for, render
+from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, OFFICIAL_EVENT_TYPES, Sources, context_for, render
 from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 
@@ -98,6 +98,8 @@ def subscription_matches(subscription: Any, event_type: str, tenant: str | None,
     if event_type not in subscription.events:
         return False
     if subscription.owner_role == "applicant":
+        if event_type in OFFICIAL_EVENT_TYPES:
+            return False
         return tenant is not None and subscription.tenant == tenant
     if subscription.owner_role == "officer":
         return unit is not None and subscription.tenant == unit
@@ -159,11 +161,7 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
         row.update(values)
         return row
 
-    applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
-    address = applicant.get("email")
-    if isinstance(address, str) and address and not covered_by_dedicated_event(event.type, data):
-        language = applicant.get("language")
-        language = language if language in LANGUAGES else settings.default_language
+    def mail(address: str, language: str) -> None:
         if language not in sources:
             raise PoisonEvent(f"no {language} template for {event.type}")
         context = context_for(event.type, data, event_id=event.id, occurred_at=occurred_at, language=language,
@@ -178,6 +176,16 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
         else:
             plan.deliveries.append(delivery("email", recipient, settings.email_retry_window_seconds,
                                             content=content))
+
+    if event.type in OFFICIAL_EVENT_TYPES:
+        for address in settings.operator_emails:
+            mail(address, settings.default_language)
+    else:
+        applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
+        address = applicant.get("email")
+        if isinstance(address, str) and address and not covered_by_dedicated_event(event.type, data):
+            language = applicant.get("language")
+            mail(address, language if language in LANGUAGES else settings.default_language)
 
     for subscription in subscriptions:
         if subscription_matches(subscription, event.type, tenant, unit):

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-EventType = Literal["submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated"]
+EventType = Literal["submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
+                    "submission.issue_failed"]
 DeliveryStatus = Literal["pending", "sent", "delivered", "failed"]
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 
@@ -16,7 +17,7 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=2000, examples=["https://apps.example.go.id/simpul/webhook"])
-    events: list[EventType] = Field(min_length=1, max_length=4)
+    events: list[EventType] = Field(min_length=1, max_length=5)
 
     @field_validator("events")
     @classmethod

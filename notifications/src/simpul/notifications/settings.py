@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import Field, SecretStr
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from simpul.shared.settings import BaseServiceSettings
 
@@ -23,6 +25,9 @@ class NotificationsSettings(BaseServiceSettings):
     # Mail goes out over this many connections at once.
     smtp_connections: int = Field(default=4, ge=1, le=32)
     mail_from: str = "Simpul <no-reply@simpul.localhost>"
+    # Who is mailed about what needs an operator (a document the signing service refused for
+    # good): SIMPUL_OPERATOR_EMAILS, comma-separated. Empty: the unit's inbox and webhooks only.
+    operator_emails: Annotated[list[str], NoDecode] = []
 
     # Mail is retried per message while the server defers it, and the channel backs off while
     # the server is unreachable; a message is failed once this window has passed.
@@ -44,3 +49,17 @@ class NotificationsSettings(BaseServiceSettings):
     delivery_lease_seconds: float = 60.0
     # How often the dispatchers look for due work when nothing woke them.
     dispatch_poll_seconds: float = 1.0
+
+    @field_validator("operator_emails", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        addresses = []
+        for address in filter(None, (part.strip() for part in value.split(","))):
+            try:
+                addresses.append(validate_email(address, check_deliverability=False,
+                                                allow_smtputf8=False).normalized.lower())
+            except EmailNotValidError as exc:
+                raise ValueError(f"not a mail address: {address!r} ({exc})") from exc
+        return addresses

@@ -17,6 +17,7 @@ from simpul.notifications.models import DUE, as_seen, deliveries, delivery_attem
 from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
+from simpul.notifications.templates import OFFICIAL_EVENT_TYPES
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
 from simpul.shared import idempotency
 from simpul.shared.db import utcnow
@@ -25,6 +26,7 @@ from simpul.shared.problems import Problem, Text
 
 NOT_FOUND = Text("Langganan webhook tidak ditemukan.", "Webhook subscription not found.")
 NO_TENANT = Text("Klien Anda tidak terikat pada wilayah atau unit.", "Your client has no region or unit.")
+OFFICIALS_ONLY = Text("Jenis peristiwa ini hanya untuk petugas.", "These event types are for officers only.")
 URL_REFUSED = Text("URL webhook tidak dapat dipakai: {reason}.", "The webhook URL cannot be used: {reason}.")
 
 _PUBLIC_COLUMNS = [
@@ -121,6 +123,9 @@ class Subscriptions:
     async def create(self, identity: Identity, *, url: str, events: list[str]) -> dict[str, Any]:
         if not identity.tenant:
             raise Problem(403, NO_TENANT, slug="no-tenant")
+        if identity.role == "applicant" and OFFICIAL_EVENT_TYPES.intersection(events):
+            raise Problem(422, OFFICIALS_ONLY, errors=[
+                {"field": "events", "message": f"for officers only: {', '.join(sorted(OFFICIAL_EVENT_TYPES & set(events)))}"}])
         try:
             await check_url(url, self.settings.webhook_allow_loopback)
         except UrlRefused as exc:

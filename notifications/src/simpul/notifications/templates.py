@@ -12,14 +12,19 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-EVENT_TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated")
+EVENT_TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
+               "submission.issue_failed")
+# Events for the unit's officers and the operators, never for applicants: no mail to the applicant,
+# not in an applicant's inbox, no applicant webhook.
+OFFICIAL_EVENT_TYPES = frozenset({"submission.issue_failed"})
 LANGUAGES = ("id", "en")
 PARTS = ("subject", "text", "html")
 
 # Every field of the event contract, so a template may test any of them even when an event
 # leaves it out (StrictUndefined then only catches misspelt names).
 SUBMISSION_FIELDS = ("submission_id", "tracking_code", "service_code", "service_name", "service_version",
-                     "unit", "tenant", "applicant", "from", "to", "note", "at", "due_at", "issued_documents")
+                     "unit", "tenant", "applicant", "from", "to", "note", "at", "due_at", "issued_documents",
+                     "status", "reason", "failed_at", "attempts")
 COMPLAINT_FIELDS = ("complaint_id", "submission_id", "service_code", "tenant", "unit", "category", "action", "from",
                     "status", "closed", "text", "response_due_at", "applicant", "at")
 
@@ -185,6 +190,12 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "text": "Berkas Anda sedang kami periksa ulang.", "response_due_at": "2025-04-03T16:59:59+00:00",
         "applicant": {"name": "Siti Rahma", "email": "siti@example.id", "language": "id"},
         "at": "2025-03-15T04:00:00+00:00",
+    },
+    "submission.issue_failed": {
+        "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
+        "service_code": "izin-usaha-mikro", "service_version": 2, "unit": "dpmptsp", "tenant": "31",
+        "status": "failed", "reason": "signatures answered 422: applicant.name contains a control character",
+        "failed_at": "2025-03-20T02:15:00+00:00", "attempts": 1,
     },
 }
 
@@ -361,5 +372,41 @@ DEFAULTS: dict[tuple[str, str], Sources] = {
             "{% elif response_due_at %}<p>The next step is due by {{ response_due_at | datetime }}.</p>\n"
             "{% endif %}"
             "<p>Regards,<br>Simpul</p>\n"),
+    ),
+    ("submission.issue_failed", "id"): Sources(
+        subject="Penerbitan dokumen {{ tracking_code }} gagal",
+        text=(
+            "Dokumen permohonan {{ tracking_code }} (layanan {{ service_code }}, unit {{ unit }}) "
+            "tidak dapat diterbitkan dan tidak akan dicoba lagi: layanan tanda tangan menolaknya.\n"
+            "Alasan: {{ reason }}\n"
+            "Percobaan: {{ attempts }}, terakhir {{ failed_at | datetime }}.\n"
+            "Permohonan tetap berstatus disetujui sampai masalahnya ditangani.\n"
+            "\nSimpul\n"
+        ),
+        html=_html("id",
+            "<p>Dokumen permohonan <strong>{{ tracking_code }}</strong> (layanan {{ service_code }}, unit {{ unit }}) "
+            "tidak dapat diterbitkan dan tidak akan dicoba lagi: layanan tanda tangan menolaknya.</p>\n"
+            "<p>Alasan: {{ reason }}</p>\n"
+            "<p>Percobaan: {{ attempts }}, terakhir {{ failed_at | datetime }}.</p>\n"
+            "<p>Permohonan tetap berstatus disetujui sampai masalahnya ditangani.</p>\n"
+            "<p>Simpul</p>\n"),
+    ),
+    ("submission.issue_failed", "en"): Sources(
+        subject="Issuing the document of {{ tracking_code }} failed",
+        text=(
+            "The document of application {{ tracking_code }} (service {{ service_code }}, unit {{ unit }}) "
+            "could not be issued and will not be tried again: the signing service refused it.\n"
+            "Reason: {{ reason }}\n"
+            "Attempts: {{ attempts }}, the last at {{ failed_at | datetime }}.\n"
+            "The application stays approved until the problem is dealt with.\n"
+            "\nSimpul\n"
+        ),
+        html=_html("en",
+            "<p>The document of application <strong>{{ tracking_code }}</strong> (service {{ service_code }}, "
+            "unit {{ unit }}) could not be issued and will not be tried again: the signing service refused it.</p>\n"
+            "<p>Reason: {{ reason }}</p>\n"
+            "<p>Attempts: {{ attempts }}, the last at {{ failed_at | datetime }}.</p>\n"
+            "<p>The application stays approved until the problem is dealt with.</p>\n"
+            "<p>Simpul</p>\n"),
     ),
 }
