@@ -108,9 +108,9 @@ async def test_backs_off_while_down_and_loses_nothing(outbox):
     assert rows[0].next_attempt_at > utcnow() - timedelta(seconds=1)
     # Within the backoff nothing is tried, even though there is work.
     calls = transport.calls
-    if rows[0].next_attempt_at > utcnow():
-        with pytest.raises(RetryAfter):
-            await relay.publish_pending()
+    with pytest.raises(RetryAfter):
+        await relay.publish_pending()
+    if utcnow() < rows[0].next_attempt_at:  # (a loaded machine may have let the backoff run out)
         assert transport.calls == calls
 
     await relay.start()

@@ -8,10 +8,8 @@ subject arrive in the order they were staged. While the destination is down it b
 backoff is kept on the rows (`attempts`, `next_attempt_at`, `last_error`), so it survives a
 restart and shows where events are stuck.
 
-Start it from a service's lifespan:
-
-    start_relay, stop_relay = relay_hooks(outbox)
-    create_service_app(..., on_startup=[start_relay], on_shutdown=[stop_relay])
+A service starts one on start-up and stops it on shutdown (submissions' and signatures' `app.py`),
+with `transport_for(settings)`.
 
 Two transports share one interface: `HttpTransport` pushes batches to the notifications
 service's `/internal/events` (the embedded default) and `relay_amqp.AmqpTransport` publishes to
@@ -22,12 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,7 +39,6 @@ from simpul.shared.worker import RetryAfter, Worker, backoff_delay
 
 log = logging.getLogger("simpul.relay")
 
-Hook = Callable[[FastAPI], Awaitable[None]]
 
 EVENTS_PATH = "/internal/events"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
@@ -240,22 +236,3 @@ def transport_for(settings: BaseServiceSettings) -> Transport:
         return AmqpTransport(settings.event_broker)
     return HttpTransport(settings.notifications_url, caller=settings.service_name,
                          secret=settings.resolved_internal_secret())
-
-
-def relay_hooks(table: Table, **options: Any) -> tuple[Hook, Hook]:
-    """Start and stop hooks for `create_service_app`: the relay runs for the app's lifetime and
-    is at `app.state.relay`. `options` go to `OutboxRelay` (poll_interval, backoff_cap, ...)."""
-
-    async def start(app: FastAPI) -> None:
-        relay = OutboxRelay(app.state.sessions, app.state.read_sessions, table,
-                            transport_for(app.state.settings), **options)
-        relay.watch(app.state.sessions)
-        await relay.start()
-        app.state.relay = relay
-
-    async def stop(app: FastAPI) -> None:
-        relay = getattr(app.state, "relay", None)
-        if relay is not None:
-            await relay.stop()
-
-    return start, stop
