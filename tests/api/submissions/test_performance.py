@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import csv
 import io
 from datetime import UTC, datetime, timedelta
@@ -152,7 +153,7 @@ async def test_reports_are_public_but_carry_nobody(harness, february):
 class TestReportCache:
     @pytest.fixture
     def harness_overrides(self):
-        return {"report_cache_seconds": 0.3}
+        return {"report_cache_seconds": 1.0}
 
     async def test_a_report_is_served_again_for_a_while(self, harness):
         async def total_received():
@@ -162,10 +163,13 @@ class TestReportCache:
 
         harness.clock.set(wib(2, 2))
         await harness.submitted()
+        started = time.monotonic()
         first = await total_received()
         together = await asyncio.gather(*(total_received() for _ in range(5)))
-        assert set(together) == {first}  # the same run, not five
+        again = await total_received()
         await harness.submitted()
-        assert await total_received() == first  # still the kept one
-        await asyncio.sleep(0.35)
+        kept = await total_received()
+        if time.monotonic() - started < 1.0:  # (a loaded machine may have outlived the cache)
+            assert set(together) == {first} == {again} == {kept}  # the same run, not seven
+        await asyncio.sleep(1.05)
         assert (await total_received())[0] == 2
