@@ -3,8 +3,6 @@ and shown by every verification path."""
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.api.signatures.conftest import OTHER_UNIT, UNIT, admin, applicant, officer, public
 
 
