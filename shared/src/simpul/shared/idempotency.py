@@ -410,7 +410,9 @@ class IdempotencyMiddleware:
         if row is not None and row.status_code is not None:
             await rest_of_body()
             await self._answer_again(row, claim.request_hash, scope, send, language)
-        elif row is not None and _lease_end(row) > datetime.now(UTC):
+        elif row is not None:
+            # A claim an older version left: in progress until its lease ends (at least 1 s more,
+            # also when it ended just now: the next try replaces it).
             await self._in_progress(scope, send, language, _lease_end(row))
         else:
             for message in refusal:
