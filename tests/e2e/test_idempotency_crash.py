@@ -1,7 +1,7 @@
 """A burst of keyed create+submit flows through the gateway while the submissions process is
 SIGKILLed and started again: every client retries each request with its key until it is done.
-Every flow completes within the key's lease and a few seconds of the restart, and there are
-exactly as many submissions as create keys, each submitted once."""
+Every flow completes, no retry is ever told that its key is "in progress" (a key is written only
+with its effect), and there are exactly as many submissions as create keys, each submitted once."""
 
 from __future__ import annotations
 
@@ -20,19 +20,16 @@ from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
 pytestmark = pytest.mark.e2e
 
-LEASE_SECONDS = 5
 FLOWS = 60
 CONCURRENT = 20
 KILL_AFTER_CREATED = 15
-# What a flow may need beyond the lease once the process is back: a retry's pause and a request.
-SLACK_SECONDS = 4
 
 
 @pytest.fixture(scope="module")
 def crashable(tmp_path_factory):
     system, databases = start_system(
         tmp_path_factory.mktemp("crash"),
-        extra_env={"SIMPUL_IDEMPOTENCY_LEASE_SECONDS": str(LEASE_SECONDS), "SIMPUL_RATE_LIMIT_PER_MINUTE": "100000"},
+        extra_env={"SIMPUL_RATE_LIMIT_PER_MINUTE": "100000"},
     )
     yield system
     system.stop()
@@ -69,9 +66,7 @@ async def until_done(
             if response.headers.get("idempotent-replayed"):
                 progress.retried["answered-by-replay"] = progress.retried.get("answered-by-replay", 0) + 1
             return response.json()
-        retryable = response.status_code in (502, 503, 504, 429) or (
-            response.status_code == 409 and response.json()["type"].endswith("idempotency-in-progress")
-        )
+        retryable = response.status_code in (502, 503, 504, 429)
         assert retryable, f"{path}: {response.status_code} {response.text}"
         reason = response.json().get("type", "").rpartition(":")[2] or str(response.status_code)
         progress.retried[reason] = progress.retried.get(reason, 0) + 1
@@ -116,7 +111,7 @@ def test_keyed_flows_complete_once_through_a_sigkill(crashable):
     started = time.monotonic()
     flows.start()
     assert progress.enough_created.wait(60), crashable.logs()
-    crashable["submissions"].kill()  # in the middle of the burst: some keys are claimed, some effects half done
+    crashable["submissions"].kill()  # in the middle of the burst: some effects half done, some answers unsent
     crashable["submissions"].start()
     crashable["submissions"].wait_ready()
     back = time.monotonic()
@@ -127,7 +122,6 @@ def test_keyed_flows_complete_once_through_a_sigkill(crashable):
     latest = max(done for _, done in progress.outcomes.values())
     print(f"\n{FLOWS} flows in {latest - started:.1f} s; the last done {latest - back:.1f} s after the restart;"
           f" retries: {progress.retried}")
-    assert latest - back <= LEASE_SECONDS + SLACK_SECONDS
 
     submissions = []
     cursor = None

@@ -1,10 +1,11 @@
 """A keyed request whose process "dies" at a chosen instant, in-process.
 
 - `Deaths.after_commit(request)`: the request runs until its effect has committed and its answer
-  is about to be kept, and then nothing more of it runs, as when the process is killed at that
-  instant (its task waits until the test buries it, and then fails without touching the key).
-- `abandon_key(...)`: the row a request leaves when its process dies after claiming the key and
-  before its effect commits (a rolled-back transaction leaves nothing else).
+  is complete, and then nothing more of it runs, as when the process is killed before the client
+  sees the answer (its task waits until the test buries it, and then fails).
+- `abandon_key(...)`: the row an older version of the middleware left when its process died
+  after claiming the key and before its effect committed (today a request that dies leaves
+  nothing: its key is written only with its effect).
 """
 
 from __future__ import annotations
@@ -21,37 +22,32 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from simpul.shared.idempotency import IdempotencyMiddleware, idempotency_table, scope_hash
 
 
-# The Idempotency-Key lease of a service under a crash test: short, so a test can wait it out.
-LEASE_SECONDS = 0.3
-
-
 class ProcessDied(Exception):
     pass
 
 
 class Deaths:
-    def __init__(self, monkeypatch, lease_seconds: float = LEASE_SECONDS) -> None:
-        self.lease_seconds = lease_seconds
+    def __init__(self, monkeypatch) -> None:
         self._armed = False
         self._died = asyncio.Event()
         self._buried = asyncio.Event()
         self._dead: list[asyncio.Future] = []
-        keep_answer = IdempotencyMiddleware._keep_answer
+        answer_ends = IdempotencyMiddleware._answer_ends
 
-        async def keep_or_die(middleware, *args, **kwargs) -> None:
+        async def end_or_die(middleware, *args, **kwargs) -> None:
             if not self._armed:
-                await keep_answer(middleware, *args, **kwargs)
+                await answer_ends(middleware, *args, **kwargs)
                 return
             self._armed = False
             self._died.set()
             await self._buried.wait()
             raise ProcessDied
 
-        monkeypatch.setattr(IdempotencyMiddleware, "_keep_answer", keep_or_die)
+        monkeypatch.setattr(IdempotencyMiddleware, "_answer_ends", end_or_die)
 
     async def after_commit(self, request: Awaitable[httpx.Response]) -> None:
         """Send `request` (a keyed POST that succeeds) and let its process die once its effect
-        committed, before its answer is kept."""
+        committed, before the client sees its answer."""
         self._armed = True
         self._died.clear()
         task = asyncio.ensure_future(request)
@@ -66,7 +62,7 @@ class Deaths:
 
     async def retry_after_death(self, client: httpx.AsyncClient, path: str, headers: dict, **request) -> httpx.Response:
         """POST `path` with a new key, let its process die once the effect committed, and retry:
-        the answer rebuilt from the effect, the same after the lease too."""
+        the answer rebuilt from the effect, the same when asked again."""
         replay = await self._die_and_retry(client, path, headers, **request)
         assert replay.headers.get("idempotent-replayed") == "true", replay.text
         return replay
@@ -81,7 +77,6 @@ class Deaths:
         headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
         await self.after_commit(client.post(path, headers=headers, **request))
         retried = await client.post(path, headers=headers, **request)
-        await asyncio.sleep(self.lease_seconds)
         again = await client.post(path, headers=headers, **request)
         assert again.status_code == retried.status_code
         if retried.headers.get("content-type") == "application/problem+json":

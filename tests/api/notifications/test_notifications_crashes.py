@@ -1,5 +1,5 @@
 """Webhook subscriptions, secret rotations and dead-letter replays through a crash: the process
-dies after the change committed, before its answer was kept; the retry with the key is told the
+dies after the change committed, before its answer was sent; the retry with the key is told the
 key was used and changes nothing more."""
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from sqlalchemy import update
 
 from simpul.notifications.models import templates
 from tests.api.notifications.conftest import admin, applicant, complaint_event
-from tests.support.idempotency import LEASE_SECONDS as LEASE
 
 
 @pytest.fixture
 async def harness(start) -> AsyncIterator:
-    async with start(idempotency_lease_seconds=LEASE) as started:
+    async with start() as started:
         yield started
 
 

@@ -1,17 +1,11 @@
 """Revoking a document or a signer through a crash: the process dies after the revocation
-committed, before its answer was kept; the retry with the key never revokes twice."""
+committed, before its answer was sent; the retry with the key never revokes twice."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.api.signatures.conftest import admin
-from tests.support.idempotency import LEASE_SECONDS as LEASE
-
-
-@pytest.fixture
-def signatures_overrides() -> dict:
-    return {"idempotency_lease_seconds": LEASE}
 
 
 async def test_a_revoked_document_is_shown_again(signatures, deaths):

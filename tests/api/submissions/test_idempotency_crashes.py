@@ -1,23 +1,24 @@
-"""Every creating POST of the submissions service through a crash: the process dies after the
-key is claimed, before or after the effect commits, and the retry with the key either answers
-from the committed effect or runs once. Never a second effect, never "in progress" past the lease."""
+"""Every creating POST of the submissions service through a crash: the process dies before or
+after the effect commits, and the retry with the key either answers from the committed effect or
+runs once. Never a second effect, never "in progress" past a lease."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 
-import pytest
-from sqlalchemy import MetaData, func, insert, select
+from sqlalchemy import MetaData, func, select
 
 from simpul.shared.identity import Identity
-from simpul.shared.idempotency import Claim, _current_claim, idempotency_table, scope_hash
+from simpul.shared.idempotency import Claim, Settlement, _current_claim, idempotency_table, scope_hash, settle
 from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, surveys
 from simpul.submissions.models import documents, history, submissions
 from simpul.submissions.schemas import SubmissionCreate
 from tests.api.submissions.conftest import JPEG, PDF, admin, applicant, officer
 from tests.api.submissions.fakes import VALID_DATA
-from tests.support.idempotency import LEASE_SECONDS as LEASE, abandon_key
+from tests.support.idempotency import abandon_key
+
+# What is left of the lease of a claim an older version left when its process died.
+LEASE = 0.3
 
 BOUNDARY = "simpul-retry-boundary"
 DRAFT = {
@@ -27,11 +28,6 @@ DRAFT = {
 }
 SURVEY = {e: 3 for e in ("requirements", "procedure", "timeliness", "cost", "product", "competence", "behaviour",
                          "complaint_handling", "facilities")}
-
-
-@pytest.fixture
-def harness_overrides() -> dict:
-    return {"idempotency_lease_seconds": LEASE}
 
 
 async def count(harness, table, *where) -> int:
@@ -120,7 +116,7 @@ async def test_survey_complaint_response_and_attachment(harness, deaths):
     assert await count(harness, complaint_attachments) == 1
 
 
-async def test_a_death_before_the_commit_holds_the_key_for_the_lease_then_the_retry_runs_once(harness):
+async def test_a_claim_left_by_an_older_version_holds_the_key_for_its_lease_then_the_retry_runs_once(harness):
     engine = harness.app.state.engine
     await abandon_key(engine, "applicant-31", "/v1/submissions", "create-1", lease_left=LEASE)
     headers = {**applicant(), "Idempotency-Key": "create-1"}
@@ -142,26 +138,23 @@ async def test_a_death_before_the_commit_holds_the_key_for_the_lease_then_the_re
     assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"
 
 
-async def test_a_draft_whose_key_was_taken_over_is_left_out_of_its_group(harness):
-    """Drafts written together: the one whose request lost its key is not written; the rest are."""
+async def test_a_draft_whose_key_is_done_already_is_left_out_of_its_group(harness):
+    """Drafts written together: the one whose key another request settled first is not written;
+    the rest are."""
     service = harness.app.state.submissions
     table = idempotency_table(MetaData())
     identity = Identity(subject="applicant-31", role="applicant", tenant="31")
-    now = datetime.now(UTC)
+    done = Claim(table, scope_hash(identity.subject, "/v1/submissions", "draft-3"))
+    async with harness.app.state.engine.begin() as connection:
+        await settle(connection, Settlement(done, 201, "/v1/submissions/x", "/v1/submissions/x"))
 
-    async def create(number: int, taken_over: bool):
-        claim = Claim(table, scope_hash(identity.subject, "/v1/submissions", f"draft-{number}"), f"holder-{number}")
-        async with harness.app.state.engine.begin() as connection:
-            await connection.execute(insert(table).values(
-                scope_hash=claim.scope_hash, holder="the-retry" if taken_over else claim.holder,
-                created_at=now, locked_until=now + timedelta(seconds=30),
-            ))
-        _current_claim.set(claim)  # as the middleware does for the request
+    async def create(number: int):
+        _current_claim.set(Claim(table, scope_hash(identity.subject, "/v1/submissions", f"draft-{number}")))
         return await service.create(identity, SubmissionCreate.model_validate(DRAFT), "en")
 
-    outcomes = await asyncio.gather(*(create(n, taken_over=n == 3) for n in range(6)), return_exceptions=True)
+    outcomes = await asyncio.gather(*(create(n) for n in range(6)), return_exceptions=True)
     refused = [o for o in outcomes if isinstance(o, Exception)]
-    assert len(refused) == 1 and refused[0].slug == "idempotency-key-taken-over"
+    assert len(refused) == 1 and refused[0].slug == "idempotency-key-taken"
     assert await count(harness, submissions) == 5
     listed = (await harness.client.get("/v1/submissions", headers=admin())).json()["items"]
     assert len(listed) == 5

@@ -1,5 +1,5 @@
-"""Idempotency-Key through crashes: a request's process dies after the claim, before or after its
-effect commits, and the retry either answers from the committed effect or runs once."""
+"""Idempotency-Key through crashes: a request's process dies before or after its effect commits,
+and the retry either answers from the committed effect or runs once."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from simpul.shared.db import create_engine
 from simpul.shared.idempotency import (
     Claim,
     IdempotencyMiddleware,
+    KeyTaken,
     Settlement,
     created,
     idempotency_table,
@@ -27,7 +28,6 @@ from simpul.shared.problems import Problem, Text, install_problem_handlers
 from tests.support.asgi import running
 from tests.support.idempotency import abandon_key
 
-LEASE = 0.4
 metadata = MetaData()
 keys = idempotency_table(metadata)
 things = Table(
@@ -95,7 +95,7 @@ class Things:
                 raise Problem(404, GONE)
             return JSONResponse({"id": row.id, "name": row.name})
 
-        app.add_middleware(IdempotencyMiddleware, engine=engine, table=keys, lease_seconds=LEASE)
+        app.add_middleware(IdempotencyMiddleware, engine=engine, table=keys)
         return app
 
     async def count(self) -> int:
@@ -146,46 +146,39 @@ async def background() -> AsyncIterator[Background]:
 KEYED = {"Idempotency-Key": "thing-1", "Accept-Language": "en"}
 
 
-async def test_a_death_before_the_commit_holds_the_key_for_the_lease_then_the_retry_runs_once(
-    things_app, background
-):
+async def test_a_death_before_the_commit_leaves_nothing_and_the_retry_runs_once(things_app, background):
     app, client = things_app
     background.start(client.post("/things", json={"name": "a"}, headers={**KEYED, "X-Die": "before-commit"}))
     await asyncio.wait_for(app.died.wait(), 5)
 
-    # Within the lease the key is in progress, and the answer says for how long.
-    waiting = await client.post("/things", json={"name": "a"}, headers=KEYED)
-    assert waiting.status_code == 409
-    assert waiting.json()["type"].endswith("idempotency-in-progress")
-    assert 1 <= int(waiting.headers["retry-after"]) <= 1 + LEASE
-
-    await asyncio.sleep(LEASE)
+    # Nothing of the dead request committed, its key neither: the retry runs at once.
     retried = await client.post("/things", json={"name": "a"}, headers=KEYED)
     assert retried.status_code == 201, retried.text
     assert "idempotent-replayed" not in retried.headers
     again = await client.post("/things", json={"name": "a"}, headers=KEYED)
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     assert again.json() == retried.json()
+    assert again.headers["location"] == retried.headers["location"]
     assert await app.count() == 1
 
 
-async def test_a_death_after_the_commit_is_answered_from_the_committed_effect_at_once(things_app, background):
+async def test_a_death_after_the_commit_is_answered_from_the_committed_effect(things_app, background):
     app, client = things_app
     background.start(client.post("/things", json={"name": "b"}, headers={**KEYED, "X-Die": "after-commit"}))
     await asyncio.wait_for(app.died.wait(), 5)
 
-    # No waiting for the lease: the effect committed with the key, so the answer is rebuilt.
+    # The effect committed with the key, so the answer is rebuilt, and the request never runs again.
     replay = await client.post("/things", json={"name": "b"}, headers=KEYED)
     assert replay.status_code == 201, replay.text
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.headers["location"] == f"/things/{replay.json()['id']}"
     assert replay.json()["name"] == "b"
-    await asyncio.sleep(LEASE)  # nor after the lease: the request never runs again
     assert (await client.post("/things", json={"name": "b"}, headers=KEYED)).json() == replay.json()
     assert await app.count() == 1
 
     other = await client.post("/things", json={"name": "c"}, headers=KEYED)
     assert other.status_code == 409 and other.json()["type"].endswith("idempotency-key-reused")
+    assert await app.count() == 1
 
 
 async def test_a_committed_effect_that_cannot_be_read_again_is_not_run_again(things_app, background, engine):
@@ -199,51 +192,63 @@ async def test_a_committed_effect_that_cannot_be_read_again_is_not_run_again(thi
     assert await app.count() == 0
 
 
-async def test_concurrent_requests_with_one_key_one_runs_the_other_is_told_when_to_retry(things_app, background):
+async def test_concurrent_requests_with_one_key_make_one_effect_and_give_its_answer(things_app, background):
     app, client = things_app
     first = background.start(client.post("/things", json={"name": "e"}, headers={**KEYED, "X-Wait": "1"}))
     await asyncio.wait_for(app.waiting.wait(), 5)
+    # The second is not told to wait: it runs, and its effect commits with the key.
     second = await client.post("/things", json={"name": "e"}, headers=KEYED)
-    assert second.status_code == 409 and second.json()["type"].endswith("idempotency-in-progress")
-    assert "retry-after" in second.headers
+    assert second.status_code == 201 and "idempotent-replayed" not in second.headers
     app.release.set()
-    answer = await first
-    assert answer.status_code == 201
-    replay = await client.post("/things", json={"name": "e"}, headers=KEYED)
-    assert replay.json() == answer.json() and replay.headers["idempotent-replayed"] == "true"
+    # The first then finds the key done in its own transaction, rolls back, and answers as a retry.
+    late = await first
+    assert late.status_code == 201 and late.headers["idempotent-replayed"] == "true"
+    assert late.json() == second.json() and late.headers["location"] == second.headers["location"]
     assert await app.count() == 1
 
 
-async def test_a_request_past_its_lease_loses_the_key_to_the_retry_and_changes_nothing(things_app, background):
+async def test_a_concurrent_request_with_another_body_changes_nothing(things_app, background):
     app, client = things_app
-    slow = background.start(client.post("/things", json={"name": "f"}, headers={**KEYED, "X-Wait": "1"}))
+    first = background.start(client.post("/things", json={"name": "x"}, headers={**KEYED, "X-Wait": "1"}))
     await asyncio.wait_for(app.waiting.wait(), 5)
-    await asyncio.sleep(LEASE)
-    retried = await client.post("/things", json={"name": "f"}, headers=KEYED)
-    assert retried.status_code == 201, retried.text
-
+    assert (await client.post("/things", json={"name": "y"}, headers=KEYED)).status_code == 201
     app.release.set()
-    late = await slow
-    assert late.status_code == 409 and late.json()["type"].endswith("idempotency-key-taken-over")
+    late = await first
+    assert late.status_code == 409 and late.json()["type"].endswith("idempotency-key-reused")
     assert await app.count() == 1
-    replay = await client.post("/things", json={"name": "f"}, headers=KEYED)
-    assert replay.json() == retried.json()
 
 
-async def test_two_retries_of_an_abandoned_key_take_it_over_once(things_app, background, engine):
+async def test_a_claim_left_by_an_older_version_is_in_progress_until_its_lease_ends(things_app, engine):
     app, client = things_app
-    await abandon_key(engine, "anonymous", "/things", "thing-1")
-    first = background.start(client.post("/things", json={"name": "g"}, headers={**KEYED, "X-Wait": "1"}))
-    await asyncio.wait_for(app.waiting.wait(), 5)
-    second = await client.post("/things", json={"name": "g"}, headers=KEYED)
-    assert second.status_code == 409 and "retry-after" in second.headers
-    app.release.set()
-    assert (await first).status_code == 201
+    await abandon_key(engine, "anonymous", "/things", "thing-1", lease_left=60)
+    waiting = await client.post("/things", json={"name": "g"}, headers=KEYED)
+    assert waiting.status_code == 409 and waiting.json()["type"].endswith("idempotency-in-progress")
+    assert 59 <= int(waiting.headers["retry-after"]) <= 60
+    assert await app.count() == 0
+
+    async with engine.begin() as connection:
+        await connection.execute(update(keys).values(locked_until=datetime.now(UTC)))
+    assert (await client.post("/things", json={"name": "g"}, headers=KEYED)).status_code == 201
+    replay = await client.post("/things", json={"name": "g"}, headers=KEYED)
+    assert replay.headers["idempotent-replayed"] == "true"
     assert await app.count() == 1
+
+
+async def test_an_answer_kept_by_an_older_version_is_replayed(things_app, engine):
+    app, client = things_app
+    async with engine.begin() as connection:
+        await connection.execute(insert(keys).values(
+            scope_hash=scope_hash("anonymous", "/things", "thing-1"), created_at=datetime.now(UTC), status_code=201,
+            content_type="application/json", location="/things/7", body=b'{"id":7,"name":"k"}',
+        ))
+    replay = await client.post("/things", json={"name": "k"}, headers=KEYED)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == {"id": 7, "name": "k"} and replay.headers["location"] == "/things/7"
+    assert await app.count() == 0
 
 
 async def test_a_key_from_before_leases_stays_in_progress_until_it_expires(things_app, engine):
-    _, client = things_app
+    app, client = things_app
     claimed = datetime.now(UTC) - timedelta(hours=1)
     async with engine.begin() as connection:
         await connection.execute(
@@ -251,44 +256,48 @@ async def test_a_key_from_before_leases_stays_in_progress_until_it_expires(thing
         )
     waiting = await client.post("/things", json={"name": "h"}, headers=KEYED)
     assert waiting.status_code == 409 and int(waiting.headers["retry-after"]) > 22 * 3600
+    assert await app.count() == 0
 
     async with engine.begin() as connection:
         await connection.execute(update(keys).values(created_at=claimed - timedelta(hours=23, minutes=1)))
     assert (await client.post("/things", json={"name": "h"}, headers=KEYED)).status_code == 201
+    assert await app.count() == 1
 
 
-async def test_settling_a_batch_refuses_it_whole_when_one_key_was_taken_over(engine):
-    now = datetime.now(UTC)
-    claims = [Claim(keys, scope_hash("s", "/things", f"k{i}"), f"holder-{i}") for i in range(3)]
-    async with engine.begin() as connection:
-        await connection.execute(
-            insert(keys),
-            [
-                {"scope_hash": c.scope_hash, "holder": c.holder, "created_at": now, "locked_until": now}
-                for c in claims
-            ],
-        )
-        # A retry took the last one over.
-        await connection.execute(
-            update(keys).where(keys.c.scope_hash == claims[2].scope_hash).values(holder="the-retry")
-        )
+async def test_settling_a_batch_refuses_it_whole_when_one_key_is_done_already(engine):
+    claims = [Claim(keys, scope_hash("s", "/things", f"k{i}"), request_hash=f"hash-{i}") for i in range(3)]
     settlements = [Settlement(c, 201, f"/things/{i}", f"/things/{i}") for i, c in enumerate(claims)]
+    # Another request with the last key committed first.
+    async with engine.begin() as connection:
+        await settle(connection, settlements[2])
 
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(KeyTaken) as refused:
         async with engine.begin() as connection:
             await connection.execute(insert(things).values(name="batch"))
             await settle(connection, *settlements)
-    assert refused.value.status == 409 and refused.value.slug == "idempotency-key-taken-over"
-    with pytest.raises(Problem):
+    assert refused.value.status == 409
+    with pytest.raises(KeyTaken):
         async with engine.begin() as connection:
             await settle(connection, settlements[2])
 
     async with engine.begin() as connection:
         await connection.execute(insert(things).values(name="batch"))
         await settle(connection, *settlements[:2], None)
-        rows = (await connection.execute(select(keys.c.status_code, keys.c.replay_from))).all()
-        assert sorted(map(tuple, rows), key=str) == [(201, "/things/0"), (201, "/things/1"), (None, None)]
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(keys.c.status_code, keys.c.replay_from, keys.c.request_hash))).all()
+        assert sorted(map(tuple, rows)) == [(201, f"/things/{i}", f"hash-{i}") for i in range(3)]
         assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 1
+
+
+async def test_an_expired_key_gives_way_to_a_new_request(engine):
+    claim = Claim(keys, scope_hash("s", "/things", "old"))
+    async with engine.begin() as connection:
+        await settle(connection, Settlement(claim, 201, "/things/1", "/things/1"))
+        await connection.execute(update(keys).values(created_at=datetime.now(UTC) - timedelta(hours=25)))
+    async with engine.begin() as connection:
+        await settle(connection, Settlement(claim, 201, "/things/2", "/things/2"))
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(keys.c.replay_from))).scalars().all() == ["/things/2"]
 
 
 async def test_without_a_key_nothing_is_settled(engine):

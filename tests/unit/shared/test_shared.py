@@ -6,11 +6,11 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import MetaData, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from starlette.responses import JSONResponse, Response
 
 from simpul.shared.db import UTCDateTime, create_engine, normalise_url
-from simpul.shared.idempotency import IdempotencyMiddleware, idempotency_table
+from simpul.shared.idempotency import IdempotencyMiddleware, created, idempotency_table, not_replayable, settle
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text, install_problem_handlers, negotiate_language
 from simpul.shared.requestid import RequestIdMiddleware
@@ -71,7 +71,7 @@ class Thing(BaseModel):
     count: int
 
 
-def problem_app(engine=None, table=None) -> FastAPI:
+def problem_app() -> FastAPI:
     app = FastAPI()
     app.state.default_language = "id"
     install_problem_handlers(app)
@@ -91,8 +91,6 @@ def problem_app(engine=None, table=None) -> FastAPI:
     async def boom(request: Request) -> dict:
         raise RuntimeError("SELECT secret FROM internal_host_db")
 
-    if engine is not None:
-        app.add_middleware(IdempotencyMiddleware, engine=engine, table=table)
     app.add_middleware(RequestIdMiddleware)
     return app
 
@@ -128,14 +126,50 @@ async def test_crash_is_a_bare_500():
     assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
-async def test_idempotency_replays_and_refuses_another_body(tmp_path):
+def settling_app(engine, table, things: Table) -> FastAPI:
+    """Creates things, each settling its request's key in its own transaction (as every
+    changing route of the services does)."""
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/things", status_code=201)
+    async def create(thing: Thing) -> Response:
+        async with engine.begin() as connection:
+            number = (await connection.execute(insert(things).values(name=thing.name))).inserted_primary_key[0]
+            await settle(connection, created(f"/things/{number}"))
+        return JSONResponse({"number": number, "name": thing.name}, status_code=201)
+
+    @app.get("/things/{number}")
+    async def read(number: int) -> Response:
+        async with engine.connect() as connection:
+            row = (await connection.execute(select(things).where(things.c.number == number))).one()
+        return JSONResponse({"number": row.number, "name": row.name})
+
+    @app.post("/credentials", status_code=201)
+    async def issue() -> Response:
+        async with engine.begin() as connection:
+            await connection.execute(insert(things).values(name="credential"))
+            await settle(connection, not_replayable())
+        return JSONResponse({"secret": "s3cr3t-shown-once"}, status_code=201, headers={"Cache-Control": "no-store"})
+
+    app.add_middleware(IdempotencyMiddleware, engine=engine, table=table)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+async def settling_engine(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'idem.db'}")
     metadata = MetaData()
     table = idempotency_table(metadata)
+    things = Table("things", metadata, Column("number", Integer, primary_key=True), Column("name", String(50)))
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
-    app = problem_app(engine, table)
-    async with running(app) as client:
+    return engine, table, things
+
+
+async def test_idempotency_replays_and_refuses_another_body(tmp_path):
+    engine, table, things = await settling_engine(tmp_path)
+    async with running(settling_app(engine, table, things)) as client:
         headers = {"Idempotency-Key": "key-1"}
         first = await client.post("/things", json={"name": "a", "count": 1}, headers=headers)
         again = await client.post("/things", json={"name": "a", "count": 1}, headers=headers)
@@ -156,24 +190,14 @@ async def test_idempotency_replays_and_refuses_another_body(tmp_path):
 
         bad_key = await client.post("/things", json={"name": "a", "count": 1}, headers={"Idempotency-Key": "has space"})
         assert bad_key.status_code == 400
+    async with engine.connect() as connection:
+        assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 3
     await engine.dispose()
 
 
 async def test_one_time_secrets_are_never_kept_for_replay(tmp_path):
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'idem.db'}")
-    metadata = MetaData()
-    table = idempotency_table(metadata)
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    app = FastAPI()
-    install_problem_handlers(app)
-
-    @app.post("/credentials", status_code=201)
-    async def issue() -> Response:
-        return JSONResponse({"secret": "s3cr3t-shown-once"}, status_code=201, headers={"Cache-Control": "no-store"})
-
-    app.add_middleware(IdempotencyMiddleware, engine=engine, table=table)
-    async with running(app) as client:
+    engine, table, things = await settling_engine(tmp_path)
+    async with running(settling_app(engine, table, things)) as client:
         first = await client.post("/credentials", json={}, headers={"Idempotency-Key": "k"})
         assert first.json()["secret"] == "s3cr3t-shown-once"
         replay = await client.post("/credentials", json={}, headers={"Idempotency-Key": "k"})
@@ -181,5 +205,6 @@ async def test_one_time_secrets_are_never_kept_for_replay(tmp_path):
         assert replay.json()["type"].endswith("idempotency-not-replayable")
     async with engine.connect() as connection:
         stored = (await connection.execute(select(table))).all()
-    assert [row.body for row in stored] == [None]
+        assert [(row.body, row.replay_from) for row in stored] == [(None, None)]
+        assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 1
     await engine.dispose()

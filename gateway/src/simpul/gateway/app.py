@@ -77,7 +77,6 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.include_router(router)
     # FastAPI's own stack, innermost first: routes <- crash boundary <- idempotency <- metrics.
     app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
-                       lease_seconds=settings.idempotency_lease_seconds,
                        default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # In front of it all: request id -> crash boundary -> front (which forwards, or calls FastAPI).

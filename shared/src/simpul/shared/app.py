@@ -72,7 +72,6 @@ def create_service_app(
     # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
         app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
-                           lease_seconds=settings.idempotency_lease_seconds,
                            default_language=settings.default_language)
     app.add_middleware(IdentityMiddleware, verifier=verifier, default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

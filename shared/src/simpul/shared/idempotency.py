@@ -2,42 +2,49 @@
 request did, another body is 409, and a retry after the process died at any instant either
 answers from the committed effect or runs the request once.
 
-Keys are scoped to the caller and the path. The body is hashed while it streams to the route, so
-uploads are never held in memory for this. The design follows Stripe's idempotency keys
-(Brandur Leach, "Implementing Stripe-like Idempotency Keys in Postgres"): a key row with a lease,
-and a recovery point that commits with the effect.
+Keys are scoped to the caller and the path. The design follows Stripe's idempotency keys
+(Brandur Leach, "Implementing Stripe-like Idempotency Keys in Postgres") with one atomic phase:
+the key's row is written by the transaction of the effect itself, and by nothing else.
 
-A key's life, one row of `idempotency_keys`:
+A keyed request's life:
 
-1. Claim: the row is inserted with a lease (`holder`, a random token of this request, and
-   `locked_until`, now + the lease, 30 s by default) in a transaction of its own.
+1. The middleware reads the first part of the body before the route runs (all of a JSON body)
+   and hashes the body as it streams to the route, so uploads are never held in memory for this.
+   It writes nothing.
 2. Effect: a use case that changes something calls `settle(executor, created(path))` (or
-   `changed`, `not_replayable`) inside the transaction of its change. That UPDATE records the
-   answer's status and Location and `replay_from`, the path whose GET answers the request
-   again; it matches only while this request still holds the key, so a request that lost its
-   lease (ran past it and a retry took over) rolls its change back instead of making a second
-   one. Effect and "this key is done" therefore commit together or not at all.
-3. Answer: once the route's answer is complete, it is kept (successes up to 1 MB) before the
-   client sees its end. A refused or failed request frees the key, unless its effect committed.
+   `changed`, `not_replayable`) inside the transaction of its change. That INSERTs the key's row
+   (`ON CONFLICT DO NOTHING`) with the answer's status and Location, `replay_from` (the path
+   whose GET answers the request again) and the body's hash. If a row for the key is there
+   already (another request with the key committed first; on PostgreSQL the INSERT waits for a
+   concurrent one to end), settle raises, the transaction rolls back, and this request changed
+   nothing. Effect and "this key is done" therefore commit together or not at all.
+3. Answer: a success goes out as the route made it. A keyed request that is refused (4xx, 5xx)
+   looks the key up: if another request with the key committed (it was a retry, or ran at the
+   same moment), it answers as a retry does below instead of with its own refusal.
 
-What a retry with the key finds:
-- an answer kept: it is replayed (`Idempotent-Replayed: true`); an answer that showed a secret
-  once (`Cache-Control: no-store`) is not kept, and the retry is refused with 409;
-- the effect committed but no answer kept (the process died in between): the answer is rebuilt
-  from the GET of `replay_from` through the app, with the caller's identity. It shows the
-  resource as it is now, which may be later than the first answer would have shown it;
-- no effect yet, lease running: 409 `idempotency-in-progress` with `Retry-After` (seconds until
-  the lease ends);
-- no effect, lease over (the holder died, or runs past its lease): the retry takes the key over
-  (compare-and-set on the lease, so one of two retries wins) and runs the request. That is safe
-  because an effect that had committed would have settled the key in its own transaction.
+What a request with a key that is done finds:
+- the same body: the answer rebuilt from the GET of `replay_from` through the app, with the
+  caller's identity (`Idempotent-Replayed: true`). It shows the resource as it is now, which may
+  be later than the first answer showed it;
+- another body: 409 `idempotency-key-reused`;
+- `replay_from` empty (the answer showed a secret once, `not_replayable`) or the GET not 200:
+  409 `idempotency-not-replayable`; the effect is not repeated either.
+
+A request that died before its effect committed left nothing, so its retry simply runs: no key
+is ever "in progress". Two requests with one key at the same moment both run up to their
+effect; one commits, the other rolls back and answers with the first one's result. Rows that
+older versions left (a kept answer in `body` is still replayed; a claim without an effect,
+`status_code` NULL, answers 409 `idempotency-in-progress` until its `locked_until`, then is
+replaced) are read as they were written; `holder` is no longer written.
 
 Which guarantee holds where: every route that changes the database settles (the use cases call
 `settle`), so it has one effect per key however the process dies. A POST that changes nothing
-(a check, a preview) has nothing to settle: after a crash it simply runs again. A route that
-changes something without settling would run again after a crash; the API tests list every
-POST route of every service with its kind so that a new one cannot be added unnoticed. Keys are
-kept 24 hours after their claim; a retry after that is a new request.
+(a check, a preview) records nothing: a retry simply runs it again. A route that changes
+something without settling would run again after a retry; the API tests list every POST route
+of every service with its kind so that a new one cannot be added unnoticed. Keys are kept 24
+hours; a retry after that is a new request. A route that settles before reading all of a
+streamed body records its hash when the answer ends (the one write after the effect; none of
+today's routes needs it).
 """
 
 from __future__ import annotations
@@ -45,7 +52,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -58,13 +64,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     bindparam,
     delete,
-    insert,
+    or_,
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -74,13 +81,10 @@ from simpul.shared.problems import Problem, Text, negotiate_language, problem_re
 HEADER = b"idempotency-key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 RETENTION = timedelta(hours=24)
-DEFAULT_LEASE_SECONDS = 30.0
-MAX_STORED_BODY = 1_000_000
 # Headers of the POST that would make the GET rebuilding its answer conditional or carry a body.
 NOT_FOR_REBUILD = {b"content-length", b"content-type", b"transfer-encoding", b"if-none-match", b"if-modified-since"}
 
 TABLE_NAME = "idempotency_keys"
-
 
 def initial_idempotency_columns() -> list[Column]:
     """The table as each service's first migration created it."""
@@ -157,24 +161,30 @@ IN_PROGRESS = Text(
     "Permintaan dengan Idempotency-Key ini masih diproses; coba lagi setelah {seconds} detik.",
     "A request with this Idempotency-Key is still being processed; try again in {seconds} s.",
 )
-TAKEN_OVER = Text(
-    "Permintaan ini melewati batas waktunya dan permintaan lain dengan Idempotency-Key yang sama "
-    "mengambil alih; permintaan ini tidak mengubah apa pun.",
-    "This request ran past its lease and a retry with the same Idempotency-Key took over; this one "
-    "changed nothing.",
+KEY_TAKEN = Text(
+    "Permintaan lain dengan Idempotency-Key yang sama sudah diproses; permintaan ini tidak mengubah apa pun.",
+    "Another request with this Idempotency-Key was processed first; this one changed nothing.",
 )
+
+
+class KeyTaken(Problem):
+    """Raised by `settle` when the key has a row already: the effect's transaction rolls back,
+    and the middleware answers as a retry of the request that committed."""
+
+    def __init__(self) -> None:
+        super().__init__(409, KEY_TAKEN, slug="idempotency-key-taken")
 
 
 @dataclass(slots=True)
 class Claim:
-    """The key the current request holds: its row, and the lease token that fences its writes."""
+    """The key the current request sent: its row, and what is known of the request's body."""
 
     table: Table
     scope_hash: str
-    holder: str
-    # Set by the middleware once the whole body has been read (a settled key then refuses
-    # another body even if the answer was never kept).
+    # Set by the middleware once the whole body has been read.
     request_hash: str | None = None
+    # Settled before the whole body was read: its hash is recorded when the answer ends.
+    settled_unhashed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +202,8 @@ _current_claim: ContextVar[Claim | None] = ContextVar("simpul_idempotency_claim"
 
 
 def current_claim() -> Claim | None:
-    """The key held by the request this task serves, if it sent one. Read it in the request's
-    own task: a task it starts (a group writer) sees the claim of whichever request started it."""
+    """The key sent by the request this task serves, if any. Read it in the request's own task:
+    a task it starts (a group writer) sees the claim of whichever request started it."""
     return _current_claim.get()
 
 
@@ -216,81 +226,87 @@ def not_replayable() -> Settlement | None:
     return None if claim is None else Settlement(claim, 200, None, None)
 
 
-def _settle_statement(table: Table):
-    return (
-        update(table)
-        .where(
-            table.c.scope_hash == bindparam("match_hash"),
-            table.c.holder == bindparam("match_holder"),
-            table.c.status_code.is_(None),
+# INSERT ... ON CONFLICT DO NOTHING RETURNING, per table and dialect, built once.
+_insert_statements: dict[tuple[Table, str], Any] = {}
+_DIALECT_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _insert_new_statement(table: Table, dialect: str):
+    statement = _insert_statements.get((table, dialect))
+    if statement is None:
+        statement = (
+            _DIALECT_INSERTS[dialect](table)
+            .on_conflict_do_nothing(index_elements=[table.c.scope_hash])
+            .returning(table.c.scope_hash)
         )
-        .values(
-            status_code=bindparam("settled_status"),
-            location=bindparam("settled_location"),
-            replay_from=bindparam("settled_replay_from"),
-            request_hash=bindparam("settled_request_hash"),
-        )
-    )
+        _insert_statements[(table, dialect)] = statement
+    return statement
+
+
+def _dialect_name(executor: AsyncSession | AsyncConnection) -> str:
+    if isinstance(executor, AsyncSession):
+        return executor.get_bind().dialect.name
+    return executor.dialect.name
 
 
 async def settle(executor: AsyncSession | AsyncConnection, *settlements: Settlement | None) -> None:
     """Record, in the transaction of the effect, that these requests' keys are done (None: a
-    request without a key). Raises a 409 Problem, so the transaction rolls back, when a key is
-    no longer held by its request: a retry took it over after the lease ran out."""
+    request without a key). Raises `KeyTaken` (a 409 Problem), so the transaction rolls back,
+    when a key is done already: a request with it committed first."""
     given = [settlement for settlement in settlements if settlement is not None]
     if not given:
         return
     table = given[0].claim.table
-    statement = _settle_statement(table)
-    parameters = [
-        {
-            "match_hash": s.claim.scope_hash,
-            "match_holder": s.claim.holder,
-            "settled_status": s.status,
-            "settled_location": s.location,
-            "settled_replay_from": s.replay_from,
-            "settled_request_hash": s.claim.request_hash,
-        }
-        for s in given
-    ]
-    if len(given) == 1:
-        if (await executor.execute(statement, parameters[0])).rowcount != 1:
-            raise Problem(409, TAKEN_OVER, slug="idempotency-key-taken-over")
-        return
-    # A batch UPDATE does not report its rows on every driver (asyncpg): the keys are locked and
-    # checked first, then each is written.
-    hashes = sorted(s.claim.scope_hash for s in given)
-    held = dict(
+    now = datetime.now(UTC)
+    # In one order, so that two transactions settling some of the same keys cannot deadlock.
+    rows = sorted(
         (
-            await executor.execute(
-                select(table.c.scope_hash, table.c.holder)
-                .where(table.c.scope_hash.in_(hashes), table.c.status_code.is_(None))
-                .order_by(table.c.scope_hash)
-                .with_for_update()
-            )
-        ).all()
+            {
+                "scope_hash": s.claim.scope_hash,
+                "request_hash": s.claim.request_hash,
+                "status_code": s.status,
+                "location": s.location,
+                "replay_from": s.replay_from,
+                "created_at": now,
+            }
+            for s in given
+        ),
+        key=lambda row: row["scope_hash"],
     )
-    if any(held.get(s.claim.scope_hash) != s.claim.holder for s in given):
-        raise Problem(409, TAKEN_OVER, slug="idempotency-key-taken-over")
-    await executor.execute(statement, parameters)
+    statement = _insert_new_statement(table, _dialect_name(executor))
+    written = set((await executor.execute(statement, rows)).scalars())
+    if len(written) < len(rows):
+        # Rows that no longer count give way: expired keys, and claims that an older version of
+        # this middleware left without an effect once their lease is over.
+        left = [row for row in rows if row["scope_hash"] not in written]
+        await executor.execute(
+            delete(table).where(
+                table.c.scope_hash.in_([row["scope_hash"] for row in left]),
+                or_(
+                    table.c.created_at < now - RETENTION,
+                    and_(table.c.status_code.is_(None), table.c.locked_until <= now),
+                ),
+            )
+        )
+        written.update((await executor.execute(statement, left)).scalars())
+        if len(written) < len(rows):
+            raise KeyTaken()
+    for s in given:
+        if s.claim.request_hash is None:
+            s.claim.settled_unhashed = True
 
 
 class IdempotencyMiddleware:
-    def __init__(
-        self,
-        app: ASGIApp,
-        engine: AsyncEngine,
-        table: Table,
-        *,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        default_language: str = "id",
-    ) -> None:
+    def __init__(self, app: ASGIApp, engine: AsyncEngine, table: Table, *, default_language: str = "id") -> None:
         self.app = app
         self.engine = engine
         self.table = table
-        self.lease = timedelta(seconds=lease_seconds)
         self.default_language = default_language
-        self._claim_statement = insert(table)
+        self._record_hash_statement = (
+            update(table)
+            .where(table.c.scope_hash == bindparam("match_hash"), table.c.request_hash.is_(None))
+            .values(request_hash=bindparam("recorded_hash"))
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -314,33 +330,14 @@ class IdempotencyMiddleware:
             return
         identity = scope.get("state", {}).get("identity")
         subject = identity.subject if identity is not None else "anonymous"
-        claim = Claim(self.table, scope_hash(subject, scope["path"], key), secrets.token_hex(16))
+        await self._run(Claim(self.table, scope_hash(subject, scope["path"], key)), scope, receive, send, language)
 
-        # A new key is the common case: claim it straight away (one transaction) and look at the
-        # stored row only when the key turns out to be taken.
-        if not await self._claim(claim):
-            row = await self._load(claim.scope_hash)
-            if row is not None and row.status_code is not None:
-                await self._answer_again(row, scope, receive, send, language)
-                return
-            if row is not None and _lease_end(row) > datetime.now(UTC):
-                await self._in_progress(scope, receive, send, language, _lease_end(row))
-                return
-            # Gone (expired, or freed by a refused request) or abandoned by a holder past its
-            # lease: one of the retries that find it so takes it.
-            taken = await (self._claim(claim) if row is None else self._take_over(claim))
-            if not taken:
-                await self._in_progress(scope, receive, send, language, None)
-                return
-        await self._run(claim, scope, receive, send)
-
-    async def _run(self, claim: Claim, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _run(self, claim: Claim, scope: Scope, receive: Receive, send: Send, language: str) -> None:
         digest = hashlib.sha256()
         body_read = False
 
-        async def hashing_receive() -> Message:
+        def hashed(message: Message) -> Message:
             nonlocal body_read
-            message = await receive()
             if message["type"] == "http.request":
                 digest.update(message.get("body", b""))
                 body_read = not message.get("more_body", False)
@@ -350,119 +347,76 @@ class IdempotencyMiddleware:
                 claim.request_hash = digest.hexdigest()
             return message
 
-        status = 500
-        content_type = None
-        location = None
-        no_store = False
-        chunks: list[bytes] = []
-        size = 0
-        recorded = False
+        # Read before the route runs: a body that comes in one part (every JSON body) is then
+        # hashed by the time its effect settles, and recorded with it.
+        early: Message | None = hashed(await receive())
 
-        async def capturing_send(message: Message) -> None:
-            nonlocal status, content_type, location, size, no_store, recorded
+        async def hashing_receive() -> Message:
+            nonlocal early
+            if early is not None:
+                message, early = early, None
+                return message
+            if body_read:  # the body is over: what comes now is a disconnect
+                return await receive()
+            return hashed(await receive())
+
+        async def rest_of_body() -> None:
+            nonlocal early
+            early = None
+            while not body_read:
+                hashed(await receive())
+
+        refusal: list[Message] = []
+
+        async def watching_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status = message["status"]
-                # A kept answer is compared by the hash of the whole body, also where the route
-                # did not read all of it; the server stops handing the body out once it answers.
-                while status < 400 and not body_read:
-                    await hashing_receive()
-                for name, value in message.get("headers", []):
-                    lowered = name.lower()
-                    if lowered == b"cache-control" and b"no-store" in value.lower():
-                        no_store = True
-                    elif lowered == b"content-type":
-                        content_type = value.decode("latin-1")
-                    elif lowered == b"location":
-                        location = value.decode("latin-1")
-            elif message["type"] == "http.response.body":
-                body = message.get("body", b"")
-                size += len(body)
-                if size <= MAX_STORED_BODY:
-                    chunks.append(body)
+                if message["status"] >= 400:
+                    refusal.append(message)
+                    return
+                if claim.settled_unhashed:
+                    # The server stops handing the body out once the answer starts.
+                    await rest_of_body()
+            elif refusal:
+                refusal.append(message)
                 if not message.get("more_body", False):
-                    # Kept before the client sees the end of the answer, so a retry that follows
-                    # it finds the answer rather than a request still "in progress".
-                    recorded = True
-                    if _keepable(status, size):
-                        # An answer marked no-store (a one-time secret) is not kept: the key
-                        # stays used, but a replay is refused instead of repeating the secret.
-                        body = None if no_store else b"".join(chunks)
-                        await self._keep_answer(claim, status, content_type, location, body)
-                    else:
-                        await self._release(claim)
+                    await self._refused(claim, refusal, rest_of_body, scope, send, language)
+                return
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                await self._answer_ends(claim)
             await send(message)
 
         token = _current_claim.set(claim)
         try:
-            await self.app(scope, hashing_receive, capturing_send)
+            await self.app(scope, hashing_receive, watching_send)
         finally:
             _current_claim.reset(token)
-            if not recorded:  # the route failed before its answer ended: free the key for a retry
-                await self._release(claim)
 
-    async def _claim(self, claim: Claim) -> bool:
-        """Take the key for this request; False when a row for it exists already."""
-        now = datetime.now(UTC)
-        try:
+    async def _answer_ends(self, claim: Claim) -> None:
+        """The answer of a success is complete, before the client sees its end: a key settled
+        before the whole body was read gets the body's hash now."""
+        if claim.settled_unhashed and claim.request_hash is not None:
             async with self.engine.begin() as connection:
                 await connection.execute(
-                    self._claim_statement,
-                    {
-                        "scope_hash": claim.scope_hash,
-                        "created_at": now,
-                        "holder": claim.holder,
-                        "locked_until": now + self.lease,
-                    },
+                    self._record_hash_statement,
+                    {"match_hash": claim.scope_hash, "recorded_hash": claim.request_hash},
                 )
-        except IntegrityError:
-            return False
-        return True
 
-    async def _take_over(self, claim: Claim) -> bool:
-        """Take a key whose holder's lease ran out without an effect; False if another retry
-        took it first or the holder settled it meanwhile."""
-        now = datetime.now(UTC)
-        table = self.table
-        async with self.engine.begin() as connection:
-            result = await connection.execute(
-                update(table)
-                .where(
-                    table.c.scope_hash == claim.scope_hash,
-                    table.c.status_code.is_(None),
-                    table.c.locked_until <= now,
-                )
-                .values(holder=claim.holder, locked_until=now + self.lease, created_at=now)
-            )
-        return result.rowcount == 1
-
-    async def _keep_answer(
-        self, claim: Claim, status: int, content_type: str | None, location: str | None, body: bytes | None
-    ) -> None:
-        table = self.table
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                update(table)
-                .where(table.c.scope_hash == claim.scope_hash, table.c.holder == claim.holder)
-                .values(
-                    request_hash=claim.request_hash,
-                    status_code=status,
-                    content_type=content_type,
-                    location=location,
-                    body=body,
-                )
-            )
-
-    async def _release(self, claim: Claim) -> None:
-        """Free the key for a retry, unless this request's effect committed (settled it)."""
-        table = self.table
-        async with self.engine.begin() as connection:
-            await connection.execute(
-                delete(table).where(
-                    table.c.scope_hash == claim.scope_hash,
-                    table.c.holder == claim.holder,
-                    table.c.status_code.is_(None),
-                )
-            )
+    async def _refused(self, claim: Claim, refusal: list[Message], rest_of_body, scope: Scope, send: Send,
+                       language: str) -> None:
+        """A keyed request was refused or failed: if a request with the key committed (this one
+        is its retry, or ran at the same moment and lost), answer as a retry of it; else send the
+        refusal as it is."""
+        row = await self._load(claim.scope_hash)
+        if row is not None and row.status_code is not None:
+            await rest_of_body()
+            await self._answer_again(row, claim.request_hash, scope, send, language)
+        elif row is not None:
+            # A claim an older version left: in progress until its lease ends (at least 1 s more,
+            # also when it ended just now: the next try replaces it).
+            await self._in_progress(scope, send, language, _lease_end(row))
+        else:
+            for message in refusal:
+                await send(message)
 
     async def _load(self, scope_hash: str):
         """The key's row, or None when there is none or it has expired (then it is removed)."""
@@ -479,20 +433,20 @@ class IdempotencyMiddleware:
                 return None
             return row
 
-    async def _answer_again(self, row, scope: Scope, receive: Receive, send: Send, language: str) -> None:
+    async def _answer_again(self, row, request_hash: str | None, scope: Scope, send: Send, language: str) -> None:
         """The answer to a retry of a request that is done: replayed, rebuilt, or refused."""
-        if row.request_hash is not None and await _hash_body(receive) != row.request_hash:
-            await self._conflict(scope, receive, send, language, KEY_REUSED, "idempotency-key-reused")
-        elif row.body is not None:
+        if row.request_hash is not None and request_hash != row.request_hash:
+            await self._conflict(scope, send, language, KEY_REUSED, "idempotency-key-reused")
+        elif row.body is not None:  # an answer kept by an older version of this middleware
             await _send_replay(send, row.status_code, row.content_type, row.location, row.body)
         elif row.replay_from is not None:
-            await self._rebuild(row, scope, receive, send, language)
+            await self._rebuild(row, scope, send, language)
         else:
-            await self._conflict(scope, receive, send, language, NOT_REPLAYABLE, "idempotency-not-replayable")
+            await self._conflict(scope, send, language, NOT_REPLAYABLE, "idempotency-not-replayable")
 
-    async def _rebuild(self, row, scope: Scope, receive: Receive, send: Send, language: str) -> None:
-        """The answer of a request whose effect committed but whose answer was not kept: what a
-        GET of its `replay_from` answers now, asked through the app as the same caller."""
+    async def _rebuild(self, row, scope: Scope, send: Send, language: str) -> None:
+        """The answer of a request whose effect committed: what a GET of its `replay_from`
+        answers now, asked through the app as the same caller."""
         path, _, query = row.replay_from.partition("?")
         read_scope = {
             **scope,
@@ -522,24 +476,25 @@ class IdempotencyMiddleware:
 
         await self.app(read_scope, no_body, capture)
         if status != 200:
-            await self._conflict(scope, receive, send, language, ANSWER_LOST, "idempotency-not-replayable")
+            await self._conflict(scope, send, language, ANSWER_LOST, "idempotency-not-replayable")
             return
         await _send_replay(send, row.status_code, content_type, row.location, b"".join(chunks))
 
-    async def _in_progress(
-        self, scope: Scope, receive: Receive, send: Send, language: str, locked_until: datetime | None
-    ) -> None:
-        seconds = 1
-        if locked_until is not None:
-            seconds = max(1, math.ceil((locked_until - datetime.now(UTC)).total_seconds()))
+    async def _in_progress(self, scope: Scope, send: Send, language: str, locked_until: datetime) -> None:
+        seconds = max(1, math.ceil((locked_until - datetime.now(UTC)).total_seconds()))
         response = problem_response(
             409, IN_PROGRESS.render(language, seconds=seconds), language, slug="idempotency-in-progress",
             headers={"Retry-After": str(seconds)},
         )
-        await response(scope, receive, send)
+        await response(scope, _no_more_body, send)
 
-    async def _conflict(self, scope, receive, send, language: str, text: Text, slug: str) -> None:
-        await problem_response(409, text.render(language), language, slug=slug)(scope, receive, send)
+    async def _conflict(self, scope: Scope, send: Send, language: str, text: Text, slug: str) -> None:
+        await problem_response(409, text.render(language), language, slug=slug)(scope, _no_more_body, send)
+
+
+async def _no_more_body() -> Message:
+    # What a response sent after the request's body was consumed reads (it reads nothing).
+    return {"type": "http.disconnect"}
 
 
 async def _send_replay(send: Send, status: int, content_type: str | None, location: str | None, body: bytes) -> None:
@@ -554,23 +509,5 @@ async def _send_replay(send: Send, status: int, content_type: str | None, locati
 
 
 def _lease_end(row) -> datetime:
-    # A key claimed by a process older than the lease (none recorded) is held until it expires.
+    # A claim an older version left: held until its lease ends, or (before leases) until it expires.
     return row.locked_until or row.created_at + RETENTION
-
-
-def _keepable(status: int, size: int) -> bool:
-    # Only successes are kept: a refused request is refused again on retry anyway, and its body
-    # may not have been read in full, so its hash would not be comparable.
-    return status < 400 and size <= MAX_STORED_BODY
-
-
-async def _hash_body(receive: Receive) -> str:
-    digest = hashlib.sha256()
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        digest.update(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return digest.hexdigest()

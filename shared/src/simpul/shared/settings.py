@@ -48,9 +48,6 @@ class BaseServiceSettings(BaseSettings):
     # Default language of human-readable messages when the client sends no Accept-Language.
     default_language: str = "id"
 
-    # How long a request holds its Idempotency-Key before a retry may take the key over (its
-    # holder died, or runs that long without having changed anything).
-    idempotency_lease_seconds: float = Field(default=30.0, gt=0)
 
     def resolved_database_url(self) -> str:
         url = getattr(self, "database_url", None)

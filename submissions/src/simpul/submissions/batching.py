@@ -9,6 +9,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from simpul.shared.problems import Problem
+
 log = logging.getLogger("simpul.submissions")
 
 # The most requests written in one transaction.
@@ -62,22 +64,32 @@ class GroupWriter:
         self._queue.extendleft(reversed(later))
         return group
 
+    async def _each_alone(self, group: list[Any]) -> list[Any]:
+        outcomes: list[Any] = []
+        for job in group:
+            try:
+                outcomes.append(await self._alone(job))
+            except Exception as exc:  # the request's own answer: a Problem, or its failure
+                outcomes.append(exc)
+        return outcomes
+
     async def _run(self) -> None:
         while self._queue:
             group = self._next_group()
             try:
                 try:
                     outcomes = await self._write(group)
+                except Problem as refusal:
+                    # One request's own refusal that only shows once its group is written (its
+                    # Idempotency-Key was settled by an earlier request): expected, not a fault.
+                    log.info("a group of %d %s was refused (%s); each is written alone", len(group), self._name,
+                             refusal.slug)
+                    outcomes = await self._each_alone(group)
                 except Exception:
                     log.warning(
                         "a group of %d %s failed; each is retried alone", len(group), self._name, exc_info=True
                     )
-                    outcomes = []
-                    for job in group:
-                        try:
-                            outcomes.append(await self._alone(job))
-                        except Exception as exc:  # the request's own answer: a Problem, or its failure
-                            outcomes.append(exc)
+                    outcomes = await self._each_alone(group)
                 for job, outcome in zip(group, outcomes, strict=True):
                     if job.future.done():
                         continue
