@@ -63,7 +63,6 @@ WORD = re.compile(r"[A-Za-z0-9]+")
 
 @dataclass
 class Figures:
-    flows: int = FLOWS
     seed: int = 0
     faults: Counter = field(default_factory=Counter)  # kind -> how many
     retries: Counter = field(default_factory=Counter)  # cause -> how many
