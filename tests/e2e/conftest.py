@@ -74,3 +74,14 @@ def people(api, admin, published) -> Iterator[dict[str, httpx.Client]]:
     yield clients
     for client in clients.values():
         client.close()
+
+
+# Lines an end-to-end test wants on the terminal summary (the fault test's figures).
+SUMMARY_LINES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if SUMMARY_LINES:
+        terminalreporter.write_sep("-", "end-to-end figures")
+        for line in SUMMARY_LINES:
+            terminalreporter.write_line(line)

@@ -23,10 +23,21 @@ ADMIN_CLIENT_ID = "e2e-admin"
 ADMIN_CLIENT_SECRET = "e2e-admin-secret-" + secrets.token_hex(8)
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports: every probe stays bound until all are chosen, so the
+    kernel cannot hand the same port out twice."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
 
 
 def env_name(service: str, what: str) -> str:
@@ -90,6 +101,12 @@ class ServiceProcess:
         self.start()
         self.wait_ready()
 
+    def crash_and_restart(self) -> None:
+        """SIGKILL, then start again as a supervisor would, and wait until it is ready."""
+        self.kill()
+        self.start()
+        self.wait_ready()
+
     def log_tail(self, lines: int = 40) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
@@ -108,7 +125,7 @@ class System:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.ports = {name: free_port() for name in ALL_SERVICES}
+        self.ports = dict(zip(ALL_SERVICES, free_ports(len(ALL_SERVICES)), strict=True))
         self.internal_secret = secrets.token_urlsafe(32)
 
     @property
