@@ -41,6 +41,23 @@ def memory(system: System) -> dict[str, dict[str, int]]:
     return {name: group_memory_bytes(process.process.pid) for name, process in system.processes.items()}
 
 
+def processes(system: System) -> None:
+    """Every process of every service with its RSS / PSS: which of a service's processes holds what."""
+    for name, service in system.processes.items():
+        group = service.process.pid
+        for entry in sorted(Path("/proc").glob("[0-9]*"), key=lambda path: int(path.name)):
+            try:
+                stat = (entry / "stat").read_text()
+                if int(stat[stat.rindex(")") + 2:].split()[2]) != group:
+                    continue
+                sizes = dict(line.split(":", 1) for line in (entry / "smaps_rollup").read_text().splitlines()[1:])
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, ValueError):
+                continue
+            rss, pss = (int(sizes[key].split()[0]) / 1024 for key in ("Rss", "Pss"))
+            print(f"  {name:13} {entry.name:>7} RSS {rss:5.0f} PSS {pss:5.0f}  {command[:90]}")
+
+
 def report(label: str, figures: dict[str, dict[str, int]]) -> float:
     rss = sum(values["rss"] for values in figures.values()) / MB
     pss = sum(values["pss"] for values in figures.values()) / MB
@@ -79,6 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--settle", type=float, default=3.0, help="seconds to wait after every service is ready")
     parser.add_argument("--sign", action="store_true", help="then sign one document and measure again")
+    parser.add_argument("--processes", action="store_true", help="also list every process with its memory")
     args = parser.parse_args()
     directory = Path(tempfile.mkdtemp(prefix="simpul-bench-idle-"))
     system = System(directory, TestDatabases(directory), extra_env={"SIMPUL_LOG_LEVEL": "info"})
@@ -86,11 +104,15 @@ def main() -> int:
         system.start()
         time.sleep(args.settle)
         rss = report("idle after start", memory(system))
+        if args.processes:
+            processes(system)
         print(f"target: <= {IDLE_RSS_TARGET_MB:g} MB RSS together: {'met' if rss <= IDLE_RSS_TARGET_MB else 'MISSED'}")
         if args.sign:
             first, second = sign_one(system, 1), sign_one(system, 2)
             print(f"first signing: {first * 1000:.0f} ms; second: {second * 1000:.0f} ms")
             report("after two signings", memory(system))
+            if args.processes:
+                processes(system)
     except RuntimeError as error:
         print(f"bench: {error}\n{system.logs()}", file=sys.stderr)
         return 1
