@@ -25,6 +25,8 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        # No service speaks WebSocket: uvicorn need not load (or answer) the protocol.
+        ws="none",
         timeout_graceful_shutdown=10,
     )
 
