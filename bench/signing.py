@@ -53,7 +53,8 @@ from measuring import OUT, ROOT, group_cpu_seconds, machine_busy_seconds, wait_f
 from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
 from simpul.signatures import pki
 from simpul.signatures.document import DocumentContent, flatten_fields, render
-from simpul.signatures.signing import SignerMaterial, SignJob, TsaTarget, ValidationMaterial, sign_job, sign_rendered
+from simpul.signatures.jobs import SignerMaterial, SignJob, TsaTarget, ValidationMaterial
+from simpul.signatures.signing import sign_job, sign_rendered
 
 API_TARGET = 40.0
 RATIO_TARGET = 5.0

@@ -14,7 +14,7 @@ from cryptography import x509
 
 from simpul.signatures import pki
 from simpul.signatures.document import DocumentContent, flatten_fields
-from simpul.signatures.signing import SignerMaterial, TsaTarget, ValidationMaterial
+from simpul.signatures.jobs import SignerMaterial, TsaTarget, ValidationMaterial
 from simpul.signatures.tsa import CONTENT_TYPE, REPLY_CONTENT_TYPE, TimestampAuthority
 
 PUBLIC_URL = "https://simpul.example.go.id"

@@ -14,7 +14,8 @@ from pyhanko_certvalidator import ValidationContext
 
 from simpul.signatures import pki
 from simpul.signatures.document import render
-from simpul.signatures.signing import SignJob, TsaTarget, sign_job, sign_rendered
+from simpul.signatures.jobs import SignJob, TsaTarget
+from simpul.signatures.signing import sign_job, sign_rendered
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

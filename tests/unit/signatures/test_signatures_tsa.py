@@ -15,7 +15,8 @@ from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
 from pyhanko_certvalidator import ValidationContext
 
 from simpul.signatures import pki
-from simpul.signatures.signing import HttpTimeStamper, TsaTarget
+from simpul.signatures.jobs import TsaTarget
+from simpul.signatures.signing import HttpTimeStamper
 from simpul.signatures.tsa import POLICY_OID, TimestampAuthority
 from tests.support.processes import free_port
 

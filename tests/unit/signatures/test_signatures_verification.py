@@ -16,7 +16,8 @@ from pyhanko.pdf_utils.writer import copy_into_new_writer
 
 from simpul.signatures import pki
 from simpul.signatures.document import render
-from simpul.signatures.signing import SignJob, TsaTarget, sign_job
+from simpul.signatures.jobs import SignJob, TsaTarget
+from simpul.signatures.signing import sign_job
 from simpul.signatures.verification import REASONS, describe, inspect_pdf, signature_problems
 from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, run_isolated
 

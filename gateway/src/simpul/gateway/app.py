@@ -63,6 +63,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     )
     app.state.settings = settings
     app.state.gateway = gateway
+    app.state.migration = gateway.migration
     app.state.default_language = settings.default_language
     app.state.metrics = Metrics(settings.service_name)
     app.state.openapi = OpenApiAggregator(

@@ -19,7 +19,7 @@ from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.settings import GatewaySettings
 from simpul.gateway.tokens import AccessTokens, AssertionMinter
-from simpul.shared.db import migrate, ping, read_session_factory, session_factory
+from simpul.shared.db import Migration, ping, read_session_factory, session_factory
 from simpul.shared.worker import periodic
 
 log = logging.getLogger("simpul.gateway")
@@ -32,6 +32,7 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, engine: AsyncEngine) -> None:
         self.settings = settings
         self.engine = engine
+        self.migration = Migration(engine, MIGRATIONS)
         self.clients = ClientService(
             session_factory(engine), read_session_factory(engine), protected_client_id=settings.admin_client_id
         )
@@ -53,7 +54,7 @@ class Gateway:
         )
 
     async def start(self) -> None:
-        await migrate(self.engine, MIGRATIONS)
+        await self.migration.run()
         self.keyring = await load_keyring(self.clients.sessions)
         self.tokens.keyring = self.minter.keyring = self.keyring
         outcome = await self.clients.ensure_bootstrap_admin(

@@ -5,7 +5,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from simpul.notifications.api import router
-from simpul.notifications.broker import BrokerConsumer
 from simpul.notifications.database import Database
 from simpul.notifications.dispatch import EmailDispatcher, WebhookDispatcher
 from simpul.notifications.inbox import Inbox
@@ -33,6 +32,9 @@ async def start_workers(app: FastAPI) -> None:
         dispatcher.worker.start()
     state.consumer = None
     if settings.event_broker:
+        # Imported only with a broker: aio-pika is not needed when events arrive over HTTP.
+        from simpul.notifications.broker import BrokerConsumer
+
         state.consumer = BrokerConsumer(settings.event_broker, state.intake)
         await state.consumer.start()
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
 
-from simpul.shared.db import create_engine, migrate, ping, read_session_factory, session_factory
+from simpul.shared.db import Migration, create_engine, ping, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
 from simpul.shared.idempotency import IdempotencyMiddleware
 from simpul.shared.metrics import Metrics, MetricsMiddleware
@@ -38,10 +38,11 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
     engine = create_engine(settings.resolved_database_url())
+    migration = Migration(engine, migrations)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await migrate(engine, migrations)
+        await migration.run()
         for hook in on_startup or []:
             await hook(app)
         try:
@@ -54,6 +55,7 @@ def create_service_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.migration = migration
     app.state.sessions = session_factory(engine)
     app.state.read_sessions = read_session_factory(engine)
     app.state.default_language = settings.default_language

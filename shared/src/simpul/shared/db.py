@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import DateTime, Engine, TypeDecorator, event, exc, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
@@ -156,6 +154,9 @@ async def ping(engine: AsyncEngine) -> None:
 
 async def migrate(engine: AsyncEngine, script_location: Path) -> None:
     """Bring the database to the newest Alembic revision of the service."""
+    # Imported here: Alembic with Mako is ~10 MB a served process need not keep (see Migration).
+    from alembic import command
+    from alembic.config import Config
 
     def upgrade(sync_connection) -> None:
         config = Config()
@@ -165,6 +166,22 @@ async def migrate(engine: AsyncEngine, script_location: Path) -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)
+
+
+class Migration:
+    """A service's `migrate`, run once: by the lifespan, unless `serve` already ran it in a
+    short-lived child process before the server started (`done`), so that the long-running
+    process never imports Alembic."""
+
+    def __init__(self, engine: AsyncEngine, script_location: Path) -> None:
+        self.engine = engine
+        self.script_location = script_location
+        self.done = False
+
+    async def run(self) -> None:
+        if not self.done:
+            await migrate(self.engine, self.script_location)
+            self.done = True
 
 
 def run_alembic_env(target_metadata, database_url_from_env) -> None:

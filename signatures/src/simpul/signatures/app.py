@@ -29,7 +29,6 @@ def create_app(
 
     async def start(app: FastAPI) -> None:
         await app.state.keystore.start()
-        await app.state.pool.start()
         relay = OutboxRelay(app.state.sessions, app.state.read_sessions, outbox,
                             event_transport or transport_for(settings))
         relay.watch(app.state.sessions)
@@ -68,9 +67,9 @@ def create_app(
             crl_validity=timedelta(hours=settings.crl_validity_hours),
             clock=clock,
         )
-    # Built here, started (keys loaded, workers running) in the lifespan.
+    # Built here, started (keys loaded) in the lifespan; the signing workers start on demand.
     app.state.keystore = keystore
-    app.state.pool = pool = SigningPool(settings.resolved_workers())
+    app.state.pool = pool = SigningPool(settings.resolved_workers(), settings.worker_idle_seconds)
     app.state.documents = DocumentService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
-
 from simpul.signatures.fonts import BOLD, REGULAR, Face, face
 
 PAGE_WIDTH = 595.28
@@ -225,6 +222,9 @@ class _Layout:
         self.y += 4
 
     def qr(self, x: float, y: float, size: float, content: str) -> None:
+        import qrcode  # rendering happens in the signing workers only (preloaded there)
+        from qrcode.constants import ERROR_CORRECT_M
+
         code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0)
         code.add_data(content)
         code.make(fit=True)

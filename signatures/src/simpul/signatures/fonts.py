@@ -17,7 +17,6 @@ from functools import cache
 from pathlib import Path
 
 from fontpkg_lato import ROOT as LATO_ROOT
-from fontTools import subset, ttLib
 
 # Basic Latin, Latin-1, Latin Extended-A and B, Latin Extended Additional (Vietnamese and the
 # like), and the punctuation and currency signs of ordinary prose.
@@ -81,6 +80,10 @@ def face(style: str) -> Face:
 
 
 def _prepare(path: Path) -> Face:
+    # Imported here: only the signing workers prepare faces (the forkserver preloads fontTools
+    # for them); the service's own process never needs it.
+    from fontTools import subset, ttLib
+
     font = ttLib.TTFont(path, lazy=True)
     for tag in _UNUSED_TABLES:
         if tag in font:

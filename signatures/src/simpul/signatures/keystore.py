@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from simpul.shared import idempotency
 from simpul.signatures import pki
 from simpul.signatures.models import certificates, crls
-from simpul.signatures.signing import SignerMaterial, ValidationMaterial
+from simpul.signatures.jobs import SignerMaterial, ValidationMaterial
 from simpul.signatures.tsa import TimestampAuthority
 
 log = logging.getLogger("simpul.signatures.keystore")

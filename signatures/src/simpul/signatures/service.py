@@ -28,7 +28,7 @@ from simpul.signatures.document import WIB, DocumentContent, flatten_fields
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
 from simpul.signatures.models import certificates, document_events, documents, number_sequences, outbox
 from simpul.signatures.schemas import IssueRequest
-from simpul.signatures.signing import SignJob, TsaTarget
+from simpul.signatures.jobs import SignJob, TsaTarget
 from simpul.signatures.storage import DocumentStore
 from simpul.signatures.verification import PdfFacts, describe, inspect_pdf, signature_problems
 from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, SigningPool, run_isolated

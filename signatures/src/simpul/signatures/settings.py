@@ -29,8 +29,10 @@ class SignaturesSettings(BaseServiceSettings):
     # at /internal/tsa) is used; with production keys and no URL, signatures are PAdES B-B.
     tsa_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_TSA_URL")
 
-    # Processes that render and sign; 0 means one per CPU.
+    # Processes that render and sign, at most; 0 means one per CPU. They start with the first
+    # documents to sign and stop after this many seconds without one (each holds ~90 MB).
     workers: int = Field(default=0, ge=0, le=64, validation_alias="SIMPUL_SIGNATURES_WORKERS")
+    worker_idle_seconds: float = Field(default=300.0, gt=0, validation_alias="SIMPUL_SIGNATURES_WORKER_IDLE_SECONDS")
     sign_timeout_seconds: float = Field(default=60.0, gt=0, validation_alias="SIMPUL_SIGNATURES_SIGN_TIMEOUT")
 
     # Uploaded PDFs checked by POST /v1/verify: size limit, and the time and memory one check gets.

@@ -13,7 +13,6 @@ import asyncio
 import io
 import unicodedata
 from collections import OrderedDict
-from dataclasses import dataclass, field
 
 import httpx
 from asn1crypto import crl as asn1_crl
@@ -29,7 +28,8 @@ from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from simpul.signatures.document import DocumentContent, RenderedDocument, render
+from simpul.signatures.document import RenderedDocument, render
+from simpul.signatures.jobs import SignedDocument, SignerMaterial, SignJob, TsaTarget
 from simpul.signatures.tsa import REPLY_CONTENT_TYPE, der_tlv
 
 FIELD_NAME = "TandaTanganElektronik"
@@ -42,45 +42,6 @@ STAMP_STYLE = TextStampStyle(
 TSA_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 _MAX_KEPT_SIGNERS = 256
 _TIMESTAMP_ATTRIBUTE_TYPE = cms.CMSAttributeType("signature_time_stamp_token").dump()
-
-
-@dataclass(frozen=True)
-class SignerMaterial:
-    """A unit's signing key and certificates, as handed to a worker process."""
-
-    id: str
-    name: str
-    private_key: bytes = field(repr=False)  # PKCS#8 DER; never in a log line
-    certificate: bytes  # DER
-    chain: tuple[bytes, ...]  # issuing CA(s) and root, DER
-
-
-@dataclass(frozen=True)
-class TsaTarget:
-    url: str
-    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may carry a service token
-
-
-@dataclass(frozen=True)
-class ValidationMaterial:
-    """Certificates and CRLs written into the document's DSS (PAdES B-LT)."""
-
-    certificates: tuple[bytes, ...]
-    crls: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class SignJob:
-    content: DocumentContent
-    signer: SignerMaterial
-    tsa: TsaTarget | None
-    validation: ValidationMaterial | None
-
-
-@dataclass(frozen=True)
-class SignedDocument:
-    pdf: bytes
-    pades_level: str
 
 
 class KeptSigner(signers.Signer):

@@ -17,7 +17,6 @@ from asn1crypto import cms, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 
 # A UUID-derived object identifier (ITU-T X.667, arc 2.25) naming this TSA's policy.
 POLICY_OID = "2.25.53049233296954496697506417080777211423"
@@ -44,9 +43,7 @@ class TimestampAuthority:
             {"issuer_and_serial_number": {"issuer": certificate.issuer, "serial_number": certificate.serial_number}}
         ).dump()
         self._tsa_name = asn1_x509.GeneralName({"directory_name": certificate.subject}).dump()
-        self._signing_certificate = simple_cms_attribute(
-            "signing_certificate_v2", as_signing_certificate_v2(certificate)
-        ).dump()
+        self._signing_certificate = _attribute("signing_certificate_v2", _signing_certificate_v2(certificate)).dump()
 
     def respond(self, request_der: bytes) -> bytes:
         """A DER TimeStampResp: a token, or a rejection naming the RFC 3161 failure."""
@@ -87,10 +84,10 @@ class TimestampAuthority:
         content = tsp.TSTInfo(info).dump()
         signed_attributes = cms.CMSAttributes(
             [
-                simple_cms_attribute("content_type", "tst_info"),
-                simple_cms_attribute("signing_time", cms.Time({"generalized_time": now})),
+                _attribute("content_type", "tst_info"),
+                _attribute("signing_time", cms.Time({"generalized_time": now})),
                 cms.CMSAttribute.load(self._signing_certificate),
-                simple_cms_attribute("message_digest", hashlib.sha256(content).digest()),
+                _attribute("message_digest", hashlib.sha256(content).digest()),
             ]
         ).dump()
         signature = self._key.sign(signed_attributes, padding.PKCS1v15(), hashes.SHA256())
@@ -133,3 +130,26 @@ def der_tlv(tag: int, content: bytes) -> bytes:
         return bytes((tag, length)) + content
     size = (length.bit_length() + 7) // 8
     return bytes((tag, 0x80 | size)) + length.to_bytes(size, "big") + content
+
+
+# Built with asn1crypto here rather than with pyHanko's helpers of the same shape: the TSA runs in
+# the service's own process, which would otherwise import pyHanko's signing package (~16 MB)
+# that only the signing workers need.
+def _attribute(kind: str, value: object) -> cms.CMSAttribute:
+    return cms.CMSAttribute({"type": cms.CMSAttributeType(kind), "values": (value,)})
+
+
+def _signing_certificate_v2(certificate: asn1_x509.Certificate) -> tsp.SigningCertificateV2:
+    """RFC 5035 ESSCertIDv2 of the TSA's certificate, by its SHA-256."""
+    return tsp.SigningCertificateV2({
+        "certs": [
+            tsp.ESSCertIDv2({
+                "hash_algorithm": {"algorithm": "sha256"},
+                "cert_hash": hashlib.sha256(certificate.dump()).digest(),
+                "issuer_serial": {
+                    "issuer": [asn1_x509.GeneralName({"directory_name": certificate.issuer})],
+                    "serial_number": certificate["tbs_certificate"]["serial_number"],
+                },
+            })
+        ]
+    })

@@ -17,10 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import async_validate_pdf_signature
-from pyhanko.sign.validation.status import SignatureCoverageLevel
-from pyhanko_certvalidator import ValidationContext
 
 from simpul.shared.problems import Text
 
@@ -60,6 +56,10 @@ class PdfFacts:
 
 
 def inspect_pdf(data: bytes, trust_roots: tuple[bytes, ...]) -> PdfFacts:
+    # Imported here: this runs in an isolated child of the forkserver, which has pyHanko preloaded;
+    # the service's own process only needs this module's data classes and verdict rules.
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
     # Broken uploads are expected here; pyHanko's tracebacks about them would only flood the log.
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
@@ -79,6 +79,10 @@ def inspect_pdf(data: bytes, trust_roots: tuple[bytes, ...]) -> PdfFacts:
 
 
 async def _check_all(data: bytes, embedded, roots) -> list[SignatureFacts]:
+    from pyhanko.sign.validation import async_validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
     results = []
     for signature in embedded:
         context = ValidationContext(trust_roots=roots, allow_fetching=False)

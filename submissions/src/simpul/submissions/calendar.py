@@ -17,9 +17,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
-
-import holidays
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 # The last instant of a working day: a deadline on date D is met by anything done on D, local time.
@@ -66,7 +65,7 @@ class WorkingCalendar:
 
     def __init__(self, overrides: CalendarOverrides | None = None) -> None:
         self.overrides = overrides or CalendarOverrides()
-        self._package = holidays.country_holidays("ID", categories=("public", "government"))
+        self._package: Any = None  # the `holidays` package's calendar, see _official()
         # Per year: the sorted ordinals of its working days.
         self._years: dict[int, list[int]] = {}
         self._lock = threading.Lock()
@@ -76,7 +75,17 @@ class WorkingCalendar:
             return None
         if day in self.overrides.holidays:
             return self.overrides.holidays[day]
-        return self._package.get(day)
+        return self._official().get(day)
+
+    def _official(self) -> Any:
+        """The package's holidays for Indonesia, loaded on the first question: with its lunar
+        calendars that is ~11 MB, which a process that has computed no deadline yet does
+        without. Two threads may both load it; either result is the same."""
+        if self._package is None:
+            import holidays
+
+            self._package = holidays.country_holidays("ID", categories=("public", "government"))
+        return self._package
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and self.holiday_name(day) is None

@@ -7,9 +7,6 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import qrcode
-from fpdf import FPDF
-
 from simpul.submissions.calendar import JAKARTA
 
 # A Unicode font, so applicant names and agencies in any script print as written.
@@ -30,6 +27,11 @@ def _spaced(code: str) -> str:
 
 def receipt_pdf(row: dict[str, Any], track_url: str) -> bytes:
     """Render the receipt of a submitted submission (`row` as stored)."""
+    # Imported on the first receipt: fpdf2 with Pillow, fontTools and qrcode is ~30 MB that a
+    # service which is never asked for a receipt would hold for nothing.
+    import qrcode
+    from fpdf import FPDF
+
     standard = row["standard"]
     fee = standard["fee"]
     applicant = row["applicant"]
