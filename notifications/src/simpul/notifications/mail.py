@@ -12,6 +12,7 @@ import base64
 import os
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
@@ -77,6 +78,12 @@ def _sender(mail_from: str) -> tuple[str, str, str]:
     return formataddr((name, sender), charset="utf-8"), sender, sender.rpartition("@")[2] or "simpul.localhost"
 
 
+@lru_cache(maxsize=2)
+def _date_header(second: int) -> str:
+    """The Date header for a second: formatting it cost more than the rest of a message's headers."""
+    return formatdate(second, usegmt=True)
+
+
 def build_message(*, delivery_id: str, recipient: str, content: dict[str, Any], mail_from: str) -> OutgoingMail:
     """The message for one delivery, multipart/alternative (text and HTML). Its Message-ID
     derives from the delivery id, so should a crash make the same delivery go out twice, mail
@@ -89,7 +96,7 @@ def build_message(*, delivery_id: str, recipient: str, content: dict[str, Any], 
         f"From: {from_header}",
         f"To: {recipient}",
         f"Subject: {_encoded_header(content['subject'])}",
-        f"Date: {formatdate(usegmt=True)}",
+        f"Date: {_date_header(int(time.time()))}",
         f"Message-ID: <{delivery_id}@{domain}>",
         # RFC 3834: tells auto-responders not to answer.
         "Auto-Submitted: auto-generated",
