@@ -51,6 +51,14 @@ _RECORD_OUTCOME = (
             next_attempt_at=bindparam("due"), completed_at=bindparam("completed"))
 )
 _LOG_ATTEMPT = insert(delivery_attempts)
+_ATTEMPT_VALUES = ("attempt", "started_at", "duration_ms", "status_code", "error", "outcome")
+# PostgreSQL: both in one statement, so that it is one round trip and one transaction of its own
+# (Database.record); no attempt is logged when the lease was lost.
+_OUTCOME_CTE = _RECORD_OUTCOME.returning(deliveries.c.id).cte("outcome")
+_RECORD_AND_LOG = insert(delivery_attempts).from_select(
+    ["delivery_id", *_ATTEMPT_VALUES],
+    select(_OUTCOME_CTE.c.id, *(bindparam(f"attempt_{name}", type_=delivery_attempts.c[name].type)
+                                for name in _ATTEMPT_VALUES)))
 _WEBHOOK_TARGETS = (
     select(deliveries.c.id, notifications.c.payload, webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
            webhook_subscriptions.c.previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
@@ -129,12 +137,15 @@ class Dispatcher(ABC):
                    "outcome": outcome or status}
 
         def record(connection: Connection) -> bool:
+            if connection.dialect.name == "postgresql":
+                logged = {f"attempt_{name}": attempt[name] for name in _ATTEMPT_VALUES}
+                return connection.execute(_RECORD_AND_LOG, {**values, **logged}).rowcount == 1
             if connection.execute(_RECORD_OUTCOME, values).rowcount != 1:
                 return False
             connection.execute(_LOG_ATTEMPT, attempt)
             return True
 
-        if not await self._db.run(record):
+        if not await self._db.record(record):
             log.warning("%s delivery %s: lease lost before its outcome was recorded", self.channel, row.id)
 
     async def _release(self, rows: Sequence[Any]) -> None:
@@ -148,7 +159,7 @@ class Dispatcher(ABC):
                 .where(deliveries.c.id.in_([row.id for row in rows]), deliveries.c.claim == rows[0].claim)
                 .values(status="pending", claim=None, attempts=deliveries.c.attempts - 1, next_attempt_at=utcnow()))
 
-        await self._db.run(release)
+        await self._db.record(release)
 
     def _retry_or_fail(self, row: Any, now: datetime, *, base: float, cap: float) -> tuple[str, datetime]:
         if now >= row.give_up_at:
@@ -185,7 +196,7 @@ class EmailDispatcher(Dispatcher):
             await asyncio.gather(*(mailer.close() for mailer in self.mailers))
 
     async def _claim_due(self) -> Sequence[Any]:
-        return await self._db.run(self._claim)
+        return await self._db.record(self._claim)
 
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         lanes: list[list[Any]] = [[] for _ in self.mailers]
@@ -266,7 +277,7 @@ class WebhookDispatcher(Dispatcher):
                                                                  {"ids": [row.id for row in claimed]})}
             return [(row, targets[row.id]) for row in claimed]
 
-        return await self._db.run(claim)
+        return await self._db.record(claim)
 
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         await each(self._deliver, concurrency=BATCH_SIZE)(rows)
@@ -308,4 +319,4 @@ class WebhookDispatcher(Dispatcher):
                 .values(status="failed", claim=None, attempts=deliveries.c.attempts - 1, last_error=reason,
                         updated_at=now, next_attempt_at=now, completed_at=now))
 
-        await self._db.run(give_up)
+        await self._db.record(give_up)

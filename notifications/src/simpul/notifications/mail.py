@@ -10,15 +10,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import smtplib
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+
+import aiosmtplib
 
 from simpul.notifications.settings import NotificationsSettings
 
@@ -76,6 +78,12 @@ def _sender(mail_from: str) -> tuple[str, str, str]:
     return formataddr((name, sender), charset="utf-8"), sender, sender.rpartition("@")[2] or "simpul.localhost"
 
 
+@lru_cache(maxsize=2)
+def _date_header(second: int) -> str:
+    """The Date header for a second: formatting it cost more than the rest of a message's headers."""
+    return formatdate(second, usegmt=True)
+
+
 def build_message(*, delivery_id: str, recipient: str, content: dict[str, Any], mail_from: str) -> OutgoingMail:
     """The message for one delivery, multipart/alternative (text and HTML). Its Message-ID
     derives from the delivery id, so should a crash make the same delivery go out twice, mail
@@ -88,7 +96,7 @@ def build_message(*, delivery_id: str, recipient: str, content: dict[str, Any], 
         f"From: {from_header}",
         f"To: {recipient}",
         f"Subject: {_encoded_header(content['subject'])}",
-        f"Date: {formatdate(usegmt=True)}",
+        f"Date: {_date_header(int(time.time()))}",
         f"Message-ID: <{delivery_id}@{domain}>",
         # RFC 3834: tells auto-responders not to answer.
         "Auto-Submitted: auto-generated",
@@ -107,24 +115,25 @@ def build_message(*, delivery_id: str, recipient: str, content: dict[str, Any], 
 
 
 def _classify(exc: Exception) -> Exception:
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()] or [550]
-        code = min(codes)
-        return (MailDeferred if 400 <= code < 500 else MailRejected)(f"recipient refused: SMTP {code}")
-    if isinstance(exc, (smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError, smtplib.SMTPConnectError)):
-        return MailUnavailable(f"{type(exc).__name__}: SMTP {exc.smtp_code}")
-    if isinstance(exc, smtplib.SMTPResponseException):
-        code = exc.smtp_code
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
+        return (MailDeferred if 400 <= exc.code < 500 else MailRejected)(f"recipient refused: SMTP {exc.code}")
+    if isinstance(exc, (aiosmtplib.SMTPHeloError, aiosmtplib.SMTPAuthenticationError,
+                        aiosmtplib.SMTPConnectResponseError)):
+        return MailUnavailable(f"{type(exc).__name__}: SMTP {exc.code}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        code = exc.code
         if code == 421:
             return MailUnavailable("SMTP 421: service not available")
-        reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-        return (MailDeferred if 400 <= code < 500 else MailRejected)(f"SMTP {code}: {reply[:200]}")
-    # SMTPServerDisconnected, SMTPNotSupportedError, refused connections, timeouts, TLS failures.
+        return (MailDeferred if 400 <= code < 500 else MailRejected)(f"SMTP {code}: {exc.message[:200]}")
+    if isinstance(exc, aiosmtplib.SMTPConnectError) and isinstance(exc.__cause__, OSError):
+        # Its own message names the server's host; the cause says what went wrong.
+        exc = exc.__cause__
+    # Lost connections, refused connections, timeouts, TLS failures.
     return MailUnavailable(f"{type(exc).__name__}: {exc}")
 
 
 class SmtpMailer:
-    """One connection reused across messages (smtplib, in a worker thread), reopened when the
+    """One connection reused across messages (aiosmtplib, on the event loop), reopened when the
     server dropped it and closed when the queue runs dry."""
 
     success_status = "sent"
@@ -136,93 +145,84 @@ class SmtpMailer:
         self._password = settings.smtp_password
         self._starttls = settings.smtp_starttls
         self._timeout = settings.smtp_timeout_seconds
-        self._smtp: smtplib.SMTP | None = None
-        # The name given in EHLO; smtplib would look it up again on every connection.
+        self._smtp: aiosmtplib.SMTP | None = None
+        # The name given in EHLO, looked up once rather than on every connection.
         self._local_hostname: str | None = None
 
-    def _connect(self) -> smtplib.SMTP:
+    async def _connect(self) -> aiosmtplib.SMTP:
         if self._local_hostname is None:
-            self._local_hostname = socket.getfqdn()
-        smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout, local_hostname=self._local_hostname)
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        # STARTTLS only when configured: never an upgrade the settings did not ask for.
+        smtp = aiosmtplib.SMTP(hostname=self._host, port=self._port, timeout=self._timeout,
+                               local_hostname=self._local_hostname, start_tls=False)
+        await smtp.connect()
         try:
-            smtp.ehlo()
+            await smtp.ehlo()
             if self._starttls:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
+                await smtp.starttls(tls_context=ssl.create_default_context())
+                await smtp.ehlo()
             if self._user:
-                smtp.login(self._user, self._password.get_secret_value() if self._password else "")
+                await smtp.login(self._user, self._password.get_secret_value() if self._password else "")
         except BaseException:
             smtp.close()
             raise
         return smtp
 
-    def _drop(self) -> None:
+    async def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
-        if smtp is not None:
+        if smtp is not None and smtp.is_connected:
             try:
-                smtp.quit()
-            except (smtplib.SMTPException, OSError):
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
                 smtp.close()
 
-    def _prepare_sync(self, message: OutgoingMail) -> None:
+    async def prepare(self, message: OutgoingMail) -> None:
         try:
             reused = self._smtp is not None
             if self._smtp is None:
-                self._smtp = self._connect()
+                self._smtp = await self._connect()
             try:
-                self._envelope(self._smtp, message)
-            except smtplib.SMTPServerDisconnected:
+                await self._envelope(self._smtp, message)
+            except aiosmtplib.SMTPServerDisconnected:
                 # A kept connection the server closed while idle: one fresh try.
-                self._drop()
+                await self._drop()
                 if not reused:
                     raise
-                self._smtp = self._connect()
-                self._envelope(self._smtp, message)
-        except (smtplib.SMTPException, OSError) as exc:
-            self._after_failure(exc)
+                self._smtp = await self._connect()
+                await self._envelope(self._smtp, message)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._after_failure(exc)
             raise _classify(exc) from exc
 
     @staticmethod
-    def _envelope(smtp: smtplib.SMTP, message: OutgoingMail) -> None:
-        """MAIL FROM and RCPT TO, raising what smtplib's sendmail raises for a refusal."""
-        code, reply = smtp.mail(message.sender)
-        if code != 250:
-            raise smtplib.SMTPSenderRefused(code, reply, message.sender)
-        code, reply = smtp.rcpt(message.recipient)
-        if code not in (250, 251):
-            raise smtplib.SMTPRecipientsRefused({message.recipient: (code, reply)})
-
-    def _data_sync(self, message: OutgoingMail) -> None:
-        try:
-            if self._smtp is None:
-                raise smtplib.SMTPServerDisconnected("no connection")
-            code, reply = self._smtp.data(message.data)
-            if code != 250:
-                raise smtplib.SMTPDataError(code, reply)
-        except (smtplib.SMTPException, OSError) as exc:
-            self._after_failure(exc)
-            raise _classify(exc) from exc
-
-    def _after_failure(self, exc: Exception) -> None:
-        """After a refusal the connection serves on once the transaction is reset; after anything
-        else it is dropped."""
-        refusal = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
-        if isinstance(exc, refusal) and self._smtp is not None:
-            try:
-                self._smtp.rset()
-                return
-            except (smtplib.SMTPException, OSError):
-                pass
-        self._drop()
-
-    async def prepare(self, message: OutgoingMail) -> None:
-        await asyncio.to_thread(self._prepare_sync, message)
+    async def _envelope(smtp: aiosmtplib.SMTP, message: OutgoingMail) -> None:
+        """MAIL FROM and RCPT TO; each raises on a refusal."""
+        await smtp.mail(message.sender)
+        await smtp.rcpt(message.recipient)
 
     async def send(self, delivery_id: str, message: OutgoingMail) -> None:
-        await asyncio.to_thread(self._data_sync, message)
+        try:
+            if self._smtp is None:
+                raise aiosmtplib.SMTPServerDisconnected("no connection")
+            await self._smtp.data(message.data)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self._after_failure(exc)
+            raise _classify(exc) from exc
+
+    async def _after_failure(self, exc: Exception) -> None:
+        """After a refusal the connection serves on once the transaction is reset; after anything
+        else it is dropped."""
+        refusal = (aiosmtplib.SMTPSenderRefused, aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError)
+        if isinstance(exc, refusal) and self._smtp is not None and self._smtp.is_connected:
+            try:
+                await self._smtp.rset()
+                return
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+        await self._drop()
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._drop)
+        await self._drop()
 
 
 class MailboxMailer:

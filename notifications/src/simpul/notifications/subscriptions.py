@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
@@ -38,50 +38,45 @@ _PUBLIC_COLUMNS = [
 
 
 class LiveSubscriptions:
-    """The live subscriptions the intake matches events against, per owner (an applicant's region,
-    an officer's unit): read once and then kept for STALE_SECONDS, so events do not each cost a
-    query. A change made through this app shows at once (`forget`); one made through another
-    process within STALE_SECONDS, and a delivery planned meanwhile for a subscription deleted
-    there fails when it is due."""
+    """The live subscriptions the intake matches events against: all of them, read in one
+    prepared query at most every STALE_SECONDS and kept by owner (an applicant's region, an
+    officer's unit), so events do not each cost a query, nor each batch a statement built for
+    its owners. (They are few: one per integration of a region or unit.) A change made through
+    this app shows at once (`forget`); one made through another process within STALE_SECONDS,
+    and a delivery planned meanwhile for a subscription deleted there fails when it is due."""
 
     STALE_SECONDS = 1.0
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        self._owners: dict[tuple[str, str], tuple[float, list[Any]]] = {}
+        self._by_owner: dict[tuple[str, str], list[Any]] = {}
+        self._read_at: float | None = None
         # Counts `forget`s: what a read that was under way meanwhile found is not kept.
         self._generation = 0
 
     def forget(self) -> None:
-        self._owners.clear()
+        self._read_at = None
         self._generation += 1
 
     async def of(self, data: Sequence[dict[str, Any]]) -> list[Any]:
         """Those of the regions and units that events with these `data` concern."""
         owners = {("applicant", item["tenant"]) for item in data if isinstance(item.get("tenant"), str)}
         owners |= {("officer", item["unit"]) for item in data if isinstance(item.get("unit"), str)}
+        by_owner = self._by_owner
         now = time.monotonic()
-        found = {owner: self._owners[owner][1] for owner in owners
-                 if owner in self._owners and now - self._owners[owner][0] <= self.STALE_SECONDS}
-        missing = owners - found.keys()
-        if missing:
+        if self._read_at is None or now - self._read_at > self.STALE_SECONDS:
             generation = self._generation
-            loaded: dict[tuple[str, str], list[Any]] = {owner: [] for owner in missing}
-            for row in await self._db.run(lambda connection: _live_of(connection, missing)):
-                loaded[(row.owner_role, row.tenant)].append(row)
+            by_owner = {}
+            for row in await self._db.run(lambda connection: connection.execute(_LIVE).all()):
+                by_owner.setdefault((row.owner_role, row.tenant), []).append(row)
             if generation == self._generation:
-                self._owners.update({owner: (now, rows) for owner, rows in loaded.items()})
-            found.update(loaded)
-        return sorted((row for rows in found.values() for row in rows), key=lambda row: row.position)
+                self._by_owner, self._read_at = by_owner, now
+        return sorted((row for owner in owners for row in by_owner.get(owner, ())), key=lambda row: row.position)
 
 
-def _live_of(connection: Connection, owners: set[tuple[str, str]]) -> list[Any]:
-    columns = webhook_subscriptions.c
-    conditions = [and_(columns.owner_role == role, columns.tenant.in_([tenant for r, tenant in owners if r == role]))
-                  for role in {role for role, _ in owners}]
-    return list(connection.execute(
-        select(columns.position, columns.id, columns.events, columns.owner_role, columns.tenant)
-        .where(or_(*conditions), columns.deleted_at.is_(None))))
+_LIVE = (select(webhook_subscriptions.c.position, webhook_subscriptions.c.id, webhook_subscriptions.c.events,
+                webhook_subscriptions.c.owner_role, webhook_subscriptions.c.tenant)
+         .where(webhook_subscriptions.c.deleted_at.is_(None)))
 
 
 def public_view(row: Any) -> dict[str, Any]:

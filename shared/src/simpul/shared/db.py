@@ -49,12 +49,13 @@ def json_loads(value: str | bytes) -> Any:
         return json.loads(value)
 
 
-def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20, server_settings: dict[str, str] | None = None) -> AsyncEngine:
     """PostgreSQL connections are pooled, at most `pool_size` per engine and all of them kept:
     an overflow connection that is closed on its return costs a server process and a connection
     set-up (several milliseconds of CPU on both sides) the next time demand peaks, and under a
     steady load above the pool's size that happened dozens of times a second. A request beyond
-    the pool waits for a connection instead."""
+    the pool waits for a connection instead. `server_settings` are PostgreSQL settings of every
+    connection of the engine (ignored on SQLite)."""
     url = normalise_url(url)
     codecs = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if is_sqlite(url):
@@ -65,7 +66,8 @@ def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, **codecs)
+    connect_args = {"server_settings": server_settings} if server_settings else {}
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0, connect_args=connect_args, **codecs)
     _ping_when_idle(engine)
     return engine
 
