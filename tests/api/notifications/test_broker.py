@@ -106,8 +106,8 @@ async def test_nothing_is_lost_or_doubled_when_the_broker_drops_every_connection
 
 
 async def test_a_large_batch_keeps_its_order_on_the_way(start, mail, broker, producer):
-    """Publications are pipelined (confirms awaited together): the queue must still hold them
-    in staging order."""
+    """A relay's batch travels as one message (CloudEvents batch format): its events are
+    recorded in staging order."""
     url, _ = broker
     staged = [await producer.stage(submission_data(email=f"o{n}@x.id")) for n in range(300)]
     transport = AmqpTransport(url)
@@ -117,3 +117,26 @@ async def test_a_large_batch_keeps_its_order_on_the_way(start, mail, broker, pro
         await harness.eventually(lambda: mail.count() == 300, timeout=30, message="mail missing")
         items = await harness.inbox(admin())
         assert [item["event_id"] for item in reversed(items)] == [event["id"] for event in staged]
+
+
+async def test_a_poison_event_in_a_batch_is_dead_lettered_alone(start, mail, broker):
+    url, _ = broker
+    good = [{"specversion": "1.0", "id": f"e-{n}", "type": "submission.submitted", "source": "simpul/submissions",
+             "subject": f"submissions/s-{n}", "occurred_at": "2025-01-01T00:00:00+00:00",
+             "data": submission_data(email=f"b{n}@x.id", submission_id=f"s-{n}")} for n in range(2)]
+    poison = {**good[0], "id": "e-poison", "data": {"tenant": "31"}}  # no submission_id
+    transport = AmqpTransport(url)
+    await transport.publish([good[0], poison, good[1]])
+    await transport.aclose()
+    async with start(event_broker=url) as harness:
+        await harness.eventually(lambda: mail.count() == 2, message="the good events were blocked")
+        letters = (await harness.client.get("/v1/notifications/dead-letters", headers=admin())).json()["items"]
+        assert [letter["event_id"] for letter in letters] == ["e-poison"]
+        items = await harness.inbox(admin())
+        assert [item["event_id"] for item in reversed(items)] == ["e-0", "e-1"]
+        # The batch is acknowledged whole: the poison event waits in the store, not in the queue.
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel()
+            dead = await channel.declare_queue(NOTIFICATIONS_DEAD_LETTER_QUEUE, passive=True)
+            assert await dead.get(timeout=5, fail=False) is None

@@ -1,9 +1,11 @@
 """The RabbitMQ consumer (when SIMPUL_EVENT_BROKER is set): events from the durable queue in queue
 order, acknowledged only once the intake has recorded them.
 
-Events that arrived together are recorded together, in one transaction. A poison event is
-recorded in the dead-letter store by the intake and rejected without requeue, so the broker
-moves it to the dead-letter queue as well. A database error is not the events' fault: they are
+Events that arrived together are recorded together, in one transaction; a message may carry one
+event or a relay's batch of them (relay_amqp). A poison event is recorded in the dead-letter store
+by the intake; a message of its own is then rejected without requeue, so the broker moves it to
+the dead-letter queue as well, while a batch is acknowledged (its other events are done, and the
+poison one is in the store to replay). A database error is not the events' fault: they are
 retried here (not requeued, which would count as a redelivery towards the queue's delivery
 limit). A lost connection is reopened with backoff; messages not yet acknowledged are
 redelivered by the broker and found as duplicates.
@@ -21,12 +23,14 @@ from aio_pika.abc import AbstractConnection, AbstractIncomingMessage
 from sqlalchemy.exc import SQLAlchemyError
 
 from simpul.notifications.intake import DEAD_LETTERED, Intake
-from simpul.shared.relay_amqp import BROKER_ERRORS, CONNECT_TIMEOUT, declare_topology
+from simpul.shared.relay_amqp import BATCH_CONTENT_TYPE, BROKER_ERRORS, CONNECT_TIMEOUT, declare_topology
 from simpul.shared.worker import Worker, backoff_delay, each
 
 log = logging.getLogger("simpul.notifications.broker")
 
 PREFETCH = 50
+# Events recorded in one transaction at most (a message may be a batch of up to the relay's 100).
+MAX_EVENTS_TOGETHER = 500
 # The pause before connecting again after a lost connection, and the first backoff step.
 RECONNECT_SECONDS = 0.25
 
@@ -96,12 +100,14 @@ class BrokerConsumer:
             while not self._stopping and (message := await arrived.get()) is not None:
                 # Whatever else has arrived meanwhile is handled with it, in one transaction.
                 batch = [message]
-                while not arrived.empty() and len(batch) < PREFETCH:
+                events = _count(message)
+                while not arrived.empty() and len(batch) < PREFETCH and events < MAX_EVENTS_TOGETHER:
                     following = arrived.get_nowait()
                     if following is None:
                         arrived.put_nowait(None)
                         break
                     batch.append(following)
+                    events += _count(following)
                 await self._handle(batch)
         except BROKER_ERRORS as exc:
             lost = type(exc).__name__
@@ -114,11 +120,11 @@ class BrokerConsumer:
 
     async def _handle(self, messages: list[AbstractIncomingMessage]) -> None:
         items = []
+        spans = []  # per message: where its events are among the items
         for message in messages:
-            try:
-                items.append(orjson.loads(message.body))
-            except orjson.JSONDecodeError:
-                items.append(message.body.decode("utf-8", "replace"))
+            start = len(items)
+            items.extend(_events_of(message))
+            spans.append((start, len(items)))
         attempts = 0
         while True:
             try:
@@ -128,16 +134,38 @@ class BrokerConsumer:
                 attempts += 1
                 log.warning("recording events failed (try %d), retrying: %s", attempts, type(exc).__name__)
                 await asyncio.sleep(backoff_delay(attempts, base=0.5, cap=10.0))
-        if DEAD_LETTERED not in outcomes:
+        rejected = [message.content_type != BATCH_CONTENT_TYPE and outcomes[start] == DEAD_LETTERED
+                    for message, (start, _) in zip(messages, spans, strict=True)]
+        if not any(rejected):
             # One frame for the batch: batches are settled in order, so every delivery up to the
             # last one of this batch is one of its own.
             await messages[-1].ack(multiple=True)
             return
-        for message, outcome in zip(messages, outcomes, strict=True):
-            if outcome == DEAD_LETTERED:
+        for message, reject in zip(messages, rejected, strict=True):
+            if reject:
                 await message.reject(requeue=False)
             else:
                 await message.ack()
+
+
+def _count(message: AbstractIncomingMessage) -> int:
+    if message.content_type == BATCH_CONTENT_TYPE and message.headers:
+        count = message.headers.get("count")
+        if isinstance(count, int) and count > 0:
+            return count
+    return 1
+
+
+def _events_of(message: AbstractIncomingMessage) -> list:
+    """The events a message carries; what cannot be read is passed on as it is, for the intake
+    to dead-letter."""
+    try:
+        body = orjson.loads(message.body)
+    except orjson.JSONDecodeError:
+        return [message.body.decode("utf-8", "replace")]
+    if message.content_type == BATCH_CONTENT_TYPE and isinstance(body, list) and body:
+        return body
+    return [body]
 
 
 async def _close(connection: AbstractConnection) -> None:

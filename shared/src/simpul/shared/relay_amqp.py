@@ -5,6 +5,12 @@ Topology (all durable): a topic exchange `simpul.events` where events are publis
 type as routing key; the notifications queue bound to it for every type; a fanout dead-letter
 exchange with its queue. Publishers declare it too, so events published before the consumer
 first starts wait in the queue instead of being dropped as unroutable.
+
+A relay's batch of several events goes out as one message in the CloudEvents JSON batch format
+(`application/cloudevents-batch+json`, routing key `batch.<type>` when all share a type, else
+`batch`), the same body the HTTP transport pushes: per message, publishing with a confirm and
+consuming from a quorum queue cost about 1.6 ms, which made the relay, not the consumer, what
+held events back under load. A single event is a message of its own, as before.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ NOTIFICATIONS_DEAD_LETTER_QUEUE = "simpul.notifications.dead-letter"
 # taking it down again (quorum queues count deliveries).
 DELIVERY_LIMIT = 20
 EVENT_CONTENT_TYPE = "application/cloudevents+json"
+BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 CONNECT_TIMEOUT = 5.0
 CONFIRM_TIMEOUT = 10.0
 
@@ -72,6 +79,20 @@ def event_message(event: dict[str, Any]) -> aio_pika.Message:
     )
 
 
+def batch_message(events: Sequence[dict[str, Any]]) -> tuple[aio_pika.Message, str]:
+    """One message carrying the events in order, and its routing key."""
+    types = {event["type"] for event in events}
+    return aio_pika.Message(
+        body=orjson.dumps(list(events)),
+        content_type=BATCH_CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        # The batch is the relay's rows from the first event on; a re-sent batch starts there too.
+        message_id=f"batch:{events[0]['id']}:{len(events)}",
+        timestamp=datetime.fromisoformat(events[0]["occurred_at"]),
+        headers={"count": len(events)},
+    ), ("batch." + types.pop()) if len(types) == 1 else "batch"
+
+
 class AmqpTransport:
     """Publishes each event persistently, in order on one channel, and returns once the broker
     has confirmed them all, so RabbitMQ then holds every one. Unroutable messages count as
@@ -91,21 +112,16 @@ class AmqpTransport:
         return self._exchange
 
     async def publish(self, events: Sequence[dict[str, Any]]) -> None:
-        publications: list[asyncio.Task] = []
+        if not events:
+            return
+        if len(events) == 1:
+            message, routing_key = event_message(events[0]), events[0]["type"]
+        else:
+            message, routing_key = batch_message(events)
         try:
             exchange = await self._ensure_channel()
-            for event in events:
-                publications.append(asyncio.create_task(exchange.publish(
-                    event_message(event), routing_key=event["type"], mandatory=True, timeout=CONFIRM_TIMEOUT)))
-                # Let it take its turn on the channel's (first-come) lock before the next one
-                # starts: the frames go out in this order, and a channel keeps it. The confirms
-                # are then awaited together instead of one round trip per event.
-                await asyncio.sleep(0)
-            await asyncio.gather(*publications)
+            await exchange.publish(message, routing_key=routing_key, mandatory=True, timeout=CONFIRM_TIMEOUT)
         except BROKER_ERRORS as exc:
-            for publication in publications:
-                publication.cancel()
-            await asyncio.gather(*publications, return_exceptions=True)
             # Start from a fresh connection next time; the broker may have restarted.
             await self._reset()
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
