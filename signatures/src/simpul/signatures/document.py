@@ -24,6 +24,7 @@ LABEL_WIDTH = 170.0
 # The closing block on the last page: QR code on the left, signature stamp on the right.
 CLOSING_HEIGHT = 150.0
 QR_SIZE = 92.0
+QR_MASK = 0
 STAMP_WIDTH = 250.0
 STAMP_HEIGHT = 78.0
 
@@ -225,7 +226,10 @@ class _Layout:
         import qrcode  # rendering happens in the signing workers only (preloaded there)
         from qrcode.constants import ERROR_CORRECT_M
 
-        code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0)
+        # A fixed mask: choosing the "best" of the eight (what qrcode does unasked) builds and
+        # scores the symbol eight times, 80% of the code's cost, for a symbol this small and
+        # printed this large any mask reads.
+        code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=QR_MASK)
         code.add_data(content)
         code.make(fit=True)
         matrix = code.get_matrix()

@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import Integer, bindparam, select, update
 
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
@@ -61,6 +61,26 @@ class Claim:
     submission_id: str
     attempt: int
     token: str
+    body: dict[str, Any]  # the request to signatures
+
+
+# Due jobs, oldest first, read with their submissions in the claiming transaction (no read per
+# job). SKIP LOCKED: PostgreSQL claimers pass over each other's jobs instead of waiting; only the
+# job rows are locked, the submissions stay free for readers and writers. SQLite ignores it: its
+# claiming transaction is the only writer anyway.
+DUE_JOBS = (
+    select(
+        issue_jobs.c.submission_id, issue_jobs.c.attempts, submissions.c.tracking_code, submissions.c.service_code,
+        submissions.c.service_version, submissions.c.service_name, submissions.c.standard, submissions.c.unit,
+        submissions.c.tenant, submissions.c.applicant, submissions.c.data, submissions.c.approved_at,
+        submissions.c.approved_by, submissions.c.decision_note,
+    )
+    .join(submissions, submissions.c.id == issue_jobs.c.submission_id)
+    .where(issue_jobs.c.done_at.is_(None), issue_jobs.c.next_attempt_at <= bindparam("now"))
+    .order_by(issue_jobs.c.next_attempt_at)
+    .limit(bindparam("limit", type_=Integer))
+    .with_for_update(skip_locked=True, of=issue_jobs)
+)
 
 
 class Issuer:
@@ -92,37 +112,27 @@ class Issuer:
         return sum(await asyncio.gather(*(self._attempt(claim) for claim in await self._claim_due())))
 
     async def _claim_due(self) -> list[Claim]:
-        """Take up to `concurrency` due jobs, each leased for LEASE_SECONDS under one token; a
-        crashed worker's jobs are due again when their lease runs out."""
+        """Take up to `concurrency` due jobs, each leased for LEASE_SECONDS under one token, with
+        what their requests need from their submissions; a crashed worker's jobs are due again
+        when their lease runs out."""
         now = self.service.clock()
         token = str(uuid.uuid4())
         async with self.service.sessions() as session, session.begin():
-            # SKIP LOCKED: PostgreSQL claimers pass over each other's rows instead of waiting
-            # (SQLite ignores it: its claiming transaction is the only writer anyway).
-            due = (
-                await session.execute(
-                    select(issue_jobs.c.submission_id, issue_jobs.c.attempts)
-                    .where(issue_jobs.c.done_at.is_(None), issue_jobs.c.next_attempt_at <= now)
-                    .order_by(issue_jobs.c.next_attempt_at)
-                    .limit(self.concurrency)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            due = (await session.execute(DUE_JOBS, {"now": now, "limit": self.concurrency})).mappings().all()
             if not due:
                 return []
             await session.execute(
                 update(issue_jobs)
-                .where(issue_jobs.c.submission_id.in_([submission_id for submission_id, _ in due]))
+                .where(issue_jobs.c.submission_id.in_([row["submission_id"] for row in due]))
                 .values(claim=token, next_attempt_at=now + timedelta(seconds=LEASE_SECONDS),
                         attempts=issue_jobs.c.attempts + 1)
             )
-        return [Claim(submission_id, attempts + 1, token) for submission_id, attempts in due]
+        return [Claim(row["submission_id"], row["attempts"] + 1, token, _request_body(row)) for row in due]
 
     async def _attempt(self, claim: Claim) -> int:
         """Attempt one claimed job and record the outcome; 1 if it was issued now."""
         try:
-            body = await self._request_body(claim.submission_id)
-            issued = await self._call_signatures(body)
+            issued = await self._call_signatures(claim.body)
         except IssueRefused as exc:
             await self._record_refusal(claim, str(exc))
             return 0
@@ -175,30 +185,6 @@ class Issuer:
         log.warning("issuing the document of %s refused for good (attempt %d): %s",
                     claim.submission_id, claim.attempt, reason)
 
-    async def _request_body(self, submission_id: str) -> dict[str, Any]:
-        async with self.service.read_sessions() as session:
-            row = (await session.execute(select(submissions).where(submissions.c.id == submission_id))).mappings().one()
-        applicant = {"name": row["applicant"]["name"], "email": row["applicant"]["email"]}
-        if row["applicant"].get("agency"):
-            applicant["agency"] = row["applicant"]["agency"]
-        body = {
-            "submission_id": row["id"],
-            "tracking_code": row["tracking_code"],
-            "service_code": row["service_code"],
-            "service_version": row["service_version"],
-            "service_name": row["service_name"],
-            "output": row["standard"].get("output") or {},
-            "unit": row["unit"],
-            "tenant": row["tenant"],
-            "applicant": applicant,
-            "data": row["data"],
-            "approved_at": row["approved_at"].isoformat(),
-            "approved_by": row["approved_by"],
-        }
-        if row["decision_note"]:
-            body["note"] = row["decision_note"]
-        return body
-
     async def _call_signatures(self, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.request("POST", "/internal/documents", json=body)
         if 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_CLIENT_ERRORS:
@@ -214,6 +200,30 @@ class Issuer:
             if document.get(optional) is not None:
                 issued[optional] = document[optional]
         return issued
+
+
+def _request_body(row: Any) -> dict[str, Any]:
+    """What signatures needs to make the document, from a claimed job's submission."""
+    applicant = {"name": row["applicant"]["name"], "email": row["applicant"]["email"]}
+    if row["applicant"].get("agency"):
+        applicant["agency"] = row["applicant"]["agency"]
+    body = {
+        "submission_id": row["submission_id"],
+        "tracking_code": row["tracking_code"],
+        "service_code": row["service_code"],
+        "service_version": row["service_version"],
+        "service_name": row["service_name"],
+        "output": row["standard"].get("output") or {},
+        "unit": row["unit"],
+        "tenant": row["tenant"],
+        "applicant": applicant,
+        "data": row["data"],
+        "approved_at": row["approved_at"].isoformat(),
+        "approved_by": row["approved_by"],
+    }
+    if row["decision_note"]:
+        body["note"] = row["decision_note"]
+    return body
 
 
 def _refusal(response: httpx.Response) -> str:

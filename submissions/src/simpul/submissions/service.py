@@ -56,10 +56,13 @@ from simpul.submissions.statemachine import (
 from simpul.submissions.store import (
     CURRENT_DOCUMENTS,
     CURRENT_DOCUMENTS_OF,
+    END_ISSUE_JOB,
     INSERT_HISTORY,
     INSERT_OUTBOX,
     INSERT_SUBMISSION,
     LOCKED_BY_IDS,
+    RECORD_ISSUED,
+    TRACKED,
     UPDATE_READ_VERSION,
     Executor,
     history_row,
@@ -228,15 +231,8 @@ class SubmissionService(UseCases):
         code = normalise_tracking_code(raw_code)
         if code is None:
             raise Problem(404, TRACKING_NOT_FOUND, slug="tracking-code-not-found")
-        columns = [
-            submissions.c[name]
-            for name in (
-                "tracking_code", "status", "service_code", "service_name", "updated_at", "sla_working_days",
-                "submitted_at", "due_at", "paused_at", "paused_working_days", "stopped_at",
-            )
-        ]
         async with self.read_sessions() as session:
-            row = (await session.execute(select(*columns).where(submissions.c.tracking_code == code))).mappings().first()
+            row = (await session.execute(TRACKED, {"code": code})).mappings().first()
         if row is None:
             raise Problem(404, TRACKING_NOT_FOUND, slug="tracking-code-not-found")
         return tracking_view(row, self.clock())
@@ -657,30 +653,25 @@ class SubmissionService(UseCases):
         """Approved -> issued once the output document exists; False if it was already recorded."""
         now = self.clock()
         async with self.sessions() as session, session.begin():
-            changed = await session.execute(
-                update(submissions)
-                .where(submissions.c.id == submission_id, submissions.c.status == Status.APPROVED.value)
-                .values(
-                    status=Status.ISSUED.value,
-                    version=submissions.c.version + 1,
-                    updated_at=now,
-                    issued_documents=issued,
+            connection = await session.connection()
+            row = (
+                await connection.execute(
+                    RECORD_ISSUED,
+                    {"match_id": submission_id, "now": now, "issued_documents": issued},
                 )
-            )
-            await session.execute(
-                update(issue_jobs).where(issue_jobs.c.submission_id == submission_id).values(done_at=now, last_error=None)
-            )
-            if changed.rowcount != 1:
+            ).mappings().first()
+            await connection.execute(END_ISSUE_JOB, {"match_id": submission_id, "now": now})
+            if row is None:
                 return False
-            row = dict((await session.execute(select(submissions).where(submissions.c.id == submission_id))).mappings().one())
-            await session.execute(
+            await connection.execute(
                 INSERT_HISTORY,
                 history_row(submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor),
             )
+            # Through the session, which is how the relay learns of it.
             await session.execute(
                 INSERT_OUTBOX,
                 outbox_rows(
-                    row, Status.APPROVED, Status.ISSUED, now, None,
+                    dict(row), Status.APPROVED, Status.ISSUED, now, None,
                     ["submission.status_changed", "submission.issued"], {"issued_documents": issued},
                 ),
             )

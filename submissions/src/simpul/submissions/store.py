@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from simpul.shared.events import envelope
 from simpul.shared.identity import Identity
-from simpul.submissions.models import documents, history, outbox, receipt_counters, submissions
+from simpul.submissions.models import documents, history, issue_jobs, outbox, receipt_counters, submissions
 from simpul.submissions.statemachine import Status
 
 # Where statements run: the session, or its connection (Core statements, without the ORM layer).
@@ -184,3 +184,30 @@ async def next_receipt_numbers(session: Executor, unit: str, year: int, count: i
             # Another transaction created this year's counter first; take the next from it.
             last = (await session.execute(BUMP_RECEIPT_COUNTER, key)).scalar_one()
     return [f"{unit}/{year}/{number:06d}" for number in range(last - count + 1, last + 1)]
+
+
+# Approved -> issued (`SubmissionService.record_issued`): the row as it is after the change comes
+# back with it, for the events, instead of being read again.
+RECORD_ISSUED = (
+    update(submissions)
+    .where(submissions.c.id == bindparam("match_id"), submissions.c.status == Status.APPROVED.value)
+    .values(status=Status.ISSUED.value, version=submissions.c.version + 1, updated_at=bindparam("now"),
+            issued_documents=bindparam("issued_documents"))
+    .returning(*submissions.c)
+)
+END_ISSUE_JOB = (
+    update(issue_jobs)
+    .where(issue_jobs.c.submission_id == bindparam("match_id"))
+    .values(done_at=bindparam("now"), last_error=None)
+)
+# The public tracking page's columns of one submission (`SubmissionService.track`, polled by
+# applicants): built once, so a poll does not build and key the statement again.
+TRACKED = select(
+    *(
+        submissions.c[name]
+        for name in (
+            "tracking_code", "status", "service_code", "service_name", "updated_at", "sla_working_days",
+            "submitted_at", "due_at", "paused_at", "paused_working_days", "stopped_at",
+        )
+    )
+).where(submissions.c.tracking_code == bindparam("code"))
