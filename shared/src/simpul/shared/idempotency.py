@@ -21,11 +21,18 @@ A keyed request's life:
 3. Answer: a success goes out as the route made it. A keyed request that is refused (4xx, 5xx)
    looks the key up: if another request with the key committed (it was a retry, or ran at the
    same moment), it answers as a retry does below instead of with its own refusal.
+4. Kept answer: once a settled success has gone out, its status, content type, Location and
+   body (up to 1 MB; never an answer that showed a secret: `not_replayable` or `Cache-Control:
+   no-store`) are handed to the app's `AnswerWriter`, which writes them onto the key's row in
+   batches, off the request's path. Best effort: lost if the process dies first or the queue
+   is full.
 
 What a request with a key that is done finds:
-- the same body: the answer rebuilt from the GET of `replay_from` through the app, with the
-  caller's identity (`Idempotent-Replayed: true`). It shows the resource as it is now, which may
-  be later than the first answer showed it;
+- the same body: the kept answer, as the first request got it (`Idempotent-Replayed: true`);
+- the same body, and no answer kept (the retry came before the writer wrote it, or a crash or a
+  full queue lost it): the answer rebuilt from the GET of `replay_from` through the app, with the
+  caller's identity. It shows the resource as it is now, which may be later than the first
+  answer showed it;
 - another body: 409 `idempotency-key-reused`;
 - `replay_from` empty (the answer showed a secret once, `not_replayable`) or the GET not 200:
   409 `idempotency-not-replayable`; the effect is not repeated either.
@@ -33,8 +40,8 @@ What a request with a key that is done finds:
 A request that died before its effect committed left nothing, so its retry simply runs: no key
 is ever "in progress". Two requests with one key at the same moment both run up to their
 effect; one commits, the other rolls back and answers with the first one's result. Rows that
-older versions left (a kept answer in `body` is still replayed; a claim without an effect,
-`status_code` NULL, answers 409 `idempotency-in-progress` until its `locked_until`, then is
+older versions left (a kept answer in `body` is replayed like one kept today; a claim without an
+effect, `status_code` NULL, answers 409 `idempotency-in-progress` until its `locked_until`, then is
 replaced) are read as they were written; `holder` is no longer written.
 
 Which guarantee holds where: every route that changes the database settles (the use cases call
@@ -319,8 +326,10 @@ class AnswerWriter:
     before its answer is written, or after it was lost, is answered from `replay_from` instead.
     """
 
-    def __init__(self, engine: AsyncEngine, table: Table, *, delay_seconds: float = 0.005,
+    def __init__(self, engine: AsyncEngine, table: Table, *, delay_seconds: float = 0.05,
                  batch_size: int = 256, max_pending: int = 4096) -> None:
+        # 50 ms: a few transactions a second under load (each commit costs the database more
+        # than its rows); a retry seldom comes sooner, and one that does is rebuilt.
         self.engine = engine
         self.delay_seconds = delay_seconds
         self.batch_size = batch_size
