@@ -170,6 +170,18 @@ async def test_idempotency_key_replays_the_first_answer_and_refuses_another_body
     assert again.content == published.content
 
 
+async def test_a_replay_after_publishing_returns_the_draft_first_answered(served):
+    client, app = served
+    headers = {**admin(), "Idempotency-Key": "create-uji-kept"}
+    first = await client.post("/v1/services", json=service_body("UJI-K"), headers=headers)
+    assert first.status_code == 201 and first.json()["status"] == "draft"
+    await app.state.idempotency_answers.flush()
+    assert (await client.post("/v1/services/UJI-K/publish", headers=admin())).status_code == 200
+    replay = await client.post("/v1/services", json=service_body("UJI-K"), headers=headers)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == first.content and replay.headers["location"] == first.headers["location"]
+
+
 async def test_anonymous_status_filter_needs_a_token(client):
     assert_problem(await client.get("/v1/services", params={"status": "draft"}, headers=public()), 401)
     assert (await client.get("/v1/services", params={"status": "published"}, headers=public())).status_code == 200

@@ -3,6 +3,9 @@ and shown by every verification path."""
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
+from simpul.signatures.models import documents
 from tests.api.signatures.conftest import OTHER_UNIT, UNIT, admin, applicant, officer, public
 
 
@@ -55,3 +58,20 @@ async def test_admin_revokes_and_idempotency_key_replays(signatures):
     assert replay.headers["idempotent-replayed"] == "true" and replay.json() == first.json()
     other = await signatures.client.post(path, json={"reason": "Alasan lain sama sekali."}, headers=headers)
     assert other.status_code == 409
+
+
+async def test_a_replayed_revocation_answers_as_first_after_the_document_changed(signatures):
+    document = await signatures.issue()
+    path = f"/v1/documents/{document['document_id']}/revoke"
+    headers = {**admin(), "Idempotency-Key": "revoke-kept"}
+    first = await signatures.client.post(path, json={"reason": "Diterbitkan karena kesalahan."}, headers=headers)
+    assert first.status_code == 200
+    await signatures.app.state.idempotency_answers.flush()
+    async with signatures.app.state.sessions() as session, session.begin():
+        await session.execute(update(documents).where(documents.c.id == document["document_id"])
+                              .values(revocation_reason="Diubah kemudian."))
+
+    replay = await signatures.client.post(path, json={"reason": "Diterbitkan karena kesalahan."}, headers=headers)
+    assert replay.status_code == 200 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == first.content
+    assert replay.json()["revocation_reason"] == "Diterbitkan karena kesalahan."

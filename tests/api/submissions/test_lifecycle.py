@@ -343,3 +343,32 @@ async def test_catalogue_down_is_503(harness):
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert "refused" not in response.text and "catalog.test" not in response.text
+
+
+async def test_a_replay_after_a_later_change_returns_the_original_answer(harness):
+    body = {
+        "service_code": "IZIN-USAHA",
+        "applicant": {"name": "Siti", "email": "siti@example.go.id"},
+        "data": {"nik": "3171234567890001", "business_name": "Toko", "address": {"city": "Bogor"}},
+    }
+    create_headers = {**applicant(subject="client-a"), "Idempotency-Key": "create-kept"}
+    created = await harness.client.post("/v1/submissions", json=body, headers=create_headers)
+    assert created.status_code == 201 and created.json()["status"] == "draft"
+    draft = created.json()
+    await harness.upload(draft["id"], "ktp", JPEG)
+    await harness.upload(draft["id"], "domicile", PDF)
+    submit_headers = {**applicant(subject="client-a"), "Idempotency-Key": "submit-kept"}
+    submitted = await harness.client.post(f"/v1/submissions/{draft['id']}/submit", headers=submit_headers)
+    assert submitted.status_code == 200 and submitted.json()["status"] == "submitted"
+    await harness.app.state.idempotency_answers.flush()
+    review = await harness.client.post(f"/v1/submissions/{draft['id']}/actions", json={"action": "start_review"},
+                                       headers=officer(subject="officer-a"))
+    assert review.status_code == 200
+
+    create_again = await harness.client.post("/v1/submissions", json=body, headers=create_headers)
+    assert create_again.status_code == 201 and create_again.headers["idempotent-replayed"] == "true"
+    assert create_again.content == created.content and create_again.json()["status"] == "draft"
+    assert create_again.headers["location"] == created.headers["location"]
+    assert create_again.headers["content-type"] == created.headers["content-type"]
+    submit_again = await harness.client.post(f"/v1/submissions/{draft['id']}/submit", headers=submit_headers)
+    assert submit_again.status_code == 200 and submit_again.content == submitted.content

@@ -15,12 +15,15 @@ from starlette.responses import JSONResponse
 
 from simpul.shared.db import create_engine
 from simpul.shared.idempotency import (
+    MAX_KEPT_BODY,
+    AnswerWriter,
     Claim,
     IdempotencyMiddleware,
     KeyTaken,
     Settlement,
     created,
     idempotency_table,
+    not_replayable,
     scope_hash,
     settle,
 )
@@ -50,10 +53,13 @@ async def forever() -> None:
 
 class Things:
     """An app whose creating route settles its key; `X-Die` makes its process die before or
-    after the commit, `X-Wait` holds the request (alive) until `release` is set."""
+    after the commit, `X-Wait` holds the request (alive) until `release` is set, `X-Secret`
+    answers with a secret shown once, `X-Pad` pads the answer with that many bytes. With
+    `answers`, successes are kept for replays."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, answers: AnswerWriter | None = None) -> None:
         self.engine = engine
+        self.answers = answers
         self.died = asyncio.Event()
         self.waiting = asyncio.Event()
         self.release = asyncio.Event()
@@ -68,6 +74,7 @@ class Things:
         @app.post("/things", status_code=201)
         async def create(thing: Thing, request: Request) -> JSONResponse:
             death = request.headers.get("x-die")
+            secret = request.headers.get("x-secret")
             if request.headers.get("x-wait"):
                 self.waiting.set()
                 await self.release.wait()
@@ -75,7 +82,7 @@ class Things:
                 async with engine.begin() as connection:
                     result = await connection.execute(insert(things).values(name=thing.name))
                     thing_id = result.inserted_primary_key[0]
-                    await settle(connection, created(f"/things/{thing_id}"))
+                    await settle(connection, not_replayable() if secret else created(f"/things/{thing_id}"))
                     if death == "before-commit":
                         raise Died
             except Died:
@@ -84,8 +91,12 @@ class Things:
             if death == "after-commit":
                 self.died.set()
                 await forever()
-            body = {"id": thing_id, "name": thing.name}
-            return JSONResponse(body, status_code=201, headers={"Location": f"/things/{thing_id}"})
+            body = {"id": thing_id, "name": thing.name, "pad": "x" * int(request.headers.get("x-pad", "0"))}
+            headers = {"Location": f"/things/{thing_id}"}
+            if secret:
+                body["secret"] = secret
+                headers["Cache-Control"] = "no-store"
+            return JSONResponse(body, status_code=201, headers=headers)
 
         @app.get("/things/{thing_id}")
         async def read(thing_id: int) -> JSONResponse:
@@ -93,9 +104,9 @@ class Things:
                 row = (await connection.execute(select(things).where(things.c.id == thing_id))).first()
             if row is None:
                 raise Problem(404, GONE)
-            return JSONResponse({"id": row.id, "name": row.name})
+            return JSONResponse({"id": row.id, "name": row.name, "pad": ""})
 
-        app.add_middleware(IdempotencyMiddleware, engine=engine, table=keys)
+        app.add_middleware(IdempotencyMiddleware, engine=engine, table=keys, answers=self.answers)
         return app
 
     async def count(self) -> int:
@@ -117,6 +128,15 @@ async def things_app(engine) -> AsyncIterator[tuple[Things, object]]:
     app = Things(engine)
     async with running(app.app) as client:
         yield app, client
+
+
+@pytest.fixture
+async def keeping_app(engine) -> AsyncIterator[tuple[Things, object]]:
+    # Answers are written when a test flushes them, never by a timer.
+    app = Things(engine, AnswerWriter(engine, keys, delay_seconds=3600))
+    async with running(app.app) as client:
+        yield app, client
+    await app.answers.close()
 
 
 class Background:
@@ -304,3 +324,93 @@ async def test_without_a_key_nothing_is_settled(engine):
     assert created("/things/1") is None
     async with engine.begin() as connection:
         await settle(connection, None, created("/things/1"))
+
+
+async def rename_all(engine, name: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(update(things).values(name=name))
+
+
+async def kept_bodies(engine) -> list[bytes | None]:
+    async with engine.connect() as connection:
+        return (await connection.execute(select(keys.c.body))).scalars().all()
+
+
+async def test_a_replay_after_a_later_change_returns_the_original_answer(keeping_app, engine):
+    app, client = keeping_app
+    first = await client.post("/things", json={"name": "m"}, headers=KEYED)
+    assert first.status_code == 201
+    await app.answers.flush()
+    await rename_all(engine, "renamed")
+
+    replay = await client.post("/things", json={"name": "m"}, headers=KEYED)
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.content == first.content and replay.json()["name"] == "m"
+    assert replay.headers["location"] == first.headers["location"]
+    assert replay.headers["content-type"] == first.headers["content-type"]
+    assert await app.count() == 1
+
+
+async def test_a_retry_before_the_answer_is_written_is_rebuilt_from_the_resource(keeping_app, engine):
+    app, client = keeping_app
+    first = await client.post("/things", json={"name": "n"}, headers=KEYED)
+    await rename_all(engine, "renamed")
+    # Not written yet: the writer waits for more answers to batch them (until flushed here).
+    assert await kept_bodies(engine) == [None]
+    rebuilt = await client.post("/things", json={"name": "n"}, headers=KEYED)
+    assert rebuilt.status_code == 201 and rebuilt.json() == {**first.json(), "name": "renamed"}
+    await app.answers.flush()
+    assert await kept_bodies(engine) == [first.content]
+
+
+async def test_an_answer_that_showed_a_secret_is_never_kept(keeping_app, engine):
+    app, client = keeping_app
+    headers = {**KEYED, "X-Secret": "s3cret"}
+    first = await client.post("/things", json={"name": "p"}, headers=headers)
+    assert first.status_code == 201 and first.json()["secret"] == "s3cret"
+    await app.answers.flush()
+    assert await kept_bodies(engine) == [None]
+    again = await client.post("/things", json={"name": "p"}, headers=headers)
+    assert again.status_code == 409 and "s3cret" not in again.text
+
+
+async def test_an_answer_over_the_size_limit_is_rebuilt_instead(keeping_app, engine):
+    app, client = keeping_app
+    first = await client.post("/things", json={"name": "q"}, headers={**KEYED, "X-Pad": str(MAX_KEPT_BODY)})
+    assert first.status_code == 201
+    await app.answers.flush()
+    assert await kept_bodies(engine) == [None]
+    rebuilt = await client.post("/things", json={"name": "q"}, headers={**KEYED, "X-Pad": str(MAX_KEPT_BODY)})
+    assert rebuilt.status_code == 201 and rebuilt.json()["pad"] == ""
+
+
+async def settled_keys(engine, count: int) -> list[str]:
+    claims = [Claim(keys, scope_hash("s", "/things", f"k{i}")) for i in range(count)]
+    async with engine.begin() as connection:
+        await settle(connection, *(Settlement(c, 201, f"/things/{i}", f"/things/{i}") for i, c in enumerate(claims)))
+    return [claim.scope_hash for claim in claims]
+
+
+async def test_the_writer_writes_what_it_holds_when_closed(engine):
+    hashes = await settled_keys(engine, 5)
+    # A delay no test waits for: only closing writes them.
+    writer = AnswerWriter(engine, keys, delay_seconds=3600, batch_size=2)
+    for number, key in enumerate(hashes):
+        writer.keep(key, 201, "application/json", f"/things/{number}", b"answer %d" % number)
+    await writer.close()
+    assert sorted(await kept_bodies(engine)) == [b"answer %d" % number for number in range(5)]
+    writer.keep(hashes[0], 201, "application/json", "/things/0", b"after closing")
+    await writer.flush()
+    assert b"after closing" not in await kept_bodies(engine)
+
+
+async def test_a_full_queue_drops_answers_and_a_kept_answer_is_never_replaced(engine, caplog):
+    hashes = await settled_keys(engine, 3)
+    writer = AnswerWriter(engine, keys, max_pending=2)
+    for key in hashes:
+        writer.keep(key, 201, "application/json", None, b"first")
+    assert "queue full" in caplog.text
+    await writer.flush()
+    writer.keep(hashes[0], 201, "application/json", None, b"second")
+    await writer.close()
+    assert sorted(await kept_bodies(engine), key=repr) == [None, b"first", b"first"]

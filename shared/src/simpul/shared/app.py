@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from simpul.shared.db import Migration, create_engine, ping, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
-from simpul.shared.idempotency import IdempotencyMiddleware
+from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
 from simpul.shared.requestid import RequestIdMiddleware
@@ -39,6 +39,7 @@ def create_service_app(
     """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
     engine = create_engine(settings.resolved_database_url())
     migration = Migration(engine, migrations)
+    answers = AnswerWriter(engine, idempotency) if idempotency is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -50,6 +51,8 @@ def create_service_app(
         finally:
             for hook in on_shutdown or []:
                 await hook(app)
+            if answers is not None:
+                await answers.close()
             await engine.dispose()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
@@ -61,6 +64,7 @@ def create_service_app(
     app.state.default_language = settings.default_language
     metrics = Metrics(settings.service_name)
     app.state.metrics = metrics
+    app.state.idempotency_answers = answers
 
     install_problem_handlers(app)
     add_operational_routes(app, readiness=lambda: ping(engine))
@@ -74,7 +78,7 @@ def create_service_app(
     # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
         app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
-                           default_language=settings.default_language)
+                           default_language=settings.default_language, answers=answers)
     app.add_middleware(IdentityMiddleware, verifier=verifier, default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(RequestIdMiddleware)

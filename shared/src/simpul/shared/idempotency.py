@@ -21,11 +21,18 @@ A keyed request's life:
 3. Answer: a success goes out as the route made it. A keyed request that is refused (4xx, 5xx)
    looks the key up: if another request with the key committed (it was a retry, or ran at the
    same moment), it answers as a retry does below instead of with its own refusal.
+4. Kept answer: once a settled success has gone out, its status, content type, Location and
+   body (up to 1 MB; never an answer that showed a secret: `not_replayable` or `Cache-Control:
+   no-store`) are handed to the app's `AnswerWriter`, which writes them onto the key's row in
+   batches, off the request's path. Best effort: lost if the process dies first or the queue
+   is full.
 
 What a request with a key that is done finds:
-- the same body: the answer rebuilt from the GET of `replay_from` through the app, with the
-  caller's identity (`Idempotent-Replayed: true`). It shows the resource as it is now, which may
-  be later than the first answer showed it;
+- the same body: the kept answer, as the first request got it (`Idempotent-Replayed: true`);
+- the same body, and no answer kept (the retry came before the writer wrote it, or a crash or a
+  full queue lost it): the answer rebuilt from the GET of `replay_from` through the app, with the
+  caller's identity. It shows the resource as it is now, which may be later than the first
+  answer showed it;
 - another body: 409 `idempotency-key-reused`;
 - `replay_from` empty (the answer showed a secret once, `not_replayable`) or the GET not 200:
   409 `idempotency-not-replayable`; the effect is not repeated either.
@@ -33,8 +40,8 @@ What a request with a key that is done finds:
 A request that died before its effect committed left nothing, so its retry simply runs: no key
 is ever "in progress". Two requests with one key at the same moment both run up to their
 effect; one commits, the other rolls back and answers with the first one's result. Rows that
-older versions left (a kept answer in `body` is still replayed; a claim without an effect,
-`status_code` NULL, answers 409 `idempotency-in-progress` until its `locked_until`, then is
+older versions left (a kept answer in `body` is replayed like one kept today; a claim without an
+effect, `status_code` NULL, answers 409 `idempotency-in-progress` until its `locked_until`, then is
 replaced) are read as they were written; `holder` is no longer written.
 
 Which guarantee holds where: every route that changes the database settles (the use cases call
@@ -49,7 +56,9 @@ today's routes needs it).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import math
 import re
 from contextvars import ContextVar
@@ -77,6 +86,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simpul.shared.db import UTCDateTime
 from simpul.shared.problems import Problem, Text, negotiate_language, problem_response
+
+log = logging.getLogger("simpul.idempotency")
 
 HEADER = b"idempotency-key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -185,6 +196,8 @@ class Claim:
     request_hash: str | None = None
     # Settled before the whole body was read: its hash is recorded when the answer ends.
     settled_unhashed: bool = False
+    # Set by `settle`: a success is then kept for replays when it is replayable.
+    settlement: Settlement | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,16 +305,128 @@ async def settle(executor: AsyncSession | AsyncConnection, *settlements: Settlem
         if len(written) < len(rows):
             raise KeyTaken()
     for s in given:
+        s.claim.settlement = s
         if s.claim.request_hash is None:
             s.claim.settled_unhashed = True
 
 
+# The largest answer kept for replays; a longer one is rebuilt from `replay_from`.
+MAX_KEPT_BODY = 1024 * 1024
+
+
+class AnswerWriter:
+    """Keeps the answers of settled, replayable successes on their keys' rows, after they went
+    out: the middleware hands each over (`keep`), and a task writes them in batches, one UPDATE
+    executemany in one transaction per batch, at most every `delay_seconds` (on SQLite, one
+    write lock per batch, not per answer). `close` writes what is left (on shutdown).
+
+    Best effort by design, so nothing is added to the request's critical path: an answer handed
+    over is in memory only, and is lost when the process dies, when the queue is full
+    (`max_pending`: dropped and logged) or when its write fails (logged). A retry that comes
+    before its answer is written, or after it was lost, is answered from `replay_from` instead.
+    """
+
+    def __init__(self, engine: AsyncEngine, table: Table, *, delay_seconds: float = 0.05,
+                 batch_size: int = 256, max_pending: int = 4096) -> None:
+        # 50 ms: a few transactions a second under load (each commit costs the database more
+        # than its rows); a retry seldom comes sooner, and one that does is rebuilt.
+        self.engine = engine
+        self.delay_seconds = delay_seconds
+        self.batch_size = batch_size
+        self.max_pending = max_pending
+        # Only a row whose effect committed and whose answer may be replayed, once.
+        self._statement = (
+            update(table)
+            .where(table.c.scope_hash == bindparam("match_hash"), table.c.body.is_(None),
+                   table.c.replay_from.is_not(None))
+            .values(status_code=bindparam("kept_status"), content_type=bindparam("kept_type"),
+                    location=bindparam("kept_location"), body=bindparam("kept_body"))
+        )
+        self._pending: list[dict[str, Any]] = []
+        self._task: asyncio.Task | None = None
+        # Set while the task waits for more answers; `flush` ends the wait, and no other starts
+        # while a flush is waiting.
+        self._nap: asyncio.Future | None = None
+        self._flushing = 0
+        self._dropped = 0
+        self._closed = False
+
+    def keep(self, scope_hash: str, status: int, content_type: str | None, location: str | None,
+             body: bytes) -> None:
+        if self._closed:
+            return
+        if len(self._pending) >= self.max_pending:
+            if self._dropped == 0:
+                log.warning("idempotency answer queue full (%d): answers dropped, their replays are rebuilt",
+                            self.max_pending)
+            self._dropped += 1
+            return
+        self._pending.append({"match_hash": scope_hash, "kept_status": status, "kept_type": content_type,
+                              "kept_location": location, "kept_body": body})
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._write_pending())
+
+    async def flush(self) -> None:
+        """Write every answer handed over so far."""
+        self._flushing += 1
+        try:
+            _wake(self._nap)
+            if self._task is not None:
+                await self._task
+            while self._pending:
+                await self._write_batch()
+        finally:
+            self._flushing -= 1
+
+    async def close(self) -> None:
+        """Write every answer handed over so far (on shutdown); later ones are not kept."""
+        self._closed = True
+        await self.flush()
+
+    async def _write_pending(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                if len(self._pending) < self.batch_size and not (self._closed or self._flushing):
+                    self._nap = loop.create_future()
+                    timer = loop.call_later(self.delay_seconds, _wake, self._nap)
+                    await self._nap
+                    timer.cancel()
+                    self._nap = None
+                await self._write_batch()
+        finally:
+            self._task = None
+
+    async def _write_batch(self) -> None:
+        batch = self._pending[: self.batch_size]
+        del self._pending[: self.batch_size]
+        if self._dropped:
+            log.warning("%d idempotency answers were dropped (queue full)", self._dropped)
+            self._dropped = 0
+        # In one order, so that writers of several replicas cannot deadlock.
+        batch.sort(key=lambda row: row["match_hash"])
+        try:
+            async with self.engine.begin() as connection:
+                await connection.execute(self._statement, batch)
+        except Exception:
+            log.warning("could not keep %d idempotency answers; their replays are rebuilt", len(batch),
+                        exc_info=True)
+
+
+def _wake(nap: asyncio.Future | None) -> None:
+    if nap is not None and not nap.done():
+        nap.set_result(None)
+
+
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, engine: AsyncEngine, table: Table, *, default_language: str = "id") -> None:
+    def __init__(self, app: ASGIApp, engine: AsyncEngine, table: Table, *, default_language: str = "id",
+                 answers: AnswerWriter | None = None) -> None:
         self.app = app
         self.engine = engine
         self.table = table
         self.default_language = default_language
+        # Where successes are kept for replays; without it every replay is rebuilt.
+        self.answers = answers
         self._record_hash_statement = (
             update(table)
             .where(table.c.scope_hash == bindparam("match_hash"), table.c.request_hash.is_(None))
@@ -367,8 +492,13 @@ class IdempotencyMiddleware:
                 hashed(await receive())
 
         refusal: list[Message] = []
+        # The answer being kept for replays: status, content type, Location, and its body so far.
+        kept: tuple[int, str | None, str | None] | None = None
+        kept_body: list[bytes] = []
+        kept_size = 0
 
         async def watching_send(message: Message) -> None:
+            nonlocal kept, kept_size
             if message["type"] == "http.response.start":
                 if message["status"] >= 400:
                     refusal.append(message)
@@ -376,13 +506,24 @@ class IdempotencyMiddleware:
                 if claim.settled_unhashed:
                     # The server stops handing the body out once the answer starts.
                     await rest_of_body()
+                kept = self._keepable(claim, message)
             elif refusal:
                 refusal.append(message)
                 if not message.get("more_body", False):
                     await self._refused(claim, refusal, rest_of_body, scope, send, language)
                 return
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                await self._answer_ends(claim)
+            elif message["type"] == "http.response.body":
+                if kept is not None:
+                    chunk = message.get("body", b"")
+                    kept_size += len(chunk)
+                    if kept_size > MAX_KEPT_BODY:
+                        kept, kept_body[:] = None, []
+                    else:
+                        kept_body.append(chunk)
+                if not message.get("more_body", False):
+                    await self._answer_ends(claim)
+                    if kept is not None:
+                        self.answers.keep(claim.scope_hash, *kept, b"".join(kept_body))
             await send(message)
 
         token = _current_claim.set(claim)
@@ -390,6 +531,23 @@ class IdempotencyMiddleware:
             await self.app(scope, hashing_receive, watching_send)
         finally:
             _current_claim.reset(token)
+
+    def _keepable(self, claim: Claim, start: Message) -> tuple[int, str | None, str | None] | None:
+        """Status, content type and Location of a success to keep for replays, or None: nothing
+        settled, the answer showed a secret (`not_replayable`, `Cache-Control: no-store`)."""
+        settlement = claim.settlement
+        if self.answers is None or settlement is None or settlement.replay_from is None or start["status"] >= 300:
+            return None
+        content_type = location = None
+        for name, value in start.get("headers", []):
+            name = name.lower()
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"location":
+                location = value.decode("latin-1")
+            elif name == b"cache-control" and b"no-store" in value.lower():
+                return None
+        return start["status"], content_type, location
 
     async def _answer_ends(self, claim: Claim) -> None:
         """The answer of a success is complete, before the client sees its end: a key settled
