@@ -208,3 +208,31 @@ async def test_one_time_secrets_are_never_kept_for_replay(tmp_path):
         assert [(row.body, row.replay_from) for row in stored] == [(None, None)]
         assert (await connection.execute(select(func.count()).select_from(things))).scalar_one() == 1
     await engine.dispose()
+
+
+async def test_an_internal_get_is_sent_again_once_when_a_kept_connection_was_stale():
+    import httpx
+
+    from simpul.shared.internal import InternalClient
+
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        return httpx.Response(200, json={"ok": True})
+
+    client = InternalClient(caller="submissions", target="catalog", base_url="http://catalog.test",
+                            secret="s" * 32, transport=httpx.MockTransport(handler))
+    assert (await client.request("GET", "/v1/services/x")).json() == {"ok": True}
+    assert calls == ["GET", "GET"]
+    calls.clear()
+    try:
+        await client.request("POST", "/internal/documents", json={})
+    except httpx.RemoteProtocolError:
+        pass
+    else:
+        raise AssertionError("a POST must not be sent again")
+    assert calls == ["POST"]
+    await client.aclose()

@@ -8,6 +8,10 @@ from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
 from simpul.shared.requestid import REQUEST_ID_HEADER, current_request_id
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A kept-alive connection the other side closed while idle fails on its next use; a request
+# that is safe to repeat is sent once more on a fresh connection.
+STALE_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class InternalClient:
@@ -29,7 +33,12 @@ class InternalClient:
 
     async def request(self, method: str, path: str, **kwargs) -> httpx.Response:
         headers = {**self.headers(), **kwargs.pop("headers", {})}
-        return await self.http.request(method, path, headers=headers, **kwargs)
+        try:
+            return await self.http.request(method, path, headers=headers, **kwargs)
+        except STALE_CONNECTION_ERRORS:
+            if method.upper() not in SAFE_METHODS:
+                raise
+            return await self.http.request(method, path, headers=headers, **kwargs)
 
     async def aclose(self) -> None:
         await self.http.aclose()
