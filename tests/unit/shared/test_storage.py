@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from simpul.shared.problems import Problem
+from simpul.shared.settings import BaseServiceSettings
 from simpul.shared.storage import DirectoryStore, ObjectStorageSettings, ObjectStore, open_blob_store
 from tests.support.processes import free_port
 from tests.support.s3 import REGION
@@ -128,3 +129,14 @@ async def test_operations_are_timed_per_backend(tmp_path):
     labels = {"backend": "directory", "operation": "put"}
     assert registry.get_sample_value("simpul_storage_operation_seconds_count", labels) == 1
     assert registry.get_sample_value("simpul_storage_operation_seconds_count", {**labels, "operation": "open"}) == 1
+
+
+def test_service_settings_with_object_storage_still_read_their_own_variables(monkeypatch):
+    class ServiceWithFiles(BaseServiceSettings, ObjectStorageSettings):
+        pass
+
+    monkeypatch.setenv("SIMPUL_GATEWAY_URL", "http://gateway.internal:8000")
+    monkeypatch.setenv("SIMPUL_S3_ENDPOINT_URL", "http://objects.internal:9000")
+    settings = ServiceWithFiles()
+    assert settings.gateway_url == "http://gateway.internal:8000"
+    assert settings.s3_endpoint_url == "http://objects.internal:9000"

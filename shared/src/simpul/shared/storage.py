@@ -38,6 +38,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from simpul.shared.problems import Problem, Text
+from simpul.shared.settings import BaseServiceSettings
 
 log = logging.getLogger("simpul.storage")
 
@@ -55,6 +56,9 @@ class ObjectStorageSettings(BaseSettings):
     """How to reach an S3-compatible store (a service's own `..._STORAGE_URL` names the bucket).
     Credentials come the way every S3 client reads them: `AWS_ACCESS_KEY_ID` /
     `AWS_SECRET_ACCESS_KEY`, a web identity token or an instance role."""
+
+    # The same as the service settings it is mixed into: a base's own config would override theirs.
+    model_config = BaseServiceSettings.model_config
 
     s3_endpoint_url: str | None = Field(default=None, validation_alias="SIMPUL_S3_ENDPOINT_URL")
     s3_region: str | None = Field(default=None, validation_alias="SIMPUL_S3_REGION")
