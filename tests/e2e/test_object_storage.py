@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import start_system
-from tests.e2e.test_submissions import PDF, create, upload
+from tests.e2e.test_submissions import PDF, approved, create, upload
 from tests.support.processes import ServiceProcess, System
 from tests.support.s3 import S3Bucket
 
@@ -80,12 +80,7 @@ def test_a_file_uploaded_through_one_replica_is_downloaded_through_the_other(sys
 
 
 def test_the_signed_pdf_of_an_approval_is_kept_in_the_bucket(system, bucket, people, published):
-    sid = create(people, published)["id"]
-    assert upload(people, sid).status_code == 201
-    assert people["applicant"].post(f"/v1/submissions/{sid}/submit").status_code == 200
-    officer = people["officer"]
-    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "start_review"}).status_code == 200
-    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve"}).status_code == 200
+    sid = approved(people, published)
     deadline = time.monotonic() + 60
     while (current := people["applicant"].get(f"/v1/submissions/{sid}").json())["status"] != "issued":
         assert time.monotonic() < deadline, current
