@@ -9,6 +9,7 @@ import os
 
 import pytest
 from prometheus_client import CollectorRegistry
+from pydantic import Field, ValidationError
 
 from simpul.shared.problems import Problem
 from simpul.shared.settings import BaseServiceSettings
@@ -133,10 +134,16 @@ async def test_operations_are_timed_per_backend(tmp_path):
 
 def test_service_settings_with_object_storage_still_read_their_own_variables(monkeypatch):
     class ServiceWithFiles(BaseServiceSettings, ObjectStorageSettings):
-        pass
+        storage_url: str | None = Field(default=None, validation_alias="SIMPUL_EXAMPLE_STORAGE_URL")
 
     monkeypatch.setenv("SIMPUL_GATEWAY_URL", "http://gateway.internal:8000")
     monkeypatch.setenv("SIMPUL_S3_ENDPOINT_URL", "http://objects.internal:9000")
+    monkeypatch.setenv("SIMPUL_EXAMPLE_STORAGE_URL", "s3://bucket/prefix")
     settings = ServiceWithFiles()
     assert settings.gateway_url == "http://gateway.internal:8000"
     assert settings.s3_endpoint_url == "http://objects.internal:9000"
+    assert settings.storage_url == "s3://bucket/prefix"
+
+    monkeypatch.setenv("SIMPUL_EXAMPLE_STORAGE_URL", "gs://bucket")
+    with pytest.raises(ValidationError, match="SIMPUL_EXAMPLE_STORAGE_URL"):
+        ServiceWithFiles()

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -34,7 +35,7 @@ from urllib.parse import urlsplit
 
 import anyio
 from prometheus_client import CollectorRegistry, Histogram
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 from simpul.shared.problems import Problem, Text
@@ -62,6 +63,14 @@ class ObjectStorageSettings(BaseSettings):
 
     s3_endpoint_url: str | None = Field(default=None, validation_alias="SIMPUL_S3_ENDPOINT_URL")
     s3_region: str | None = Field(default=None, validation_alias="SIMPUL_S3_REGION")
+
+    # Checked with the settings, so a malformed URL stops the process before anything starts.
+    @field_validator("storage_url", check_fields=False)
+    @classmethod
+    def _storage_url_is_understood(cls, url: str | None) -> str | None:
+        if url:
+            parse_storage_url(url)
+        return url
 
 
 def _check(sha256: str) -> str:
@@ -328,6 +337,27 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+@dataclass(frozen=True)
+class StorageLocation:
+    """What a storage URL names: a directory, or a bucket and a key prefix in it."""
+
+    directory: Path | None = None
+    bucket: str | None = None
+    prefix: str = ""
+
+
+def parse_storage_url(url: str) -> StorageLocation:
+    """`s3://bucket/prefix`, `file:///path` or an absolute path; ValueError with the reason."""
+    parts = urlsplit(url)
+    if parts.scheme == "s3" and parts.netloc and not parts.query and not parts.fragment:
+        return StorageLocation(bucket=parts.netloc, prefix=parts.path.strip("/"))
+    if parts.scheme == "file" and not parts.netloc and parts.path.startswith("/"):
+        return StorageLocation(directory=Path(parts.path))
+    if not parts.scheme and url.startswith("/"):
+        return StorageLocation(directory=Path(url))
+    raise ValueError(f"storage URL {url!r}: expected s3://bucket/prefix, file:///path or an absolute path")
+
+
 def open_blob_store(
     url: str | None,
     *,
@@ -335,25 +365,16 @@ def open_blob_store(
     settings: ObjectStorageSettings,
     registry: CollectorRegistry | None = None,
 ) -> BlobStore:
-    """The store a storage URL names: unset for `directory`, a path or `file:///path` for
-    another directory (a shared volume), `s3://bucket/prefix` for a bucket (then `directory`
-    only holds blobs while they stream in). Anything else stops the process with the reason."""
-    if not url:
-        return DirectoryStore(directory, registry)
-    parts = urlsplit(url)
-    if parts.scheme == "s3":
-        if not parts.netloc or parts.query or parts.fragment:
-            raise ValueError(f"storage URL {url!r}: expected s3://bucket/prefix")
-        return ObjectStore(
-            parts.netloc,
-            parts.path.strip("/"),
-            spool_dir=directory / "tmp",
-            endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region,
-            registry=registry,
-        )
-    if parts.scheme == "file" and not parts.netloc:
-        return DirectoryStore(Path(parts.path), registry)
-    if not parts.scheme and url.startswith("/"):
-        return DirectoryStore(Path(url), registry)
-    raise ValueError(f"storage URL {url!r}: expected s3://bucket/prefix, file:///path or an absolute path")
+    """The store a storage URL names (unset: `directory`). With a bucket, `directory` only holds
+    blobs while they stream in."""
+    location = parse_storage_url(url) if url else StorageLocation(directory=directory)
+    if location.bucket is None:
+        return DirectoryStore(location.directory, registry)
+    return ObjectStore(
+        location.bucket,
+        location.prefix,
+        spool_dir=directory / "tmp",
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        registry=registry,
+    )
