@@ -307,7 +307,7 @@ class ObjectStore:
     async def _chunks(stream: Any) -> AsyncIterator[bytes]:
         try:
             async for chunk in stream:
-                yield bytes(chunk)
+                yield chunk
         except Exception as exc:
             # The answer has begun: nothing better than to end it short, which the client sees.
             log.error("file storage read broke off: %s", _first_line(exc))
