@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -88,6 +89,18 @@ async def test_concurrent_writers_of_one_blob_leave_it_whole(store):
     assert set(shas) == {hashlib.sha256(DATA).hexdigest()}
     assert await read(store, shas[0]) == DATA
     assert spooled(store) == []
+
+
+def test_spool_files_of_a_dead_process_are_removed_at_start_and_no_others(tmp_path):
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    dead, live = spool / "blob-dead", spool / "blob-live"
+    dead.write_bytes(b"half an upload")
+    live.write_bytes(b"another replica's upload in progress")
+    long_ago = time.time() - 2 * 24 * 3600
+    os.utime(dead, (long_ago, long_ago))
+    DirectoryStore(tmp_path)
+    assert list(spool.iterdir()) == [live]
 
 
 async def test_only_hex_digests_name_blobs(store):

@@ -44,6 +44,9 @@ from simpul.shared.settings import BaseServiceSettings
 log = logging.getLogger("simpul.storage")
 
 CHUNK_SIZE = 64 * 1024
+# A spool file this old belongs to an upload whose process died (none lasts a day): removed at
+# start. Only such files: on a shared volume the others may be another replica's uploads.
+STALE_SPOOL_SECONDS = 24 * 3600
 # Parts of a multipart upload; S3 takes at least 5 MiB per part but the last.
 MULTIPART_CHUNK_SIZE = 8 * 1024 * 1024
 
@@ -167,7 +170,7 @@ class DirectoryStore:
         self.root = root
         # Under the root, so the final rename stays on one filesystem and is atomic.
         self.tmp_dir = root / "tmp"
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        _prepare_spool(self.tmp_dir)
         self.metrics = StorageMetrics("directory", registry)
 
     def path_for(self, sha256: str) -> Path:
@@ -225,6 +228,17 @@ class DirectoryStore:
             await anyio.Path(self.path_for(sha256)).unlink(missing_ok=True)
 
 
+def _prepare_spool(spool_dir: Path) -> None:
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    too_old = time.time() - STALE_SPOOL_SECONDS
+    for leftover in spool_dir.glob("blob-*"):
+        try:
+            if leftover.stat().st_mtime < too_old:
+                leftover.unlink()
+        except FileNotFoundError:  # another replica removed it first
+            pass
+
+
 def _fsync(path: Path, flags: int) -> None:
     fd = os.open(path, flags)
     try:
@@ -270,7 +284,7 @@ class ObjectStore:
             retry_config={"max_retries": 3, "retry_timeout": timedelta(seconds=10)},
         )
         self.spool_dir = spool_dir
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        _prepare_spool(self.spool_dir)
         self.metrics = StorageMetrics("s3", registry)
 
     @staticmethod
