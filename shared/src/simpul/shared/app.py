@@ -73,7 +73,7 @@ def create_service_app(
         settings.service_name,
         internal_secret=settings.resolved_internal_secret(),
         jwks_json=settings.identity_jwks,
-        jwks_url=settings.resolved_jwks_url(),
+        jwks_urls=settings.resolved_jwks_urls(),
     )
     # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
