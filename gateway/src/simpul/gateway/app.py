@@ -66,9 +66,10 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.state.migration = gateway.migration
     app.state.default_language = settings.default_language
     app.state.metrics = Metrics(settings.service_name)
+    app.state.metrics.watch(lambda: [upstream.balancer for upstream in gateway.upstreams.values()])
     app.state.openapi = OpenApiAggregator(
         app.openapi,
-        settings.upstream_urls(),
+        {name: upstream.balancer for name, upstream in gateway.upstreams.items()},
         internal_secret=settings.resolved_internal_secret(),
         server_url=settings.public_url.rstrip("/"),
         session=lambda: gateway.proxy.session,

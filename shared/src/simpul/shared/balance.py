@@ -108,6 +108,14 @@ class Replica:
             url = parts._replace(netloc=netloc).geturl()
         return cls(configured=configured, url=url, host=host, server_name=hostname)
 
+    @property
+    def by_address(self) -> bool:
+        return self.url != self.configured
+
+    def with_host(self, headers: dict[str, str]) -> dict[str, str]:
+        """`headers`, plus the configured name as Host when this replica is reached by address."""
+        return {**headers, "Host": self.host} if self.by_address else headers
+
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 Probe = Callable[[Replica], Awaitable[bool]]

@@ -48,27 +48,22 @@ class InternalClient:
         headers = {**self.headers(), **kwargs.pop("headers", {})}
 
         async def send(replica: Replica) -> httpx.Response:
-            return await self.http.request(method, replica.url + path, headers=self._addressed(replica, headers),
+            return await self.http.request(method, replica.url + path, headers=replica.with_host(headers),
                                            extensions=self._extensions(replica), **kwargs)
 
         return await self.balancer.call(send, classify=classify, repeatable=repeatable(method, headers.items()))
 
     async def _probe(self, replica: Replica) -> bool:
         try:
-            response = await self.http.get(replica.url + "/readyz", headers=self._addressed(replica, {}),
+            response = await self.http.get(replica.url + "/readyz", headers=replica.with_host({}),
                                            extensions=self._extensions(replica), timeout=PROBE_TIMEOUT)
         except httpx.HTTPError:
             return False
         return response.status_code == 200
 
     @staticmethod
-    def _addressed(replica: Replica, headers: dict[str, str]) -> dict[str, str]:
-        """A replica reached by address still sees the configured name as Host."""
-        return headers if replica.url == replica.configured else {**headers, "Host": replica.host}
-
-    @staticmethod
     def _extensions(replica: Replica) -> dict[str, str]:
-        return {} if replica.url == replica.configured else {"sni_hostname": replica.server_name}
+        return {"sni_hostname": replica.server_name} if replica.by_address else {}
 
     async def aclose(self) -> None:
         await self.balancer.close()
