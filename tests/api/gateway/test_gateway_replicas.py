@@ -98,3 +98,25 @@ async def test_with_every_replica_down_the_client_gets_one_clean_503(start_gatew
     assert "catalog" in response.json()["detail"] and "127.0.0.1" not in response.text
     assert ready.status_code == 503 and "catalog" in ready.json()["unavailable"]
     assert ready.json()["upstreams"]["catalog"] == {"ready": 0, "replicas": 2}
+
+
+async def test_a_streamed_upload_is_not_sent_again_once_its_body_was_read(start_gateway, fake_service):
+    hanging = HangingUpService()
+    await hanging.start()
+
+    async def body():
+        for _ in range(4):
+            yield b"u" * 65536
+
+    try:
+        async with start_gateway(submissions_url=f"{hanging.url},{fake_service.url}") as gateway:
+            statuses = []
+            for _ in range(2):
+                response = await gateway.http.post("/v1/submissions/s1/upload", content=body(),
+                                                   headers={"Idempotency-Key": str(uuid.uuid4())})
+                statuses.append(response.status_code)
+    finally:
+        await hanging.stop()
+    # Not buffered, so not replayable: the one that went to the replica that hung up is a 502.
+    assert sorted(statuses) == [200, 502]
+    assert hanging.hung_up == 1

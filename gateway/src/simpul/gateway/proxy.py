@@ -390,14 +390,14 @@ class Proxy:
         if exchange.too_large:
             return await self._too_large(scope, receive, send, response_headers)
         params = {"service": upstream.name}
+        if isinstance(exc, (Unreachable, ConnectTimeout, aiohttp.ClientConnectorError)):
+            log.warning("%s unreachable: %r", upstream.name, exc)
+            return await send_problem(scope, receive, send, 503, UNAVAILABLE, self.default_language,
+                                      [*response_headers, (b"retry-after", b"5")], params=params)
         if isinstance(exc, TimeoutError):
             log.warning("%s timed out: %r", upstream.name, exc)
             return await send_problem(scope, receive, send, 504, TIMED_OUT, self.default_language, response_headers,
                                       params=params)
-        if isinstance(exc, (Unreachable, aiohttp.ClientConnectorError)):
-            log.warning("%s unreachable: %r", upstream.name, exc)
-            return await send_problem(scope, receive, send, 503, UNAVAILABLE, self.default_language,
-                                      [*response_headers, (b"retry-after", b"5")], params=params)
         if isinstance(exc, (BrokenResponse, aiohttp.ClientError)):
             log.warning("%s answered badly: %r", upstream.name, exc)
             return await send_problem(scope, receive, send, 502, BROKEN, self.default_language, response_headers,
