@@ -140,22 +140,13 @@ class BrokenService:
             await self._server.wait_closed()
 
 
-class HangingUpService:
+class HangingUpService(BrokenService):
     """Ready on /readyz; hangs up on any other request once it has read it, as a replica that dies
     with the request in hand."""
 
     def __init__(self) -> None:
-        self.port = 0
+        super().__init__()
         self.hung_up = 0
-        self._server: asyncio.Server | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -165,11 +156,6 @@ class HangingUpService:
         else:
             self.hung_up += 1
         writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 class StalledService:

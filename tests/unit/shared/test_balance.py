@@ -198,29 +198,32 @@ async def test_a_broken_answer_is_tried_elsewhere_only_when_repeatable():
     assert balancer.retries == 1
 
 
-async def test_each_replica_is_tried_at_most_once_and_the_last_failure_is_raised():
-    balancer = two_replicas()
-    calls = []
-
+def failing_with(failure: type[Exception], calls: list[Replica]):
     async def send(replica: Replica) -> str:
         calls.append(replica)
-        raise Refused()
+        raise failure()
 
-    with pytest.raises(Refused):
-        await balancer.call(send, classify=classify, repeatable=True)
-    assert len(calls) == 2 and set(calls) == set(balancer.replicas)
+    return send
 
 
-async def test_other_failures_are_not_retried():
+@pytest.mark.parametrize("failure, attempts", [(Refused, 2), (Broken, 2), (TimeoutError, 1)])
+async def test_each_replica_is_tried_at_most_once_other_failures_not_again_and_the_last_is_raised(failure, attempts):
     balancer = two_replicas()
     calls = []
+    with pytest.raises(failure):
+        await balancer.call(failing_with(failure, calls), classify=classify, repeatable=True)
+    assert len(calls) == attempts and len(set(calls)) == attempts
 
-    async def send(replica: Replica) -> str:
-        calls.append(replica)
-        raise TimeoutError()
 
-    with pytest.raises(TimeoutError):
-        await balancer.call(send, classify=classify, repeatable=True)
+async def test_a_lone_replica_gets_a_repeatable_call_once_more_after_a_broken_connection():
+    balancer = Balancer("catalog", ["http://127.0.0.1:1"], probe=always_ready)
+    calls = []
+    with pytest.raises(Broken):
+        await balancer.call(failing_with(Broken, calls), classify=classify, repeatable=True)
+    assert len(calls) == 2
+    calls.clear()
+    with pytest.raises(Broken):
+        await balancer.call(failing_with(Broken, calls), classify=classify, repeatable=False)
     assert len(calls) == 1
 
 
