@@ -6,8 +6,10 @@ import asyncio
 import re
 import uuid
 
+from simpul.gateway.app import create_app
 from tests.api.gateway.conftest import closed_port_url
 from tests.api.gateway.upstream import FakeService, HangingUpService
+from tests.support.asgi import running
 
 
 async def catalog_readiness(gateway) -> dict:
@@ -120,3 +122,30 @@ async def test_a_streamed_upload_is_not_sent_again_once_its_body_was_read(start_
     # Not buffered, so not replayable: the one that went to the replica that hung up is a 502.
     assert sorted(statuses) == [200, 502]
     assert hanging.hung_up == 1
+
+
+async def test_a_name_resolving_to_two_addresses_is_two_replicas_that_see_the_name(gateway_settings):
+    first = FakeService("127.0.0.1")
+    await first.start()
+    second = FakeService("127.0.0.2", first.port)
+    await second.start()
+    named = f"http://catalog.test:{first.port}"
+
+    async def resolver(host: str, port: int) -> list[str]:
+        assert (host, port) == ("catalog.test", first.port)
+        return ["127.0.0.1", "127.0.0.2"]
+
+    try:
+        app = create_app(await gateway_settings(catalog_url=named), resolver=resolver)
+        async with running(app) as http:
+            jwks = (await http.get("/.well-known/jwks.json")).text
+            first.trust(jwks)
+            second.trust(jwks)
+            answers = [(await http.get("/v1/services")).json() for _ in range(6)]
+            ready = (await http.get("/readyz")).json()
+    finally:
+        await first.stop()
+        await second.stop()
+    assert {answer["headers"]["host"] for answer in answers} == {f"catalog.test:{first.port}"}
+    assert first.requests >= 2 and second.requests >= 2
+    assert ready["upstreams"]["catalog"] == {"ready": 2, "replicas": 2}

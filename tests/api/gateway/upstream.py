@@ -21,18 +21,19 @@ class FakeService:
     Paths (after the /v1/<segment> prefix): `.../slow` sleeps, `.../upload` hashes a streamed body,
     `.../download/<n>` streams n bytes back; anything else echoes what arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
         self.verifiers: dict[str, AssertionVerifier] = {}
         self.openapi: dict[str, dict] = {}
         self.openapi_callers: list[str] = []
         self.requests = 0
         self.slow_seconds = 3.0
-        self.port = 0
+        self.port = port
         self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def trust(self, jwks_json: str) -> None:
         self.verifiers = {
@@ -46,7 +47,7 @@ class FakeService:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         # Started again, it listens where it did before (a replica that came back).
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
 

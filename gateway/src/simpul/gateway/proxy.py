@@ -24,7 +24,7 @@ from simpul.gateway.asgi import TOO_LARGE, send_problem
 from simpul.gateway.registry import ClientView
 from simpul.gateway.tokens import AssertionMinter
 from simpul.gateway.upstream import BrokenResponse, ConnectTimeout, Response, Unreachable, UpstreamPool
-from simpul.shared.balance import Balancer, Failure, Probe, Replica, repeatable
+from simpul.shared.balance import Balancer, Failure, Probe, Replica, Resolver, repeatable
 from simpul.shared.identity import ASSERTION_HEADER
 from simpul.shared.problems import Text
 from simpul.shared.requestid import current_request_id
@@ -83,11 +83,12 @@ class Upstream:
     route_label: str
 
     @classmethod
-    def make(cls, name: str, urls: list[str], connect_timeout: float, read_timeout: float, probe: Probe) -> Upstream:
+    def make(cls, name: str, urls: list[str], connect_timeout: float, read_timeout: float, probe: Probe,
+             resolver: Resolver) -> Upstream:
         return cls(
             name=name,
             # Probed even when alone: the gateway's readiness reports every service's.
-            balancer=Balancer(name, urls, probe=probe, always_probe=True),
+            balancer=Balancer(name, urls, probe=probe, resolver=resolver, always_probe=True),
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             streaming_timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),

@@ -19,7 +19,7 @@ from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.settings import GatewaySettings
 from simpul.gateway.tokens import AccessTokens, AssertionMinter
-from simpul.shared.balance import Replica
+from simpul.shared.balance import Replica, Resolver, resolve_addresses
 from simpul.shared.db import Migration, read_session_factory, session_factory
 from simpul.shared.readiness import Readiness, database_check
 from simpul.shared.worker import periodic
@@ -31,7 +31,8 @@ READINESS_TIMEOUT = aiohttp.ClientTimeout(total=1.0)
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: GatewaySettings, engine: AsyncEngine, *,
+                 resolver: Resolver = resolve_addresses) -> None:
         self.settings = settings
         self.engine = engine
         self.migration = Migration(engine, MIGRATIONS)
@@ -46,7 +47,7 @@ class Gateway:
                            default_language=settings.default_language)
         self.upstreams = {
             name: Upstream.make(name, urls, settings.upstream_connect_timeout, settings.read_timeout_for(name),
-                                probe=self._probe)
+                                probe=self._probe, resolver=resolver)
             for name, urls in settings.upstream_urls().items()
         }
         self._readiness = Readiness({"database": database_check(engine)})
