@@ -164,14 +164,21 @@ class Balancer:
     def pick(self, tried: set[Replica] | frozenset[Replica] = frozenset()) -> Replica | None:
         """The replica not yet tried with the fewest calls in flight, ejected ones last; None when
         every one was tried."""
-        candidates = [replica for replica in self.replicas if replica not in tried]
-        if not candidates:
-            return None
-        ready = [replica for replica in candidates if not replica.ejected] or candidates
+        replicas = self.replicas
+        count = len(replicas)
+        if count == 1:  # the common case, on the gateway's hot path
+            return None if replicas[0] in tried else replicas[0]
         self._turn += 1
-        start = self._turn % len(ready)
-        rotated = ready[start:] + ready[:start]
-        return min(rotated, key=lambda replica: replica.in_flight)
+        best: Replica | None = None
+        best_key = (True, 0)
+        for offset in range(count):
+            replica = replicas[(self._turn + offset) % count]
+            if replica in tried:
+                continue
+            key = (replica.ejected, replica.in_flight)
+            if best is None or key < best_key:
+                best, best_key = replica, key
+        return best
 
     def ready_count(self) -> int:
         return sum(not replica.ejected for replica in self.replicas)
