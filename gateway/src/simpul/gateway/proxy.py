@@ -278,8 +278,8 @@ class Proxy:
                 response.release()
 
         def classify(exc: BaseException) -> Failure | None:
-            if exchange.answered:
-                return None  # the answer has begun: too late for another replica
+            if exchange.status:
+                return None  # the client has the answer's head: too late for another replica
             if isinstance(exc, (Unreachable, ConnectTimeout)):
                 return Failure.UNREACHABLE
             # A read timeout is not retried: the request's time is spent.

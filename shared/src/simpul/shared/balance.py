@@ -236,14 +236,17 @@ class Balancer:
     def ensure_started(self) -> None:
         """Starts the background loop on first use in a running event loop (clients built before
         the app's loop exists start it with their first call)."""
-        if self._task is None and self._dynamic:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"balancer:{self.service}")
+        self._begin(refreshed=False)
 
     async def start(self) -> None:
         """Resolves and probes once, then keeps doing it in the background."""
         if self._dynamic:
             await self.refresh(resolve=True)
-        self.ensure_started()
+        self._begin(refreshed=True)
+
+    def _begin(self, *, refreshed: bool) -> None:
+        if self._task is None and self._dynamic:
+            self._task = asyncio.get_running_loop().create_task(self._run(refreshed), name=f"balancer:{self.service}")
 
     async def close(self) -> None:
         task, self._task = self._task, None
@@ -254,9 +257,11 @@ class Balancer:
             except asyncio.CancelledError:
                 pass
 
-    async def _run(self) -> None:
+    async def _run(self, refreshed: bool) -> None:
         loop = asyncio.get_running_loop()
-        next_resolve = loop.time()
+        next_resolve = loop.time() + (self._resolve_seconds if refreshed else 0.0)
+        if refreshed:
+            await asyncio.sleep(self._probe_seconds)
         while True:
             resolve = loop.time() >= next_resolve
             if resolve:
