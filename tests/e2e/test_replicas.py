@@ -14,6 +14,7 @@ from collections import Counter
 import httpx
 
 from tests.e2e.conftest import SUMMARY_LINES
+from tests.e2e.test_faults import all_submissions
 from tests.e2e.test_foundation import service_body
 from tests.support.api import PublicApi
 from tests.support.databases import TestDatabases as Databases
@@ -42,7 +43,8 @@ def answered(process: ServiceProcess) -> int:
                                                       text, re.MULTILINE)))
 
 
-async def flows(base_url: str, token: str, code: str, stop: threading.Event, outcomes: Counter) -> None:
+async def flows(base_url: str, token: str, code: str, stop: threading.Event, outcomes: Counter,
+                submitted: set[str]) -> None:
     """Create+submit flows with Idempotency-Keys, never retried here: every answer counts."""
     async with httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
                                  timeout=30.0) as client:
@@ -61,9 +63,11 @@ async def flows(base_url: str, token: str, code: str, stop: threading.Event, out
                     outcomes[f"read {read.status_code}"] += 1
                     outcomes[f"create {created.status_code}"] += 1
                     if created.status_code == 201:
-                        submitted = await client.post(f"/v1/submissions/{created.json()['id']}/submit",
-                                                      headers={"Idempotency-Key": uuid.uuid4().hex})
-                        outcomes[f"submit {submitted.status_code}"] += 1
+                        answer = await client.post(f"/v1/submissions/{created.json()['id']}/submit",
+                                                   headers={"Idempotency-Key": uuid.uuid4().hex})
+                        outcomes[f"submit {answer.status_code}"] += 1
+                        if answer.status_code == 200:
+                            submitted.add(created.json()["id"])
                 except httpx.TransportError as error:
                     outcomes[type(error).__name__] += 1
 
@@ -99,7 +103,9 @@ def test_keyed_flows_survive_a_killed_replica_which_gets_traffic_back(tmp_path):
 
         stop = threading.Event()
         outcomes: Counter = Counter()
-        driver = threading.Thread(target=lambda: asyncio.run(flows(system.gateway_url, token, code, stop, outcomes)))
+        submitted: set[str] = set()
+        driver = threading.Thread(
+            target=lambda: asyncio.run(flows(system.gateway_url, token, code, stop, outcomes, submitted)))
         driver.start()
         try:
             time.sleep(1.5)
@@ -121,6 +127,10 @@ def test_keyed_flows_survive_a_killed_replica_which_gets_traffic_back(tmp_path):
                   if outcome not in ("read 200", "create 201", "submit 200")}
         assert failed == {}, f"{dict(outcomes)}\n{system.logs()}"
         assert outcomes["submit 200"] >= 20, dict(outcomes)
+        # One submission per keyed create, each submitted: none twice from a retried request.
+        stored = all_submissions(admin, code)
+        assert sorted(row["id"] for row in stored) == sorted(submitted)
+        assert all(row["status"] == "submitted" for row in stored)
         # Started again, each replica takes its share once more.
         assert all(after[name] > before[name] for name in REPLICATED), (before, after)
         metrics = httpx.get(f"{system.gateway_url}/metrics", timeout=5).text
