@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,15 +10,14 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
 
-from simpul.shared.db import Migration, create_engine, ping, read_session_factory, session_factory
+from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
 from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
+from simpul.shared.readiness import Readiness, broker_check, database_check
 from simpul.shared.requestid import RequestIdMiddleware
 from simpul.shared.settings import BaseServiceSettings
-
-log = logging.getLogger("simpul.app")
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 
@@ -67,13 +65,16 @@ def create_service_app(
     app.state.idempotency_answers = answers
 
     install_problem_handlers(app)
-    add_operational_routes(app, readiness=lambda: ping(engine))
+    checks = {"database": database_check(engine)}
+    if settings.event_broker:
+        checks["broker"] = broker_check(settings.event_broker)
+    add_operational_routes(app, Readiness(checks))
 
     verifier = AssertionVerifier(
         settings.service_name,
         internal_secret=settings.resolved_internal_secret(),
         jwks_json=settings.identity_jwks,
-        jwks_url=settings.resolved_jwks_url(),
+        jwks_urls=settings.resolved_jwks_urls(),
     )
     # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
@@ -85,8 +86,9 @@ def create_service_app(
     return app
 
 
-def add_operational_routes(app: FastAPI, readiness: Callable[[], Awaitable[None]]) -> None:
-    """`/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics`."""
+def add_operational_routes(app: FastAPI, readiness: Readiness) -> None:
+    """`/healthz` (the process answers), `/readyz` (its dependencies answer: 503 naming those
+    that don't), `/metrics`."""
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
@@ -94,12 +96,11 @@ def add_operational_routes(app: FastAPI, readiness: Callable[[], Awaitable[None]
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
-        try:
-            await readiness()
-        except Exception:  # any failing dependency means not ready; the cause goes to the log only
-            log.warning("readiness check failed", exc_info=True)
+        unavailable = await readiness.unavailable()
+        if unavailable:
             language = request_language(request)
-            return problem_response(503, NOT_READY.render(language), language, slug="not-ready")
+            return problem_response(503, NOT_READY.render(language), language, slug="not-ready",
+                                    unavailable=unavailable)
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)

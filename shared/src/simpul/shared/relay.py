@@ -30,6 +30,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from simpul.shared.balance import Balancer
 from simpul.shared.db import utcnow
 from simpul.shared.events import SPEC_VERSION
 from simpul.shared.internal import InternalClient
@@ -63,6 +64,10 @@ class HttpTransport:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         if not response.is_success:
             raise TransportError(f"HTTP {response.status_code} from {self._path}")
+
+    @property
+    def balancer(self) -> Balancer:
+        return self._client.balancer
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -226,6 +231,12 @@ class OutboxRelay:
                 delete(table).where(table.c.published_at.is_not(None),
                                     table.c.published_at < utcnow() - self._retention)
             )
+
+
+def relay_balancers(relay: OutboxRelay | None) -> list[Balancer]:
+    """The balancer behind a started relay's HTTP transport, for the metrics (none over AMQP)."""
+    transport = relay.transport if relay is not None else None
+    return [transport.balancer] if isinstance(transport, HttpTransport) else []
 
 
 def transport_for(settings: BaseServiceSettings) -> Transport:

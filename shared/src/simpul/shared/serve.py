@@ -5,13 +5,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
 from simpul.shared.db import Migration
 
 log = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """The process's settings from its environment; a bad value stops the process with one line
+    per problem (e.g. the variable and entry of a malformed replica list), not a traceback."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        problems = "; ".join(_plain(error) for error in exc.errors(include_url=False, include_input=False))
+        raise SystemExit(f"simpul: invalid settings: {problems}") from None
+
+
+def _plain(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if message.startswith("SIMPUL_"):
+        return message
+    # A field read through an alias is named by it already (SIMPUL_GATEWAY_PORT).
+    field = ".".join(str(part) for part in error["loc"]).upper()
+    return f"{field if field.startswith('SIMPUL_') else 'SIMPUL_' + field}: {message}"
 
 
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:

@@ -1,6 +1,6 @@
-from simpul.shared.serve import serve
+from simpul.shared.serve import load_settings, serve
 from simpul.submissions.app import create_app
 from simpul.submissions.settings import SubmissionsSettings
 
-settings = SubmissionsSettings()
+settings = load_settings(SubmissionsSettings)
 serve(create_app(settings), settings.host, settings.port, settings.log_level)
