@@ -102,7 +102,7 @@ class Gateway:
     async def readiness(self) -> tuple[list[str], dict[str, dict[str, int]]]:
         """What is unavailable (the gateway's database, a service without a ready replica) and
         how many replicas of each service are ready; from the balancers' probes, no call here."""
-        unavailable = await self._readiness.unavailable()
+        unavailable, _ = await self._readiness.status()
         upstreams = {}
         for name in sorted(self.upstreams):
             balancer = self.upstreams[name].balancer

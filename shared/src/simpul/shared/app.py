@@ -65,10 +65,8 @@ def create_service_app(
     app.state.idempotency_answers = answers
 
     install_problem_handlers(app)
-    checks = {"database": database_check(engine)}
-    if settings.event_broker:
-        checks["broker"] = broker_check(settings.event_broker)
-    add_operational_routes(app, Readiness(checks))
+    degrading = {"broker": broker_check(settings.event_broker)} if settings.event_broker else {}
+    add_operational_routes(app, Readiness({"database": database_check(engine)}, degrading=degrading))
 
     verifier = AssertionVerifier(
         settings.service_name,
@@ -88,7 +86,7 @@ def create_service_app(
 
 def add_operational_routes(app: FastAPI, readiness: Readiness) -> None:
     """`/healthz` (the process answers), `/readyz` (its dependencies answer: 503 naming those
-    that don't), `/metrics`."""
+    that don't; `degraded` names those it serves without), `/metrics`."""
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
@@ -96,12 +94,12 @@ def add_operational_routes(app: FastAPI, readiness: Readiness) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
-        unavailable = await readiness.unavailable()
+        unavailable, degraded = await readiness.status()
         if unavailable:
             language = request_language(request)
             return problem_response(503, NOT_READY.render(language), language, slug="not-ready",
-                                    unavailable=unavailable)
-        return JSONResponse({"status": "ready"})
+                                    unavailable=unavailable, degraded=degraded)
+        return JSONResponse({"status": "ready", "degraded": degraded} if degraded else {"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -1,5 +1,9 @@
 """`/readyz`: which dependencies a process needs are down, checked at most once a second, since
-every balancer and orchestrator in front of it asks often."""
+every balancer and orchestrator in front of it asks often.
+
+A dependency the process can serve without for a while (the broker: events wait in the outbox,
+and taking every replica out of rotation would turn a broker outage into a total one) is a
+degrading check: its failure is reported, but the process stays ready."""
 
 from __future__ import annotations
 
@@ -25,13 +29,15 @@ Check = Callable[[], Awaitable[None]]
 class Readiness:
     """Named checks run together; the answer (the names that failed) is reused for `seconds`."""
 
-    def __init__(self, checks: dict[str, Check], *, seconds: float = CACHE_SECONDS) -> None:
-        self._checks = checks
+    def __init__(self, checks: dict[str, Check], *, degrading: dict[str, Check] | None = None,
+                 seconds: float = CACHE_SECONDS) -> None:
+        self._checks = {**checks, **(degrading or {})}
+        self._degrading = frozenset(degrading or ())
         self._seconds = seconds
         self._answer: tuple[list[str], float] | None = None
         self._lock = asyncio.Lock()
 
-    async def unavailable(self) -> list[str]:
+    async def unavailable_or_degraded(self) -> list[str]:
         async with self._lock:  # concurrent probes share one round of checks
             answer = self._answer
             if answer is None or answer[1] <= time.monotonic():
@@ -40,6 +46,12 @@ class Readiness:
                 answer = self._answer = ([name for name, ok in zip(names, outcomes, strict=True) if not ok],
                                          time.monotonic() + self._seconds)
             return answer[0]
+
+    async def status(self) -> tuple[list[str], list[str]]:
+        """(unavailable: the process is not ready, degraded: it serves without them)."""
+        failed = await self.unavailable_or_degraded()
+        return ([name for name in failed if name not in self._degrading],
+                [name for name in failed if name in self._degrading])
 
     async def _run(self, name: str) -> bool:
         try:
