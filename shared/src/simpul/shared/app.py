@@ -38,7 +38,7 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
     engine = create_engine(settings.resolved_database_url())
-    migration = Migration(engine, migrations)
+    migration = Migration(engine, migrations, apply=settings.migrate_on_start)
     answers = AnswerWriter(engine, idempotency) if idempotency is not None else None
 
     @asynccontextmanager
