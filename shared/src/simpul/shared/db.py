@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -18,7 +19,7 @@ import orjson
 from sqlalchemy import DateTime, Engine, TypeDecorator, event, exc, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def normalise_url(url: str) -> str:
@@ -163,6 +164,54 @@ async def ping(engine: AsyncEngine) -> None:
 def advisory_lock_key(name: str) -> int:
     """The PostgreSQL advisory lock key (a signed 64-bit integer) of a name."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+class HeldLock:
+    """A PostgreSQL session-level advisory lock for work that needs one doer at a time among
+    replicas (an outbox's publisher), held on a connection of its own for as long as it lives.
+    When the holder dies its connection closes and PostgreSQL releases the lock; the others try
+    to take it at most every `retry_seconds`, so one of them holds it that much later.
+
+    Whoever uses the lock runs its queries on `acquire()`'s connection: a query that succeeds
+    proves the lock still held, and one that fails must be followed by `release()`."""
+
+    def __init__(self, engine: AsyncEngine, name: str, *, retry_seconds: float = 1.0) -> None:
+        self._engine = engine
+        self._key = advisory_lock_key(name)
+        self._retry_seconds = retry_seconds
+        self._connection: AsyncConnection | None = None
+        self._held = False
+        self._next_try = 0.0
+
+    async def acquire(self) -> AsyncConnection | None:
+        """The lock's connection while this process holds the lock, taking it when free; None
+        while another holds it (asking PostgreSQL again only once `retry_seconds` have passed)."""
+        if self._held:
+            return self._connection
+        now = time.monotonic()
+        if now < self._next_try:
+            return None
+        self._next_try = now + self._retry_seconds
+        try:
+            if self._connection is None:
+                connection = await self._engine.connect()
+                self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            taken = await self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key})
+            self._held = bool(taken.scalar_one())
+        except Exception:
+            await self.release()
+            raise
+        return self._connection if self._held else None
+
+    async def release(self) -> None:
+        """Close the lock's connection, which releases the lock: on stopping, and after a query
+        on it failed (the lock may be gone already). The next `acquire` connects anew."""
+        connection, self._connection, self._held = self._connection, None, False
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
 
 
 class SchemaNotCurrent(RuntimeError):
