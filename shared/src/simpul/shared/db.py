@@ -166,6 +166,14 @@ def advisory_lock_key(name: str) -> int:
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
+# A holder whose machine vanishes sends no FIN: PostgreSQL notices the dead connection (and drops
+# the lock) after about idle + interval * count seconds of silence, not the system's two hours.
+# Session settings of the lock's own connection, which is never handed back to the pool.
+KEEPALIVES = text("SELECT set_config('tcp_keepalives_idle', '2', false),"
+                  " set_config('tcp_keepalives_interval', '1', false),"
+                  " set_config('tcp_keepalives_count', '2', false)")
+
+
 class HeldLock:
     """A PostgreSQL session-level advisory lock for work that needs one doer at a time among
     replicas (an outbox's publisher), held on a connection of its own for as long as it lives.
@@ -196,6 +204,7 @@ class HeldLock:
             if self._connection is None:
                 connection = await self._engine.connect()
                 self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await self._connection.execute(KEEPALIVES)
             taken = await self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key})
             self._held = bool(taken.scalar_one())
         except Exception:
