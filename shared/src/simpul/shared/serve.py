@@ -55,7 +55,9 @@ def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Com
         try:
             asyncio.run(_run_and_close(migration))
         except Exception as exc:  # the operator gets one line, not a traceback
-            print(f"simpul.{settings.service_name} migrate failed: {describe_failure(exc)}", file=sys.stderr)
+            # SQLAlchemy's errors go on with the statement and a link on lines of their own.
+            reason = describe_failure(exc).splitlines()[0]
+            print(f"simpul.{settings.service_name} migrate failed: {reason}", file=sys.stderr)
             return 1
         log.info("%s: database at the newest schema", settings.service_name)
         return 0
