@@ -16,7 +16,7 @@ from simpul.notifications.app import create_app
 from simpul.notifications.models import processed_events
 from simpul.notifications.settings import NotificationsSettings
 from simpul.shared.relay_amqp import AmqpTransport, EXCHANGE, NOTIFICATIONS_DEAD_LETTER_QUEUE, declare_topology
-from tests.api.notifications.conftest import FAST, admin
+from tests.api.notifications.conftest import FAST, Harness, admin
 from tests.e2e.notifications.producer import Producer, submission_data
 from tests.e2e.notifications.receivers import amqp_server, amqp_vhost, close_broker_connections
 from tests.support.asgi import running
@@ -153,7 +153,8 @@ async def test_two_replicas_consuming_one_queue_record_and_mail_each_event_once(
     settings = await settings_for(NotificationsSettings, **FAST, smtp_host="127.0.0.1", smtp_port=mail.port,
                                   event_broker=url)
     first, second = create_app(settings), create_app(settings)
-    async with running(first), running(second):
+    async with running(first) as client, running(second):
+        harness = Harness(client, first, settings)
         relay = producer.relay(AmqpTransport(url), batch_size=5)
         await relay.start()
         try:
@@ -163,9 +164,7 @@ async def test_two_replicas_consuming_one_queue_record_and_mail_each_event_once(
                 if n == 20:  # unacknowledged messages are redelivered, to either replica
                     await asyncio.to_thread(close_broker_connections, vhost)
                 await asyncio.sleep(0.01)
-            deadline = asyncio.get_running_loop().time() + 30
-            while len(mail.received()) < 40 and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.05)
+            await harness.eventually(lambda: len(mail.received()) >= 40, timeout=30, message="events lost")
             await asyncio.sleep(1)  # room for copies, which must not come
         finally:
             await relay.stop()
