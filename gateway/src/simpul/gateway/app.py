@@ -16,7 +16,7 @@ from simpul.gateway.runtime import Gateway
 from simpul.gateway.settings import GatewaySettings
 from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
-from simpul.shared.idempotency import IdempotencyMiddleware
+from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import ErrorBoundaryMiddleware, install_problem_handlers
 from simpul.shared.requestid import RequestIdMiddleware
@@ -41,16 +41,19 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     settings = settings or GatewaySettings()
     engine = create_engine(settings.resolved_database_url())
     gateway = Gateway(settings, engine, resolver=resolver)
+    purge = expired_keys_purge(engine, idempotency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        purge.start()
         if freeze_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
+            await purge.stop()
             await gateway.stop()
             await engine.dispose()
 

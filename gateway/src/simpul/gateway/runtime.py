@@ -35,7 +35,7 @@ class Gateway:
                  resolver: Resolver = resolve_addresses) -> None:
         self.settings = settings
         self.engine = engine
-        self.migration = Migration(engine, MIGRATIONS)
+        self.migration = Migration(engine, MIGRATIONS, apply=settings.migrate_on_start)
         self.clients = ClientService(
             session_factory(engine), read_session_factory(engine), protected_client_id=settings.admin_client_id
         )

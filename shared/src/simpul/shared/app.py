@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
-from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware
+from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
 from simpul.shared.readiness import Readiness, broker_check, database_check
@@ -36,17 +36,22 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
     engine = create_engine(settings.resolved_database_url())
-    migration = Migration(engine, migrations)
+    migration = Migration(engine, migrations, apply=settings.migrate_on_start)
     answers = AnswerWriter(engine, idempotency) if idempotency is not None else None
+    purge = expired_keys_purge(engine, idempotency) if idempotency is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migration.run()
         for hook in on_startup or []:
             await hook(app)
+        if purge is not None:
+            purge.start()
         try:
             yield
         finally:
+            if purge is not None:
+                await purge.stop()
             for hook in on_shutdown or []:
                 await hook(app)
             if answers is not None:

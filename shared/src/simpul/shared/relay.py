@@ -8,6 +8,13 @@ subject arrive in the order they were staged. While the destination is down it b
 backoff is kept on the rows (`attempts`, `next_attempt_at`, `last_error`), so it survives a
 restart and shows where events are stuck.
 
+Replicas: on PostgreSQL a relay publishes only while it holds its outbox's advisory lock
+(`simpul.shared.db.HeldLock`), so one replica at a time publishes an outbox and the order per
+subject holds. The others try to take the lock every second; when the holder dies its
+connection closes, PostgreSQL releases the lock and another replica publishes about a second
+later. The holder reads the outbox on the lock's own connection, so a lost lock connection stops
+it before it publishes anything more. SQLite has one process: no lock.
+
 A service starts one on start-up and stops it on shutdown (submissions' and signatures' `app.py`),
 with `transport_for(settings)`.
 
@@ -31,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from simpul.shared.balance import Balancer
-from simpul.shared.db import utcnow
+from simpul.shared.db import HeldLock, utcnow
 from simpul.shared.events import SPEC_VERSION
 from simpul.shared.internal import InternalClient
 from simpul.shared.settings import BaseServiceSettings
@@ -90,9 +97,9 @@ def envelope_of(row: Any) -> dict[str, Any]:
 class OutboxRelay:
     """The relay of one outbox table: a `simpul.shared.worker.Worker` whose batch is the next
     unpublished rows, in order. It reads them rather than claims them, since the order needs one
-    publisher per outbox: replicas of a service would each publish the same rows (consumers
-    drop repeats by event id); holding a PostgreSQL advisory lock while publishing would keep
-    it to one."""
+    publisher per outbox: on PostgreSQL the one replica holding the outbox's lock (see the
+    module). A repeat after a takeover (rows published but not yet marked) carries the same
+    event ids, which consumers drop."""
 
     def __init__(
         self,
@@ -106,6 +113,7 @@ class OutboxRelay:
         backoff_base: float = 0.25,
         backoff_cap: float = 30.0,
         retention: timedelta = timedelta(days=7),
+        lock_retry_seconds: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions
@@ -116,6 +124,9 @@ class OutboxRelay:
         self._backoff_cap = backoff_cap
         self._retention = retention
         self._last_purge: float | None = None
+        engine = sessions.kw["bind"]
+        self._lock = None if engine.dialect.name == "sqlite" else HeldLock(
+            engine, f"simpul:outbox:{table.fullname}", retry_seconds=lock_retry_seconds)
         self._worker = Worker(
             f"outbox-relay:{table.name}", claim=self._claim, process=self._publish,
             poll_seconds=poll_interval, batch_size=batch_size, backoff_base=backoff_base,
@@ -158,6 +169,8 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         await self._worker.stop()
+        if self._lock is not None:
+            await self._lock.release()  # another replica takes over within its retry interval
         await self.transport.aclose()
 
     async def publish_pending(self) -> int:
@@ -175,13 +188,22 @@ class OutboxRelay:
 
     async def _unpublished(self) -> Sequence[Any]:
         table = self._table
-        async with self._read_sessions() as session:
-            rows = (
-                await session.execute(
-                    select(table).where(table.c.published_at.is_(None)).order_by(table.c.position)
-                    .limit(self._batch_size)
-                )
-            ).all()
+        query = (select(table).where(table.c.published_at.is_(None)).order_by(table.c.position)
+                 .limit(self._batch_size))
+        if self._lock is None:
+            async with self._read_sessions() as session:
+                rows = (await session.execute(query)).all()
+        else:
+            connection = await self._lock.acquire()
+            if connection is None:
+                return []  # another replica publishes this outbox
+            try:
+                rows = (await connection.execute(query)).all()
+            except Exception:
+                log.warning("outbox %s: the publisher lock's connection failed; publishing stops until "
+                            "the lock is taken again", table.name)
+                await self._lock.release()
+                raise
         # The first row carries the backoff: nothing behind it may overtake it. Until it runs out
         # a commit's wake-up has nothing to publish, so the worker sleeps through those.
         retry_at = rows[0].next_attempt_at if rows else None

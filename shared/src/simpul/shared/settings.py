@@ -48,6 +48,11 @@ class BaseServiceSettings(BaseSettings):
     # over HTTP to the notifications service (the embedded default).
     event_broker: str | None = Field(default=None, repr=False)
 
+    # Whether a starting process brings its database to the newest schema itself. Replicas of a
+    # deployment turn it off and run `python -m simpul.<service> migrate` once (a Job); a process
+    # then starts only when its database is already at the newest schema.
+    migrate_on_start: bool = True
+
     # Default language of human-readable messages when the client sends no Accept-Language.
     default_language: str = "id"
 

@@ -1,6 +1,5 @@
-from simpul.shared.serve import load_settings, serve
 from simpul.signatures.app import create_app
 from simpul.signatures.settings import SignaturesSettings
+from simpul.shared.serve import main
 
-settings = load_settings(SignaturesSettings)
-serve(create_app(settings), settings.host, settings.port, settings.log_level)
+main(create_app, SignaturesSettings)
