@@ -192,7 +192,7 @@ async def revoke_client(
 ) -> Response:
     gateway = gateway_of(request)
     await gateway.clients.revoke(client_id, actor=admin.subject, request_id=current_request_id())
-    gateway.registry.forget(client_id)
+    await gateway.revoked(client_id)
     return Response(status_code=204)
 
 
@@ -220,7 +220,11 @@ async def readyz(request: Request) -> Response:
         language = request_language(request)
         log.warning("readiness check failed", exc_info=True)
         return problem_response(503, NOT_READY.render(language), language, slug="not-ready")
-    return JSONResponse({"status": "ready", "upstreams": upstreams})
+    body: dict = {"status": "ready", "upstreams": upstreams}
+    redis = gateway_of(request).redis_state()
+    if redis is not None:
+        body["redis"] = redis
+    return JSONResponse(body)
 
 
 @router.get("/metrics", include_in_schema=False)
