@@ -12,7 +12,7 @@ from typing import TypeVar
 from simpul.gateway.keys import SigningKeys
 from simpul.gateway.settings import GatewaySettings
 from simpul.shared.db import create_engine, session_factory
-from simpul.shared.envelope import keys_for, rotate_key_encryption_key
+from simpul.shared.envelope import ReloadingKeys, keys_for, rotate_key_encryption_key
 from simpul.shared.identity import ASSERTION_LIFETIME_SECONDS
 
 ACTOR = "operator"
@@ -24,7 +24,7 @@ def _with_keys(settings: GatewaySettings, work: Callable[[SigningKeys], Awaitabl
         engine = create_engine(settings.resolved_database_url())
         try:
             keys = SigningKeys(
-                session_factory(engine), partial(keys_for, settings),
+                session_factory(engine), ReloadingKeys(partial(keys_for, settings)),
                 verify_for=timedelta(seconds=max(settings.token_lifetime_seconds, ASSERTION_LIFETIME_SECONDS)),
             )
             return await work(keys)

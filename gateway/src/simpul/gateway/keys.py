@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.gateway.models import signing_key_events, signing_keys
 from simpul.shared.db import utcnow
-from simpul.shared.envelope import EnvelopeError, KeyEncryptionKeys
+from simpul.shared.envelope import KeyEncryptionKeys, ReloadingKeys
 from simpul.shared.locks import hold_for_transaction
 
 log = logging.getLogger("simpul.gateway.keys")
@@ -106,11 +105,10 @@ class KeyRing:
 class SigningKeys:
     """The key set in the database: made once, rotated, re-wrapped, loaded by every replica."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], keks: Callable[[], KeyEncryptionKeys], *,
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], keks: ReloadingKeys, *,
                  verify_for: timedelta) -> None:
         self.sessions = sessions
-        self._read_keks = keks
-        self.keks = keks()
+        self.keks = keks
         # The longest a token signed by a key stays valid: how long a replaced key still verifies.
         self.verify_for = verify_for
         self._opened: dict[str, SigningKey] = {}
@@ -146,14 +144,13 @@ class SigningKeys:
 
     async def rewrap(self, keks: KeyEncryptionKeys, actor: str) -> int:
         """Every sealed private key re-wrapped under the current key of `keks`."""
-        self.keks = keks
         async with self.sessions.begin() as session:
             await hold_for_transaction(session, "gateway signing keys")
             rows = (await session.execute(select(signing_keys.c.kid, signing_keys.c.sealed_private_key))).all()
-            stale = [row for row in rows if not self.keks.is_current(row.sealed_private_key)]
+            stale = [row for row in rows if not keks.is_current(row.sealed_private_key)]
             for row in stale:
                 await session.execute(update(signing_keys).where(signing_keys.c.kid == row.kid)
-                                      .values(sealed_private_key=self.keks.rewrap(row.sealed_private_key)))
+                                      .values(sealed_private_key=keks.rewrap(row.sealed_private_key)))
                 await _audit(session, row.kid, "rewrapped", actor, utcnow())
         return len(stale)
 
@@ -189,13 +186,7 @@ class SigningKeys:
     def _open(self, kid: str, sealed: bytes) -> SigningKey:
         key = self._opened.get(kid)
         if key is None:
-            try:
-                der = self.keks.open(sealed, seal_context(kid))
-            except EnvelopeError:
-                # Re-wrapped by another process under a new KEK: a file shows it now (a variable
-                # only after a restart, which then fails with this error).
-                self.keks = self._read_keks()
-                der = self.keks.open(sealed, seal_context(kid))
+            der = self.keks.open(sealed, seal_context(kid))
             key = self._opened[kid] = SigningKey.from_der(kid, der)
         return key
 

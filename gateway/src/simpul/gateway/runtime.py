@@ -24,7 +24,7 @@ from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.settings import GatewaySettings
 from simpul.gateway.tokens import AccessTokens, AssertionMinter
 from simpul.shared.db import Migration, ping, read_session_factory, session_factory
-from simpul.shared.envelope import keys_for
+from simpul.shared.envelope import ReloadingKeys, keys_for
 from simpul.shared.identity import ASSERTION_LIFETIME_SECONDS
 from simpul.shared.worker import periodic
 
@@ -52,7 +52,7 @@ class Gateway:
         self.tokens = AccessTokens(settings.public_url.rstrip("/"), settings.token_lifetime_seconds)
         self.minter = AssertionMinter()
         self.signing_keys = SigningKeys(
-            self.clients.sessions, partial(keys_for, settings),
+            self.clients.sessions, ReloadingKeys(partial(keys_for, settings)),
             verify_for=timedelta(seconds=max(settings.token_lifetime_seconds, ASSERTION_LIFETIME_SECONDS)),
         )
         local_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_capacity)

@@ -107,6 +107,26 @@ class KeyEncryptionKeys:
             raise EnvelopeError("the wrapped data key was altered") from exc
 
 
+class ReloadingKeys:
+    """The configured KEKs, read again when a sealed value names one not held: another process
+    re-wrapped it under a new key, which a KEK file shows at once (a variable only after a
+    restart, until which opening fails with EnvelopeError)."""
+
+    def __init__(self, read: Callable[[], KeyEncryptionKeys]) -> None:
+        self._read = read
+        self.keys = read()
+
+    def seal(self, plaintext: bytes, context: bytes) -> bytes:
+        return self.keys.seal(plaintext, context)
+
+    def open(self, sealed: bytes, context: bytes) -> bytes:
+        try:
+            return self.keys.open(sealed, context)
+        except EnvelopeError:
+            self.keys = self._read()
+            return self.keys.open(sealed, context)
+
+
 def load_keys(inline: str | None, file: Path | None, default_file: Path) -> KeyEncryptionKeys:
     """From SIMPUL_KEY_ENCRYPTION_KEY, else SIMPUL_KEY_ENCRYPTION_KEY_FILE, else (embedded
     default) a file generated once under data_dir with mode 0600."""
