@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import subprocess
 import time
 import uuid
 from contextlib import AsyncExitStack
@@ -24,9 +26,11 @@ from simpul.shared.db import create_engine, migrate
 from simpul.shared.envelope import new_key_text
 from tests.api.gateway.conftest import ADMIN_ID, ADMIN_SECRET, closed_port_url
 from tests.support.asgi import running
+from tests.support.processes import free_port
 
 FORM = {"grant_type": "client_credentials", "client_id": ADMIN_ID, "client_secret": ADMIN_SECRET}
 REDIS_ENV = "SIMPUL_TEST_REDIS"
+REDIS_SERVER = shutil.which("redis-server")
 needs_redis = pytest.mark.skipif(not os.environ.get(REDIS_ENV), reason=f"{REDIS_ENV} not set")
 
 
@@ -151,3 +155,46 @@ async def test_redis_down_degrades_to_in_process_limits_and_keeps_serving(gatewa
     assert ready.status_code == 200 and ready.json()["redis"] == "degraded"
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1 and "Redis unavailable" in warnings[0].getMessage()
+
+
+def start_redis(port: int) -> subprocess.Popen:
+    process = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+    return process
+
+
+@pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server not installed (system-packages.txt)")
+async def test_redis_lost_later_is_logged_once_served_around_and_used_again_when_back(gateway_settings, caplog):
+    caplog.set_level(logging.INFO, logger="simpul.gateway.redis")
+    port = free_port()
+    redis = start_redis(port)
+    try:
+        async with AsyncExitStack() as stack:
+            (gateway,), _, _ = await replicas(gateway_settings, stack, count=1, redis_url=f"redis://127.0.0.1:{port}/0",
+                                              rate_limit_per_minute=6000, rate_limit_burst=100)
+            assert (await gateway.get("/readyz")).json()["redis"] == "ready"
+            redis.kill()
+            redis.wait()
+            statuses = [(await gateway.get("/v1/services")).status_code for _ in range(5)]
+            assert 429 not in statuses and 500 not in statuses
+            assert (await gateway.get("/readyz")).json()["redis"] == "degraded"
+            redis = start_redis(port)
+            deadline = time.monotonic() + 5
+            while (await gateway.get("/readyz")).json()["redis"] != "ready":
+                assert time.monotonic() < deadline, "the gateway did not return to Redis"
+                await asyncio.sleep(0.1)
+            answer = await gateway.get("/v1/services")
+            # Counted in Redis again: the new server holds this caller's window.
+            assert answer.status_code != 429
+            keys = subprocess.run(["redis-cli", "-p", str(port), "--scan"], capture_output=True, text=True).stdout
+            assert "simpul-gateway" in keys
+    finally:
+        redis.kill()
+        redis.wait()
+    messages = [record.getMessage() for record in caplog.records if record.name == "simpul.gateway.redis"]
+    assert len([message for message in messages if "Redis unavailable" in message]) == 1
+    assert len([message for message in messages if "Redis is back" in message]) == 1

@@ -12,8 +12,9 @@ DEV_ADMIN_CLIENT_SECRET = "simpul-dev-secret"
 
 
 class GatewaySettings(BaseServiceSettings):
-    # docker-compose passes unset variables as empty strings; they mean "use the default".
-    model_config = SettingsConfigDict(env_ignore_empty=True)
+    # docker-compose passes unset variables as empty strings; they mean "use the default". A bad
+    # value is named in the error, never shown (a Redis URL may hold a password).
+    model_config = SettingsConfigDict(env_ignore_empty=True, hide_input_in_errors=True)
 
     service_name: ClassVar[str] = "gateway"
 
@@ -52,7 +53,7 @@ class GatewaySettings(BaseServiceSettings):
 
     # SIMPUL_REDIS_URL (optional, redis://...): rate limits counted once for all gateway replicas
     # and revocations broadcast to them at once. Unset or unreachable: counted in each process.
-    redis_url: str | None = Field(default=None, repr=False)
+    redis_url: str | None = Field(default=None, repr=False, pattern=r"^(redis|rediss|unix)://\S+$")
     # SIMPUL_REDIS_PREFIX: names this deployment's keys and channel, for a Redis shared with others.
     redis_prefix: str = Field(default="simpul-gateway", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 
