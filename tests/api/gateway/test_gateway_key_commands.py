@@ -7,7 +7,6 @@ import asyncio
 from datetime import UTC, datetime
 
 from alembic import command
-from alembic.config import Config
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text
 
@@ -17,23 +16,7 @@ from simpul.gateway.models import metadata, signing_key_events, signing_keys
 from simpul.gateway.runtime import MIGRATIONS
 from simpul.shared.db import create_engine, migrate
 from simpul.shared.envelope import KeyEncryptionKeys, new_key_text
-from tests.support.migrations import migrate_down_and_up
-
-
-async def _alembic(url: str, action, revision: str) -> None:
-    engine = create_engine(url)
-
-    def run(connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        action(config, revision)
-
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(run)
-    finally:
-        await engine.dispose()
+from tests.support.migrations import alembic_to, migrate_down_and_up
 
 
 async def _query(url: str, statement):
@@ -54,7 +37,7 @@ async def test_a_key_kept_in_the_clear_is_sealed_on_upgrade_and_opened_on_downgr
     kek = new_key_text()
     monkeypatch.setenv("SIMPUL_KEY_ENCRYPTION_KEY", kek)
     url = await databases.url("gateway")
-    await _alembic(url, command.upgrade, "0002")
+    await alembic_to(url, MIGRATIONS, command.upgrade, "0002")
     key = SigningKey.generate()
     pem = key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                         serialization.NoEncryption()).decode("ascii")
@@ -65,13 +48,13 @@ async def test_a_key_kept_in_the_clear_is_sealed_on_upgrade_and_opened_on_downgr
             {"kid": key.kid, "pem": pem, "at": datetime(2026, 1, 1, tzinfo=UTC)})
     await engine.dispose()
 
-    await _alembic(url, command.upgrade, "head")
+    await alembic_to(url, MIGRATIONS, command.upgrade, "head")
     (row,) = await _query(url, select(signing_keys))
     assert row.signs_from == row.created_at
     opened = KeyEncryptionKeys.parse(kek).open(row.sealed_private_key, seal_context(key.kid))
     assert opened == key.private_der()
 
-    await _alembic(url, command.downgrade, "0002")
+    await alembic_to(url, MIGRATIONS, command.downgrade, "0002")
     ((kid, kept_pem),) = await _query(url, text("SELECT kid, private_key_pem FROM signing_keys"))
     assert (kid, kept_pem) == (key.kid, pem)
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alembic import command
-from alembic.config import Config
 from cryptography.hazmat.primitives.serialization import load_der_private_key
 from sqlalchemy import insert, select
 
@@ -20,26 +19,10 @@ from simpul.signatures.commands import COMMANDS
 from simpul.signatures.keystore import ISSUING_CA, DevelopmentKeystore, certificate_row, seal_context
 from simpul.signatures.models import certificate_events, certificates, metadata
 from simpul.signatures.settings import SignaturesSettings
-from tests.support.migrations import migrate_down_and_up
+from tests.support.migrations import alembic_to, migrate_down_and_up
 
 MIGRATIONS = Path(simpul.signatures.__file__).parent / "migrations"
 PASSPHRASE = "the passphrase of before"
-
-
-async def _alembic(url: str, action, revision: str) -> None:
-    engine = create_engine(url)
-
-    def run(connection) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        action(config, revision)
-
-    try:
-        async with engine.begin() as connection:
-            await connection.run_sync(run)
-    finally:
-        await engine.dispose()
 
 
 async def _stored_key(url: str):
@@ -61,7 +44,7 @@ async def test_a_passphrase_encrypted_key_is_sealed_on_upgrade_and_back_on_downg
     monkeypatch.setenv("SIMPUL_KEY_ENCRYPTION_KEY", kek)
     monkeypatch.setenv("SIMPUL_SIGNATURES_KEY_PASSPHRASE", PASSPHRASE)
     url = await databases.url("signatures")
-    await _alembic(url, command.upgrade, "0003")
+    await alembic_to(url, MIGRATIONS, command.upgrade, "0003")
     now = datetime.now(UTC)
     root_key, root = pki.make_root(now)
     key, certificate = pki.make_issuing_ca(root_key, root, now)
@@ -72,12 +55,12 @@ async def test_a_passphrase_encrypted_key_is_sealed_on_upgrade_and_back_on_downg
             private_key=pki.encrypt_key(key, PASSPHRASE.encode()), now=now)))
     await engine.dispose()
 
-    await _alembic(url, command.upgrade, "head")
+    await alembic_to(url, MIGRATIONS, command.upgrade, "head")
     fingerprint, sealed = await _stored_key(url)
     opened = load_der_private_key(KeyEncryptionKeys.parse(kek).open(sealed, seal_context(fingerprint)), password=None)
     assert opened.private_numbers() == key.private_numbers()
 
-    await _alembic(url, command.downgrade, "0003")
+    await alembic_to(url, MIGRATIONS, command.downgrade, "0003")
     _, encrypted = await _stored_key(url)
     assert pki.decrypt_key(encrypted, PASSPHRASE.encode()).private_numbers() == key.private_numbers()
 
