@@ -131,7 +131,7 @@ class SigningKeys:
             retire_at = signs_from + self.verify_for + PROPAGATION
             replaced = (await session.execute(
                 update(signing_keys)
-                .where(or_(signing_keys.c.retired_at.is_(None), signing_keys.c.retired_at > retire_at))
+                .where(signing_keys.c.retired_at.is_(None))
                 .values(retired_at=retire_at)
                 .returning(signing_keys.c.kid)
             )).scalars().all()

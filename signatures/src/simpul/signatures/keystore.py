@@ -171,15 +171,18 @@ class DevelopmentKeystore:
                                    kind=TSA, unit=None)
 
     async def _replace(self, role: str, old: Any | None, make, *, kind: str, unit: str | None) -> Any:
-        """A new certificate for `role` (first, or replacing `old`), made once across replicas."""
+        """A new certificate for `role` (first, or replacing `old`), stored once across replicas:
+        made outside the lock (so other writes don't wait for the key generation), kept only if
+        no other replica stored one meanwhile."""
+        now = self._clock()
+        key, certificate = await anyio.to_thread.run_sync(make, now)
+        row = certificate_row(certificate, kind=kind, unit=unit, role=role,
+                              private_key=self._seal(key, certificate), now=now)
         async with self._sessions() as session, session.begin():
             await hold_for_transaction(session, f"signatures pki {role}")
             current = (await session.execute(select(certificates).where(certificates.c.active_role == role))).mappings().first()
-            if current is None or current["not_after"] - self._clock() < pki.RENEW_BEFORE:
-                now = self._clock()
-                key, certificate = await anyio.to_thread.run_sync(make, now)
-                row = certificate_row(certificate, kind=kind, unit=unit, role=role,
-                                      private_key=self._seal(key, certificate), now=now)
+            stored = current["id"] if current is not None else None
+            if stored == (old["id"] if old is not None else None):
                 if current is not None:
                     await session.execute(update(certificates).where(certificates.c.id == current["id"])
                                           .values(active_role=None, status="replaced"))
