@@ -1,21 +1,22 @@
-"""The signing keys' migration (keys kept in the clear by 0001 are sealed, and opened again by a
+"""The signing keys' life (replaced, verifying until their tokens expire, dropped), their migration (keys kept in the clear by 0001 are sealed, and opened again by a
 downgrade) and the operator commands that rotate the signing key and the key-encryption key."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text
 
 from simpul.gateway.commands import COMMANDS
-from simpul.gateway.keys import SigningKey, seal_context
+from simpul.gateway import keys as keys_module
+from simpul.gateway.keys import SigningKey, SigningKeys, seal_context
 from simpul.gateway.models import metadata, signing_key_events, signing_keys
 from simpul.gateway.runtime import MIGRATIONS
-from simpul.shared.db import create_engine, migrate
-from simpul.shared.envelope import KeyEncryptionKeys, new_key_text
+from simpul.shared.db import create_engine, migrate, session_factory
+from simpul.shared.envelope import KeyEncryptionKeys, ReloadingKeys, new_key_text
 from tests.support.migrations import alembic_to, migrate_down_and_up
 
 
@@ -81,3 +82,26 @@ def test_the_rotation_commands_add_a_signing_key_and_rewrap_under_a_new_kek(gate
                asyncio.run(_query(settings.database_url, select(signing_key_events).order_by(signing_key_events.c.id)))]
     assert actions == [("created", "system"), ("retiring", "operator"), ("created", "operator"),
                        ("rewrapped", "operator"), ("rewrapped", "operator")]
+
+
+async def test_a_replaced_key_verifies_until_its_tokens_expire_then_is_dropped(databases, monkeypatch):
+    monkeypatch.setattr(keys_module, "PROPAGATION", timedelta(0))
+    url = await databases.url("gateway")
+    engine = create_engine(url)
+    await migrate(engine, MIGRATIONS)
+    keks = KeyEncryptionKeys.parse(new_key_text())
+    keys = SigningKeys(session_factory(engine), ReloadingKeys(lambda: keks), verify_for=timedelta(seconds=0.3))
+    try:
+        await keys.ensure()
+        first = (await keys.load()).current.kid
+        second, _ = await keys.rotate("operator")
+        ring = await keys.load()
+        assert ring.current.kid == second and ring.kids == {first, second}
+        assert await keys.drop_expired() == []
+        await asyncio.sleep(0.4)
+        assert (await keys.load()).kids == {second}
+        assert await keys.drop_expired() == [first]
+    finally:
+        await engine.dispose()
+    actions = [(event.kid, event.action) for event in await _query(url, select(signing_key_events).order_by(signing_key_events.c.id))]
+    assert actions[-1] == (first, "dropped")
