@@ -25,6 +25,8 @@ log = logging.getLogger("simpul.gateway.redis")
 # A request waits at most this long for Redis before it is counted in process instead.
 TIMEOUT_SECONDS = 0.25
 PROBE_SECONDS = 1.0
+# Requests whose counts go to Redis in one pipeline, at most.
+MAX_BATCH = 64
 
 
 class RedisLink:
@@ -118,7 +120,8 @@ class SharedRateLimiter:
     memory stays constant per caller, unlike a moving window's log of every request.
 
     limits' own `hit` and `get_window_stats` would cost two round trips; the same two Lua
-    scripts (acquire, then read the window for the headers) are sent in one pipeline instead.
+    scripts (acquire, then read the window for the headers) are sent in one pipeline instead,
+    together with those of the other requests waiting at that moment.
     The limit matches the in-process bucket: `capacity` requests in the time the bucket takes to
     refill, so the average rate and the largest burst are the same with or without Redis.
     """
@@ -130,6 +133,8 @@ class SharedRateLimiter:
         window_seconds = max(1, round(capacity * 60 / per_minute))
         self.item = RateLimitItemPerSecond(capacity, window_seconds)
         self.expiry = self.item.get_expiry()
+        self._pending: list[tuple[tuple[str, str], asyncio.Future]] = []
+        self._sender: asyncio.Task | None = None
 
     async def acquire(self, key: str, now: float) -> tuple[bool, int, int]:
         if not self.link.available:
@@ -142,14 +147,40 @@ class SharedRateLimiter:
         return self._outcome(bool(acquired), window)
 
     async def _hit(self, key: str) -> list:
+        """[acquired, window] for `key`, from the next batch sent."""
         storage, bridge = self.link.storage, self.link.storage.bridge
         item_key = self.item.key_for(key)
         keys = (bridge.prefixed_key(storage._previous_window_key(item_key)),
                 bridge.prefixed_key(storage._current_window_key(item_key)))
+        answer = asyncio.get_running_loop().create_future()
+        self._pending.append((keys, answer))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_batches())
+        return await answer
+
+    async def _send_batches(self) -> None:
+        """The requests waiting for Redis go together, one pipeline at a time: under load one
+        round trip serves many requests, and redis-py's cost per pipeline is paid once for them."""
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+            try:
+                results = await self._send(batch)
+            except (RedisError, OSError) as exc:
+                for _, answer in batch:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            for index, (_, answer) in enumerate(batch):
+                if not answer.done():
+                    answer.set_result(results[2 * index: 2 * index + 2])
+
+    async def _send(self, batch: list) -> list:
+        bridge = self.link.storage.bridge
         for attempt in (1, 2):
             pipeline = self.link.client.pipeline(transaction=False)
-            pipeline.evalsha(bridge.lua_acquire_sliding_window.sha, 2, *keys, self.item.amount, self.expiry, 1)
-            pipeline.evalsha(bridge.lua_sliding_window.sha, 2, *keys, self.expiry)
+            for keys, _ in batch:
+                pipeline.evalsha(bridge.lua_acquire_sliding_window.sha, 2, *keys, self.item.amount, self.expiry, 1)
+                pipeline.evalsha(bridge.lua_sliding_window.sha, 2, *keys, self.expiry)
             try:
                 return await pipeline.execute()
             except NoScriptError:
