@@ -116,7 +116,12 @@ def security_event(event: str, reason: str, scope: Scope | None = None, **fields
     entry: dict[str, object] = {"time": utc_timestamp(), "event": event, "reason": reason,
                                 "request_id": current_request_id()}
     if scope is not None:
-        entry.update(method=scope.get("method"), route=route_template(scope), **caller_fields(scope))
+        entry["method"] = scope.get("method")
+        route = route_template(scope)
+        # Refused before routing: the access line of the same request_id names its route.
+        if route != "unmatched":
+            entry["route"] = route
+        entry.update(caller_fields(scope))
     else:
         entry["address"] = _caller_address.get()
     entry.update({name: _clip(value) if isinstance(value, str) else value for name, value in fields.items()})
