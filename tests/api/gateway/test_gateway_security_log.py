@@ -110,3 +110,18 @@ async def test_a_forwarded_request_is_logged_under_the_identity_that_made_it(gat
     assert line["request_id"] == response.headers["x-request-id"] and line["status"] == response.status_code
     assert (line["client"], line["role"], line["tenant"]) == (created["client_id"], "officer", "KDN-BH")
     assert EMAIL not in captured.text and "akta" not in line["route"]
+
+
+async def test_the_access_log_can_be_turned_off_and_refusals_still_show(start_gateway, captured):
+    async with start_gateway(access_log=False, trusted_proxies="127.0.0.1") as gateway:
+        response = await gateway.http.get("/v1/services", headers={"Authorization": "Bearer x.y.z",
+                                                                   "X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == 401
+    assert events(captured, ACCESS_LOGGER) == []
+    (refusal,) = events(captured)
+    assert (refusal["event"], refusal["address"]) == ("token_rejected", "203.0.113.9")
+
+
+async def test_a_malformed_trusted_proxy_list_stops_the_gateway(gateway_settings):
+    with pytest.raises(ValueError, match="SIMPUL_TRUSTED_PROXIES: not an address or network: 'nginx'"):
+        await gateway_settings(trusted_proxies="10.0.0.0/8, nginx")

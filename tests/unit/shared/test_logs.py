@@ -16,6 +16,7 @@ from simpul.shared.logs import (
     ROUTE_HEADER,
     SECURITY_LOGGER,
     AccessLogMiddleware,
+    ForwardedCallerMiddleware,
     TrustedProxies,
     configure_logging,
     security_event,
@@ -124,7 +125,7 @@ async def test_the_resolved_caller_replaces_the_peer_for_what_follows(caplog):
         seen.append(scope["client"][0])
         await Response(status_code=204)(scope, receive, send)
 
-    app = AccessLogMiddleware(inner, service="gateway", proxies=TrustedProxies(["127.0.0.1"]))
+    app = ForwardedCallerMiddleware(AccessLogMiddleware(inner, service="gateway"), TrustedProxies(["127.0.0.1"]))
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5000))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         await http.get("/", headers={"X-Forwarded-For": "203.0.113.9"})

@@ -153,31 +153,42 @@ class TrustedProxies:
         return hops[0] if hops else peer
 
 
+class ForwardedCallerMiddleware:
+    """The caller's address from a trusted proxy's X-Forwarded-For replaces the peer's in the
+    scope, so everything after (access log, rate limit, forwarded headers) sees the caller."""
+
+    def __init__(self, app: ASGIApp, proxies: TrustedProxies) -> None:
+        self.app = app
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("client"):
+            forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"]
+            if forwarded:
+                peer, port = scope["client"]
+                scope["client"] = (self.proxies.caller(peer, ",".join(forwarded)), port)
+        await self.app(scope, receive, send)
+
+
 class AccessLogMiddleware:
     """One `simpul.access` JSON line per request, written when the answer is finished (or the
     app failed). Pure ASGI, one json.dumps per request: it runs on the gateway's hot path.
 
     `announce_route` (services): the answer carries its route template in ROUTE_HEADER.
-    `fallback_route` (gateway): the route logged when no template is known, e.g. for a refusal.
-    `proxies`: whose X-Forwarded-For is believed; the caller's address replaces the peer's in the
-    scope, so everything after (rate limit, forwarded headers) sees the caller."""
+    `fallback_route` (gateway): the route logged when no template is known, e.g. for a refusal."""
 
     def __init__(self, app: ASGIApp, *, service: str, announce_route: bool = False,
-                 fallback_route: Callable[[Scope], str] | None = None,
-                 proxies: TrustedProxies | None = None) -> None:
+                 fallback_route: Callable[[Scope], str] | None = None) -> None:
         self.app = app
         self.service = service
         self.announce_route = announce_route
         self.fallback_route = fallback_route
-        self.proxies = proxies if proxies is not None and proxies.networks else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        if self.proxies is not None and scope.get("client"):
-            self._resolve_caller(scope)
         client = scope.get("client")
         address = _caller_address.set(client[0] if client else None)
         status = 500
@@ -213,15 +224,6 @@ class AccessLogMiddleware:
                 access_log.handle(logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 0,
                                                     orjson.dumps(entry).decode(), None, None))
             _caller_address.reset(address)
-
-    def _resolve_caller(self, scope: Scope) -> None:
-        forwarded = None
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                forwarded = value.decode("latin-1") if forwarded is None else f"{forwarded},{value.decode('latin-1')}"
-        if forwarded is not None:
-            peer, port = scope["client"]
-            scope["client"] = (self.proxies.caller(peer, forwarded), port)
 
     def _route_of(self, message: Message, scope: Scope) -> str | None:
         """The route template at the start of the answer: announced by the service (and taken off
