@@ -159,3 +159,12 @@ def test_configure_logging_json_lines_and_quiet_libraries():
         for name in (ACCESS_LOGGER, SECURITY_LOGGER):
             logging.getLogger(name).handlers.clear()
             logging.getLogger(name).propagate = True
+
+
+async def test_passing_probes_are_not_logged_failing_ones_are(caplog):
+    caplog.set_level(logging.INFO, ACCESS_LOGGER)
+    for status in (200, 503):
+        app = AccessLogMiddleware(Response(status_code=status), service="things")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+            await http.get("/readyz")
+    assert [line["status"] for line in lines(caplog, ACCESS_LOGGER)] == [503]
