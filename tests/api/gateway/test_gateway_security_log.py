@@ -47,9 +47,10 @@ async def test_token_endpoint_failures_name_the_client_and_the_reason(gateway, c
         response = await gateway.http.post("/v1/oauth/token", data=form)
         assert response.status_code in (400, 401)
     logged = [event for event in events(captured) if event["event"] == "token_refused"]
-    assert [(event["reason"], event.get("client")) for event in logged] == [
+    assert [(event["reason"], event.get("client_id")) for event in logged] == [
         (reason, client) for _, reason, client in attempts
     ]
+    assert all(event["role"] == "anonymous" for event in logged)
     assert all(event["address"] == "127.0.0.1" and event["request_id"] for event in logged)
     for secret in (ADMIN_SECRET, EMAIL, created["client_secret"], PERSON):
         assert secret not in captured.text

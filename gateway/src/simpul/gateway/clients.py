@@ -246,7 +246,7 @@ class ClientService:
         matches = await asyncio.to_thread(verify_secret, secret[:MAX_SECRET_CHARS], stored)
         if row is None or not matches or row.revoked_at is not None:
             reason = "unknown client" if row is None else "bad secret" if not matches else "client revoked"
-            security_event("token_refused", reason, client=client_id)
+            security_event("token_refused", reason, client_id=client_id)
             return None
         return _record(row)
 

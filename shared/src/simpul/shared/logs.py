@@ -12,7 +12,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from ipaddress import ip_address, ip_network
 from typing import TYPE_CHECKING
@@ -21,7 +20,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simpul.shared.metrics import route_template
-from simpul.shared.requestid import current_request_id
+from simpul.shared.requestid import current_request_id, current_request_scope
 
 if TYPE_CHECKING:
     from simpul.shared.identity import Identity
@@ -43,11 +42,6 @@ ROUTE_HEADER = b"x-simpul-route"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Attacker-chosen values (a client_id at the token endpoint) are cut to this length.
 MAX_FIELD_CHARS = 128
-
-
-# The caller's address for security events raised where no scope is at hand (the token endpoint's
-# client check); set by the access log, which resolves it.
-_caller_address: ContextVar[str | None] = ContextVar("simpul_caller_address", default=None)
 
 
 def utc_timestamp() -> str:
@@ -111,9 +105,11 @@ def caller_fields(scope: Scope) -> dict[str, str | None]:
 
 def security_event(event: str, reason: str, scope: Scope | None = None, **fields: str | int | None) -> None:
     """A refusal on the security log: `event` says what was refused, `reason` why (a rule or a
-    verifier's message, never the credential itself)."""
+    verifier's message, never the credential itself). The caller comes from `scope`, by default
+    the request being answered."""
     if not security_log.isEnabledFor(logging.WARNING):
         return
+    scope = scope if scope is not None else current_request_scope()
     entry: dict[str, object] = {"time": utc_timestamp(), "event": event, "reason": reason,
                                 "request_id": current_request_id()}
     if scope is not None:
@@ -123,8 +119,6 @@ def security_event(event: str, reason: str, scope: Scope | None = None, **fields
         if route != "unmatched":
             entry["route"] = route
         entry.update(caller_fields(scope))
-    else:
-        entry["address"] = _caller_address.get()
     entry.update({name: _clip(value) if isinstance(value, str) else value for name, value in fields.items()})
     security_log.warning(orjson.dumps(entry).decode())
 
@@ -189,8 +183,6 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        client = scope.get("client")
-        address = _caller_address.set(client[0] if client else None)
         status = 500
         sent = 0
         route: str | None = None
@@ -207,7 +199,6 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, logged_send)
         finally:
-            _caller_address.reset(address)
             # Probes (every 2 s from each caller's balancer, and from the orchestrator) would
             # drown the log: only their failures are written.
             if (status >= 400 or scope["path"] not in PROBE_PATHS) and access_log.isEnabledFor(logging.INFO):
