@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import logging
 import socket
 
 import pytest
@@ -12,6 +14,7 @@ from tests.support.asgi import running
 from tests.support.identity import TEST_INTERNAL_SECRET, as_role
 
 from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
+from simpul.shared.logs import ACCESS_LOGGER, SECURITY_LOGGER
 
 SERVICES = [
     ("submissions", "simpul.submissions", "SubmissionsSettings"),
@@ -115,3 +118,26 @@ async def test_not_ready_while_the_database_is_down(settings_for):
 
 def _refuse(*_args, **_kwargs):
     raise ConnectionRefusedError("the database is gone")
+
+
+@pytest.mark.parametrize(("service", "package", "settings_name"), SERVICES)
+async def test_refused_assertions_and_every_answer_are_logged(service, package, settings_name, settings_for, caplog):
+    caplog.set_level(logging.INFO, ACCESS_LOGGER)
+    caplog.set_level(logging.INFO, SECURITY_LOGGER)
+    settings_class, create_app = load(package, settings_name)
+    app = create_app(await settings_for(settings_class))
+    async with running(app) as client:
+        caplog.clear()
+        await client.get("/v1/anything")
+        await client.get("/v1/anything", headers={ASSERTION_HEADER: "not-a-jwt"})
+        await client.get("/v1/anything", headers=as_role("some-other-service", "admin"))
+        healthy = await client.get("/healthz?token=abc")
+    refusals = [json.loads(record.getMessage()) for record in caplog.records if record.name == SECURITY_LOGGER]
+    assert [(event["event"], event["reason"]) for event in refusals] == [
+        ("assertion_refused", "no assertion"), ("assertion_refused", "malformed"),
+        ("assertion_refused", "Audience doesn't match")]
+    access = [json.loads(record.getMessage()) for record in caplog.records if record.name == ACCESS_LOGGER]
+    # A passing probe is not logged (it would drown the log).
+    assert [(line["route"], line["status"], line["service"]) for line in access] == [("unmatched", 401, service)] * 3
+    assert healthy.headers["x-simpul-route"] == "/healthz"
+    assert "abc" not in caplog.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
 
@@ -87,3 +89,13 @@ def test_what_a_caller_is_matched_on():
     assert Visibility.of(Identity("p", "applicant", tenant="31")) == Visibility(key="tenant", value="31")
     assert Visibility.of(Identity("o", "officer", tenant="KDN-BH")) == Visibility(key="unit", value="KDN-BH")
     assert Visibility.of(Identity("a", "admin")) == Visibility(everything=True)
+
+
+def test_a_row_hidden_from_its_reader_is_a_refusal_on_the_security_log(caplog):
+    caplog.set_level("INFO", "simpul.security")
+    officer = Visibility.of(Identity(subject="o-1", role="officer", tenant="KDN-BH"))
+    assert officer.allows({"tenant": "31", "unit": "KDN-BH"})
+    assert not officer.allows({"tenant": "31", "unit": "KDN-OTDA"})
+    assert not Visibility.of(ANONYMOUS).allows({"tenant": "31", "unit": "KDN-BH"})
+    reasons = [json.loads(record.getMessage())["reason"] for record in caplog.records]
+    assert reasons == ["visibility: unit", "visibility: nothing"]

@@ -12,11 +12,13 @@ from simpul.gateway.api import router
 from simpul.gateway.front import GatewayFront
 from simpul.gateway.models import idempotency
 from simpul.gateway.openapi import OpenApiAggregator
+from simpul.gateway.routing import service_route
 from simpul.gateway.runtime import Gateway
 from simpul.gateway.settings import GatewaySettings
 from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
 from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
+from simpul.shared.logs import AccessLogMiddleware, ForwardedCallerMiddleware, TrustedProxies
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import ErrorBoundaryMiddleware, install_problem_handlers
 from simpul.shared.requestid import RequestIdMiddleware
@@ -87,7 +89,8 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                        default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    # In front of it all: request id -> crash boundary -> front (which forwards, or calls FastAPI).
+    # In front of it all: request id -> caller behind a trusted proxy -> access log -> crash
+    # boundary -> front (which forwards, or calls FastAPI).
     front = GatewayFront(
         partial(FastAPI.__call__, app),
         upstreams=gateway.upstreams,
@@ -98,5 +101,10 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
         metrics=app.state.metrics,
         default_language=settings.default_language,
     )
-    app.entry = RequestIdMiddleware(ErrorBoundaryMiddleware(front, default_language=settings.default_language))
+    entry: ASGIApp = ErrorBoundaryMiddleware(front, default_language=settings.default_language)
+    if settings.access_log:
+        entry = AccessLogMiddleware(entry, service=settings.service_name, fallback_route=service_route)
+    if settings.trusted_proxies:
+        entry = ForwardedCallerMiddleware(entry, TrustedProxies(settings.trusted_proxy_networks()))
+    app.entry = RequestIdMiddleware(entry)
     return app

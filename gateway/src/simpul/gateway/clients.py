@@ -18,6 +18,7 @@ from simpul.gateway.models import client_events, clients
 from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 from simpul.shared.identity import CLIENT_ROLES
+from simpul.shared.logs import security_event
 from simpul.shared.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 
@@ -244,6 +245,8 @@ class ClientService:
         stored = row.secret_hash if row is not None else decoy_hash()
         matches = await asyncio.to_thread(verify_secret, secret[:MAX_SECRET_CHARS], stored)
         if row is None or not matches or row.revoked_at is not None:
+            reason = "unknown client" if row is None else "bad secret" if not matches else "client revoked"
+            security_event("token_refused", reason, client_id=client_id)
             return None
         return _record(row)
 

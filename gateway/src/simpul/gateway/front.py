@@ -21,6 +21,7 @@ from simpul.gateway.registry import ClientRegistry, ClientView
 from simpul.gateway.routing import ROUTES, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
+from simpul.shared.logs import security_event
 from simpul.shared.metrics import Metrics
 from simpul.shared.problems import Text
 
@@ -125,10 +126,11 @@ class GatewayFront:
         challenge = None
         if authorization is not None and path != TOKEN_PATH:
             if authorization[:7].lower() == b"bearer ":
-                view = await self._authenticate(authorization[7:].strip())
+                view = await self._authenticate(authorization[7:].strip(), scope)
                 challenge = _INVALID_TOKEN_CHALLENGE
             else:
                 view, challenge = None, _BEARER_CHALLENGE
+                security_event("token_rejected", "not a bearer token", scope)
         if view is None or view is self.registry.anonymous:
             client = scope.get("client")
             limit_key = "addr:" + (client[0] if client else "-")
@@ -154,19 +156,27 @@ class GatewayFront:
 
         upstream = self.routes.get(path[4:].partition("/")[0])
         if upstream is not None:
+            # Who the access log names (the gateway's own routes get it in `_own`).
+            scope.setdefault("state", {})["identity"] = view.identity
             status = await self.proxy.forward(scope, receive, send, upstream, view, traceparent, trace_continued,
                                               headers)
             return upstream.route_label, status
         return await self._own(scope, receive, send, view, headers)
 
-    async def _authenticate(self, token: bytes) -> ClientView | None:
+    async def _authenticate(self, token: bytes, scope: Scope) -> ClientView | None:
         try:
             client_id = self.tokens.verify(token.decode("ascii"))
-        except (InvalidToken, UnicodeDecodeError):
+        except InvalidToken as exc:
+            security_event("token_rejected", str(exc), scope)
+            return None
+        except UnicodeDecodeError:
+            security_event("token_rejected", "not ascii", scope)
             return None
         view = self.registry.get(client_id)
         if view is None:
             view = await self.registry.resolve(client_id)
+            if view is None:
+                security_event("token_rejected", "client revoked or unknown", scope, client=client_id)
         return view
 
     async def _own(

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from simpul.gateway.clients import ClientService
 from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.tokens import AccessTokens
+from simpul.shared.logs import security_event
 from simpul.shared.problems import Text, problem_response
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -122,7 +123,12 @@ async def grant(
     body: bytes,
     authorization: str | None,
 ) -> TokenGrant:
-    client_id, secret = client_credentials(content_type, body, authorization)
+    try:
+        client_id, secret = client_credentials(content_type, body, authorization)
+    except OAuthError as exc:
+        security_event("token_refused", f"{exc.error}: {exc.description.render('en', **exc.params)}")
+        raise
+    # authenticate logs why it refused (unknown client, bad secret, revoked).
     record = await clients.authenticate(client_id, secret)
     if record is None:
         raise OAuthError(401, "invalid_client", BAD_CLIENT)

@@ -38,3 +38,12 @@ def has_dot_segment(path: str) -> bool:
     """`.` or `..` as a path segment: refused rather than forwarded, so no upstream can be
     tricked into resolving `/v1/services/../../internal/...`."""
     return "/." in path and any(part in (".", "..") for part in path.split("/"))
+
+
+def service_route(scope: dict) -> str:
+    """The route the access log shows for a request the gateway answered without a template
+    (a refusal before forwarding): its service's prefix, never the ids in the rest of the path."""
+    segment = segment_of(scope["path"])
+    if segment is not None and segment in ROUTES:
+        return f"{PUBLIC_PREFIX}{segment}/*"
+    return "unmatched"

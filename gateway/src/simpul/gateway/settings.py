@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from ipaddress import ip_network
+
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from simpul.shared.settings import BaseServiceSettings
@@ -57,6 +59,20 @@ class GatewaySettings(BaseServiceSettings):
     # SIMPUL_REDIS_PREFIX: names this deployment's keys and channel, for a Redis shared with others.
     redis_prefix: str = Field(default="simpul-gateway", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 
+    # SIMPUL_TRUSTED_PROXIES: addresses or networks (comma-separated, e.g. `127.0.0.1,10.0.0.0/8`)
+    # of the proxies in front of the gateway (nginx) whose X-Forwarded-For names the caller.
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for entry in proxy_networks(value):
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"SIMPUL_TRUSTED_PROXIES: not an address or network: {entry!r}") from None
+        return value
+
     @property
     def rate_limit_capacity(self) -> int:
         return self.rate_limit_burst or self.rate_limit_per_minute
@@ -69,5 +85,12 @@ class GatewaySettings(BaseServiceSettings):
         """Each service's replicas."""
         return {name: self.replica_urls(name) for name in ("catalog", "submissions", "signatures", "notifications")}
 
+    def trusted_proxy_networks(self) -> list[str]:
+        return proxy_networks(self.trusted_proxies)
+
     def read_timeout_for(self, upstream: str) -> float:
         return self.upstream_read_timeouts.get(upstream, self.upstream_read_timeout)
+
+
+def proxy_networks(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]

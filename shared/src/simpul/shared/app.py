@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
 from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
+from simpul.shared.logs import AccessLogMiddleware
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
 from simpul.shared.readiness import Readiness, broker_check, database_check
@@ -79,12 +80,14 @@ def create_service_app(
         jwks_json=settings.identity_jwks,
         jwks_urls=settings.resolved_jwks_urls(),
     )
-    # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
+    # Added innermost first: request id -> access log -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
         app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                            default_language=settings.default_language, answers=answers)
     app.add_middleware(IdentityMiddleware, verifier=verifier, default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.access_log:
+        app.add_middleware(AccessLogMiddleware, service=settings.service_name, announce_route=True)
     app.add_middleware(RequestIdMiddleware)
     return app
 

@@ -20,6 +20,7 @@ import jwt
 from fastapi import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from simpul.shared.logs import security_event
 from simpul.shared.problems import Problem, Text, negotiate_language, problem_response
 
 ASSERTION_HEADER = "x-simpul-assertion"
@@ -217,8 +218,10 @@ class IdentityMiddleware:
         if token:
             try:
                 identity = await self.verifier.verify(token)
-            except AssertionRefused:
-                identity = None
+            except AssertionRefused as exc:
+                security_event("assertion_refused", str(exc), scope)
+        else:
+            security_event("assertion_refused", "no assertion", scope)
         if identity is None:
             language = negotiate_language(language_header, self.default_language)
             response = problem_response(401, UNAUTHENTICATED.render(language), language, slug="unauthenticated")

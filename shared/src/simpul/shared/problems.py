@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from simpul.shared.logs import security_event
 from simpul.shared.requestid import current_request_id
 
 log = logging.getLogger("simpul.problems")
@@ -251,12 +252,20 @@ class ErrorBoundaryMiddleware:
             await problem_response(500, GENERIC_DETAIL.render(language), language)(scope, receive, send)
 
 
+# Answers that refuse a caller, by the security event they make.
+REFUSALS = {401: "unauthenticated", 403: "forbidden"}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error a FastAPI app can produce becomes problem+json."""
 
     async def on_problem(request: Request, exc: Problem) -> Response:
         language = request_language(request)
         detail = exc.detail if isinstance(exc.detail, str) else exc.detail.render(language, **exc.params)
+        if exc.status in REFUSALS:
+            # The rule in English; a refusal's text names roles and states, never a person.
+            rule = exc.detail if isinstance(exc.detail, str) else exc.detail.render("en", **exc.params)
+            security_event(REFUSALS[exc.status], exc.slug, request.scope, rule=rule)
         return problem_response(
             exc.status,
             detail,

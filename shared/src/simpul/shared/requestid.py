@@ -12,10 +12,16 @@ REQUEST_ID_HEADER = b"x-request-id"
 _SANE_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
 _request_id: ContextVar[str | None] = ContextVar("simpul_request_id", default=None)
+# The request being answered, for code that logs about it without being handed it (the security log).
+_request_scope: ContextVar[Scope | None] = ContextVar("simpul_request_scope", default=None)
 
 
 def current_request_id() -> str | None:
     return _request_id.get()
+
+
+def current_request_scope() -> Scope | None:
+    return _request_scope.get()
 
 
 def new_request_id() -> str:
@@ -42,6 +48,7 @@ class RequestIdMiddleware:
             return
         request_id = incoming_request_id(scope["headers"])
         token = _request_id.set(request_id)
+        scope_token = _request_scope.set(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         encoded = request_id.encode("ascii")
 
@@ -56,3 +63,4 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             _request_id.reset(token)
+            _request_scope.reset(scope_token)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from simpul.shared.db import Migration, SchemaNotCurrent
+from simpul.shared.logs import configure_logging
 from simpul.shared.settings import BaseServiceSettings
 from simpul.shared.worker import describe_failure
 
@@ -60,7 +61,7 @@ def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: t
         print(f"usage: {program} [{' | '.join(known)}]\nunknown command: {args[0]}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)
     settings = load_settings(settings_class)
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     if not args:
         serve(create_app(settings), settings.host, settings.port, settings.log_level)
         return
@@ -103,13 +104,16 @@ def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Cal
 
 
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
-    _configure_logging(log_level)
+    """Serves `app` under uvicorn, with the logging `configure_logging` set up (uvicorn's own
+    lines go through it too)."""
     migrate_in_child(app.state.migration)
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level=log_level,
+        log_config=None,
+        # The access log is simpul.access (logs.AccessLogMiddleware), with route and identity.
         access_log=False,
         proxy_headers=False,
         server_header=False,
@@ -117,10 +121,6 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
         ws="none",
         timeout_graceful_shutdown=10,
     )
-
-
-def _configure_logging(log_level: str) -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def migrate_in_child(migration: Migration) -> None:

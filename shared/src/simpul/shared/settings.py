@@ -6,7 +6,7 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +24,11 @@ class BaseServiceSettings(BaseSettings):
     data_dir: Path = Path("./var")
     host: str = "127.0.0.1"
     log_level: str = "info"
+    # SIMPUL_LOG_FORMAT: `text` (readable under `make run`) or `json` (one object per line, for a
+    # log collector). The access and security logs are JSON lines either way.
+    log_format: Literal["text", "json"] = "text"
+    # SIMPUL_ACCESS_LOG=0 turns the `simpul.access` line per request off.
+    access_log: bool = True
 
     # Where the services find each other (internal addresses, never shown to clients); each may
     # list several replicas, comma-separated (`replica_urls`).

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, FromClause, false, true
 
 from simpul.shared.identity import Identity
+from simpul.shared.logs import security_event
 
 # The value of a row each role is matched on; roles not named here see nothing.
 MATCHED_ON = {"applicant": "tenant", "officer": "unit"}
@@ -52,9 +53,11 @@ class Visibility:
         return table.c[tenant if self.key == "tenant" else unit] == self.value
 
     def allows(self, row: Mapping[str, Any], *, tenant: str = "tenant", unit: str = "unit") -> bool:
-        """The rule on one row (a mapping with the keys `tenant` and `unit`)."""
+        """The rule on one row (a mapping with the keys `tenant` and `unit`); a refusal goes to the
+        security log, since the caller only sees a 404."""
         if self.everything:
             return True
-        if self.key is None:
-            return False
-        return row[tenant if self.key == "tenant" else unit] == self.value
+        if self.key is not None and row[tenant if self.key == "tenant" else unit] == self.value:
+            return True
+        security_event("hidden_object", f"visibility: {self.key or 'nothing'}")
+        return False
