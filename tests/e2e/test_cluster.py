@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import SUMMARY_LINES, start_system
+from tests.e2e.test_faults import all_submissions
 from tests.e2e.test_foundation import service_body
 from tests.support.api import PublicApi
 from tests.support.databases import POSTGRES_ENV, postgres_server
@@ -161,18 +162,6 @@ async def run(cluster: Cluster, tokens: dict[str, str], code: str, seen: Seen) -
 
         await asyncio.wait_for(asyncio.gather(chaos(), *(worker() for _ in range(CONCURRENT))), timeout=120)
     return outages
-
-
-def all_submissions(admin: httpx.Client, code: str) -> list[dict]:
-    found, cursor = [], None
-    while True:
-        params = {"service_code": code, "limit": 200, **({"cursor": cursor} if cursor else {})}
-        page = admin.get("/v1/submissions", params=params)
-        assert page.status_code == 200, page.text
-        found += page.json()["items"]
-        cursor = page.json()["next_cursor"]
-        if cursor is None:
-            return found
 
 
 def test_flows_through_nginx_survive_each_gateway_killed_in_turn(cluster):
