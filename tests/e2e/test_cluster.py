@@ -1,13 +1,16 @@
-"""Two gateways behind a real nginx (deploy/nginx/simpul.conf.template) on loopback, over one
-PostgreSQL database, with the services behind them: keyed create+submit flows and approvals run
-through nginx while each gateway in turn is SIGKILLed and started again.
+"""Replicas on loopback: two gateways behind a real nginx (deploy/nginx/simpul.conf.template)
+and REPLICAS copies of each service, over one PostgreSQL database per service, with events over
+RabbitMQ when SIMPUL_TEST_AMQP is set and mail to a real SMTP server. Keyed create+submit flows
+and approvals run through nginx while one replica of each replicated kind in turn is SIGKILLed
+and started again.
 
 What the client sees: every GET is answered 200 the first time (nginx passes an idempotent
 request that met a dead gateway on to the other one); a keyed POST cut off after nginx sent it
 is answered 502 by nginx (it does not resend a POST, its `non_idempotent` rule), and the client
 sends it again with the same Idempotency-Key, which gives the one effect. Every flow ends issued,
-one submission per create key, each receipt once, and both gateways serve again after their
-restart. The PostgreSQL leg only: two gateways share their database.
+one submission per create key, each receipt once, every submission's mails arrive, a repeat only
+with its first copy's Message-ID (an SMTP hand-over cut by a notifications kill), and every
+replica serves again after its restart. The PostgreSQL leg only: replicas share their database.
 """
 
 from __future__ import annotations
@@ -17,18 +20,29 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import SUMMARY_LINES, start_system
-from tests.e2e.test_faults import all_submissions
+from tests.e2e.conftest import SUMMARY_LINES
+from tests.e2e.notifications.receivers import MailSink, amqp_server, amqp_vhost
+from tests.e2e.test_faults import all_submissions, mails_by_tracking_code
 from tests.e2e.test_foundation import service_body
 from tests.support.api import PublicApi
 from tests.support.databases import POSTGRES_ENV, postgres_server
+from tests.support.databases import TestDatabases as Databases  # not a test class to collect
 from tests.support.nginx import FAIL_TIMEOUT_SECONDS, Nginx, nginx_binary
-from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, ServiceProcess, System, free_port
+from tests.support.processes import (
+    ADMIN_CLIENT_ID,
+    ADMIN_CLIENT_SECRET,
+    ALL_SERVICES,
+    ServiceProcess,
+    System,
+    env_name,
+    free_ports,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -36,41 +50,70 @@ pytestmark = [
     pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (system-packages.txt)"),
 ]
 
+# Copies of each process. The services' callers take one base URL per service until they
+# balance over replica lists (issue 12, item 1); the gateways are balanced by nginx.
+REPLICAS = {"gateway": 2, "catalog": 1, "submissions": 1, "signatures": 1, "notifications": 1}
 CONCURRENT = 8
-# Flows done before the first kill, and after the last restart (the restarted gateway serves them too).
+# Flows done before each kill, and while the killed replica is down (the others serve them alone).
 FLOWS_AROUND_KILLS = 10
 RETRYABLE = (502, 503, 504)
+MAIL_WITHIN_SECONDS = 30
+ISSUED_WITHIN_SECONDS = 30
 
 
 @dataclass
 class Cluster:
     system: System
-    gateways: list[ServiceProcess]
+    replicas: dict[str, list[ServiceProcess]]
     nginx: Nginx
+    mail: MailSink
 
     def logs(self) -> str:
-        return f"{self.system.logs()}\n\n== gateway 2\n{self.gateways[1].log_tail()}\n\n== nginx\n{self.nginx.log_tail()}"
+        extra = "".join(f"\n\n== {process.log_path.name}\n{process.log_tail()}"
+                        for copies in self.replicas.values() for process in copies[1:])
+        return f"{self.system.logs()}{extra}\n\n== nginx\n{self.nginx.log_tail()}"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("cluster")
-    system, databases = start_system(directory, extra_env={"SIMPUL_RATE_LIMIT_PER_MINUTE": "100000"})
-    first = system["gateway"]
-    port = free_port()
-    # Started after the first is ready: it finds the signing keys the first made in their database.
-    second = ServiceProcess("gateway", port, {**first.env, "SIMPUL_GATEWAY_PORT": str(port)}, directory / "gateway-2.log")
-    nginx = Nginx(directory / "nginx", [first.url, second.url])
-    try:
-        second.start()
-        second.wait_ready()
+    with ExitStack() as stack:
+        mail = MailSink()
+        mail.start()
+        stack.callback(mail.stop)
+        env = {"SIMPUL_SMTP_HOST": "127.0.0.1", "SIMPUL_SMTP_PORT": str(mail.port),
+               "SIMPUL_RATE_LIMIT_PER_MINUTE": "1000000"}
+        if amqp_server() is not None:
+            env["SIMPUL_EVENT_BROKER"] = stack.enter_context(amqp_vhost(amqp_server()))[0]
+        # Every copy's port is known before the first starts: each caller is given all of them.
+        ports = {name: free_ports(REPLICAS[name]) for name in ALL_SERVICES}
+        for name in ALL_SERVICES:
+            env[env_name(name, "URL")] = ",".join(f"http://127.0.0.1:{port}" for port in ports[name])
+        # The services fetch the JWKS from one gateway until they balance over replica lists.
+        env[env_name("gateway", "URL")] = f"http://127.0.0.1:{ports['gateway'][0]}"
+        databases = Databases(directory)
+        stack.callback(lambda: asyncio.run(databases.drop_all()))
+        system = System(directory, databases, extra_env=env)
+        system.ports = {name: ports[name][0] for name in ALL_SERVICES}
+        stack.callback(system.stop)
+        system.start()
+        replicas = {name: [system[name]] for name in ALL_SERVICES}
+        # Later copies start once the first is ready: they find its signing keys and PKI.
+        for name in ALL_SERVICES:
+            first = system[name]
+            for number, port in enumerate(ports[name][1:], 2):
+                copy = ServiceProcess(name, port, {**first.env, env_name(name, "PORT"): str(port)},
+                                      directory / f"{name}-{number}.log")
+                replicas[name].append(copy)
+                stack.callback(copy.stop)
+                copy.start()
+        for copies in replicas.values():
+            for copy in copies[1:]:
+                copy.wait_ready()
+        nginx = Nginx(directory / "nginx", [gateway.url for gateway in replicas["gateway"]])
         nginx.start()
-        yield Cluster(system, [first, second], nginx)
-    finally:
-        nginx.stop()
-        second.stop()
-        system.stop()
-        asyncio.run(databases.drop_all())
+        stack.callback(nginx.stop)
+        yield Cluster(system, replicas, nginx, mail)
 
 
 @dataclass
@@ -132,21 +175,33 @@ async def until_done(seen: Seen, count: int) -> None:
 
 
 async def run(cluster: Cluster, tokens: dict[str, str], code: str, seen: Seen) -> list[tuple[str, float]]:
-    """Flows, CONCURRENT at a time, until each gateway was killed and back and some flows more."""
+    """Flows, CONCURRENT at a time, until one replica of each replicated kind (each gateway in
+    turn) was SIGKILLed and started again, and some flows more."""
     outages: list[tuple[str, float]] = []
     kills_done = asyncio.Event()
+    victims = [(name, index) for name in ALL_SERVICES if len(cluster.replicas[name]) > 1
+               for index in range(len(cluster.replicas[name]) if name == "gateway" else 1)]
 
-    async def chaos() -> None:
-        for number, gateway in enumerate(cluster.gateways, 1):
-            await until_done(seen, FLOWS_AROUND_KILLS)
-            killed = time.monotonic()
-            await asyncio.to_thread(gateway.kill)
-            await until_done(seen, FLOWS_AROUND_KILLS)  # served by the other gateway alone
-            await asyncio.to_thread(gateway.start)
-            await asyncio.to_thread(gateway.wait_ready)
-            outages.append((f"gateway {number}", time.monotonic() - killed))
+    async def restart(process: ServiceProcess, killed: float) -> None:
+        await asyncio.to_thread(process.start)
+        await asyncio.to_thread(process.wait_ready)
+        outages.append((process.log_path.stem, time.monotonic() - killed))
+        if process.name == "gateway":
             # nginx tries a gateway that failed again after fail_timeout: let it come back in.
             await asyncio.sleep(FAIL_TIMEOUT_SECONDS + 0.5)
+
+    async def chaos() -> None:
+        restarts: dict[str, asyncio.Task] = {}
+        for name, index in victims:
+            if name in restarts:
+                await restarts.pop(name)  # never both copies of one kind down
+            await until_done(seen, FLOWS_AROUND_KILLS)
+            process = cluster.replicas[name][index]
+            killed = time.monotonic()
+            await asyncio.to_thread(process.kill)
+            await until_done(seen, FLOWS_AROUND_KILLS)  # served by the other copies alone
+            restarts[name] = asyncio.create_task(restart(process, killed))
+        await asyncio.gather(*restarts.values())
         await until_done(seen, FLOWS_AROUND_KILLS)
         kills_done.set()
 
@@ -164,7 +219,13 @@ async def run(cluster: Cluster, tokens: dict[str, str], code: str, seen: Seen) -
     return outages
 
 
-def test_flows_through_nginx_survive_each_gateway_killed_in_turn(cluster):
+def wait_until(condition, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.3)
+
+
+def test_flows_through_nginx_survive_a_replica_of_each_kind_killed_in_turn(cluster):
     api = PublicApi(cluster.nginx.url)
     admin = api.as_client(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
     code, unit = f"UJI-{uuid.uuid4().hex[:8].upper()}", f"KLS-{uuid.uuid4().hex[:6].upper()}"
@@ -180,28 +241,46 @@ def test_flows_through_nginx_survive_each_gateway_killed_in_turn(cluster):
     try:
         outages = asyncio.run(run(cluster, tokens, code, seen))
     except (AssertionError, TimeoutError) as error:
-        pytest.fail(f"{error}\nfailed: {seen.failed[:5]}\n{cluster.logs()}")
+        pytest.fail(f"{error!r}\nfailed: {seen.failed[:5]}\n{cluster.logs()}")
     elapsed = time.monotonic() - started
-
     assert seen.failed == [], seen.failed[:5]
-    # Issued: rendered, signed and recorded, each once.
-    deadline = time.monotonic() + 30
-    while True:
-        submissions = all_submissions(admin, code)
-        if {item["status"] for item in submissions} == {"issued"} or time.monotonic() > deadline:
-            break
-        time.sleep(0.3)
-    assert sorted(item["id"] for item in submissions) == sorted(seen.created), "one submission per create key"
-    assert {item["status"] for item in submissions} == {"issued"}
+
+    # Issued: rendered, signed and recorded, each once; one submission per keyed create.
+    submissions: list[dict] = []
+
+    def all_issued() -> bool:
+        submissions[:] = all_submissions(admin, code)
+        return {item["status"] for item in submissions} == {"issued"}
+
+    wait_until(all_issued, ISSUED_WITHIN_SECONDS)
+    assert sorted(item["id"] for item in submissions) == sorted(seen.created), "one submission per keyed create"
+    assert {item["status"] for item in submissions} == {"issued"}, Counter(item["status"] for item in submissions)
     receipts = [item["receipt"]["number"] for item in submissions]
     assert len(set(receipts)) == len(receipts)
+
+    # Every submission gets the same mails (its events, each handled once): none lost, and a
+    # repeat only of the same message (its SMTP hand-over cut by a kill), never a second event.
+    codes = {item["tracking_code"] for item in submissions}
+
+    def distinct(copies: dict[str, list[str]]) -> Counter:
+        return Counter(len(set(copies.get(tracking, []))) for tracking in codes)
+
+    wait_until(lambda: len(distinct(mails_by_tracking_code(cluster.mail, codes))) == 1
+               and 0 not in distinct(mails_by_tracking_code(cluster.mail, codes)), MAIL_WITHIN_SECONDS)
+    copies = mails_by_tracking_code(cluster.mail, codes)
+    per_submission = distinct(copies)
+    assert len(per_submission) == 1 and 0 not in per_submission, f"distinct mails per submission: {per_submission}"
+    repeats = sum(len(ids) - len(set(ids)) for ids in copies.values())
+    assert repeats <= sum(name.startswith("notifications") for name, _ in outages)
+
     served = cluster.nginx.upstreams_used()
-    for gateway in cluster.gateways:
+    for gateway in cluster.replicas["gateway"]:
         assert served.get(f"127.0.0.1:{gateway.port}", 0) > 0, served
     admin.close()
     api.close()
-    line = (f"cluster: {seen.done} flows through nginx in {elapsed:.1f} s with each of 2 gateways SIGKILLed"
-            f" ({', '.join(f'{name} back after {seconds:.1f} s' for name, seconds in outages)});"
-            f" client retries of keyed POSTs: {dict(seen.retried) or 'none'}; GETs failed: 0")
+    line = (f"cluster: {seen.done} flows through nginx in {elapsed:.1f} s, replicas {REPLICAS}; SIGKILLed and"
+            f" ready again: {', '.join(f'{name} {seconds:.1f} s' for name, seconds in outages)};"
+            f" client retries of keyed POSTs: {dict(seen.retried) or 'none'}; GETs failed: 0;"
+            f" mails per submission {next(iter(per_submission))}, repeated {repeats}")
     SUMMARY_LINES.append(line)
     print(line)
