@@ -244,6 +244,10 @@ def test_each_deployment_has_replicas_probes_and_measured_resources(services_bui
     for probe, path in expected.items():
         check = container[probe]["httpGet"]
         assert check["path"] == path and check["port"] in port_names, f"{name}: {probe}"
+    # Stopping: endpoints drop the pod during preStop, then uvicorn gets 10 s to finish requests.
+    drain = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert drain >= container["readinessProbe"]["periodSeconds"]
+    assert drain + 10 <= deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     startup = container["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 60, "the image allows a 60 s start"
     resources = container["resources"]
