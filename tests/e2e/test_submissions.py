@@ -33,6 +33,17 @@ def upload(people, submission_id: str, content: bytes = PDF) -> httpx.Response:
     )
 
 
+def approved(people, published, name: str = "Budi Santoso") -> str:
+    """A submission with its document, submitted, reviewed and approved: its id."""
+    sid = create(people, published, name=name)["id"]
+    assert upload(people, sid).status_code == 201
+    assert people["applicant"].post(f"/v1/submissions/{sid}/submit").status_code == 200
+    officer = people["officer"]
+    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "start_review"}).status_code == 200
+    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve"}).status_code == 200
+    return sid
+
+
 def test_form_is_checked_against_the_published_version(people, published):
     response = people["applicant"].post(
         "/v1/submissions",
@@ -111,12 +122,7 @@ def test_upload_limits_through_the_gateway(people, published):
 
 def test_a_document_signatures_refuses_is_not_asked_for_again(people, published):
     # Signatures refuses a NUL byte in a name with 422: the job ends and the submission says why.
-    sid = create(people, published, name="Budi\x00Santoso")["id"]
-    assert upload(people, sid).status_code == 201
-    assert people["applicant"].post(f"/v1/submissions/{sid}/submit").status_code == 200
-    officer = people["officer"]
-    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "start_review"}).status_code == 200
-    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve"}).status_code == 200
+    sid = approved(people, published, name="Budi\x00Santoso")
 
     deadline = time.monotonic() + 30
     while True:
@@ -131,7 +137,7 @@ def test_a_document_signatures_refuses_is_not_asked_for_again(people, published)
     # applicant is not.
     query = {"event_type": "submission.issue_failed", "submission_id": sid}
     deadline = time.monotonic() + 15
-    while not (told := officer.get("/v1/notifications", params=query).json()["items"]):
+    while not (told := people["officer"].get("/v1/notifications", params=query).json()["items"]):
         assert time.monotonic() < deadline, "the unit was not told"
         time.sleep(0.2)
     assert told[0]["data"]["reason"] == current["issuing"]["reason"]

@@ -106,7 +106,7 @@ async def get_content(document_id: str, request: Request, identity: Identity = D
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     headers["Content-Length"] = str(row["size"])
-    return StreamingResponse(service.store.open(row["sha256"]), media_type="application/pdf", headers=headers)
+    return StreamingResponse(await service.store.open(row["sha256"]), media_type="application/pdf", headers=headers)
 
 
 @router.get("/v1/documents/{document_id}/history", tags=["documents"], summary="Audit trail of a document")

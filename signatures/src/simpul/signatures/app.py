@@ -9,12 +9,12 @@ from fastapi import FastAPI
 from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
 from simpul.shared.relay import OutboxRelay, Transport, transport_for
+from simpul.shared.storage import open_blob_store
 from simpul.signatures.api import router
 from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
 from simpul.signatures.models import idempotency, outbox
 from simpul.signatures.service import DocumentService
 from simpul.signatures.settings import SignaturesSettings
-from simpul.signatures.storage import FileStore
 from simpul.signatures.workers import SigningPool
 
 
@@ -75,7 +75,8 @@ def create_app(
         read_sessions=app.state.read_sessions,
         keystore=keystore,
         pool=pool,
-        store=FileStore(settings.documents_dir()),
+        store=open_blob_store(settings.storage_url, directory=settings.documents_dir(), settings=settings,
+                              registry=app.state.metrics.registry),
         public_url=settings.public_url,
         internal_secret=settings.resolved_internal_secret(),
         tsa_url=settings.resolved_tsa_url(),

@@ -22,6 +22,7 @@ from simpul.shared.events import stage_event
 from simpul.shared.identity import ASSERTION_HEADER, Identity, mint_service_token
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.shared.storage import BlobStore
 from simpul.shared.visibility import Visibility
 from simpul.signatures import pki
 from simpul.signatures.document import WIB, DocumentContent, flatten_fields
@@ -29,7 +30,6 @@ from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, Production
 from simpul.signatures.models import certificates, document_events, documents, number_sequences, outbox
 from simpul.signatures.schemas import IssueRequest
 from simpul.signatures.jobs import SignJob, TsaTarget
-from simpul.signatures.storage import DocumentStore
 from simpul.signatures.verification import PdfFacts, describe, inspect_pdf, signature_problems
 from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, SigningPool, run_isolated
 
@@ -71,7 +71,7 @@ class DocumentService:
         read_sessions: async_sessionmaker[AsyncSession],
         keystore: DevelopmentKeystore | ProductionKeystore,
         pool: SigningPool,
-        store: DocumentStore,
+        store: BlobStore,
         public_url: str,
         internal_secret: str,
         tsa_url: str | None,

@@ -7,13 +7,17 @@ from typing import ClassVar
 from pydantic import Field
 
 from simpul.shared.settings import BaseServiceSettings, read_or_create_secret
+from simpul.shared.storage import ObjectStorageSettings
 
 
-class SignaturesSettings(BaseServiceSettings):
+class SignaturesSettings(BaseServiceSettings, ObjectStorageSettings):
     service_name: ClassVar[str] = "signatures"
 
     database_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_DATABASE_URL")
     port: int = Field(default=8003, validation_alias="SIMPUL_SIGNATURES_PORT")
+
+    # Where issued PDFs are kept (storage.open_blob_store): unset, under the data dir.
+    storage_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_STORAGE_URL")
 
     # Encrypts every private key this service keeps (PKCS#8). Unset, a random one is kept under
     # data_dir/secrets, which suits development only.

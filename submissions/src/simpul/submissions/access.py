@@ -21,10 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
+from simpul.shared.storage import BlobStore
 from simpul.shared.visibility import Visibility
 from simpul.submissions.calendar import WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
-from simpul.submissions.storage import BlobStore
 from simpul.submissions.store import LOCKED_VISIBLE, VISIBLE, Executor
 
 # 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.

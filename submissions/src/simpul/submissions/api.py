@@ -139,7 +139,7 @@ async def document_content(
 ) -> Response:
     service = submissions_of(request)
     document = await service.document(identity, submission_id, document_id)
-    return download(service.document_content(document), document, fallback_name=document["requirement_code"])
+    return download(await service.document_content(document), document, fallback_name=document["requirement_code"])
 
 
 @router.post(

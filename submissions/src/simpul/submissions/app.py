@@ -11,6 +11,7 @@ from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
 from simpul.shared.internal import InternalClient
 from simpul.shared.relay import OutboxRelay, Transport, transport_for
+from simpul.shared.storage import open_blob_store
 from simpul.submissions.api import router
 from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
@@ -22,7 +23,6 @@ from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import idempotency, outbox
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
-from simpul.submissions.storage import FileBlobStore
 
 
 def create_app(
@@ -77,7 +77,8 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
     )
-    store = FileBlobStore(settings.storage_dir())
+    store = open_blob_store(settings.storage_url, directory=settings.storage_dir(), settings=settings,
+                            registry=app.state.metrics.registry)
     calendar = WorkingCalendar(overrides)
     submissions = SubmissionService(
         sessions=app.state.sessions,

@@ -258,8 +258,8 @@ class SubmissionService(UseCases):
             raise Problem(404, DOCUMENT_NOT_FOUND, slug="document-not-found")
         return document_view(dict(row))
 
-    def document_content(self, document: dict[str, Any]) -> AsyncIterator[bytes]:
-        return self.store.read(document["sha256"])
+    async def document_content(self, document: dict[str, Any]) -> AsyncIterator[bytes]:
+        return await self.store.open(document["sha256"])
 
     async def receipt_data(self, identity: Identity, submission_id: str) -> dict[str, Any]:
         async with self.read_sessions() as session:

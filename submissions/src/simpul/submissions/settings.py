@@ -6,13 +6,17 @@ from typing import ClassVar
 from pydantic import Field
 
 from simpul.shared.settings import BaseServiceSettings
+from simpul.shared.storage import ObjectStorageSettings
 
 
-class SubmissionsSettings(BaseServiceSettings):
+class SubmissionsSettings(BaseServiceSettings, ObjectStorageSettings):
     service_name: ClassVar[str] = "submissions"
 
     database_url: str | None = Field(default=None, validation_alias="SIMPUL_SUBMISSIONS_DATABASE_URL")
     port: int = Field(default=8002, validation_alias="SIMPUL_SUBMISSIONS_PORT")
+
+    # Where uploaded files are kept (storage.open_blob_store): unset, under the data dir.
+    storage_url: str | None = Field(default=None, validation_alias="SIMPUL_SUBMISSIONS_STORAGE_URL")
 
     # Extra holidays / working days on top of the `holidays` package (format in calendar.py).
     calendar_file: Path | None = Field(default=None, validation_alias="SIMPUL_CALENDAR_FILE")

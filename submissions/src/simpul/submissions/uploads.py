@@ -17,9 +17,9 @@ from python_multipart.multipart import MultipartParseError, MultipartParser, par
 
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
+from simpul.shared.storage import BlobStore, BlobWriter
 from simpul.submissions.access import new_id, safe_filename
 from simpul.submissions.sniff import SNIFF_BYTES, accepts, sniff
-from simpul.submissions.storage import BlobStore, BlobWriter
 
 MAX_TEXT_FIELD = 1000
 # Room for the multipart boundaries and part headers around the file itself.

@@ -245,4 +245,4 @@ async def attachment_content(
 ) -> Response:
     service = complaints_of(request)
     attachment = await service.attachment(identity, complaint_id, attachment_id)
-    return download(service.attachment_content(attachment), attachment, fallback_name=attachment["id"])
+    return download(await service.attachment_content(attachment), attachment, fallback_name=attachment["id"])

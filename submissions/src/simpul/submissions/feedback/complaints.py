@@ -323,8 +323,8 @@ class ComplaintService(UseCases):
             raise Problem(404, ATTACHMENT_NOT_FOUND, slug="attachment-not-found")
         return attachment_view(dict(row))
 
-    def attachment_content(self, attachment: dict[str, Any]) -> AsyncIterator[bytes]:
-        return self.store.read(attachment["sha256"])
+    async def attachment_content(self, attachment: dict[str, Any]) -> AsyncIterator[bytes]:
+        return await self.store.open(attachment["sha256"])
 
     # -- changing --------------------------------------------------------------------------------
 
