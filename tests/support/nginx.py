@@ -66,7 +66,8 @@ class Nginx:
             "}\n"
         )
 
-    def start(self, timeout: float = 10.0) -> Nginx:
+    def checked_command(self) -> list[str]:
+        """Writes the configuration, has `nginx -t` check it, and returns the command that runs it."""
         binary = nginx_binary()
         assert binary, "nginx is not installed (apt-get install nginx-light)"
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -75,6 +76,10 @@ class Nginx:
         command = [binary, "-p", str(self.directory), "-e", str(self.directory / "error.log"), "-c", str(config)]
         checked = subprocess.run([*command, "-t", "-q"], capture_output=True, text=True, timeout=30)
         assert checked.returncode == 0, checked.stderr
+        return command
+
+    def start(self, timeout: float = 10.0) -> Nginx:
+        command = self.checked_command()
         log = open(self.directory / "nginx.out", "ab")  # noqa: SIM115 - the child keeps writing
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
