@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import socket
 
 import pytest
 
@@ -34,6 +36,9 @@ async def test_health_ready_metrics(service, package, settings_name, settings_fo
         metrics = await client.get("/metrics")
         assert metrics.status_code == 200
         assert f'service="{service}"' in metrics.text
+        if service == "submissions":  # the balancers of its calls to other services
+            for target in ("catalog", "signatures", "notifications"):
+                assert f'simpul_upstream_ejected_replicas{{service="{target}"}} 0.0' in metrics.text
 
 
 @pytest.mark.parametrize(("service", "package", "settings_name"), SERVICES)
@@ -66,3 +71,47 @@ async def test_refuses_calls_without_the_gateway(service, package, settings_name
         via_gateway = await client.get("/v1/anything", headers=as_role(service, "applicant", "31"))
         assert via_gateway.status_code == 404
         assert via_gateway.json()["title"] == "Tidak ditemukan"
+
+
+async def test_ready_but_degraded_while_the_broker_is_down_and_whole_within_a_second_once_up(settings_for):
+    """Events wait in the outbox while the broker is down: the replica keeps serving, so it stays
+    in rotation and says what it lacks."""
+    from simpul.catalog.app import create_app
+    from simpul.catalog.settings import CatalogSettings
+
+    with socket.socket() as probe:  # a port where nothing listens yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(await settings_for(CatalogSettings, event_broker=f"amqp://guest:guest@127.0.0.1:{port}/"))
+    async with running(app) as client:
+        down = await client.get("/readyz", headers={"Accept-Language": "en"})
+        assert down.status_code == 200
+        assert down.json() == {"status": "ready", "degraded": ["broker"]}
+        assert "guest" not in down.text and str(port) not in down.text
+        broker = await asyncio.start_server(lambda reader, writer: writer.close(), "127.0.0.1", port)
+        try:
+            await asyncio.sleep(1.1)  # the answer is kept for at most a second
+            assert (await client.get("/readyz")).json() == {"status": "ready"}
+        finally:
+            broker.close()
+            await broker.wait_closed()
+
+
+async def test_not_ready_while_the_database_is_down(settings_for):
+    from simpul.catalog.app import create_app
+    from simpul.catalog.settings import CatalogSettings
+
+    app = create_app(await settings_for(CatalogSettings))
+    async with running(app) as client:
+        await app.state.engine.dispose()
+        app.state.engine.sync_engine.pool._creator = _refuse  # every new connection fails, as when the server is gone
+        await asyncio.sleep(1.1)  # past the cached answer of the start-up probe, if any
+        down = await client.get("/readyz", headers={"Accept-Language": "en"})
+        assert down.status_code == 503
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.json()["unavailable"] == ["database"]
+        assert (await client.get("/healthz")).status_code == 200  # liveness is not readiness
+
+
+def _refuse(*_args, **_kwargs):
+    raise ConnectionRefusedError("the database is gone")

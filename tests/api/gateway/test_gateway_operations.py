@@ -27,18 +27,31 @@ async def test_health_readiness_and_metrics(start_gateway):
     async with start_gateway(signatures_url=closed_port_url()) as gateway:
         assert (await gateway.http.get("/healthz")).json() == {"status": "ok"}
         ready = await gateway.http.get("/readyz")
-        assert ready.status_code == 200
-        assert ready.json() == {
-            "status": "ready",
-            "upstreams": {"catalog": "ready", "notifications": "ready", "signatures": "unavailable",
-                          "submissions": "ready"},
+        # A service without a ready replica makes the gateway not ready; which one is said.
+        assert ready.status_code == 503
+        assert ready.headers["content-type"].startswith("application/problem+json")
+        assert ready.json()["unavailable"] == ["signatures"]
+        assert ready.json()["upstreams"] == {
+            "catalog": {"ready": 1, "replicas": 1}, "notifications": {"ready": 1, "replicas": 1},
+            "signatures": {"ready": 0, "replicas": 1}, "submissions": {"ready": 1, "replicas": 1},
         }
+        assert "127.0.0.1" not in ready.text
         await gateway.http.get("/v1/services")
         metrics = await gateway.http.get("/metrics")
         assert metrics.status_code == 200
         assert 'service="gateway"' in metrics.text
         assert 'route="proxy:catalog"' in metrics.text
+        assert 'simpul_upstream_ejected_replicas{service="signatures"} 1.0' in metrics.text
+        assert 'simpul_upstream_ejected_replicas{service="catalog"} 0.0' in metrics.text
         assert "ratelimit-limit" not in (await gateway.http.get("/healthz")).headers
+
+
+async def test_ready_when_every_service_has_a_ready_replica(start_gateway):
+    async with start_gateway() as gateway:
+        ready = await gateway.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["upstreams"]["catalog"] == {"ready": 1, "replicas": 1}
 
 
 async def test_one_openapi_document_for_every_public_path(start_gateway, fake_service):

@@ -21,18 +21,19 @@ class FakeService:
     Paths (after the /v1/<segment> prefix): `.../slow` sleeps, `.../upload` hashes a streamed body,
     `.../download/<n>` streams n bytes back; anything else echoes what arrived."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
         self.verifiers: dict[str, AssertionVerifier] = {}
         self.openapi: dict[str, dict] = {}
         self.openapi_callers: list[str] = []
         self.requests = 0
         self.slow_seconds = 3.0
-        self.port = 0
+        self.port = port
         self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def trust(self, jwks_json: str) -> None:
         self.verifiers = {
@@ -45,7 +46,8 @@ class FakeService:
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        # Started again, it listens where it did before (a replica that came back).
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
 
@@ -137,6 +139,24 @@ class BrokenService:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+class HangingUpService(BrokenService):
+    """Ready on /readyz; hangs up on any other request once it has read it, as a replica that dies
+    with the request in hand."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hung_up = 0
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if head.startswith(b"GET /readyz "):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            await writer.drain()
+        else:
+            self.hung_up += 1
+        writer.close()
 
 
 class StalledService:

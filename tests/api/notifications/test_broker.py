@@ -10,10 +10,16 @@ import aio_pika
 import orjson
 import pytest
 
+from sqlalchemy import select
+
+from simpul.notifications.app import create_app
+from simpul.notifications.models import processed_events
+from simpul.notifications.settings import NotificationsSettings
 from simpul.shared.relay_amqp import AmqpTransport, EXCHANGE, NOTIFICATIONS_DEAD_LETTER_QUEUE, declare_topology
-from tests.api.notifications.conftest import admin
+from tests.api.notifications.conftest import FAST, Harness, admin
 from tests.e2e.notifications.producer import Producer, submission_data
 from tests.e2e.notifications.receivers import amqp_server, amqp_vhost, close_broker_connections
+from tests.support.asgi import running
 
 pytestmark = [pytest.mark.amqp, pytest.mark.skipif(amqp_server() is None, reason="SIMPUL_TEST_AMQP not set")]
 
@@ -140,3 +146,29 @@ async def test_a_poison_event_in_a_batch_is_dead_lettered_alone(start, mail, bro
             channel = await connection.channel()
             dead = await channel.declare_queue(NOTIFICATIONS_DEAD_LETTER_QUEUE, passive=True)
             assert await dead.get(timeout=5, fail=False) is None
+
+
+async def test_two_replicas_consuming_one_queue_record_and_mail_each_event_once(settings_for, mail, broker, producer):
+    url, vhost = broker
+    settings = await settings_for(NotificationsSettings, **FAST, smtp_host="127.0.0.1", smtp_port=mail.port,
+                                  event_broker=url)
+    first, second = create_app(settings), create_app(settings)
+    async with running(first) as client, running(second):
+        harness = Harness(client, first, settings)
+        relay = producer.relay(AmqpTransport(url), batch_size=5)
+        await relay.start()
+        try:
+            staged = []
+            for n in range(40):
+                staged.append(await producer.stage(submission_data(email=f"w{n}@x.id")))
+                if n == 20:  # unacknowledged messages are redelivered, to either replica
+                    await asyncio.to_thread(close_broker_connections, vhost)
+                await asyncio.sleep(0.01)
+            await harness.eventually(lambda: len(mail.received()) >= 40, timeout=30, message="events lost")
+            await asyncio.sleep(1)  # room for copies, which must not come
+        finally:
+            await relay.stop()
+        assert sorted(mail.message_ids().values()) == [1] * 40
+        async with first.state.read_sessions() as session:
+            recorded = (await session.execute(select(processed_events.c.event_id))).scalars().all()
+        assert sorted(recorded) == sorted(event["id"] for event in staged)

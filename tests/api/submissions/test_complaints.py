@@ -316,6 +316,22 @@ class TestClosingWorker:
         assert body["closed_at"] == "2026-03-03T16:59:59+00:00"
 
 
+    async def test_replicas_closing_at_once_record_each_closing_once(self, harness):
+        await harness.app.state.closer.stop()  # the test plays the replicas' closers
+        harness.clock.set(wib(2026, 3, 2))
+        ids = [(await file(harness)).json()["id"] for _ in range(6)]
+        for cid in ids:
+            assert (await respond(harness, cid, admin(), text="Selesai", resolve=True)).status_code == 201
+        harness.clock.set(wib(2026, 3, 4))
+        complaints = harness.app.state.complaints
+        # Each on its own connection: both read the same due complaints, one records each closing.
+        closed = await asyncio.gather(complaints.close_due(), complaints.close_due(), complaints.close_due())
+        assert sum(closed) == len(ids)
+        for cid in ids:
+            history = (await harness.client.get(f"/v1/complaints/{cid}/history", headers=admin())).json()["items"]
+            assert [e["action"] for e in history] == ["file", "resolve", "close"]
+
+
 @pytest.mark.parametrize(("where", "on_sqlite"), [("query", 200), ("path", 404), ("body", 201)])
 async def test_a_nul_character_is_refused_where_it_cannot_be_stored(harness, where, on_sqlite):
     cid = (await file(harness)).json()["id"]

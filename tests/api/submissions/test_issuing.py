@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from simpul.shared.internal import InternalClient
-from simpul.submissions.issuer import Issuer
+from simpul.submissions.issuer import LEASE_SECONDS, Issuer
 from simpul.submissions.models import issue_jobs
 from tests.api.submissions.conftest import JPEG, PDF, admin, applicant
 from tests.api.submissions.test_lifecycle import events_of
@@ -87,6 +87,22 @@ async def test_two_workers_never_attempt_one_job_at_the_same_time(harness):
         body = (await harness.client.get(f"/v1/submissions/{sid}", headers=admin())).json()
         assert body["status"] == "issued" and len(body["issued_documents"]) == 1
         assert [e["type"] for e in await events_of(harness, sid)].count("submission.issued") == 1
+
+
+async def test_a_job_claimed_by_a_replica_that_died_is_issued_once_its_lease_runs_out(harness):
+    await harness.app.state.issuer.worker.stop()
+    sid = await approved(harness)
+    dead = second_issuer(harness)
+    try:
+        assert [claim.submission_id for claim in await dead._claim_due()] == [sid]  # then it died
+    finally:
+        await dead.client.aclose()
+    issuer = harness.app.state.issuer
+    assert await issuer.run_once() == 0  # leased to the dead replica
+    harness.clock.advance(timedelta(seconds=LEASE_SECONDS + 1))
+    assert await issuer.run_once() == 1
+    await all_issued(harness, [sid])
+    assert [request["submission_id"] for request in harness.signatures.requests] == [sid]
 
 
 async def test_a_refusal_ends_the_job_and_shows_on_the_submission(harness, caplog):

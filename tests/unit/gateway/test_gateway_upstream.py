@@ -9,6 +9,7 @@ import socket
 import pytest
 
 from simpul.gateway.upstream import BrokenResponse, Unreachable, UpstreamPool
+from simpul.shared.balance import Replica
 
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-answer: yes\r\n\r\nok"
 
@@ -70,7 +71,9 @@ class Server:
 
 
 def pool(url: str, **overrides) -> UpstreamPool:
-    options = {"limit": 10, "connect_timeout": 1.0, "read_timeout": 2.0, "keepalive": 4.0} | overrides
+    replica = Replica.of(url)
+    options = {"host": replica.host, "server_name": replica.server_name, "limit": 10, "connect_timeout": 1.0,
+               "read_timeout": 2.0, "keepalive": 4.0} | overrides
     return UpstreamPool(url, **options)
 
 

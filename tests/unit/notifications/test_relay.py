@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import MetaData, select, update
+from sqlalchemy import MetaData, select, text, update
 
 from simpul.shared.db import create_engine, read_session_factory, session_factory, utcnow
 from simpul.shared.events import outbox_table, stage_event
@@ -20,6 +20,7 @@ from simpul.shared.relay import (
     TransportError,
 )
 from simpul.shared.worker import RetryAfter
+from tests.support.databases import postgres_server
 
 SECRET = "relay-test-secret-0123456789abcdef"
 
@@ -81,6 +82,7 @@ async def test_publishes_in_order_and_marks_published(outbox):
     assert await relay.publish_pending() == 3
     assert await relay.publish_pending() == 1
     assert await relay.publish_pending() == 0
+    await relay.stop()
 
     assert [event["id"] for event in transport.received] == [event["id"] for event in staged]
     first = transport.received[0]
@@ -158,6 +160,7 @@ async def test_published_rows_are_purged_after_the_retention(outbox):
         await session.execute(update(table).where(table.c.subject == "s/old")
                               .values(published_at=utcnow() - timedelta(hours=2)))
     await relay._purge_published()
+    await relay.stop()
     async with read_sessions() as session:
         left = (await session.execute(select(table.c.id))).scalars().all()
     assert left == [fresh["id"]]
@@ -192,3 +195,97 @@ async def test_http_transport_reports_an_unreachable_destination():
     with pytest.raises(TransportError):
         await transport.publish([{"id": "1"}])
     await transport.aclose()
+
+
+needs_postgres = pytest.mark.skipif(postgres_server() is None,
+                                    reason="replicas coordinate through PostgreSQL (SIMPUL_TEST_POSTGRES)")
+
+
+@pytest.fixture
+async def two_replicas(outbox):
+    """Two relays over one outbox, each with its own engine like two processes; the first
+    replica's sessions stage, both wake on their own commits only."""
+    table, sessions, read_sessions = outbox
+    other = create_engine(sessions.kw["bind"].url.render_as_string(hide_password=False))
+    replicas = [
+        OutboxRelay(sessions, read_sessions, table, RecordingTransport(), lock_retry_seconds=0.5),
+        OutboxRelay(session_factory(other), read_session_factory(other), table, RecordingTransport(),
+                    lock_retry_seconds=0.5),
+    ]
+    for relay in replicas:
+        await relay.start()
+    yield replicas
+    for relay in replicas:
+        await relay.stop()
+    await other.dispose()
+
+
+def published_ids(replicas) -> list[str]:
+    return [event["id"] for relay in replicas for event in relay.transport.received]
+
+
+async def wait_for_ids(replicas, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(published_ids(replicas)) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+
+
+async def terminate_lock_holder(sessions) -> None:
+    """What PostgreSQL sees when the holding process dies: its session ends."""
+    async with sessions() as session:
+        pids = (await session.execute(text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ))).scalars().all()
+        assert len(pids) == 1
+        await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+
+
+@needs_postgres
+async def test_two_replicas_publish_every_event_once_in_order(outbox, two_replicas):
+    table, sessions, _ = outbox
+    staged = []
+    for n in range(60):
+        staged.append(await stage(sessions, table, f"submissions/{n % 5}", n))
+        if n % 7 == 0:
+            await asyncio.sleep(0.05)  # rounds of both replicas in between
+    await wait_for_ids(two_replicas, len(staged))
+    await asyncio.sleep(0.5)  # a repeat would arrive by now
+    received = [relay.transport.received for relay in two_replicas]
+    assert sorted(map(len, received)) == [0, len(staged)]  # one publisher
+    assert published_ids(two_replicas) == [event["id"] for event in staged]
+
+
+@needs_postgres
+async def test_another_replica_takes_over_within_seconds_when_the_holder_dies(outbox, two_replicas):
+    table, sessions, _ = outbox
+    first = await stage(sessions, table, "submissions/1", 1)
+    await wait_for_ids(two_replicas, 1)
+    holder, other = two_replicas if two_replicas[0].transport.received else reversed(two_replicas)
+    await holder._worker.stop()  # the process stops working...
+    await terminate_lock_holder(sessions)  # ...and its connections close
+    died = time.monotonic()
+    second = await stage(sessions, table, "submissions/1", 2)
+    await wait_for_ids(two_replicas, 2)
+    took_over = time.monotonic() - died
+    assert [event["id"] for event in other.transport.received] == [second["id"]]
+    assert published_ids(two_replicas) == [first["id"], second["id"]]
+    assert took_over <= 5.0
+
+
+@needs_postgres
+async def test_a_holder_whose_lock_connection_dies_stops_publishing_and_nothing_is_lost(outbox, two_replicas):
+    table, sessions, _ = outbox
+    staged = [await stage(sessions, table, "submissions/1", 0)]
+    await wait_for_ids(two_replicas, 1)
+    await terminate_lock_holder(sessions)  # the holder runs on without its lock
+    for n in range(1, 30):
+        staged.append(await stage(sessions, table, f"submissions/{n % 3}", n))
+        await asyncio.sleep(0.02)
+    await wait_for_ids(two_replicas, len(staged))
+    await asyncio.sleep(0.5)
+    ids = published_ids(two_replicas)
+    assert sorted(ids) == sorted(event["id"] for event in staged)  # each once
+    for relay in two_replicas:  # and each replica's share in order
+        mine = [event["id"] for event in relay.transport.received]
+        assert mine == [event["id"] for event in staged if event["id"] in mine]

@@ -4,6 +4,7 @@ and the retry either answers from the committed effect or runs once."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +23,7 @@ from simpul.shared.idempotency import (
     KeyTaken,
     Settlement,
     created,
+    expired_keys_purge,
     idempotency_table,
     not_replayable,
     scope_hash,
@@ -318,6 +320,31 @@ async def test_an_expired_key_gives_way_to_a_new_request(engine):
         await settle(connection, Settlement(claim, 201, "/things/2", "/things/2"))
     async with engine.connect() as connection:
         assert (await connection.execute(select(keys.c.replay_from))).scalars().all() == ["/things/2"]
+
+
+async def test_replicas_purging_at_once_delete_the_expired_keys_and_keep_the_rest(engine):
+    async with engine.begin() as connection:
+        for name in ("old-1", "old-2", "fresh"):
+            await settle(connection, Settlement(Claim(keys, scope_hash("s", "/things", name)), 201, "/t", "/t"))
+        await connection.execute(update(keys).where(keys.c.scope_hash != scope_hash("s", "/things", "fresh"))
+                                 .values(created_at=datetime.now(UTC) - timedelta(hours=25)))
+    other = create_engine(engine.url.render_as_string(hide_password=False))
+    purges = [expired_keys_purge(engine, keys, seconds=60), expired_keys_purge(other, keys, seconds=60)]
+    try:
+        for purge in purges:
+            purge.start()  # a first round at once
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            async with engine.connect() as connection:
+                left = (await connection.execute(select(keys.c.scope_hash))).scalars().all()
+            if len(left) == 1:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        for purge in purges:
+            await purge.stop()
+        await other.dispose()
+    assert left == [scope_hash("s", "/things", "fresh")]
 
 
 async def test_without_a_key_nothing_is_settled(engine):

@@ -1,6 +1,7 @@
-from simpul.shared.serve import serve
+from functools import partial
+
 from simpul.gateway.app import create_app
 from simpul.gateway.settings import GatewaySettings
+from simpul.shared.serve import main
 
-settings = GatewaySettings()
-serve(create_app(settings, freeze_heap=True), settings.host, settings.port, settings.log_level)
+main(partial(create_app, freeze_heap=True), GatewaySettings)

@@ -3,7 +3,6 @@ oauth.py, clients.py and openapi.py."""
 
 from __future__ import annotations
 
-import logging
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -30,7 +29,6 @@ from simpul.shared.problems import Text, problem_response, request_language
 from simpul.shared.requestid import current_request_id
 
 router = APIRouter()
-log = logging.getLogger("simpul.gateway.api")
 
 OAUTH_PROBLEM_SCHEMA = {
     **PROBLEM_SCHEMA,
@@ -213,13 +211,13 @@ async def healthz() -> Response:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(request: Request) -> Response:
-    """Ready when the gateway's own database answers; the services' readiness is reported beside."""
-    try:
-        upstreams = await gateway_of(request).readiness()
-    except Exception:  # the database is what makes the gateway ready; the cause goes to the log only
+    """Ready when the gateway's own database answers and every service has a ready replica; the
+    ready replicas of each are listed either way."""
+    unavailable, upstreams = await gateway_of(request).readiness()
+    if unavailable:
         language = request_language(request)
-        log.warning("readiness check failed", exc_info=True)
-        return problem_response(503, NOT_READY.render(language), language, slug="not-ready")
+        return problem_response(503, NOT_READY.render(language), language, slug="not-ready",
+                                unavailable=unavailable, upstreams=upstreams)
     return JSONResponse({"status": "ready", "upstreams": upstreams})
 
 

@@ -14,8 +14,9 @@ from simpul.gateway.models import idempotency
 from simpul.gateway.openapi import OpenApiAggregator
 from simpul.gateway.runtime import Gateway
 from simpul.gateway.settings import GatewaySettings
+from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
-from simpul.shared.idempotency import IdempotencyMiddleware
+from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import ErrorBoundaryMiddleware, install_problem_handlers
 from simpul.shared.requestid import RequestIdMiddleware
@@ -31,23 +32,28 @@ class GatewayApp(FastAPI):
         await self.entry(scope, receive, send)
 
 
-def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = False) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = False,
+               resolver: Resolver = resolve_addresses) -> FastAPI:
     """`freeze_heap` (for the served process, not for tests that start many apps): once started,
     everything allocated so far is moved out of the garbage collector's sight, so its collections
-    stop rescanning the long-lived heap on the proxy's hot path (about a fifth of its CPU)."""
+    stop rescanning the long-lived heap on the proxy's hot path (about a fifth of its CPU).
+    `resolver` replaces DNS for the services' names (tests)."""
     settings = settings or GatewaySettings()
     engine = create_engine(settings.resolved_database_url())
-    gateway = Gateway(settings, engine)
+    gateway = Gateway(settings, engine, resolver=resolver)
+    purge = expired_keys_purge(engine, idempotency)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        purge.start()
         if freeze_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
+            await purge.stop()
             await gateway.stop()
             await engine.dispose()
 
@@ -66,9 +72,10 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.state.migration = gateway.migration
     app.state.default_language = settings.default_language
     app.state.metrics = Metrics(settings.service_name)
+    app.state.metrics.watch(lambda: [upstream.balancer for upstream in gateway.upstreams.values()])
     app.state.openapi = OpenApiAggregator(
         app.openapi,
-        settings.upstream_urls(),
+        {name: upstream.balancer for name, upstream in gateway.upstreams.items()},
         internal_secret=settings.resolved_internal_secret(),
         server_url=settings.public_url.rstrip("/"),
         session=lambda: gateway.proxy.session,

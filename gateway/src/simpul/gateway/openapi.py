@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from simpul.gateway.routing import ROUTES, service_for
+from simpul.shared.balance import Balancer, Failure, Replica
 from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
 
 log = logging.getLogger("simpul.gateway.openapi")
@@ -185,7 +186,7 @@ class OpenApiAggregator:
     def __init__(
         self,
         own: Callable[[], dict[str, Any]],
-        upstream_urls: dict[str, str],
+        balancers: dict[str, Balancer],
         *,
         internal_secret: str,
         server_url: str,
@@ -193,7 +194,7 @@ class OpenApiAggregator:
     ) -> None:
         self.own = own
         # Only the services some public path is routed to.
-        self.upstream_urls = {name: url.rstrip("/") for name, url in upstream_urls.items() if name in ROUTES.values()}
+        self.balancers = {name: balancer for name, balancer in balancers.items() if name in ROUTES.values()}
         self.internal_secret = internal_secret
         self.server_url = server_url
         self.session = session
@@ -208,7 +209,7 @@ class OpenApiAggregator:
             cached = self._cached
             if cached is not None and cached[1] > time.monotonic():
                 return cached[0]
-            names = sorted(self.upstream_urls)
+            names = sorted(self.balancers)
             fetched = await asyncio.gather(*(self._fetch(name) for name in names))
             merged = merge(self.own(), dict(zip(names, fetched, strict=True)), server_url=self.server_url)
             body = orjson.dumps(merged)
@@ -221,14 +222,29 @@ class OpenApiAggregator:
         if session is None:
             return None
         headers = {ASSERTION_HEADER: mint_service_token(self.internal_secret, "gateway", name)}
-        try:
-            async with session.get(f"{self.upstream_urls[name]}/openapi.json", headers=headers,
+
+        async def fetch(replica: Replica) -> Any:
+            async with session.get(f"{replica.url}/openapi.json", headers=replica.with_host(headers),
                                    timeout=FETCH_TIMEOUT) as response:
                 if response.status != 200:
-                    log.warning("the %s service answered %s for its OpenAPI document", name, response.status)
-                    return None
-                document = orjson.loads(await response.read())
-        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as exc:
+                    raise _NotServed(f"HTTP {response.status}")
+                return orjson.loads(await response.read())
+
+        try:
+            document = await self.balancers[name].call(fetch, classify=_classify, repeatable=True)
+        except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError, _NotServed) as exc:
             log.warning("the %s service's OpenAPI document is unavailable: %r", name, exc)
             return None
         return document if isinstance(document, dict) else None
+
+
+class _NotServed(Exception):
+    """A replica answered something other than its document."""
+
+
+def _classify(exc: BaseException) -> Failure | None:
+    # A replica that answered (even with an error) is not asked again; the document is fetched
+    # anew within INCOMPLETE_CACHE_SECONDS.
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return Failure.UNREACHABLE
+    return Failure.MAYBE_SENT if isinstance(exc, aiohttp.ClientError) else None

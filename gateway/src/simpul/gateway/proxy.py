@@ -23,7 +23,8 @@ from yarl import URL
 from simpul.gateway.asgi import TOO_LARGE, send_problem
 from simpul.gateway.registry import ClientView
 from simpul.gateway.tokens import AssertionMinter
-from simpul.gateway.upstream import BrokenResponse, Response, Unreachable, UpstreamPool
+from simpul.gateway.upstream import BrokenResponse, ConnectTimeout, Response, Unreachable, UpstreamPool
+from simpul.shared.balance import Balancer, Failure, Probe, Replica, Resolver, repeatable
 from simpul.shared.identity import ASSERTION_HEADER
 from simpul.shared.problems import Text
 from simpul.shared.requestid import current_request_id
@@ -48,7 +49,6 @@ SMALL_BODY = 64 * 1024
 # The status recorded when the client hung up before it was answered (nginx's convention).
 CLIENT_GONE = 499
 SMALL_RESPONSE = 256 * 1024
-_RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
 _POOL_SIZE = 1024
 # Below uvicorn's 5 s keep-alive, so the pool seldom hands out a connection the service just closed.
 _KEEPALIVE_SECONDS = 4.0
@@ -72,7 +72,8 @@ FAILED = Text("Terjadi kesalahan pada gateway.", "Something went wrong in the ga
 @dataclass(frozen=True)
 class Upstream:
     name: str
-    base_url: str
+    # Its replicas (one or more base URLs), probed on `/readyz` through the proxy's session.
+    balancer: Balancer
     connect_timeout: float
     read_timeout: float
     # A streamed upload may take longer than the read timeout to send, so that wait is timed by
@@ -82,10 +83,12 @@ class Upstream:
     route_label: str
 
     @classmethod
-    def make(cls, name: str, base_url: str, connect_timeout: float, read_timeout: float) -> Upstream:
+    def make(cls, name: str, urls: list[str], connect_timeout: float, read_timeout: float, probe: Probe,
+             resolver: Resolver) -> Upstream:
         return cls(
             name=name,
-            base_url=base_url.rstrip("/"),
+            # Probed even when alone: the gateway's readiness reports every service's.
+            balancer=Balancer(name, urls, probe=probe, resolver=resolver, always_probe=True),
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             streaming_timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
@@ -100,7 +103,7 @@ class _BodyRefused(Exception):
 class _Exchange:
     """What happened so far in one forwarded request, for the error handling."""
 
-    __slots__ = ("status", "answered", "too_large", "client_gone", "deadline")
+    __slots__ = ("status", "answered", "too_large", "client_gone", "deadline", "body_started")
 
     def __init__(self) -> None:
         # The status sent to the client once the response has started; 0 before.
@@ -111,6 +114,8 @@ class _Exchange:
         self.too_large = False
         self.client_gone = False
         self.deadline: asyncio.Timeout | None = None
+        # Some of a streamed body was taken from the client: it can't be sent to another replica.
+        self.body_started = False
 
 
 class Proxy:
@@ -119,7 +124,7 @@ class Proxy:
         self.max_body_bytes = max_body_bytes
         self.default_language = default_language
         self.session: aiohttp.ClientSession | None = None
-        self.pools: dict[str, UpstreamPool] = {}
+        self.pools: dict[tuple[str, str], UpstreamPool] = {}
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=_POOL_SIZE, keepalive_timeout=_KEEPALIVE_SECONDS, ttl_dns_cache=10)
@@ -233,6 +238,7 @@ class Proxy:
             if exchange.deadline is not None and not exchange.answered:
                 exchange.deadline.reschedule(None)
             message = await receive()
+            exchange.body_started = True
             if message["type"] == "http.disconnect":
                 exchange.client_gone = True
                 raise _BodyRefused("client gone")
@@ -259,21 +265,39 @@ class Proxy:
         response_headers: list[tuple[bytes, bytes]],
         exchange: _Exchange,
     ) -> None:
-        """A request whose body (if any) is in memory, on the lean client."""
-        pool = self.pools.get(upstream.name)
+        """A request whose body (if any) is in memory, on the lean client: tried on another replica
+        when the first could not be reached, or broke off before answering a repeatable request."""
+        repeat = repeatable(method, headers)
+
+        async def attempt(replica: Replica) -> None:
+            response = await self._pool(upstream, replica).request(method, target, headers, data, retryable=repeat)
+            try:
+                await self._relay(response, response.iter_any(), method, send, response_headers, exchange,
+                                  upstream.read_timeout)
+            finally:
+                response.release()
+
+        def classify(exc: BaseException) -> Failure | None:
+            if exchange.status:
+                return None  # the client has the answer's head: too late for another replica
+            if isinstance(exc, (Unreachable, ConnectTimeout)):
+                return Failure.UNREACHABLE
+            # A read timeout is not retried: the request's time is spent.
+            return Failure.MAYBE_SENT if isinstance(exc, BrokenResponse) else None
+
+        await upstream.balancer.call(attempt, classify=classify, repeatable=repeat)
+
+    def _pool(self, upstream: Upstream, replica: Replica) -> UpstreamPool:
+        # Per service too: services may share an address, not their timeouts.
+        key = (upstream.name, replica.url)
+        pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[upstream.name] = UpstreamPool(
-                upstream.base_url, limit=_POOL_SIZE, connect_timeout=upstream.connect_timeout,
-                read_timeout=upstream.read_timeout, keepalive=_KEEPALIVE_SECONDS,
+            pool = self.pools[key] = UpstreamPool(
+                replica.url, host=replica.host, server_name=replica.server_name, limit=_POOL_SIZE,
+                connect_timeout=upstream.connect_timeout, read_timeout=upstream.read_timeout,
+                keepalive=_KEEPALIVE_SECONDS,
             )
-        # A pooled connection the service closed meanwhile is tried once more on a fresh one for
-        # the calls that are safe to repeat.
-        response = await pool.request(method, target, headers, data, retryable=method in _RETRYABLE)
-        try:
-            await self._relay(response, response.iter_any(), method, send, response_headers, exchange,
-                              upstream.read_timeout)
-        finally:
-            response.release()
+        return pool
 
     async def _stream(
         self,
@@ -286,18 +310,29 @@ class Proxy:
         response_headers: list[tuple[bytes, bytes]],
         exchange: _Exchange,
     ) -> None:
-        """A streamed upload, on aiohttp; never retried, its body is gone once sent."""
+        """A streamed upload, on aiohttp. Its body is not buffered, so it goes to another replica
+        only when the first could not be connected to before any of the body was read."""
         assert self.session is not None, "the proxy is started with the app"
-        url = URL(upstream.base_url + target.decode("latin-1"), encoded=True)
-        response = await self.session.request(
-            method, url, headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers],
-            data=data, allow_redirects=False, timeout=upstream.streaming_timeout,
-        )
-        try:
-            await self._relay(response, response.content.iter_any(), method, send, response_headers, exchange,
-                              upstream.read_timeout)
-        finally:
-            response.release()
+        session = self.session
+        text_headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+
+        async def attempt(replica: Replica) -> None:
+            url = URL(replica.url + target.decode("latin-1"), encoded=True)
+            addressed = [*text_headers, ("Host", replica.host)] if replica.by_address else text_headers
+            response = await session.request(method, url, headers=addressed, data=data, allow_redirects=False,
+                                             timeout=upstream.streaming_timeout)
+            try:
+                await self._relay(response, response.content.iter_any(), method, send, response_headers, exchange,
+                                  upstream.read_timeout)
+            finally:
+                response.release()
+
+        def classify(exc: BaseException) -> Failure | None:
+            if isinstance(exc, aiohttp.ClientConnectorError) and not exchange.body_started:
+                return Failure.UNREACHABLE
+            return None
+
+        await upstream.balancer.call(attempt, classify=classify, repeatable=False)
 
     async def _relay(
         self,
@@ -356,14 +391,14 @@ class Proxy:
         if exchange.too_large:
             return await self._too_large(scope, receive, send, response_headers)
         params = {"service": upstream.name}
+        if isinstance(exc, (Unreachable, ConnectTimeout, aiohttp.ClientConnectorError)):
+            log.warning("%s unreachable: %r", upstream.name, exc)
+            return await send_problem(scope, receive, send, 503, UNAVAILABLE, self.default_language,
+                                      [*response_headers, (b"retry-after", b"5")], params=params)
         if isinstance(exc, TimeoutError):
             log.warning("%s timed out: %r", upstream.name, exc)
             return await send_problem(scope, receive, send, 504, TIMED_OUT, self.default_language, response_headers,
                                       params=params)
-        if isinstance(exc, (Unreachable, aiohttp.ClientConnectorError)):
-            log.warning("%s unreachable: %r", upstream.name, exc)
-            return await send_problem(scope, receive, send, 503, UNAVAILABLE, self.default_language,
-                                      [*response_headers, (b"retry-after", b"5")], params=params)
         if isinstance(exc, (BrokenResponse, aiohttp.ClientError)):
             log.warning("%s answered badly: %r", upstream.name, exc)
             return await send_problem(scope, receive, send, 502, BROKEN, self.default_language, response_headers,

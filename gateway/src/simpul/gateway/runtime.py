@@ -19,20 +19,23 @@ from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.settings import GatewaySettings
 from simpul.gateway.tokens import AccessTokens, AssertionMinter
-from simpul.shared.db import Migration, ping, read_session_factory, session_factory
+from simpul.shared.balance import Replica, Resolver, resolve_addresses
+from simpul.shared.db import Migration, read_session_factory, session_factory
+from simpul.shared.readiness import Readiness, database_check
 from simpul.shared.worker import periodic
 
 log = logging.getLogger("simpul.gateway")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-READINESS_TIMEOUT = aiohttp.ClientTimeout(total=2.0, sock_connect=1.0)
+READINESS_TIMEOUT = aiohttp.ClientTimeout(total=1.0)
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: GatewaySettings, engine: AsyncEngine, *,
+                 resolver: Resolver = resolve_addresses) -> None:
         self.settings = settings
         self.engine = engine
-        self.migration = Migration(engine, MIGRATIONS)
+        self.migration = Migration(engine, MIGRATIONS, apply=settings.migrate_on_start)
         self.clients = ClientService(
             session_factory(engine), read_session_factory(engine), protected_client_id=settings.admin_client_id
         )
@@ -40,12 +43,14 @@ class Gateway:
         self.tokens = AccessTokens(settings.public_url.rstrip("/"), settings.token_lifetime_seconds)
         self.minter = AssertionMinter()
         self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_capacity)
-        self.upstreams = {
-            name: Upstream.make(name, url, settings.upstream_connect_timeout, settings.read_timeout_for(name))
-            for name, url in settings.upstream_urls().items()
-        }
         self.proxy = Proxy(self.minter, max_body_bytes=settings.max_body_bytes,
                            default_language=settings.default_language)
+        self.upstreams = {
+            name: Upstream.make(name, urls, settings.upstream_connect_timeout, settings.read_timeout_for(name),
+                                probe=self._probe, resolver=resolver)
+            for name, urls in settings.upstream_urls().items()
+        }
+        self._readiness = Readiness({"database": database_check(engine)})
         self.keyring: KeyRing | None = None
         self._housekeeping = periodic(
             "gateway-housekeeping", self._housekeep, seconds=settings.client_refresh_seconds,
@@ -62,11 +67,14 @@ class Gateway:
         )
         await self.registry.load()
         await self.proxy.start()
+        await asyncio.gather(*(upstream.balancer.start() for upstream in self.upstreams.values()))
         self._housekeeping.start()
         self._announce(outcome)
 
     async def stop(self) -> None:
         await self._housekeeping.stop()
+        for upstream in self.upstreams.values():
+            await upstream.balancer.close()
         await self.proxy.stop()
 
     def _announce(self, outcome: str) -> None:
@@ -91,19 +99,26 @@ class Gateway:
             self.limiter.prune(time.monotonic())
             self.tokens.prune()
 
-    async def readiness(self) -> dict[str, str]:
-        """Raises when the gateway's own database is down; reports each service's readiness."""
-        await ping(self.engine)
-        names = sorted(self.upstreams)
-        states = await asyncio.gather(*(self._upstream_ready(self.upstreams[name]) for name in names))
-        return dict(zip(names, states, strict=True))
+    async def readiness(self) -> tuple[list[str], dict[str, dict[str, int]]]:
+        """What is unavailable (the gateway's database, a service without a ready replica) and
+        how many replicas of each service are ready; from the balancers' probes, no call here."""
+        unavailable, _ = await self._readiness.status()
+        upstreams = {}
+        for name in sorted(self.upstreams):
+            balancer = self.upstreams[name].balancer
+            ready = balancer.ready_count()
+            upstreams[name] = {"ready": ready, "replicas": len(balancer.replicas)}
+            if not ready:
+                unavailable = [*unavailable, name]
+        return unavailable, upstreams
 
-    async def _upstream_ready(self, upstream: Upstream) -> str:
+    async def _probe(self, replica: Replica) -> bool:
         session = self.proxy.session
         if session is None:
-            return "unavailable"
+            return False
         try:
-            async with session.get(f"{upstream.base_url}/readyz", timeout=READINESS_TIMEOUT) as response:
-                return "ready" if response.status == 200 else "not-ready"
+            async with session.get(f"{replica.url}/readyz", headers=replica.with_host({}),
+                                   timeout=READINESS_TIMEOUT) as response:
+                return response.status == 200
         except (aiohttp.ClientError, TimeoutError):
-            return "unavailable"
+            return False

@@ -57,13 +57,9 @@ class GatewaySettings(BaseServiceSettings):
     def uses_dev_admin_secret(self) -> bool:
         return self.admin_client_secret == DEV_ADMIN_CLIENT_SECRET
 
-    def upstream_urls(self) -> dict[str, str]:
-        return {
-            "catalog": self.catalog_url,
-            "submissions": self.submissions_url,
-            "signatures": self.signatures_url,
-            "notifications": self.notifications_url,
-        }
+    def upstream_urls(self) -> dict[str, list[str]]:
+        """Each service's replicas."""
+        return {name: self.replica_urls(name) for name in ("catalog", "submissions", "signatures", "notifications")}
 
     def read_timeout_for(self, upstream: str) -> float:
         return self.upstream_read_timeouts.get(upstream, self.upstream_read_timeout)

@@ -26,6 +26,10 @@ class Unreachable(Exception):
     """No connection could be made."""
 
 
+class ConnectTimeout(TimeoutError):
+    """No connection was made within the connect timeout: the request never left."""
+
+
 class BrokenResponse(Exception):
     """The service's answer broke off or is not valid HTTP."""
 
@@ -267,16 +271,18 @@ class _Connection(asyncio.Protocol):
 class UpstreamPool:
     """Keep-alive connections to one service, at most `limit` of them open at once."""
 
-    def __init__(self, base_url: str, *, limit: int, connect_timeout: float, read_timeout: float,
-                 keepalive: float) -> None:
+    def __init__(self, base_url: str, *, host: str, server_name: str, limit: int, connect_timeout: float,
+                 read_timeout: float, keepalive: float) -> None:
+        """`base_url` says where to connect; `host` is the Host header and `server_name` the TLS
+        name, which differ from it when a replica is reached by one of its name's addresses."""
         parts = urlsplit(base_url)
         secure = parts.scheme == "https"
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or (443 if secure else 80)
         self.ssl: ssl.SSLContext | None = ssl.create_default_context() if secure else None
+        self.server_name = server_name
         self.prefix = parts.path.rstrip("/").encode("ascii")
-        default_port = parts.port is None
-        self.host_header = (parts.hostname if default_port else f"{parts.hostname}:{parts.port}").encode("idna")
+        self.host_header = host.encode("idna")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.keepalive = keepalive
@@ -341,10 +347,10 @@ class UpstreamPool:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await loop.create_connection(
                     lambda: _Connection(self), self.host, self.port, ssl=self.ssl,
-                    server_hostname=self.host if self.ssl else None,
+                    server_hostname=self.server_name if self.ssl else None,
                 )
         except TimeoutError:
-            raise TimeoutError(f"connecting to {self.host}:{self.port} timed out") from None
+            raise ConnectTimeout(f"connecting to {self.host}:{self.port} timed out") from None
         except OSError as exc:
             raise Unreachable(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
         return conn

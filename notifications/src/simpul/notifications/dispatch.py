@@ -102,7 +102,10 @@ class Dispatcher(ABC):
         due = (select(deliveries.c.id)
                .where(deliveries.c.channel == channel, deliveries.c.status.in_(DUE),
                       deliveries.c.next_attempt_at <= bindparam("now"))
-               .order_by(deliveries.c.position).limit(BATCH_SIZE))
+               .order_by(deliveries.c.position).limit(BATCH_SIZE)
+               # PostgreSQL: replicas claiming at once pass over each other's rows instead of
+               # queueing behind them and finding them taken (SQLite has one writer anyway).
+               .with_for_update(skip_locked=True))
         return (
             update(deliveries)
             # Checked again on the row itself: on PostgreSQL a concurrent claimer may have

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,15 +10,14 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
 
-from simpul.shared.db import Migration, create_engine, ping, read_session_factory, session_factory
+from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
-from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware
+from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
+from simpul.shared.readiness import Readiness, broker_check, database_check
 from simpul.shared.requestid import RequestIdMiddleware
 from simpul.shared.settings import BaseServiceSettings
-
-log = logging.getLogger("simpul.app")
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 
@@ -38,17 +36,22 @@ def create_service_app(
 ) -> FastAPI:
     """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
     engine = create_engine(settings.resolved_database_url())
-    migration = Migration(engine, migrations)
+    migration = Migration(engine, migrations, apply=settings.migrate_on_start)
     answers = AnswerWriter(engine, idempotency) if idempotency is not None else None
+    purge = expired_keys_purge(engine, idempotency) if idempotency is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await migration.run()
         for hook in on_startup or []:
             await hook(app)
+        if purge is not None:
+            purge.start()
         try:
             yield
         finally:
+            if purge is not None:
+                await purge.stop()
             for hook in on_shutdown or []:
                 await hook(app)
             if answers is not None:
@@ -67,13 +70,14 @@ def create_service_app(
     app.state.idempotency_answers = answers
 
     install_problem_handlers(app)
-    add_operational_routes(app, readiness=lambda: ping(engine))
+    degrading = {"broker": broker_check(settings.event_broker)} if settings.event_broker else {}
+    add_operational_routes(app, Readiness({"database": database_check(engine)}, degrading=degrading))
 
     verifier = AssertionVerifier(
         settings.service_name,
         internal_secret=settings.resolved_internal_secret(),
         jwks_json=settings.identity_jwks,
-        jwks_url=settings.resolved_jwks_url(),
+        jwks_urls=settings.resolved_jwks_urls(),
     )
     # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
@@ -85,8 +89,9 @@ def create_service_app(
     return app
 
 
-def add_operational_routes(app: FastAPI, readiness: Callable[[], Awaitable[None]]) -> None:
-    """`/healthz` (the process answers), `/readyz` (its dependencies answer), `/metrics`."""
+def add_operational_routes(app: FastAPI, readiness: Readiness) -> None:
+    """`/healthz` (the process answers), `/readyz` (its dependencies answer: 503 naming those
+    that don't; `degraded` names those it serves without), `/metrics`."""
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
@@ -94,13 +99,12 @@ def add_operational_routes(app: FastAPI, readiness: Callable[[], Awaitable[None]
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> Response:
-        try:
-            await readiness()
-        except Exception:  # any failing dependency means not ready; the cause goes to the log only
-            log.warning("readiness check failed", exc_info=True)
+        unavailable, degraded = await readiness.status()
+        if unavailable:
             language = request_language(request)
-            return problem_response(503, NOT_READY.render(language), language, slug="not-ready")
-        return JSONResponse({"status": "ready"})
+            return problem_response(503, NOT_READY.render(language), language, slug="not-ready",
+                                    unavailable=unavailable, degraded=degraded)
+        return JSONResponse({"status": "ready", "degraded": degraded} if degraded else {"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +19,7 @@ import orjson
 from sqlalchemy import DateTime, Engine, TypeDecorator, event, exc, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def normalise_url(url: str) -> str:
@@ -154,8 +161,81 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+def advisory_lock_key(name: str) -> int:
+    """The PostgreSQL advisory lock key (a signed 64-bit integer) of a name."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+# A holder whose machine vanishes sends no FIN: PostgreSQL notices the dead connection (and drops
+# the lock) after about idle + interval * count seconds of silence, not the system's two hours.
+# Session settings of the lock's own connection, which is never handed back to the pool.
+KEEPALIVES = text("SELECT set_config('tcp_keepalives_idle', '2', false),"
+                  " set_config('tcp_keepalives_interval', '1', false),"
+                  " set_config('tcp_keepalives_count', '2', false)")
+
+
+class HeldLock:
+    """A PostgreSQL session-level advisory lock for work that needs one doer at a time among
+    replicas (an outbox's publisher), held on a connection of its own for as long as it lives.
+    When the holder dies its connection closes and PostgreSQL releases the lock; the others try
+    to take it at most every `retry_seconds`, so one of them holds it that much later.
+
+    Whoever uses the lock runs its queries on `acquire()`'s connection: a query that succeeds
+    proves the lock still held, and one that fails must be followed by `release()`."""
+
+    def __init__(self, engine: AsyncEngine, name: str, *, retry_seconds: float = 1.0) -> None:
+        self._engine = engine
+        self._key = advisory_lock_key(name)
+        self._retry_seconds = retry_seconds
+        self._connection: AsyncConnection | None = None
+        self._held = False
+        self._next_try = 0.0
+
+    async def acquire(self) -> AsyncConnection | None:
+        """The lock's connection while this process holds the lock, taking it when free; None
+        while another holds it (asking PostgreSQL again only once `retry_seconds` have passed)."""
+        if self._held:
+            return self._connection
+        now = time.monotonic()
+        if now < self._next_try:
+            return None
+        self._next_try = now + self._retry_seconds
+        try:
+            if self._connection is None:
+                connection = await self._engine.connect()
+                self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                await self._connection.execute(KEEPALIVES)
+            taken = await self._connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key})
+            self._held = bool(taken.scalar_one())
+        except Exception:
+            await self.release()
+            raise
+        return self._connection if self._held else None
+
+    async def release(self) -> None:
+        """Close the lock's connection, which releases the lock: on stopping, and after a query
+        on it failed (the lock may be gone already). The next `acquire` connects anew."""
+        connection, self._connection, self._held = self._connection, None, False
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+class SchemaNotCurrent(RuntimeError):
+    """The database is not at the migrations' head and this process was told not to migrate it."""
+
+
+def _service_of(script_location: Path) -> str:
+    # The migrations live in the service's package (simpul/<service>/migrations).
+    return script_location.parent.name
+
+
 async def migrate(engine: AsyncEngine, script_location: Path) -> None:
-    """Bring the database to the newest Alembic revision of the service."""
+    """Bring the database to the newest Alembic revision of the service. Concurrent callers (N
+    replicas starting at once) take turns under `migration_lock`: the first applies the
+    migrations, the others then find the database at the head and do nothing."""
     # Imported here: Alembic with Mako is ~10 MB a served process need not keep (see Migration).
     from alembic import command
     from alembic.config import Config
@@ -166,24 +246,83 @@ async def migrate(engine: AsyncEngine, script_location: Path) -> None:
         config.attributes["connection"] = sync_connection
         command.upgrade(config, "head")
 
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
+    async with migration_lock(engine, _service_of(script_location)):
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade)
+
+
+async def check_at_head(engine: AsyncEngine, script_location: Path) -> None:
+    """Raise `SchemaNotCurrent` unless the database is at the head revision of the service's
+    migrations (a replica started with SIMPUL_MIGRATE_ON_START=0)."""
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+
+    def current(sync_connection) -> set[str]:
+        return set(MigrationContext.configure(sync_connection).get_current_heads())
+
+    async with engine.connect() as connection:
+        found = await connection.run_sync(current)
+    if found != heads:
+        service = _service_of(script_location)
+        raise SchemaNotCurrent(
+            f"the {service} database is at revision {', '.join(sorted(found)) or 'none'}, this version needs "
+            f"{', '.join(sorted(heads))}: run `python -m simpul.{service} migrate` first"
+        )
+
+
+@asynccontextmanager
+async def migration_lock(engine: AsyncEngine, service: str) -> AsyncIterator[None]:
+    """Held by one migrating process at a time. PostgreSQL: a session-level advisory lock on a
+    connection of its own (not the one Alembic runs its transaction on), closed afterwards rather
+    than handed back to the pool, which releases the lock whatever state the connection is in.
+    SQLite: an exclusive file lock beside the database file."""
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if not database or database == ":memory:":
+            yield  # a private database: nobody to race with
+            return
+        descriptor = os.open(f"{database}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            await asyncio.to_thread(fcntl.flock, descriptor, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(descriptor)  # releases the lock
+        return
+    async with engine.connect() as connection:
+        try:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("SELECT pg_advisory_lock(:key)"),
+                                     {"key": advisory_lock_key(f"simpul:migrate:{service}")})
+            yield
+        finally:
+            await connection.invalidate()
 
 
 class Migration:
-    """A service's `migrate`, run once: by the lifespan, unless `serve` already ran it in a
+    """A service's migrations, run once: by the lifespan, unless `serve` already ran them in a
     short-lived child process before the server started (`done`), so that the long-running
-    process never imports Alembic."""
+    process never imports Alembic. With `apply` off (SIMPUL_MIGRATE_ON_START=0) the database is
+    only checked to be at the head: a replica then starts only on a schema migrated beforehand."""
 
-    def __init__(self, engine: AsyncEngine, script_location: Path) -> None:
+    def __init__(self, engine: AsyncEngine, script_location: Path, *, apply: bool = True) -> None:
         self.engine = engine
         self.script_location = script_location
+        self.apply = apply
         self.done = False
 
     async def run(self) -> None:
-        if not self.done:
+        if self.done:
+            return
+        if self.apply:
             await migrate(self.engine, self.script_location)
-            self.done = True
+        else:
+            await check_at_head(self.engine, self.script_location)
+        self.done = True
 
 
 def run_alembic_env(target_metadata, database_url_from_env) -> None:

@@ -81,17 +81,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simpul.shared.db import UTCDateTime
 from simpul.shared.problems import Problem, Text, negotiate_language, problem_response
+from simpul.shared.worker import Worker, periodic
 
 log = logging.getLogger("simpul.idempotency")
 
 HEADER = b"idempotency-key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 RETENTION = timedelta(hours=24)
+PURGE_SECONDS = 3600.0
 # Headers of the POST that would make the GET rebuilding its answer conditional or carry a body.
 NOT_FOR_REBUILD = {b"content-length", b"content-type", b"transfer-encoding", b"if-none-match", b"if-modified-since"}
 
@@ -312,6 +315,19 @@ async def settle(executor: AsyncSession | AsyncConnection, *settlements: Settlem
 
 # The largest answer kept for replays; a longer one is rebuilt from `replay_from`.
 MAX_KEPT_BODY = 1024 * 1024
+
+
+def expired_keys_purge(engine: AsyncEngine, table: Table, *, seconds: float = PURGE_SECONDS) -> Worker[None]:
+    """A worker deleting the keys older than RETENTION every `seconds` (a key met again is also
+    removed then), so that keys used once do not pile up. Every replica runs it: the same DELETE
+    of expired rows, whoever runs it first, and a concurrent one finds nothing left."""
+
+    async def purge() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(delete(table).where(table.c.created_at < datetime.now(UTC) - RETENTION))
+
+    return periodic(f"idempotency-purge:{table.name}", purge, seconds=seconds,
+                    expected=(SQLAlchemyError, OSError), logger=log)
 
 
 class AnswerWriter:

@@ -89,10 +89,12 @@ class AssertionVerifier:
         internal_secret: str,
         jwks_json: str | None = None,
         jwks_url: str | None = None,
+        jwks_urls: list[str] | None = None,
     ) -> None:
         self.audience = audience_for(service_name)
         self._internal_secret = internal_secret
-        self._jwks_url = jwks_url
+        # Several when the gateway runs as replicas: tried in turn until one answers.
+        self._jwks_urls = jwks_urls or ([jwks_url] if jwks_url else [])
         self._keys: dict[str, Any] = {}
         self._last_fetch = 0.0
         # Concurrent requests with a key not seen yet wait for one fetch of the JWKS instead of
@@ -111,16 +113,18 @@ class AssertionVerifier:
         self._keys.update(keys)
 
     async def _refresh(self) -> None:
-        if not self._jwks_url or time.monotonic() - self._last_fetch < _JWKS_REFRESH_INTERVAL:
+        if not self._jwks_urls or time.monotonic() - self._last_fetch < _JWKS_REFRESH_INTERVAL:
             return
         self._last_fetch = time.monotonic()
-        try:
-            async with httpx.AsyncClient(timeout=3.0) as client:
-                response = await client.get(self._jwks_url)
-                response.raise_for_status()
-                self._load_jwks(response.json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError):
-            return
+        async with httpx.AsyncClient(timeout=3.0) as client:
+            for url in self._jwks_urls:
+                try:
+                    response = await client.get(url)
+                    response.raise_for_status()
+                    self._load_jwks(response.json())
+                    return
+                except (httpx.HTTPError, ValueError, jwt.PyJWTError):
+                    continue
 
     async def verify(self, token: str) -> Identity:
         cached = self._verified.get(token)

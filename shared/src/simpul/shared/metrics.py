@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from simpul.shared.balance import Balancer, BalancerCollector
 
 
 class Metrics:
@@ -26,6 +29,10 @@ class Metrics:
             buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.service_name = service_name
+
+    def watch(self, balancers: Callable[[], Iterable[Balancer]]) -> None:
+        """Adds the retry and ejection series of the balancers `balancers()` returns."""
+        self.registry.register(BalancerCollector(balancers))
 
     def response(self) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,13 @@ subject arrive in the order they were staged. While the destination is down it b
 backoff is kept on the rows (`attempts`, `next_attempt_at`, `last_error`), so it survives a
 restart and shows where events are stuck.
 
+Replicas: on PostgreSQL a relay publishes only while it holds its outbox's advisory lock
+(`simpul.shared.db.HeldLock`), so one replica at a time publishes an outbox and the order per
+subject holds. The others try to take the lock every second; when the holder dies its
+connection closes, PostgreSQL releases the lock and another replica publishes about a second
+later. The holder reads the outbox on the lock's own connection, so a lost lock connection stops
+it before it publishes anything more. SQLite has one process: no lock.
+
 A service starts one on start-up and stops it on shutdown (submissions' and signatures' `app.py`),
 with `transport_for(settings)`.
 
@@ -30,7 +37,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from simpul.shared.db import utcnow
+from simpul.shared.balance import Balancer
+from simpul.shared.db import HeldLock, utcnow
 from simpul.shared.events import SPEC_VERSION
 from simpul.shared.internal import InternalClient
 from simpul.shared.settings import BaseServiceSettings
@@ -64,6 +72,10 @@ class HttpTransport:
         if not response.is_success:
             raise TransportError(f"HTTP {response.status_code} from {self._path}")
 
+    @property
+    def balancer(self) -> Balancer:
+        return self._client.balancer
+
     async def aclose(self) -> None:
         await self._client.aclose()
 
@@ -85,9 +97,9 @@ def envelope_of(row: Any) -> dict[str, Any]:
 class OutboxRelay:
     """The relay of one outbox table: a `simpul.shared.worker.Worker` whose batch is the next
     unpublished rows, in order. It reads them rather than claims them, since the order needs one
-    publisher per outbox: replicas of a service would each publish the same rows (consumers
-    drop repeats by event id); holding a PostgreSQL advisory lock while publishing would keep
-    it to one."""
+    publisher per outbox: on PostgreSQL the one replica holding the outbox's lock (see the
+    module). A repeat after a takeover (rows published but not yet marked) carries the same
+    event ids, which consumers drop."""
 
     def __init__(
         self,
@@ -101,6 +113,7 @@ class OutboxRelay:
         backoff_base: float = 0.25,
         backoff_cap: float = 30.0,
         retention: timedelta = timedelta(days=7),
+        lock_retry_seconds: float = 1.0,
     ) -> None:
         self._sessions = sessions
         self._read_sessions = read_sessions
@@ -111,6 +124,9 @@ class OutboxRelay:
         self._backoff_cap = backoff_cap
         self._retention = retention
         self._last_purge: float | None = None
+        engine = sessions.kw["bind"]
+        self._lock = None if engine.dialect.name == "sqlite" else HeldLock(
+            engine, f"simpul:outbox:{table.fullname}", retry_seconds=lock_retry_seconds)
         self._worker = Worker(
             f"outbox-relay:{table.name}", claim=self._claim, process=self._publish,
             poll_seconds=poll_interval, batch_size=batch_size, backoff_base=backoff_base,
@@ -153,6 +169,8 @@ class OutboxRelay:
 
     async def stop(self) -> None:
         await self._worker.stop()
+        if self._lock is not None:
+            await self._lock.release()  # another replica takes over within its retry interval
         await self.transport.aclose()
 
     async def publish_pending(self) -> int:
@@ -170,13 +188,22 @@ class OutboxRelay:
 
     async def _unpublished(self) -> Sequence[Any]:
         table = self._table
-        async with self._read_sessions() as session:
-            rows = (
-                await session.execute(
-                    select(table).where(table.c.published_at.is_(None)).order_by(table.c.position)
-                    .limit(self._batch_size)
-                )
-            ).all()
+        query = (select(table).where(table.c.published_at.is_(None)).order_by(table.c.position)
+                 .limit(self._batch_size))
+        if self._lock is None:
+            async with self._read_sessions() as session:
+                rows = (await session.execute(query)).all()
+        else:
+            connection = await self._lock.acquire()
+            if connection is None:
+                return []  # another replica publishes this outbox
+            try:
+                rows = (await connection.execute(query)).all()
+            except Exception:
+                log.warning("outbox %s: the publisher lock's connection failed; publishing stops until "
+                            "the lock is taken again", table.name)
+                await self._lock.release()
+                raise
         # The first row carries the backoff: nothing behind it may overtake it. Until it runs out
         # a commit's wake-up has nothing to publish, so the worker sleeps through those.
         retry_at = rows[0].next_attempt_at if rows else None
@@ -226,6 +253,12 @@ class OutboxRelay:
                 delete(table).where(table.c.published_at.is_not(None),
                                     table.c.published_at < utcnow() - self._retention)
             )
+
+
+def relay_balancers(relay: OutboxRelay | None) -> list[Balancer]:
+    """The balancer behind a started relay's HTTP transport, for the metrics (none over AMQP)."""
+    transport = relay.transport if relay is not None else None
+    return [transport.balancer] if isinstance(transport, HttpTransport) else []
 
 
 def transport_for(settings: BaseServiceSettings) -> Transport:

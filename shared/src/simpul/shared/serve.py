@@ -1,21 +1,97 @@
-"""Run one service under uvicorn: `python -m simpul.<service>`."""
+"""A service's command line: `python -m simpul.<service>` serves it under uvicorn,
+`python -m simpul.<service> migrate` applies its migrations and exits; a service may add
+commands of its own (`main`'s `commands`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
-from simpul.shared.db import Migration
+from simpul.shared.db import Migration, SchemaNotCurrent
+from simpul.shared.settings import BaseServiceSettings
+from simpul.shared.worker import describe_failure
 
 log = logging.getLogger(__name__)
 
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """The process's settings from its environment; a bad value stops the process with one line
+    per problem (e.g. the variable and entry of a malformed replica list), not a traceback."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        problems = "; ".join(_plain(error) for error in exc.errors(include_url=False, include_input=False))
+        raise SystemExit(f"simpul: invalid settings: {problems}") from None
+
+
+def _plain(error: dict) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    if message.startswith("SIMPUL_"):
+        return message
+    # A field read through an alias is named by it already (SIMPUL_GATEWAY_PORT).
+    field = ".".join(str(part) for part in error["loc"]).upper()
+    return f"{field if field.startswith('SIMPUL_') else 'SIMPUL_' + field}: {message}"
+
+
+# A command gets the service's settings and the arguments after its name; it returns the
+# process's exit status.
+Command = Callable[[BaseServiceSettings, list[str]], int]
+USAGE_ERROR = 2
+
+
+def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: type[BaseServiceSettings],
+         commands: Mapping[str, Command] | None = None, argv: list[str] | None = None) -> None:
+    """Every service's `__main__`: no argument serves, a first argument names a command."""
+    args = sys.argv[1:] if argv is None else argv
+    program = f"python -m simpul.{settings_class.service_name}"
+    known: dict[str, Command] = {"migrate": migrate_command(create_app), **(commands or {})}
+    if args and args[0] not in known:
+        print(f"usage: {program} [{' | '.join(known)}]\nunknown command: {args[0]}", file=sys.stderr)
+        raise SystemExit(USAGE_ERROR)
+    settings = load_settings(settings_class)
+    _configure_logging(settings.log_level)
+    if not args:
+        serve(create_app(settings), settings.host, settings.port, settings.log_level)
+        return
+    raise SystemExit(known[args[0]](settings, args[1:]))
+
+
+def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Command:
+    """`migrate`: bring the service's database to the newest schema, whatever
+    SIMPUL_MIGRATE_ON_START says, and exit (the Kubernetes Job, or a step before N replicas)."""
+
+    def run(settings: BaseServiceSettings, args: list[str]) -> int:
+        if args:
+            print(f"usage: python -m simpul.{settings.service_name} migrate (no arguments)", file=sys.stderr)
+            return USAGE_ERROR
+        migration = create_app(settings).state.migration
+        migration.apply = True
+        try:
+            asyncio.run(_run_and_close(migration))
+        except Exception as exc:  # the operator gets one line, not a traceback
+            # SQLAlchemy's errors go on with the statement and a link on lines of their own.
+            reason = describe_failure(exc).splitlines()[0]
+            print(f"simpul.{settings.service_name} migrate failed: {reason}", file=sys.stderr)
+            return 1
+        log.info("%s: database at the newest schema", settings.service_name)
+        return 0
+
+    return run
+
 
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(log_level)
     migrate_in_child(app.state.migration)
     uvicorn.run(
         app,
@@ -31,16 +107,23 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
     )
 
 
+def _configure_logging(log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 def migrate_in_child(migration: Migration) -> None:
-    """Run the migrations in a forked child and mark them done, so the served process never
-    imports Alembic and Mako (~10 MB of every service's idle memory). Forked before uvicorn
-    starts: no event loop and no thread exists yet, and the engine has no connection to share."""
+    """Run the migrations (or, with SIMPUL_MIGRATE_ON_START=0, the check that the database is at
+    their head) in a forked child and mark them done, so the served process never imports
+    Alembic and Mako (~10 MB of every service's idle memory). Forked before uvicorn starts: no
+    event loop and no thread exists yet, and the engine has no connection to share."""
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            asyncio.run(_migrate_and_close(migration))
+            asyncio.run(_run_and_close(migration))
             code = 0
+        except SchemaNotCurrent as exc:
+            log.error("%s", exc)
         except BaseException:
             log.exception("migrations failed")
         finally:
@@ -48,11 +131,11 @@ def migrate_in_child(migration: Migration) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("migrations failed; the service does not start (see the log above)")
+        raise SystemExit("the database is not ready; the service does not start (see the log above)")
     migration.done = True
 
 
-async def _migrate_and_close(migration: Migration) -> None:
+async def _run_and_close(migration: Migration) -> None:
     try:
         await migration.run()
     finally:

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from simpul.shared.balance import parse_replica_urls
 
 
 class BaseServiceSettings(BaseSettings):
@@ -23,7 +25,8 @@ class BaseServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     log_level: str = "info"
 
-    # Where the services find each other (internal addresses, never shown to clients).
+    # Where the services find each other (internal addresses, never shown to clients); each may
+    # list several replicas, comma-separated (`replica_urls`).
     gateway_url: str = "http://127.0.0.1:8000"
     catalog_url: str = "http://127.0.0.1:8001"
     submissions_url: str = "http://127.0.0.1:8002"
@@ -45,9 +48,24 @@ class BaseServiceSettings(BaseSettings):
     # over HTTP to the notifications service (the embedded default).
     event_broker: str | None = Field(default=None, repr=False)
 
+    # Whether a starting process brings its database to the newest schema itself. Replicas of a
+    # deployment turn it off and run `python -m simpul.<service> migrate` once (a Job); a process
+    # then starts only when its database is already at the newest schema.
+    migrate_on_start: bool = True
+
     # Default language of human-readable messages when the client sends no Accept-Language.
     default_language: str = "id"
 
+
+    @field_validator("gateway_url", "catalog_url", "submissions_url", "signatures_url", "notifications_url")
+    @classmethod
+    def _replica_list(cls, value: str, info: ValidationInfo) -> str:
+        parse_replica_urls(f"SIMPUL_{info.field_name.upper()}", value)
+        return value
+
+    def replica_urls(self, service: str) -> list[str]:
+        """The base URLs of `service`'s replicas (`gateway`, `catalog`, ...)."""
+        return parse_replica_urls(f"SIMPUL_{service.upper()}_URL", getattr(self, f"{service}_url"))
 
     def resolved_database_url(self) -> str:
         url = getattr(self, "database_url", None)
@@ -55,8 +73,11 @@ class BaseServiceSettings(BaseSettings):
             return url
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{self.service_name}.db').resolve()}"
 
-    def resolved_jwks_url(self) -> str:
-        return self.identity_jwks_url or f"{self.gateway_url.rstrip('/')}/.well-known/jwks.json"
+    def resolved_jwks_urls(self) -> list[str]:
+        """Where the JWKS may be fetched, tried in turn: the explicit URL, else every gateway replica."""
+        if self.identity_jwks_url:
+            return [self.identity_jwks_url]
+        return [f"{url}/.well-known/jwks.json" for url in self.replica_urls("gateway")]
 
     def resolved_internal_secret(self) -> str:
         if self.internal_secret:

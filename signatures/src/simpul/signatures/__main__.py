@@ -1,6 +1,5 @@
-from simpul.shared.serve import serve
 from simpul.signatures.app import create_app
 from simpul.signatures.settings import SignaturesSettings
+from simpul.shared.serve import main
 
-settings = SignaturesSettings()
-serve(create_app(settings), settings.host, settings.port, settings.log_level)
+main(create_app, SignaturesSettings)

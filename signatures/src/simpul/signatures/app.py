@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
-from simpul.shared.relay import OutboxRelay, Transport, transport_for
+from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
 from simpul.signatures.api import router
 from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
@@ -50,6 +50,7 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
     )
+    app.state.metrics.watch(lambda: relay_balancers(getattr(app.state, "relay", None)))
     if settings.production_keys:
         keystore = ProductionKeystore(
             app.state.sessions,

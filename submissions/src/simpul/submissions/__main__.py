@@ -1,6 +1,5 @@
-from simpul.shared.serve import serve
 from simpul.submissions.app import create_app
 from simpul.submissions.settings import SubmissionsSettings
+from simpul.shared.serve import main
 
-settings = SubmissionsSettings()
-serve(create_app(settings), settings.host, settings.port, settings.log_level)
+main(create_app, SubmissionsSettings)

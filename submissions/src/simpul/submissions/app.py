@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
 from simpul.shared.internal import InternalClient
-from simpul.shared.relay import OutboxRelay, Transport, transport_for
+from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
 from simpul.submissions.api import router
 from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
@@ -38,13 +38,11 @@ def create_app(
     settings = settings or SubmissionsSettings()
     overrides = CalendarOverrides.load(settings.calendar_file) if settings.calendar_file else None
     secret = settings.resolved_internal_secret()
-    catalog = CatalogClient(
-        InternalClient(
-            caller="submissions", target="catalog", base_url=settings.catalog_url, secret=secret,
-            transport=catalog_transport,
-        ),
-        cache_seconds=settings.catalog_cache_seconds,
+    catalog_client = InternalClient(
+        caller="submissions", target="catalog", base_url=settings.catalog_url, secret=secret,
+        transport=catalog_transport,
     )
+    catalog = CatalogClient(catalog_client, cache_seconds=settings.catalog_cache_seconds)
     signatures = InternalClient(
         caller="submissions", target="signatures", base_url=settings.signatures_url, secret=secret,
         transport=signatures_transport,
@@ -77,6 +75,8 @@ def create_app(
         on_startup=[start],
         on_shutdown=[stop],
     )
+    app.state.metrics.watch(lambda: [catalog_client.balancer, signatures.balancer,
+                                     *relay_balancers(getattr(app.state, "relay", None))])
     store = open_blob_store(settings.storage_url, directory=settings.storage_dir(), settings=settings,
                             registry=app.state.metrics.registry)
     calendar = WorkingCalendar(overrides)
