@@ -123,6 +123,8 @@ class System:
     databases: TestDatabases
     services: tuple[str, ...] = ALL_SERVICES
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Settings of one service only: service name -> variables.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,7 +161,7 @@ class System:
     def start(self) -> System:
         env = self.base_env()
         for name in self.services:
-            service_env = dict(env)
+            service_env = {**env, **self.service_env.get(name, {})}
             if self.databases.server is not None:
                 service_env[env_name(name, "DATABASE_URL")] = asyncio.run(self.databases.url(name))
             process = ServiceProcess(name, self.ports[name], service_env, self.directory / f"{name}.log")
