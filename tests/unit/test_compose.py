@@ -396,6 +396,14 @@ def test_dependencies_wait_for_healthy_services_and_have_no_cycle():
         visit(name, ())
 
 
+def test_the_gateway_replicas_share_redis():
+    redis = urlsplit(environment("gateway")["SIMPUL_REDIS_URL"])
+    assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
+    assert str(service("redis")["image"]).startswith("redis:7")
+    assert "redis-cli" in service("redis")["healthcheck"]["test"]
+    assert depends_on("gateway")["redis"] == {"condition": "service_healthy"}
+
+
 def test_postgres_and_rabbitmq_have_health_checks():
     postgres = service("postgres")
     assert str(postgres["image"]).startswith("postgres:16")
