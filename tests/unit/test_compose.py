@@ -268,6 +268,7 @@ def test_each_service_waits_for_its_one_shot_migration(name):
     assert migrate["build"] == service(name)["build"] and migrate["image"] == service(name)["image"]
     assert migrate["command"] == ["python", "-m", f"simpul.{SERVICES[name][1]}", "migrate"]
     assert migrate.get("restart") == "no" and "deploy" not in migrate
+    assert migrate["volumes"] == service(name)["volumes"], "what a migration writes, the replicas read"
     database = SERVICES[name][3]
     assert environment(f"{name}-migrate")[database] == environment(name)[database]
     assert depends_on(f"{name}-migrate") == {"postgres": {"condition": "service_healthy"}}

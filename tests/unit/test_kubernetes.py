@@ -313,7 +313,10 @@ def test_each_service_has_a_migration_job_with_its_image_and_database(services_b
     container = the_container(job)
     assert container["image"] == the_container(only(services_build, "Deployment", name))["image"]
     assert container["command"] == [*command, "migrate"] == ["python", "-m", f"simpul.{SERVICES[name][1]}", "migrate"]
-    assert [variable["name"] for variable in container["env"]] == [SERVICES[name][3]]
+    # Its database, and of the Deployment's secrets only those a migration reads.
+    job_env = [variable["name"] for variable in container["env"]]
+    deployment_env = {variable["name"] for variable in the_container(only(services_build, "Deployment", name))["env"]}
+    assert job_env[0] == SERVICES[name][3] and set(job_env) <= deployment_env
     assert job["spec"]["template"]["spec"]["restartPolicy"] in ("OnFailure", "Never")
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     # The Jobs are applied on their own, before the Deployments: not part of the services' build.
