@@ -42,3 +42,20 @@ async def migrate_down_and_up(url: str, migrations: Path, metadata: MetaData, *,
         return left
     finally:
         await engine.dispose()
+
+
+async def alembic_to(url: str, migrations: Path, action, revision: str) -> None:
+    """`alembic.command.upgrade` or `downgrade` of the database at `url` to `revision`."""
+    engine = create_engine(url)
+
+    def run(connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(migrations))
+        config.attributes["connection"] = connection
+        action(config, revision)
+
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(run)
+    finally:
+        await engine.dispose()

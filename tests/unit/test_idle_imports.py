@@ -13,10 +13,11 @@ import pytest
 
 # Loaded on demand elsewhere: Alembic/Mako in the migration's child, pyHanko/fontTools/qrcode in
 # signatures' workers, fpdf2/Pillow with submissions' first receipt, holidays with its first
-# deadline, aio-pika only with a broker; httpx's command-line client (rich, pygments) never
+# deadline, aio-pika only with a broker, limits and redis only with SIMPUL_REDIS_URL; httpx's
+# command-line client (rich, pygments) never
 # (click stays: uvicorn imports it).
 NOT_AT_IDLE = ("alembic", "mako", "pyhanko", "pyhanko_certvalidator", "fontTools", "qrcode", "fpdf", "PIL",
-               "aio_pika", "rich", "pygments", "holidays")
+               "aio_pika", "rich", "pygments", "holidays", "limits", "redis")
 
 SERVICES = {
     "gateway": "GatewaySettings",

@@ -18,7 +18,8 @@ ISSUER = "https://simpul.example"
 
 @pytest.fixture(scope="module")
 def keyring() -> KeyRing:
-    return KeyRing([SigningKey.generate(), SigningKey.generate()])
+    keys = [SigningKey.generate(), SigningKey.generate()]
+    return KeyRing(keys, keys[0])
 
 
 @pytest.fixture
@@ -54,9 +55,9 @@ def test_jwks_lists_every_key_with_its_thumbprint(keyring):
         assert "d" not in entry
 
 
-def test_a_key_survives_its_pem_round_trip():
+def test_a_key_survives_its_der_round_trip():
     key = SigningKey.generate()
-    again = SigningKey.from_pem(key.kid, key.private_pem())
+    again = SigningKey.from_der(key.kid, key.private_der())
     assert again.public_jwk() == key.public_jwk()
 
 

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, load_der_private_key, pkcs12
 from sqlalchemy import func, select
 
 import simpul.signatures
 from simpul.shared.db import create_engine, migrate, read_session_factory, session_factory
 from simpul.signatures import pki
-from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
-from simpul.signatures.models import certificates
+from simpul.shared.envelope import KeyEncryptionKeys, ReloadingKeys, new_key_text
+from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore, seal_context
+from simpul.signatures.models import certificate_events, certificates
 
 MIGRATIONS = Path(simpul.signatures.__file__).parent / "migrations"
-PASSPHRASE = b"keystore test passphrase"
+KEKS = KeyEncryptionKeys.parse(new_key_text())
 
 
 class Clock:
@@ -40,8 +41,8 @@ async def engine(databases):
 
 
 def keystore(engine, tmp_path, clock=None) -> DevelopmentKeystore:
-    return DevelopmentKeystore(session_factory(engine), passphrase=PASSPHRASE, public_url="https://simpul.example",
-                               data_dir=tmp_path, crl_validity=timedelta(days=2), clock=clock or Clock())
+    return DevelopmentKeystore(session_factory(engine), keks=ReloadingKeys(lambda: KEKS), public_url="https://simpul.example",
+                               crl_validity=timedelta(days=2), clock=clock or Clock())
 
 
 async def count(engine, **where) -> int:
@@ -61,15 +62,22 @@ async def test_created_once_and_reloaded_after_a_restart(engine, tmp_path):
     assert pki.fingerprint(again.issuing) == pki.fingerprint(first.issuing)
     assert await count(engine, kind="root") == 1 and await count(engine, kind="tsa") == 1
 
-    # The root key left the service: encrypted in a file for the operator, nowhere in the database.
-    (key_file,) = (tmp_path / "pki").glob("root-ca-*.key.pem")
-    assert key_file.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    root_key = pki.decrypt_key(key_file.read_bytes(), PASSPHRASE)
-    assert root_key.public_key().public_numbers() == first.root.public_key().public_numbers()
+    # Every key, the root's too, sealed in the database where every replica reads it; none on disk.
+    assert not (tmp_path / "pki").exists()
     async with read_session_factory(engine)() as session:
-        stored = (await session.execute(select(certificates.c.kind, certificates.c.private_key))).all()
-    assert dict(stored)["root"] is None
-    assert all(key is None or key.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") for _, key in stored)
+        stored = (await session.execute(select(certificates.c.kind, certificates.c.fingerprint,
+                                               certificates.c.private_key))).all()
+    assert {kind for kind, _, _ in stored} == {"root", "issuing_ca", "tsa"}
+    for kind, fingerprint, sealed in stored:
+        assert sealed.startswith(b"SE1")
+        key = load_der_private_key(KEKS.open(sealed, seal_context(fingerprint)), password=None)
+        certificate = {"root": first.root, "issuing_ca": first.issuing, "tsa": first.tsa_certificate}[kind]
+        assert key.public_key().public_numbers() == certificate.public_key().public_numbers()
+        async with read_session_factory(engine)() as session:
+            events = (await session.execute(select(certificate_events.c.action)
+                                            .join(certificates, certificates.c.id == certificate_events.c.certificate_id)
+                                            .where(certificates.c.kind == kind))).scalars().all()
+        assert events == ["created"]
 
 
 async def test_two_instances_starting_together_share_one_pki(engine, tmp_path):

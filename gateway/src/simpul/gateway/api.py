@@ -190,7 +190,7 @@ async def revoke_client(
 ) -> Response:
     gateway = gateway_of(request)
     await gateway.clients.revoke(client_id, actor=admin.subject, request_id=current_request_id())
-    gateway.registry.forget(client_id)
+    await gateway.revoked(client_id)
     return Response(status_code=204)
 
 
@@ -218,7 +218,10 @@ async def readyz(request: Request) -> Response:
         language = request_language(request)
         return problem_response(503, NOT_READY.render(language), language, slug="not-ready",
                                 unavailable=unavailable, upstreams=upstreams)
-    return JSONResponse({"status": "ready", "upstreams": upstreams})
+    body: dict = {"status": "ready", "upstreams": upstreams}
+    if gateway_of(request).redis_state() == "degraded":  # shared limits fall back to in-process ones
+        body["degraded"] = ["redis"]
+    return JSONResponse(body)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -10,6 +10,7 @@ metrics, JWKS, OpenAPI, docs, and 404 for /internal/...) goes straight to FastAP
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +23,9 @@ from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
 from simpul.shared.metrics import Metrics
 from simpul.shared.problems import Text
+
+if TYPE_CHECKING:
+    from simpul.gateway.redis_state import SharedRateLimiter
 
 TOKEN_PATH = "/v1/oauth/token"
 # The gateway's own endpoints take small JSON or form bodies.
@@ -80,7 +84,7 @@ class GatewayFront:
         proxy: Proxy,
         tokens: AccessTokens,
         registry: ClientRegistry,
-        limiter: RateLimiter,
+        limiter: RateLimiter | SharedRateLimiter,
         metrics: Metrics,
         default_language: str,
     ) -> None:
@@ -130,7 +134,7 @@ class GatewayFront:
             limit_key = "addr:" + (client[0] if client else "-")
         else:
             limit_key = view.client_id
-        allowed, remaining, seconds = self.limiter.take(limit_key, time.monotonic())
+        allowed, remaining, seconds = await self.limiter.acquire(limit_key, time.monotonic())
         headers = self.limiter.headers(remaining, seconds)
         headers.append((b"traceparent", traceparent))
 

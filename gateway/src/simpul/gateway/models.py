@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table
 
 from simpul.shared.db import UTCDateTime
 from simpul.shared.idempotency import idempotency_table
@@ -44,9 +44,26 @@ signing_keys = Table(
     metadata,
     Column("kid", String(64), primary_key=True),
     Column("algorithm", String(16), nullable=False),
-    Column("private_key_pem", Text, nullable=False),
+    # PKCS#8 DER sealed by simpul.shared.envelope; never stored in the clear.
+    Column("sealed_private_key", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # It signs from then on (a little after it is made, so every replica knows it first).
+    Column("signs_from", UTCDateTime(), nullable=False),
+    # It stops verifying then (set when a newer key replaces it), and is dropped.
     Column("retired_at", UTCDateTime(), nullable=True),
+)
+
+# The audit history of the signing keys (no foreign key: it outlives the dropped keys).
+signing_key_events = Table(
+    "signing_key_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kid", String(64), nullable=False),
+    # created | retiring | dropped | rewrapped
+    Column("action", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index("ix_signing_key_events_kid", "kid", "id"),
 )
 
 idempotency = idempotency_table(metadata)

@@ -37,6 +37,10 @@ class RateLimiter:
         bucket[0] = tokens
         return False, 0, max(1, math.ceil((1.0 - tokens) / self.rate))
 
+    async def acquire(self, key: str, now: float) -> tuple[bool, int, int]:
+        """`take`, with the signature of the Redis-backed limiter (redis_state.SharedRateLimiter)."""
+        return self.take(key, now)
+
     def headers(self, remaining: int, reset: int) -> list[tuple[bytes, bytes]]:
         return [
             (b"ratelimit-limit", self.limit_header),

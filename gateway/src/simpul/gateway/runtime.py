@@ -1,19 +1,23 @@
 """Everything one gateway instance holds, built from explicit settings, started and stopped with
-the app: database, signing keys, clients, tokens, rate limiter, the proxy's connection pool."""
+the app: database, signing keys, clients, tokens, rate limiter, Redis when configured, the proxy's
+connection pool."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from simpul.gateway.clients import ClientService
-from simpul.gateway.keys import KeyRing, load_keyring
+from simpul.gateway.keys import KeyRing, SigningKeys
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry
@@ -21,13 +25,21 @@ from simpul.gateway.settings import GatewaySettings
 from simpul.gateway.tokens import AccessTokens, AssertionMinter
 from simpul.shared.balance import Replica, Resolver, resolve_addresses
 from simpul.shared.db import Migration, read_session_factory, session_factory
+from simpul.shared.envelope import ReloadingKeys, keys_for
+from simpul.shared.identity import ASSERTION_LIFETIME_SECONDS
 from simpul.shared.readiness import Readiness, database_check
 from simpul.shared.worker import periodic
+
+if TYPE_CHECKING:
+    from simpul.gateway.redis_state import RedisLink, SharedRateLimiter
 
 log = logging.getLogger("simpul.gateway")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READINESS_TIMEOUT = aiohttp.ClientTimeout(total=1.0)
+# In-memory caches (rate-limit buckets, verified tokens) are pruned, and keys past their time
+# dropped, this often; revocations and the key set are refreshed every tick.
+PRUNE_SECONDS = 30.0
 
 
 class Gateway:
@@ -42,7 +54,20 @@ class Gateway:
         self.registry = ClientRegistry(self.clients)
         self.tokens = AccessTokens(settings.public_url.rstrip("/"), settings.token_lifetime_seconds)
         self.minter = AssertionMinter()
-        self.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_capacity)
+        self.signing_keys = SigningKeys(
+            self.clients.sessions, ReloadingKeys(partial(keys_for, settings)),
+            verify_for=timedelta(seconds=max(settings.token_lifetime_seconds, ASSERTION_LIFETIME_SECONDS)),
+        )
+        local_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_capacity)
+        self.redis: RedisLink | None = None
+        self.limiter: RateLimiter | SharedRateLimiter = local_limiter
+        if settings.redis_url:
+            # Imported only when configured: a gateway without Redis never loads its client.
+            from simpul.gateway.redis_state import RedisLink, SharedRateLimiter
+
+            self.redis = RedisLink(settings.redis_url, settings.redis_prefix)
+            self.limiter = SharedRateLimiter(self.redis, local_limiter, settings.rate_limit_per_minute,
+                                             settings.rate_limit_capacity)
         self.proxy = Proxy(self.minter, max_body_bytes=settings.max_body_bytes,
                            default_language=settings.default_language)
         self.upstreams = {
@@ -52,6 +77,7 @@ class Gateway:
         }
         self._readiness = Readiness({"database": database_check(engine)})
         self.keyring: KeyRing | None = None
+        self._pruned_at = time.monotonic()
         self._housekeeping = periodic(
             "gateway-housekeeping", self._housekeep, seconds=settings.client_refresh_seconds,
             # Never later than the refresh interval once the database is back.
@@ -60,14 +86,16 @@ class Gateway:
 
     async def start(self) -> None:
         await self.migration.run()
-        self.keyring = await load_keyring(self.clients.sessions)
-        self.tokens.keyring = self.minter.keyring = self.keyring
+        await self.signing_keys.ensure()
+        await self._reload_keys()
         outcome = await self.clients.ensure_bootstrap_admin(
             self.settings.admin_client_id, self.settings.admin_client_secret
         )
         await self.registry.load()
         await self.proxy.start()
         await asyncio.gather(*(upstream.balancer.start() for upstream in self.upstreams.values()))
+        if self.redis is not None:
+            await self.redis.start(self.registry.forget)
         self._housekeeping.start()
         self._announce(outcome)
 
@@ -75,7 +103,20 @@ class Gateway:
         await self._housekeeping.stop()
         for upstream in self.upstreams.values():
             await upstream.balancer.close()
+        if self.redis is not None:
+            await self.redis.stop()
         await self.proxy.stop()
+
+    async def revoked(self, client_id: str) -> None:
+        """A client revoked here: refused by this replica at once, by the others through Redis at
+        once, or through their database poll within a refresh interval."""
+        self.registry.forget(client_id)
+        if self.redis is not None:
+            await self.redis.publish_revocation(client_id)
+
+    async def _reload_keys(self) -> None:
+        self.keyring = await self.signing_keys.load()
+        self.tokens.keyring = self.minter.keyring = self.keyring
 
     def _announce(self, outcome: str) -> None:
         settings = self.settings
@@ -92,12 +133,22 @@ class Gateway:
                      outcome, settings.admin_client_id)
 
     async def _housekeep(self) -> None:
+        now = time.monotonic()
         try:
             await self.registry.refresh()
+            if now - self._pruned_at >= PRUNE_SECONDS:
+                await self.signing_keys.drop_expired()
+            await self._reload_keys()
         finally:
-            # In memory only: done whether or not the database answered.
-            self.limiter.prune(time.monotonic())
-            self.tokens.prune()
+            if now - self._pruned_at >= PRUNE_SECONDS:
+                # In memory only: done whether or not the database answered.
+                self._pruned_at = now
+                self.limiter.prune(now)
+                self.tokens.prune()
+
+    def redis_state(self) -> str | None:
+        """"ready" or "degraded" (the gateway serves either way); None without Redis."""
+        return None if self.redis is None else self.redis.state
 
     async def readiness(self) -> tuple[list[str], dict[str, dict[str, int]]]:
         """What is unavailable (the gateway's database, a service without a ready replica) and

@@ -12,8 +12,9 @@ DEV_ADMIN_CLIENT_SECRET = "simpul-dev-secret"
 
 
 class GatewaySettings(BaseServiceSettings):
-    # docker-compose passes unset variables as empty strings; they mean "use the default".
-    model_config = SettingsConfigDict(env_ignore_empty=True)
+    # docker-compose passes unset variables as empty strings; they mean "use the default". A bad
+    # value is named in the error, never shown (a Redis URL may hold a password).
+    model_config = SettingsConfigDict(env_ignore_empty=True, hide_input_in_errors=True)
 
     service_name: ClassVar[str] = "gateway"
 
@@ -46,8 +47,15 @@ class GatewaySettings(BaseServiceSettings):
     # Largest request body forwarded to a service (413 above it); uploads stream through.
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, validation_alias="SIMPUL_GATEWAY_MAX_BODY_BYTES")
 
-    # How often revocations made by other gateway processes are picked up from the database.
-    client_refresh_seconds: float = Field(default=5.0, gt=0, validation_alias="SIMPUL_GATEWAY_CLIENT_REFRESH_SECONDS")
+    # How often revocations and signing-key rotations made by other gateway replicas are picked up
+    # from the database (the bound on their staleness without Redis).
+    client_refresh_seconds: float = Field(default=1.0, gt=0, validation_alias="SIMPUL_GATEWAY_CLIENT_REFRESH_SECONDS")
+
+    # SIMPUL_REDIS_URL (optional, redis://...): rate limits counted once for all gateway replicas
+    # and revocations broadcast to them at once. Unset or unreachable: counted in each process.
+    redis_url: str | None = Field(default=None, repr=False, pattern=r"^(redis|rediss|unix)://\S+$")
+    # SIMPUL_REDIS_PREFIX: names this deployment's keys and channel, for a Redis shared with others.
+    redis_prefix: str = Field(default="simpul-gateway", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 
     @property
     def rate_limit_capacity(self) -> int:

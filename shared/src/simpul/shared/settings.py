@@ -44,6 +44,13 @@ class BaseServiceSettings(BaseSettings):
     # Shared secret for service-to-service calls; a random one is kept under data_dir when unset.
     internal_secret: str | None = Field(default=None, repr=False)
 
+    # Wraps the data keys of the private keys kept in the database (simpul.shared.envelope):
+    # base64url of 32 random bytes; during a rotation "new,old". Or a file holding them, one a
+    # line; unset both, a key generated once under data_dir/secrets, which replicas share only
+    # through a shared data_dir (set one of these two for replicas on several machines).
+    key_encryption_key: str | None = Field(default=None, repr=False)
+    key_encryption_key_file: Path | None = None
+
     # Where the outbox relay publishes events: `amqp://...` for RabbitMQ; unset, events are pushed
     # over HTTP to the notifications service (the embedded default).
     event_broker: str | None = Field(default=None, repr=False)
@@ -78,6 +85,10 @@ class BaseServiceSettings(BaseSettings):
         if self.identity_jwks_url:
             return [self.identity_jwks_url]
         return [f"{url}/.well-known/jwks.json" for url in self.replica_urls("gateway")]
+
+    def default_key_encryption_key_file(self) -> Path:
+        # One per service: rotating one service's key must not strand another's data keys.
+        return self.data_dir / "secrets" / f"{self.service_name}-key-encryption.key"
 
     def resolved_internal_secret(self) -> str:
         if self.internal_secret:

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
+from simpul.shared.envelope import ReloadingKeys, keys_for
 from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
 from simpul.signatures.api import router
@@ -62,9 +64,8 @@ def create_app(
     else:
         keystore = DevelopmentKeystore(
             app.state.sessions,
-            passphrase=settings.resolved_key_passphrase(),
+            keks=ReloadingKeys(partial(keys_for, settings)),
             public_url=settings.public_url,
-            data_dir=settings.data_dir,
             crl_validity=timedelta(hours=settings.crl_validity_hours),
             clock=clock,
         )

@@ -16,14 +16,16 @@ from typing import Any
 
 import anyio
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives.serialization import load_der_private_key, pkcs12
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.shared import idempotency
+from simpul.shared.envelope import KeyEncryptionKeys, ReloadingKeys
+from simpul.shared.locks import hold_for_transaction
 from simpul.signatures import pki
-from simpul.signatures.models import certificates, crls
+from simpul.signatures.models import certificate_events, certificates, crls
 from simpul.signatures.jobs import SignerMaterial, ValidationMaterial
 from simpul.signatures.tsa import TimestampAuthority
 
@@ -33,6 +35,12 @@ ROOT, ISSUING_CA, TSA, UNIT = "root", "issuing_ca", "tsa", "unit"
 # A loaded signer is looked up again after this long, so a revocation made by another instance
 # takes effect here too.
 SIGNER_CACHE_SECONDS = 60.0
+SYSTEM_ACTOR = "system"
+
+
+def seal_context(fingerprint: str) -> bytes:
+    """Binds a sealed private key to its certificate."""
+    return f"simpul signatures key {fingerprint}".encode()
 
 
 def unit_role(unit: str) -> str:
@@ -77,17 +85,24 @@ def certificate_row(certificate: x509.Certificate, *, kind: str, unit: str | Non
     }
 
 
+async def record(session: AsyncSession, row: dict[str, Any] | Any, action: str, actor: str, at: datetime) -> None:
+    """The certificates' audit history: created, replaced, revoked, rewrapped."""
+    await session.execute(insert(certificate_events).values(
+        certificate_id=row["id"], action=action, actor=actor, at=at))
+
+
 class DevelopmentKeystore:
-    """The development PKI: created on first start, kept in the service's database."""
+    """The development PKI: created once (under a lock every replica takes) and kept in the
+    service's database, every private key sealed (simpul.shared.envelope), the root's too, so
+    that no key lives on one replica's disk only."""
 
     production = False
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, passphrase: bytes, public_url: str,
-                 data_dir: Path, crl_validity: timedelta, clock: Callable[[], datetime]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, keks: ReloadingKeys, public_url: str,
+                 crl_validity: timedelta, clock: Callable[[], datetime]) -> None:
         self._sessions = sessions
-        self._passphrase = passphrase
+        self._keks = keks
         self._urls = pki.urls_for(public_url)
-        self._data_dir = data_dir
         self._crl_validity = crl_validity
         self._clock = clock
         self._signers: dict[str, _Kept] = {}
@@ -109,13 +124,12 @@ class DevelopmentKeystore:
             rows = await self._active({ROOT, ISSUING_CA, TSA})
         self.root = x509.load_der_x509_certificate(rows[ROOT]["certificate"])
         self.issuing = x509.load_der_x509_certificate(rows[ISSUING_CA]["certificate"])
-        self._issuing_key = await anyio.to_thread.run_sync(pki.decrypt_key, rows[ISSUING_CA]["private_key"],
-                                                           self._passphrase)
+        self._issuing_key = self._open(rows[ISSUING_CA])
         tsa_row = rows.get(TSA)
         if tsa_row is None or tsa_row["not_after"] - self._clock() < pki.RENEW_BEFORE:
             tsa_row = await self._replace_tsa(tsa_row)
         self.tsa_certificate = x509.load_der_x509_certificate(tsa_row["certificate"])
-        tsa_key = await anyio.to_thread.run_sync(pki.decrypt_key, tsa_row["private_key"], self._passphrase)
+        tsa_key = self._open(tsa_row)
         self.tsa = TimestampAuthority(tsa_row["certificate"], tsa_key, chain=(pki.der(self.issuing),))
         await self.crl()
 
@@ -125,54 +139,76 @@ class DevelopmentKeystore:
             return {row["active_role"]: row for row in result.mappings()}
 
     async def _create_authorities(self) -> None:
-        now = self._clock()
+        """Root, issuing CA, TSA and first CRL, made by whichever replica takes the lock first;
+        the others find them made once they get it."""
+        async with self._sessions() as session, session.begin():
+            await hold_for_transaction(session, "signatures pki")
+            existing = await session.execute(select(certificates.c.id).where(certificates.c.active_role == ROOT))
+            if existing.first() is not None:
+                return
+            now = self._clock()
 
-        def generate():
-            root_key, root = pki.make_root(now)
-            issuing_key, issuing = pki.make_issuing_ca(root_key, root, now)
-            tsa_key, tsa = pki.make_tsa(issuing_key, issuing, self._urls, now)
-            crl = pki.make_crl(issuing_key, issuing, 1, [], now, self._crl_validity)
-            return root_key, root, issuing_key, issuing, tsa_key, tsa, crl
+            def generate():
+                root_key, root = pki.make_root(now)
+                issuing_key, issuing = pki.make_issuing_ca(root_key, root, now)
+                tsa_key, tsa = pki.make_tsa(issuing_key, issuing, self._urls, now)
+                crl = pki.make_crl(issuing_key, issuing, 1, [], now, self._crl_validity)
+                return root_key, root, issuing_key, issuing, tsa_key, tsa, crl
 
-        root_key, root, issuing_key, issuing, tsa_key, tsa, crl = await anyio.to_thread.run_sync(generate)
-        encrypt = self._encrypt
-        # The root key leaves the service: written once, encrypted, for the operator to move offline.
-        key_file = self._data_dir / "pki" / f"root-ca-{pki.fingerprint(root)[:16]}.key.pem"
-        await anyio.to_thread.run_sync(_write_private, key_file, encrypt(root_key))
-        try:
-            async with self._sessions() as session, session.begin():
-                await session.execute(insert(certificates).values(
-                    certificate_row(root, kind=ROOT, unit=None, role=ROOT, private_key=None, now=now)))
-                await session.execute(insert(certificates).values(
-                    certificate_row(issuing, kind=ISSUING_CA, unit=None, role=ISSUING_CA,
-                                    private_key=encrypt(issuing_key), now=now)))
-                await session.execute(insert(certificates).values(
-                    certificate_row(tsa, kind=TSA, unit=None, role=TSA, private_key=encrypt(tsa_key), now=now)))
-                await session.execute(insert(crls).values(
-                    number=1, this_update=crl.last_update_utc, next_update=crl.next_update_utc,
-                    der=pki.crl_der(crl)))
-        except IntegrityError:
-            # Another instance created the PKI at the same moment; use theirs.
-            key_file.unlink(missing_ok=True)
-            return
-        log.warning("created a development PKI; the offline root key is in %s", key_file)
+            root_key, root, issuing_key, issuing, tsa_key, tsa, crl = await anyio.to_thread.run_sync(generate)
+            for kind, certificate, key in ((ROOT, root, root_key), (ISSUING_CA, issuing, issuing_key), (TSA, tsa, tsa_key)):
+                row = certificate_row(certificate, kind=kind, unit=None, role=kind,
+                                      private_key=self._seal(key, certificate), now=now)
+                await session.execute(insert(certificates).values(row))
+                await record(session, row, "created", SYSTEM_ACTOR, now)
+            await session.execute(insert(crls).values(
+                number=1, this_update=crl.last_update_utc, next_update=crl.next_update_utc, der=pki.crl_der(crl)))
+        log.warning("created a development PKI (root %s); its keys are sealed in the database",
+                    pki.fingerprint(root)[:16])
 
     async def _replace_tsa(self, old: Any | None) -> Any:
-        now = self._clock()
-        key, certificate = await anyio.to_thread.run_sync(pki.make_tsa, self._issuing_key, self.issuing, self._urls, now)
-        row = certificate_row(certificate, kind=TSA, unit=None, role=TSA, private_key=self._encrypt(key), now=now)
-        try:
-            async with self._sessions() as session, session.begin():
-                if old is not None:
-                    await session.execute(update(certificates).where(certificates.c.id == old["id"])
-                                          .values(active_role=None, status="replaced"))
-                await session.execute(insert(certificates).values(row))
-        except IntegrityError:
-            pass
-        return (await self._active({TSA}))[TSA]
+        return await self._replace(TSA, old, lambda now: pki.make_tsa(self._issuing_key, self.issuing, self._urls, now),
+                                   kind=TSA, unit=None)
 
-    def _encrypt(self, key) -> bytes:
-        return pki.encrypt_key(key, self._passphrase)
+    async def _replace(self, role: str, old: Any | None, make, *, kind: str, unit: str | None) -> Any:
+        """A new certificate for `role` (first, or replacing `old`), stored once across replicas:
+        made outside the lock (so other writes don't wait for the key generation), kept only if
+        no other replica stored one meanwhile."""
+        now = self._clock()
+        key, certificate = await anyio.to_thread.run_sync(make, now)
+        row = certificate_row(certificate, kind=kind, unit=unit, role=role,
+                              private_key=self._seal(key, certificate), now=now)
+        async with self._sessions() as session, session.begin():
+            await hold_for_transaction(session, f"signatures pki {role}")
+            current = (await session.execute(select(certificates).where(certificates.c.active_role == role))).mappings().first()
+            stored = current["id"] if current is not None else None
+            if stored == (old["id"] if old is not None else None):
+                if current is not None:
+                    await session.execute(update(certificates).where(certificates.c.id == current["id"])
+                                          .values(active_role=None, status="replaced"))
+                    await record(session, current, "replaced", SYSTEM_ACTOR, now)
+                await session.execute(insert(certificates).values(row))
+                await record(session, row, "created", SYSTEM_ACTOR, now)
+        return (await self._active({role}))[role]
+
+    def _seal(self, key, certificate: x509.Certificate) -> bytes:
+        return self._keks.seal(pki.plain_pkcs8(key), seal_context(pki.fingerprint(certificate)))
+
+    def _open(self, row: Any):
+        return load_der_private_key(self._keks.open(row["private_key"], seal_context(row["fingerprint"])), password=None)
+
+    async def rewrap(self, keks: KeyEncryptionKeys, actor: str) -> int:
+        """Every sealed private key re-wrapped under the current key of `keks`."""
+        async with self._sessions() as session, session.begin():
+            await hold_for_transaction(session, "signatures pki")
+            rows = (await session.execute(select(certificates.c.id, certificates.c.private_key)
+                                          .where(certificates.c.private_key.is_not(None)))).mappings().all()
+            stale = [row for row in rows if not keks.is_current(row["private_key"])]
+            for row in stale:
+                await session.execute(update(certificates).where(certificates.c.id == row["id"])
+                                      .values(private_key=keks.rewrap(row["private_key"])))
+                await record(session, row, "rewrapped", actor, self._clock())
+        return len(stale)
 
     # -- what the service asks for ----------------------------------------------------------------
 
@@ -200,8 +236,11 @@ class DevelopmentKeystore:
                 return kept.material
             row = (await self._active({unit_role(unit)})).get(unit_role(unit))
             if row is None or row["not_after"] - self._clock() < pki.RENEW_BEFORE:
-                row = await self._new_unit_signer(unit, row)
-            key = await anyio.to_thread.run_sync(pki.decrypt_key, row["private_key"], self._passphrase)
+                row = await self._replace(
+                    unit_role(unit), row,
+                    lambda now: pki.make_unit_signer(self._issuing_key, self.issuing, unit, self._urls, now),
+                    kind=UNIT, unit=unit)
+            key = self._open(row)
             certificate = x509.load_der_x509_certificate(row["certificate"])
             material = SignerMaterial(
                 id=row["id"],
@@ -216,22 +255,6 @@ class DevelopmentKeystore:
     def _fresh(self, kept: _Kept) -> bool:
         return (time.monotonic() - kept.loaded_at < SIGNER_CACHE_SECONDS
                 and kept.not_after - self._clock() >= pki.RENEW_BEFORE)
-
-    async def _new_unit_signer(self, unit: str, old: Any | None) -> Any:
-        now = self._clock()
-        key, certificate = await anyio.to_thread.run_sync(
-            pki.make_unit_signer, self._issuing_key, self.issuing, unit, self._urls, now)
-        row = certificate_row(certificate, kind=UNIT, unit=unit, role=unit_role(unit),
-                              private_key=self._encrypt(key), now=now)
-        try:
-            async with self._sessions() as session, session.begin():
-                if old is not None:
-                    await session.execute(update(certificates).where(certificates.c.id == old["id"])
-                                          .values(active_role=None, status="replaced"))
-                await session.execute(insert(certificates).values(row))
-        except IntegrityError:
-            pass  # another instance made this unit's signer first
-        return (await self._active({unit_role(unit)}))[unit_role(unit)]
 
     # -- revocation -------------------------------------------------------------------------------
 
@@ -287,6 +310,7 @@ class DevelopmentKeystore:
                 )
                 if result.rowcount != 1:
                     return None
+                await record(session, {"id": certificate_id}, "revoked", revoked_by, now)
                 # Before the new CRL is made current in memory: a refusal here changes nothing.
                 await idempotency.settle(session, settlement)
                 number = (await session.execute(select(func.max(crls.c.number)))).scalar_one() or 0
@@ -372,8 +396,3 @@ class ProductionKeystore:
         async with self._sessions() as session:
             return (await session.execute(select(certificates).where(certificates.c.fingerprint == fingerprint))).mappings().one()
 
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(0o600)

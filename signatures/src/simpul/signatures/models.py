@@ -29,8 +29,8 @@ certificates = Table(
     Column("not_before", UTCDateTime(), nullable=False),
     Column("not_after", UTCDateTime(), nullable=False),
     Column("certificate", LargeBinary, nullable=False),  # DER
-    # PKCS#8, encrypted with the key passphrase; NULL for the offline root and for keys that
-    # live outside the database (PKCS#12 files in production).
+    # PKCS#8 sealed by simpul.shared.envelope (the development PKI's, root included); NULL for
+    # keys that live outside the database (PKCS#12 files in production).
     Column("private_key", LargeBinary, nullable=True),
     Column("status", String(16), nullable=False),  # active | replaced | revoked
     Column("revoked_at", UTCDateTime(), nullable=True),
@@ -38,6 +38,18 @@ certificates = Table(
     Column("revoked_by", String(200), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
 )
+
+# The audit history of the certificates and their keys: created, replaced, revoked, rewrapped.
+certificate_events = Table(
+    "certificate_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("certificate_id", String(36), ForeignKey("certificates.id"), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+)
+Index("ix_certificate_events_certificate", certificate_events.c.certificate_id, certificate_events.c.id)
 
 # Certificate revocation lists of the issuing CA; the highest number is the current one.
 crls = Table(

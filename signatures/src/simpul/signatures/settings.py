@@ -19,8 +19,8 @@ class SignaturesSettings(BaseServiceSettings, ObjectStorageSettings):
     # Where issued PDFs are kept (storage.open_blob_store): unset, under the data dir.
     storage_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_STORAGE_URL")
 
-    # Encrypts every private key this service keeps (PKCS#8). Unset, a random one is kept under
-    # data_dir/secrets, which suits development only.
+    # Encrypted the private keys before they were sealed with the key-encryption key
+    # (SIMPUL_KEY_ENCRYPTION_KEY): read only by the migration that seals them (0004).
     key_passphrase: str | None = Field(default=None, repr=False, validation_alias="SIMPUL_SIGNATURES_KEY_PASSPHRASE")
 
     # Production keys: a directory of `<unit>.p12` files, one signer per ministry unit, their
