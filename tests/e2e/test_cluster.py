@@ -10,12 +10,16 @@ is answered 502 by nginx (it does not resend a POST, its `non_idempotent` rule),
 sends it again with the same Idempotency-Key, which gives the one effect. Every flow ends issued,
 one submission per create key, each receipt once, every submission's mails arrive, a repeat only
 with its first copy's Message-ID (an SMTP hand-over cut by a notifications kill), and every
-replica serves again after its restart. The PostgreSQL leg only: replicas share their database.
+replica serves again after its restart. With SIMPUL_TEST_REDIS the gateways share their state
+there, and a second test shows it: a client's requests through either gateway are counted once,
+and its revocation is refused by both within a second. The PostgreSQL leg only: replicas share
+their database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections import Counter
@@ -25,6 +29,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
+import redis.asyncio
 from simpul.submissions.issuer import LEASE_SECONDS as ISSUE_LEASE_SECONDS
 
 from tests.e2e.conftest import SUMMARY_LINES
@@ -58,6 +63,7 @@ CONCURRENT = 8
 # Flows done before each kill, and while the killed replica is down (the others serve them alone).
 FLOWS_AROUND_KILLS = 6
 RETRYABLE = (502, 503, 504)
+REDIS_ENV = "SIMPUL_TEST_REDIS"
 MAIL_WITHIN_SECONDS = 30
 # A job the killed submissions copy had claimed waits out the issuer's lease before another
 # copy takes it over (then one attempt: the internal client's 2 s connect and 10 s answer).
@@ -94,6 +100,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
                "SIMPUL_RATE_LIMIT_PER_MINUTE": "1000000"}
         if amqp_server() is not None:
             env["SIMPUL_EVENT_BROKER"] = stack.enter_context(amqp_vhost(amqp_server()))[0]
+        if os.environ.get(REDIS_ENV):
+            env.update(redis_env(stack, os.environ[REDIS_ENV]))
         # Every copy's port is known before the first starts: each caller is given all of them.
         ports = {name: free_ports(REPLICAS[name]) for name in ALL_SERVICES}
         for name in ALL_SERVICES:
@@ -296,3 +304,93 @@ def test_flows_through_nginx_survive_a_replica_of_each_kind_killed_in_turn(clust
             f" repeated {repeats}")
     SUMMARY_LINES.append(line)
     print(line)
+
+
+# --- the gateways' shared state, with Redis ----------------------------------------------
+
+RATE_PER_MINUTE = 60  # a token a second: none comes back during a few requests
+
+
+@dataclass
+class Gateways:
+    copies: list[ServiceProcess]
+    nginx: Nginx
+
+
+@pytest.fixture(scope="module")
+def gateways_on_redis(tmp_path_factory) -> Iterator[Gateways]:
+    """Two gateway processes on one database and one Redis (keys under a prefix of their own),
+    behind nginx; the database poll for revocations slowed right down, so only Redis can carry
+    one in time."""
+    server = os.environ.get(REDIS_ENV)
+    if not server:
+        pytest.skip(f"{REDIS_ENV} not set")
+    directory = tmp_path_factory.mktemp("gateways")
+    with ExitStack() as stack:
+        env = {**redis_env(stack, server), "SIMPUL_RATE_LIMIT_PER_MINUTE": str(RATE_PER_MINUTE),
+               "SIMPUL_GATEWAY_CLIENT_REFRESH_SECONDS": "60"}
+        databases = Databases(directory)
+        stack.callback(lambda: asyncio.run(databases.drop_all()))
+        system = System(directory, databases, services=("gateway",), extra_env=env)
+        stack.callback(system.stop)
+        system.start()
+        first = system["gateway"]
+        port = free_ports(1)[0]
+        second = ServiceProcess("gateway", port, {**first.env, env_name("gateway", "PORT"): str(port)},
+                                directory / "gateway-2.log")
+        stack.callback(second.stop)
+        second.start()
+        second.wait_ready(path="/healthz")  # never ready: no service behind it
+        nginx = Nginx(directory / "nginx", [first.url, second.url])
+        stack.callback(nginx.stop)
+        nginx.start()
+        yield Gateways([first, second], nginx)
+
+
+def redis_env(stack: ExitStack, server: str) -> dict[str, str]:
+    """The gateways' Redis settings with a key prefix of this test's own, its keys deleted after."""
+    prefix = f"test-cluster-{uuid.uuid4().hex[:12]}"
+    stack.callback(lambda: asyncio.run(forget_keys(server, prefix)))
+    return {"SIMPUL_REDIS_URL": server, "SIMPUL_REDIS_PREFIX": prefix}
+
+
+async def forget_keys(server: str, prefix: str) -> None:
+    client = redis.asyncio.from_url(server)
+    try:
+        async for key in client.scan_iter(match=f"*{prefix}*"):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+def test_with_redis_both_gateways_count_a_client_once_and_see_its_revocation_within_a_second(gateways_on_redis):
+    first, second = (httpx.Client(base_url=gateway.url, timeout=10.0) for gateway in gateways_on_redis.copies)
+    admin_token = PublicApi(gateways_on_redis.nginx.url).token(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
+    admin = {"Authorization": f"Bearer {admin_token}"}
+
+    # One bucket for the admin, whichever gateway answers: each answer takes one more token from it.
+    remaining = []
+    for client in (first, second, first, second):
+        answer = client.get("/v1/admin/clients", headers=admin)
+        assert answer.status_code == 200, answer.text
+        remaining.append(int(answer.headers["RateLimit-Remaining"]))
+    assert remaining == list(range(remaining[0], remaining[0] - 4, -1)), remaining
+
+    created = first.post("/v1/admin/clients", json={"name": "klaster", "role": "admin"}, headers=admin).json()
+    token = PublicApi(gateways_on_redis.nginx.url).token(created["client_id"], created["client_secret"])
+    revoked_client = {"Authorization": f"Bearer {token}"}
+    assert second.get("/v1/admin/clients", headers=revoked_client).status_code == 200
+    assert first.delete(f"/v1/admin/clients/{created['client_id']}", headers=admin).status_code == 204
+    revoked = time.monotonic()
+    seen_after = []
+    for client in (second, first):
+        while client.get("/v1/admin/clients", headers=revoked_client).status_code != 401:
+            assert time.monotonic() - revoked < 1.0, "a gateway kept accepting a revoked client"
+            time.sleep(0.02)
+        seen_after.append(time.monotonic() - revoked)
+    line = (f"cluster, Redis: the admin's RateLimit-Remaining through both gateways {remaining};"
+            f" a revocation refused by both within {max(seen_after) * 1000:.0f} ms")
+    SUMMARY_LINES.append(line)
+    print(line)
+    first.close()
+    second.close()
