@@ -196,7 +196,10 @@ async def run(cluster: Cluster, tokens: dict[str, str], code: str, seen: Seen) -
     turn) was SIGKILLed and started again, and some flows more."""
     outages: list[tuple[str, float]] = []
     kills_done = asyncio.Event()
-    victims = [(name, index) for name in ALL_SERVICES if len(cluster.replicas[name]) > 1
+    # Submissions first: issuing jobs its killed copy had claimed wait out their lease while the
+    # other kills go on.
+    order = sorted(ALL_SERVICES, key=lambda name: name != "submissions")
+    victims = [(name, index) for name in order if len(cluster.replicas[name]) > 1
                for index in range(len(cluster.replicas[name]) if name == "gateway" else 1)]
 
     async def restart(process: ServiceProcess, killed: float) -> None:
