@@ -113,7 +113,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         stack.callback(system.stop)
         system.start()
         replicas = {name: [system[name]] for name in ALL_SERVICES}
-        # Later copies start once the first is ready: they find its signing keys and PKI.
+        # Later copies join a running system, as after a scale-up.
         for name in ALL_SERVICES:
             first = system[name]
             for number, port in enumerate(ports[name][1:], 2):
