@@ -65,6 +65,7 @@ FLOWS_AROUND_KILLS = 6
 RETRYABLE = (502, 503, 504)
 REDIS_ENV = "SIMPUL_TEST_REDIS"
 MAIL_WITHIN_SECONDS = 30
+DELIVERY_LEASE_SECONDS = 5
 # A job the killed submissions copy had claimed waits out the issuer's lease before another
 # copy takes it over (then one attempt: the internal client's 2 s connect and 10 s answer).
 ISSUED_WITHIN_SECONDS = ISSUE_LEASE_SECONDS + 15
@@ -97,7 +98,9 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         mail.start()
         stack.callback(mail.stop)
         env = {"SIMPUL_SMTP_HOST": "127.0.0.1", "SIMPUL_SMTP_PORT": str(mail.port),
-               "SIMPUL_RATE_LIMIT_PER_MINUTE": "1000000"}
+               "SIMPUL_RATE_LIMIT_PER_MINUTE": "1000000",
+               # A mail the killed notifications copy had claimed is sent by another within seconds.
+               "SIMPUL_DELIVERY_LEASE_SECONDS": str(DELIVERY_LEASE_SECONDS)}
         if amqp_server() is not None:
             env["SIMPUL_EVENT_BROKER"] = stack.enter_context(amqp_vhost(amqp_server()))[0]
         if os.environ.get(REDIS_ENV):

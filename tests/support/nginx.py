@@ -9,13 +9,10 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 from string import Template
 
-import httpx
-
-from tests.support.processes import free_port
+from tests.support.processes import free_port, wait_for_answer
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "simpul.conf.template"
 # A gateway that refused a connection is left out for this long, then tried again.
@@ -83,16 +80,9 @@ class Nginx:
         log = open(self.directory / "nginx.out", "ab")  # noqa: SIM115 - the child keeps writing
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                httpx.get(f"{self.url}/healthz", timeout=1.0)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        raise RuntimeError(f"nginx not answering after {timeout} s:\n{self.log_tail()}")
+        # Any answer will do: a gateway may not be ready yet.
+        wait_for_answer(self.process, f"{self.url}/healthz", "nginx", self.log_tail, timeout)
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGQUIT: nginx's graceful stop (the requests under way finish)."""
