@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,22 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def wait_for_answer(process: subprocess.Popen | None, url: str, name: str, log_tail: Callable[[], str],
+                    timeout: float, accept: Callable[[httpx.Response], bool] = lambda response: True) -> None:
+    """Until the started `process` answers `url` with a response `accept`s; its log if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log_tail()}")
+        try:
+            if accept(httpx.get(url, timeout=1.0)):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} not answering after {timeout} s:\n{log_tail()}")
 
 
 def env_name(service: str, what: str) -> str:
@@ -69,17 +86,8 @@ class ServiceProcess:
 
     def wait_ready(self, timeout: float = 60.0, path: str = "/readyz") -> None:
         """Until `path` answers 200 (`/healthz` for a process whose dependencies won't all come)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}{path}", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {timeout} s:\n{self.log_tail()}")
+        wait_for_answer(self.process, f"{self.url}{path}", self.name, self.log_tail, timeout,
+                        accept=lambda response: response.status_code == 200)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -123,6 +131,8 @@ class System:
     databases: TestDatabases
     services: tuple[str, ...] = ALL_SERVICES
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Settings of one service only: service name -> variables.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,7 +169,7 @@ class System:
     def start(self) -> System:
         env = self.base_env()
         for name in self.services:
-            service_env = dict(env)
+            service_env = {**env, **self.service_env.get(name, {})}
             if self.databases.server is not None:
                 service_env[env_name(name, "DATABASE_URL")] = asyncio.run(self.databases.url(name))
             process = ServiceProcess(name, self.ports[name], service_env, self.directory / f"{name}.log")

@@ -2,8 +2,10 @@
 
 Docker cannot run on the development and CI machines, so these tests hold the deployment
 files to what the services need: every service is built from the one Dockerfile with its own
-build arguments (the tests resolve them as Docker would), listens on the port the compose file maps, reaches its own database on the postgres service, starts
-after what it depends on turns healthy, and its image holds every package its code imports.
+build arguments (the tests resolve them as Docker would), runs as replicas that offer their port
+on the compose network only (nginx publishes the gateway's, with deploy/nginx's template),
+reaches its own database on the postgres service, starts after its one-shot migration and what it
+depends on turns healthy, and its image holds every package its code imports.
 When the `docker-compose` binary is on PATH (Debian's package), `docker-compose config -q`
 validates the file against the Compose schema as well.
 """
@@ -118,15 +120,9 @@ def depends_on(name: str) -> dict[str, dict]:
     return raw
 
 
-def published_container_ports(name: str) -> set[int]:
-    ports = set()
-    for entry in service(name).get("ports") or []:
-        if isinstance(entry, dict):
-            ports.add(int(entry["target"]))
-            continue
-        text = str(interpolate(entry)).split("/")[0]
-        ports.add(int(text.rsplit(":", 1)[-1]))
-    return ports
+def exposed_container_ports(name: str) -> set[int]:
+    """The ports a service's containers offer on the compose network (`expose`)."""
+    return {int(str(entry).split("/")[0]) for entry in service(name).get("expose") or []}
 
 
 def dockerfile_path(name: str) -> Path:
@@ -258,8 +254,51 @@ def test_the_dockerfile_needs_every_build_argument_compose_passes_and_no_other()
 
 
 @service_names
-def test_each_service_publishes_its_port(name):
-    assert SERVICES[name][2] in published_container_ports(name)
+def test_each_service_runs_replicated_and_offers_its_port_only_inside(name):
+    """Two replicas cannot share a fixed host port: only nginx publishes one."""
+    assert service(name).get("deploy", {}).get("replicas", 1) >= 2
+    assert SERVICES[name][2] in exposed_container_ports(name)
+    assert not service(name).get("ports"), f"{name}: a replicated service publishes no host port"
+    assert environment(name).get("SIMPUL_MIGRATE_ON_START") == "0", "replicas leave migrating to <service>-migrate"
+
+
+@service_names
+def test_each_service_waits_for_its_one_shot_migration(name):
+    migrate = service(f"{name}-migrate")
+    assert migrate["build"] == service(name)["build"] and migrate["image"] == service(name)["image"]
+    assert migrate["command"] == ["python", "-m", f"simpul.{SERVICES[name][1]}", "migrate"]
+    assert migrate.get("restart") == "no" and "deploy" not in migrate
+    assert migrate["volumes"] == service(name)["volumes"], "what a migration writes, the replicas read"
+    database = SERVICES[name][3]
+    assert environment(f"{name}-migrate")[database] == environment(name)[database]
+    assert depends_on(f"{name}-migrate") == {"postgres": {"condition": "service_healthy"}}
+    assert depends_on(name)[f"{name}-migrate"] == {"condition": "service_completed_successfully"}
+
+
+def test_nginx_publishes_the_gateway_replicas_with_the_shared_template():
+    nginx = service("nginx")
+    assert str(nginx["image"]).startswith("nginx:1.28"), "`resolve` in an upstream needs nginx 1.27.3 or later"
+    env = environment("nginx")
+    assert published_ports("nginx") == {int(env["SIMPUL_NGINX_PORT"]): SERVICES["gateway"][2]}
+    mounts = [str(volume).split(":") for volume in nginx["volumes"]]
+    template = ROOT / "deploy" / "nginx" / "simpul.conf.template"
+    assert [[str((ROOT / source).resolve()), target] for source, target, *_ in mounts] == [
+        [str(template), "/etc/nginx/templates/simpul.conf.template"]
+    ]
+    # The image's entrypoint substitutes the variables it has: the template needs no other.
+    assert set(re.findall(r"\$\{(\w+)\}", template.read_text())) == {key for key in env if key.startswith("SIMPUL_")}
+    servers = env["SIMPUL_GATEWAY_SERVERS"]
+    assert f"server gateway:{SERVICES['gateway'][2]} resolve" in servers and "resolver 127.0.0.11" in servers
+    assert depends_on("nginx") == {"gateway": {"condition": "service_healthy"}}
+
+
+def published_ports(name: str) -> dict[int, int]:
+    """Host port -> container port."""
+    published = {}
+    for entry in service(name).get("ports") or []:
+        host, container = str(interpolate(entry)).split("/")[0].rsplit(":", 2)[-2:]
+        published[int(host)] = int(container)
+    return published
 
 
 @service_names
@@ -335,6 +374,9 @@ def test_dependencies_wait_for_healthy_services_and_have_no_cycle():
     for name in services:
         for dependency, condition in depends_on(name).items():
             assert dependency in services, f"{name} depends on undefined {dependency}"
+            if services[dependency].get("restart") == "no":  # a one-shot: done when it exits 0
+                assert (condition or {}).get("condition") == "service_completed_successfully", f"{name} -> {dependency}"
+                continue
             assert (condition or {}).get("condition") == "service_healthy", f"{name} -> {dependency}"
             assert services[dependency].get("healthcheck"), f"{name} waits for {dependency}, which has no healthcheck"
     for name in SERVICES:
@@ -353,6 +395,14 @@ def test_dependencies_wait_for_healthy_services_and_have_no_cycle():
 
     for name in services:
         visit(name, ())
+
+
+def test_the_gateway_replicas_share_redis():
+    redis = urlsplit(environment("gateway")["SIMPUL_REDIS_URL"])
+    assert (redis.scheme, redis.hostname, redis.port) == ("redis", "redis", 6379)
+    assert str(service("redis")["image"]).startswith("redis:7")
+    assert "redis-cli" in service("redis")["healthcheck"]["test"]
+    assert depends_on("gateway")["redis"] == {"condition": "service_healthy"}
 
 
 def test_postgres_and_rabbitmq_have_health_checks():
@@ -408,7 +458,7 @@ def test_each_image_runs_its_module_on_the_mapped_port_as_a_non_root_user(name, 
 
     exposed = {int(port_text.split("/")[0]) for keyword, arguments in runtime if keyword == "EXPOSE" for port_text in arguments.split()}
     assert exposed == {port}
-    assert port in published_container_ports(name), "EXPOSE and the compose port mapping differ"
+    assert port in exposed_container_ports(name), "EXPOSE and the compose file differ"
 
     users = [arguments for keyword, arguments in runtime if keyword == "USER"]
     assert users, "runs as root"
