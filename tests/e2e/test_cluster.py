@@ -84,12 +84,6 @@ class Cluster:
         return f"{self.system.logs()}{extra}\n\n== nginx\n{self.nginx.log_tail()}"
 
 
-def own_url(name: str, ports: dict[str, list[int]], index: int = 0) -> dict[str, str]:
-    """Signatures reaches its own development TSA at SIMPUL_SIGNATURES_URL, which must be one
-    address (a list there makes an invalid TSA URL): each copy is given its own."""
-    return {env_name(name, "URL"): f"http://127.0.0.1:{ports[name][index]}"}
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("cluster")
@@ -111,7 +105,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             env[env_name(name, "URL")] = ",".join(f"http://127.0.0.1:{port}" for port in ports[name])
         databases = Databases(directory)
         stack.callback(lambda: asyncio.run(databases.drop_all()))
-        system = System(directory, databases, extra_env=env, service_env={"signatures": own_url("signatures", ports)})
+        system = System(directory, databases, extra_env=env)
         system.ports = {name: ports[name][0] for name in ALL_SERVICES}
         stack.callback(system.stop)
         system.start()
@@ -121,8 +115,6 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             first = system[name]
             for number, port in enumerate(ports[name][1:], 2):
                 copy_env = {**first.env, env_name(name, "PORT"): str(port)}
-                if name == "signatures":
-                    copy_env.update(own_url(name, ports, number - 1))
                 copy = ServiceProcess(name, port, copy_env, directory / f"{name}-{number}.log")
                 replicas[name].append(copy)
                 stack.callback(copy.stop)

@@ -146,6 +146,7 @@ async def signatures(settings_for, signatures_overrides) -> AsyncIterator[Served
     settings = await settings_for(
         SignaturesSettings,
         signatures_url=f"http://127.0.0.1:{port}",
+        port=port,
         public_url="https://simpul.example.go.id",
         workers=2,
         key_passphrase="test-passphrase",

@@ -33,7 +33,7 @@ async def test_two_replicas_starting_together_share_one_pki_and_both_sign(settin
     await migrate(engine, MIGRATIONS)
     replicas = []
     for port in ports:
-        settings = base.model_copy(update={"signatures_url": f"http://127.0.0.1:{port}"})
+        settings = base.model_copy(update={"signatures_url": f"http://127.0.0.1:{port}", "port": port})
         app = create_app(settings, event_transport=CollectedEvents())
         app.state.migration.done = True
         replicas.append((app, port, settings))

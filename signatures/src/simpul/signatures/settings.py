@@ -70,7 +70,10 @@ class SignaturesSettings(BaseServiceSettings, ObjectStorageSettings):
             return self.tsa_url
         if self.production_keys:
             return None
-        return f"{self.signatures_url.rstrip('/')}/internal/tsa"
+        # This very process: SIMPUL_SIGNATURES_URL may list replicas (or one name for all of them),
+        # and a timestamp must not wait on another replica being up.
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/internal/tsa"
 
     def documents_dir(self) -> Path:
         return self.data_dir / "documents"
