@@ -1,0 +1,77 @@
+"""Audit heads timestamped by the signatures service's TSA: a token covers its own head only,
+and a stamp finds a tail cut off behind it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import MetaData, delete, select
+
+from simpul.shared.audit import AuditLog, audit_tables, record, stamp_covers, timestamp_request, token_of
+from simpul.shared.db import create_engine
+from simpul.shared.identity import Identity
+from simpul.signatures import pki
+from simpul.signatures.tsa import TimestampAuthority
+
+
+@pytest.fixture
+def authority(test_pki) -> TimestampAuthority:
+    return TimestampAuthority(pki.der(test_pki.tsa), test_pki.tsa_key, chain=(pki.der(test_pki.issuing),))
+
+
+@pytest.fixture
+async def audit(tmp_path):
+    metadata = MetaData()
+    tables = audit_tables(metadata)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    log = AuditLog(engine, tables)
+    for number in range(3):
+        async with log.sessions.begin() as session:
+            await record(session, tables, Identity(subject="admin-1", role="admin"), "document.revoked", "document",
+                         f"d{number}")
+    yield log
+    await engine.dispose()
+
+
+def test_a_token_covers_only_its_own_head(authority):
+    head = "ab" * 32
+    token = token_of(authority.respond(timestamp_request(head)))
+    assert stamp_covers(token, head)
+    assert not stamp_covers(token, "cd" * 32)
+    assert not stamp_covers(b"not a token", head)
+
+
+def test_a_refused_request_gives_no_token(authority):
+    with pytest.raises(ValueError):
+        token_of(authority.respond(b"garbage"))
+
+
+async def test_a_head_is_stamped_once(audit, authority):
+    async def timestamp(request_der: bytes) -> bytes:
+        return authority.respond(request_der)
+
+    assert await audit.stamp_head(timestamp) == 3
+    assert await audit.stamp_head(timestamp) is None
+    assert (await audit.verify()).valid
+
+
+async def test_a_tail_cut_off_behind_a_stamp_is_found(audit, authority):
+    async def timestamp(request_der: bytes) -> bytes:
+        return authority.respond(request_der)
+
+    await audit.stamp_head(timestamp)
+    async with audit.sessions.begin() as session:
+        await session.execute(delete(audit.tables.log).where(audit.tables.log.c.seq == 3))
+    result = await audit.verify()
+    assert (result.valid, result.first_broken, result.reason) == (False, 3, "missing")
+
+
+async def test_a_stamp_over_another_head_is_found(audit, authority):
+    async def timestamp(request_der: bytes) -> bytes:
+        return authority.respond(timestamp_request("00" * 32))
+
+    with pytest.raises(ValueError):
+        await audit.stamp_head(timestamp)
+    async with audit.read_sessions() as session:
+        assert (await session.execute(select(audit.tables.stamps))).first() is None
