@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 from simpul.shared.db import UTCDateTime
+from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
 
 metadata = MetaData()
@@ -50,3 +51,4 @@ signing_keys = Table(
 )
 
 idempotency = idempotency_table(metadata)
+audit = audit_tables(metadata)

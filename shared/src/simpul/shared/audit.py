@@ -391,7 +391,27 @@ def audit_stamper(audit: AuditLog, tsa: InternalClient, *, seconds: float) -> Wo
         if seq is not None:
             log.info("audit log head %d timestamped", seq)
 
-    return periodic("audit-stamper", tick, seconds=seconds, expected=(httpx.HTTPError, StampUnavailable, ValueError))
+    # The first stamp after one interval (a process that starts and stops at once asks nothing);
+    # a TSA that is down is asked again at the next interval, not sooner.
+    return periodic("audit-stamper", tick, seconds=seconds, start_after=seconds, backoff_base=seconds,
+                    backoff_cap=seconds,
+                    expected=(httpx.HTTPError, StampUnavailable, ValueError))
+
+
+class AuditStamping:
+    """The stamper and its client of the signatures service's TSA, started and stopped together."""
+
+    def __init__(self, settings: Any, audit_log: AuditLog) -> None:
+        self.tsa = InternalClient(caller=settings.service_name, target="signatures",
+                                  base_url=settings.signatures_url, secret=settings.resolved_internal_secret())
+        self.worker = audit_stamper(audit_log, self.tsa, seconds=settings.audit_stamp_seconds)
+
+    def start(self) -> None:
+        self.worker.start()
+
+    async def stop(self) -> None:
+        await self.worker.stop()
+        await self.tsa.aclose()
 
 
 # -- the admin endpoints, the same in every service ------------------------------------------
