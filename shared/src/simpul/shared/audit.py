@@ -15,7 +15,7 @@ import hashlib
 import logging
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, insert, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse, Response
 
 from simpul.shared.db import UTCDateTime, advisory_lock_key, read_session_factory, session_factory, utcnow
@@ -123,8 +123,22 @@ def canonical_details(details: dict[str, Any] | None) -> str:
     return orjson.dumps(details or {}, option=orjson.OPT_SORT_KEYS).decode()
 
 
+@dataclass(frozen=True, slots=True)
+class Audited:
+    """One action to append. `request_id`: of the request that asked for it, when the append runs
+    in another task (a group writer's); by default the current request's."""
+
+    actor: Identity
+    action: str
+    object_type: str
+    object_id: str
+    details: dict[str, Any] | None = None
+    outcome: str = SUCCEEDED
+    request_id: str | None = None
+
+
 async def record(
-    session: AsyncSession,
+    executor: AsyncSession | AsyncConnection,
     tables: AuditTables,
     actor: Identity,
     action: str,
@@ -134,34 +148,49 @@ async def record(
     details: dict[str, Any] | None = None,
     outcome: str = SUCCEEDED,
 ) -> int:
-    """Append one row in `session`'s transaction; its sequence number. Appends are serialised so
-    the chain stays linear with several replicas: on PostgreSQL by a transaction-level advisory
-    lock held until the commit, on SQLite by the writer's lock every write transaction takes up
-    front (BEGIN IMMEDIATE)."""
-    if session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    """Append one row in the transaction of `executor` (a session or its connection); its
+    sequence number."""
+    return (await record_all(executor, tables, [Audited(actor, action, object_type, object_id, details, outcome)]))[0]
+
+
+async def record_all(executor: AsyncSession | AsyncConnection, tables: AuditTables,
+                     actions: Sequence[Audited]) -> list[int]:
+    """Append rows in the transaction of `executor`, in order; their sequence numbers. Appends are
+    serialised so the chain stays linear with several replicas: on PostgreSQL by a
+    transaction-level advisory lock held until the commit, on SQLite by the writer's lock every
+    write transaction takes up front (BEGIN IMMEDIATE)."""
+    dialect = executor.dialect if isinstance(executor, AsyncConnection) else executor.bind.dialect
+    if dialect.name == "postgresql":
+        await executor.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     log_table = tables.log
     last = (
-        await session.execute(select(log_table.c.seq, log_table.c.hash).order_by(log_table.c.seq.desc()).limit(1))
+        await executor.execute(select(log_table.c.seq, log_table.c.hash).order_by(log_table.c.seq.desc()).limit(1))
     ).first()
-    seq, prev_hash = (last.seq + 1, last.hash) if last else (1, GENESIS)
-    values = {
-        "seq": seq,
-        "at": utcnow(),
-        "actor": actor.subject,
-        "actor_role": actor.role,
-        "actor_tenant": actor.tenant,
-        "action": action,
-        "object_type": object_type,
-        "object_id": str(object_id),
-        "request_id": current_request_id(),
-        "outcome": outcome,
-        "details": canonical_details(details),
-        "prev_hash": prev_hash,
-    }
-    values["hash"] = row_hash(**values)
-    await session.execute(insert(log_table).values(**values))
-    return seq
+    seq, prev_hash = (last.seq, last.hash) if last else (0, GENESIS)
+    now = utcnow()
+    request_id = current_request_id()
+    rows = []
+    for action in actions:
+        seq += 1
+        values = {
+            "seq": seq,
+            "at": now,
+            "actor": action.actor.subject,
+            "actor_role": action.actor.role,
+            "actor_tenant": action.actor.tenant,
+            "action": action.action,
+            "object_type": action.object_type,
+            "object_id": str(action.object_id),
+            "request_id": action.request_id or request_id,
+            "outcome": action.outcome,
+            "details": canonical_details(action.details),
+            "prev_hash": prev_hash,
+        }
+        values["hash"] = prev_hash = row_hash(**values)
+        rows.append(values)
+    if rows:
+        await executor.execute(insert(log_table), rows)
+    return [row["seq"] for row in rows]
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Integer, bindparam, select, update
 
+from simpul.shared import audit as audit_log
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.internal import InternalClient
 from simpul.shared.worker import Worker, backoff_delay, each
-from simpul.submissions.models import issue_jobs, outbox, submissions
+from simpul.submissions.models import audit, issue_jobs, outbox, submissions
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.store import EVENT_SOURCE
 from simpul.submissions.statemachine import Status
@@ -166,6 +167,8 @@ class Issuer:
             )
             if ended.rowcount != 1:
                 return  # the lease ran out and another attempt holds the job now
+            await audit_log.record(session, audit, audit_log.SYSTEM, "submission.issue_failed", "submission",
+                                   claim.submission_id, outcome=audit_log.FAILED, details={"attempts": claim.attempt})
             issuing = {"status": "failed", "reason": reason[:500], "failed_at": now.isoformat()}
             shown = (
                 await session.execute(
