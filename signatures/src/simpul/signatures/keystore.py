@@ -21,9 +21,11 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
+from simpul.shared.identity import Identity
 from simpul.signatures import pki
-from simpul.signatures.models import certificates, crls
+from simpul.signatures.models import audit, certificates, crls
 from simpul.signatures.jobs import SignerMaterial, ValidationMaterial
 from simpul.signatures.tsa import TimestampAuthority
 
@@ -75,6 +77,16 @@ def certificate_row(certificate: x509.Certificate, *, kind: str, unit: str | Non
         "status": "active",
         "created_at": now,
     }
+
+
+async def insert_certificate(session: AsyncSession, row: dict[str, Any], *, replaces: Any | None = None) -> None:
+    """A certificate's row and its audit row (the service made or recorded it; never the key)."""
+    await session.execute(insert(certificates).values(row))
+    details = {"kind": row["kind"], "unit": row["unit"], "serial": row["serial"], "fingerprint": row["fingerprint"]}
+    if replaces is not None:
+        details["replaces"] = replaces["id"]
+    await audit_log.record(session, audit, audit_log.SYSTEM, "certificate.created", "certificate", row["id"],
+                           details=details)
 
 
 class DevelopmentKeystore:
@@ -141,13 +153,12 @@ class DevelopmentKeystore:
         await anyio.to_thread.run_sync(_write_private, key_file, encrypt(root_key))
         try:
             async with self._sessions() as session, session.begin():
-                await session.execute(insert(certificates).values(
-                    certificate_row(root, kind=ROOT, unit=None, role=ROOT, private_key=None, now=now)))
-                await session.execute(insert(certificates).values(
-                    certificate_row(issuing, kind=ISSUING_CA, unit=None, role=ISSUING_CA,
-                                    private_key=encrypt(issuing_key), now=now)))
-                await session.execute(insert(certificates).values(
-                    certificate_row(tsa, kind=TSA, unit=None, role=TSA, private_key=encrypt(tsa_key), now=now)))
+                await insert_certificate(session, certificate_row(root, kind=ROOT, unit=None, role=ROOT,
+                                                                  private_key=None, now=now))
+                await insert_certificate(session, certificate_row(issuing, kind=ISSUING_CA, unit=None, role=ISSUING_CA,
+                                                                  private_key=encrypt(issuing_key), now=now))
+                await insert_certificate(session, certificate_row(tsa, kind=TSA, unit=None, role=TSA,
+                                                                  private_key=encrypt(tsa_key), now=now))
                 await session.execute(insert(crls).values(
                     number=1, this_update=crl.last_update_utc, next_update=crl.next_update_utc,
                     der=pki.crl_der(crl)))
@@ -166,7 +177,7 @@ class DevelopmentKeystore:
                 if old is not None:
                     await session.execute(update(certificates).where(certificates.c.id == old["id"])
                                           .values(active_role=None, status="replaced"))
-                await session.execute(insert(certificates).values(row))
+                await insert_certificate(session, row, replaces=old)
         except IntegrityError:
             pass
         return (await self._active({TSA}))[TSA]
@@ -228,7 +239,7 @@ class DevelopmentKeystore:
                 if old is not None:
                     await session.execute(update(certificates).where(certificates.c.id == old["id"])
                                           .values(active_role=None, status="replaced"))
-                await session.execute(insert(certificates).values(row))
+                await insert_certificate(session, row, replaces=old)
         except IntegrityError:
             pass  # another instance made this unit's signer first
         return (await self._active({unit_role(unit)}))[unit_role(unit)]
@@ -270,7 +281,7 @@ class DevelopmentKeystore:
         return number, crl.next_update_utc, der
 
     async def revoke_certificate(
-        self, certificate_id: str, reason: str, revoked_by: str, settlement: idempotency.Settlement | None = None
+        self, certificate_id: str, reason: str, revoked_by: Identity, settlement: idempotency.Settlement | None = None
     ) -> Any | None:
         """Revoke a unit's signer (its key is compromised or the unit is gone): a new CRL lists it
         at once, and the unit's next document gets a new certificate. None when there is no such
@@ -283,10 +294,12 @@ class DevelopmentKeystore:
                     .where(certificates.c.id == certificate_id, certificates.c.kind == UNIT,
                            certificates.c.status != "revoked")
                     .values(status="revoked", active_role=None, revoked_at=now, revocation_reason=reason,
-                            revoked_by=revoked_by)
+                            revoked_by=revoked_by.subject)
                 )
                 if result.rowcount != 1:
                     return None
+                await audit_log.record(session, audit, revoked_by, "certificate.revoked", "certificate",
+                                       certificate_id, details={"reason": reason})
                 # Before the new CRL is made current in memory: a refusal here changes nothing.
                 await idempotency.settle(session, settlement)
                 number = (await session.execute(select(func.max(crls.c.number)))).scalar_one() or 0
@@ -365,8 +378,8 @@ class ProductionKeystore:
             return row
         try:
             async with self._sessions() as session, session.begin():
-                await session.execute(insert(certificates).values(
-                    certificate_row(certificate, kind=kind, unit=unit, role=None, private_key=None, now=self._clock())))
+                await insert_certificate(session, certificate_row(certificate, kind=kind, unit=unit, role=None,
+                                                                  private_key=None, now=self._clock()))
         except IntegrityError:
             pass  # recorded by another instance meanwhile
         async with self._sessions() as session:
