@@ -31,7 +31,9 @@ def segment_of(path: str) -> str | None:
 
 def service_for(path: str) -> str | None:
     segment = segment_of(path)
-    return ROUTES.get(segment) if segment is not None else None
+    if segment is None:
+        return None
+    return ROUTES.get(segment) or audit_service_for(path)
 
 
 AUDIT_PREFIX = "/v1/admin/audit/"

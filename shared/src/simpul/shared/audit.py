@@ -302,11 +302,12 @@ def token_of(reply: bytes) -> bytes:
 
 def stamp_covers(token: bytes, head_hash: str) -> bool:
     """Whether the token's message imprint is that of the head."""
-    from asn1crypto import cms
+    from asn1crypto import cms, tsp
 
     try:
         signed = cms.ContentInfo.load(token)["content"]
-        info = signed["encap_content_info"]["content"].parsed
+        # Loaded as TSTInfo explicitly: `.parsed` knows the type only once asn1crypto.tsp is imported.
+        info = tsp.TSTInfo.load(bytes(signed["encap_content_info"]["content"]))
         imprint = info["message_imprint"]
         return (imprint["hash_algorithm"]["algorithm"].native == "sha256"
                 and imprint["hashed_message"].native == head_digest(head_hash))
