@@ -158,7 +158,9 @@ async def record_all(executor: AsyncSession | AsyncConnection, tables: AuditTabl
     """Append rows in the transaction of `executor`, in order; their sequence numbers. Appends are
     serialised so the chain stays linear with several replicas: on PostgreSQL by a
     transaction-level advisory lock held until the commit, on SQLite by the writer's lock every
-    write transaction takes up front (BEGIN IMMEDIATE)."""
+    write transaction takes up front (BEGIN IMMEDIATE). Call it last in the transaction, after
+    every row lock the change takes: the lock is then held for the shortest time, and never while
+    waiting for a row another appender has locked (a deadlock)."""
     dialect = executor.dialect if isinstance(executor, AsyncConnection) else executor.bind.dialect
     if dialect.name == "postgresql":
         await executor.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})

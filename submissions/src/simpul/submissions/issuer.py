@@ -167,8 +167,6 @@ class Issuer:
             )
             if ended.rowcount != 1:
                 return  # the lease ran out and another attempt holds the job now
-            await audit_log.record(session, audit, audit_log.SYSTEM, "submission.issue_failed", "submission",
-                                   claim.submission_id, outcome=audit_log.FAILED, details={"attempts": claim.attempt})
             issuing = {"status": "failed", "reason": reason[:500], "failed_at": now.isoformat()}
             shown = (
                 await session.execute(
@@ -185,6 +183,9 @@ class Issuer:
                     subject=f"submissions/{claim.submission_id}",
                     data={"submission_id": claim.submission_id, **shown, "attempts": claim.attempt, **issuing},
                 )
+            # Last, after the submission's row lock: the audit log's lock is never held while waiting for it.
+            await audit_log.record(session, audit, audit_log.SYSTEM, "submission.issue_failed", "submission",
+                                   claim.submission_id, outcome=audit_log.FAILED, details={"attempts": claim.attempt})
         log.warning("issuing the document of %s refused for good (attempt %d): %s",
                     claim.submission_id, claim.attempt, reason)
 

@@ -512,11 +512,6 @@ class SubmissionService(UseCases):
                         for index, row, _, move, _ in planned
                     ],
                 )
-                await audit_log.record_all(connection, audit, [
-                    audited(row["id"], Action.SUBMIT.value, move.source, move.target, group[index].identity,
-                            request_id=group[index].request_id)
-                    for index, row, _, move, _ in planned
-                ])
                 # The counters last, each once, in (unit, year) order; numbers in arrival order.
                 receipts: dict[tuple[str, int], list[int]] = {}
                 for position, (index, row, _, move, _) in enumerate(planned):
@@ -544,6 +539,13 @@ class SubmissionService(UseCases):
                     events.extend(self._change_events(row, move, group[index].now, None))
                 await session.execute(INSERT_OUTBOX, events)
                 await idempotency.settle(connection, *(group[index].settlement for index, *_ in planned))
+                # Last: the audit log's lock (one for the whole service) is held for the shortest time,
+                # and always after the rows' and counters' locks, never before them.
+                await audit_log.record_all(connection, audit, [
+                    audited(row["id"], Action.SUBMIT.value, move.source, move.target, group[index].identity,
+                            request_id=group[index].request_id)
+                    for index, row, _, move, _ in planned
+                ])
         for index, row, current, _, _ in planned:
             outcomes[index] = (row, current)
         return outcomes
@@ -595,9 +597,6 @@ class SubmissionService(UseCases):
                 INSERT_HISTORY,
                 history_row(submission_id, now, action.value, move.source, move.target, identity, note=note),
             )
-            await audit_log.record_all(connection, audit, [
-                audited(submission_id, action.value, move.source, move.target, identity)
-            ])
             if takes_receipt(move):
                 # A failure from here rolls the number back with everything else: none is skipped.
                 (number,) = await next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
@@ -623,6 +622,10 @@ class SubmissionService(UseCases):
                     insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
                 )
             await idempotency.settle(connection, settlement)
+            # Last, after the row's and the counter's locks (see `_submit_group`).
+            await audit_log.record_all(connection, audit, [
+                audited(submission_id, action.value, move.source, move.target, identity)
+            ])
         if action is Action.APPROVE:
             self.on_approved()
         return row, current
