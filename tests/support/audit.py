@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import MetaData, update
+
+from simpul.shared.audit import AuditLog, audit_tables, record
+from simpul.shared.db import create_engine
+from simpul.shared.identity import Identity
+
+
+@asynccontextmanager
+async def audit_log_with(directory: Path, actor: Identity, action: str, object_type: str,
+                         object_ids: list[str]) -> AsyncIterator[AuditLog]:
+    """An audit log alone in a SQLite file, with one row per object id (a transaction each)."""
+    metadata = MetaData()
+    tables = audit_tables(metadata)
+    engine = create_engine(f"sqlite+aiosqlite:///{directory / 'audit.db'}")
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(metadata.create_all)
+        log = AuditLog(engine, tables)
+        for object_id in object_ids:
+            async with log.sessions.begin() as session:
+                await record(session, tables, actor, action, object_type, object_id, details={"role": "applicant"})
+        yield log
+    finally:
+        await engine.dispose()
 
 
 async def audit_entries(client: httpx.AsyncClient, service: str, headers: dict[str, str]) -> list[dict[str, Any]]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import MetaData, delete, select, update
+from sqlalchemy import delete, update
 
-from simpul.shared.audit import AuditLog, audit_tables, record
-from simpul.shared.db import create_engine
+from simpul.shared.audit import AuditLog
 from simpul.shared.identity import Identity
 from simpul.shared.requestid import _request_id
+from tests.support.audit import audit_log_with
 
 ADMIN = Identity(subject="admin-1", role="admin")
 ROWS = 6
@@ -16,22 +16,12 @@ ROWS = 6
 
 @pytest.fixture
 async def audit(tmp_path):
-    metadata = MetaData()
-    tables = audit_tables(metadata)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    log = AuditLog(engine, tables)
+    """Six rows, written under the request id `req-1`."""
     token = _request_id.set("req-1")
-    try:
-        for number in range(1, ROWS + 1):
-            async with log.sessions.begin() as session:
-                await record(session, tables, ADMIN, "client.created", "client", f"c{number}",
-                             details={"role": "applicant"})
-    finally:
+    async with audit_log_with(tmp_path, ADMIN, "client.created", "client",
+                              [f"c{number}" for number in range(1, ROWS + 1)]) as log:
         _request_id.reset(token)
-    yield log
-    await engine.dispose()
+        yield log
 
 
 async def _change(log: AuditLog, statement) -> None:

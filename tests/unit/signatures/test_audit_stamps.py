@@ -4,13 +4,13 @@ and a stamp finds a tail cut off behind it."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import MetaData, delete, select
+from sqlalchemy import delete, select
 
-from simpul.shared.audit import AuditLog, audit_tables, record, stamp_covers, timestamp_request, token_of
-from simpul.shared.db import create_engine
+from simpul.shared.audit import stamp_covers, timestamp_request, token_of
 from simpul.shared.identity import Identity
 from simpul.signatures import pki
 from simpul.signatures.tsa import TimestampAuthority
+from tests.support.audit import audit_log_with
 
 
 @pytest.fixture
@@ -20,18 +20,9 @@ def authority(test_pki) -> TimestampAuthority:
 
 @pytest.fixture
 async def audit(tmp_path):
-    metadata = MetaData()
-    tables = audit_tables(metadata)
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'audit.db'}")
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
-    log = AuditLog(engine, tables)
-    for number in range(3):
-        async with log.sessions.begin() as session:
-            await record(session, tables, Identity(subject="admin-1", role="admin"), "document.revoked", "document",
-                         f"d{number}")
-    yield log
-    await engine.dispose()
+    async with audit_log_with(tmp_path, Identity(subject="admin-1", role="admin"), "document.revoked", "document",
+                              ["d0", "d1", "d2"]) as log:
+        yield log
 
 
 def test_a_token_covers_only_its_own_head(authority):
