@@ -24,7 +24,7 @@ import httpx
 import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, insert, select, text
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.responses import JSONResponse, Response
@@ -216,18 +216,18 @@ class Stamp:
 
 
 class ChainCheck:
-    """The chain recomputed row by row (rows in the order of their sequence numbers), then the
-    stamps checked against it. Pure: fed by `AuditLog.verify` in batches, and by tests."""
+    """The chain recomputed row by row (rows in the order of their sequence numbers), each row
+    against its stamp if it has one. Pure: fed by `AuditLog.verify` in batches."""
 
-    def __init__(self, stamps: Iterable[Stamp] = ()) -> None:
-        self.stamps = {stamp.seq: stamp for stamp in stamps}
+    def __init__(self) -> None:
         self.checked = 0
         self.expected_seq = 1
         self.prev_hash = GENESIS
         self.broken: Verification | None = None
 
-    def feed(self, rows: Iterable[Any]) -> bool:
-        """False once the chain is broken (no more rows are needed)."""
+    def feed(self, rows: Iterable[Any], stamps: Iterable[Stamp] = ()) -> bool:
+        """`stamps`: those of these rows. False once the chain is broken (no more rows are needed)."""
+        stamped = {stamp.seq: stamp for stamp in stamps}
         for row in rows:
             self.checked += 1
             if row.seq != self.expected_seq:
@@ -238,18 +238,19 @@ class ChainCheck:
             fields = {name: getattr(row, name) for name in _HASHED}
             if row_hash(**fields) != row.hash:
                 return self._break(row.seq, "altered")
-            stamp = self.stamps.get(row.seq)
+            stamp = stamped.get(row.seq)
             if stamp is not None and (stamp.head_hash != row.hash or not stamp_covers(stamp.token, row.hash)):
                 return self._break(row.seq, "stamp")
             self.expected_seq = row.seq + 1
             self.prev_hash = row.hash
         return True
 
-    def result(self) -> Verification:
+    def result(self, last_stamped: int | None) -> Verification:
+        """`last_stamped`: the sequence of the newest stamp, if any."""
         if self.broken is not None:
             return self.broken
         # A stamp beyond the last row: the tail it covered was cut off.
-        if any(seq >= self.expected_seq for seq in self.stamps):
+        if last_stamped is not None and last_stamped >= self.expected_seq:
             return Verification(False, self.checked, self.expected_seq, "missing")
         return Verification(True, self.checked, None)
 
@@ -260,12 +261,6 @@ class ChainCheck:
 
 _HASHED = ("prev_hash", "seq", "at", "actor", "actor_role", "actor_tenant", "action", "object_type", "object_id",
            "request_id", "outcome", "details")
-
-
-def verify_rows(rows: Iterable[Any], stamps: Iterable[Stamp] = ()) -> Verification:
-    check = ChainCheck(stamps)
-    check.feed(rows)
-    return check.result()
 
 
 # -- RFC 3161: the request for a head, and the check that a token covers it --------------------
@@ -344,19 +339,25 @@ class AuditLog:
         return items, encode_cursor([rows[limit - 1].seq]) if len(rows) > limit else None
 
     async def verify(self) -> Verification:
+        log_table, stamps = self.tables.log, self.tables.stamps
+        check = ChainCheck()
         async with self.read_sessions() as session:
-            stamp_rows = (await session.execute(select(self.tables.stamps))).all()
-            check = ChainCheck(Stamp(row.seq, row.head_hash, row.token) for row in stamp_rows)
-            log_table = self.tables.log
+            last_stamped = (await session.execute(select(func.max(stamps.c.seq)))).scalar_one()
             after = 0
             while True:
                 rows = (await session.execute(
                     select(log_table).where(log_table.c.seq > after).order_by(log_table.c.seq).limit(VERIFY_BATCH)
                 )).all()
-                if not rows or not check.feed(rows):
+                if not rows:
+                    break
+                # Stamps a batch at a time as well (a token is ~3 KB, and there may be one per interval).
+                batch_stamps = (await session.execute(
+                    select(stamps).where(stamps.c.seq.between(rows[0].seq, rows[-1].seq))
+                )).all()
+                if not check.feed(rows, (Stamp(row.seq, row.head_hash, row.token) for row in batch_stamps)):
                     break
                 after = rows[-1].seq
-        return check.result()
+        return check.result(last_stamped)
 
     async def stamp_head(self, timestamp: Callable[[bytes], Awaitable[bytes]]) -> int | None:
         """Timestamp the head unless it has a stamp already; the sequence stamped, or None.
