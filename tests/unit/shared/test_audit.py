@@ -88,3 +88,10 @@ async def test_reordered_rows_are_found(audit):
     await _change(audit, update(table).where(table.c.seq == -2).values(seq=5))
     result = await audit.verify()
     assert (result.valid, result.first_broken) == (False, 2)
+
+
+async def test_a_row_pointing_elsewhere_is_found(audit):
+    table = audit.tables.log
+    await _change(audit, update(table).where(table.c.seq == 3).values(prev_hash="0" * 64))
+    result = await audit.verify()
+    assert (result.valid, result.first_broken, result.reason) == (False, 3, "relinked")

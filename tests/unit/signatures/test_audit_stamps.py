@@ -4,9 +4,9 @@ and a stamp finds a tail cut off behind it."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
-from simpul.shared.audit import stamp_covers, timestamp_request, token_of
+from simpul.shared.audit import HASHED_FIELDS, row_hash, stamp_covers, timestamp_request, token_of
 from simpul.shared.identity import Identity
 from simpul.signatures import pki
 from simpul.signatures.tsa import TimestampAuthority
@@ -66,3 +66,24 @@ async def test_a_stamp_over_another_head_is_found(audit, authority):
         await audit.stamp_head(timestamp)
     async with audit.read_sessions() as session:
         assert (await session.execute(select(audit.tables.stamps))).first() is None
+
+
+async def test_a_consistently_rewritten_chain_is_found_by_the_stamp(audit, authority):
+    """Whoever rewrites a row and recomputes every hash after it keeps the chain whole, but not
+    the stamp of the head."""
+    async def timestamp(request_der: bytes) -> bytes:
+        return authority.respond(request_der)
+
+    await audit.stamp_head(timestamp)
+    table = audit.tables.log
+    async with audit.sessions.begin() as session:
+        rows = (await session.execute(select(table).order_by(table.c.seq))).all()
+        prev_hash = rows[0].hash
+        for row in rows[1:]:
+            fields = {name: getattr(row, name) for name in HASHED_FIELDS}
+            fields.update(prev_hash=prev_hash, object_id="forged" if row.seq == 2 else row.object_id)
+            prev_hash = row_hash(**fields)
+            await session.execute(update(table).where(table.c.seq == row.seq).values(
+                prev_hash=fields["prev_hash"], object_id=fields["object_id"], hash=prev_hash))
+    result = await audit.verify()
+    assert (result.valid, result.first_broken, result.reason) == (False, 3, "stamp")

@@ -107,6 +107,11 @@ def drop_audit_tables(op: Any) -> None:
 SYSTEM = Identity(subject="system", role="system")
 
 
+# The columns a row's hash covers, in `row_hash`'s order.
+HASHED_FIELDS = ("prev_hash", "seq", "at", "actor", "actor_role", "actor_tenant", "action", "object_type", "object_id",
+                 "request_id", "outcome", "details")
+
+
 def row_hash(prev_hash: str, seq: int, at: datetime, actor: str, actor_role: str, actor_tenant: str | None,
              action: str, object_type: str, object_id: str, request_id: str | None, outcome: str,
              details: str) -> str:
@@ -235,7 +240,7 @@ class ChainCheck:
                 return self._break(min(row.seq, self.expected_seq), "missing")
             if row.prev_hash != self.prev_hash:
                 return self._break(row.seq, "relinked")
-            fields = {name: getattr(row, name) for name in _HASHED}
+            fields = {name: getattr(row, name) for name in HASHED_FIELDS}
             if row_hash(**fields) != row.hash:
                 return self._break(row.seq, "altered")
             stamp = stamped.get(row.seq)
@@ -257,10 +262,6 @@ class ChainCheck:
     def _break(self, seq: int, reason: str) -> bool:
         self.broken = Verification(False, self.checked, seq, reason)
         return False
-
-
-_HASHED = ("prev_hash", "seq", "at", "actor", "actor_role", "actor_tenant", "action", "object_type", "object_id",
-           "request_id", "outcome", "details")
 
 
 # -- RFC 3161: the request for a head, and the check that a token covers it --------------------
