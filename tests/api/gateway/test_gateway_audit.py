@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from simpul.gateway.models import audit
+from simpul.shared.pagination import encode_cursor
 
 LOG = "/v1/admin/audit/gateway"
 
@@ -41,6 +42,9 @@ async def test_pages_and_verification(gateway):
     second = (await gateway.http.get(LOG, params={"limit": 2, "cursor": first["next_cursor"]}, headers=admin)).json()
     assert [item["seq"] for item in first["items"] + second["items"]] == [1, 2, 3, 4]
     assert second["next_cursor"] is None
+    for cursor in ("%%%", encode_cursor(["3"])):
+        refused = await gateway.http.get(LOG, params={"cursor": cursor}, headers=admin)
+        assert (refused.status_code, refused.headers["content-type"]) == (400, "application/problem+json")
 
     verified = await gateway.http.get(f"{LOG}/verify", headers=admin)
     assert verified.json() == {"valid": True, "checked": 4, "first_broken": None, "reason": None}

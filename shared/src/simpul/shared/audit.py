@@ -4,7 +4,7 @@ Every administrative or decision action appends a row in the transaction of its 
 change without its row cannot commit). Each row carries the hash of the one before it, so an
 altered, deleted or reordered row breaks the chain at that point; `verify` recomputes it and
 names the first broken sequence. The chain's head is timestamped now and then by the system's
-RFC 3161 TSA (`AuditStamper`), so a rewrite of the whole tail, or its truncation behind a
+RFC 3161 TSA (`audit_stamper`), so a rewrite of the whole tail, or its truncation behind a
 stamp, is found too. Rows hold ids and small facts only: no secrets, no personal data.
 """
 
@@ -32,9 +32,8 @@ from starlette.responses import JSONResponse, Response
 from simpul.shared.db import UTCDateTime, advisory_lock_key, read_session_factory, session_factory, utcnow
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.internal import InternalClient
-from simpul.shared.pagination import Page, decode_cursor, encode_cursor, page_params
+from simpul.shared.pagination import BAD_CURSOR, Page, decode_cursor, encode_cursor, page_params
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem
-from simpul.shared.problems import Text as Message
 from simpul.shared.requestid import current_request_id
 from simpul.shared.worker import Worker, periodic
 
@@ -48,8 +47,6 @@ FAILED = "failed"
 # Rows read per query while verifying: the check streams, whatever the log's length.
 VERIFY_BATCH = 1000
 _LOCK_KEY = advisory_lock_key("simpul:audit_log")
-
-BAD_CURSOR = Message("Kursor tidak valid.", "The cursor is not valid.")
 
 
 def _log_columns() -> list[Column]:
