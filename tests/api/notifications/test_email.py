@@ -115,7 +115,8 @@ async def test_starttls_and_login_and_the_password_never_shows(start, tmp_path, 
                     auth_require_tls=True)
     sink.start()
     # The production context verifies against the system's CAs; here it trusts the test's own.
-    monkeypatch.setattr("simpul.notifications.mail.ssl.create_default_context", lambda: client_tls)
+    # (The ssl module's function itself is replaced: httpx clients made meanwhile call it too.)
+    monkeypatch.setattr("simpul.notifications.mail.ssl.create_default_context", lambda *_, **__: client_tls)
     try:
         common = {"smtp_port": sink.port, "smtp_starttls": True, "smtp_user": "simpul"}
         async with start(smtp_password="kata-sandi-rahasia", **common) as harness:

@@ -114,7 +114,7 @@ def test_an_unknown_command_prints_the_usage_and_exits_2(capsys):
     with pytest.raises(SystemExit) as exited:
         main(create_app, CatalogSettings, commands=extra, argv=["frobnicate"])
     assert exited.value.code == 2
-    assert "usage: python -m simpul.catalog [migrate | rotate-signing-key]" in capsys.readouterr().err
+    assert "usage: python -m simpul.catalog [migrate | verify-audit | rotate-signing-key]" in capsys.readouterr().err
 
 
 def test_a_service_command_gets_the_settings_and_its_arguments(tmp_path, monkeypatch):

@@ -15,10 +15,13 @@ from sqlalchemy import func, select
 
 import simpul.signatures
 from simpul.shared.db import create_engine, migrate, read_session_factory, session_factory
+from simpul.shared.identity import Identity
 from simpul.signatures import pki
 from simpul.shared.envelope import KeyEncryptionKeys, ReloadingKeys, new_key_text
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore, seal_context
 from simpul.signatures.models import certificate_events, certificates
+
+ADMIN = Identity(subject="admin-1", role="admin")
 
 MIGRATIONS = Path(simpul.signatures.__file__).parent / "migrations"
 KEKS = KeyEncryptionKeys.parse(new_key_text())
@@ -105,7 +108,7 @@ async def test_revoking_a_signer_lists_it_and_replaces_it(engine, tmp_path):
     await store.start()
     signer = await store.signer_for("KDN-PFK")
     number_before, _, _ = await store.crl()
-    row = await store.revoke_certificate(signer.id, "key_compromise", "admin-1")
+    row = await store.revoke_certificate(signer.id, "key_compromise", ADMIN)
     assert row["status"] == "revoked"
     number, _, der = await store.crl()
     assert number == number_before + 1
@@ -116,10 +119,10 @@ async def test_revoking_a_signer_lists_it_and_replaces_it(engine, tmp_path):
     replacement = await store.signer_for("KDN-PFK")
     assert replacement.id != signer.id
     assert row["revoked_by"] == "admin-1"
-    assert await store.revoke_certificate(signer.id, "key_compromise", "admin-1") is None  # already revoked
+    assert await store.revoke_certificate(signer.id, "key_compromise", ADMIN) is None  # already revoked
     async with read_session_factory(engine)() as session:
         tsa_id = (await session.execute(select(certificates.c.id).where(certificates.c.kind == "tsa"))).scalar_one()
-    assert await store.revoke_certificate(tsa_id, "superseded", "admin-1") is None  # only unit signers are revoked here
+    assert await store.revoke_certificate(tsa_id, "superseded", ADMIN) is None  # only unit signers are revoked here
 
 
 async def test_crl_renewed_at_half_life_and_signers_before_expiry(engine, tmp_path):

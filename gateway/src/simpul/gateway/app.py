@@ -10,11 +10,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simpul.gateway.api import router
 from simpul.gateway.front import GatewayFront
-from simpul.gateway.models import idempotency
+from simpul.gateway.models import audit, idempotency
 from simpul.gateway.openapi import OpenApiAggregator
 from simpul.gateway.routing import service_route
 from simpul.gateway.runtime import Gateway
 from simpul.gateway.settings import GatewaySettings
+from simpul.shared.audit import AuditLog, AuditStamping, audit_router
 from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
 from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
@@ -44,17 +45,21 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     engine = create_engine(settings.resolved_database_url())
     gateway = Gateway(settings, engine, resolver=resolver)
     purge = expired_keys_purge(engine, idempotency)
+    audit_log = AuditLog(engine, audit)
+    stamping = AuditStamping(settings, audit_log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
         purge.start()
+        stamping.start()
         if freeze_heap:
             gc.collect()
             gc.freeze()
         try:
             yield
         finally:
+            await stamping.stop()
             await purge.stop()
             await gateway.stop()
             await engine.dispose()
@@ -72,6 +77,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.migration = gateway.migration
+    app.state.audit = audit_log
     app.state.default_language = settings.default_language
     app.state.metrics = Metrics(settings.service_name)
     app.state.metrics.watch(lambda: [upstream.balancer for upstream in gateway.upstreams.values()])
@@ -85,6 +91,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
 
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(audit_router(settings.service_name))
     # FastAPI's own stack, innermost first: routes <- crash boundary <- idempotency <- metrics.
     app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                        default_language=settings.default_language)

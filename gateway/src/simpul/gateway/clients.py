@@ -14,15 +14,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.gateway.hashing import MAX_SECRET_CHARS, decoy_hash, hash_secret, new_secret, verify_secret
-from simpul.gateway.models import client_events, clients
+from simpul.gateway.models import audit, client_events, clients
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.db import utcnow
-from simpul.shared.identity import CLIENT_ROLES
+from simpul.shared.identity import CLIENT_ROLES, Identity
 from simpul.shared.logs import security_event
 from simpul.shared.pagination import BAD_CURSOR, decode_cursor, encode_cursor
 from simpul.shared.problems import Problem, Text
 
 BOOTSTRAP_ACTOR = "system:bootstrap"
+BOOTSTRAP = Identity(subject=BOOTSTRAP_ACTOR, role="system")
 
 # Region codes of Kepmendagri: province `31`, regency/city `16.71`, district `32.73.01`,
 # village `32.73.01.1001`.
@@ -151,7 +153,8 @@ class ClientService:
                     secret_hash=secret_hash, created_at=now, created_by=actor,
                 )
             )
-            await _audit(session, record.client_id, "created", actor, request_id, now)
+            await _audit(session, record.client_id, "created", actor, request_id, now,
+                         details={"role": role, "tenant": tenant})
             # The answer shows the secret once: a retry after a crash is told the key was used.
             await idempotency.settle(session, idempotency.not_replayable())
         return record, secret
@@ -305,8 +308,12 @@ def _bad_cursor() -> Problem:
 
 
 async def _audit(
-    session: AsyncSession, client_id: str, action: str, actor: str, request_id: str | None, at: datetime
+    session: AsyncSession, client_id: str, action: str, actor: str, request_id: str | None, at: datetime,
+    details: dict[str, str | None] | None = None,
 ) -> None:
     await session.execute(
         insert(client_events).values(client_id=client_id, action=action, actor=actor, request_id=request_id, at=at)
     )
+    # Clients are changed by admins (the routes require the role) and by the bootstrap only.
+    who = BOOTSTRAP if actor == BOOTSTRAP_ACTOR else Identity(subject=actor, role="admin")
+    await audit_log.record(session, audit, who, f"client.{action}", "client", client_id, details=details)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table
 
 from simpul.shared.db import UTCDateTime
+from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
 
 metadata = MetaData()
@@ -67,3 +68,4 @@ signing_key_events = Table(
 )
 
 idempotency = idempotency_table(metadata)
+audit = audit_tables(metadata)

@@ -31,7 +31,22 @@ def segment_of(path: str) -> str | None:
 
 def service_for(path: str) -> str | None:
     segment = segment_of(path)
-    return ROUTES.get(segment) if segment is not None else None
+    if segment is None:
+        return None
+    return ROUTES.get(segment) or audit_service_for(path)
+
+
+AUDIT_PREFIX = "/v1/admin/audit/"
+_SERVICES = frozenset(ROUTES.values())
+
+
+def audit_service_for(path: str) -> str | None:
+    """The service whose audit log `/v1/admin/audit/<service>...` asks for; None for the
+    gateway's own log (answered here) or anything else. The service checks the admin role."""
+    if not path.startswith(AUDIT_PREFIX):
+        return None
+    service = path[len(AUDIT_PREFIX):].partition("/")[0]
+    return service if service in _SERVICES else None
 
 
 def has_dot_segment(path: str) -> bool:

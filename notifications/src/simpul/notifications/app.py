@@ -10,7 +10,7 @@ from simpul.notifications.dispatch import EmailDispatcher, WebhookDispatcher
 from simpul.notifications.inbox import Inbox
 from simpul.notifications.intake import Intake
 from simpul.notifications.mail import mailer_for
-from simpul.notifications.models import idempotency
+from simpul.notifications.models import audit, idempotency
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.subscriptions import Subscriptions
 from simpul.notifications.template_store import TemplateStore
@@ -56,6 +56,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         description="Email, webhook and inbox notifications for every event.",
         migrations=Path(__file__).parent / "migrations",
         idempotency=idempotency,
+        audit=audit,
         on_startup=[start_workers],
         on_shutdown=[stop_workers],
     )

@@ -18,10 +18,12 @@ from sqlalchemy import (
 )
 
 from simpul.shared.db import UTCDateTime
+from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)
+audit = audit_tables(metadata)
 
 # Every event received, once: a redelivery finds its row and does nothing.
 processed_events = Table(

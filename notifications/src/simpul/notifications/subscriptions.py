@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
 from simpul.notifications.models import DUE, as_seen, deliveries, delivery_attempts, notifications
-from simpul.notifications.models import webhook_subscriptions
+from simpul.notifications.models import audit, webhook_subscriptions
 from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.templates import OFFICIAL_EVENT_TYPES
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
@@ -135,6 +136,9 @@ class Subscriptions:
         }
         async with self.database.begin() as session:
             await session.execute(webhook_subscriptions.insert().values(**row))
+            # The URL may carry a token of its owner's: the row names the events only.
+            await audit_log.record(session, audit, identity, "webhook.created", "webhook", row["id"],
+                                   details={"events": sorted(events)})
             # The answer shows the secret once: a retry after a crash is told the key was used.
             await idempotency.settle(session, idempotency.not_replayable())
         self.on_change()
@@ -161,11 +165,13 @@ class Subscriptions:
             await _find(session, identity, subscription_id)
             await session.execute(update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
                                   .values(deleted_at=now))
-            await session.execute(
+            stopped = await session.execute(
                 update(deliveries)
                 .where(deliveries.c.subscription_id == subscription_id, deliveries.c.status == "pending",
                        deliveries.c.claim.is_(None))
                 .values(status="failed", last_error="subscription deleted", updated_at=now, completed_at=now))
+            await audit_log.record(session, audit, identity, "webhook.deleted", "webhook", subscription_id,
+                                   details={"pending_deliveries_failed": stopped.rowcount})
         self.on_change()
 
     async def rotate_secret(self, identity: Identity, subscription_id: str,
@@ -181,6 +187,8 @@ class Subscriptions:
                 update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
                 .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
                         secret=secret, rotated_at=now))
+            await audit_log.record(session, audit, identity, "webhook.secret_rotated", "webhook", subscription_id,
+                                   details={"grace_seconds": grace})
             await idempotency.settle(session, idempotency.not_replayable())
         return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
 

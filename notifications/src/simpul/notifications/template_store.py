@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
-from simpul.notifications.models import templates
+from simpul.notifications.models import audit, templates
 from simpul.notifications.templates import DEFAULTS, EVENT_TYPES, LANGUAGES, PARTS, Sources, compile_part, render
 from simpul.notifications.templates import sample_context
+from simpul.shared import audit as audit_log
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
@@ -112,6 +113,8 @@ class TemplateStore:
                 templates.c.event_type == event_type, templates.c.language == language).values(**values))
             if changed.rowcount == 0:
                 await session.execute(insert(templates).values(event_type=event_type, language=language, **values))
+            await audit_log.record(session, audit, identity, "template.changed", "template",
+                                   f"{event_type}/{language}", details={"created": changed.rowcount == 0})
         self.on_change()
         return {"event_type": event_type, "language": language, **values}
 

@@ -12,7 +12,7 @@ from simpul.shared.db import utcnow
 from simpul.catalog.api import router
 from simpul.catalog.cache import DocumentCache
 from simpul.catalog.demo import load_demo
-from simpul.catalog.models import idempotency
+from simpul.catalog.models import audit, idempotency
 from simpul.catalog.service import Catalogue
 from simpul.catalog.settings import CatalogSettings
 
@@ -25,6 +25,7 @@ def create_app(settings: CatalogSettings | None = None, *, clock: Callable[[], d
         description="The public catalogue of service standards (PermenPANRB 15/2014).",
         migrations=Path(__file__).parent / "migrations",
         idempotency=idempotency,
+        audit=audit,
         on_startup=[load_demo] if settings.demo else [],
     )
     app.state.catalogue = Catalogue(

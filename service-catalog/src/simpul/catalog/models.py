@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 from simpul.shared.db import UTCDateTime
+from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)
+audit = audit_tables(metadata)
 
 # One row per service: what lists filter on, and which version is current.
 services = Table(

@@ -19,6 +19,7 @@ from sqlalchemy import Column, Row, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.db import utcnow
 from simpul.shared.identity import Identity
@@ -40,7 +41,7 @@ from simpul.catalog.documents import (
     summary_of,
     version_entry,
 )
-from simpul.catalog.models import service_history, service_versions, services
+from simpul.catalog.models import audit, service_history, service_versions, services
 from simpul.catalog.rules import (
     check_status_filter,
     definition_errors,
@@ -346,6 +347,9 @@ class Catalogue:
                 at=now,
             )
         )
+        await audit_log.record(session, audit, actor, f"service.{action}", "service", code, details={
+            "version": version, "from": None if source is None else str(source), "to": str(target),
+        })
 
     async def _locked(self, session: AsyncSession, code: str):
         if not _CODE.match(code):

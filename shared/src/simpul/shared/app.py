@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
 
+from simpul.shared.audit import AuditLog, AuditStamping, AuditTables, audit_router
 from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
 from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
@@ -32,12 +33,16 @@ def create_service_app(
     description: str,
     migrations: Path,
     idempotency: Table | None = None,
+    audit: AuditTables | None = None,
     on_startup: list[Hook] | None = None,
     on_shutdown: list[Hook] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
+    """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller.
+    With `audit` (the service's audit tables), the admin audit routes and the head's stamper."""
     engine = create_engine(settings.resolved_database_url())
     migration = Migration(engine, migrations, apply=settings.migrate_on_start)
+    audit_log = AuditLog(engine, audit) if audit is not None else None
+    stamping = AuditStamping(settings, audit_log) if audit_log is not None else None
     answers = AnswerWriter(engine, idempotency) if idempotency is not None else None
     purge = expired_keys_purge(engine, idempotency) if idempotency is not None else None
 
@@ -48,9 +53,13 @@ def create_service_app(
             await hook(app)
         if purge is not None:
             purge.start()
+        if stamping is not None:
+            stamping.start()
         try:
             yield
         finally:
+            if stamping is not None:
+                await stamping.stop()
             if purge is not None:
                 await purge.stop()
             for hook in on_shutdown or []:
@@ -69,6 +78,9 @@ def create_service_app(
     metrics = Metrics(settings.service_name)
     app.state.metrics = metrics
     app.state.idempotency_answers = answers
+    app.state.audit = audit_log
+    if audit_log is not None:
+        app.include_router(audit_router(settings.service_name))
 
     install_problem_handlers(app)
     degrading = {"broker": broker_check(settings.event_broker)} if settings.event_broker else {}
@@ -112,3 +124,4 @@ def add_operational_routes(app: FastAPI, readiness: Readiness) -> None:
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
         return app.state.metrics.response()
+

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from simpul.shared.audit import verify_audit_command
 from simpul.shared.db import Migration, SchemaNotCurrent
 from simpul.shared.logs import configure_logging
 from simpul.shared.settings import BaseServiceSettings
@@ -56,7 +57,9 @@ def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: t
     """Every service's `__main__`: no argument serves, a first argument names a command."""
     args = sys.argv[1:] if argv is None else argv
     program = f"python -m simpul.{settings_class.service_name}"
-    known: dict[str, Command] = {**without_arguments({"migrate": migrate_command(create_app)}), **(commands or {})}
+    known: dict[str, Command] = {**without_arguments({"migrate": migrate_command(create_app),
+                                                      "verify-audit": verify_audit_command(create_app)}),
+                                 **(commands or {})}
     if args and args[0] not in known:
         print(f"usage: {program} [{' | '.join(known)}]\nunknown command: {args[0]}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)

@@ -68,6 +68,10 @@ class BaseServiceSettings(BaseSettings):
     # Default language of human-readable messages when the client sends no Accept-Language.
     default_language: str = "id"
 
+    # How often the audit log's head is timestamped by the signatures service's TSA (when it
+    # has rows not yet covered).
+    audit_stamp_seconds: float = Field(default=600.0, gt=0)
+
 
     @field_validator("gateway_url", "catalog_url", "submissions_url", "signatures_url", "notifications_url")
     @classmethod

@@ -107,7 +107,8 @@ class Worker(Generic[T]):
     """See the module's docstring. `expected` failures (a destination that is down, say) are
     logged in one line, any other with its traceback; `describe` words the line and must leave
     secrets out (a broker URL with its password, say). `on_idle` runs once a poll interval has
-    passed with nothing to do (closing idle connections, say)."""
+    passed with nothing to do (closing idle connections, say). The first round waits `start_after`
+    seconds."""
 
     def __init__(
         self,
@@ -121,6 +122,7 @@ class Worker(Generic[T]):
         backoff_cap: float = 30.0,
         grace_seconds: float = 5.0,
         on_idle: Callable[[], Awaitable[Any]] | None = None,
+        start_after: float = 0.0,
         expected: tuple[type[Exception], ...] = (),
         describe: Callable[[BaseException], str] = describe_failure,
         logger: logging.Logger = log,
@@ -134,6 +136,7 @@ class Worker(Generic[T]):
         self._backoff_cap = backoff_cap
         self._grace_seconds = grace_seconds
         self._on_idle = on_idle
+        self._start_after = start_after
         self._expected = expected
         self._describe = describe
         self._log = logger
@@ -186,6 +189,8 @@ class Worker(Generic[T]):
     async def _run(self) -> None:
         failures = 0
         idle = False
+        if self._start_after:
+            await self._sleep(self._stopping, self._start_after)
         while not self._stopping.is_set():
             # Cleared before claiming, so a wake-up during the round makes the next one start at once.
             self._wake.clear()

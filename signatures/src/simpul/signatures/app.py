@@ -14,7 +14,7 @@ from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transpo
 from simpul.shared.storage import open_blob_store
 from simpul.signatures.api import router
 from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
-from simpul.signatures.models import idempotency, outbox
+from simpul.signatures.models import audit, idempotency, outbox
 from simpul.signatures.service import DocumentService
 from simpul.signatures.settings import SignaturesSettings
 from simpul.signatures.workers import SigningPool
@@ -49,6 +49,7 @@ def create_app(
         description="Issued documents, their PAdES signatures, verification and revocation.",
         migrations=Path(__file__).parent / "migrations",
         idempotency=idempotency,
+        audit=audit,
         on_startup=[start],
         on_shutdown=[stop],
     )

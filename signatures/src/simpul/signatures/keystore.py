@@ -21,11 +21,13 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.envelope import KeyEncryptionKeys, ReloadingKeys
 from simpul.shared.locks import hold_for_transaction
+from simpul.shared.identity import Identity
 from simpul.signatures import pki
-from simpul.signatures.models import certificate_events, certificates, crls
+from simpul.signatures.models import audit, certificate_events, certificates, crls
 from simpul.signatures.jobs import SignerMaterial, ValidationMaterial
 from simpul.signatures.tsa import TimestampAuthority
 
@@ -35,7 +37,7 @@ ROOT, ISSUING_CA, TSA, UNIT = "root", "issuing_ca", "tsa", "unit"
 # A loaded signer is looked up again after this long, so a revocation made by another instance
 # takes effect here too.
 SIGNER_CACHE_SECONDS = 60.0
-SYSTEM_ACTOR = "system"
+SYSTEM_ACTOR = audit_log.SYSTEM
 
 
 def seal_context(fingerprint: str) -> bytes:
@@ -85,10 +87,15 @@ def certificate_row(certificate: x509.Certificate, *, kind: str, unit: str | Non
     }
 
 
-async def record(session: AsyncSession, row: dict[str, Any] | Any, action: str, actor: str, at: datetime) -> None:
-    """The certificates' audit history: created, replaced, revoked, rewrapped."""
+async def record(session: AsyncSession, row: dict[str, Any] | Any, action: str, actor: Identity, at: datetime,
+                 details: dict[str, Any] | None = None) -> None:
+    """The certificates' history (created, replaced, revoked, rewrapped) and its row in the
+    chained audit log (never the key)."""
     await session.execute(insert(certificate_events).values(
-        certificate_id=row["id"], action=action, actor=actor, at=at))
+        certificate_id=row["id"], action=action, actor=actor.subject, at=at))
+    if details is None and "fingerprint" in row:
+        details = {"kind": row["kind"], "unit": row["unit"], "serial": row["serial"], "fingerprint": row["fingerprint"]}
+    await audit_log.record(session, audit, actor, f"certificate.{action}", "certificate", row["id"], details=details)
 
 
 class DevelopmentKeystore:
@@ -207,7 +214,7 @@ class DevelopmentKeystore:
             for row in stale:
                 await session.execute(update(certificates).where(certificates.c.id == row["id"])
                                       .values(private_key=keks.rewrap(row["private_key"])))
-                await record(session, row, "rewrapped", actor, self._clock())
+                await record(session, row, "rewrapped", Identity(subject=actor, role="operator"), self._clock())
         return len(stale)
 
     # -- what the service asks for ----------------------------------------------------------------
@@ -293,7 +300,7 @@ class DevelopmentKeystore:
         return number, crl.next_update_utc, der
 
     async def revoke_certificate(
-        self, certificate_id: str, reason: str, revoked_by: str, settlement: idempotency.Settlement | None = None
+        self, certificate_id: str, reason: str, revoked_by: Identity, settlement: idempotency.Settlement | None = None
     ) -> Any | None:
         """Revoke a unit's signer (its key is compromised or the unit is gone): a new CRL lists it
         at once, and the unit's next document gets a new certificate. None when there is no such
@@ -306,11 +313,11 @@ class DevelopmentKeystore:
                     .where(certificates.c.id == certificate_id, certificates.c.kind == UNIT,
                            certificates.c.status != "revoked")
                     .values(status="revoked", active_role=None, revoked_at=now, revocation_reason=reason,
-                            revoked_by=revoked_by)
+                            revoked_by=revoked_by.subject)
                 )
                 if result.rowcount != 1:
                     return None
-                await record(session, {"id": certificate_id}, "revoked", revoked_by, now)
+                await record(session, {"id": certificate_id}, "revoked", revoked_by, now, details={"reason": reason})
                 # Before the new CRL is made current in memory: a refusal here changes nothing.
                 await idempotency.settle(session, settlement)
                 number = (await session.execute(select(func.max(crls.c.number)))).scalar_one() or 0
@@ -389,8 +396,9 @@ class ProductionKeystore:
             return row
         try:
             async with self._sessions() as session, session.begin():
-                await session.execute(insert(certificates).values(
-                    certificate_row(certificate, kind=kind, unit=unit, role=None, private_key=None, now=self._clock())))
+                row = certificate_row(certificate, kind=kind, unit=unit, role=None, private_key=None, now=self._clock())
+                await session.execute(insert(certificates).values(row))
+                await record(session, row, "created", SYSTEM_ACTOR, row["created_at"])
         except IntegrityError:
             pass  # recorded by another instance meanwhile
         async with self._sessions() as session:

@@ -6,10 +6,12 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, LargeBinary, Me
 
 from simpul.shared.db import UTCDateTime
 from simpul.shared.events import outbox_table
+from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)
+audit = audit_tables(metadata)
 outbox = outbox_table(metadata)
 
 # Every certificate this service holds: the root and issuing CA, the timestamp authority and one

@@ -17,6 +17,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import ASSERTION_HEADER, Identity, mint_service_token
@@ -27,7 +28,7 @@ from simpul.shared.visibility import Visibility
 from simpul.signatures import pki
 from simpul.signatures.document import WIB, DocumentContent, flatten_fields
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
-from simpul.signatures.models import certificates, document_events, documents, number_sequences, outbox
+from simpul.signatures.models import audit, certificates, document_events, documents, number_sequences, outbox
 from simpul.signatures.schemas import IssueRequest
 from simpul.signatures.jobs import SignJob, TsaTarget
 from simpul.signatures.verification import PdfFacts, describe, inspect_pdf, signature_problems
@@ -382,6 +383,9 @@ class DocumentService:
                                            actor_id=actor.subject, actor_role=actor.role, note=note,
                                            details=details)
         )
+        # The revocation's reason is the officer's free text: it stays in the document's history.
+        await audit_log.record(session, audit, actor, f"document.{action}", "document", document_id,
+                               details=details)
 
     # -- public verification ----------------------------------------------------------------------
 
@@ -474,7 +478,7 @@ class DocumentService:
             raise Problem(409, NOT_IN_PRODUCTION, slug="revoked-by-ca")
         # No route reads one signer again, so a retry after a crash is told the key was used.
         row = await self.keystore.revoke_certificate(
-            certificate_id, reason, identity.subject, idempotency.not_replayable()
+            certificate_id, reason, identity, idempotency.not_replayable()
         )
         self._signer_summaries.pop(certificate_id, None)
         if row is None:

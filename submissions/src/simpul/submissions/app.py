@@ -20,7 +20,7 @@ from simpul.submissions.feedback.complaints import ComplaintPolicy, ComplaintSer
 from simpul.submissions.feedback.reports import PerformanceService
 from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.issuer import Issuer
-from simpul.submissions.models import idempotency, outbox
+from simpul.submissions.models import audit, idempotency, outbox
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
 
@@ -72,6 +72,7 @@ def create_app(
         description="Submissions and their documents, review, SLA clock, receipts, tracking, complaints, surveys and reports.",
         migrations=Path(__file__).parent / "migrations",
         idempotency=idempotency,
+        audit=audit,
         on_startup=[start],
         on_shutdown=[stop],
     )

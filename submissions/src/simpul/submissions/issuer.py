@@ -28,11 +28,12 @@ from typing import Any
 import httpx
 from sqlalchemy import Integer, bindparam, select, update
 
+from simpul.shared import audit as audit_log
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
 from simpul.shared.internal import InternalClient
 from simpul.shared.worker import Worker, backoff_delay, each
-from simpul.submissions.models import issue_jobs, outbox, submissions
+from simpul.submissions.models import audit, issue_jobs, outbox, submissions
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.store import EVENT_SOURCE
 from simpul.submissions.statemachine import Status
@@ -182,6 +183,9 @@ class Issuer:
                     subject=f"submissions/{claim.submission_id}",
                     data={"submission_id": claim.submission_id, **shown, "attempts": claim.attempt, **issuing},
                 )
+            # Last, after the submission's row lock: the audit log's lock is never held while waiting for it.
+            await audit_log.record(session, audit, audit_log.SYSTEM, "submission.issue_failed", "submission",
+                                   claim.submission_id, outcome=audit_log.FAILED, details={"attempts": claim.attempt})
         log.warning("issuing the document of %s refused for good (attempt %d): %s",
                     claim.submission_id, claim.attempt, reason)
 

@@ -10,10 +10,12 @@ from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Met
 
 from simpul.shared.db import UTCDateTime
 from simpul.shared.events import outbox_table
+from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)
+audit = audit_tables(metadata)
 outbox = outbox_table(metadata)
 
 # Ids are UUIDv7 strings: ordering by id is ordering by creation time, so one short key serves

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
+from simpul.shared.requestid import current_request_id
 from simpul.shared.visibility import Visibility
 from simpul.submissions.access import (
     NOT_FOUND,
@@ -40,7 +42,7 @@ from simpul.submissions.access import (
 from simpul.submissions.batching import GroupWriter
 from simpul.submissions.calendar import local_date
 from simpul.submissions.forms import FormValidators
-from simpul.submissions.models import documents, history, issue_jobs, submissions
+from simpul.submissions.models import audit, documents, history, issue_jobs, submissions
 from simpul.submissions.schemas import SubmissionCreate
 from simpul.submissions.sla import clock_after
 from simpul.submissions.statemachine import (
@@ -65,6 +67,7 @@ from simpul.submissions.store import (
     TRACKED,
     UPDATE_READ_VERSION,
     Executor,
+    audited,
     history_row,
     next_receipt_numbers,
     outbox_rows,
@@ -139,6 +142,8 @@ class _SubmitJob:
     now: datetime
     settlement: idempotency.Settlement | None
     future: asyncio.Future | None = None
+    # The group is written in another request's task: each job keeps its own request's id.
+    request_id: str | None = field(default_factory=current_request_id)
 
 
 @dataclass(slots=True)
@@ -148,6 +153,8 @@ class _CreateJob:
     now: datetime
     settlement: idempotency.Settlement | None
     future: asyncio.Future | None = None
+    # The group is written in another request's task: each job keeps its own request's id.
+    request_id: str | None = field(default_factory=current_request_id)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -336,6 +343,11 @@ class SubmissionService(UseCases):
                     for job in group
                 ],
             )
+            await audit_log.record_all(connection, audit, [
+                audited(job.row["id"], "create", None, Status.DRAFT, job.identity, request_id=job.request_id,
+                        service_code=job.row["service_code"])
+                for job in group
+            ])
             await idempotency.settle(connection, *(job.settlement for job in group))
         return [None] * len(group)
 
@@ -347,6 +359,10 @@ class SubmissionService(UseCases):
                 INSERT_HISTORY,
                 history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
             )
+            await audit_log.record_all(connection, audit, [
+                audited(job.row["id"], "create", None, Status.DRAFT, job.identity, request_id=job.request_id,
+                        service_code=job.row["service_code"])
+            ])
             await idempotency.settle(connection, job.settlement)
 
     async def upload(self, identity: Identity, submission_id: str, incoming: Incoming) -> dict[str, Any]:
@@ -429,6 +445,10 @@ class SubmissionService(UseCases):
                     submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
                 ),
             )
+            await audit_log.record_all(session, audit, [
+                audited(submission_id, "upload_document", Status(status), Status(status), identity,
+                        document_id=document["id"], requirement_code=document["requirement_code"], sha256=sha256)
+            ])
             await idempotency.settle(session, idempotency.created(document_path(submission_id, document["id"])))
         return document_view(document)
 
@@ -519,6 +539,13 @@ class SubmissionService(UseCases):
                     events.extend(self._change_events(row, move, group[index].now, None))
                 await session.execute(INSERT_OUTBOX, events)
                 await idempotency.settle(connection, *(group[index].settlement for index, *_ in planned))
+                # Last: the audit log's lock (one for the whole service) is held for the shortest time,
+                # and always after the rows' and counters' locks, never before them.
+                await audit_log.record_all(connection, audit, [
+                    audited(row["id"], Action.SUBMIT.value, move.source, move.target, group[index].identity,
+                            request_id=group[index].request_id)
+                    for index, row, _, move, _ in planned
+                ])
         for index, row, current, _, _ in planned:
             outcomes[index] = (row, current)
         return outcomes
@@ -595,6 +622,10 @@ class SubmissionService(UseCases):
                     insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
                 )
             await idempotency.settle(connection, settlement)
+            # Last, after the row's and the counter's locks (see `_submit_group`).
+            await audit_log.record_all(connection, audit, [
+                audited(submission_id, action.value, move.source, move.target, identity)
+            ])
         if action is Action.APPROVE:
             self.on_approved()
         return row, current
@@ -667,6 +698,10 @@ class SubmissionService(UseCases):
                 INSERT_HISTORY,
                 history_row(submission_id, now, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor),
             )
+            await audit_log.record_all(connection, audit, [
+                audited(submission_id, Action.ISSUE.value, Status.APPROVED, Status.ISSUED, actor,
+                        documents=[document["document_id"] for document in issued])
+            ])
             # Through the session, which is how the relay learns of it.
             await session.execute(
                 INSERT_OUTBOX,

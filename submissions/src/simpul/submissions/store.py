@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from simpul.shared.audit import Audited
 from simpul.shared.events import envelope
 from simpul.shared.identity import Identity
 from simpul.submissions.models import documents, history, issue_jobs, outbox, receipt_counters, submissions
@@ -112,6 +113,13 @@ def history_row(
         "note": note,
         "document": document,
     }
+
+
+def audited(submission_id: str, action: str, source: Status | None, target: Status, actor: Identity, *,
+            request_id: str | None = None, **details: Any) -> Audited:
+    """The audit row beside a history entry: the move and the ids involved, never the note."""
+    return Audited(actor, f"submission.{action}", "submission", submission_id,
+                   {"from": source.value if source else None, "to": target.value, **details}, request_id=request_id)
 
 
 def outbox_rows(

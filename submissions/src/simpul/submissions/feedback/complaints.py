@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
@@ -42,7 +43,7 @@ from simpul.submissions.access import (
 from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
 from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintResponseIn
-from simpul.submissions.models import outbox, submissions
+from simpul.submissions.models import audit, outbox, submissions
 from simpul.submissions.store import EVENT_SOURCE
 from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
 from simpul.submissions.views import step_view
@@ -537,6 +538,12 @@ class ComplaintService(UseCases):
                 attachment=attachment,
             )
         )
+        # The text stays in the complaint's own history: the audit row has ids only.
+        details = {"from": source.value if source else None, "to": row["status"]}
+        if attachment is not None:
+            details["attachment_id"] = attachment["id"]
+        await audit_log.record(session, audit, actor, f"complaint.{action.value}", "complaint", row["id"],
+                               details=details)
         if not publish:
             return
         due = awaited_deadline(row)
