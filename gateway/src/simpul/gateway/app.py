@@ -18,6 +18,7 @@ from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
 from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.metrics import Metrics, MetricsMiddleware
+from simpul.shared.nostore import NoStoreMiddleware
 from simpul.shared.problems import ErrorBoundaryMiddleware, install_problem_handlers
 from simpul.shared.requestid import RequestIdMiddleware
 
@@ -87,7 +88,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                        default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    # In front of it all: request id -> crash boundary -> front (which forwards, or calls FastAPI).
+    # In front of it all: request id -> no-store -> crash boundary -> front (which forwards, or calls FastAPI).
     front = GatewayFront(
         partial(FastAPI.__call__, app),
         upstreams=gateway.upstreams,
@@ -98,5 +99,5 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
         metrics=app.state.metrics,
         default_language=settings.default_language,
     )
-    app.entry = RequestIdMiddleware(ErrorBoundaryMiddleware(front, default_language=settings.default_language))
+    app.entry = RequestIdMiddleware(NoStoreMiddleware(ErrorBoundaryMiddleware(front, default_language=settings.default_language)))
     return app

@@ -14,6 +14,7 @@ from simpul.shared.db import Migration, create_engine, read_session_factory, ses
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
 from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.metrics import Metrics, MetricsMiddleware
+from simpul.shared.nostore import NoStoreMiddleware
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
 from simpul.shared.readiness import Readiness, broker_check, database_check
 from simpul.shared.requestid import RequestIdMiddleware
@@ -79,12 +80,13 @@ def create_service_app(
         jwks_json=settings.identity_jwks,
         jwks_urls=settings.resolved_jwks_urls(),
     )
-    # Added innermost first: request id -> metrics -> identity -> idempotency -> routes.
+    # Added innermost first: request id -> no-store -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
         app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                            default_language=settings.default_language, answers=answers)
     app.add_middleware(IdentityMiddleware, verifier=verifier, default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(NoStoreMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
 

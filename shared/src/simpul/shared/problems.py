@@ -201,6 +201,7 @@ VALIDATION_MESSAGES_ID = {
     "literal_error": "nilainya tidak diizinkan",
     "enum": "nilainya tidak diizinkan",
     "value_error": "nilainya tidak valid",
+    "control_character": "memuat karakter kendali yang tidak diizinkan (misalnya NUL)",
 }
 
 
@@ -217,7 +218,12 @@ def validation_errors(errors: list[dict[str, Any]], language: str) -> list[dict[
         message = error.get("msg", "invalid")
         if language == "id":
             message = VALIDATION_MESSAGES_ID.get(error.get("type", ""), message)
-        result.append({"field": field_path(error.get("loc", ())), "message": message})
+        field = field_path(error.get("loc", ()))
+        # Free-form JSON (simpul.shared.text.PlainJson) names where inside the field it failed.
+        inner = (error.get("ctx") or {}).get("path")
+        if inner:
+            field = f"{field}.{inner}" if field != "body" else inner
+        result.append({"field": field, "message": message})
     return result
 
 
