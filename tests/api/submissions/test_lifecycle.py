@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from sqlalchemy import select
@@ -372,3 +373,18 @@ async def test_a_replay_after_a_later_change_returns_the_original_answer(harness
     assert create_again.headers["content-type"] == created.headers["content-type"]
     submit_again = await harness.client.post(f"/v1/submissions/{draft['id']}/submit", headers=submit_headers)
     assert submit_again.status_code == 200 and submit_again.content == submitted.content
+
+
+@pytest.mark.parametrize(("status", "answered", "retry_after"), [(400, 502, None), (422, 502, None),
+                                                                 (401, 503, "5"), (500, 503, "5")])
+async def test_a_catalogue_refusal_for_good_is_not_told_as_a_retry(status, answered, retry_after):
+    client = CatalogClient(
+        InternalClient(caller="submissions", target="catalog", base_url="http://catalog.test",
+                       secret=TEST_INTERNAL_SECRET,
+                       transport=httpx.MockTransport(lambda request: httpx.Response(status, json={}))),
+    )
+    with pytest.raises(Problem) as raised:
+        await client.current("IZIN-USAHA")
+    assert raised.value.status == answered
+    assert raised.value.headers.get("Retry-After") == retry_after
+    await client.aclose()
