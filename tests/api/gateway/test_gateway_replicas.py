@@ -115,7 +115,8 @@ async def test_a_streamed_upload_is_not_sent_again_once_its_body_was_read(start_
             statuses = []
             for _ in range(2):
                 response = await gateway.http.post("/v1/submissions/s1/upload", content=body(),
-                                                   headers={"Idempotency-Key": str(uuid.uuid4())})
+                                                   headers={"Idempotency-Key": str(uuid.uuid4()),
+                                                            "Content-Type": "application/octet-stream"})
                 statuses.append(response.status_code)
     finally:
         await hanging.stop()

@@ -13,13 +13,14 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simpul.gateway.asgi import TOO_LARGE, send_problem
+from simpul.gateway.asgi import send_problem
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry, ClientView
 from simpul.gateway.routing import ROUTES, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
+from simpul.shared.bodylimit import TOO_LARGE
 from simpul.shared.metrics import Metrics
 from simpul.shared.problems import Text
 

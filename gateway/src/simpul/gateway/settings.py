@@ -43,7 +43,8 @@ class GatewaySettings(BaseServiceSettings):
     upstream_read_timeout: float = Field(default=30.0, gt=0)
     upstream_read_timeouts: dict[str, float] = Field(default_factory=dict)
 
-    # Largest request body forwarded to a service (413 above it); uploads stream through.
+    # Largest upload forwarded to a service (413 above it); files stream through. Other bodies are
+    # held to SIMPUL_MAX_JSON_BYTES (every process's setting).
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, validation_alias="SIMPUL_GATEWAY_MAX_BODY_BYTES")
 
     # How often revocations made by other gateway processes are picked up from the database.

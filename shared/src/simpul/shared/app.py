@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
 
+from simpul.shared.bodylimit import BodyLimitMiddleware
 from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
 from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
@@ -34,8 +35,11 @@ def create_service_app(
     idempotency: Table | None = None,
     on_startup: list[Hook] | None = None,
     on_shutdown: list[Hook] | None = None,
+    streaming_paths: tuple[str, ...] = (),
 ) -> FastAPI:
-    """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller."""
+    """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller.
+    `streaming_paths`: the routes that stream file bodies with bounds of their own; every other
+    body is held to `settings.max_json_bytes` (simpul.shared.bodylimit)."""
     engine = create_engine(settings.resolved_database_url())
     migration = Migration(engine, migrations, apply=settings.migrate_on_start)
     answers = AnswerWriter(engine, idempotency) if idempotency is not None else None
@@ -80,12 +84,14 @@ def create_service_app(
         jwks_json=settings.identity_jwks,
         jwks_urls=settings.resolved_jwks_urls(),
     )
-    # Added innermost first: request id -> no-store -> metrics -> identity -> idempotency -> routes.
+    # Added innermost first: request id -> no-store -> body limit -> metrics -> identity -> idempotency -> routes.
     if idempotency is not None:
         app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                            default_language=settings.default_language, answers=answers)
     app.add_middleware(IdentityMiddleware, verifier=verifier, default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_bytes, streaming_paths=streaming_paths,
+                       default_language=settings.default_language)
     app.add_middleware(NoStoreMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

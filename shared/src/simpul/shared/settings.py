@@ -56,6 +56,10 @@ class BaseServiceSettings(BaseSettings):
     # Default language of human-readable messages when the client sends no Accept-Language.
     default_language: str = "id"
 
+    # SIMPUL_MAX_JSON_BYTES: the largest request body parsed whole (JSON, forms): 413 above it,
+    # at the gateway before a service sees it and again at each service. Uploads have their own.
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+
 
     @field_validator("gateway_url", "catalog_url", "submissions_url", "signatures_url", "notifications_url")
     @classmethod
