@@ -74,8 +74,7 @@ class BodyLimitMiddleware:
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         language_header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-language"), None)
         language = negotiate_language(language_header, self.default_language)
-        response = problem_response(413, TOO_LARGE.render(language, limit=self.limit), language,
-                                    headers={"Connection": "close"})
+        response = problem_response(413, TOO_LARGE.render(language, limit=self.limit), language)
         await response(scope, receive, send)
 
 

@@ -50,6 +50,7 @@ TITLES: dict[int, Text] = {
     422: Text("Data tidak valid", "Unprocessable content"),
     428: Text("Prasyarat diperlukan", "Precondition required"),
     429: Text("Terlalu banyak permintaan", "Too many requests"),
+    431: Text("Kepala permintaan terlalu besar", "Request header fields too large"),
     500: Text("Kesalahan internal", "Internal server error"),
     502: Text("Layanan hulu gagal", "Bad gateway"),
     503: Text("Layanan tidak tersedia", "Service unavailable"),

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from simpul.shared.db import Migration, SchemaNotCurrent
+from simpul.shared.httpheaders import bounded_head_protocol
 from simpul.shared.settings import BaseServiceSettings
 from simpul.shared.worker import describe_failure
 
@@ -62,7 +63,8 @@ def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: t
     settings = load_settings(settings_class)
     _configure_logging(settings.log_level)
     if not args:
-        serve(create_app(settings), settings.host, settings.port, settings.log_level)
+        serve(create_app(settings), settings.host, settings.port, settings.log_level,
+              max_header_bytes=settings.max_header_bytes)
         return
     raise SystemExit(known[args[0]](settings, args[1:]))
 
@@ -90,13 +92,14 @@ def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Com
     return run
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
+def serve(app: FastAPI, host: str, port: int, log_level: str = "info", *, max_header_bytes: int) -> None:
     _configure_logging(log_level)
     migrate_in_child(app.state.migration)
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=bounded_head_protocol(max_header_bytes, app.state.default_language),
         log_level=log_level,
         access_log=False,
         proxy_headers=False,
