@@ -1,5 +1,6 @@
 """Limits an attacker probes, against real processes: oversize JSON bodies stop at the gateway
-without costing it memory, oversize request heads are refused, and the processes stay fine."""
+without costing it memory, oversize request heads are refused, the processes stay fine, and the
+gateway's metrics are not on its public port."""
 
 from __future__ import annotations
 
@@ -97,3 +98,11 @@ def test_a_1_mb_header_is_refused_and_the_process_stays_fine(system, service):
     with httpx.Client(base_url=system[service].url) as client:
         for size in (0, 4000, 12000):
             assert client.get("/healthz", headers={"X-Padding": "p" * size}).status_code == 200
+
+
+def test_the_gateway_serves_metrics_at_its_scrape_address_only(system):
+    assert httpx.get(f"{system.gateway_url}/metrics", timeout=5).status_code == 404
+    scraped = httpx.get(system.gateway_metrics_url, timeout=5)
+    assert scraped.status_code == 200 and 'service="gateway"' in scraped.text
+    # A service's own /metrics stays on its (internal) port.
+    assert httpx.get(f"{system['submissions'].url}/metrics", timeout=5).status_code == 200

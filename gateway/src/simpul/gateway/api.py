@@ -220,7 +220,3 @@ async def readyz(request: Request) -> Response:
                                 unavailable=unavailable, upstreams=upstreams)
     return JSONResponse({"status": "ready", "upstreams": upstreams})
 
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    return request.app.state.metrics.response()

@@ -13,6 +13,7 @@ from simpul.gateway.front import GatewayFront
 from simpul.gateway.models import idempotency
 from simpul.gateway.openapi import OpenApiAggregator
 from simpul.gateway.runtime import Gateway
+from simpul.gateway.scrape import ScrapeListener
 from simpul.gateway.settings import GatewaySettings
 from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
@@ -43,10 +44,13 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     engine = create_engine(settings.resolved_database_url())
     gateway = Gateway(settings, engine, resolver=resolver)
     purge = expired_keys_purge(engine, idempotency)
+    metrics = Metrics(settings.service_name)
+    scrape = ScrapeListener(settings.metrics_host, settings.metrics_port, metrics.exposition)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        await scrape.start()
         purge.start()
         if freeze_heap:
             gc.collect()
@@ -55,6 +59,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
             yield
         finally:
             await purge.stop()
+            await scrape.stop()
             await gateway.stop()
             await engine.dispose()
 
@@ -72,7 +77,8 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.state.gateway = gateway
     app.state.migration = gateway.migration
     app.state.default_language = settings.default_language
-    app.state.metrics = Metrics(settings.service_name)
+    app.state.metrics = metrics
+    app.state.scrape = scrape
     app.state.metrics.watch(lambda: [upstream.balancer for upstream in gateway.upstreams.values()])
     app.state.openapi = OpenApiAggregator(
         app.openapi,

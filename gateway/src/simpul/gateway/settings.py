@@ -47,6 +47,11 @@ class GatewaySettings(BaseServiceSettings):
     # held to SIMPUL_MAX_JSON_BYTES (every process's setting).
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, validation_alias="SIMPUL_GATEWAY_MAX_BODY_BYTES")
 
+    # SIMPUL_METRICS_HOST / SIMPUL_METRICS_PORT: where the gateway serves /metrics, apart from the
+    # public port (which answers 404 there); 0 takes any free port. Keep it on the monitoring network.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=8010, ge=0, le=65535)
+
     # How often revocations made by other gateway processes are picked up from the database.
     client_refresh_seconds: float = Field(default=5.0, gt=0, validation_alias="SIMPUL_GATEWAY_CLIENT_REFRESH_SECONDS")
 
