@@ -20,7 +20,7 @@ from simpul.gateway.registry import ClientRegistry, ClientView
 from simpul.gateway.routing import ROUTES, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
-from simpul.shared.bodylimit import TOO_LARGE
+from simpul.shared.bodylimit import TOO_LARGE, bounded_body
 from simpul.shared.metrics import Metrics
 from simpul.shared.problems import Text
 
@@ -186,7 +186,7 @@ class GatewayFront:
         if length is not None and length > OWN_BODY_LIMIT:
             return REFUSED_ROUTE, await self._too_large(scope, receive, send, extra)
         if chunked and length is None:
-            bounded = await self._bounded(receive)
+            bounded = await bounded_body(receive, OWN_BODY_LIMIT)
             if bounded is None:
                 return REFUSED_ROUTE, await self._too_large(scope, receive, send, extra)
             receive = bounded
@@ -198,33 +198,6 @@ class GatewayFront:
 
         await self.app(scope, receive, send_with_headers)
         return None, 0
-
-    async def _bounded(self, receive: Receive) -> Receive | None:
-        """A chunked body read whole (it is small or refused), replayed to the route."""
-        received = 0
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > OWN_BODY_LIMIT:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> int:
         return await send_problem(scope, receive, send, 413, TOO_LARGE, self.default_language, headers,

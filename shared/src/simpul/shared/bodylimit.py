@@ -49,27 +49,11 @@ class BodyLimitMiddleware:
             # The server holds the body to its declared length: nothing more can arrive.
             await self.app(scope, receive, send)
             return
-        body = await self._read_bounded(receive)
-        if body is None:
+        bounded = await bounded_body(receive, self.limit)
+        if bounded is None:
             await self._refuse(scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
-
-    async def _read_bounded(self, receive: Receive) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+        await self.app(scope, bounded, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         language_header = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"accept-language"), None)
@@ -78,11 +62,27 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body once, then whatever the connection says next (a disconnect)."""
+async def bounded_body(receive: Receive, limit: int) -> Receive | None:
+    """A chunked body read whole, replayed to the app through the Receive returned; None as soon
+    as it passes `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
     sent = False
 
     async def replay() -> Message:
+        # The body once, then whatever the connection says next (a disconnect).
         nonlocal sent
         if sent:
             return await receive()
