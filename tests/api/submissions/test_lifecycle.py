@@ -102,8 +102,10 @@ async def test_submit_gives_due_date_and_receipt(harness):
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["cache-control"] == "no-store"  # a receipt names the applicant
     assert (await harness.client.get(receipt["pdf_url"], headers=officer())).status_code == 200
-    assert (await harness.client.get(receipt["pdf_url"], headers=applicant("32"))).status_code == 404
+    foreign = await harness.client.get(receipt["pdf_url"], headers=applicant("32"))
+    assert foreign.status_code == 404 and foreign.headers["cache-control"] == "no-store"
 
 
 async def test_receipt_numbers_are_sequential_per_unit_even_when_submitted_together(harness):
