@@ -29,6 +29,8 @@ def settings_for(tmp_path, databases):
             "identity_jwks": jwks_json(),
             "internal_secret": TEST_INTERNAL_SECRET,
         }
+        if "metrics_port" in settings_class.model_fields:
+            values["metrics_port"] = 0  # any free port: tests run side by side
         if "database_url" in settings_class.model_fields and "database_url" not in overrides:
             values["database_url"] = await databases.url(settings_class.service_name)
         values.update(overrides)

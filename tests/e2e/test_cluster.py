@@ -114,7 +114,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         for name in ALL_SERVICES:
             first = system[name]
             for number, port in enumerate(ports[name][1:], 2):
-                copy_env = {**first.env, env_name(name, "PORT"): str(port)}
+                copy_env = {**first.env, env_name(name, "PORT"): str(port), "SIMPUL_METRICS_PORT": "0"}
                 copy = ServiceProcess(name, port, copy_env, directory / f"{name}-{number}.log")
                 replicas[name].append(copy)
                 stack.callback(copy.stop)
@@ -334,7 +334,7 @@ def gateways_on_redis(tmp_path_factory) -> Iterator[Gateways]:
         system.start()
         first = system["gateway"]
         port = free_ports(1)[0]
-        second = ServiceProcess("gateway", port, {**first.env, env_name("gateway", "PORT"): str(port)},
+        second = ServiceProcess("gateway", port, {**first.env, env_name("gateway", "PORT"): str(port), "SIMPUL_METRICS_PORT": "0"},
                                 directory / "gateway-2.log")
         stack.callback(second.stop)
         second.start()

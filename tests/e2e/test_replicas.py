@@ -133,7 +133,7 @@ def test_keyed_flows_survive_a_killed_replica_which_gets_traffic_back(tmp_path):
         assert all(row["status"] == "submitted" for row in stored)
         # Started again, each replica takes its share once more.
         assert all(after[name] > before[name] for name in REPLICATED), (before, after)
-        metrics = httpx.get(f"{system.gateway_url}/metrics", timeout=5).text
+        metrics = httpx.get(system.gateway_metrics_url, timeout=5).text
         retries = re.findall(r'^simpul_upstream_retries_total\{service="(\w+)"\} (\S+)$', metrics, re.MULTILINE)
         SUMMARY_LINES.append(f"replicas: {dict(outcomes)}; gateway retries on another replica {dict(retries)}")
         assert re.search(r'^simpul_upstream_ejected_replicas\{service="catalog"\} 0\.0$', metrics, re.MULTILINE)

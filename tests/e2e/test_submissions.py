@@ -11,13 +11,13 @@ import httpx
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
-def create(people, published, name: str = "Budi Santoso") -> dict:
+def create(people, published, name: str = "Budi Santoso", perihal: str = "Permohonan keterangan") -> dict:
     response = people["applicant"].post(
         "/v1/submissions",
         json={
             "service_code": published["code"],
             "applicant": {"name": name, "email": "budi@example.go.id", "language": "en"},
-            "data": {"perihal": "Permohonan keterangan"},
+            "data": {"perihal": perihal},
         },
         headers={"Idempotency-Key": uuid.uuid4().hex},
     )
@@ -33,9 +33,9 @@ def upload(people, submission_id: str, content: bytes = PDF) -> httpx.Response:
     )
 
 
-def approved(people, published, name: str = "Budi Santoso") -> str:
+def approved(people, published, name: str = "Budi Santoso", perihal: str = "Permohonan keterangan") -> str:
     """A submission with its document, submitted, reviewed and approved: its id."""
-    sid = create(people, published, name=name)["id"]
+    sid = create(people, published, name=name, perihal=perihal)["id"]
     assert upload(people, sid).status_code == 201
     assert people["applicant"].post(f"/v1/submissions/{sid}/submit").status_code == 200
     officer = people["officer"]
@@ -121,8 +121,15 @@ def test_upload_limits_through_the_gateway(people, published):
 
 
 def test_a_document_signatures_refuses_is_not_asked_for_again(people, published):
-    # Signatures refuses a NUL byte in a name with 422: the job ends and the submission says why.
-    sid = approved(people, published, name="Budi\x00Santoso")
+    # A NUL byte in a name is refused at the door now, naming the field.
+    refused = people["applicant"].post("/v1/submissions", json={
+        "service_code": published["code"], "applicant": {"name": "Budi\x00Santoso", "email": "budi@example.go.id"},
+        "data": {"perihal": "Permohonan keterangan"}})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "applicant.name"
+    # Signatures draws at most 64 KiB of form data into a document and refuses more with 422,
+    # which submissions (bound by its form schema) lets through: the job ends and the
+    # submission says why.
+    sid = approved(people, published, perihal="x" * 70_000)
 
     deadline = time.monotonic() + 30
     while True:

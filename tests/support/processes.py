@@ -136,12 +136,18 @@ class System:
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.ports = dict(zip(ALL_SERVICES, free_ports(len(ALL_SERVICES)), strict=True))
+        *ports, self.metrics_port = free_ports(len(ALL_SERVICES) + 1)
+        self.ports = dict(zip(ALL_SERVICES, ports, strict=True))
         self.internal_secret = secrets.token_urlsafe(32)
 
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
+
+    @property
+    def gateway_metrics_url(self) -> str:
+        """The gateway's scrape address (its public port answers 404 for /metrics)."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.processes[name]
@@ -163,6 +169,7 @@ class System:
         for name, port in self.ports.items():
             env[env_name(name, "URL")] = f"http://127.0.0.1:{port}"
             env[env_name(name, "PORT")] = str(port)
+        env["SIMPUL_METRICS_PORT"] = str(self.metrics_port)
         env.update(self.extra_env)
         return env
 

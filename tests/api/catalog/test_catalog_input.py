@@ -75,6 +75,12 @@ INVALID_BODIES = [
     (with_change("form_schema.properties.perihal.title", "a\x00b"), "form_schema.properties.perihal.title"),
     (with_change("name", "Layanan\x00uji"), "name"),
     (with_change("legal_basis", ["UU 25/2009\x00"]), "legal_basis.0"),
+    (with_change("name", "Layanan\nuji"), "name"),
+    (with_change("description", "bel\x07"), "description"),
+    (with_change("standard.facilities", "C1\x85 kendali"), "standard.facilities"),
+    (with_change("procedure.0.title", "\x1b[2J"), "procedure.0.title"),
+    (with_change("complaint_channels.0.contact", "del\x7f"), "complaint_channels.0.contact"),
+    (with_change("form_schema.properties.perihal.description", "esc\x1b"), "form_schema.properties.perihal.description"),
     (with_change("fee.amount", 10**13), "fee.amount"),
 ]
 

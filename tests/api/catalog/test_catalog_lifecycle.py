@@ -38,7 +38,7 @@ async def test_create_gives_a_draft_version_1_seen_only_by_admins(client):
     seen = await client.get("/v1/services/UJI-A", headers=admin())
     assert seen.status_code == 200
     assert seen.json() == document
-    assert seen.headers["cache-control"] == "private, no-cache"
+    assert seen.headers["cache-control"] == "no-store"
     assert [item["code"] for item in (await client.get("/v1/services", headers=admin())).json()["items"]] == ["UJI-A"]
 
 

@@ -43,6 +43,12 @@ class Gateway:
     async def bearer(self, client_id: str, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {await self.token(client_id, secret)}"}
 
+    async def metrics(self) -> httpx.Response:
+        """GET /metrics at the gateway's scrape address (the public port answers 404 there)."""
+        scrape = self.app.state.scrape
+        async with httpx.AsyncClient() as client:
+            return await client.get(f"http://{scrape.host}:{scrape.port}/metrics")
+
     async def admin(self) -> dict[str, str]:
         return await self.bearer(ADMIN_ID, ADMIN_SECRET)
 

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import time
 
+import httpx
 import jwt
+import pytest
 from sqlalchemy import select
 
 from simpul.gateway.app import create_app
@@ -39,7 +41,7 @@ async def test_health_readiness_and_metrics(start_gateway):
         }
         assert "127.0.0.1" not in ready.text
         await gateway.http.get("/v1/services")
-        metrics = await gateway.http.get("/metrics")
+        metrics = await gateway.metrics()
         assert metrics.status_code == 200
         assert 'service="gateway"' in metrics.text
         assert 'route="proxy:catalog"' in metrics.text
@@ -183,3 +185,21 @@ async def test_services_accept_the_gateways_service_token_for_openapi_only_with_
     assert TEST_INTERNAL_SECRET != "a-different-internal-secret-0123456789"
     assert "/v1/services" not in document["paths"]
     assert document["x-simpul-missing"] == ["catalog", "notifications", "signatures", "submissions"]
+
+
+async def test_metrics_only_at_the_scrape_address(gateway):
+    _, headers = await gateway.client_headers("admin", None)
+    for asked in ({}, headers):
+        public = await gateway.http.get("/metrics", headers=asked)
+        assert public.status_code == 404
+        assert public.headers["content-type"] == "application/problem+json"
+    scraped = await gateway.metrics()
+    assert scraped.status_code == 200 and scraped.headers["content-type"].startswith("text/plain")
+    assert 'service="gateway"' in scraped.text
+    scrape = gateway.app.state.scrape
+    assert scrape.port != gateway.app.state.settings.metrics_port  # 0 took a free one
+    async with httpx.AsyncClient(base_url=f"http://{scrape.host}:{scrape.port}") as client:
+        assert (await client.get("/v1/services")).status_code == 404
+        assert (await client.post("/metrics")).status_code == 404
+        with pytest.raises(httpx.RemoteProtocolError):  # a head past the bound: hung up on
+            await client.get("/metrics", headers={"X-Padding": "p" * 20_000})

@@ -13,6 +13,8 @@ from tests.api.gateway.conftest import closed_port_url
 from tests.api.gateway.upstream import BrokenService, StalledService
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+# Files stream through under max_body_bytes; other bodies are held to max_json_bytes.
+FILE = {"Content-Type": "application/octet-stream"}
 
 
 async def test_forwards_with_an_assertion_the_service_verifies(gateway):
@@ -125,7 +127,7 @@ async def test_a_slow_answer_to_a_streamed_upload_is_a_504(start_gateway):
 
     async with start_gateway(upstream_read_timeout=0.3) as gateway:
         started = time.monotonic()
-        response = await gateway.http.post("/v1/submissions/s1/slow-answer/upload", content=body())
+        response = await gateway.http.post("/v1/submissions/s1/slow-answer/upload", content=body(), headers=FILE)
         assert time.monotonic() - started < 2
     assert response.status_code == 504
 
@@ -142,7 +144,8 @@ async def test_a_service_that_stops_taking_an_upload_is_a_504_not_a_hang(start_g
         async with start_gateway(submissions_url=stalled.url, upstream_read_timeout=0.5) as gateway:
             started = time.monotonic()
             # Bounded here too, so a regression fails instead of hanging the suite.
-            response = await asyncio.wait_for(gateway.http.post("/v1/submissions/s1/documents", content=body()), 10)
+            response = await asyncio.wait_for(
+                gateway.http.post("/v1/submissions/s1/documents", content=body(), headers=FILE), 10)
             elapsed = time.monotonic() - started
     finally:
         await stalled.stop()
@@ -206,19 +209,39 @@ async def test_large_responses_stream_back(gateway):
     assert "ratelimit-remaining" in response.headers and "traceparent" in response.headers
 
 
-async def test_bodies_over_the_limit_are_413(start_gateway, fake_service):
-    async with start_gateway(max_body_bytes=1000) as gateway:
-        declared = await gateway.http.post("/v1/submissions/s1/documents/upload", content=b"z" * 1001)
+async def chunks(count: int, size: int = 200):
+    for _ in range(count):
+        yield b"z" * size
 
-        async def chunks():
-            for _ in range(10):
-                yield b"z" * 200
 
-        streamed = await gateway.http.post("/v1/submissions/s1/documents/upload", content=chunks())
-        fits = await gateway.http.post("/v1/submissions/s1/documents/upload", content=b"z" * 1000)
+@pytest.mark.parametrize("media_type", ["application/octet-stream", "multipart/form-data; boundary=x",
+                                        "application/pdf"])
+async def test_files_over_the_limit_are_413(start_gateway, fake_service, media_type):
+    headers = {"Content-Type": media_type}
+    async with start_gateway(max_body_bytes=2000, max_json_bytes=1024) as gateway:
+        declared = await gateway.http.post("/v1/submissions/s1/documents/upload", content=b"z" * 2001, headers=headers)
+        streamed = await gateway.http.post("/v1/submissions/s1/documents/upload", content=chunks(11), headers=headers)
+        fits = await gateway.http.post("/v1/submissions/s1/documents/upload", content=b"z" * 2000, headers=headers)
     assert declared.status_code == 413 and streamed.status_code == 413
     assert declared.headers["content-type"] == streamed.headers["content-type"] == "application/problem+json"
-    assert fits.status_code == 200 and fits.json()["size"] == 1000
+    assert fits.status_code == 200 and fits.json()["size"] == 2000
+
+
+@pytest.mark.parametrize("media_type", ["application/json", "application/merge-patch+json", "text/plain", None])
+async def test_other_bodies_are_held_to_the_json_limit_before_a_service_sees_them(start_gateway, fake_service,
+                                                                                  media_type):
+    headers = {"Content-Type": media_type} if media_type else {}
+    async with start_gateway(max_json_bytes=1024) as gateway:
+        before = fake_service.requests
+        declared = await gateway.http.post("/v1/submissions", content=b"z" * 1025, headers=headers)
+        streamed = await gateway.http.post("/v1/submissions", content=chunks(6), headers=headers)
+        assert fake_service.requests == before  # refused at the gateway
+        fits = await gateway.http.post("/v1/submissions", content=b"z" * 1024, headers=headers)
+    for refused in (declared, streamed):
+        assert refused.status_code == 413
+        assert refused.json()["type"].endswith("content-too-large")
+        assert "1024" in refused.json()["detail"]
+    assert fits.status_code == 200
 
 
 async def test_rate_limit_headers_and_429(start_gateway, fake_service):

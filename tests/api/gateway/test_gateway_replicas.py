@@ -52,7 +52,7 @@ async def test_requests_spread_over_replicas_skip_a_dead_one_and_return_to_it(st
             ready = await gateway.http.get("/readyz")
             assert ready.status_code == 200  # one ready replica is enough
             assert ready.json()["upstreams"]["catalog"] == {"ready": 1, "replicas": 2}
-            metrics = (await gateway.http.get("/metrics")).text
+            metrics = (await gateway.metrics()).text
             assert counter(metrics, "simpul_upstream_ejected_replicas", "catalog") == 1
 
             await second.start()
@@ -85,7 +85,7 @@ async def test_a_request_broken_off_goes_to_another_replica_only_when_safe_to_re
                 assert (await gateway.http.post("/v1/services", json={"n": n}, headers=keyed)).status_code == 200
                 assert (await gateway.http.get("/v1/services")).status_code == 200
             assert hanging.hung_up > hung_up  # some went there first and were answered by the other
-            metrics = (await gateway.http.get("/metrics")).text
+            metrics = (await gateway.metrics()).text
             assert counter(metrics, "simpul_upstream_retries", "catalog") == hanging.hung_up - hung_up
     finally:
         await hanging.stop()
@@ -115,7 +115,8 @@ async def test_a_streamed_upload_is_not_sent_again_once_its_body_was_read(start_
             statuses = []
             for _ in range(2):
                 response = await gateway.http.post("/v1/submissions/s1/upload", content=body(),
-                                                   headers={"Idempotency-Key": str(uuid.uuid4())})
+                                                   headers={"Idempotency-Key": str(uuid.uuid4()),
+                                                            "Content-Type": "application/octet-stream"})
                 statuses.append(response.status_code)
     finally:
         await hanging.stop()

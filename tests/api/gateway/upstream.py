@@ -110,7 +110,8 @@ class FakeService:
                 "headers": {name.lower(): value for name, value in request.headers.items()},
                 "body": body.decode("utf-8", "replace"),
             },
-            headers={"Connection": "keep-alive", "X-Upstream": "fake", "Set-Cookie": "upstream=1"},
+            headers={"Connection": "keep-alive", "X-Upstream": "fake", "Set-Cookie": "upstream=1",
+                     "Cache-Control": "public, max-age=60"},
         )
 
 

@@ -112,7 +112,7 @@ class FakeCatalog:
 
 class FakeSignatures:
     """Idempotent on submission_id, like the real one; `fail_next` answers 503 that many times;
-    a NUL byte in the applicant's name is refused with 422, as the real one does. Each call
+    `refuse_with` answers that 4xx (naming applicant.name) while set. Each call
     takes `latency` seconds; `max_in_flight` is the most calls at once, `overlapping` the
     submissions asked for again while a call for them was still running."""
 
@@ -120,6 +120,7 @@ class FakeSignatures:
         self.documents: dict[str, dict[str, Any]] = {}
         self.requests: list[dict[str, Any]] = []
         self.fail_next = 0
+        self.refuse_with: int | None = None
         self.lose_answers = 0
         self.latency = 0.0
         self.in_flight: set[str] = set()
@@ -146,10 +147,10 @@ class FakeSignatures:
         if self.fail_next:
             self.fail_next -= 1
             return httpx.Response(503, json={"status": 503})
-        if "\x00" in body["applicant"]["name"]:
-            return httpx.Response(422, json={
-                "status": 422, "detail": "The request is not valid.",
-                "errors": [{"field": "applicant.name", "message": "must not contain NUL"}],
+        if self.refuse_with is not None:
+            return httpx.Response(self.refuse_with, json={
+                "status": self.refuse_with, "detail": "The request is not valid.",
+                "errors": [{"field": "applicant.name", "message": "contains a control character"}],
             })
         existing = self.documents.get(body["submission_id"])
         if existing is None:

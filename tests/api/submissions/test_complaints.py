@@ -332,15 +332,13 @@ class TestClosingWorker:
             assert [e["action"] for e in history] == ["file", "resolve", "close"]
 
 
-@pytest.mark.parametrize(("where", "on_sqlite"), [("query", 200), ("path", 404), ("body", 201)])
+@pytest.mark.parametrize(("where", "on_sqlite"), [("query", 200), ("path", 404)])
 async def test_a_nul_character_is_refused_where_it_cannot_be_stored(harness, where, on_sqlite):
     cid = (await file(harness)).json()["id"]
     if where == "query":
         response = await harness.client.get("/v1/complaints?submission_id=a%00b", headers=applicant())
-    elif where == "path":
-        response = await harness.client.get("/v1/complaints/a%00b", headers=applicant())
     else:
-        response = await respond(harness, cid, applicant(), text="ada\u0000nul")
+        response = await harness.client.get("/v1/complaints/a%00b", headers=applicant())
     # SQLite stores NUL; PostgreSQL refuses it, which the client hears as a 400, never a 500.
     postgres = harness.app.state.settings.database_url.startswith("postgresql")
     if postgres:
@@ -348,5 +346,18 @@ async def test_a_nul_character_is_refused_where_it_cannot_be_stored(harness, whe
         assert response.json()["type"].endswith("unstorable-character")
     else:
         assert response.status_code == on_sqlite, response.text
+
+
+@pytest.mark.parametrize("text", ["ada\u0000nul", "bel\u0007", "c1\u0085 tengah", "esc\u001b[2J"])
+async def test_control_characters_in_complaint_texts_are_refused_on_every_backend(harness, text):
+    cid = (await file(harness)).json()["id"]
+    filed = await file(harness, text=text)
+    assert filed.status_code == 422, filed.text
+    assert [error["field"] for error in filed.json()["errors"]] == ["text"]
+    answered = await respond(harness, cid, applicant(), text=text)
+    assert answered.status_code == 422, answered.text
+    assert answered.headers["content-type"] == "application/problem+json"
     history = (await harness.client.get(f"/v1/complaints/{cid}/history", headers=applicant())).json()["items"]
-    assert len(history) == (2 if where == "body" and not postgres else 1)
+    assert len(history) == 1
+    listed = (await harness.client.get("/v1/complaints", headers=applicant())).json()["items"]
+    assert len(listed) == 1

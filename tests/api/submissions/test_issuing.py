@@ -110,7 +110,8 @@ async def test_a_refusal_ends_the_job_and_shows_on_the_submission(harness, caplo
     await all_issued(harness, [plain])
     assert "issuing" not in (await harness.client.get(f"/v1/submissions/{plain}", headers=admin())).json()
 
-    sid = await approved(harness, applicant={"name": "Siti\x00Rahayu", "email": "siti@example.go.id"})
+    harness.signatures.refuse_with = 422
+    sid = await approved(harness)
     before = (await harness.client.get(f"/v1/submissions/{sid}", headers=admin())).json()
     for _ in range(250):
         if (await job(harness, sid)).done_at is not None:
@@ -165,3 +166,21 @@ async def test_unavailable_signatures_is_retried_with_backoff(harness):
     assert (await job(harness, sid)).attempts == 2
     issued = (await harness.client.get(f"/v1/submissions/{sid}", headers=admin())).json()
     assert issued["status"] == "issued" and "issuing" not in issued
+
+
+async def test_a_refused_credential_is_retried_not_a_refusal_for_good(harness):
+    """401/403 say the services' shared secret or keys disagree: an operator's fix, not the
+    request's fault, so the job waits with backoff instead of ending."""
+    await harness.app.state.issuer.worker.stop()
+    sid = await approved(harness)
+    issuer = second_issuer(harness, retry_base_seconds=30, retry_max_seconds=300)
+    harness.signatures.refuse_with = 401
+    try:
+        assert await issuer.run_once() == 0
+        waiting = await job(harness, sid)
+        assert waiting.done_at is None and waiting.failed_at is None and "401" in waiting.last_error
+        harness.signatures.refuse_with = None
+        harness.clock.advance(timedelta(seconds=31))
+        assert await issuer.run_once() == 1
+    finally:
+        await issuer.client.aclose()

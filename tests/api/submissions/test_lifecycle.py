@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from sqlalchemy import select
@@ -101,8 +102,10 @@ async def test_submit_gives_due_date_and_receipt(harness):
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["cache-control"] == "no-store"  # a receipt names the applicant
     assert (await harness.client.get(receipt["pdf_url"], headers=officer())).status_code == 200
-    assert (await harness.client.get(receipt["pdf_url"], headers=applicant("32"))).status_code == 404
+    foreign = await harness.client.get(receipt["pdf_url"], headers=applicant("32"))
+    assert foreign.status_code == 404 and foreign.headers["cache-control"] == "no-store"
 
 
 async def test_receipt_numbers_are_sequential_per_unit_even_when_submitted_together(harness):
@@ -372,3 +375,18 @@ async def test_a_replay_after_a_later_change_returns_the_original_answer(harness
     assert create_again.headers["content-type"] == created.headers["content-type"]
     submit_again = await harness.client.post(f"/v1/submissions/{draft['id']}/submit", headers=submit_headers)
     assert submit_again.status_code == 200 and submit_again.content == submitted.content
+
+
+@pytest.mark.parametrize(("status", "answered", "retry_after"), [(400, 502, None), (422, 502, None),
+                                                                 (401, 503, "5"), (500, 503, "5")])
+async def test_a_catalogue_refusal_for_good_is_not_told_as_a_retry(status, answered, retry_after):
+    client = CatalogClient(
+        InternalClient(caller="submissions", target="catalog", base_url="http://catalog.test",
+                       secret=TEST_INTERNAL_SECRET,
+                       transport=httpx.MockTransport(lambda request: httpx.Response(status, json={}))),
+    )
+    with pytest.raises(Problem) as raised:
+        await client.current("IZIN-USAHA")
+    assert raised.value.status == answered
+    assert raised.value.headers.get("Retry-After") == retry_after
+    await client.aclose()

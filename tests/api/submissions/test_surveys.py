@@ -6,7 +6,9 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import ValidationError
 
+from simpul.submissions.settings import SubmissionsSettings
 from tests.api.submissions.conftest import admin, applicant, officer
 from tests.support.identity import anonymous
 
@@ -20,6 +22,12 @@ RESPONSES = [
     (4, 3, 2, 4, 3, 4, 4, 3, 2),
     (3, 3, 3, 4, 4, 3, 4, 2, 3),
 ]
+
+
+@pytest.fixture
+def harness_overrides() -> dict:
+    """The fixed data set has four respondents for one service and one for another."""
+    return {"ikm_min_respondents": 4}
 
 
 def answers(scores=(4,) * 9, **extra) -> dict:
@@ -129,12 +137,16 @@ async def test_ikm_report_of_a_fixed_data_set(harness):
     # Five respondents: element sums 14+1 13+1 11+1 16+1 13+1 13+1 15+1 11+1 11+1 = 126; 25 x 126 / 45 = 70.00
     assert everything["respondents"] == 5 and everything["ikm"] == 70.0 and everything["grade"] == "C"
     per_service = {s["service_code"]: (s["respondents"], s["ikm"], s["grade"]) for s in everything["services"]}
-    assert per_service == {"IZIN-USAHA": (4, 81.25, "B"), "NPWP-DAERAH": (1, 25.0, "D")}
+    # One respondent: the count only, never that person's scores.
+    assert per_service == {"IZIN-USAHA": (4, 81.25, "B"), "NPWP-DAERAH": (1, None, None)}
     english = (await harness.client.get(
-        "/v1/reports/ikm?service_code=NPWP-DAERAH&from=2026-06-01&to=2026-06-30",
+        "/v1/reports/ikm?service_code=IZIN-USAHA&from=2026-06-01&to=2026-06-30",
         headers={**public, "Accept-Language": "en"},
     )).json()
-    assert english["quality"] == "Very poor" and english["elements"][0]["name"] == "Requirements"
+    assert english["quality"] == "Good" and english["elements"][0]["name"] == "Requirements"
+    alone = (await harness.client.get(
+        "/v1/reports/ikm?service_code=NPWP-DAERAH&from=2026-06-01&to=2026-06-30", headers=public)).json()
+    assert alone["respondents"] == 1 and alone["ikm"] is None and alone["elements"] is None
 
     before = (await harness.client.get("/v1/reports/ikm?from=2026-05-01&to=2026-05-31", headers=public)).json()
     assert before["respondents"] == 0 and before["ikm"] is None and before["grade"] is None
@@ -181,3 +193,9 @@ class TestMinimumRespondents:
         body = (await harness.client.get("/v1/reports/ikm?service_code=IZIN-USAHA", headers=public)).json()
         # Element sums 11 10 8 12 9 10 11 9 8 = 88 over 3 respondents: 25 x 88 / 27 = 81.48
         assert body["respondents"] == 3 and body["ikm"] == 81.48
+
+
+def test_one_persons_scores_are_never_a_report():
+    assert SubmissionsSettings().ikm_min_respondents == 5
+    with pytest.raises(ValidationError):
+        SubmissionsSettings(ikm_min_respondents=1)

@@ -19,6 +19,7 @@ from simpul.shared.relay import (
     OutboxRelay,
     TransportError,
 )
+from simpul.shared.transport import RefusedForGood
 from simpul.shared.worker import RetryAfter
 from tests.support.databases import postgres_server
 
@@ -188,6 +189,54 @@ async def test_http_transport_posts_a_signed_batch():
     identity = await AssertionVerifier("notifications", internal_secret=SECRET).verify(
         request.headers["x-simpul-assertion"])
     assert identity.role == "service" and identity.subject == "service:submissions"
+
+
+class RefusingTransport(RecordingTransport):
+    """Refuses for good every batch holding an event whose data says `poison`."""
+
+    async def publish(self, events):
+        self.calls += 1
+        if any(event["data"].get("poison") for event in events):
+            raise RefusedForGood("HTTP 422 from /internal/events")
+        self.received.extend(events)
+
+
+async def test_an_event_refused_for_good_is_set_aside_and_the_rest_go_through_in_order(outbox, caplog):
+    table, sessions, read_sessions = outbox
+    staged = [await stage(sessions, table, "submissions/a", n) for n in range(2)]
+    async with sessions.begin() as session:
+        poison = await stage_event(session, table, type="t", source="simpul/test", subject="submissions/a",
+                                   data={"poison": True})
+    staged.append(await stage(sessions, table, "submissions/a", 3))
+    transport = RefusingTransport()
+    relay = OutboxRelay(sessions, read_sessions, table, transport, batch_size=10, retention=timedelta(0))
+
+    assert await relay.publish_pending() == 4
+    assert await relay.publish_pending() == 0  # nothing left to retry
+    assert [event["id"] for event in transport.received] == [event["id"] for event in staged]
+    assert transport.calls == 1 + 4  # the batch, then each event alone
+    async with read_sessions() as session:
+        rows = {row.id: row for row in (await session.execute(select(table))).all()}
+    assert rows[poison["id"]].published_at is not None
+    assert rows[poison["id"]].last_error == "refused for good: HTTP 422 from /internal/events"
+    assert any("refused for good" in record.getMessage() and record.levelname == "ERROR"
+               for record in caplog.records)
+
+    relay._last_purge = None
+    await relay._purge_published()
+    async with read_sessions() as session:
+        assert (await session.execute(select(table.c.id))).scalars().all() == [poison["id"]]
+
+
+@pytest.mark.parametrize(("status", "refused"), [(400, True), (413, True), (422, True), (401, False),
+                                                 (403, False), (409, False), (429, False), (503, False)])
+async def test_http_transport_tells_a_refusal_for_good_from_a_failure_that_may_pass(status, refused):
+    transport = HttpTransport("http://notifications.test", caller="submissions", secret=SECRET,
+                              transport=httpx.MockTransport(lambda request: httpx.Response(status)))
+    with pytest.raises(TransportError) as raised:
+        await transport.publish([{"id": "1"}])
+    assert isinstance(raised.value, RefusedForGood) is refused
+    await transport.aclose()
 
 
 async def test_http_transport_reports_an_unreachable_destination():

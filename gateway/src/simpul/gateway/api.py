@@ -223,7 +223,3 @@ async def readyz(request: Request) -> Response:
         body["degraded"] = ["redis"]
     return JSONResponse(body)
 
-
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    return request.app.state.metrics.response()

@@ -14,6 +14,7 @@ from simpul.gateway.models import audit, idempotency
 from simpul.gateway.openapi import OpenApiAggregator
 from simpul.gateway.routing import service_route
 from simpul.gateway.runtime import Gateway
+from simpul.gateway.scrape import ScrapeListener
 from simpul.gateway.settings import GatewaySettings
 from simpul.shared.audit import AuditLog, AuditStamping, audit_router
 from simpul.shared.balance import Resolver, resolve_addresses
@@ -21,6 +22,7 @@ from simpul.shared.db import create_engine
 from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.logs import AccessLogMiddleware, ForwardedCallerMiddleware, TrustedProxies
 from simpul.shared.metrics import Metrics, MetricsMiddleware
+from simpul.shared.nostore import NoStoreMiddleware
 from simpul.shared.problems import ErrorBoundaryMiddleware, install_problem_handlers
 from simpul.shared.requestid import RequestIdMiddleware
 
@@ -47,10 +49,13 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     purge = expired_keys_purge(engine, idempotency)
     audit_log = AuditLog(engine, audit)
     stamping = AuditStamping(settings, audit_log)
+    metrics = Metrics(settings.service_name)
+    scrape = ScrapeListener(settings.metrics_host, settings.metrics_port, metrics.exposition)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.start()
+        await scrape.start()
         purge.start()
         stamping.start()
         if freeze_heap:
@@ -61,6 +66,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
         finally:
             await stamping.stop()
             await purge.stop()
+            await scrape.stop()
             await gateway.stop()
             await engine.dispose()
 
@@ -79,7 +85,8 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.state.migration = gateway.migration
     app.state.audit = audit_log
     app.state.default_language = settings.default_language
-    app.state.metrics = Metrics(settings.service_name)
+    app.state.metrics = metrics
+    app.state.scrape = scrape
     app.state.metrics.watch(lambda: [upstream.balancer for upstream in gateway.upstreams.values()])
     app.state.openapi = OpenApiAggregator(
         app.openapi,
@@ -96,8 +103,8 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                        default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
-    # In front of it all: request id -> caller behind a trusted proxy -> access log -> crash
-    # boundary -> front (which forwards, or calls FastAPI).
+    # In front of it all: request id -> caller behind a trusted proxy -> access log -> no-store ->
+    # crash boundary -> front (which forwards, or calls FastAPI).
     front = GatewayFront(
         partial(FastAPI.__call__, app),
         upstreams=gateway.upstreams,
@@ -108,7 +115,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
         metrics=app.state.metrics,
         default_language=settings.default_language,
     )
-    entry: ASGIApp = ErrorBoundaryMiddleware(front, default_language=settings.default_language)
+    entry: ASGIApp = NoStoreMiddleware(ErrorBoundaryMiddleware(front, default_language=settings.default_language))
     if settings.access_log:
         entry = AccessLogMiddleware(entry, service=settings.service_name, fallback_route=service_route)
     if settings.trusted_proxies:

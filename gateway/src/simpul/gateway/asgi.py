@@ -9,8 +9,6 @@ from starlette.types import Receive, Scope, Send
 
 from simpul.shared.problems import Text, negotiate_language, problem_response
 
-TOO_LARGE = Text("Isi permintaan melebihi {limit} byte.", "The request body is larger than {limit} bytes.")
-
 
 def request_header(scope: Scope, wanted: bytes) -> str | None:
     """The first value of a request header (`wanted` in lower case)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from simpul.gateway.asgi import TOO_LARGE, send_problem
+from simpul.gateway.asgi import send_problem
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry, ClientView
@@ -22,6 +22,7 @@ from simpul.gateway.routing import ROUTES, audit_service_for, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
 from simpul.shared.logs import security_event
+from simpul.shared.bodylimit import TOO_LARGE, bounded_body
 from simpul.shared.metrics import Metrics
 from simpul.shared.problems import Text
 
@@ -202,7 +203,7 @@ class GatewayFront:
         if length is not None and length > OWN_BODY_LIMIT:
             return REFUSED_ROUTE, await self._too_large(scope, receive, send, extra)
         if chunked and length is None:
-            bounded = await self._bounded(receive)
+            bounded = await bounded_body(receive, OWN_BODY_LIMIT)
             if bounded is None:
                 return REFUSED_ROUTE, await self._too_large(scope, receive, send, extra)
             receive = bounded
@@ -214,33 +215,6 @@ class GatewayFront:
 
         await self.app(scope, receive, send_with_headers)
         return None, 0
-
-    async def _bounded(self, receive: Receive) -> Receive | None:
-        """A chunked body read whole (it is small or refused), replayed to the route."""
-        received = 0
-        chunks = []
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > OWN_BODY_LIMIT:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> int:
         return await send_problem(scope, receive, send, 413, TOO_LARGE, self.default_language, headers,

@@ -20,11 +20,12 @@ import aiohttp
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
-from simpul.gateway.asgi import TOO_LARGE, send_problem
+from simpul.gateway.asgi import request_header, send_problem
 from simpul.gateway.registry import ClientView
 from simpul.gateway.tokens import AssertionMinter
 from simpul.gateway.upstream import BrokenResponse, ConnectTimeout, Response, Unreachable, UpstreamPool
 from simpul.shared.balance import Balancer, Failure, Probe, Replica, Resolver, repeatable
+from simpul.shared.bodylimit import TOO_LARGE
 from simpul.shared.identity import ASSERTION_HEADER
 from simpul.shared.problems import Text
 from simpul.shared.requestid import current_request_id
@@ -46,6 +47,8 @@ _DROP_REQUEST = HOP_BY_HOP | {
 _DROP_RESPONSE = HOP_BY_HOP | {b"date", b"server", b"set-cookie"}
 
 SMALL_BODY = 64 * 1024
+# Media types of the upload routes' bodies (documents, complaint attachments, PDFs to verify).
+FILE_MEDIA_TYPES = frozenset({"multipart/form-data", "application/pdf", "application/octet-stream"})
 # The status recorded when the client hung up before it was answered (nginx's convention).
 CLIENT_GONE = 499
 SMALL_RESPONSE = 256 * 1024
@@ -103,9 +106,11 @@ class _BodyRefused(Exception):
 class _Exchange:
     """What happened so far in one forwarded request, for the error handling."""
 
-    __slots__ = ("status", "answered", "too_large", "client_gone", "deadline", "body_started")
+    __slots__ = ("status", "answered", "too_large", "client_gone", "deadline", "body_started", "body_limit")
 
-    def __init__(self) -> None:
+    def __init__(self, body_limit: int) -> None:
+        # The largest body this request may carry (Proxy.body_limit).
+        self.body_limit = body_limit
         # The status sent to the client once the response has started; 0 before.
         self.status = 0
         # The service answered (perhaps before the whole body was sent): from then on the
@@ -119,9 +124,11 @@ class _Exchange:
 
 
 class Proxy:
-    def __init__(self, minter: AssertionMinter, *, max_body_bytes: int, default_language: str) -> None:
+    def __init__(self, minter: AssertionMinter, *, max_body_bytes: int, max_json_bytes: int,
+                 default_language: str) -> None:
         self.minter = minter
         self.max_body_bytes = max_body_bytes
+        self.max_json_bytes = max_json_bytes
         self.default_language = default_language
         self.session: aiohttp.ClientSession | None = None
         self.pools: dict[tuple[str, str], UpstreamPool] = {}
@@ -161,22 +168,29 @@ class Proxy:
         client's own, so its tracestate goes along."""
         method = scope["method"]
         headers, content_length, chunked = self._request_headers(scope, view, upstream, traceparent, trace_continued)
-        exchange = _Exchange()
+        files = streams_files(scope)
+        exchange = _Exchange(self.max_body_bytes if files else self.max_json_bytes)
         data: bytes | AsyncIterator[bytes] | None = None
         if content_length is not None:
             if not content_length.isdigit():
                 return await send_problem(scope, receive, send, 400, BAD_LENGTH, self.default_language,
                                           response_headers, slug="bad-content-length")
             length = int(content_length)
-            if length > self.max_body_bytes:
-                return await self._too_large(scope, receive, send, response_headers)
-            if length <= SMALL_BODY:
-                data = await _read_body(receive)
-                if data is None:
-                    return CLIENT_GONE
-            else:
-                data = self._stream_body(receive, exchange, upstream.read_timeout)
-        elif chunked:
+            if length > exchange.body_limit:
+                return await self._too_large(scope, receive, send, response_headers, exchange.body_limit)
+        if (content_length is not None or chunked) and not files:
+            # Read whole before the service is called: an oversize one never reaches it.
+            try:
+                data = await _read_body(receive, exchange.body_limit)
+            except _BodyRefused:
+                return await self._too_large(scope, receive, send, response_headers, exchange.body_limit)
+            if data is None:
+                return CLIENT_GONE
+        elif content_length is not None and int(content_length) <= SMALL_BODY:
+            data = await _read_body(receive, SMALL_BODY)
+            if data is None:
+                return CLIENT_GONE
+        elif content_length is not None or chunked:
             data = self._stream_body(receive, exchange, upstream.read_timeout)
 
         try:
@@ -244,7 +258,7 @@ class Proxy:
                 raise _BodyRefused("client gone")
             chunk = message.get("body", b"")
             received += len(chunk)
-            if received > self.max_body_bytes:
+            if received > exchange.body_limit:
                 exchange.too_large = True
                 raise _BodyRefused("too large")
             if exchange.deadline is not None and not exchange.answered:
@@ -389,7 +403,7 @@ class Proxy:
             log.warning("%s broke off a response: %r", upstream.name, exc)
             return exchange.status
         if exchange.too_large:
-            return await self._too_large(scope, receive, send, response_headers)
+            return await self._too_large(scope, receive, send, response_headers, exchange.body_limit)
         params = {"service": upstream.name}
         if isinstance(exc, (Unreachable, ConnectTimeout, aiohttp.ClientConnectorError)):
             log.warning("%s unreachable: %r", upstream.name, exc)
@@ -406,25 +420,40 @@ class Proxy:
         log.error("forwarding to %s failed", upstream.name, exc_info=exc)
         return await send_problem(scope, receive, send, 500, FAILED, self.default_language, response_headers)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]) -> int:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]],
+                         limit: int) -> int:
         return await send_problem(scope, receive, send, 413, TOO_LARGE, self.default_language, headers,
-                                  params={"limit": self.max_body_bytes})
+                                  params={"limit": limit})
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """A small body, whole; None when the client left."""
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """A small body, whole; None when the client left. Raises _BodyRefused past `limit` (a
+    chunked body declares no length to check beforehand)."""
     message: Message = await receive()
     if message["type"] == "http.disconnect":
         return None
     if not message.get("more_body", False):
         return message.get("body", b"")
     chunks = [message.get("body", b"")]
+    size = len(chunks[0])
     while message.get("more_body", False):
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
         chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            raise _BodyRefused("too large")
     return b"".join(chunks)
+
+
+def streams_files(scope: Scope) -> bool:
+    """Files (multipart, PDF, octet-stream) stream through up to `max_body_bytes` to routes that
+    bound them further; anything else is parsed whole by a service, so it is held to
+    `max_json_bytes` and read before the service is called. A service holds a route that parses
+    its body to the same bound whatever type the client declared (simpul.shared.bodylimit)."""
+    declared = request_header(scope, b"content-type") or ""
+    return declared.partition(";")[0].strip().lower() in FILE_MEDIA_TYPES
 
 
 def _raw_path(scope: Scope) -> bytes:

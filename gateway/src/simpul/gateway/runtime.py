@@ -69,7 +69,7 @@ class Gateway:
             self.limiter = SharedRateLimiter(self.redis, local_limiter, settings.rate_limit_per_minute,
                                              settings.rate_limit_capacity)
         self.proxy = Proxy(self.minter, max_body_bytes=settings.max_body_bytes,
-                           default_language=settings.default_language)
+                           max_json_bytes=settings.max_json_bytes, default_language=settings.default_language)
         self.upstreams = {
             name: Upstream.make(name, urls, settings.upstream_connect_timeout, settings.read_timeout_for(name),
                                 probe=self._probe, resolver=resolver)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from simpul.gateway.clients import REGION_CODE, UNIT_CODE, ClientEvent, ClientRecord
+from simpul.shared.text import SingleLineText
 
 Role = Literal["applicant", "officer", "admin"]
 
@@ -15,9 +16,9 @@ Role = Literal["applicant", "officer", "admin"]
 class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str = Field(min_length=1, max_length=200, description="Who the client is, for people reading lists")
+    name: SingleLineText = Field(min_length=1, max_length=200, description="Who the client is, for people reading lists")
     role: Role
-    tenant: str | None = Field(
+    tenant: SingleLineText | None = Field(
         default=None,
         max_length=64,
         description="applicant: a region code (`31`, `16.71`, `32.73.01`); officer: the unit code that "

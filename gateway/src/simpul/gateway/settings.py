@@ -46,8 +46,14 @@ class GatewaySettings(BaseServiceSettings):
     upstream_read_timeout: float = Field(default=30.0, gt=0)
     upstream_read_timeouts: dict[str, float] = Field(default_factory=dict)
 
-    # Largest request body forwarded to a service (413 above it); uploads stream through.
+    # Largest upload forwarded to a service (413 above it); files stream through. Other bodies are
+    # held to SIMPUL_MAX_JSON_BYTES (every process's setting).
     max_body_bytes: int = Field(default=100 * 1024 * 1024, ge=1, validation_alias="SIMPUL_GATEWAY_MAX_BODY_BYTES")
+
+    # SIMPUL_METRICS_HOST / SIMPUL_METRICS_PORT: where the gateway serves /metrics, apart from the
+    # public port (which answers 404 there); 0 takes any free port. Keep it on the monitoring network.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=8010, ge=0, le=65535)
 
     # How often revocations and signing-key rotations made by other gateway replicas are picked up
     # from the database (the bound on their staleness without Redis).

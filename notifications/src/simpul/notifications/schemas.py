@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from simpul.shared.text import PlainJson, PlainText, SingleLineText
 EventType = Literal["submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
                     "submission.issue_failed"]
 DeliveryStatus = Literal["pending", "sent", "delivered", "failed"]
@@ -16,7 +17,7 @@ MAX_GRACE_SECONDS = 7 * 24 * 3600
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=2000, examples=["https://apps.example.go.id/simpul/webhook"])
+    url: SingleLineText = Field(min_length=1, max_length=2000, examples=["https://apps.example.go.id/simpul/webhook"])
     events: list[EventType] = Field(min_length=1, max_length=5)
 
     @field_validator("events")
@@ -136,9 +137,9 @@ class Template(BaseModel):
 class TemplateUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    subject: str = Field(min_length=1, max_length=1000)
-    text: str = Field(min_length=1, max_length=100_000)
-    html: str = Field(min_length=1, max_length=200_000)
+    subject: SingleLineText = Field(min_length=1, max_length=1000)
+    text: PlainText = Field(min_length=1, max_length=100_000)
+    html: PlainText = Field(min_length=1, max_length=200_000)
 
 
 class TemplatePreviewRequest(BaseModel):
@@ -146,10 +147,10 @@ class TemplatePreviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    subject: str | None = Field(None, min_length=1, max_length=1000)
-    text: str | None = Field(None, min_length=1, max_length=100_000)
-    html: str | None = Field(None, min_length=1, max_length=200_000)
-    data: dict[str, Any] | None = Field(None, description="Event data to render with; sample data otherwise.")
+    subject: SingleLineText | None = Field(None, min_length=1, max_length=1000)
+    text: PlainText | None = Field(None, min_length=1, max_length=100_000)
+    html: PlainText | None = Field(None, min_length=1, max_length=200_000)
+    data: PlainJson | None = Field(None, description="Event data to render with; sample data otherwise.")
 
 
 class TemplatePreview(BaseModel):

@@ -44,6 +44,8 @@ class NotificationsSettings(BaseServiceSettings):
     # How long the previous secret still signs deliveries after a rotation (by default).
     webhook_secret_grace_seconds: int = 24 * 3600
     webhook_concurrency: int = 16
+    # SIMPUL_WEBHOOK_MAX_PER_TENANT: live subscriptions a region or unit may hold (409 beyond).
+    webhook_max_per_tenant: int = Field(default=20, ge=1)
 
     # A dispatcher owns the deliveries it picked for this long; after a crash they are due again.
     delivery_lease_seconds: float = 60.0

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
 from simpul.notifications.models import DUE, as_seen, deliveries, delivery_attempts, notifications
@@ -21,7 +21,7 @@ from simpul.notifications.templates import OFFICIAL_EVENT_TYPES
 from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
 from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
-from simpul.shared.db import utcnow
+from simpul.shared.db import advisory_lock_key, utcnow
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 
@@ -29,6 +29,8 @@ NOT_FOUND = Text("Langganan webhook tidak ditemukan.", "Webhook subscription not
 NO_TENANT = Text("Klien Anda tidak terikat pada wilayah atau unit.", "Your client has no region or unit.")
 OFFICIALS_ONLY = Text("Jenis peristiwa ini hanya untuk petugas.", "These event types are for officers only.")
 URL_REFUSED = Text("URL webhook tidak dapat dipakai: {reason}.", "The webhook URL cannot be used: {reason}.")
+TOO_MANY = Text("Wilayah atau unit Anda sudah memiliki {limit} webhook; hapus satu sebelum menambah.",
+                "Your region or unit already has {limit} webhooks; delete one before adding another.")
 
 _PUBLIC_COLUMNS = [
     webhook_subscriptions.c.position, webhook_subscriptions.c.id, webhook_subscriptions.c.url,
@@ -135,6 +137,7 @@ class Subscriptions:
             "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
         }
         async with self.database.begin() as session:
+            await self._hold_tenant_limit(session, identity.tenant)
             await session.execute(webhook_subscriptions.insert().values(**row))
             # The URL may carry a token of its owner's: the row names the events only.
             await audit_log.record(session, audit, identity, "webhook.created", "webhook", row["id"],
@@ -144,6 +147,22 @@ class Subscriptions:
         self.on_change()
         return {**{key: row[key] for key in ("id", "url", "events", "owner_role", "tenant", "created_at")},
                 "rotated_at": None, "previous_secret_expires_at": None, "secret": secret}
+
+    async def _hold_tenant_limit(self, session: AsyncConnection, tenant: str) -> None:
+        """409 when the tenant has its maximum of webhooks: each one is a delivery per event, and
+        without a bound one client could multiply the work of every event (and its SSRF probes).
+        Concurrent creations of a tenant queue on a lock (SQLite: the one writer), so the count
+        they check is the one they add to."""
+        if session.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                  {"key": advisory_lock_key(f"simpul:webhooks:{tenant}")})
+        held = (await session.execute(
+            select(func.count()).select_from(webhook_subscriptions)
+            .where(webhook_subscriptions.c.tenant == tenant, webhook_subscriptions.c.deleted_at.is_(None))
+        )).scalar_one()
+        limit = self.settings.webhook_max_per_tenant
+        if held >= limit:
+            raise Problem(409, TOO_MANY, slug="webhook-limit", params={"limit": limit}, limit=limit)
 
     async def list_visible(self, identity: Identity, limit: int,
                            cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:

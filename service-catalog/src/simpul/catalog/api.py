@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.routing import APIRoute
 from starlette.responses import Response
-from starlette.types import Message, Receive
 
 from simpul.shared.identity import Identity, current_identity, require_roles
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, Text, request_language
+from simpul.shared.problems import PROBLEM_CONTENT_TYPE, request_language
 
 from simpul.catalog.documents import Listing, Served, service_path
 from simpul.catalog.schemas import (
@@ -31,9 +28,8 @@ from simpul.catalog.schemas import (
 from simpul.catalog.service import Catalogue
 
 # Public data: shared caches may keep it briefly; clients revalidate with the ETag after that.
+# (Admins' answers, drafts among them, are no-store: simpul.shared.nostore.)
 PUBLIC_CACHE = "public, max-age=60"
-# A draft is for admins only and changes often.
-PRIVATE_CACHE = "private, no-cache"
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -67,60 +63,11 @@ def _ok(model: type, description: str) -> dict[str, Any]:
 UNAUTHORISED = {401: _problem("An admin access token is required"), 403: _problem("The caller is not an admin")}
 NOT_FOUND = {404: _problem("No such service (drafts are hidden from non-admins)")}
 INVALID = {422: _problem("Invalid input; `errors` names each field")}
-TOO_LARGE_BODY = {413: _problem("The body is larger than 1 MiB")}
+TOO_LARGE_BODY = {413: _problem("The body is larger than SIMPUL_MAX_JSON_BYTES (1 MiB by default)")}
 CONFLICT = {409: _problem("The service's state does not allow this, or the code exists")}
 BAD_CURSOR = {400: _problem("Malformed cursor")}
 
-# A service standard is a few kilobytes; the form schema alone is capped at 64 kB.
-MAX_BODY_BYTES = 1024 * 1024
-TOO_LARGE = Text("Isi permintaan melebihi {limit} bita.", "The request body exceeds {limit} bytes.")
-
-
-class BoundedBodyRoute(APIRoute):
-    """Refuses a body over MAX_BODY_BYTES with 413 before it is parsed, whoever sends it."""
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handler = super().get_route_handler()
-
-        async def bounded(request: Request) -> Response:
-            if request.method in ("POST", "PUT"):
-                body = await _read_bounded(request)
-                request = Request(request.scope, _replay(body, request.receive))
-            return await handler(request)
-
-        return bounded
-
-
-async def _read_bounded(request: Request) -> bytes:
-    too_large = Problem(413, TOO_LARGE, params={"limit": MAX_BODY_BYTES})
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """The body once, then whatever the connection says next (a disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
-
-
-router = APIRouter(prefix="/v1/services", tags=["catalogue"], route_class=BoundedBodyRoute)
+router = APIRouter(prefix="/v1/services", tags=["catalogue"])
 admin_only = require_roles("admin")
 
 
@@ -139,7 +86,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def document_response(request: Request, served: Served) -> Response:
-    headers = {"ETag": served.etag, "Cache-Control": PRIVATE_CACHE if served.status == "draft" else PUBLIC_CACHE}
+    headers = {"ETag": served.etag, "Cache-Control": PUBLIC_CACHE}
     if etag_matches(request.headers.get("if-none-match"), served.etag):
         return Response(status_code=304, headers=headers)
     return Response(served.body, media_type="application/json", headers=headers)

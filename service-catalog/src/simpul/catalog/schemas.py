@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from simpul.shared.text import PlainJson, PlainText, SingleLineText
 CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,39}$"
 UNIT_PATTERN = r"^[A-Z0-9][A-Z0-9.-]{1,31}$"
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -19,7 +20,7 @@ REQUIREMENT_CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # type/subtype, or type/* for "any image" and the like.
 MIME_PATTERN = r"^[a-z]+/([a-z0-9][a-z0-9.+-]{0,126}|\*)$"
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
-# PostgreSQL text cannot hold NUL, and no human-readable field needs it.
+# PostgreSQL text cannot hold NUL (the search query; bodies use simpul.shared.text).
 NO_NUL = r"^[^\x00]*$"
 # A trillion rupiah: far above any public service fee, well inside what every JSON reader handles.
 MAX_FEE = 10**12
@@ -31,8 +32,8 @@ class ServiceStatus(StrEnum):
     RETIRED = "retired"
 
 
-ShortText = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
-LongText = Annotated[str, Field(min_length=1, max_length=4000, pattern=NO_NUL)]
+ShortText = Annotated[SingleLineText, Field(min_length=1, max_length=200)]
+LongText = Annotated[PlainText, Field(min_length=1, max_length=4000)]
 
 
 class _Input(BaseModel):
@@ -40,11 +41,11 @@ class _Input(BaseModel):
 
 
 class RequirementIn(_Input):
-    code: str = Field(pattern=REQUIREMENT_CODE_PATTERN, description="Unique within the service")
+    code: SingleLineText = Field(pattern=REQUIREMENT_CODE_PATTERN, description="Unique within the service")
     name: ShortText
-    description: str = Field(default="", max_length=4000, pattern=NO_NUL)
+    description: PlainText = Field(default="", max_length=4000)
     required: StrictBool = True
-    content_types: list[Annotated[str, Field(pattern=MIME_PATTERN)]] = Field(
+    content_types: list[Annotated[SingleLineText, Field(pattern=MIME_PATTERN)]] = Field(
         min_length=1, max_length=20, description="MIME types accepted for this document"
     )
     max_bytes: StrictInt = Field(ge=1, le=MAX_UPLOAD_BYTES, description="Largest accepted file (at most 100 MiB)")
@@ -54,7 +55,7 @@ class StepIn(_Input):
     step: StrictInt = Field(ge=1, description="1, 2, 3, ... in order")
     title: ShortText
     actor: ShortText = Field(description="Who carries out the step")
-    description: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
+    description: PlainText | None = Field(default=None, max_length=4000)
 
 
 class FeeIn(_Input):
@@ -66,18 +67,18 @@ class FeeIn(_Input):
 class OutputIn(_Input):
     name: ShortText = Field(description="The document that is issued")
     description: LongText
-    validity: str | None = Field(
-        default=None, max_length=500, pattern=NO_NUL, description="How long the document is valid"
+    validity: PlainText | None = Field(
+        default=None, max_length=500, description="How long the document is valid"
     )
-    template: str | None = Field(
+    template: SingleLineText | None = Field(
         default=None, pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="Template the signatures service renders"
     )
 
 
 class ComplaintChannelIn(_Input):
-    channel: str = Field(min_length=1, max_length=64, pattern=NO_NUL, description="e.g. email, telepon, SP4N-LAPOR!")
+    channel: SingleLineText = Field(min_length=1, max_length=64, description="e.g. email, telepon, SP4N-LAPOR!")
     contact: ShortText = Field(description="Address, number or URL")
-    description: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    description: PlainText | None = Field(default=None, max_length=1000)
 
 
 class StandardIn(_Input):
@@ -99,13 +100,13 @@ class ServiceFields(_Input):
     name: ShortText = Field(description="Name in Indonesian")
     name_en: ShortText | None = Field(default=None, description="Name in English")
     description: LongText
-    unit: str = Field(pattern=UNIT_PATTERN, description="Ministry unit that owns the service, e.g. KDN-BH")
-    category: str = Field(pattern=CATEGORY_PATTERN)
-    legal_basis: list[Annotated[str, Field(min_length=1, max_length=500, pattern=NO_NUL)]] = Field(
+    unit: SingleLineText = Field(pattern=UNIT_PATTERN, description="Ministry unit that owns the service, e.g. KDN-BH")
+    category: SingleLineText = Field(pattern=CATEGORY_PATTERN)
+    legal_basis: list[Annotated[SingleLineText, Field(min_length=1, max_length=500)]] = Field(
         min_length=1, max_length=50
     )
     requirements: list[RequirementIn] = Field(max_length=50, description="Documents to upload; codes unique")
-    form_schema: dict[str, Any] = Field(description="JSON Schema (2020-12, an object schema) of a submission's data")
+    form_schema: PlainJson = Field(description="JSON Schema (2020-12, an object schema) of a submission's data")
     procedure: list[StepIn] = Field(min_length=1, max_length=50)
     sla_working_days: StrictInt = Field(gt=0, le=365, description="Completion time in working days")
     fee: FeeIn
@@ -115,11 +116,11 @@ class ServiceFields(_Input):
 
 
 class ServiceCreate(ServiceFields):
-    code: str = Field(pattern=CODE_PATTERN, description="Stable identifier, e.g. IZIN-LN-KDH")
+    code: SingleLineText = Field(pattern=CODE_PATTERN, description="Stable identifier, e.g. IZIN-LN-KDH")
 
 
 class ServiceRevision(ServiceFields):
-    code: str | None = Field(default=None, description="If sent, must equal the code in the path")
+    code: SingleLineText | None = Field(default=None, description="If sent, must equal the code in the path")
 
 
 # -- responses -------------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ from sqlalchemy import Table
 from starlette.responses import JSONResponse, Response
 
 from simpul.shared.audit import AuditLog, AuditStamping, AuditTables, audit_router
+from simpul.shared.bodylimit import BodyLimitMiddleware
 from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
 from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
 from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.logs import AccessLogMiddleware
 from simpul.shared.metrics import Metrics, MetricsMiddleware
+from simpul.shared.nostore import NoStoreMiddleware
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
 from simpul.shared.readiness import Readiness, broker_check, database_check
 from simpul.shared.requestid import RequestIdMiddleware
@@ -36,9 +38,12 @@ def create_service_app(
     audit: AuditTables | None = None,
     on_startup: list[Hook] | None = None,
     on_shutdown: list[Hook] | None = None,
+    streaming_paths: tuple[str, ...] = (),
 ) -> FastAPI:
     """A FastAPI app with its own engine, migrated at start-up; routes are added by the caller.
-    With `audit` (the service's audit tables), the admin audit routes and the head's stamper."""
+    With `audit` (the service's audit tables), the admin audit routes and the head's stamper.
+    `streaming_paths`: the routes that stream file bodies with bounds of their own; every other
+    body is held to `settings.max_json_bytes` (simpul.shared.bodylimit)."""
     engine = create_engine(settings.resolved_database_url())
     migration = Migration(engine, migrations, apply=settings.migrate_on_start)
     audit_log = AuditLog(engine, audit) if audit is not None else None
@@ -92,12 +97,16 @@ def create_service_app(
         jwks_json=settings.identity_jwks,
         jwks_urls=settings.resolved_jwks_urls(),
     )
-    # Added innermost first: request id -> access log -> metrics -> identity -> idempotency -> routes.
+    # Added innermost first: request id -> access log -> no-store -> body limit -> metrics -> identity ->
+    # idempotency -> routes.
     if idempotency is not None:
         app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,
                            default_language=settings.default_language, answers=answers)
     app.add_middleware(IdentityMiddleware, verifier=verifier, default_language=settings.default_language)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_json_bytes, streaming_paths=streaming_paths,
+                       default_language=settings.default_language)
+    app.add_middleware(NoStoreMiddleware)
     if settings.access_log:
         app.add_middleware(AccessLogMiddleware, service=settings.service_name, announce_route=True)
     app.add_middleware(RequestIdMiddleware)

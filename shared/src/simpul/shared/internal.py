@@ -11,6 +11,15 @@ from simpul.shared.requestid import REQUEST_ID_HEADER, current_request_id
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=2.0)
 PROBE_TIMEOUT = httpx.Timeout(1.0)
+# 4xx answers another try may change: a timeout, a conflict, too early, a rate limit; and the
+# caller's own credentials (401/403), which an operator fixes without touching the request.
+RETRYABLE_CLIENT_ERRORS = frozenset({401, 403, 408, 409, 425, 429})
+
+
+def refused_for_good(status: int) -> bool:
+    """Whether an internal call's answer refuses the request as it is: retrying it for ever would
+    only get the same answer, so callers record the refusal and stop (5xx keep their backoff)."""
+    return 400 <= status < 500 and status not in RETRYABLE_CLIENT_ERRORS
 
 
 def classify(exc: BaseException) -> Failure | None:

@@ -35,7 +35,12 @@ class Metrics:
         self.registry.register(BalancerCollector(balancers))
 
     def response(self) -> Response:
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+        content_type, body = self.exposition()
+        return Response(body, media_type=content_type)
+
+    def exposition(self) -> tuple[str, bytes]:
+        """Content type and body of the Prometheus text exposition."""
+        return CONTENT_TYPE_LATEST, generate_latest(self.registry)
 
 
 def route_template(scope: Scope) -> str:

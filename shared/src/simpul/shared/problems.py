@@ -51,6 +51,7 @@ TITLES: dict[int, Text] = {
     422: Text("Data tidak valid", "Unprocessable content"),
     428: Text("Prasyarat diperlukan", "Precondition required"),
     429: Text("Terlalu banyak permintaan", "Too many requests"),
+    431: Text("Kepala permintaan terlalu besar", "Request header fields too large"),
     500: Text("Kesalahan internal", "Internal server error"),
     502: Text("Layanan hulu gagal", "Bad gateway"),
     503: Text("Layanan tidak tersedia", "Service unavailable"),
@@ -202,6 +203,7 @@ VALIDATION_MESSAGES_ID = {
     "literal_error": "nilainya tidak diizinkan",
     "enum": "nilainya tidak diizinkan",
     "value_error": "nilainya tidak valid",
+    "control_character": "memuat karakter kendali yang tidak diizinkan (misalnya NUL)",
 }
 
 
@@ -218,7 +220,12 @@ def validation_errors(errors: list[dict[str, Any]], language: str) -> list[dict[
         message = error.get("msg", "invalid")
         if language == "id":
             message = VALIDATION_MESSAGES_ID.get(error.get("type", ""), message)
-        result.append({"field": field_path(error.get("loc", ())), "message": message})
+        field = field_path(error.get("loc", ()))
+        # Free-form JSON (simpul.shared.text.PlainJson) names where inside the field it failed.
+        inner = (error.get("ctx") or {}).get("path")
+        if inner:
+            field = f"{field}.{inner}" if field != "body" else inner
+        result.append({"field": field, "message": message})
     return result
 
 

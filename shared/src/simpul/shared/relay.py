@@ -6,7 +6,10 @@ unpublished rows in `position` order, hands them to a transport and marks them p
 once the transport has confirmed them. It publishes strictly in sequence, so events of one
 subject arrive in the order they were staged. While the destination is down it backs off; the
 backoff is kept on the rows (`attempts`, `next_attempt_at`, `last_error`), so it survives a
-restart and shows where events are stuck.
+restart and shows where events are stuck. A destination that refuses an event for good (a 4xx
+but 401/403/408/409/425/429) would refuse it for ever: the batch is sent again one event at a
+time and each event refused on its own is set aside, marked done with `last_error` starting
+"refused for good: " and logged as an error, kept past the purge.
 
 Replicas: on PostgreSQL a relay publishes only while it holds its outbox's advisory lock
 (`simpul.shared.db.HeldLock`), so one replica at a time publishes an outbox and the order per
@@ -32,7 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -40,15 +43,17 @@ from sqlalchemy.orm import Session
 from simpul.shared.balance import Balancer
 from simpul.shared.db import HeldLock, utcnow
 from simpul.shared.events import SPEC_VERSION
-from simpul.shared.internal import InternalClient
+from simpul.shared.internal import InternalClient, refused_for_good
 from simpul.shared.settings import BaseServiceSettings
-from simpul.shared.transport import Transport, TransportError
+from simpul.shared.transport import RefusedForGood, Transport, TransportError
 from simpul.shared.worker import RetryAfter, Worker, backoff_delay
 
 log = logging.getLogger("simpul.relay")
 
 
 EVENTS_PATH = "/internal/events"
+# On a row the destination refused for good (see OutboxRelay._set_aside).
+SET_ASIDE_PREFIX = "refused for good: "
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
 
 
@@ -69,6 +74,8 @@ class HttpTransport:
             )
         except httpx.HTTPError as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+        if refused_for_good(response.status_code):
+            raise RefusedForGood(f"HTTP {response.status_code} from {self._path}: {response.text[:300]}")
         if not response.is_success:
             raise TransportError(f"HTTP {response.status_code} from {self._path}")
 
@@ -217,6 +224,14 @@ class OutboxRelay:
         positions = [row.position for row in rows]
         try:
             await self.transport.publish([envelope_of(row) for row in rows])
+        except RefusedForGood as exc:
+            if len(rows) > 1:
+                # One at a time, in order: only the events refused on their own are set aside.
+                for row in rows:
+                    await self._publish([row])
+                return
+            await self._set_aside(first, str(exc))
+            return
         except TransportError as exc:
             delay = await self._record_failure(positions, first.attempts + 1, str(exc))
             raise RetryAfter(delay, str(exc)) from exc
@@ -227,6 +242,19 @@ class OutboxRelay:
             )
         if first.attempts:
             log.info("outbox %s: destination reachable again after %d attempts", table.name, first.attempts)
+
+    async def _set_aside(self, row: Any, error: str) -> None:
+        """The dead letter of the sender's side: the row leaves the queue (it must not hold back
+        the events behind it) with the refusal kept on it, and outlives the purge."""
+        table = self._table
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(table).where(table.c.position == row.position)
+                .values(published_at=utcnow(), next_attempt_at=None, attempts=table.c.attempts + 1,
+                        last_error=(SET_ASIDE_PREFIX + error)[:1000])
+            )
+        log.error("outbox %s: event %s (%s) refused for good and set aside: %s",
+                  table.name, row.id, row.type, error)
 
     async def _record_failure(self, positions: list[int], attempts: int, error: str) -> float:
         delay = backoff_delay(attempts, base=self._backoff_base, cap=self._backoff_cap)
@@ -251,7 +279,9 @@ class OutboxRelay:
         async with self._sessions.begin() as session:
             await session.execute(
                 delete(table).where(table.c.published_at.is_not(None),
-                                    table.c.published_at < utcnow() - self._retention)
+                                    table.c.published_at < utcnow() - self._retention,
+                                    or_(table.c.last_error.is_(None),
+                                        table.c.last_error.not_like(f"{SET_ASIDE_PREFIX}%")))
             )
 
 

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings
 
 from simpul.shared.audit import verify_audit_command
 from simpul.shared.db import Migration, SchemaNotCurrent
+from simpul.shared.httpheaders import bounded_head_protocol
 from simpul.shared.logs import configure_logging
 from simpul.shared.settings import BaseServiceSettings
 from simpul.shared.worker import describe_failure
@@ -66,7 +67,8 @@ def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: t
     settings = load_settings(settings_class)
     configure_logging(settings.log_level, settings.log_format)
     if not args:
-        serve(create_app(settings), settings.host, settings.port, settings.log_level)
+        serve(create_app(settings), settings.host, settings.port, settings.log_level,
+              max_header_bytes=settings.max_header_bytes)
         return
     raise SystemExit(known[args[0]](settings, args[1:]))
 
@@ -106,14 +108,15 @@ def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Cal
     return run
 
 
-def serve(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
+def serve(app: FastAPI, host: str, port: int, log_level: str = "info", *, max_header_bytes: int) -> None:
     """Serves `app` under uvicorn, with the logging `configure_logging` set up (uvicorn's own
-    lines go through it too)."""
+    lines go through it too) and request heads bounded to `max_header_bytes`."""
     migrate_in_child(app.state.migration)
     uvicorn.run(
         app,
         host=host,
         port=port,
+        http=bounded_head_protocol(max_header_bytes, app.state.default_language),
         log_level=log_level,
         log_config=None,
         # The access log is simpul.access (logs.AccessLogMiddleware), with route and identity.

@@ -72,6 +72,14 @@ class BaseServiceSettings(BaseSettings):
     # has rows not yet covered).
     audit_stamp_seconds: float = Field(default=600.0, gt=0)
 
+    # SIMPUL_MAX_JSON_BYTES: the largest request body parsed whole (JSON, forms): 413 above it,
+    # at the gateway before a service sees it and again at each service. Uploads have their own.
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    # SIMPUL_MAX_HEADER_BYTES: the largest request line and headers together (431 above it); a
+    # browser's or an API client's head is a few kilobytes.
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096)
+
 
     @field_validator("gateway_url", "catalog_url", "submissions_url", "signatures_url", "notifications_url")
     @classmethod

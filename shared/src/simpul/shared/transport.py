@@ -11,6 +11,11 @@ class TransportError(Exception):
     """The destination did not take the events; they stay unpublished and are retried."""
 
 
+class RefusedForGood(TransportError):
+    """The destination refused the events as they are (a 4xx): sending them again gets the same
+    answer, so the relay sets them aside instead of retrying them for ever."""
+
+
 class Transport(Protocol):
     """Where the relay hands events. `publish` returns only once the destination holds every
     event durably, in the order given; otherwise it raises `TransportError`."""

@@ -29,6 +29,8 @@ router = APIRouter()
 
 JSON = "application/json"
 TOO_LARGE = Text("Berkas lebih besar dari {limit} byte.", "The file is larger than {limit} bytes.")
+# The upload route: a PDF streams in under its own bound (app.py exempts it from the JSON bound).
+VERIFY_UPLOAD_PATH = "/v1/verify"
 NEED_MULTIPART = Text("Kirim berkas sebagai multipart/form-data dengan field `file`.",
                       "Send the file as multipart/form-data with a `file` field.")
 NEED_FILE = Text("Field `file` wajib diisi.", "The `file` field is required.")
@@ -134,7 +136,7 @@ async def verify_document(document_id: str, request: Request) -> Response:
     return json_response(status, headers={"Cache-Control": "no-store"})
 
 
-@router.post("/v1/verify", tags=["verification"], summary="Check an uploaded PDF")
+@router.post(VERIFY_UPLOAD_PATH, tags=["verification"], summary="Check an uploaded PDF")
 async def verify_upload(request: Request) -> Response:
     data = await _read_upload(request, request.app.state.settings.verify_max_bytes)
     result = await documents_of(request).verify_upload(data)

@@ -12,7 +12,7 @@ from simpul.shared.db import utcnow
 from simpul.shared.envelope import ReloadingKeys, keys_for
 from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
-from simpul.signatures.api import router
+from simpul.signatures.api import VERIFY_UPLOAD_PATH, router
 from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
 from simpul.signatures.models import audit, idempotency, outbox
 from simpul.signatures.service import DocumentService
@@ -52,6 +52,7 @@ def create_app(
         audit=audit,
         on_startup=[start],
         on_shutdown=[stop],
+        streaming_paths=(VERIFY_UPLOAD_PATH,),
     )
     app.state.metrics.watch(lambda: relay_balancers(getattr(app.state, "relay", None)))
     if settings.production_keys:

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-NO_NUL = r"^[^\x00]*$"
-Short = Annotated[str, Field(min_length=1, max_length=300, pattern=NO_NUL)]
-Long = Annotated[str, Field(max_length=4000, pattern=NO_NUL)]
+from simpul.shared.text import PlainJson, PlainText, SingleLineText
+Short = Annotated[SingleLineText, Field(min_length=1, max_length=300)]
+Long = Annotated[PlainText, Field(max_length=4000)]
 # Bound on the submission data drawn into a document: a few pages, not a book.
 MAX_DATA_BYTES = 64 * 1024
 
@@ -25,28 +25,28 @@ class OutputSpec(_Internal):
     name: Short
     description: Long | None = None
     validity: Long | None = None
-    template: Annotated[str, Field(max_length=100)] | None = None
+    template: Annotated[SingleLineText, Field(max_length=100)] | None = None
 
 
 class Applicant(_Internal):
     name: Short
-    email: Annotated[str, Field(max_length=320)] | None = None
+    email: Annotated[SingleLineText, Field(max_length=320)] | None = None
     agency: Short | None = None
 
 
 class IssueRequest(_Internal):
-    submission_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
-    tracking_code: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
-    service_code: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
-    service_version: int | Annotated[str, Field(max_length=20, pattern=NO_NUL)]
+    submission_id: Annotated[SingleLineText, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+    tracking_code: Annotated[SingleLineText, Field(min_length=1, max_length=64)]
+    service_code: Annotated[SingleLineText, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._-]+$")]
+    service_version: int | Annotated[SingleLineText, Field(max_length=20)]
     service_name: Short
     output: OutputSpec
-    unit: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")]
-    tenant: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
+    unit: Annotated[SingleLineText, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$")]
+    tenant: Annotated[SingleLineText, Field(min_length=1, max_length=64)]
     applicant: Applicant
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: PlainJson = Field(default_factory=dict)
     approved_at: datetime
-    approved_by: Annotated[str, Field(max_length=200, pattern=NO_NUL)] | None = None
+    approved_by: Annotated[SingleLineText, Field(max_length=200)] | None = None
     note: Long | None = None
 
     @field_validator("approved_at")
@@ -67,7 +67,7 @@ class IssueRequest(_Internal):
 class RevokeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, Field(min_length=3, max_length=2000, pattern=NO_NUL)]
+    reason: Annotated[PlainText, Field(min_length=3, max_length=2000)]
 
 
 class RevokeSignerRequest(BaseModel):

@@ -12,9 +12,10 @@ from simpul.shared.db import utcnow
 from simpul.shared.internal import InternalClient
 from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
-from simpul.submissions.api import router
+from simpul.submissions.api import DOCUMENTS_PATH, router
 from simpul.submissions.calendar import CalendarOverrides, WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
+from simpul.submissions.feedback.api import ATTACHMENTS_PATH
 from simpul.submissions.feedback.api import router as feedback_router
 from simpul.submissions.feedback.complaints import ComplaintPolicy, ComplaintService
 from simpul.submissions.feedback.reports import PerformanceService
@@ -75,6 +76,7 @@ def create_app(
         audit=audit,
         on_startup=[start],
         on_shutdown=[stop],
+        streaming_paths=(DOCUMENTS_PATH, ATTACHMENTS_PATH),
     )
     app.state.metrics.watch(lambda: [catalog_client.balancer, signatures.balancer,
                                      *relay_balancers(getattr(app.state, "relay", None))])

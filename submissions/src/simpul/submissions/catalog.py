@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from simpul.shared.internal import InternalClient
+from simpul.shared.internal import InternalClient, refused_for_good
 from simpul.shared.problems import Problem, Text
 
 log = logging.getLogger("simpul.submissions.catalog")
@@ -25,6 +25,10 @@ UNKNOWN_SERVICE = Text("Layanan '{code}' tidak ada di katalog.", "There is no se
 CATALOG_DOWN = Text(
     "Katalog layanan sedang tidak dapat dihubungi; coba lagi sebentar lagi.",
     "The service catalogue cannot be reached right now; try again shortly.",
+)
+CATALOG_REFUSED = Text(
+    "Katalog layanan menolak permintaan ini; mencoba lagi tidak akan mengubahnya.",
+    "The service catalogue refused this request; trying again will not change that.",
 )
 MAX_CACHED = 1024
 
@@ -72,6 +76,10 @@ class CatalogClient:
             raise Problem(503, CATALOG_DOWN, slug="catalog-unavailable", headers={"Retry-After": "5"}) from exc
         if response.status_code == 404:
             raise Problem(404, UNKNOWN_SERVICE, slug="unknown-service", params={"code": code})
+        if refused_for_good(response.status_code):
+            # No Retry-After: the same request would be refused again; the log says why.
+            log.error("catalogue refused the lookup of service %r with %s", code, response.status_code)
+            raise Problem(502, CATALOG_REFUSED, slug="catalog-refused")
         if response.status_code != 200:
             log.warning("catalogue answered %s for service %s", response.status_code, code)
             raise Problem(503, CATALOG_DOWN, slug="catalog-unavailable", headers={"Retry-After": "5"})

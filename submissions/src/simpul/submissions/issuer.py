@@ -11,9 +11,9 @@ A job is claimed under a token with a lease of its own (`next_attempt_at` moved 
 ahead), in one transaction that on PostgreSQL skips rows another claimer has locked; a batch
 holds no more jobs than run at once, so every lease covers one attempt. Only the holder of the
 claim records a retry or a failure; recording an issued document is idempotent whoever does it.
-Refusals for good (a 4xx other than 408/409/429: the request itself is wrong, say a NUL byte in
-a name) end the job: the submission shows why (`issuing`) and `submission.issue_failed` tells
-the admins. Anything else (5xx, timeouts, no connection) is retried with backoff.
+Refusals for good (`simpul.shared.internal.refused_for_good`: the request itself is wrong, say
+a NUL byte in a name) end the job: the submission shows why (`issuing`) and
+`submission.issue_failed` tells the admins. Anything else (5xx, timeouts, no connection) is retried with backoff.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from sqlalchemy import Integer, bindparam, select, update
 from simpul.shared import audit as audit_log
 from simpul.shared.events import stage_event
 from simpul.shared.identity import Identity
-from simpul.shared.internal import InternalClient
+from simpul.shared.internal import InternalClient, refused_for_good
 from simpul.shared.worker import Worker, backoff_delay, each
 from simpul.submissions.models import audit, issue_jobs, outbox, submissions
 from simpul.submissions.service import SubmissionService
@@ -45,8 +45,6 @@ SIGNATURES_ACTOR = Identity(subject="service:signatures", role="service")
 # How long a claimed job is left alone before another worker may take it over: well past one
 # attempt (the internal client gives up after 2 s connecting and 10 s waiting for an answer).
 LEASE_SECONDS = 60
-# Statuses that may be answered otherwise on another try; every other 4xx refuses for good.
-RETRYABLE_CLIENT_ERRORS = {408, 409, 429}
 
 
 class IssueFailed(Exception):
@@ -191,7 +189,7 @@ class Issuer:
 
     async def _call_signatures(self, body: dict[str, Any]) -> dict[str, Any]:
         response = await self.client.request("POST", "/internal/documents", json=body)
-        if 400 <= response.status_code < 500 and response.status_code not in RETRYABLE_CLIENT_ERRORS:
+        if refused_for_good(response.status_code):
             raise IssueRefused(_refusal(response))
         if response.status_code not in (200, 201):
             raise IssueFailed(f"signatures answered {response.status_code}")

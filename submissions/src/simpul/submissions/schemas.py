@@ -8,37 +8,38 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from simpul.submissions.statemachine import Status
+from simpul.shared.text import PlainJson, PlainText, SingleLineText
 
 
 class ApplicantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
     email: EmailStr
-    phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()\-]{5,40}$")
-    agency: str | None = Field(default=None, max_length=200)
+    phone: SingleLineText | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9 ()\-]{5,40}$")
+    agency: SingleLineText | None = Field(default=None, max_length=200)
     language: Literal["id", "en"] = Field(default="id", description="Language of the emails sent to the applicant")
 
 
 class SubmissionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    service_code: str = Field(min_length=1, max_length=100)
+    service_code: SingleLineText = Field(min_length=1, max_length=100)
     applicant: ApplicantIn
-    data: dict[str, Any] = Field(default_factory=dict, description="Checked against the service's form_schema")
+    data: PlainJson = Field(default_factory=dict, description="Checked against the service's form_schema")
 
 
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["start_review", "request_revision", "approve", "reject"]
-    note: str | None = Field(default=None, max_length=4000, description="Required for request_revision and reject")
+    note: PlainText | None = Field(default=None, max_length=4000, description="Required for request_revision and reject")
 
 
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(default=None, max_length=4000)
+    note: PlainText | None = Field(default=None, max_length=4000)
 
 
 class Fee(BaseModel):

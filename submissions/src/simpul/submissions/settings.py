@@ -35,7 +35,9 @@ class SubmissionsSettings(BaseServiceSettings, ObjectStorageSettings):
 
     # Satisfaction and complaints (UU 25/2009; PermenPANRB 14/2017; LAPOR! deadlines).
     # No IKM is shown for fewer respondents than this, so a small group's answers stay private.
-    ikm_min_respondents: int = Field(default=1, ge=1, validation_alias="SIMPUL_IKM_MIN_RESPONDENTS")
+    # Never 1: the figures of one respondent are that person's scores. 5 by default: with fewer,
+    # someone who knows (or gave) all answers but one reads the last from the means.
+    ikm_min_respondents: int = Field(default=5, ge=2, validation_alias="SIMPUL_IKM_MIN_RESPONDENTS")
     # How long a computed performance report is served again (it is public and may count a lot).
     report_cache_seconds: float = Field(default=60.0, ge=0, validation_alias="SIMPUL_REPORT_CACHE_SECONDS")
     complaint_verification_working_days: int = Field(

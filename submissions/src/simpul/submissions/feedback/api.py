@@ -52,6 +52,8 @@ ATTACHMENT_BODY = {
     }
 }
 COMPLAINT_PATH = "/v1/complaints/{complaint_id}"
+# The upload route: its body streams under a bound of its own (app.py exempts it from the JSON bound).
+ATTACHMENTS_PATH = f"{COMPLAINT_PATH}/attachments"
 
 
 applicant_only = roles("applicant")
@@ -218,7 +220,7 @@ async def respond(
 
 
 @router.post(
-    f"{COMPLAINT_PATH}/attachments",
+    ATTACHMENTS_PATH,
     status_code=201,
     response_model=ComplaintAttachment,
     responses={404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM},

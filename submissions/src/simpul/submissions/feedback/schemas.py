@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StringConstraints
 
+from simpul.shared.text import MULTI_LINE, PlainText, SingleLineText
 from simpul.submissions.schemas import Actor
 
 # Whole numbers only: true, 3.0 or "3" are refused rather than read as a score.
@@ -17,7 +18,7 @@ ComplaintCategory = Literal[
 ]
 ComplaintStatus = Literal["open", "in_progress", "resolved"]
 # Blank or whitespace-only text says nothing: refused, not stored.
-Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), MULTI_LINE]
 
 
 class SurveyIn(BaseModel):
@@ -34,7 +35,7 @@ class SurveyIn(BaseModel):
     behaviour: Score
     complaint_handling: Score
     facilities: Score
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: PlainText | None = Field(default=None, max_length=2000)
 
 
 class Survey(BaseModel):
@@ -82,7 +83,7 @@ class IkmReport(IkmFigures):
 class ComplainantIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
     email: EmailStr
     language: Literal["id", "en"] = "id"
 
@@ -90,10 +91,10 @@ class ComplainantIn(BaseModel):
 class ComplaintCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    submission_id: str | None = Field(
+    submission_id: SingleLineText | None = Field(
         default=None, min_length=1, max_length=36, description="One of the caller's submissions"
     )
-    service_code: str | None = Field(
+    service_code: SingleLineText | None = Field(
         default=None, min_length=1, max_length=100, description="The service complained about, when no submission is named"
     )
     category: ComplaintCategory
