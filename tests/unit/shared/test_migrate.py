@@ -17,7 +17,7 @@ import simpul.catalog
 from simpul.catalog.app import create_app
 from simpul.catalog.settings import CatalogSettings
 from simpul.shared.db import Migration, SchemaNotCurrent, create_engine, migrate
-from simpul.shared.serve import main
+from simpul.shared.serve import main, without_arguments
 
 CATALOG_MIGRATIONS = Path(simpul.catalog.__file__).parent / "migrations"
 
@@ -129,3 +129,13 @@ def test_a_service_command_gets_the_settings_and_its_arguments(tmp_path, monkeyp
         main(create_app, CatalogSettings, commands={"rotate": rotate}, argv=["rotate", "--now"])
     assert exited.value.code == 3
     assert seen == [(tmp_path, ["--now"])]
+
+
+def test_a_command_of_the_settings_alone_refuses_arguments(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SIMPUL_DATA_DIR", str(tmp_path))
+    commands = without_arguments({"rotate": lambda settings: 0})
+    for argv, code in ((["rotate"], 0), (["rotate", "--now"], 2), (["migrate", "extra"], 2)):
+        with pytest.raises(SystemExit) as exited:
+            main(create_app, CatalogSettings, commands=commands, argv=argv)
+        assert exited.value.code == code, argv
+    assert "usage: python -m simpul.catalog rotate (no arguments)" in capsys.readouterr().err

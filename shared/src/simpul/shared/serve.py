@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -55,7 +55,7 @@ def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: t
     """Every service's `__main__`: no argument serves, a first argument names a command."""
     args = sys.argv[1:] if argv is None else argv
     program = f"python -m simpul.{settings_class.service_name}"
-    known: dict[str, Command] = {"migrate": migrate_command(create_app), **(commands or {})}
+    known: dict[str, Command] = {**without_arguments({"migrate": migrate_command(create_app)}), **(commands or {})}
     if args and args[0] not in known:
         print(f"usage: {program} [{' | '.join(known)}]\nunknown command: {args[0]}", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)
@@ -67,14 +67,26 @@ def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: t
     raise SystemExit(known[args[0]](settings, args[1:]))
 
 
-def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Command:
+def without_arguments(commands: Mapping[str, Callable[[Any], int]]) -> dict[str, Command]:
+    """Commands of the settings alone: an argument after the name is a usage error."""
+
+    def checked(name: str, command: Callable[[Any], int]) -> Command:
+        def run(settings: BaseServiceSettings, args: list[str]) -> int:
+            if args:
+                print(f"usage: python -m simpul.{settings.service_name} {name} (no arguments)", file=sys.stderr)
+                return USAGE_ERROR
+            return command(settings)
+
+        return run
+
+    return {name: checked(name, command) for name, command in commands.items()}
+
+
+def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Callable[[BaseServiceSettings], int]:
     """`migrate`: bring the service's database to the newest schema, whatever
     SIMPUL_MIGRATE_ON_START says, and exit (the Kubernetes Job, or a step before N replicas)."""
 
-    def run(settings: BaseServiceSettings, args: list[str]) -> int:
-        if args:
-            print(f"usage: python -m simpul.{settings.service_name} migrate (no arguments)", file=sys.stderr)
-            return USAGE_ERROR
+    def run(settings: BaseServiceSettings) -> int:
         migration = create_app(settings).state.migration
         migration.apply = True
         try:
