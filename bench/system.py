@@ -2,7 +2,7 @@
 RabbitMQ, every mail handed to an SMTP server, an HTTP client driving the gateway.
 
     .venv/bin/python bench/system.py [--duration 20] [--flows create+submit,create+upload+submit,approve]
-        [--concurrency 32] [--sqlite] [--profile] [--keep] [--wait-quiet SECONDS]
+        [--concurrency 32] [--sqlite] [--replicas 1,2] [--profile] [--keep] [--wait-quiet SECONDS]
 
 The five services run as real processes, `python -m simpul.<service>` as the Procfile starts
 them (tests/support/processes.py), on free loopback ports: each on a PostgreSQL database of its
@@ -35,6 +35,15 @@ submission's mail (found by its tracking code in the subject). Also the services
 after start and after the load, and the CPU the machine's other processes used meanwhile
 ("other load", in cores): the machine is shared, flows per second move with that load, and the
 CPU per flow is the figure to compare. Targets for two cores are printed beside the figures.
+
+`--replicas 1,2` measures one deployment after the other, each fresh (databases, virtual host):
+one copy of each service as above, then two, started as tests/support/cluster.py starts the e2e
+cluster (every caller given every copy in SIMPUL_<SERVICE>_URL, nginx in front of the gateways,
+their rate limits and revocations in Redis under a key prefix of the run's own, deleted after).
+A service's line sums its copies; nginx (master and worker) and redis-server have their own lines
+in the system's sum. Printed side by side: each count's figures and its system CPU per flow
+against the first count's, with nginx and without it (the coordination inside Simpul), against
+the target of 1.1.
 
 `--profile` runs each flow once more with py-spy sampling the five services and prints where
 submissions and notifications spend their CPU; stacks go to bench/out/. Full figures go to
@@ -73,14 +82,18 @@ sys.path.insert(0, str(ROOT))
 
 from tests.e2e.notifications.receivers import MailSink, amqp_vhost  # noqa: E402
 from tests.support.databases import TestDatabases  # noqa: E402
-from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, ALL_SERVICES, System  # noqa: E402
+from tests.support.cluster import Replicated, redis_env, start_replicated  # noqa: E402
+from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, ALL_SERVICES, ServiceProcess  # noqa: E402
 
 FLOWS = {"create+submit": "create+submit", "create+upload+submit": "create+upload+submit", "approve": "approve->issued"}
 RATE_TARGETS = {"create+submit": 500.0, "create+upload+submit": 250.0, "approve": 40.0}
 CPU_TARGET_MS = 4.0  # per create+submit, the system's processes together
 MAIL_P99_TARGET_MS = 1000.0
 IDLE_RSS_TARGET_MB = 500.0
-SYSTEM_PARTS = (*ALL_SERVICES, "postgres", "rabbitmq")
+# nginx and Redis run only with replicas: in front of the gateways, and their shared state.
+SYSTEM_PARTS = (*ALL_SERVICES, "postgres", "rabbitmq", "redis", "nginx")
+# CPU per flow with 2 copies of everything against 1: the replicas' coordination must be nearly free.
+SCALING_CPU_RATIO_TARGET = 1.1
 REGIONS = ("31", "32", "33", "34")
 # The approve flow polls the tracking page at 0.1 s, then twice as long each time up to 1 s: a
 # fine view of a fast issue without crowding the services with polls while signing queues.
@@ -91,6 +104,7 @@ ISSUE_TIMEOUT_SECONDS = 120.0
 MAIL_QUIET_SECONDS = 5.0
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 MB = 1024 * 1024
 
 
@@ -114,16 +128,19 @@ class SmtpServer(MailSink):
 
 
 class Deployment:
-    """The five services wired as a deployment wires them, the SMTP server they mail to, and the
-    databases and virtual host made for them. Whatever is made is undone by `stack`."""
+    """N copies of each of the five services wired as a deployment wires them (nginx in front of
+    the gateways and their shared state in Redis when N > 1), the SMTP server they mail to, and
+    the databases and virtual host made for them. Whatever is made is undone by `stack`."""
 
-    def __init__(self, args: argparse.Namespace, directory: Path, stack: ExitStack) -> None:
+    def __init__(self, args: argparse.Namespace, directory: Path, stack: ExitStack, replicas: int = 1) -> None:
+        self.directory, self.stack, self.copies = directory, stack, replicas
         self.smtp = SmtpServer()
         self.smtp.start()
         stack.callback(self.smtp.stop)
         self.databases = TestDatabases(directory)
         self.databases.server = None if args.sqlite else args.postgres
-        env = {
+        stack.callback(lambda: asyncio.run(self.databases.drop_all()))
+        self.env = {
             "SIMPUL_SMTP_HOST": "127.0.0.1",
             "SIMPUL_SMTP_PORT": str(self.smtp.port),
             "SIMPUL_DEMO": "0",  # a deployment's default: the bench publishes its own services
@@ -135,41 +152,56 @@ class Deployment:
         }
         self.broker = not args.sqlite
         if self.broker:
-            env["SIMPUL_EVENT_BROKER"] = stack.enter_context(amqp_vhost(args.amqp))[0]
-        self.system = System(directory, self.databases, extra_env=env)
-        for _ in range(20):  # free_port() may give two services one port: pick again
-            if len(set(self.system.ports.values())) == len(ALL_SERVICES):
-                break
-            self.system = System(directory, self.databases, extra_env=env)
-        stack.callback(lambda: asyncio.run(self.databases.drop_all()))
-        stack.callback(self.system.stop)
+            self.env["SIMPUL_EVENT_BROKER"] = stack.enter_context(amqp_vhost(args.amqp))[0]
+        # Gateway replicas share their rate limits and revocations, as a deployment of them must.
+        self.redis = replicas > 1
+        if self.redis:
+            self.env.update(redis_env(stack, args.redis, owner="bench-system"))
+        self.started: Replicated | None = None
 
     def start(self) -> None:
-        self.system.start()
+        self.started = start_replicated(self.directory, self.databases, dict.fromkeys(ALL_SERVICES, self.copies),
+                                        self.env, self.stack)
 
     @property
     def url(self) -> str:
-        return self.system.gateway_url
+        return self.started.url
 
-    def pids(self) -> dict[str, int]:
-        return {name: process.process.pid for name, process in self.system.processes.items()}
+    def processes(self) -> dict[str, ServiceProcess]:
+        """Every copy, by name: the service's for its first copy, then "<service>-2", ..."""
+        return {name if number == 1 else f"{name}-{number}": process
+                for name, copies in self.started.replicas.items() for number, process in enumerate(copies, 1)}
+
+    def pids(self) -> dict[str, list[int]]:
+        """The process of each copy of every service (each leads a process group of its own)."""
+        return {name: [process.process.pid for process in copies] for name, copies in self.started.replicas.items()}
+
+    def logs(self) -> str:
+        return self.started.logs() if self.started is not None else "(not started)"
 
     def check_alive(self) -> None:
-        for name, process in self.system.processes.items():
+        for name, process in self.processes().items():
             if process.process.poll() is not None:
                 raise RuntimeError(f"{name} exited with {process.process.returncode}:\n{process.log_tail()}")
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds so far of every process the bench accounts for, and of the whole machine."""
+        """CPU seconds so far of every process the bench accounts for (the copies of a service
+        together), and of the whole machine."""
         pids = self.pids()
-        groups = group_cpu_seconds(pids.values())  # a service and its workers (signing)
-        seconds = {name: groups[pid] for name, pid in pids.items()}
+        nginx = self.started.nginx
+        groups = group_cpu_seconds([*(pid for copies in pids.values() for pid in copies),
+                                    *([nginx.process.pid] if nginx else [])])  # with its workers
+        seconds = {name: sum(groups[pid] for pid in copies) for name, copies in pids.items()}
+        if nginx:
+            seconds["nginx"] = groups[nginx.process.pid]
         if self.databases.server is not None:
             postgres = postgres_cpu_seconds(self.databases.created)
             seconds["postgres"] = postgres["backends"]
             seconds["postgres server"] = postgres["server"]
         if self.broker:
             seconds["rabbitmq"] = named_cpu_seconds("beam.smp")
+        if self.redis:
+            seconds["redis"] = named_cpu_seconds("redis-server")
         smtp = self.smtp.cpu_seconds()
         seconds["smtp server"] = smtp
         seconds["bench client"] = time.process_time() - smtp
@@ -177,7 +209,14 @@ class Deployment:
         return seconds
 
     def memory(self) -> dict[str, dict[str, int]]:
-        return {name: group_memory_bytes(pid) for name, pid in self.pids().items()}
+        """RSS and PSS of each service, its copies together."""
+        totals: dict[str, dict[str, int]] = {}
+        for name, copies in self.pids().items():
+            for pid in copies:
+                for kind, value in group_memory_bytes(pid).items():
+                    totals.setdefault(name, {}).setdefault(kind, 0)
+                    totals[name][kind] += value
+        return totals
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -366,6 +405,8 @@ async def measure(driver: Driver, flow: str, args: argparse.Namespace) -> dict:
         "first_errors": run.errors[:5],
         "cpu_ms_per_flow": per_flow,
         "system_cpu_ms_per_flow": sum(per_flow.get(name, 0.0) for name in SYSTEM_PARTS),
+        **({"system_cpu_ms_per_flow_without_nginx": sum(per_flow.get(name, 0.0) for name in SYSTEM_PARTS
+                                                         if name != "nginx")} if "nginx" in per_flow else {}),
         "all_cpu_ms_per_flow": sum(per_flow.get(name, 0.0) for name in (*SYSTEM_PARTS, "bench client", "smtp server")),
         # The window is the run and the wait for its mail, so the mail's CPU counts.
         "cpu_window_s": window,
@@ -396,11 +437,11 @@ async def profile(driver: Driver, flow: str, args: argparse.Namespace, stamp: st
     OUT.mkdir(parents=True, exist_ok=True)
     outputs, recorders = {}, []
     messages = tempfile.TemporaryFile()  # noqa: SIM115 - py-spy's complaints, read when it wrote nothing
-    for name, pid in driver.deployment.pids().items():
+    for name, process in driver.deployment.processes().items():
         outputs[name] = OUT / f"system-{stamp}-profile-{flow.replace('+', '-')}-{name}.txt"
-        command = [tool, "record", "--pid", str(pid), "--duration", f"{args.duration:g}", "--rate", "200",
+        command = [tool, "record", "--pid", str(process.process.pid), "--duration", f"{args.duration:g}", "--rate", "200",
                    "--format", "raw", "--output", str(outputs[name]), "--nonblocking"]
-        if name == "signatures":
+        if name.startswith("signatures"):
             command.append("--subprocesses")
         recorders.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=messages))
     try:
@@ -587,6 +628,63 @@ def print_report(result: dict, args: argparse.Namespace) -> None:
                                                        for frame, share in found["project_innermost_percent"][:8]))
 
 
+def replica_counts(value: str) -> list[int]:
+    counts = [int(count) for count in value.split(",") if count.strip().isdigit()]
+    if not counts or len(counts) != len(value.split(",")) or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"comma-separated counts of at least 1, e.g. 1,2; not {value!r}")
+    return counts
+
+
+def compare(results: dict[int, dict]) -> dict:
+    """Per flow, each replica count's system CPU per flow against the first count's: with nginx,
+    and without it (the coordination inside Simpul: balancing, locks, probes, Redis)."""
+    base_count = next(iter(results))
+    comparison: dict = {}
+    for flow, base in results[base_count]["flows"].items():
+        for count, result in results.items():
+            figures = result["flows"].get(flow)
+            if count == base_count or figures is None:
+                continue
+            without = figures.get("system_cpu_ms_per_flow_without_nginx", figures["system_cpu_ms_per_flow"])
+            ratio = figures["system_cpu_ms_per_flow"] / base["system_cpu_ms_per_flow"]
+            ratio_without = without / base["system_cpu_ms_per_flow"]
+            comparison.setdefault(flow, {})[f"{count}/{base_count}"] = {
+                "system_cpu_ratio": ratio, "system_cpu_ratio_without_nginx": ratio_without,
+                "target": SCALING_CPU_RATIO_TARGET, "met_without_nginx": ratio_without <= SCALING_CPU_RATIO_TARGET,
+            }
+    return comparison
+
+
+def print_comparison(results: dict[int, dict], comparison: dict) -> None:
+    """Each flow's figures for every replica count side by side, and the CPU ratios."""
+    counts = list(results)
+    width = 16
+    print(f"\nreplicas side by side ({', '.join(str(count) for count in counts)} copies of each service)")
+    for flow in results[counts[0]]["flows"]:
+        columns = [results[count]["flows"].get(flow) for count in counts]
+        print(f"{FLOWS[flow]:28}" + "".join(f"{f'{count} replica' + ('s' if count > 1 else ''):>{width}}"
+                                            for count in counts))
+
+        def row(label: str, cell) -> None:
+            print(f"{label:28}" + "".join(f"{cell(figures) if figures else '':>{width}}" for figures in columns))
+
+        row("  flows/s", lambda figures: f"{figures['flows_per_s']:.1f}")
+        row("  p50 / p99 ms", lambda figures: f"{figures['p50_ms'] or 0:.0f} / {figures['p99_ms'] or 0:.0f}")
+        row("  errors", lambda figures: str(figures["errors"]))
+        row("  other load, cores", lambda figures: f"{figures['other_load_cores']:.2f}")
+        print("  CPU ms per flow")
+        for part in (part for part in SYSTEM_PARTS if any(figures and part in figures["cpu_ms_per_flow"]
+                                                          for figures in columns)):
+            row(f"    {part}", lambda figures, part=part: f"{figures['cpu_ms_per_flow'].get(part, 0.0):.2f}")
+        row("    = the system", lambda figures: f"{figures['system_cpu_ms_per_flow']:.2f}")
+        row("    = without nginx", lambda figures: "{:.2f}".format(
+            figures.get("system_cpu_ms_per_flow_without_nginx", figures["system_cpu_ms_per_flow"])))
+        for pair, ratio in comparison.get(flow, {}).items():
+            print(f"  system CPU per flow {pair} replicas: {ratio['system_cpu_ratio']:.2f} with nginx, "
+                  f"{ratio['system_cpu_ratio_without_nginx']:.2f} without "
+                  f"(<= {SCALING_CPU_RATIO_TARGET:g} {verdict(ratio['met_without_nginx'])})")
+
+
 def loopback(url: str) -> bool:
     return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
 
@@ -604,6 +702,12 @@ def main() -> int:
                         help="a local PostgreSQL server (default SIMPUL_TEST_POSTGRES, else 127.0.0.1:5432)")
     parser.add_argument("--amqp", default=os.environ.get("SIMPUL_TEST_AMQP") or DEFAULT_AMQP,
                         help="a local RabbitMQ (default SIMPUL_TEST_AMQP, else 127.0.0.1:5672)")
+    parser.add_argument("--replicas", default=[1], type=replica_counts, metavar="N[,N...]",
+                        help="copies of each service, one deployment after the other (default 1; e.g. 1,2 prints "
+                             "them side by side with the ratio of their CPU per flow)")
+    parser.add_argument("--redis", default=os.environ.get("SIMPUL_TEST_REDIS") or DEFAULT_REDIS,
+                        help="a local Redis for the gateways of replicas (default SIMPUL_TEST_REDIS, else "
+                             "127.0.0.1:6379)")
     parser.add_argument("--profile", action="store_true",
                         help="after the measured flows, each once more with py-spy sampling the five services")
     parser.add_argument("--keep", action="store_true", help="keep the temporary dir (the services' logs)")
@@ -616,6 +720,8 @@ def main() -> int:
     if not args.sqlite:
         if not (loopback(args.postgres) and loopback(args.amqp)):
             parser.error("PostgreSQL and RabbitMQ must run on this machine (loopback): their CPU is read from /proc")
+        if max(args.replicas) > 1 and not loopback(args.redis):
+            parser.error("Redis must run on this machine (loopback): its CPU is read from /proc")
         if shutil.which("rabbitmqctl") is None:
             parser.error("rabbitmqctl is needed to add the bench's virtual host (or use --sqlite)")
 
@@ -628,42 +734,63 @@ def main() -> int:
     if args.wait_quiet > 0:
         print(f"bench: machine load before the run {wait_for_quiet_machine(args.wait_quiet):.2f} cores", flush=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    directory = Path(tempfile.mkdtemp(prefix="simpul-bench-system-"))
     mode = "SQLite, events over HTTP" if args.sqlite else "PostgreSQL, RabbitMQ"
+    results: dict[int, dict] = {}
+    for replicas in args.replicas:
+        # A fresh deployment per replica count: databases, virtual host and Redis keys of its own.
+        run_mode = mode if replicas == 1 else f"{mode}, {replicas} replicas of each service behind nginx, Redis"
+        try:
+            result = run_deployment(args, replicas, run_mode, stamp if replicas == 1 else f"{stamp}-{replicas}x")
+        except RuntimeError as error:
+            print(f"bench: {error}", file=sys.stderr)
+            return 1
+        if result is None:
+            return 130
+        results[replicas] = result
+        print_report(result, args)
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"system-{stamp}.json"
+    if list(results) == [1]:
+        path.write_text(json.dumps(results[1], indent=2) + "\n")  # the single-deployment format
+    else:
+        comparison = compare(results)
+        print_comparison(results, comparison)
+        path.write_text(json.dumps({"replicas": {str(count): result for count, result in results.items()},
+                                    "comparison": comparison}, indent=2) + "\n")
+    print(f"\nfull figures: {path.relative_to(ROOT)}")
+    return 1 if any(flow["errors"] for result in results.values() for flow in result["flows"].values()) else 0
+
+
+def run_deployment(args: argparse.Namespace, replicas: int, mode: str, stamp: str) -> dict | None:
+    """Starts the deployment with this many copies of each service, measures it and stops it;
+    None when interrupted. A failure to start or run raises RuntimeError."""
+    directory = Path(tempfile.mkdtemp(prefix=f"simpul-bench-system-{replicas}x-"))
     try:
         with ExitStack() as stack:
             if not args.keep:
                 stack.callback(shutil.rmtree, directory, ignore_errors=True)
-            deployment = Deployment(args, directory, stack)
+            deployment = Deployment(args, directory, stack, replicas)
             try:
-                print(f"bench: starting the five services ({mode}, SMTP on :{deployment.smtp.port})", flush=True)
+                print(f"bench: starting {'the' if replicas == 1 else f'{replicas} copies of each of the'} five "
+                      f"services ({mode}, SMTP on :{deployment.smtp.port})", flush=True)
                 deployment.start()
                 idle = deployment.memory()
                 result = asyncio.run(bench(deployment, args, stamp))
             except BaseException:
-                print(f"-- the services' logs\n{deployment.system.logs()}", file=sys.stderr)
+                print(f"-- the services' logs\n{deployment.logs()}", file=sys.stderr)
                 raise
             finally:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
-        return 130
-    except RuntimeError as error:
-        print(f"bench: {error}", file=sys.stderr)
-        return 1
+        return None
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if args.keep:
             print(f"bench: logs in {directory}", file=sys.stderr)
-    result.update(mode=mode, memory_idle=idle, cores=os.cpu_count(),
-                  args={key: value for key, value in vars(args).items() if key not in ("postgres", "amqp")})
-    print_report(result, args)
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"system-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nfull figures: {path.relative_to(ROOT)}")
-    return 1 if any(flow["errors"] for flow in result["flows"].values()) else 0
-
+    result.update(mode=mode, replicas=replicas, memory_idle=idle, cores=os.cpu_count(),
+                  args={key: value for key, value in vars(args).items() if key not in ("postgres", "amqp", "redis")})
+    return result
 
 if __name__ == "__main__":
     sys.exit(main())

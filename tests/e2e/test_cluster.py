@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-import redis.asyncio
 from simpul.submissions.issuer import LEASE_SECONDS as ISSUE_LEASE_SECONDS
 
 from tests.e2e.conftest import SUMMARY_LINES
@@ -37,6 +36,7 @@ from tests.e2e.notifications.receivers import MailSink, amqp_server, amqp_vhost
 from tests.e2e.test_faults import all_submissions, mails_by_tracking_code
 from tests.e2e.test_foundation import service_body
 from tests.support.api import PublicApi
+from tests.support.cluster import Replicated, redis_env, start_replicated
 from tests.support.databases import POSTGRES_ENV, postgres_server
 from tests.support.databases import TestDatabases as Databases  # not a test class to collect
 from tests.support.nginx import FAIL_TIMEOUT_SECONDS, Nginx, nginx_binary
@@ -72,16 +72,8 @@ ISSUED_WITHIN_SECONDS = ISSUE_LEASE_SECONDS + 15
 
 
 @dataclass
-class Cluster:
-    system: System
-    replicas: dict[str, list[ServiceProcess]]
-    nginx: Nginx
+class Cluster(Replicated):
     mail: MailSink
-
-    def logs(self) -> str:
-        extra = "".join(f"\n\n== {process.log_path.name}\n{process.log_tail()}"
-                        for copies in self.replicas.values() for process in copies[1:])
-        return f"{self.system.logs()}{extra}\n\n== nginx\n{self.nginx.log_tail()}"
 
 
 @pytest.fixture(scope="module")
@@ -99,33 +91,10 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             env["SIMPUL_EVENT_BROKER"] = stack.enter_context(amqp_vhost(amqp_server()))[0]
         if os.environ.get(REDIS_ENV):
             env.update(redis_env(stack, os.environ[REDIS_ENV]))
-        # Every copy's port is known before the first starts: each caller is given all of them.
-        ports = {name: free_ports(REPLICAS[name]) for name in ALL_SERVICES}
-        for name in ALL_SERVICES:
-            env[env_name(name, "URL")] = ",".join(f"http://127.0.0.1:{port}" for port in ports[name])
         databases = Databases(directory)
         stack.callback(lambda: asyncio.run(databases.drop_all()))
-        system = System(directory, databases, extra_env=env)
-        system.ports = {name: ports[name][0] for name in ALL_SERVICES}
-        stack.callback(system.stop)
-        system.start()
-        replicas = {name: [system[name]] for name in ALL_SERVICES}
-        # Later copies join a running system, as after a scale-up.
-        for name in ALL_SERVICES:
-            first = system[name]
-            for number, port in enumerate(ports[name][1:], 2):
-                copy_env = {**first.env, env_name(name, "PORT"): str(port), "SIMPUL_METRICS_PORT": "0"}
-                copy = ServiceProcess(name, port, copy_env, directory / f"{name}-{number}.log")
-                replicas[name].append(copy)
-                stack.callback(copy.stop)
-                copy.start()
-        for copies in replicas.values():
-            for copy in copies[1:]:
-                copy.wait_ready()
-        nginx = Nginx(directory / "nginx", [gateway.url for gateway in replicas["gateway"]])
-        nginx.start()
-        stack.callback(nginx.stop)
-        yield Cluster(system, replicas, nginx, mail)
+        started = start_replicated(directory, databases, REPLICAS, env, stack)
+        yield Cluster(started.system, started.replicas, started.nginx, mail)
 
 
 @dataclass
@@ -343,22 +312,6 @@ def gateways_on_redis(tmp_path_factory) -> Iterator[Gateways]:
         stack.callback(nginx.stop)
         nginx.start()
         yield Gateways([first, second], nginx)
-
-
-def redis_env(stack: ExitStack, server: str) -> dict[str, str]:
-    """The gateways' Redis settings with a key prefix of this test's own, its keys deleted after."""
-    prefix = f"test-cluster-{uuid.uuid4().hex[:12]}"
-    stack.callback(lambda: asyncio.run(forget_keys(server, prefix)))
-    return {"SIMPUL_REDIS_URL": server, "SIMPUL_REDIS_PREFIX": prefix}
-
-
-async def forget_keys(server: str, prefix: str) -> None:
-    client = redis.asyncio.from_url(server)
-    try:
-        async for key in client.scan_iter(match=f"*{prefix}*"):
-            await client.delete(key)
-    finally:
-        await client.aclose()
 
 
 def test_with_redis_both_gateways_count_a_client_once_and_see_its_revocation_within_a_second(gateways_on_redis):

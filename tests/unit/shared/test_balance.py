@@ -6,11 +6,13 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import httpx
 import pytest
 
 from simpul.shared.balance import (
+    CALM_PROBE_FACTOR,
     Balancer,
     Failure,
     Replica,
@@ -90,6 +92,31 @@ async def test_a_replica_failing_readyz_is_ejected_and_returns_when_ready():
         assert balancer.ejected_count() == 0
     finally:
         await balancer.close()
+
+
+async def test_replicas_all_ready_are_probed_at_a_calmer_pace_than_while_one_is_ejected():
+    ready = {"http://127.0.0.1:1": True, "http://127.0.0.1:2": True}
+    probes = Counter()
+
+    async def probe(replica: Replica) -> bool:
+        probes[replica.url] += 1
+        return ready[replica.url]
+
+    balancer = Balancer("catalog", list(ready), probe=probe, probe_seconds=0.05)
+    await balancer.start()
+    try:
+        probes.clear()
+        await asyncio.sleep(0.6)
+        calm = probes["http://127.0.0.1:1"]
+        ready["http://127.0.0.1:2"] = False
+        await asyncio.sleep(0.2)  # the calm round that ejects it
+        probes.clear()
+        await asyncio.sleep(0.6)
+        alert = probes["http://127.0.0.1:1"]
+    finally:
+        await balancer.close()
+    assert calm <= 0.6 / (0.05 * CALM_PROBE_FACTOR) + 1
+    assert alert >= 2 * calm
 
 
 async def test_a_probe_that_hangs_or_raises_means_not_ready():

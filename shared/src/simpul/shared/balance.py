@@ -4,8 +4,9 @@
 `Replica` per base URL, or per address when a name resolves to several (a Kubernetes headless
 Service), re-resolved every `resolve_seconds`. A call goes to the replica with the fewest calls in
 flight (ties taken in turn). A replica that refuses connections, or whose `/readyz` fails, is
-ejected; the background loop probes every replica's `/readyz` every `probe_seconds` and brings
-it back once it answers 200. When every replica is ejected they are still tried: a refusal from
+ejected; the background loop probes every replica's `/readyz` every `probe_seconds` while one is
+ejected and brings it back once it answers 200; while all are ready, at a third of that pace (a
+replica that refuses a connection is ejected by the call that met it anyway). When every replica is ejected they are still tried: a refusal from
 the service is no worse than one from the caller.
 
 `Balancer.call` tries the replicas in that order, each at most once per call: on another one
@@ -33,6 +34,10 @@ log = logging.getLogger("simpul.balance")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENCY_HEADER = "idempotency-key"
 PROBE_SECONDS = 2.0
+# While every replica is ready the probes only confirm it: every caller probing every replica of
+# every service costs each replica a /readyz per caller per round, so with replicas the rounds are
+# spaced out (measured: bench/system.py --replicas 1,2, bench/README.md).
+CALM_PROBE_FACTOR = 3
 RESOLVE_SECONDS = 10.0
 PROBE_TIMEOUT = 1.0
 
@@ -270,7 +275,7 @@ class Balancer:
                 await self.refresh(resolve=resolve)
             except Exception:  # the loop must outlive any one round; the cause goes to the log
                 log.exception("probing the %s replicas failed", self.service)
-            await asyncio.sleep(self._probe_seconds)
+            await asyncio.sleep(self._probe_seconds * (CALM_PROBE_FACTOR if self.ejected_count() == 0 else 1))
 
     async def refresh(self, *, resolve: bool) -> None:
         if resolve:
