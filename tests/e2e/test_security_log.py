@@ -31,12 +31,13 @@ def json_lines(path) -> list[dict]:
 
 
 def eventually_logged(path, request_ids: set[str], timeout: float = 5.0) -> list[dict]:
-    """The log's JSON lines once every one of `request_ids` is in it (a line is written as its
-    answer completes, a moment after the client has it)."""
+    """The log's JSON lines once every one of `request_ids` has its access line in it (written as
+    its answer completes, a moment after the client has it; a security line may come first)."""
     deadline = time.monotonic() + timeout
     while True:
         lines = json_lines(path)
-        if request_ids <= {line.get("request_id") for line in lines} or time.monotonic() > deadline:
+        accessed = {line.get("request_id") for line in lines if "status" in line}
+        if request_ids <= accessed or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
 

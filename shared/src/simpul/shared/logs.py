@@ -87,6 +87,9 @@ def configure_logging(level: str, log_format: str = "text") -> None:
         logger.setLevel(logging.INFO)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # uvicorn's own lines follow the process's level, whatever an earlier uvicorn.Config set.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _clip(value: str | None) -> str | None:
