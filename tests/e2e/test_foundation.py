@@ -140,6 +140,15 @@ def test_protected_calls_need_a_token(api):
     assert garbage.status_code == 401
 
 
+def test_what_the_services_write_is_readable_by_their_user_alone(system, api):
+    api.token(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)  # something written after the start, too
+    written = [path for path in (system.directory / "var").rglob("*")]
+    assert any(path.suffix == ".db" for path in written)
+    exposed = {str(path.relative_to(system.directory)): oct(path.stat().st_mode & 0o777)
+               for path in written if path.stat().st_mode & 0o077}
+    assert exposed == {}
+
+
 def test_service_ports_refuse_calls_without_the_gateway(system):
     for name in ALL_SERVICES[1:]:
         response = httpx.get(f"{system[name].url}/v1/services")

@@ -91,9 +91,12 @@ def sign(keyring: KeyRing, payload: dict, **header) -> str:
         lambda ring: "not.a.jwt",
         lambda ring: "",
         lambda ring: "x" * 5000,
+        lambda ring: sign(ring, claims(exp=int(time.time()) + 901)),
+        lambda ring: sign(ring, claims(iat=int(time.time()) + 3600, exp=int(time.time()) + 3660)),
+        lambda ring: sign(ring, claims(iat="yesterday")),
     ],
     ids=["expired", "audience", "issuer", "no-jti", "typ", "kid", "foreign-key", "hs256", "tampered", "garbage",
-         "empty", "huge"],
+         "empty", "huge", "lifetime-beyond-configured", "issued-in-the-future", "iat-not-a-number"],
 )
 def test_refused_tokens(tokens, keyring, make):
     with pytest.raises(InvalidToken):

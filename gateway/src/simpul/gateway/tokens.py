@@ -16,6 +16,7 @@ from simpul.shared.identity import ASSERTION_ISSUER, ASSERTION_LIFETIME_SECONDS,
 ACCESS_TOKEN_AUDIENCE = "simpul-api"
 # RFC 9068: the header type of a JWT access token, so an assertion can't pass for one.
 ACCESS_TOKEN_TYPE = "at+jwt"
+_CLOCK_SKEW_SECONDS = 60
 _MAX_TOKEN_CHARS = 4096
 _CACHE_LIMIT = 20_000
 
@@ -84,7 +85,14 @@ class AccessTokens:
         client_id = claims["sub"]
         if not isinstance(client_id, str):
             raise InvalidToken("subject")
-        self._remember(token, client_id, float(claims["exp"]))
+        # Signed with our key but living longer than we issue, or issued in the future: not ours
+        # to honour (a key that leaked, or a clock far off).
+        issued, expires = claims["iat"], claims["exp"]
+        if not (isinstance(issued, int | float) and isinstance(expires, int | float)):
+            raise InvalidToken("times")
+        if expires - issued > self.lifetime_seconds or issued > time.time() + _CLOCK_SKEW_SECONDS:
+            raise InvalidToken("lifetime beyond the configured one")
+        self._remember(token, client_id, float(expires))
         return client_id
 
     def _remember(self, token: str, client_id: str, expires: float) -> None:

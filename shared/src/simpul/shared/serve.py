@@ -56,6 +56,9 @@ USAGE_ERROR = 2
 def main(create_app: Callable[[BaseServiceSettings], FastAPI], settings_class: type[BaseServiceSettings],
          commands: Mapping[str, Command] | None = None, argv: list[str] | None = None) -> None:
     """Every service's `__main__`: no argument serves, a first argument names a command."""
+    # Databases, keys, uploads and mail files hold personal data and secrets: readable by this
+    # user alone (0600 files, 0700 directories), whatever the umask the process was started with.
+    os.umask(0o077)
     args = sys.argv[1:] if argv is None else argv
     program = f"python -m simpul.{settings_class.service_name}"
     known: dict[str, Command] = {**without_arguments({"migrate": migrate_command(create_app),
