@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import JSON, DateTime, String, column, insert, select, table
+from sqlalchemy import JSON, String, column, insert, select, table
 
 import simpul.notifications
 from simpul.notifications.commands import COMMANDS
 from simpul.notifications.models import audit, metadata, webhook_subscriptions
 from simpul.notifications.webhooks import new_secret, secret_context
-from simpul.shared.db import create_engine
+from simpul.shared.db import UTCDateTime, create_engine
 from simpul.shared.envelope import KeyEncryptionKeys, new_key_text
 from tests.api.notifications.conftest import applicant, submission_event
 from tests.api.notifications.test_webhooks import deliveries_of, subscribe
@@ -58,8 +58,8 @@ async def test_the_stored_secrets_are_sealed(start, receiver):
 _CLEAR_SUBSCRIPTIONS = table(
     "webhook_subscriptions", column("id", String), column("url", String), column("events", JSON),
     column("owner_role", String), column("tenant", String), column("created_by", String),
-    column("secret", String), column("previous_secret", String), column("previous_secret_expires_at", DateTime),
-    column("created_at", DateTime))
+    column("secret", String), column("previous_secret", String), column("previous_secret_expires_at", UTCDateTime()),
+    column("created_at", UTCDateTime()))
 
 
 async def test_clear_secrets_are_sealed_on_upgrade_and_opened_on_downgrade(databases, monkeypatch):
