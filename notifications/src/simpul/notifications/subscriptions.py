@@ -219,17 +219,23 @@ class Subscriptions:
 
     async def rewrap_secrets(self, keks: KeyEncryptionKeys, actor: str) -> int:
         """Every sealed secret re-wrapped under the current key of `keks`; the subscriptions changed."""
+        def rewrapped(sealed: bytes | None) -> bytes | None:
+            return None if sealed is None else keks.rewrap(sealed)
+
         async with self.database.begin() as session:
-            rows = (await session.execute(select(webhook_subscriptions.c.id, webhook_subscriptions.c.sealed_secret,
-                                                 webhook_subscriptions.c.sealed_previous_secret))).all()
+            # Locked (PostgreSQL; SQLite's writer lock is held from the start): a rotation meanwhile
+            # would otherwise be overwritten with the secret it replaced.
+            rows = (await session.execute(
+                select(webhook_subscriptions.c.id, webhook_subscriptions.c.sealed_secret,
+                       webhook_subscriptions.c.sealed_previous_secret).with_for_update())).all()
             stale = [row for row in rows
                      if not all(keks.is_current(sealed) for sealed in (row.sealed_secret, row.sealed_previous_secret)
                                 if sealed is not None)]
             for row in stale:
                 await session.execute(
                     update(webhook_subscriptions).where(webhook_subscriptions.c.id == row.id)
-                    .values(sealed_secret=keks.rewrap(row.sealed_secret),
-                            sealed_previous_secret=row.sealed_previous_secret and keks.rewrap(row.sealed_previous_secret)))
+                    .values(sealed_secret=rewrapped(row.sealed_secret),
+                            sealed_previous_secret=rewrapped(row.sealed_previous_secret)))
             operator = Identity(subject=actor, role="operator")
             await audit_log.record_all(session, audit, [
                 audit_log.Audited(operator, "webhook.secret_rewrapped", "webhook", row.id) for row in stale])
