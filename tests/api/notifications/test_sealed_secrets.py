@@ -34,6 +34,15 @@ async def _rows(url: str, *columns):
         await engine.dispose()
 
 
+def _opened(keks: KeyEncryptionKeys, rows) -> dict[str, tuple[str, str | None]]:
+    """Subscription id -> its (current, previous) secret opened from the sealed columns."""
+
+    def opened(sealed, subscription_id):
+        return None if sealed is None else keks.open(sealed, secret_context(subscription_id)).decode()
+
+    return {row.id: (opened(row.sealed_secret, row.id), opened(row.sealed_previous_secret, row.id)) for row in rows}
+
+
 async def test_migrations_match_the_models_and_downgrade(databases):
     left = await migrate_down_and_up(await databases.url("notifications"), MIGRATIONS, metadata,
                                      down_to=BEFORE_SEALING)
@@ -81,15 +90,9 @@ async def test_clear_secrets_are_sealed_on_upgrade_and_opened_on_downgrade(datab
     await engine.dispose()
 
     await alembic_to(url, MIGRATIONS, command.upgrade, "head")
-    keks = KeyEncryptionKeys.parse(kek)
     sealed = await _rows(url, webhook_subscriptions.c.id, webhook_subscriptions.c.sealed_secret,
                          webhook_subscriptions.c.sealed_previous_secret)
-
-    def opened(value, subscription_id):
-        return value and keks.open(value, secret_context(subscription_id)).decode()
-
-    assert {row.id: (opened(row.sealed_secret, row.id), opened(row.sealed_previous_secret, row.id))
-            for row in sealed} == secrets
+    assert _opened(KeyEncryptionKeys.parse(kek), sealed) == secrets
 
     await alembic_to(url, MIGRATIONS, command.downgrade, BEFORE_SEALING)
     clear = await _rows(url, _CLEAR_SUBSCRIPTIONS.c.id, _CLEAR_SUBSCRIPTIONS.c.secret,
@@ -118,13 +121,7 @@ def test_rotating_the_key_encryption_key_rewraps_every_secret(start, receiver, c
 
     stored = asyncio.run(_rows(settings.database_url, webhook_subscriptions.c.id, webhook_subscriptions.c.sealed_secret,
                                webhook_subscriptions.c.sealed_previous_secret))
-    only_new = KeyEncryptionKeys.parse(new_kek)
-
-    def opened(value, subscription_id):
-        return value and only_new.open(value, secret_context(subscription_id)).decode()
-
-    assert {row.id: (opened(row.sealed_secret, row.id), opened(row.sealed_previous_secret, row.id))
-            for row in stored} == expected
+    assert _opened(KeyEncryptionKeys.parse(new_kek), stored) == expected
     logged = asyncio.run(_rows(settings.database_url, audit.log.c.actor, audit.log.c.action, audit.log.c.object_id))
     rewrapped = [(row.actor, row.object_id) for row in logged if row.action == "webhook.secret_rewrapped"]
     assert sorted(rewrapped) == sorted(("operator", subscription_id) for subscription_id in expected)
