@@ -1,5 +1,6 @@
 """Webhook signing secrets are kept sealed under the key-encryption key: on create and rotate, by
-the migration that sealed the clear ones (and its downgrade), and re-wrapped by the command."""
+the migration that sealed the clear ones (and its downgrade), and re-wrapped by the command; a
+process holding another key-encryption key does not start."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import JSON, String, column, insert, select, table
 
 import simpul.notifications
+from simpul.notifications.app import create_app
 from simpul.notifications.commands import COMMANDS
 from simpul.notifications.models import audit, metadata, webhook_subscriptions
 from simpul.notifications.webhooks import new_secret, secret_context
 from simpul.shared.db import UTCDateTime, create_engine
-from simpul.shared.envelope import KeyEncryptionKeys, new_key_text
-from tests.api.notifications.conftest import applicant, submission_event
-from tests.api.notifications.test_webhooks import deliveries_of, subscribe
+from simpul.shared.envelope import EnvelopeError, KeyEncryptionKeys, new_key_text
+from tests.api.notifications.conftest import applicant
+from tests.api.notifications.test_webhooks import subscribe
+from tests.support.asgi import running
 from tests.support.migrations import alembic_to, migrate_down_and_up
 
 MIGRATIONS = Path(simpul.notifications.__file__).parent / "migrations"
@@ -62,6 +66,15 @@ async def test_the_stored_secrets_are_sealed(start, receiver):
     for secret, stored in ((rotated.json()["secret"], sealed), (created["secret"], sealed_previous)):
         assert secret.removeprefix("whsec_").encode() not in stored
         assert KeyEncryptionKeys.parse(kek).open(stored, secret_context(subscription_id)).decode() == secret
+
+
+async def test_a_replica_with_another_key_encryption_key_refuses_to_start(start, receiver):
+    async with start(key_encryption_key=new_key_text()) as harness:
+        await subscribe(harness, receiver, applicant("31"))
+        settings = harness.settings
+    with pytest.raises(EnvelopeError, match="does not have"):
+        async with running(create_app(settings.model_copy(update={"key_encryption_key": new_key_text()}))):
+            pass
 
 
 _CLEAR_SUBSCRIPTIONS = table(

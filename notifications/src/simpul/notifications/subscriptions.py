@@ -217,6 +217,16 @@ class Subscriptions:
             await idempotency.settle(session, idempotency.not_replayable())
         return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
 
+    async def check_key_encryption_key(self) -> None:
+        """EnvelopeError when the newest secret does not open here: a replica given another
+        key-encryption key refuses to start rather than fail every delivery."""
+        async with self.read_sessions() as session:
+            newest = (await session.execute(
+                select(webhook_subscriptions.c.id, webhook_subscriptions.c.sealed_secret)
+                .order_by(webhook_subscriptions.c.position.desc()).limit(1))).first()
+        if newest is not None:
+            self.keks.open(newest.sealed_secret, secret_context(newest.id))
+
     async def rewrap_secrets(self, keks: KeyEncryptionKeys, actor: str) -> int:
         """Every sealed secret re-wrapped under the current key of `keks`; the subscriptions changed."""
         def rewrapped(sealed: bytes | None) -> bytes | None:
