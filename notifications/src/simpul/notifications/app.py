@@ -21,7 +21,8 @@ from simpul.shared.envelope import ReloadingKeys, keys_for
 
 
 async def start_workers(app: FastAPI) -> None:
-    """The key-encryption key checked, templates seeded, then the dispatchers and (with a broker) the intake's consumer."""
+    """The key-encryption key checked, templates seeded, then the dispatchers and (with a broker)
+    the intake's consumer."""
     state = app.state
     settings: NotificationsSettings = state.settings
     await state.subscriptions.check_key_encryption_key()
