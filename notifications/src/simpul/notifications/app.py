@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,17 +17,20 @@ from simpul.notifications.subscriptions import Subscriptions
 from simpul.notifications.template_store import TemplateStore
 from simpul.notifications.webhooks import WebhookClient
 from simpul.shared.app import create_service_app
+from simpul.shared.envelope import ReloadingKeys, keys_for
 
 
 async def start_workers(app: FastAPI) -> None:
-    """Templates seeded, then the dispatchers and (with a broker) the intake's consumer."""
+    """The key-encryption key checked, templates seeded, then the dispatchers and (with a broker)
+    the intake's consumer."""
     state = app.state
     settings: NotificationsSettings = state.settings
+    await state.subscriptions.check_key_encryption_key()
     await state.templates.seed()
     state.dispatchers = {
         "email": EmailDispatcher(state.database, settings,
                                  [mailer_for(settings) for _ in range(settings.smtp_connections)]),
-        "webhook": WebhookDispatcher(state.database, settings, WebhookClient(settings)),
+        "webhook": WebhookDispatcher(state.database, settings, WebhookClient(settings), state.keks),
     }
     for dispatcher in state.dispatchers.values():
         dispatcher.worker.start()
@@ -62,6 +66,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
     )
     state = app.state
     state.database = database = Database(state.engine)
+    state.keks = ReloadingKeys(partial(keys_for, settings))
 
     def wake(channels: set[str]) -> None:
         """New deliveries for these channels: their dispatchers (started with the app) take them."""
@@ -70,7 +75,7 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
 
     state.intake = intake = Intake(database, settings, on_work=wake)
     state.inbox = Inbox(state.read_sessions)
-    state.subscriptions = Subscriptions(database, state.read_sessions, settings,
+    state.subscriptions = Subscriptions(database, state.read_sessions, settings, state.keks,
                                         on_change=intake.forget_subscriptions)
     state.templates = TemplateStore(database, state.read_sessions, settings.public_url,
                                     on_change=intake.forget_templates)

@@ -34,8 +34,9 @@ from simpul.notifications.mail import MailDeferred, Mailer, MailRejected, MailUn
 from simpul.notifications.models import DUE, SENDING, deliveries, delivery_attempts, notifications
 from simpul.notifications.models import webhook_subscriptions
 from simpul.notifications.settings import NotificationsSettings
-from simpul.notifications.webhooks import AttemptResult, WebhookClient, sign
+from simpul.notifications.webhooks import AttemptResult, WebhookClient, secret_context, sign
 from simpul.shared.db import utcnow
+from simpul.shared.envelope import ReloadingKeys
 from simpul.shared.worker import Worker, backoff_delay, each
 
 log = logging.getLogger("simpul.notifications.dispatch")
@@ -60,8 +61,9 @@ _RECORD_AND_LOG = insert(delivery_attempts).from_select(
     select(_OUTCOME_CTE.c.id, *(bindparam(f"attempt_{name}", type_=delivery_attempts.c[name].type)
                                 for name in _ATTEMPT_VALUES)))
 _WEBHOOK_TARGETS = (
-    select(deliveries.c.id, notifications.c.payload, webhook_subscriptions.c.url, webhook_subscriptions.c.secret,
-           webhook_subscriptions.c.previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
+    select(deliveries.c.id, notifications.c.payload, webhook_subscriptions.c.id.label("subscription_id"),
+           webhook_subscriptions.c.url, webhook_subscriptions.c.sealed_secret,
+           webhook_subscriptions.c.sealed_previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
            webhook_subscriptions.c.deleted_at)
     .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id)
                  .join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
@@ -261,9 +263,10 @@ class WebhookDispatcher(Dispatcher):
     claimed_columns = (deliveries.c.id, deliveries.c.give_up_at)
 
     def __init__(self, database: Database, settings: NotificationsSettings,
-                 client: WebhookClient) -> None:
+                 client: WebhookClient, keks: ReloadingKeys) -> None:
         super().__init__(database, settings)
         self.client = client
+        self._keks = keks
 
     async def stop(self) -> None:
         await super().stop()
@@ -292,9 +295,12 @@ class WebhookDispatcher(Dispatcher):
             await self._give_up_unattempted(row, "subscription deleted")
             return
         now = utcnow()
-        signing = [target.secret]
-        if target.previous_secret and target.previous_secret_expires_at and target.previous_secret_expires_at > now:
-            signing.append(target.previous_secret)
+        sealed = [target.sealed_secret]
+        if (target.sealed_previous_secret and target.previous_secret_expires_at
+                and target.previous_secret_expires_at > now):
+            sealed.append(target.sealed_previous_secret)
+        context = secret_context(target.subscription_id)
+        signing = [self._keks.open(value, context).decode() for value in sealed]
         body = orjson.dumps(target.payload)
         headers = {
             "content-type": "application/json",

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -148,9 +149,10 @@ webhook_subscriptions = Table(
     Column("owner_role", String(20), nullable=False),
     Column("tenant", String(50), nullable=False),
     Column("created_by", String(200), nullable=False),
-    # Kept to sign deliveries; shown to the client only when created or rotated.
-    Column("secret", String(100), nullable=False),
-    Column("previous_secret", String(100), nullable=True),
+    # Kept to sign deliveries, sealed with the key-encryption key (simpul.shared.envelope);
+    # shown to the client only when created or rotated.
+    Column("sealed_secret", LargeBinary, nullable=False),
+    Column("sealed_previous_secret", LargeBinary, nullable=True),
     Column("previous_secret_expires_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("rotated_at", UTCDateTime(), nullable=True),

@@ -18,10 +18,11 @@ from simpul.notifications.models import audit, webhook_subscriptions
 from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.templates import OFFICIAL_EVENT_TYPES
-from simpul.notifications.webhooks import UrlRefused, check_url, new_secret
+from simpul.notifications.webhooks import UrlRefused, check_url, new_secret, secret_context
 from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.db import advisory_lock_key, utcnow
+from simpul.shared.envelope import KeyEncryptionKeys, ReloadingKeys
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 
@@ -112,10 +113,12 @@ class Subscriptions:
     or deleted, once it is committed."""
 
     def __init__(self, database: Database, read_sessions: async_sessionmaker[AsyncSession],
-                 settings: NotificationsSettings, on_change: Callable[[], None] = lambda: None) -> None:
+                 settings: NotificationsSettings, keks: ReloadingKeys,
+                 on_change: Callable[[], None] = lambda: None) -> None:
         self.database = database
         self.read_sessions = read_sessions
         self.settings = settings
+        self.keks = keks
         self.on_change = on_change
 
     async def create(self, identity: Identity, *, url: str, events: list[str]) -> dict[str, Any]:
@@ -132,9 +135,11 @@ class Subscriptions:
                           errors=[{"field": "url", "message": exc.text.en}]) from exc
         now = utcnow()
         secret = new_secret()
+        subscription_id = str(uuid.uuid4())
         row = {
-            "id": str(uuid.uuid4()), "url": url, "events": list(events), "owner_role": identity.role,
-            "tenant": identity.tenant, "created_by": identity.subject, "secret": secret, "created_at": now,
+            "id": subscription_id, "url": url, "events": list(events), "owner_role": identity.role,
+            "tenant": identity.tenant, "created_by": identity.subject, "created_at": now,
+            "sealed_secret": self.keks.seal(secret.encode(), secret_context(subscription_id)),
         }
         async with self.database.begin() as session:
             await self._hold_tenant_limit(session, identity.tenant)
@@ -204,12 +209,47 @@ class Subscriptions:
             await _find(session, identity, subscription_id)
             await session.execute(
                 update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
-                .values(previous_secret=webhook_subscriptions.c.secret, previous_secret_expires_at=expires,
-                        secret=secret, rotated_at=now))
+                .values(sealed_previous_secret=webhook_subscriptions.c.sealed_secret,
+                        previous_secret_expires_at=expires, rotated_at=now,
+                        sealed_secret=self.keks.seal(secret.encode(), secret_context(subscription_id))))
             await audit_log.record(session, audit, identity, "webhook.secret_rotated", "webhook", subscription_id,
                                    details={"grace_seconds": grace})
             await idempotency.settle(session, idempotency.not_replayable())
         return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
+
+    async def check_key_encryption_key(self) -> None:
+        """EnvelopeError when the newest secret does not open here: a replica given another
+        key-encryption key refuses to start rather than fail every delivery."""
+        async with self.read_sessions() as session:
+            newest = (await session.execute(
+                select(webhook_subscriptions.c.id, webhook_subscriptions.c.sealed_secret)
+                .order_by(webhook_subscriptions.c.position.desc()).limit(1))).first()
+        if newest is not None:
+            self.keks.open(newest.sealed_secret, secret_context(newest.id))
+
+    async def rewrap_secrets(self, keks: KeyEncryptionKeys, actor: str) -> int:
+        """Every sealed secret re-wrapped under the current key of `keks`; the subscriptions changed."""
+        def rewrapped(sealed: bytes | None) -> bytes | None:
+            return None if sealed is None else keks.rewrap(sealed)
+
+        async with self.database.begin() as session:
+            # Locked (PostgreSQL; SQLite's writer lock is held from the start): a rotation meanwhile
+            # would otherwise be overwritten with the secret it replaced.
+            rows = (await session.execute(
+                select(webhook_subscriptions.c.id, webhook_subscriptions.c.sealed_secret,
+                       webhook_subscriptions.c.sealed_previous_secret).with_for_update())).all()
+            stale = [row for row in rows
+                     if not all(keks.is_current(sealed) for sealed in (row.sealed_secret, row.sealed_previous_secret)
+                                if sealed is not None)]
+            for row in stale:
+                await session.execute(
+                    update(webhook_subscriptions).where(webhook_subscriptions.c.id == row.id)
+                    .values(sealed_secret=rewrapped(row.sealed_secret),
+                            sealed_previous_secret=rewrapped(row.sealed_previous_secret)))
+            operator = Identity(subject=actor, role="operator")
+            await audit_log.record_all(session, audit, [
+                audit_log.Audited(operator, "webhook.secret_rewrapped", "webhook", row.id) for row in stale])
+        return len(stale)
 
     async def list_deliveries(self, identity: Identity, subscription_id: str, limit: int, cursor: str | None,
                               status: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -1,4 +1,4 @@
-"""Webhook mechanics: which URLs may be called, secrets, Standard Webhooks signatures, and the
+"""Webhook mechanics: which URLs may be called, secrets (kept sealed), Standard Webhooks signatures, and the
 HTTP client that posts deliveries (aiohttp; redirects are not followed)."""
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ MAX_URL_LENGTH = 2000
 def new_secret() -> str:
     """A Standard Webhooks secret: `whsec_` and 32 random bytes in base64."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def secret_context(subscription_id: str) -> bytes:
+    """What a sealed secret is bound to: its subscription, so that it opens on no other row. The
+    same for the current and the previous secret, since a rotation moves one into the other."""
+    return b"simpul webhook secret " + subscription_id.encode()
 
 
 def sign(signing_secrets: list[str], message_id: str, timestamp: datetime, body: str) -> str:
