@@ -177,8 +177,8 @@ class Issuer:
                 async with self.service.sessions() as session, session.begin():
                     renewed = set((await session.execute(
                         update(issue_jobs)
-                        .where(issue_jobs.c.claim.in_(set(held.values())), issue_jobs.c.done_at.is_(None),
-                               issue_jobs.c.submission_id.in_(held))
+                        .where(issue_jobs.c.claim.in_(sorted(set(held.values()))), issue_jobs.c.done_at.is_(None),
+                               issue_jobs.c.submission_id.in_(sorted(held)))
                         .values(next_attempt_at=self.service.clock() + timedelta(seconds=self.lease_seconds))
                         .returning(issue_jobs.c.submission_id)
                     )).scalars())
