@@ -66,8 +66,9 @@ RETRYABLE = (502, 503, 504)
 REDIS_ENV = "SIMPUL_TEST_REDIS"
 MAIL_WITHIN_SECONDS = 30
 DELIVERY_LEASE_SECONDS = 5
-# A job the killed submissions copy had claimed waits out the issuer's lease before another
-# copy takes it over (then one attempt: the internal client's 2 s connect and 10 s answer).
+# A job the killed submissions copy had claimed waits out the rest of the issuer's lease (no
+# longer renewed) and a poll before another copy takes it over (then one attempt: the internal
+# client's 2 s connect and 10 s answer).
 ISSUED_WITHIN_SECONDS = ISSUE_LEASE_SECONDS + 15
 
 

@@ -7,10 +7,10 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from simpul.shared.internal import InternalClient
-from simpul.submissions.issuer import LEASE_SECONDS, Issuer
+from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import issue_jobs
 from tests.api.submissions.conftest import JPEG, PDF, admin, applicant
 from tests.api.submissions.test_lifecycle import events_of
@@ -99,10 +99,79 @@ async def test_a_job_claimed_by_a_replica_that_died_is_issued_once_its_lease_run
         await dead.client.aclose()
     issuer = harness.app.state.issuer
     assert await issuer.run_once() == 0  # leased to the dead replica
-    harness.clock.advance(timedelta(seconds=LEASE_SECONDS + 1))
+    harness.clock.advance(timedelta(seconds=issuer.lease_seconds + 1))
     assert await issuer.run_once() == 1
     await all_issued(harness, [sid])
     assert [request["submission_id"] for request in harness.signatures.requests] == [sid]
+
+
+# Short enough to run out several times during one slow signing in a test.
+SHORT_LEASE = 0.6
+
+
+async def test_a_dead_claimers_job_is_taken_over_after_the_short_lease(harness):
+    await harness.app.state.issuer.worker.stop()
+    sid = await approved(harness)
+    dead, heir = second_issuer(harness, lease_seconds=SHORT_LEASE), second_issuer(harness, lease_seconds=SHORT_LEASE)
+    try:
+        assert [claim.submission_id for claim in await dead._claim_due()] == [sid]  # then it died: no heartbeat
+        assert await heir.run_once() == 0
+        await asyncio.sleep(SHORT_LEASE + 0.1)
+        assert await heir.run_once() == 1
+    finally:
+        await dead.client.aclose()
+        await heir.client.aclose()
+    await all_issued(harness, [sid])
+    assert [request["submission_id"] for request in harness.signatures.requests] == [sid]
+
+
+async def test_a_live_claimers_job_is_never_taken_over_while_signing_outlasts_the_lease(harness):
+    await harness.app.state.issuer.worker.stop()
+    ids = [await approved(harness) for _ in range(2)]
+    harness.signatures.latency = SHORT_LEASE * 4
+    holder, rival = second_issuer(harness, lease_seconds=SHORT_LEASE), second_issuer(harness, lease_seconds=SHORT_LEASE)
+    try:
+        holding = asyncio.create_task(holder.run_once())
+        while len(harness.signatures.in_flight) < len(ids):
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + SHORT_LEASE * 3
+        while loop.time() < ends:
+            assert await rival.run_once() == 0, "took over a job whose holder is alive"
+            await asyncio.sleep(0.05)
+        assert await holding == 2
+        await asyncio.sleep(SHORT_LEASE)  # the heartbeat has stopped with the jobs
+        assert await rival.run_once() == 0
+    finally:
+        await holder.client.aclose()
+        await rival.client.aclose()
+    await all_issued(harness, ids)
+    assert sorted(request["submission_id"] for request in harness.signatures.requests) == sorted(ids)
+    assert harness.signatures.overlapping == []
+    for sid in ids:
+        assert [e["type"] for e in await events_of(harness, sid)].count("submission.issued") == 1
+        assert (await job(harness, sid)).attempts == 1
+
+
+async def test_a_claimer_that_lost_its_job_does_not_record_its_outcome_over_the_new_holders(harness):
+    await harness.app.state.issuer.worker.stop()
+    harness.signatures.refuse_with = 422
+    harness.signatures.latency = SHORT_LEASE * 2
+    sid = await approved(harness)
+    loser = second_issuer(harness, lease_seconds=SHORT_LEASE)
+    try:
+        attempt = asyncio.create_task(loser.run_once())
+        while not harness.signatures.in_flight:
+            await asyncio.sleep(0.01)
+        async with harness.app.state.sessions() as session, session.begin():  # another replica took it over
+            await session.execute(update(issue_jobs).where(issue_jobs.c.submission_id == sid)
+                                  .values(claim="another-replica"))
+        assert await attempt == 0
+    finally:
+        await loser.client.aclose()
+    taken = await job(harness, sid)
+    assert taken.claim == "another-replica" and taken.done_at is None and taken.failed_at is None
+    assert "issuing" not in (await harness.client.get(f"/v1/submissions/{sid}", headers=admin())).json()
 
 
 async def test_a_refusal_ends_the_job_and_shows_on_the_submission(harness, caplog):

@@ -101,6 +101,7 @@ def create_app(
         retry_base_seconds=settings.issue_retry_base_seconds,
         retry_max_seconds=settings.issue_retry_max_seconds,
         concurrency=settings.issue_concurrency,
+        lease_seconds=settings.issue_lease_seconds,
     )
     app.state.clock = clock
     app.state.surveys = SurveyService(

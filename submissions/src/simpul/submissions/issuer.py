@@ -7,10 +7,14 @@ result. Up to `concurrency` jobs are attempted at once: signatures signs in a po
 and is only used to capacity by several requests in flight. Jobs live in the database, so a
 restart picks up whatever was left.
 
-A job is claimed under a token with a lease of its own (`next_attempt_at` moved LEASE_SECONDS
-ahead), in one transaction that on PostgreSQL skips rows another claimer has locked; a batch
-holds no more jobs than run at once, so every lease covers one attempt. Only the holder of the
-claim records a retry or a failure; recording an issued document is idempotent whoever does it.
+A job is claimed under a token with a short lease (`next_attempt_at` moved `lease_seconds`
+ahead), in one transaction that on PostgreSQL skips rows another claimer has locked. While jobs
+are attempted, a heartbeat extends the leases of all of them every lease/3 in one UPDATE, so a
+signing slower than the lease keeps its job, and a replica that dies loses its jobs to another
+within one lease. A renewal that finds a job's claim gone (the lease ran out anyway, say the
+database was unreachable) stops renewing it. Only the holder of the claim records a retry or a
+failure; recording an issued document is idempotent whoever does it, and signatures makes one
+document per submission however many times it is asked.
 Refusals for good (`simpul.shared.internal.refused_for_good`: the request itself is wrong, say
 a NUL byte in a name) end the job: the submission shows why (`issuing`) and
 `submission.issue_failed` tells the admins. Anything else (5xx, timeouts, no connection) is retried with backoff.
@@ -23,13 +27,16 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
 from sqlalchemy import Integer, bindparam, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from simpul.shared import audit as audit_log
 from simpul.shared.events import stage_event
+from simpul.shared.balance import IDEMPOTENCY_HEADER
 from simpul.shared.identity import Identity
 from simpul.shared.internal import InternalClient, refused_for_good
 from simpul.shared.worker import Worker, backoff_delay, each
@@ -42,9 +49,9 @@ log = logging.getLogger("simpul.submissions.issuer")
 
 # Signatures' own identity in the submission's history: it made the document.
 SIGNATURES_ACTOR = Identity(subject="service:signatures", role="service")
-# How long a claimed job is left alone before another worker may take it over: well past one
-# attempt (the internal client gives up after 2 s connecting and 10 s waiting for an answer).
-LEASE_SECONDS = 60
+# Default of `SIMPUL_SUBMISSIONS_ISSUE_LEASE_SECONDS`: how long a claimed job is left alone after
+# its last renewal before another worker may take it over, i.e. the takeover delay after a crash.
+LEASE_SECONDS = 10.0
 
 
 class IssueFailed(Exception):
@@ -95,9 +102,14 @@ class Issuer:
         retry_base_seconds: float,
         retry_max_seconds: float,
         concurrency: int,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.service = service
         self.client = client
+        self.lease_seconds = lease_seconds
+        # Claim token of every job being attempted now, by submission: what the heartbeat renews.
+        self._held: dict[str, str] = {}
+        self._heartbeat: asyncio.Task | None = None
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
         self.concurrency = concurrency
@@ -111,7 +123,7 @@ class Issuer:
         return sum(await asyncio.gather(*(self._attempt(claim) for claim in await self._claim_due())))
 
     async def _claim_due(self) -> list[Claim]:
-        """Take up to `concurrency` due jobs, each leased for LEASE_SECONDS under one token, with
+        """Take up to `concurrency` due jobs, each leased for `lease_seconds` under one token, with
         what their requests need from their submissions; a crashed worker's jobs are due again
         when their lease runs out."""
         now = self.service.clock()
@@ -123,7 +135,7 @@ class Issuer:
             await session.execute(
                 update(issue_jobs)
                 .where(issue_jobs.c.submission_id.in_([row["submission_id"] for row in due]))
-                .values(claim=token, next_attempt_at=now + timedelta(seconds=LEASE_SECONDS),
+                .values(claim=token, next_attempt_at=now + timedelta(seconds=self.lease_seconds),
                         attempts=issue_jobs.c.attempts + 1)
             )
         return [Claim(row["submission_id"], row["attempts"] + 1, token, _request_body(row)) for row in due]
@@ -131,7 +143,7 @@ class Issuer:
     async def _attempt(self, claim: Claim) -> int:
         """Attempt one claimed job and record the outcome; 1 if it was issued now."""
         try:
-            issued = await self._call_signatures(claim.body)
+            issued = await self._renewed_while(claim, self._call_signatures(claim.body))
         except IssueRefused as exc:
             await self._record_refusal(claim, str(exc))
             return 0
@@ -139,6 +151,45 @@ class Issuer:
             await self._record_retry(claim, f"{type(exc).__name__}: {exc}")
             return 0
         return int(await self.service.record_issued(claim.submission_id, [issued], SIGNATURES_ACTOR))
+
+    async def _renewed_while(self, claim: Claim, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Await `call` with the job's lease renewed by the heartbeat until it ends."""
+        self._held[claim.submission_id] = claim.token
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._renew_leases(), name="simpul-submissions-issue-heartbeat")
+        try:
+            return await call
+        finally:
+            self._held.pop(claim.submission_id, None)
+            if not self._held and self._heartbeat is not None:
+                self._heartbeat.cancel()
+                self._heartbeat = None
+
+    async def _renew_leases(self) -> None:
+        """Every lease/3, move the lease of every held job forward in one UPDATE; a job whose
+        claim is gone is dropped (its outcome is then recorded only if its holder's token allows)."""
+        while self._held:
+            await asyncio.sleep(self.lease_seconds / 3)
+            held = dict(self._held)
+            if not held:
+                return
+            try:
+                async with self.service.sessions() as session, session.begin():
+                    renewed = set((await session.execute(
+                        update(issue_jobs)
+                        .where(issue_jobs.c.claim.in_(sorted(set(held.values()))), issue_jobs.c.done_at.is_(None),
+                               issue_jobs.c.submission_id.in_(sorted(held)))
+                        .values(next_attempt_at=self.service.clock() + timedelta(seconds=self.lease_seconds))
+                        .returning(issue_jobs.c.submission_id)
+                    )).scalars())
+            except (SQLAlchemyError, OSError):  # a missed renewal only shortens the lease: keep beating
+                log.warning("renewing the leases of %d issuing jobs failed", len(held), exc_info=True)
+                continue
+            for submission_id in held.keys() - renewed:
+                if self._held.get(submission_id) == held[submission_id]:
+                    log.warning("the issuing job of %s was taken over by another worker; not renewing it",
+                                submission_id)
+                    del self._held[submission_id]
 
     async def _record_retry(self, claim: Claim, error: str) -> None:
         delay = backoff_delay(claim.attempt, base=self.retry_base_seconds, cap=self.retry_max_seconds)
@@ -188,7 +239,10 @@ class Issuer:
                     claim.submission_id, claim.attempt, reason)
 
     async def _call_signatures(self, body: dict[str, Any]) -> dict[str, Any]:
-        response = await self.client.request("POST", "/internal/documents", json=body)
+        # Signatures makes one document per submission: the key lets the client send the request
+        # again to another replica when the first may have received it.
+        response = await self.client.request("POST", "/internal/documents", json=body,
+                                             headers={IDEMPOTENCY_HEADER: f"issue-{body['submission_id']}"})
         if refused_for_good(response.status_code):
             raise IssueRefused(_refusal(response))
         if response.status_code not in (200, 201):

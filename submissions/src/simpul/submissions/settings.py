@@ -32,6 +32,10 @@ class SubmissionsSettings(BaseServiceSettings, ObjectStorageSettings):
     # Jobs attempted at once. Signatures signs in a process pool (a worker per core by default):
     # a few requests in flight per worker keep it busy while answers travel.
     issue_concurrency: int = Field(default=8, ge=1, le=64, validation_alias="SIMPUL_SUBMISSIONS_ISSUE_CONCURRENCY")
+    # A claimed job's lease, renewed every third of it while the job is attempted: how soon
+    # another replica takes over the jobs of one that died.
+    issue_lease_seconds: float = Field(default=10.0, ge=0.3, le=300.0,
+                                       validation_alias="SIMPUL_SUBMISSIONS_ISSUE_LEASE_SECONDS")
 
     # Satisfaction and complaints (UU 25/2009; PermenPANRB 14/2017; LAPOR! deadlines).
     # No IKM is shown for fewer respondents than this, so a small group's answers stay private.
