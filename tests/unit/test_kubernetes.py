@@ -323,7 +323,7 @@ def test_each_service_has_a_migration_job_with_its_image_and_database(services_b
     assert not of_kind(services_build, "Job")
 
 
-@pytest.mark.parametrize("name", ["gateway", "signatures"])
+@pytest.mark.parametrize("name", ["gateway", "signatures", "notifications"])
 def test_every_copy_and_migration_that_seals_keys_has_the_one_key_encryption_key(services_build, migrate_build, name):
     """Replicas that made keys of their own would refuse each other's signing keys."""
     for workload in (only(services_build, "Deployment", name), only(migrate_build, "Job", f"{name}-migrate")):
