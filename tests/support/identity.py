@@ -8,7 +8,7 @@ import time
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from simpul.shared.identity import ASSERTION_HEADER, ASSERTION_ISSUER, audience_for
+from simpul.shared.identity import ASSERTION_HEADER, ASSERTION_ISSUER, Official, audience_for
 
 TEST_INTERNAL_SECRET = "test-internal-secret-0123456789abcdef"
 _KID = "test-key"
@@ -21,7 +21,8 @@ def jwks_json() -> str:
     return json.dumps({"keys": [jwk]})
 
 
-def assertion(service: str, role: str, tenant: str | None = None, subject: str | None = None) -> str:
+def assertion(service: str, role: str, tenant: str | None = None, subject: str | None = None,
+              official: Official | None = None) -> str:
     now = int(time.time())
     claims = {
         "iss": ASSERTION_ISSUER,
@@ -33,12 +34,15 @@ def assertion(service: str, role: str, tenant: str | None = None, subject: str |
     }
     if tenant is not None:
         claims["tenant"] = tenant
+    if official is not None:
+        claims["official"] = official.claims()
     return jwt.encode(claims, _PRIVATE_KEY, algorithm="ES256", headers={"kid": _KID})
 
 
-def as_role(service: str, role: str, tenant: str | None = None, subject: str | None = None) -> dict[str, str]:
-    """Headers of a call the gateway forwards for a client with this role and tenant."""
-    return {ASSERTION_HEADER: assertion(service, role, tenant, subject)}
+def as_role(service: str, role: str, tenant: str | None = None, subject: str | None = None,
+            official: Official | None = None) -> dict[str, str]:
+    """Headers of a call the gateway forwards for a client with this role and tenant (and official)."""
+    return {ASSERTION_HEADER: assertion(service, role, tenant, subject, official)}
 
 
 def anonymous(service: str) -> dict[str, str]:

@@ -38,12 +38,42 @@ def audience_for(service_name: str) -> str:
     return f"simpul:{service_name}"
 
 
+OFFICIAL_ROLES = ("verifier", "reviewer", "signer", "treasurer")
+
+
+@dataclass(frozen=True)
+class Official:
+    """A named official of a unit an officer token acts as (the gateway vouches for it)."""
+
+    id: str
+    nip: str
+    name: str
+    position: str
+    roles: tuple[str, ...] = ()
+
+    def claims(self) -> dict[str, Any]:
+        return {"id": self.id, "nip": self.nip, "name": self.name, "position": self.position,
+                "roles": list(self.roles)}
+
+    @classmethod
+    def from_claims(cls, claims: Any) -> Official:
+        if not isinstance(claims, dict):
+            raise AssertionRefused("malformed official")
+        try:
+            roles = tuple(str(role) for role in claims.get("roles", ()))
+            return cls(id=str(claims["id"]), nip=str(claims["nip"]), name=str(claims["name"]),
+                       position=str(claims["position"]), roles=roles)
+        except (KeyError, TypeError) as exc:
+            raise AssertionRefused("malformed official") from exc
+
+
 @dataclass(frozen=True)
 class Identity:
     subject: str
     role: str
     tenant: str | None = None
     name: str | None = None
+    official: Official | None = None
 
     @property
     def is_anonymous(self) -> bool:
@@ -55,6 +85,8 @@ class Identity:
             claims["tenant"] = self.tenant
         if self.name is not None:
             claims["name"] = self.name
+        if self.official is not None:
+            claims["official"] = self.official.claims()
         return claims
 
 
@@ -160,6 +192,7 @@ class AssertionVerifier:
             role=claims["role"],
             tenant=claims.get("tenant"),
             name=claims.get("name"),
+            official=Official.from_claims(claims["official"]) if claims.get("official") is not None else None,
         )
         self._verified[token] = (identity, float(claims["exp"]))
         if len(self._verified) > 4096:

@@ -34,6 +34,14 @@ class Applicant(_Internal):
     agency: Short | None = None
 
 
+class DecidingOfficial(_Internal):
+    """The official who decided and signs: names the PDF and picks a remote signing credential."""
+
+    nip: Annotated[SingleLineText, Field(pattern=r"^[0-9]{18}$")]
+    name: Short
+    position: Short
+
+
 class IssueRequest(_Internal):
     submission_id: Annotated[SingleLineText, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     tracking_code: Annotated[SingleLineText, Field(min_length=1, max_length=64)]
@@ -47,6 +55,7 @@ class IssueRequest(_Internal):
     data: PlainJson = Field(default_factory=dict)
     approved_at: datetime
     approved_by: Annotated[SingleLineText, Field(max_length=200)] | None = None
+    official: DecidingOfficial | None = None
     note: Long | None = None
 
     @field_validator("approved_at")
