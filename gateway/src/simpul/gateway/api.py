@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from simpul.gateway import docs as docs_pages
 
 from simpul.gateway.oauth import FORM_TYPE, NO_STORE, OAuthError, grant
 from simpul.gateway.openapi import PROBLEM_SCHEMA, OpenApiAggregator, problem_doc
@@ -53,6 +54,7 @@ CREATE_ERRORS = {
 }
 CLIENT_ID_PATH = Path(max_length=64, description="The client's id")
 require_admin = require_roles("admin")
+NO_SUCH_ASSET = Text("Berkas dokumentasi ini tidak ada.", "There is no such documentation file.")
 NOT_READY = Text("Gateway belum siap.", "The gateway is not ready.")
 
 TOKEN_REQUEST = {
@@ -199,9 +201,29 @@ async def openapi(request: Request) -> Response:
     return Response(await openapi_of(request).document(), media_type="application/json")
 
 
+@router.get("/", include_in_schema=False)
+async def home() -> Response:
+    return RedirectResponse("/docs", status_code=302)
+
+
 @router.get("/docs", include_in_schema=False)
-async def docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="Simpul API")
+async def swagger_ui() -> HTMLResponse:
+    return HTMLResponse(docs_pages.SWAGGER_PAGE, headers=docs_pages.PAGE_HEADERS)
+
+
+@router.get("/redoc", include_in_schema=False)
+async def redoc() -> HTMLResponse:
+    return HTMLResponse(docs_pages.REDOC_PAGE, headers=docs_pages.PAGE_HEADERS)
+
+
+@router.get(docs_pages.ASSETS_PATH + "/{name}", include_in_schema=False)
+async def docs_asset(request: Request, name: str) -> Response:
+    found = docs_pages.asset(name)
+    if found is None:
+        language = request_language(request)
+        return problem_response(404, NO_SUCH_ASSET.render(language), language, slug="not-found")
+    path, media_type = found
+    return FileResponse(path, media_type=media_type, headers=docs_pages.ASSET_HEADERS)
 
 
 @router.get("/healthz", include_in_schema=False)
