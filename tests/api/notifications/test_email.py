@@ -139,3 +139,33 @@ async def test_starttls_and_login_and_the_password_never_shows(start, tmp_path, 
         assert "sandi" not in caplog.text
     finally:
         sink.stop()
+
+
+async def test_mail_reads_as_text_and_links_to_the_tracking_page(harness, mail):
+    plain = submission_event(name="Siti Rahma")
+    accented = submission_event(name="Ñoño Łukasz", language="en", email="nono@x.id")
+    await harness.send(plain, accented)
+    await harness.eventually(lambda: mail.count() == 2, message="mail did not arrive")
+    by_recipient = {message["To"]: (message, raw) for message, raw in zip(mail.received(), mail.raw(), strict=True)}
+    public_url = harness.settings.public_url.rstrip("/")
+
+    message, raw = by_recipient["siti@example.id"]
+    code = plain["data"]["tracking_code"]
+    track_url = f"{public_url}/v1/track/{code}"
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    source = raw.decode("ascii")
+    # What `cat` shows: the text as written, the link whole, nothing base64.
+    assert "base64" not in source and "Content-Transfer-Encoding: 7bit" in source
+    assert "Yth. Siti Rahma," in source and f"Pantau statusnya di {track_url}\r\n" in source
+    assert f'<a href="{track_url}">' in source
+    # (The parser keeps the wire's CRLF line ends in a 7bit part; a mail client shows lines.)
+    assert f"{track_url}\r\n" in message.get_body(("plain",)).get_content()
+
+    message, raw = by_recipient["nono@x.id"]
+    source = raw.decode("ascii")
+    assert "Content-Transfer-Encoding: quoted-printable" in source and "base64" not in source
+    assert "Dear =C3=91o=C3=B1o =C5=81ukasz," in source
+    assert f"Follow its status at {public_url}/v1/track/{accented['data']['tracking_code']}" in source
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n").startswith("Dear Ñoño Łukasz,\n")
+    assert "Ñoño Łukasz" in message.get_body(("html",)).get_content()

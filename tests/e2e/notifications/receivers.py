@@ -83,6 +83,11 @@ class MailSink:
             self._parsed.extend(email.message_from_bytes(content, policy=email.policy.default) for content in raw)
             return list(self._parsed)
 
+    def raw(self) -> list[bytes]:
+        """The messages as they arrived, bytes a person would see with `cat`."""
+        with self._lock:
+            return list(self._raw)
+
     def count(self) -> int:
         with self._lock:
             return len(self._raw)

@@ -196,7 +196,8 @@ def test_a_message_carries_any_language_safely():
     assert message["Subject"] == subject
     assert message["From"].addresses[0].display_name == "Layanan Terpadu Ñ"
     assert message["Content-Language"] == "id" and message["Auto-Submitted"] == "auto-generated"
-    assert message.get_body(("plain",)).get_content() == "Yth. Ñoño,\nSalam"
+    # Lines end in CRLF on the wire, which the parser keeps in a quoted-printable part.
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Yth. Ñoño,\nSalam"
     assert message.get_body(("html",)).get_content() == "<p>Ñoño &amp; co</p>"
 
 

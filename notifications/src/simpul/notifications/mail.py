@@ -8,8 +8,8 @@ message later) or rejected it for good (fail the message).
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
+import quopri
 import socket
 import ssl
 import time
@@ -67,8 +67,16 @@ def _encoded_header(value: str) -> str:
 
 
 def _part(content_type: str, body: str) -> str:
-    encoded = base64.encodebytes(body.encode("utf-8")).decode("ascii")
-    return f'Content-Type: {content_type}; charset="utf-8"\nContent-Transfer-Encoding: base64\n\n{encoded}'
+    """One part, as a person opening the .eml (or a mail client's source view) can read it:
+    plain 7bit when the text is ASCII in lines SMTP carries, quoted-printable otherwise (only
+    the other characters are encoded). Never base64, and the message stays ASCII on the wire."""
+    if body.isascii() and all(len(line) <= 998 and "\r" not in line for line in body.split("\n")):
+        encoding, encoded = "7bit", body
+    else:
+        encoding, encoded = "quoted-printable", quopri.encodestring(body.encode("utf-8")).decode("ascii")
+    if not encoded.endswith("\n"):
+        encoded += "\n"
+    return f'Content-Type: {content_type}; charset="utf-8"\nContent-Transfer-Encoding: {encoding}\n\n{encoded}'
 
 
 @lru_cache(maxsize=8)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import StrictUndefined, Template, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -150,7 +151,9 @@ def context_for(event_type: str, data: dict[str, Any], *, event_id: str, occurre
     context["to_status"] = data.get("to")
     context["issued_documents"] = data.get("issued_documents") or []
     tracking_code = data.get("tracking_code")
-    context["track_url"] = f"{public_url.rstrip('/')}/v1/track/{tracking_code}" if tracking_code else None
+    # A browser opening this URL gets the tracking page (HTML), an API client the JSON.
+    context["track_url"] = (f"{public_url.rstrip('/')}/v1/track/{quote(str(tracking_code), safe='')}"
+                            if tracking_code else None)
     context["event"] = {"id": event_id, "type": event_type, "occurred_at": occurred_at}
     context["language"] = language
     return context

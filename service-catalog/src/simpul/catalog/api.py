@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from simpul.shared.identity import Identity, current_identity, require_roles
+from simpul.shared.pages import wants_html
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import PROBLEM_CONTENT_TYPE, request_language
+from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, request_language
 
+from simpul.catalog import pages
 from simpul.catalog.documents import Listing, Served, service_path
 from simpul.catalog.schemas import (
     CATEGORY_PATTERN,
@@ -30,6 +33,8 @@ from simpul.catalog.service import Catalogue
 # Public data: shared caches may keep it briefly; clients revalidate with the ETag after that.
 # (Admins' answers, drafts among them, are no-store: simpul.shared.nostore.)
 PUBLIC_CACHE = "public, max-age=60"
+# Browsers get HTML at the same URLs (pages.py): caches keep the two apart.
+VARY = "Accept, Accept-Language"
 
 _PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -86,7 +91,7 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 
 def document_response(request: Request, served: Served) -> Response:
-    headers = {"ETag": served.etag, "Cache-Control": PUBLIC_CACHE}
+    headers = {"ETag": served.etag, "Cache-Control": PUBLIC_CACHE, "Vary": VARY}
     if etag_matches(request.headers.get("if-none-match"), served.etag):
         return Response(status_code=304, headers=headers)
     return Response(served.body, media_type="application/json", headers=headers)
@@ -99,9 +104,9 @@ def written_response(served: Served, status_code: int = 200, location: str | Non
     return Response(served.body, status_code=status_code, media_type="application/json", headers=headers)
 
 
-def listing_response(listing: Listing) -> Response:
+def listing_response(listing: Listing, headers: dict[str, str] | None = None) -> Response:
     body = b'{"items":[' + b",".join(listing.items) + b'],"next_cursor":' + orjson.dumps(listing.next_cursor) + b"}"
-    return Response(body, media_type="application/json")
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get(
@@ -120,10 +125,30 @@ async def list_services(
     page: tuple[int, str | None] = Depends(page_params),
 ) -> Response:
     limit, cursor = page
-    listing = await catalogue_of(request).list_services(
-        current_identity(request), limit=limit, cursor=cursor, unit=unit, category=category, q=q, status=status
+    catalogue = catalogue_of(request)
+    identity = current_identity(request)
+    listing = await catalogue.list_services(
+        identity, limit=limit, cursor=cursor, unit=unit, category=category, q=q, status=status
     )
-    return listing_response(listing)
+    if not wants_html(request):
+        return listing_response(listing, {"Vary": VARY})
+    # The filters offer the units and categories of what is published (one page of the largest size).
+    everything = await catalogue.list_services(identity, limit=200, cursor=None, unit=None, category=None, q=None,
+                                               status=None)
+    offered = [orjson.loads(item) for item in everything.items]
+    next_url = None
+    if listing.next_cursor:
+        query = {key: value for key, value in request.query_params.items() if key != "cursor"}
+        next_url = "/v1/services?" + urlencode({**query, "cursor": listing.next_cursor})
+    return pages.pages.render(
+        request,
+        "catalogue_list.html",
+        services=[orjson.loads(item) for item in listing.items],
+        filters={"q": q, "unit": unit, "category": category},
+        units=sorted({service["unit"] for service in offered}),
+        categories=sorted({service["category"] for service in offered}),
+        next_url=next_url,
+    )
 
 
 @router.post(
@@ -145,8 +170,15 @@ async def create_service(request: Request, body: ServiceCreate, actor: Identity 
     responses={200: _ok(ServiceDocument, "The service standard"), 304: {"description": "Not modified"}, **NOT_FOUND},
 )
 async def get_service(request: Request, code: str) -> Response:
-    served = await catalogue_of(request).current(current_identity(request), code)
-    return document_response(request, served)
+    if not wants_html(request):
+        return document_response(request, await catalogue_of(request).current(current_identity(request), code))
+    try:
+        served = await catalogue_of(request).current(current_identity(request), code)
+    except Problem as problem:
+        if problem.status == 404:
+            return pages.pages.not_found(request)
+        raise
+    return pages.pages.render(request, "catalogue_service.html", service=orjson.loads(served.body))
 
 
 @router.put(

@@ -8,7 +8,9 @@ from starlette.responses import Response
 
 from simpul.shared.identity import Identity
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import request_language
+from simpul.shared.pages import wants_html
+from simpul.shared.problems import Problem, request_language
+from simpul.submissions import pages
 from simpul.submissions.receipt import receipt_pdf
 from simpul.submissions.responses import FILE_RESPONSES, PROBLEM, download, incoming_file, json, roles, statuses
 from simpul.submissions.schemas import (
@@ -204,4 +206,12 @@ async def receipt(submission_id: str, request: Request, identity: Identity = Dep
 @router.get("/v1/track/{tracking_code}", response_model=Tracking, responses={404: PROBLEM}, summary="Public tracking")
 async def track(tracking_code: str, request: Request) -> Response:
     # Open to every caller, anonymous included: the answer carries no personal data.
-    return json(await submissions_of(request).track(tracking_code))
+    if not wants_html(request):
+        return json(await submissions_of(request).track(tracking_code), headers={"Vary": pages.VARY})
+    try:
+        tracking = await submissions_of(request).track(tracking_code)
+    except Problem as problem:
+        if problem.status == 404:
+            return pages.pages.not_found(request)
+        raise
+    return pages.pages.render(request, "track.html", tracking=tracking, **pages.tracking_context(tracking, request))

@@ -181,6 +181,7 @@ class Tracking(BaseModel):
     status: Status
     service_code: str
     service_name: str
+    sla_working_days: int | None = None
     submitted_at: datetime | None
     due_at: datetime | None
     updated_at: datetime

@@ -144,6 +144,7 @@ def tracking_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
         "status": row["status"],
         "service_code": row["service_code"],
         "service_name": row["service_name"],
+        "sla_working_days": row["sla_working_days"],
         "submitted_at": row["submitted_at"],
         "due_at": row["due_at"],
         "updated_at": row["updated_at"],

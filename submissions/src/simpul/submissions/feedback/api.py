@@ -12,7 +12,9 @@ from starlette.responses import Response
 from simpul.shared.identity import Identity
 from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
+from simpul.shared.pages import page_language
 from simpul.shared.problems import Problem, Text, request_language
+from simpul.submissions import pages
 from simpul.submissions.feedback.complaints import ComplaintService
 from simpul.submissions.feedback.periods import ReportPeriod
 from simpul.submissions.feedback.reports import PerformanceService, as_csv
@@ -36,10 +38,12 @@ router = APIRouter()
 
 JSON = "application/json"
 CSV = "text/csv"
+HTML = ("text/html", "application/xhtml+xml")
 # Public figures change slowly; a minute of caching spares the database a crowd of readers.
 REPORT_CACHE = {"Cache-Control": "public, max-age=60"}
 NOT_ACCEPTABLE = Text(
-    "Laporan tersedia sebagai application/json atau text/csv.", "The report is available as application/json or text/csv."
+    "Laporan tersedia sebagai application/json, text/csv atau text/html.",
+    "The report is available as application/json, text/csv or text/html."
 )
 ATTACHMENT_BODY = {
     "requestBody": {
@@ -125,10 +129,17 @@ async def get_survey(submission_id: str, request: Request, identity: Identity = 
     summary="Community satisfaction index (IKM, PermenPANRB 14/2017) over a period",
 )
 async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
+    html = preferred(request.headers.get("accept"), {"json": (JSON, "application/*"), "html": HTML}, "json") == "html"
+    language = page_language(request) if html else request_language(request)
     body = await surveys_of(request).report(
-        scope.period, service_code=scope.service_code, unit=scope.unit, language=request_language(request)
+        scope.period, service_code=scope.service_code, unit=scope.unit, language=language
     )
-    return json(body, headers=REPORT_CACHE)
+    if html:
+        return pages.pages.render(
+            request, "ikm.html", report=body, filters=_filters(scope), elements=pages.elements_chart(body, language),
+            per_service=pages.ikm_chart(body["services"] or [], language),
+        )
+    return json(body, headers={**REPORT_CACHE, "Vary": pages.VARY})
 
 
 @router.get(
@@ -138,13 +149,17 @@ async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope
     summary="Service performance per service over a period (JSON, or CSV with Accept: text/csv)",
 )
 async def performance_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
-    form = preferred(request.headers.get("accept"), {"json": (JSON,), "csv": (CSV,)}, "json")
+    form = preferred(request.headers.get("accept"), {"json": (JSON,), "csv": (CSV,), "html": HTML}, "json")
     if form is None:
         raise Problem(406, NOT_ACCEPTABLE, slug="not-acceptable")
     period = scope.period
+    language = page_language(request) if form == "html" else request_language(request)
     report = await performance_of(request).report(
-        period, service_code=scope.service_code, unit=scope.unit, language=request_language(request)
+        period, service_code=scope.service_code, unit=scope.unit, language=language
     )
+    if form == "html":
+        return pages.pages.render(request, "performance.html", report=report, filters=_filters(scope),
+                                  sla=pages.sla_chart(report, language))
     if form == "csv":
         name = f"performance-{period.first_day.isoformat()}-{period.last_day.isoformat()}.csv"
         return Response(
@@ -152,7 +167,11 @@ async def performance_report(request: Request, scope: ReportScope = Depends(repo
             media_type="text/csv; charset=utf-8",
             headers={**REPORT_CACHE, "Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept"},
         )
-    return json(report, headers={**REPORT_CACHE, "Vary": "Accept"})
+    return json(report, headers={**REPORT_CACHE, "Vary": pages.VARY})
+
+
+def _filters(scope: ReportScope) -> dict[str, str | None]:
+    return {"unit": scope.unit, "service_code": scope.service_code}
 
 
 # -- complaints ------------------------------------------------------------------------------------
