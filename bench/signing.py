@@ -242,7 +242,7 @@ def content(number: int, verify_base: str) -> DocumentContent:
         validity=None, service_name="Izin Perjalanan ke Luar Negeri", service_code="IZIN-LN-KDH",
         service_version="3", unit="KDN-PFK", tracking_code=f"SPL-{number:08d}",
         applicant_name="Pemerintah Provinsi DKI Jakarta", applicant_agency=None,
-        fields=tuple(flatten_fields(DATA)), note=None, approved_by="officer-bench",
+        fields=tuple(flatten_fields(DATA)), note=None,
         issued_at=datetime.now(UTC), signer_name="Simpul KDN-PFK", verify_url=f"{verify_base}/v1/verify/{document_id}",
     )
 

@@ -9,7 +9,7 @@ import pytest
 
 from simpul.gateway.clients import tenant_is_valid
 from simpul.gateway.hashing import hash_secret, verify_secret
-from simpul.gateway.oauth import OAuthError, client_credentials
+from simpul.gateway.oauth import OAuthError, TokenRequest, client_credentials
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.routing import ROUTES, has_dot_segment, service_for
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
@@ -197,12 +197,12 @@ def basic(client_id: str, secret: str) -> str:
 
 def test_credentials_from_the_form():
     body = b"grant_type=client_credentials&client_id=abc&client_secret=s%2Bcret"
-    assert client_credentials(FORM, body, None) == ("abc", "s+cret")
+    assert client_credentials(FORM, body, None) == TokenRequest("abc", "s+cret")
 
 
 def test_credentials_from_basic_are_form_decoded():
     body = b"grant_type=client_credentials"
-    assert client_credentials(f"{FORM}; charset=utf-8", body, basic("abc", "s%2Bcret")) == ("abc", "s+cret")
+    assert client_credentials(f"{FORM}; charset=utf-8", body, basic("abc", "s%2Bcret")) == TokenRequest("abc", "s+cret")
 
 
 @pytest.mark.parametrize(
@@ -227,3 +227,9 @@ def test_bad_token_requests(content_type, body, authorization, status, error):
     with pytest.raises(OAuthError) as raised:
         client_credentials(content_type, body, authorization)
     assert (raised.value.status, raised.value.error) == (status, error)
+
+
+def test_token_request_carries_the_official_nip():
+    body = b"grant_type=client_credentials&client_id=abc&client_secret=s&official=198503142010011002"
+    assert client_credentials(FORM, body, None).official == "198503142010011002"
+    assert client_credentials(FORM, b"grant_type=client_credentials&official=1", basic("abc", "s")).official == "1"

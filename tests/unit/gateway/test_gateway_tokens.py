@@ -42,8 +42,8 @@ def test_an_access_token_carries_the_client_and_verifies_with_the_published_keys
     claims = jwt.decode(token, public_key_for(keyring, token), algorithms=["ES256"], audience=ACCESS_TOKEN_AUDIENCE)
     assert claims["sub"] == "cli_1" and claims["role"] == "applicant" and claims["tenant"] == "31"
     assert claims["iss"] == ISSUER and claims["exp"] - claims["iat"] == 900 and claims["jti"]
-    assert tokens.verify(token) == "cli_1"
-    assert tokens.verify(token) == "cli_1"  # the cached path
+    assert tokens.verify(token) == ("cli_1", None)
+    assert tokens.verify(token) == ("cli_1", None)  # the cached path
 
 
 def test_jwks_lists_every_key_with_its_thumbprint(keyring):
@@ -106,7 +106,7 @@ def test_refused_tokens(tokens, keyring, make):
 def test_a_cached_token_still_expires(tokens, keyring):
     expires = int(time.time()) + 2
     token = sign(keyring, claims(exp=expires))
-    assert tokens.verify(token) == "cli_1"
+    assert tokens.verify(token) == ("cli_1", None)
     time.sleep(expires - time.time() + 0.1)
     with pytest.raises(InvalidToken):
         tokens.verify(token)

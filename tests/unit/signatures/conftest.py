@@ -120,7 +120,6 @@ def content(**overrides) -> DocumentContent:
         fields=tuple(flatten_fields({"nama": "Dr. Siti Nurhaliza Đặng", "negara_tujuan": "Jepang",
                                      "tanggal_berangkat": "2026-12-01", "jumlah_peserta": 12500})),
         note="Harap melapor sepulang perjalanan.",
-        approved_by="officer-KDN-PFK",
         issued_at=datetime(2026, 11, 23, 3, 30, tzinfo=UTC),
         signer_name="Simpul KDN-PFK",
         verify_url=f"{PUBLIC_URL}/v1/verify/{DOCUMENT_ID}",

@@ -69,6 +69,9 @@ TOKEN_REQUEST = {
                         "grant_type": {"type": "string", "enum": ["client_credentials"]},
                         "client_id": {"type": "string", "description": "unless sent with HTTP Basic"},
                         "client_secret": {"type": "string", "description": "unless sent with HTTP Basic"},
+                        "official": {"type": "string", "pattern": "^[0-9]{18}$",
+                                     "description": "officer clients: the NIP of an active official of the "
+                                                    "unit the token is to act as"},
                     },
                 }
             }
@@ -101,6 +104,7 @@ async def token(request: Request) -> Response:
     try:
         issued = await grant(
             gateway.clients,
+            gateway.officials,
             gateway.registry,
             gateway.tokens,
             content_type=request.headers.get("content-type"),

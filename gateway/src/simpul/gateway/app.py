@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from simpul.gateway.api import router
+from simpul.gateway.officials_api import router as officials_router
 from simpul.gateway.front import GatewayFront
 from simpul.gateway.models import audit, idempotency
 from simpul.gateway.openapi import OpenApiAggregator
@@ -98,6 +99,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
 
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(officials_router)
     app.include_router(audit_router(settings.service_name))
     # FastAPI's own stack, innermost first: routes <- crash boundary <- idempotency <- metrics.
     app.add_middleware(IdempotencyMiddleware, engine=engine, table=idempotency,

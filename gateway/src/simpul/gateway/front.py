@@ -169,13 +169,18 @@ class GatewayFront:
 
     async def _authenticate(self, token: bytes, scope: Scope) -> ClientView | None:
         try:
-            client_id = self.tokens.verify(token.decode("ascii"))
+            client_id, official_id = self.tokens.verify(token.decode("ascii"))
         except InvalidToken as exc:
             security_event("token_rejected", str(exc), scope)
             return None
         except UnicodeDecodeError:
             security_event("token_rejected", "not ascii", scope)
             return None
+        if official_id is not None:
+            view = await self.registry.resolve_acting(client_id, official_id)
+            if view is None:
+                security_event("token_rejected", "client revoked or official inactive", scope, client=client_id)
+            return view
         view = self.registry.get(client_id)
         if view is None:
             view = await self.registry.resolve(client_id)

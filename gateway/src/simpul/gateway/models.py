@@ -1,8 +1,8 @@
-"""The gateway's own tables: API clients, their audit history, token signing keys."""
+"""The gateway's own tables: API clients, their audit history, token signing keys, units' officials."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
 
 from simpul.shared.db import UTCDateTime
 from simpul.shared.audit import audit_tables
@@ -69,3 +69,47 @@ signing_key_events = Table(
 
 idempotency = idempotency_table(metadata)
 audit = audit_tables(metadata)
+
+# A unit's named officials (NIP, name, position, roles): an officer token may act as one. Never
+# deleted: deactivation keeps the row and its history.
+officials = Table(
+    "officials",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("unit", String(64), nullable=False),
+    Column("nip", String(18), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("position", String(200), nullable=False),
+    Column("roles", JSON, nullable=False),
+    Column("email", String(254), nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("deactivated_at", UTCDateTime(), nullable=True),
+    Column("deactivated_by", String(64), nullable=True),
+    # The NIP while active, NULL once deactivated: unique per unit, so a NIP is held by one active
+    # official of a unit at a time (NULLs never collide, on SQLite and PostgreSQL alike).
+    Column("active_nip", String(18), nullable=True),
+    UniqueConstraint("unit", "active_nip", name="uq_officials_unit_active_nip"),
+    Index("ix_officials_unit", "unit", "created_at", "id"),
+    Index("ix_officials_created", "created_at", "id"),
+    # What replicas poll for changes (deactivations, new roles) to their cached officials.
+    Index("ix_officials_updated_at", "updated_at"),
+)
+
+official_events = Table(
+    "official_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("official_id", String(40), ForeignKey("officials.id"), nullable=False),
+    # created | updated | deactivated
+    Column("action", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    # {field: {"from": old, "to": new}} of what the action changed (everything, when created).
+    Column("changes", JSON, nullable=False),
+    Index("ix_official_events_official", "official_id", "id"),
+)

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, unquote_plus
 from starlette.responses import Response
 
 from simpul.gateway.clients import ClientService
+from simpul.gateway.officials import OfficialService
 from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.tokens import AccessTokens
 from simpul.shared.logs import security_event
@@ -36,6 +37,14 @@ TWO_METHODS = Text(
 )
 BAD_BASIC = Text("Header Authorization Basic tidak valid.", "The Basic Authorization header is not valid.")
 BAD_CLIENT = Text("Autentikasi klien gagal.", "Client authentication failed.")
+OFFICIAL_NOT_OFFICER = Text(
+    "Parameter official hanya untuk klien petugas (officer).",
+    "The official parameter is for officer clients only.",
+)
+OFFICIAL_UNKNOWN = Text(
+    "Parameter official: tidak ada pejabat aktif dengan NIP ini di unit klien.",
+    "The official parameter: no active official with this NIP in the client's unit.",
+)
 
 
 class OAuthError(Exception):
@@ -67,8 +76,16 @@ class TokenGrant:
         return {"access_token": self.access_token, "token_type": "Bearer", "expires_in": self.expires_in}
 
 
-def client_credentials(content_type: str | None, body: bytes, authorization: str | None) -> tuple[str, str]:
-    """(client_id, client_secret) from a token request, or OAuthError as RFC 6749 §5.2 names it."""
+@dataclass(frozen=True)
+class TokenRequest:
+    client_id: str
+    client_secret: str
+    # The NIP of the official an officer's token is to act as.
+    official: str | None = None
+
+
+def client_credentials(content_type: str | None, body: bytes, authorization: str | None) -> TokenRequest:
+    """What a token request asks for, or OAuthError as RFC 6749 §5.2 names it."""
     media_type = (content_type or "").split(";")[0].strip().lower()
     if media_type != FORM_TYPE:
         raise OAuthError(400, "invalid_request", NOT_FORM)
@@ -86,15 +103,16 @@ def client_credentials(content_type: str | None, body: bytes, authorization: str
     if grant_type != "client_credentials":
         raise OAuthError(400, "unsupported_grant_type", GRANT_UNSUPPORTED)
 
+    official = form.get("official")
     basic = _basic_credentials(authorization)
     if basic is not None:
         if "client_secret" in form or form.get("client_id", basic[0]) != basic[0]:
             raise OAuthError(400, "invalid_request", TWO_METHODS)
-        return basic
+        return TokenRequest(*basic, official=official)
     client_id, secret = form.get("client_id"), form.get("client_secret")
     if not client_id or not secret:
         raise OAuthError(401, "invalid_client", BAD_CLIENT)
-    return client_id, secret
+    return TokenRequest(client_id, secret, official=official)
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
@@ -116,6 +134,7 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
 
 async def grant(
     clients: ClientService,
+    officials: OfficialService,
     registry: ClientRegistry,
     tokens: AccessTokens,
     *,
@@ -124,13 +143,26 @@ async def grant(
     authorization: str | None,
 ) -> TokenGrant:
     try:
-        client_id, secret = client_credentials(content_type, body, authorization)
+        request = client_credentials(content_type, body, authorization)
     except OAuthError as exc:
         security_event("token_refused", f"{exc.error}: {exc.description.render('en', **exc.params)}")
         raise
     # authenticate logs why it refused (unknown client, bad secret, revoked).
-    record = await clients.authenticate(client_id, secret)
+    record = await clients.authenticate(request.client_id, request.client_secret)
     if record is None:
         raise OAuthError(401, "invalid_client", BAD_CLIENT)
     registry.remember(record)
-    return TokenGrant(tokens.issue(record.client_id, record.role, record.tenant), tokens.lifetime_seconds)
+    official_id = None
+    if request.official is not None:
+        # Only after the client authenticated: the answer must not tell strangers which NIPs exist.
+        if record.role != "officer" or record.tenant is None:
+            security_event("token_refused", "official asked by a non-officer", client_id=record.client_id)
+            raise OAuthError(400, "invalid_request", OFFICIAL_NOT_OFFICER)
+        official = await officials.active_by_nip(record.tenant, request.official)
+        if official is None:
+            security_event("token_refused", "official inactive or of another unit", client_id=record.client_id)
+            raise OAuthError(400, "invalid_request", OFFICIAL_UNKNOWN)
+        registry.official_changed(official)
+        official_id = official.id
+    return TokenGrant(tokens.issue(record.client_id, record.role, record.tenant, official_id),
+                      tokens.lifetime_seconds)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from simpul.gateway.clients import ClientRecord, ClientService
+from simpul.gateway.officials import OfficialRecord, OfficialService
 from simpul.shared.db import utcnow
 from simpul.shared.identity import ANONYMOUS, Identity
 
@@ -32,18 +33,63 @@ class ClientView:
     def of(cls, record: ClientRecord) -> ClientView:
         return cls(Identity(subject=record.client_id, role=record.role, tenant=record.tenant, name=record.name))
 
+    def acting_as(self, official: OfficialRecord) -> ClientView:
+        identity = self.identity
+        return ClientView(Identity(subject=identity.subject, role=identity.role, tenant=identity.tenant,
+                                   name=identity.name, official=official.official()))
+
 
 class ClientRegistry:
-    def __init__(self, clients: ClientService) -> None:
+    """Active clients, and the active officials officer tokens act as: a deactivated official's
+    tokens are refused like a revoked client's (at once here, within a refresh elsewhere)."""
+
+    def __init__(self, clients: ClientService, officials: OfficialService) -> None:
         self.clients = clients
+        self.officials = officials
         self.anonymous = ClientView(ANONYMOUS)
         self._active: dict[str, ClientView] = {}
         self._revoked: set[str] = set()
+        # Active officials by id; a token naming one not here is refused (after one database look
+        # for an official registered by another replica).
+        self._officials: dict[str, OfficialRecord] = {}
+        # (client id, official id) -> the view acting as that official, made once per change.
+        self._acting: dict[tuple[str, str], ClientView] = {}
         self._checked_since = utcnow()
 
     async def load(self) -> None:
         self._checked_since = utcnow()
         self._active = {record.client_id: ClientView.of(record) for record in await self.clients.active_clients()}
+        self._officials = {record.id: record for record in await self.officials.all_active()}
+        self._acting.clear()
+
+    async def resolve_acting(self, client_id: str, official_id: str) -> ClientView | None:
+        """The client's view acting as the official, None when either is no longer active or the
+        official is not of the client's unit."""
+        view = self._acting.get((client_id, official_id))
+        if view is not None:
+            return view
+        client = self.get(client_id) or await self.resolve(client_id)
+        if client is None:
+            return None
+        official = self._officials.get(official_id)
+        if official is None:
+            found = await self.officials.find(official_id)
+            if found is None or not found.active:
+                return None
+            official = self._officials[official_id] = found
+        if official.unit != client.identity.tenant or client.identity.role != "officer":
+            return None
+        view = self._acting[(client_id, official_id)] = client.acting_as(official)
+        return view
+
+    def official_changed(self, record: OfficialRecord) -> None:
+        """Deactivated or changed (name, position, roles): the next request re-reads it."""
+        if record.active:
+            self._officials[record.id] = record
+        else:
+            self._officials.pop(record.id, None)
+        for key in [key for key in self._acting if key[1] == record.id]:
+            del self._acting[key]
 
     def get(self, client_id: str) -> ClientView | None:
         """The fast path: no I/O. None means unknown here (maybe created by another process)."""
@@ -67,9 +113,14 @@ class ClientRegistry:
     def forget(self, client_id: str) -> None:
         self._active.pop(client_id, None)
         self._revoked.add(client_id)
+        for key in [key for key in self._acting if key[0] == client_id]:
+            del self._acting[key]
 
     async def refresh(self) -> None:
         started = utcnow()
-        for client_id in await self.clients.revoked_since(self._checked_since - _OVERLAP):
+        since = self._checked_since - _OVERLAP
+        for client_id in await self.clients.revoked_since(since):
             self.forget(client_id)
+        for record in await self.officials.changed_since(since):
+            self.official_changed(record)
         self._checked_since = started

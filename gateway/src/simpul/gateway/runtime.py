@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from simpul.gateway.clients import ClientService
 from simpul.gateway.keys import KeyRing, SigningKeys
+from simpul.gateway.officials import OfficialRecord, OfficialService
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry
@@ -26,7 +27,7 @@ from simpul.gateway.tokens import AccessTokens, AssertionMinter
 from simpul.shared.balance import Replica, Resolver, resolve_addresses
 from simpul.shared.db import Migration, read_session_factory, session_factory
 from simpul.shared.envelope import ReloadingKeys, keys_for
-from simpul.shared.identity import ASSERTION_LIFETIME_SECONDS
+from simpul.shared.identity import ASSERTION_LIFETIME_SECONDS, AssertionVerifier
 from simpul.shared.readiness import Readiness, database_check
 from simpul.shared.worker import periodic
 
@@ -51,7 +52,10 @@ class Gateway:
         self.clients = ClientService(
             session_factory(engine), read_session_factory(engine), protected_client_id=settings.admin_client_id
         )
-        self.registry = ClientRegistry(self.clients)
+        self.officials = OfficialService(session_factory(engine), read_session_factory(engine))
+        self.registry = ClientRegistry(self.clients, self.officials)
+        # The services' calls to the gateway's /internal routes carry a service token (HS256).
+        self.service_tokens = AssertionVerifier(settings.service_name, internal_secret=settings.resolved_internal_secret())
         self.tokens = AccessTokens(settings.public_url.rstrip("/"), settings.token_lifetime_seconds)
         self.minter = AssertionMinter()
         self.signing_keys = SigningKeys(
@@ -113,6 +117,11 @@ class Gateway:
         self.registry.forget(client_id)
         if self.redis is not None:
             await self.redis.publish_revocation(client_id)
+
+    def official_changed(self, record: OfficialRecord) -> None:
+        """Changed or deactivated here: this replica's tokens acting as it see the change at once,
+        the other replicas' within a refresh interval (they poll `officials.updated_at`)."""
+        self.registry.official_changed(record)
 
     async def _reload_keys(self) -> None:
         self.keyring = await self.signing_keys.load()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from simpul.gateway.clients import REGION_CODE, UNIT_CODE, ClientEvent, ClientRecord
+from simpul.gateway.officials import OfficialEvent, OfficialRecord
 from simpul.shared.text import SingleLineText
 
 Role = Literal["applicant", "officer", "admin"]
@@ -97,3 +98,112 @@ class Jwk(BaseModel):
 
 class Jwks(BaseModel):
     keys: list[Jwk]
+
+
+OfficialRole = Literal["verifier", "reviewer", "signer", "treasurer"]
+NIP_FIELD = Field(
+    min_length=18, max_length=18,
+    description="NIP, 18 digits: date of birth YYYYMMDD, month of appointment YYYYMM, sex 1|2, sequence",
+    examples=["198503142010011002"],
+)
+
+
+class OfficialCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    # Checked digit by digit (dates, sex) by the registry, which names what is wrong.
+    nip: SingleLineText = NIP_FIELD
+    name: SingleLineText = Field(min_length=1, max_length=200, description="Full name with titles, as signed")
+    position: SingleLineText = Field(min_length=1, max_length=200, description="Position (jabatan)")
+    roles: list[OfficialRole] = Field(min_length=1, max_length=4, description="What the official may do in a procedure")
+    email: EmailStr | None = Field(default=None, description="Where dispositions are mailed")
+    unit: SingleLineText | None = Field(default=None, max_length=64,
+                                        description="Admins: the unit; officers: their own (may be left out)")
+
+
+class OfficialChange(BaseModel):
+    """Only the fields sent change; `email: null` removes the address."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
+    position: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
+    roles: list[OfficialRole] | None = Field(default=None, min_length=1, max_length=4)
+    email: EmailStr | None = None
+
+    @field_validator("name", "position", "roles", mode="before")
+    @classmethod
+    def _replaced_not_removed(cls, value: object) -> object:
+        # Called only for fields sent: these can be replaced, never removed.
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    def changes(self) -> dict[str, object]:
+        return self.model_dump(exclude_unset=True)
+
+
+class OfficialView(BaseModel):
+    id: str
+    unit: str
+    nip: str
+    name: str
+    position: str
+    roles: list[OfficialRole]
+    email: str | None
+    active: bool
+    version: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    deactivated_at: datetime | None
+    deactivated_by: str | None
+
+    @classmethod
+    def of(cls, record: OfficialRecord) -> OfficialView:
+        return cls(
+            id=record.id, unit=record.unit, nip=record.nip, name=record.name, position=record.position,
+            roles=list(record.roles), email=record.email, active=record.active, version=record.version,
+            created_at=record.created_at, created_by=record.created_by, updated_at=record.updated_at,
+            deactivated_at=record.deactivated_at, deactivated_by=record.deactivated_by,
+        )
+
+
+class OfficialPage(BaseModel):
+    items: list[OfficialView]
+    next_cursor: str | None
+
+
+class OfficialHistoryEntry(BaseModel):
+    at: datetime
+    action: Literal["created", "updated", "deactivated"]
+    actor: str = Field(description="The client id that made the change")
+    actor_role: str
+    request_id: str | None
+    changes: dict[str, dict[str, object]] = Field(description='{field: {"from", "to"}}')
+
+    @classmethod
+    def of(cls, event: OfficialEvent) -> OfficialHistoryEntry:
+        return cls(at=event.at, action=event.action, actor=event.actor, actor_role=event.actor_role,
+                   request_id=event.request_id, changes=event.changes)
+
+
+class OfficialHistoryPage(BaseModel):
+    items: list[OfficialHistoryEntry]
+    next_cursor: str | None
+
+
+class ActingOfficial(BaseModel):
+    id: str
+    nip: str
+    name: str
+    position: str
+    roles: list[str]
+
+
+class Me(BaseModel):
+    client_id: str
+    role: str
+    tenant: str | None
+    name: str | None
+    official: ActingOfficial | None = Field(description="The official the token acts as, if any")

@@ -30,10 +30,11 @@ class AccessTokens:
         self.issuer = issuer
         self.lifetime_seconds = lifetime_seconds
         self.keyring: KeyRing | None = None
-        # token -> (client_id, exp): a signature is checked once per token, not per request.
-        self._verified: dict[str, tuple[str, float]] = {}
+        # token -> (client_id, official id, exp): a signature is checked once per token, not per request.
+        self._verified: dict[str, tuple[str, str | None, float]] = {}
 
-    def issue(self, client_id: str, role: str, tenant: str | None) -> str:
+    def issue(self, client_id: str, role: str, tenant: str | None, official_id: str | None = None) -> str:
+        """`official_id`: the official an officer's token acts as (its claim `official`)."""
         assert self.keyring is not None, "the key ring is loaded at start-up"
         now = int(time.time())
         claims: dict[str, Any] = {
@@ -47,17 +48,19 @@ class AccessTokens:
             "iat": now,
             "exp": now + self.lifetime_seconds,
         }
+        if official_id is not None:
+            claims["official"] = official_id
         key = self.keyring.current
         return jwt.encode(claims, key.private_key, algorithm=ALGORITHM,
                           headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE})
 
-    def verify(self, token: str) -> str:
-        """The client id the token was issued to; InvalidToken when it is forged, expired,
-        addressed elsewhere or not a token at all."""
+    def verify(self, token: str) -> tuple[str, str | None]:
+        """The client id the token was issued to and the official it acts as (or None);
+        InvalidToken when it is forged, expired, addressed elsewhere or not a token at all."""
         cached = self._verified.get(token)
         if cached is not None:
-            if cached[1] > time.time():
-                return cached[0]
+            if cached[2] > time.time():
+                return cached[0], cached[1]
             del self._verified[token]
             raise InvalidToken("expired")
         if len(token) > _MAX_TOKEN_CHARS or self.keyring is None:
@@ -92,21 +95,24 @@ class AccessTokens:
             raise InvalidToken("times")
         if expires - issued > self.lifetime_seconds or issued > time.time() + _CLOCK_SKEW_SECONDS:
             raise InvalidToken("lifetime beyond the configured one")
-        self._remember(token, client_id, float(expires))
-        return client_id
+        official_id = claims.get("official")
+        if official_id is not None and not isinstance(official_id, str):
+            raise InvalidToken("official")
+        self._remember(token, client_id, official_id, float(expires))
+        return client_id, official_id
 
-    def _remember(self, token: str, client_id: str, expires: float) -> None:
+    def _remember(self, token: str, client_id: str, official_id: str | None, expires: float) -> None:
         if len(self._verified) >= _CACHE_LIMIT:
             self.prune()
             if len(self._verified) >= _CACHE_LIMIT:
                 # Still full of live tokens: drop the oldest half (dicts keep insertion order).
                 for stale in list(self._verified)[: _CACHE_LIMIT // 2]:
                     del self._verified[stale]
-        self._verified[token] = (client_id, expires)
+        self._verified[token] = (client_id, official_id, expires)
 
     def prune(self) -> None:
         now = time.time()
-        for token in [token for token, (_, expires) in self._verified.items() if expires <= now]:
+        for token in [token for token, (_, _, expires) in self._verified.items() if expires <= now]:
             del self._verified[token]
 
 

@@ -38,7 +38,9 @@ def service_path(code: str) -> str:
 
 
 def content_of(fields: ServiceFields) -> dict[str, Any]:
-    return fields.model_dump(mode="json", exclude={"code"})
+    # unit_name is left out when not given, so documents written without it read as before.
+    excluded = {"code"} if fields.unit_name is not None else {"code", "unit_name"}
+    return fields.model_dump(mode="json", exclude=excluded)
 
 
 def content_from_document(document: str | bytes) -> dict[str, Any]:

@@ -101,6 +101,9 @@ class ServiceFields(_Input):
     name_en: ShortText | None = Field(default=None, description="Name in English")
     description: LongText
     unit: SingleLineText = Field(pattern=UNIT_PATTERN, description="Ministry unit that owns the service, e.g. KDN-BH")
+    unit_name: ShortText | None = Field(
+        default=None, description="The unit's full name, as issued documents and the verify page state it "
+        "(e.g. Direktorat Jenderal Bina Keuangan Daerah); without it they show the unit code")
     category: SingleLineText = Field(pattern=CATEGORY_PATTERN)
     legal_basis: list[Annotated[SingleLineText, Field(min_length=1, max_length=500)]] = Field(
         min_length=1, max_length=50
@@ -138,6 +141,7 @@ class ServiceDocument(BaseModel):
     name_en: str | None
     description: str
     unit: str
+    unit_name: str | None = None
     category: str
     legal_basis: list[str]
     requirements: list[RequirementIn]

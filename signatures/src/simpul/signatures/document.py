@@ -39,6 +39,38 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
+class NamedOfficial:
+    nip: str
+    name: str
+    position: str
+
+    def line(self) -> str:
+        return f"{self.name}, {self.position} (NIP {self.nip})"
+
+
+@dataclass(frozen=True)
+class Initial:
+    """One act of an official in the initials chain (paraf)."""
+
+    official: NamedOfficial
+    action: str
+    at: datetime
+    step: int | None = None
+
+
+# How the initials chain words each action (actions the procedure may add read as themselves).
+ACTION_WORDS = {
+    "start_review": "Memulai pemeriksaan",
+    "forward": "Meneruskan",
+    "return": "Mengembalikan",
+    "assign": "Mendisposisikan",
+    "request_revision": "Meminta perbaikan",
+    "approve": "Menyetujui",
+    "reject": "Menolak",
+}
+
+
+@dataclass(frozen=True)
 class DocumentContent:
     document_id: str
     number: str
@@ -54,10 +86,23 @@ class DocumentContent:
     applicant_agency: str | None
     fields: tuple[tuple[str, str], ...]
     note: str | None
-    approved_by: str | None
     issued_at: datetime
     signer_name: str
     verify_url: str
+    # The unit's full name; None when the standard doesn't give it (the code is shown then).
+    unit_name: str | None = None
+    # Who decided; None when the approving token acted as no named official (the unit is named).
+    official: NamedOfficial | None = None
+    approvals: tuple[Initial, ...] = ()
+
+    @property
+    def issuing_unit(self) -> str:
+        return self.unit_name or self.unit
+
+    @property
+    def decided_by(self) -> str:
+        """Who the document says approved it: a person, or the unit, never a client id."""
+        return self.official.line() if self.official else self.issuing_unit
 
 
 @dataclass(frozen=True)
@@ -258,7 +303,7 @@ def render(content: DocumentContent) -> RenderedDocument:
 
     layout.text(MARGIN, layout.y, "SIMPUL · PELAYANAN TERPADU SATU PINTU", bold, 9, grey=0.3)
     layout.y += 13
-    layout.text(MARGIN, layout.y, f"Unit kerja penerbit: {content.unit}", regular, 9, grey=0.3)
+    layout.text(MARGIN, layout.y, f"Unit kerja penerbit: {content.issuing_unit}", regular, 9, grey=0.3)
     layout.y += 16
     layout.rule(layout.y, 1.2)
     layout.y += 22
@@ -285,13 +330,19 @@ def render(content: DocumentContent) -> RenderedDocument:
 
     layout.heading("Keputusan")
     layout.row("Status", "Disetujui")
-    if content.approved_by:
-        layout.row("Disetujui oleh", content.approved_by)
+    layout.row("Disetujui oleh", content.decided_by)
     if content.note:
         layout.row("Catatan", content.note)
     if content.validity:
         layout.row("Masa berlaku", content.validity)
     layout.row("Tanggal terbit", format_datetime(content.issued_at))
+
+    if content.approvals:
+        layout.heading("Paraf")
+        for order, initial in enumerate(content.approvals, start=1):
+            step = f"langkah {initial.step}, " if initial.step is not None else ""
+            action = ACTION_WORDS.get(initial.action, initial.action)
+            layout.row(f"{order}. {action}", f"{initial.official.line()}, {step}{format_datetime(initial.at)}")
 
     layout.ensure(CLOSING_HEIGHT + 24)
     # The closing block sits at the foot of the last page.
@@ -380,7 +431,7 @@ def _write(pages: list[_Page], content: DocumentContent) -> bytes:
         % (
             _pdf_text(content.title),
             _pdf_text(content.number),
-            _pdf_text(content.unit),
+            _pdf_text(content.issuing_unit),
             _pdf_date(content.issued_at),
             _pdf_date(content.issued_at),
         ),

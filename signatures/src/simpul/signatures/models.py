@@ -83,6 +83,10 @@ documents = Table(
     Column("applicant_name", String(300), nullable=False),
     Column("approved_at", UTCDateTime(), nullable=False),
     Column("approved_by", String(200), nullable=True),
+    # The unit's full name and the deciding official {nip, name, position}, when the request gave
+    # them: the verify page names people and the unit, not a certificate or a code.
+    Column("unit_name", String(300), nullable=True),
+    Column("official", JSON(none_as_null=True), nullable=True),
     Column("signer_id", String(36), ForeignKey("certificates.id"), nullable=True),
     Column("sha256", String(64), nullable=True),
     Column("size", Integer, nullable=True),

@@ -38,6 +38,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "issued_at": "Diterbitkan",
         "revoked_at": "Dicabut",
         "signer": "Penanda tangan",
+        "decided_by": "Disetujui oleh",
         "signature": "Tanda tangan",
         "compare_hint": "Untuk memastikan berkas yang Anda pegang adalah dokumen ini, unggah berkasnya di bawah; "
                         "sidik SHA-256-nya harus sama dengan yang tertera di atas.",
@@ -69,6 +70,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "issued_at": "Issued",
         "revoked_at": "Revoked",
         "signer": "Signer",
+        "decided_by": "Approved by",
         "signature": "Signature",
         "compare_hint": "To make sure the file you hold is this document, upload it below; its SHA-256 "
                         "fingerprint must equal the one shown above.",

@@ -42,6 +42,17 @@ class DecidingOfficial(_Internal):
     position: Short
 
 
+class Approval(_Internal):
+    """One act of a named official on the submission, for the document's initials chain (paraf)."""
+
+    nip: Annotated[SingleLineText, Field(pattern=r"^[0-9]{18}$")]
+    name: Short
+    position: Short
+    action: Annotated[SingleLineText, Field(min_length=1, max_length=32)]
+    step: int | None = None
+    at: datetime
+
+
 class IssueRequest(_Internal):
     submission_id: Annotated[SingleLineText, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     tracking_code: Annotated[SingleLineText, Field(min_length=1, max_length=64)]
@@ -56,6 +67,10 @@ class IssueRequest(_Internal):
     approved_at: datetime
     approved_by: Annotated[SingleLineText, Field(max_length=200)] | None = None
     official: DecidingOfficial | None = None
+    # The unit's full name (from the service standard); without it the document shows the code.
+    unit_name: Short | None = None
+    # Every act of a named official, oldest first: the initials chain printed on the document.
+    approvals: list[Approval] = Field(default_factory=list, max_length=200)
     note: Long | None = None
 
     @field_validator("approved_at")

@@ -26,7 +26,7 @@ from simpul.shared.problems import Problem, Text
 from simpul.shared.storage import BlobStore
 from simpul.shared.visibility import Visibility
 from simpul.signatures import pki
-from simpul.signatures.document import WIB, DocumentContent, flatten_fields
+from simpul.signatures.document import WIB, DocumentContent, Initial, NamedOfficial, flatten_fields
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
 from simpul.signatures.models import audit, certificates, document_events, documents, number_sequences, outbox
 from simpul.signatures.schemas import IssueRequest
@@ -196,6 +196,8 @@ class DocumentService:
             "applicant_name": request.applicant.name,
             "approved_at": request.approved_at.astimezone(UTC),
             "approved_by": request.approved_by,
+            "unit_name": request.unit_name,
+            "official": request.official.model_dump() if request.official else None,
             "signer_id": None,
             "sha256": None,
             "size": None,
@@ -258,10 +260,16 @@ class DocumentService:
             applicant_agency=request.applicant.agency,
             fields=tuple(flatten_fields(request.data)),
             note=request.note,
-            approved_by=request.approved_by,
             issued_at=issued_at,
             signer_name=signer_name,
             verify_url=self.verify_url(row["id"]),
+            unit_name=request.unit_name,
+            official=NamedOfficial(**request.official.model_dump()) if request.official else None,
+            approvals=tuple(
+                Initial(NamedOfficial(approval.nip, approval.name, approval.position), approval.action, approval.at,
+                        approval.step)
+                for approval in request.approvals
+            ),
         )
 
     # -- reading ----------------------------------------------------------------------------------
@@ -327,6 +335,8 @@ class DocumentService:
             "service_name": row["service_name"],
             "title": row["title"],
             "unit": row["unit"],
+            "unit_name": row["unit_name"],
+            "official": row["official"],
             "tenant": row["tenant"],
             "applicant": {"name": row["applicant_name"]},
             "approved_at": row["approved_at"].isoformat(),
@@ -404,7 +414,11 @@ class DocumentService:
             "revoked": revoked,
             "revoked_at": row["revoked_at"].isoformat() if row["revoked_at"] else None,
             "issued_at": row["issued_at"].isoformat(),
-            "issuer": row["unit"],
+            # The unit's full name when the document was issued with it (its code otherwise), and
+            # the deciding official's name and position: people, not codes or certificate names.
+            "issuer": row["unit_name"] or row["unit"],
+            "unit": row["unit"],
+            "official": _public_official(row["official"]),
             "number": row["number"],
             "title": row["title"],
             "service_code": row["service_code"],
@@ -517,3 +531,11 @@ def _is_uuid(value: str) -> bool:
         return str(uuid.UUID(value)) == value
     except ValueError:
         return False
+
+
+def _public_official(official: dict[str, Any] | None) -> dict[str, str] | None:
+    """What the public verify answer says of the deciding official: name and position (the NIP
+    is printed on the document, not served to anyone holding a link)."""
+    if not official:
+        return None
+    return {"name": official["name"], "position": official["position"]}

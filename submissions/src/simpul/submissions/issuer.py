@@ -40,10 +40,10 @@ from simpul.shared.balance import IDEMPOTENCY_HEADER
 from simpul.shared.identity import Identity
 from simpul.shared.internal import InternalClient, refused_for_good
 from simpul.shared.worker import Worker, backoff_delay, each
-from simpul.submissions.models import audit, issue_jobs, outbox, submissions
+from simpul.submissions.models import audit, history, issue_jobs, outbox, submissions
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.store import EVENT_SOURCE
-from simpul.submissions.statemachine import Status
+from simpul.submissions.statemachine import Action, Status
 
 log = logging.getLogger("simpul.submissions.issuer")
 
@@ -138,7 +138,9 @@ class Issuer:
                 .values(claim=token, next_attempt_at=now + timedelta(seconds=self.lease_seconds),
                         attempts=issue_jobs.c.attempts + 1)
             )
-        return [Claim(row["submission_id"], row["attempts"] + 1, token, _request_body(row)) for row in due]
+            acts = await _acts_of_officials(session, [row["submission_id"] for row in due])
+        return [Claim(row["submission_id"], row["attempts"] + 1, token,
+                      _request_body(row, acts.get(row["submission_id"], []))) for row in due]
 
     async def _attempt(self, claim: Claim) -> int:
         """Attempt one claimed job and record the outcome; 1 if it was issued now."""
@@ -258,8 +260,35 @@ class Issuer:
         return issued
 
 
-def _request_body(row: Any) -> dict[str, Any]:
-    """What signatures needs to make the document, from a claimed job's submission."""
+async def _acts_of_officials(session: Any, submission_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each submission's history entries made by a named official, oldest first."""
+    rows = (await session.execute(
+        select(history).where(history.c.submission_id.in_(submission_ids), history.c.official.is_not(None))
+        .order_by(history.c.id)
+    )).mappings().all()
+    acts: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        acts.setdefault(row["submission_id"], []).append(dict(row))
+    return acts
+
+
+def approvals_of(acts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The initials chain (paraf) the document prints: every act of a named official, in order."""
+    return [
+        {**entry["official"], "action": entry["action"], "step": entry.get("step"), "at": entry["at"].isoformat()}
+        for entry in acts
+    ]
+
+
+def deciding_official(acts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The official of the last approval, if the approving token acted as one."""
+    approvals = [entry["official"] for entry in acts if entry["action"] == Action.APPROVE.value]
+    return approvals[-1] if approvals else None
+
+
+def _request_body(row: Any, acts: list[dict[str, Any]]) -> dict[str, Any]:
+    """What signatures needs to make the document, from a claimed job's submission and the acts
+    of its officials."""
     applicant = {"name": row["applicant"]["name"], "email": row["applicant"]["email"]}
     if row["applicant"].get("agency"):
         applicant["agency"] = row["applicant"]["agency"]
@@ -279,6 +308,14 @@ def _request_body(row: Any) -> dict[str, Any]:
     }
     if row["decision_note"]:
         body["note"] = row["decision_note"]
+    # Optional fields of the request: absent, signatures words the document as before.
+    if row["standard"].get("unit_name"):
+        body["unit_name"] = row["standard"]["unit_name"]
+    official = deciding_official(acts)
+    if official is not None:
+        body["official"] = official
+    if acts:
+        body["approvals"] = approvals_of(acts)
     return body
 
 

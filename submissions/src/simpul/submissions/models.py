@@ -85,6 +85,8 @@ history = Table(
     Column("actor_role", String(20), nullable=False),
     Column("note", Text, nullable=True),
     Column("document", JSON, nullable=True),
+    # {nip, name, position} of the official the actor's token acted as (the gateway vouches for it).
+    Column("official", JSON(none_as_null=True), nullable=True),
 )
 Index("ix_submission_history_submission", history.c.submission_id, history.c.id)
 

@@ -156,6 +156,12 @@ class HistoryDocument(BaseModel):
     replaces: str | None = Field(description="The document this upload replaced")
 
 
+class HistoryOfficial(BaseModel):
+    nip: str
+    name: str
+    position: str
+
+
 class HistoryEntry(BaseModel):
     id: int
     at: datetime
@@ -165,6 +171,8 @@ class HistoryEntry(BaseModel):
     actor: Actor
     note: str | None
     document: HistoryDocument | None = Field(default=None, description="The upload, for upload_document")
+    official: HistoryOfficial | None = Field(default=None, description="The named official who acted, when the "
+                                             "officer's token acted as one")
 
 
 class HistoryPage(BaseModel):

@@ -70,6 +70,8 @@ def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
         "name": standard.get("name", standard["code"]),
         "name_en": standard.get("name_en"),
         "unit": standard["unit"],
+        # The unit's full name, for the issued document (None: the standard doesn't give it).
+        "unit_name": standard.get("unit_name"),
         "requirements": [
             {
                 "code": r["code"],
@@ -112,7 +114,16 @@ def history_row(
         "actor_role": actor.role,
         "note": note,
         "document": document,
+        "official": named_official(actor),
     }
+
+
+def named_official(actor: Identity) -> dict[str, str] | None:
+    """Who acted, as the history and the issued document name them: only what the assertion says."""
+    official = actor.official
+    if official is None:
+        return None
+    return {"nip": official.nip, "name": official.name, "position": official.position}
 
 
 def audited(submission_id: str, action: str, source: Status | None, target: Status, actor: Identity, *,

@@ -133,7 +133,7 @@ def step_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def history_entry_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {**step_view(row), "note": row["note"], "document": row["document"]}
+    return {**step_view(row), "note": row["note"], "document": row["document"], "official": row["official"]}
 
 
 def tracking_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
