@@ -38,7 +38,12 @@ def service_path(code: str) -> str:
 
 
 def content_of(fields: ServiceFields) -> dict[str, Any]:
-    return fields.model_dump(mode="json", exclude={"code"})
+    content = fields.model_dump(mode="json", exclude={"code"})
+    # Only when set: a standard written before the field existed, sent again unchanged, stays the
+    # same content (no new version), and v1 clients see the document as before.
+    if content.get("personal_data_retention_days") is None:
+        content.pop("personal_data_retention_days", None)
+    return content
 
 
 def content_from_document(document: str | bytes) -> dict[str, Any]:
