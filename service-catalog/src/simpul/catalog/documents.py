@@ -38,9 +38,13 @@ def service_path(code: str) -> str:
 
 
 def content_of(fields: ServiceFields) -> dict[str, Any]:
-    # unit_name is left out when not given, so documents written without it read as before.
-    excluded = {"code"} if fields.unit_name is not None else {"code", "unit_name"}
-    return fields.model_dump(mode="json", exclude=excluded)
+    content = fields.model_dump(mode="json", exclude={"code"})
+    # Optional fields only when set: a standard written before they existed, sent again unchanged,
+    # stays the same content (no new version), and v1 clients see the document as before.
+    for optional in ("unit_name", "personal_data_retention_days"):
+        if content.get(optional) is None:
+            content.pop(optional, None)
+    return content
 
 
 def content_from_document(document: str | bytes) -> dict[str, Any]:

@@ -116,6 +116,12 @@ class ServiceFields(_Input):
     output: OutputIn
     complaint_channels: list[ComplaintChannelIn] = Field(min_length=1, max_length=20)
     standard: StandardIn
+    personal_data_retention_days: StrictInt | None = Field(
+        default=None, ge=0, le=36500,
+        description="Days an applicant's personal data is kept after a submission is closed (issued, rejected, "
+        "cancelled), then erased (UU 27/2022); unset: the submissions service's default "
+        "(SIMPUL_SUBMISSIONS_PERSONAL_DATA_RETENTION_DAYS); 0: at the next retention round after closing",
+    )
 
 
 class ServiceCreate(ServiceFields):
@@ -152,6 +158,9 @@ class ServiceDocument(BaseModel):
     output: OutputIn
     complaint_channels: list[ComplaintChannelIn]
     standard: StandardIn
+    personal_data_retention_days: int | None = Field(
+        default=None, description="Present when the standard sets its own retention period of personal data"
+    )
     created_at: datetime = Field(description="When this version was created")
     updated_at: datetime = Field(description="When this version last changed")
     published_at: datetime | None

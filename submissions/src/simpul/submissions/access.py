@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,6 +26,9 @@ from simpul.shared.visibility import Visibility
 from simpul.submissions.calendar import WorkingCalendar
 from simpul.submissions.catalog import CatalogClient
 from simpul.submissions.store import LOCKED_VISIBLE, VISIBLE, Executor
+
+if TYPE_CHECKING:  # reads.py uses this module's queries
+    from simpul.submissions.reads import ReadLog
 
 # 30 symbols without 0/O, 1/I/L and U (read as V): 12 of them carry 58.9 bits of randomness.
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -74,6 +77,8 @@ class UseCases:
     store: BlobStore
     calendar: WorkingCalendar
     clock: Callable[[], datetime]
+    # Who read whose personal data (reads.py); only officers' and admins' reads are written.
+    reads: ReadLog
 
 
 def check_statuses(statuses: list[str], known: Iterable[str]) -> None:

@@ -11,6 +11,7 @@ from simpul.shared.pagination import page_params
 from simpul.shared.pages import wants_html
 from simpul.shared.problems import Problem, request_language
 from simpul.submissions import pages
+from simpul.submissions.reads import Resource
 from simpul.submissions.receipt import receipt_pdf
 from simpul.submissions.responses import FILE_RESPONSES, PROBLEM, download, incoming_file, json, roles, statuses
 from simpul.submissions.schemas import (
@@ -142,7 +143,7 @@ async def document_content(
     submission_id: str, document_id: str, request: Request, identity: Identity = Depends(readers)
 ) -> Response:
     service = submissions_of(request)
-    document = await service.document(identity, submission_id, document_id)
+    document = await service.document(identity, submission_id, document_id, Resource.DOCUMENT_CONTENT)
     return download(await service.document_content(document), document, fallback_name=document["requirement_code"])
 
 

@@ -22,6 +22,10 @@ from simpul.submissions.feedback.reports import PerformanceService
 from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import audit, idempotency, outbox
+from simpul.submissions.privacy.api import router as privacy_router
+from simpul.submissions.privacy.erasure import Eraser, PartHooks
+from simpul.submissions.privacy.export import SubjectExport
+from simpul.submissions.reads import ReadLog
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
 
@@ -59,8 +63,11 @@ def create_app(
         app.state.issuer.worker.start()
         app.state.closer = app.state.complaints.closing_worker(settings.complaint_close_poll_seconds)
         app.state.closer.start()
+        app.state.retention = app.state.eraser.worker(settings.retention_poll_seconds)
+        app.state.retention.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.retention.stop()
         await app.state.closer.stop()
         await app.state.issuer.worker.stop()
         await app.state.relay.stop()
@@ -83,6 +90,8 @@ def create_app(
     store = open_blob_store(settings.storage_url, directory=settings.storage_dir(), settings=settings,
                             registry=app.state.metrics.registry)
     calendar = WorkingCalendar(overrides)
+    reads = ReadLog(app.state.sessions, app.state.read_sessions, clock)
+    app.state.reads = reads
     submissions = SubmissionService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,
@@ -90,6 +99,7 @@ def create_app(
         store=store,
         calendar=calendar,
         clock=clock,
+        reads=reads,
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.worker.wake(),
     )
@@ -121,6 +131,7 @@ def create_app(
         store=store,
         calendar=calendar,
         clock=clock,
+        reads=reads,
         policy=ComplaintPolicy(
             verification_working_days=settings.complaint_verification_working_days,
             follow_up_working_days=settings.complaint_follow_up_working_days,
@@ -129,6 +140,16 @@ def create_app(
         max_attachments=settings.complaint_max_attachments,
         attachment_max_bytes=min(settings.complaint_attachment_max_bytes, settings.max_upload_bytes),
     )
+    complaints = app.state.complaints
+    app.state.eraser = Eraser(
+        app.state.sessions, app.state.read_sessions, store, clock, settings.personal_data_retention_days,
+        PartHooks(erase=complaints.erase_personal_data, files_in_use=complaints.files_in_use),
+    )
+    app.state.subject_export = SubjectExport(
+        app.state.read_sessions, reads, clock,
+        {"complaints": complaints.subject_export, "surveys": app.state.surveys.subject_export},
+    )
     app.include_router(router)
     app.include_router(feedback_router)
+    app.include_router(privacy_router)
     return app

@@ -57,6 +57,12 @@ submissions = Table(
     Column("issuing", JSON, nullable=True),
     # Working days from submission to decision, revision time left out (the SLA clock's `used`).
     Column("decided_working_days", Integer, nullable=True),
+    # Personal data (UU 27/2022): the applicant's email lowercased, for the data subject's export;
+    # when a closed submission's personal data is due for erasure (set once it is closed, by the
+    # retention worker) and when it was erased.
+    Column("applicant_email", String(320), nullable=True),
+    Column("erase_after", UTCDateTime(), nullable=True),
+    Column("personal_data_erased_at", UTCDateTime(), nullable=True),
 )
 # One index per way a list is asked for, each ending in id so the page is read in index order.
 Index("ix_submissions_tenant", submissions.c.tenant, submissions.c.id)
@@ -70,6 +76,8 @@ Index("ix_submissions_overdue", submissions.c.overdue_from)
 # in the index answers the count from the index alone), and what is running late now.
 Index("ix_submissions_submitted_at", submissions.c.submitted_at, submissions.c.service_code)
 Index("ix_submissions_stopped_at", submissions.c.stopped_at)
+Index("ix_submissions_applicant_email", submissions.c.applicant_email)
+Index("ix_submissions_erase_after", submissions.c.erase_after)
 Index("ix_submissions_status_overdue", submissions.c.status, submissions.c.overdue_from, submissions.c.service_code)
 
 history = Table(
@@ -105,6 +113,8 @@ documents = Table(
     # Set when a newer upload for the same requirement replaces this one; the old one stays.
     Column("replaced_at", UTCDateTime(), nullable=True),
     Column("replaced_by", String(36), nullable=True),
+    # The file was deleted from storage when the submission's personal data was erased.
+    Column("content_erased_at", UTCDateTime(), nullable=True),
 )
 Index("ix_submission_documents_submission", documents.c.submission_id, documents.c.requirement_code)
 
@@ -134,3 +144,28 @@ issue_jobs = Table(
     Column("failed_at", UTCDateTime(), nullable=True),
 )
 Index("ix_issue_jobs_due", issue_jobs.c.done_at, issue_jobs.c.next_attempt_at)
+
+# Who read whose personal data (officers and admins; UU 27/2022). Append-only, apart from the
+# subject's email being replaced by the pseudonym when the submission's personal data is erased.
+# Not in the audit chain: reads are many times the changes (every officer GET), the chain's one
+# lock would serialise them, and its rows must hold no personal data while these name the person.
+personal_data_reads = Table(
+    "personal_data_reads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("reader", String(200), nullable=False),
+    Column("reader_role", String(20), nullable=False),
+    Column("reader_tenant", String(64), nullable=True),
+    # {nip, name, position} when the reader's token acts as a named official.
+    Column("official", JSON, nullable=True),
+    # What was read: submission, submission_list, history, documents, document_content, receipt,
+    # complaint, complaint_list, complaint_attachment, data_subject_export.
+    Column("resource", String(40), nullable=False),
+    Column("submission_id", String(36), nullable=True),
+    Column("complaint_id", String(36), nullable=True),
+    Column("subject_email", String(320), nullable=True),
+    Column("request_id", String(128), nullable=True),
+)
+Index("ix_personal_data_reads_submission", personal_data_reads.c.submission_id, personal_data_reads.c.id)
+Index("ix_personal_data_reads_email", personal_data_reads.c.subject_email, personal_data_reads.c.id)

@@ -104,6 +104,9 @@ class Document(BaseModel):
     uploaded_at: datetime
     replaced_at: datetime | None = None
     replaced_by: str | None = None
+    content_erased_at: datetime | None = Field(
+        default=None, description="Present once the file was deleted at the end of the personal data retention period"
+    )
 
 
 class Submission(BaseModel):
@@ -131,6 +134,11 @@ class Submission(BaseModel):
     receipt: Receipt | None
     approved_at: datetime | None
     issued_documents: list[IssuedDocument]
+    personal_data_erased_at: datetime | None = Field(
+        default=None,
+        description="Present once the retention period ended: the applicant's data is a pseudonym, the form data "
+        "and uploaded files are gone, the record, history, receipt and issued documents stay",
+    )
     issuing: Issuing | None = Field(
         default=None, description="Present only when issuing the output document failed for good (the status stays approved)"
     )
@@ -195,3 +203,33 @@ class Tracking(BaseModel):
     updated_at: datetime
     overdue: bool
     paused: bool
+
+
+class ReadOfficial(BaseModel):
+    nip: str
+    name: str
+    position: str
+
+
+class Reader(BaseModel):
+    client_id: str
+    role: str
+    unit: str | None = Field(description="The officer's unit")
+    official: ReadOfficial | None = Field(description="The named official the officer's token acted as")
+
+
+class PersonalDataRead(BaseModel):
+    at: datetime
+    reader: Reader
+    resource: str = Field(
+        description="What was read: submission, submission_list, history, documents, document_content, receipt, "
+        "complaint, complaint_list, complaint_attachment, data_subject_export"
+    )
+    submission_id: str | None
+    complaint_id: str | None
+    request_id: str | None
+
+
+class PersonalDataReadPage(BaseModel):
+    items: list[PersonalDataRead]
+    next_cursor: str | None

@@ -43,6 +43,7 @@ from simpul.submissions.batching import GroupWriter
 from simpul.submissions.calendar import local_date
 from simpul.submissions.forms import FormValidators
 from simpul.submissions.models import audit, documents, history, issue_jobs, submissions
+from simpul.submissions.reads import Resource, Subject, email_of
 from simpul.submissions.schemas import SubmissionCreate
 from simpul.submissions.sla import clock_after
 from simpul.submissions.statemachine import (
@@ -84,6 +85,10 @@ from simpul.submissions.views import (
 )
 
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
+CONTENT_ERASED = Text(
+    "Berkas ini telah dihapus setelah masa retensi data pribadi berakhir.",
+    "This file was deleted when the personal data retention period ended.",
+)
 DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
 NO_RECEIPT = Text(
     "Tanda terima baru ada setelah permohonan diajukan.",
@@ -187,7 +192,11 @@ class SubmissionService(UseCases):
         async with self.read_sessions() as session:
             row = await visible_submission(session, identity, submission_id)
             current = await self._current_documents(session, submission_id)
+        await self._read(identity, Resource.SUBMISSION, row)
         return submission_view(row, identity, self.clock(), self.calendar, current)
+
+    async def _read(self, identity: Identity, resource: Resource, row: dict[str, Any]) -> None:
+        await self.reads.record(identity, resource, [Subject(email_of(row["applicant"]), row["id"])])
 
     async def list(
         self,
@@ -221,6 +230,8 @@ class SubmissionService(UseCases):
                 )
                 for submission_id, code in found:
                     held[submission_id].add(code)
+        await self.reads.record(identity, Resource.SUBMISSION_LIST,
+                                [Subject(email_of(row["applicant"]), row["id"]) for row in page])
         items = [submission_view(row, identity, now, self.calendar, None, held.get(row["id"], set())) for row in page]
         return {"items": items, "next_cursor": next_cursor}
 
@@ -230,8 +241,9 @@ class SubmissionService(UseCases):
         query = select(history).where(history.c.submission_id == submission_id)
         query = oldest_first(query, history.c.id, limit, cursor)
         async with self.read_sessions() as session:
-            await visible_submission(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
             page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        await self._read(identity, Resource.HISTORY, row)
         return {"items": [history_entry_view(r) for r in page], "next_cursor": next_cursor}
 
     async def track(self, raw_code: str) -> dict[str, Any]:
@@ -249,13 +261,17 @@ class SubmissionService(UseCases):
         if not include_replaced:
             query = query.where(documents.c.replaced_at.is_(None))
         async with self.read_sessions() as session:
-            await visible_submission(session, identity, submission_id)
+            row = await visible_submission(session, identity, submission_id)
             rows = (await session.execute(query.order_by(documents.c.uploaded_at, documents.c.id))).mappings()
-            return [document_view(dict(r)) for r in rows]
+            items = [document_view(dict(r)) for r in rows]
+        await self._read(identity, Resource.DOCUMENTS, row)
+        return items
 
-    async def document(self, identity: Identity, submission_id: str, document_id: str) -> dict[str, Any]:
+    async def document(self, identity: Identity, submission_id: str, document_id: str,
+                       resource: Resource = Resource.DOCUMENTS) -> dict[str, Any]:
+        """One document's metadata; `resource` names the read recorded (its content, for a download)."""
         async with self.read_sessions() as session:
-            await visible_submission(session, identity, submission_id)
+            submission = await visible_submission(session, identity, submission_id)
             row = (
                 await session.execute(
                     select(documents).where(documents.c.id == document_id, documents.c.submission_id == submission_id)
@@ -263,6 +279,9 @@ class SubmissionService(UseCases):
             ).mappings().first()
         if row is None:
             raise Problem(404, DOCUMENT_NOT_FOUND, slug="document-not-found")
+        if resource is Resource.DOCUMENT_CONTENT and row["content_erased_at"] is not None:
+            raise Problem(410, CONTENT_ERASED, slug="personal-data-erased")
+        await self._read(identity, resource, submission)
         return document_view(dict(row))
 
     async def document_content(self, document: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -273,6 +292,7 @@ class SubmissionService(UseCases):
             row = await visible_submission(session, identity, submission_id)
         if row["receipt_number"] is None:
             raise Problem(404, NO_RECEIPT, slug="receipt-not-found")
+        await self._read(identity, Resource.RECEIPT, row)
         return row
 
     # -- changing ---------------------------------------------------------------------------------
@@ -308,6 +328,7 @@ class SubmissionService(UseCases):
             "service_name": kept["name"],
             "standard": kept,
             "applicant": body.applicant.model_dump(),
+            "applicant_email": body.applicant.email.lower(),
             "data": body.data,
             "created_by": identity.subject,
             "created_at": now,
@@ -325,6 +346,8 @@ class SubmissionService(UseCases):
             "approved_by": None,
             "decision_note": None,
             "issued_documents": None,
+            "erase_after": None,
+            "personal_data_erased_at": None,
         }
         # Written with the drafts created at the same moment, in one transaction (see `GroupWriter`):
         # a new draft locks nothing another request waits for, but each transaction of its own

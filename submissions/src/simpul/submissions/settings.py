@@ -59,5 +59,13 @@ class SubmissionsSettings(BaseServiceSettings, ObjectStorageSettings):
         default=10 * 1024 * 1024, ge=1, validation_alias="SIMPUL_COMPLAINT_ATTACHMENT_MAX_BYTES"
     )
 
+    # Personal data (UU 27/2022): how long after a submission is closed (issued, rejected, cancelled)
+    # its applicant's data is kept, unless its service standard sets `personal_data_retention_days`.
+    personal_data_retention_days: int = Field(
+        default=1825, ge=0, le=36500, validation_alias="SIMPUL_SUBMISSIONS_PERSONAL_DATA_RETENTION_DAYS"
+    )
+    # How often the retention worker looks for closed submissions due for erasure.
+    retention_poll_seconds: float = Field(default=3600.0, gt=0, validation_alias="SIMPUL_SUBMISSIONS_RETENTION_POLL_SECONDS")
+
     def storage_dir(self) -> Path:
         return self.data_dir / "submissions-files"

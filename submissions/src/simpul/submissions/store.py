@@ -90,6 +90,8 @@ def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
             "legal_basis": fee.get("legal_basis"),
         },
         "output": standard.get("output"),
+        # None: the service-wide default applies (the retention worker reads it when the submission closes).
+        "personal_data_retention_days": standard.get("personal_data_retention_days"),
     }
 
 

@@ -49,6 +49,8 @@ def document_view(row: dict[str, Any]) -> dict[str, Any]:
         "uploaded_at": row["uploaded_at"],
         "replaced_at": row["replaced_at"],
         "replaced_by": row["replaced_by"],
+        # Only once the file was deleted at the end of the retention period.
+        **({"content_erased_at": row["content_erased_at"]} if row.get("content_erased_at") else {}),
     }
 
 
@@ -116,6 +118,8 @@ def submission_view(
         "issued_documents": row["issued_documents"] or [],
         # Only when issuing failed for good: v1 answers stay as they were.
         **({"issuing": row["issuing"]} if row.get("issuing") else {}),
+        # Only once the retention period ended and the applicant's data was pseudonymised.
+        **({"personal_data_erased_at": row["personal_data_erased_at"]} if row.get("personal_data_erased_at") else {}),
     }
 
 

@@ -265,5 +265,5 @@ async def attachment_content(
     complaint_id: str, attachment_id: str, request: Request, identity: Identity = Depends(complaint_parties)
 ) -> Response:
     service = complaints_of(request)
-    attachment = await service.attachment(identity, complaint_id, attachment_id)
+    attachment = await service.attachment(identity, complaint_id, attachment_id, content=True)
     return download(await service.attachment_content(attachment), attachment, fallback_name=attachment["id"])

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from simpul.shared import audit as audit_log
@@ -44,6 +44,7 @@ from simpul.submissions.calendar import WorkingCalendar, end_of_day, local_date
 from simpul.submissions.feedback.models import complaint_attachments, complaint_entries, complaints
 from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintResponseIn
 from simpul.submissions.models import audit, outbox, submissions
+from simpul.submissions.reads import Resource, Subject, email_of
 from simpul.submissions.store import EVENT_SOURCE
 from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
 from simpul.submissions.views import step_view
@@ -202,6 +203,24 @@ def attachment_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+CONTENT_ERASED = Text(
+    "Berkas ini telah dihapus setelah masa retensi data pribadi berakhir.",
+    "This file was deleted when the personal data retention period ended.",
+)
+# The export is rendered as an admin sees a complaint.
+SUBJECT_EXPORT_READER = Identity(subject="data-subject-export", role="admin")
+
+
+@dataclass(frozen=True)
+class ErasedComplaints:
+    complaint_ids: list[str]
+    files: list[str]
+
+
+def complaint_subject(row: dict[str, Any]) -> Subject:
+    return Subject(email_of(row["complainant"]), row["submission_id"], row["id"])
+
+
 @dataclass(kw_only=True, eq=False)
 class ComplaintService(UseCases):
     policy: ComplaintPolicy
@@ -274,7 +293,54 @@ class ComplaintService(UseCases):
         async with self.read_sessions() as session:
             row = await self._visible(session, identity, complaint_id)
             entries, attachments = await self._details(session, complaint_id)
+        await self.reads.record(identity, Resource.COMPLAINT, [complaint_subject(row)])
         return self.render(row, identity, self.clock(), entries, attachments)
+
+    # -- personal data (UU 27/2022): the hooks of the privacy sub-domain -------------------------
+
+    async def erase_personal_data(self, connection: Any, submission_id: str, complainant: dict[str, Any],
+                                  now: datetime) -> ErasedComplaints:
+        """In the erasing transaction: the complaints about `submission_id` get the pseudonymised
+        `complainant`, their attachments are marked deleted; which complaints and files."""
+        ids = [r.id for r in await connection.execute(
+            select(complaints.c.id).where(complaints.c.submission_id == submission_id))]
+        if not ids:
+            return ErasedComplaints([], [])
+        await connection.execute(update(complaints).where(complaints.c.id.in_(ids), complaints.c.complainant.is_not(None))
+                                 .values(complainant=complainant))
+        files = [r.sha256 for r in await connection.execute(
+            select(complaint_attachments.c.sha256).where(complaint_attachments.c.complaint_id.in_(ids),
+                                                         complaint_attachments.c.content_erased_at.is_(None)))]
+        await connection.execute(update(complaint_attachments).where(
+            complaint_attachments.c.complaint_id.in_(ids), complaint_attachments.c.content_erased_at.is_(None))
+            .values(content_erased_at=now, filename=None))
+        return ErasedComplaints(ids, files)
+
+    async def files_in_use(self, connection: Any, hashes: list[str]) -> set[str]:
+        """Which of `hashes` an attachment still holds (one not erased)."""
+        if not hashes:
+            return set()
+        found = await connection.execute(select(complaint_attachments.c.sha256).where(
+            complaint_attachments.c.sha256.in_(hashes), complaint_attachments.c.content_erased_at.is_(None)))
+        return {r.sha256 for r in found}
+
+    async def subject_export(self, session: Any, email: str, submission_ids: list[str]) -> list[dict[str, Any]]:
+        """Every complaint about those submissions or filed with that email, with its history and
+        attachments' metadata, as an admin sees it."""
+        about = complaints.c.submission_id.in_(submission_ids) if submission_ids else None
+        # A scan of the complaints' JSON: rare (a data subject's request), and standalone complaints
+        # have no other key to the person.
+        by_email = func.lower(complaints.c.complainant["email"].as_string()) == email
+        query = select(complaints).where(by_email if about is None else or_(about, by_email)).order_by(complaints.c.id)
+        rows = [dict(r) for r in (await session.execute(query)).mappings()]
+        exported = []
+        for row in rows:
+            entries, attachments = await self._details(session, row["id"])
+            exported.append({
+                **self.render(row, SUBJECT_EXPORT_READER, self.clock(), entries, attachments),
+                "history": [entry_view(e) for e in entries],
+            })
+        return exported
 
     async def list(
         self,
@@ -300,19 +366,23 @@ class ComplaintService(UseCases):
         query = newest_first(query, complaints.c.id, limit, cursor)
         async with self.read_sessions() as session:
             page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        await self.reads.record(identity, Resource.COMPLAINT_LIST, [complaint_subject(row) for row in page])
         return {"items": [self.render(row, identity, now) for row in page], "next_cursor": next_cursor}
 
     async def history(self, identity: Identity, complaint_id: str, *, limit: int, cursor: str | None) -> dict[str, Any]:
         query = select(complaint_entries).where(complaint_entries.c.complaint_id == complaint_id)
         query = oldest_first(query, complaint_entries.c.id, limit, cursor)
         async with self.read_sessions() as session:
-            await self._visible(session, identity, complaint_id)
+            complaint = await self._visible(session, identity, complaint_id)
             page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
+        await self.reads.record(identity, Resource.COMPLAINT, [complaint_subject(complaint)])
         return {"items": [entry_view(r) for r in page], "next_cursor": next_cursor}
 
-    async def attachment(self, identity: Identity, complaint_id: str, attachment_id: str) -> dict[str, Any]:
+    async def attachment(self, identity: Identity, complaint_id: str, attachment_id: str,
+                         content: bool = False) -> dict[str, Any]:
+        """An attachment's metadata; with `content`, for a download (recorded as a read; 410 once erased)."""
         async with self.read_sessions() as session:
-            await self._visible(session, identity, complaint_id)
+            complaint = await self._visible(session, identity, complaint_id)
             row = (
                 await session.execute(
                     select(complaint_attachments).where(
@@ -322,6 +392,10 @@ class ComplaintService(UseCases):
             ).mappings().first()
         if row is None:
             raise Problem(404, ATTACHMENT_NOT_FOUND, slug="attachment-not-found")
+        if content:
+            if row["content_erased_at"] is not None:
+                raise Problem(410, CONTENT_ERASED, slug="personal-data-erased")
+            await self.reads.record(identity, Resource.COMPLAINT_ATTACHMENT, [complaint_subject(complaint)])
         return attachment_view(dict(row))
 
     async def attachment_content(self, attachment: dict[str, Any]) -> AsyncIterator[bytes]:

@@ -98,5 +98,7 @@ complaint_attachments = Table(
     Column("uploaded_at", UTCDateTime(), nullable=False),
     Column("uploaded_by", String(200), nullable=False),
     Column("uploaded_role", String(20), nullable=False),
+    # The file was deleted from storage when the submission's personal data was erased.
+    Column("content_erased_at", UTCDateTime(), nullable=True),
 )
 Index("ix_complaint_attachments_complaint", complaint_attachments.c.complaint_id, complaint_attachments.c.id)

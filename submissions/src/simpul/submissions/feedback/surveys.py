@@ -112,6 +112,13 @@ class SurveyService:
             raise Problem(404, NO_SURVEY, slug="survey-not-found")
         return self._view(dict(row))
 
+    async def subject_export(self, session: Any, email: str, submission_ids: list[str]) -> list[dict[str, Any]]:
+        """The surveys given for those submissions (the data subject's export)."""
+        if not submission_ids:
+            return []
+        query = select(surveys).where(surveys.c.submission_id.in_(submission_ids)).order_by(surveys.c.id)
+        return [self._view(dict(r)) for r in (await session.execute(query)).mappings()]
+
     @staticmethod
     def _view(row: dict[str, Any]) -> dict[str, Any]:
         return {
