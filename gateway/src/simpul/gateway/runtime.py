@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from simpul.gateway.clients import ClientService
 from simpul.gateway.keys import KeyRing, SigningKeys
+from simpul.gateway.loginguard import FailureLimiter
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry
@@ -68,6 +69,7 @@ class Gateway:
             self.redis = RedisLink(settings.redis_url, settings.redis_prefix)
             self.limiter = SharedRateLimiter(self.redis, local_limiter, settings.rate_limit_per_minute,
                                              settings.rate_limit_capacity)
+        self.token_failures = FailureLimiter(settings.token_failure_policy, self.redis, settings.redis_prefix)
         self.proxy = Proxy(self.minter, max_body_bytes=settings.max_body_bytes,
                            max_json_bytes=settings.max_json_bytes, default_language=settings.default_language)
         self.upstreams = {
@@ -144,6 +146,7 @@ class Gateway:
                 # In memory only: done whether or not the database answered.
                 self._pruned_at = now
                 self.limiter.prune(now)
+                self.token_failures.prune(now)
                 self.tokens.prune()
 
     def redis_state(self) -> str | None:
