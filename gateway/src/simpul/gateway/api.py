@@ -36,13 +36,16 @@ OAUTH_PROBLEM_SCHEMA = {
     "required": [*PROBLEM_SCHEMA["required"], "error", "error_description"],
     "properties": {
         **PROBLEM_SCHEMA["properties"],
-        "error": {"type": "string", "enum": ["invalid_request", "invalid_client", "unsupported_grant_type"]},
+        "error": {"type": "string", "enum": ["invalid_request", "invalid_client", "unsupported_grant_type",
+                                             "temporarily_unavailable"]},
         "error_description": {"type": "string"},
     },
 }
 TOKEN_ERRORS = {
     400: problem_doc("RFC 6749 invalid_request or unsupported_grant_type", OAUTH_PROBLEM_SCHEMA),
     401: problem_doc("RFC 6749 invalid_client: unknown client, wrong secret or revoked", OAUTH_PROBLEM_SCHEMA),
+    429: problem_doc("Too many failed attempts for this client or from this address: `temporarily_unavailable`, "
+                     "retry after `Retry-After` seconds", OAUTH_PROBLEM_SCHEMA),
 }
 ADMIN_ONLY = {401: problem_doc("An access token is required"), 403: problem_doc("The caller is not an admin")}
 INVALID = {422: problem_doc("Invalid input; `errors` names each field")}
@@ -107,6 +110,8 @@ async def token(request: Request) -> Response:
             gateway.officials,
             gateway.registry,
             gateway.tokens,
+            gateway.token_failures,
+            address=request.client.host if request.client else "-",
             content_type=request.headers.get("content-type"),
             body=await request.body(),
             authorization=request.headers.get("authorization"),

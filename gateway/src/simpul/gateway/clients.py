@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.gateway.hashing import MAX_SECRET_CHARS, decoy_hash, hash_secret, new_secret, verify_secret
-from simpul.gateway.models import audit, client_events, clients
+from simpul.gateway.models import audit, client_events, clients, revocation_notices
 from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
 from simpul.shared.db import utcnow
@@ -208,7 +208,11 @@ class ClientService:
                 .values(revoked_at=now, revoked_by=actor)
             )
             if result.rowcount == 1:
-                await _audit(session, client_id, "revoked", actor, request_id, now)
+                # Told to notifications after the commit (revocations.py), until it answers.
+                await session.execute(insert(revocation_notices).values(
+                    client_id=client_id, revoked_at=now, revoked_by=actor, request_id=request_id))
+                await _audit(session, client_id, "revoked", actor, request_id, now,
+                             details={"webhooks": "to be disabled by notifications"})
             row = (await session.execute(select(*_RECORD_COLUMNS).where(clients.c.client_id == client_id))).first()
         if row is None:
             raise Problem(404, CLIENT_NOT_FOUND, slug="client-not-found", params={"client_id": client_id})

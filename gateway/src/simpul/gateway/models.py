@@ -40,6 +40,23 @@ client_events = Table(
     Index("ix_client_events_client", "client_id", "id"),
 )
 
+# A revocation still to be told to the services that act for the client on their own (notifications:
+# its webhooks), written in the revoking transaction and sent until answered: outages lose none.
+revocation_notices = Table(
+    "client_revocation_notices",
+    metadata,
+    Column("client_id", String(64), ForeignKey("clients.client_id"), primary_key=True),
+    Column("revoked_at", UTCDateTime(), nullable=False),
+    Column("revoked_by", String(64), nullable=False),
+    Column("request_id", String(128), nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", String(300), nullable=True),
+    # Answered (notified_at) or refused for good (failed_at, with last_error); neither: pending.
+    Column("notified_at", UTCDateTime(), nullable=True),
+    Column("failed_at", UTCDateTime(), nullable=True),
+    Index("ix_client_revocation_notices_pending", "notified_at", "failed_at"),
+)
+
 signing_keys = Table(
     "signing_keys",
     metadata,

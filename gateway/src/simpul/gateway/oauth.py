@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote_plus
 
@@ -11,6 +12,7 @@ from starlette.responses import Response
 
 from simpul.gateway.clients import ClientService
 from simpul.gateway.officials import OfficialService
+from simpul.gateway.loginguard import FailureLimiter
 from simpul.gateway.registry import ClientRegistry
 from simpul.gateway.tokens import AccessTokens
 from simpul.shared.logs import security_event
@@ -45,14 +47,21 @@ OFFICIAL_UNKNOWN = Text(
     "Parameter official: tidak ada pejabat aktif dengan NIP ini di unit klien.",
     "The official parameter: no active official with this NIP in the client's unit.",
 )
+TOO_MANY_FAILURES = Text(
+    "Terlalu banyak autentikasi gagal. Coba lagi dalam {seconds} detik.",
+    "Too many failed authentications. Try again in {seconds} seconds.",
+)
 
 
 class OAuthError(Exception):
-    def __init__(self, status: int, error: str, description: Text, **params: str) -> None:
+    def __init__(self, status: int, error: str, description: Text, *, slug: str | None = None,
+                 retry_after: int | None = None, **params: str) -> None:
         super().__init__(error)
         self.status = status
         self.error = error
         self.description = description
+        self.slug = slug or error.replace("_", "-")
+        self.retry_after = retry_after
         self.params = params
 
     def response(self, language: str) -> Response:
@@ -61,9 +70,11 @@ class OAuthError(Exception):
         headers = dict(NO_STORE)
         if self.status == 401:
             headers["WWW-Authenticate"] = BASIC_CHALLENGE
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
         return problem_response(
             self.status, detail, language, headers=headers,
-            slug=self.error.replace("_", "-"), error=self.error, error_description=detail,
+            slug=self.slug, error=self.error, error_description=detail,
         )
 
 
@@ -137,20 +148,35 @@ async def grant(
     officials: OfficialService,
     registry: ClientRegistry,
     tokens: AccessTokens,
+    failures: FailureLimiter,
     *,
+    address: str,
     content_type: str | None,
     body: bytes,
     authorization: str | None,
 ) -> TokenGrant:
+    """A token for valid client credentials. Malformed requests guess nothing and are not counted;
+    wrong credentials are, and a locked client or address is refused (429) before its secret is
+    checked (loginguard.py)."""
     try:
         request = client_credentials(content_type, body, authorization)
     except OAuthError as exc:
         security_event("token_refused", f"{exc.error}: {exc.description.render('en', **exc.params)}")
         raise
+    client_id = request.client_id
+    lock = await failures.check(client_id, address, time.monotonic())
+    if lock is not None:
+        security_event("token_refused", f"locked: {lock.scope}", client_id=client_id, retry_after=lock.retry_after)
+        raise OAuthError(429, "temporarily_unavailable", TOO_MANY_FAILURES, slug="too-many-failures",
+                         retry_after=lock.retry_after, seconds=str(lock.retry_after))
     # authenticate logs why it refused (unknown client, bad secret, revoked).
     record = await clients.authenticate(request.client_id, request.client_secret)
     if record is None:
+        for started in await failures.failed(client_id, address, time.monotonic()):
+            security_event("token_locked", f"{failures.policy.threshold(started.scope)} failures: {started.scope}",
+                           client_id=client_id, lock_seconds=started.retry_after, level=started.level)
         raise OAuthError(401, "invalid_client", BAD_CLIENT)
+    await failures.succeeded(client_id, address, time.monotonic())
     registry.remember(record)
     official_id = None
     if request.official is not None:

@@ -19,15 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from simpul.gateway.clients import ClientService
 from simpul.gateway.keys import KeyRing, SigningKeys
 from simpul.gateway.officials import OfficialRecord, OfficialService
+from simpul.gateway.loginguard import FailureLimiter
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry
+from simpul.gateway.revocations import RevocationNotices
 from simpul.gateway.settings import GatewaySettings
 from simpul.gateway.tokens import AccessTokens, AssertionMinter
 from simpul.shared.balance import Replica, Resolver, resolve_addresses
 from simpul.shared.db import Migration, read_session_factory, session_factory
 from simpul.shared.envelope import ReloadingKeys, keys_for
 from simpul.shared.identity import ASSERTION_LIFETIME_SECONDS, AssertionVerifier
+from simpul.shared.internal import InternalClient
 from simpul.shared.readiness import Readiness, database_check
 from simpul.shared.worker import periodic
 
@@ -72,6 +75,11 @@ class Gateway:
             self.redis = RedisLink(settings.redis_url, settings.redis_prefix)
             self.limiter = SharedRateLimiter(self.redis, local_limiter, settings.rate_limit_per_minute,
                                              settings.rate_limit_capacity)
+        self.token_failures = FailureLimiter(settings.token_failure_policy, self.redis, settings.redis_prefix)
+        self.revocation_notices = RevocationNotices(
+            self.clients.sessions,
+            InternalClient(caller="gateway", target="notifications", base_url=settings.notifications_url,
+                           secret=settings.resolved_internal_secret()))
         self.proxy = Proxy(self.minter, max_body_bytes=settings.max_body_bytes,
                            max_json_bytes=settings.max_json_bytes, default_language=settings.default_language)
         self.upstreams = {
@@ -101,9 +109,11 @@ class Gateway:
         if self.redis is not None:
             await self.redis.start(self.registry.forget)
         self._housekeeping.start()
+        self.revocation_notices.start()
         self._announce(outcome)
 
     async def stop(self) -> None:
+        await self.revocation_notices.stop()
         await self._housekeeping.stop()
         for upstream in self.upstreams.values():
             await upstream.balancer.close()
@@ -113,8 +123,10 @@ class Gateway:
 
     async def revoked(self, client_id: str) -> None:
         """A client revoked here: refused by this replica at once, by the others through Redis at
-        once, or through their database poll within a refresh interval."""
+        once, or through their database poll within a refresh interval; notifications is told to
+        disable its webhooks (revocations.py)."""
         self.registry.forget(client_id)
+        self.revocation_notices.wake()
         if self.redis is not None:
             await self.redis.publish_revocation(client_id)
 
@@ -153,6 +165,7 @@ class Gateway:
                 # In memory only: done whether or not the database answered.
                 self._pruned_at = now
                 self.limiter.prune(now)
+                self.token_failures.prune(now)
                 self.tokens.prune()
 
     def redis_state(self) -> str | None:

@@ -7,6 +7,7 @@ from ipaddress import ip_network
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from simpul.gateway.loginguard import FailurePolicy
 from simpul.shared.settings import BaseServiceSettings
 
 DEV_ADMIN_CLIENT_ID = "simpul-admin"
@@ -39,6 +40,18 @@ class GatewaySettings(BaseServiceSettings):
     # address for anonymous callers), refilled at the per-minute rate; the burst defaults to it.
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int | None = Field(default=None, ge=1)
+
+    # Failed token requests (see loginguard.py): within SIMPUL_TOKEN_FAILURE_WINDOW_SECONDS, this many
+    # failures lock a (client id, address) pair, an address, or a client id for addresses that never
+    # obtained its token; each lock in a row lasts twice the one before, from the base to the max.
+    token_failure_window_seconds: int = Field(default=900, ge=1)
+    token_failures_per_client_address: int = Field(default=10, ge=1)
+    token_failures_per_address: int = Field(default=50, ge=1)
+    token_failures_per_client: int = Field(default=200, ge=1)
+    token_lockout_base_seconds: int = Field(default=30, ge=1)
+    token_lockout_max_seconds: int = Field(default=3600, ge=1)
+    # How long an address that obtained a client's token stays exempt from that client's own lock.
+    token_known_address_seconds: int = Field(default=7 * 86400, ge=0)
 
     # SIMPUL_UPSTREAM_CONNECT_TIMEOUT / SIMPUL_UPSTREAM_READ_TIMEOUT (seconds) for every service;
     # SIMPUL_UPSTREAM_READ_TIMEOUTS='{"signatures": 60}' overrides the read timeout per service.
@@ -82,6 +95,18 @@ class GatewaySettings(BaseServiceSettings):
     @property
     def rate_limit_capacity(self) -> int:
         return self.rate_limit_burst or self.rate_limit_per_minute
+
+    @property
+    def token_failure_policy(self) -> FailurePolicy:
+        return FailurePolicy(
+            window_seconds=self.token_failure_window_seconds,
+            per_pair=self.token_failures_per_client_address,
+            per_address=self.token_failures_per_address,
+            per_client=self.token_failures_per_client,
+            base_seconds=self.token_lockout_base_seconds,
+            max_seconds=max(self.token_lockout_max_seconds, self.token_lockout_base_seconds),
+            known_seconds=self.token_known_address_seconds,
+        )
 
     @property
     def uses_dev_admin_secret(self) -> bool:

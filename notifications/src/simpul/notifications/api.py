@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from simpul.notifications.inbox import Inbox
 from simpul.notifications.intake import DEAD_LETTERED, DUPLICATE, IGNORED, PROCESSED, Intake, ReplayRefused
 from simpul.notifications.schemas import (
+    ClientRevocationApplied,
+    ClientRevoked,
     DeadLetter,
     DeliveryStatus,
     EventsAccepted,
@@ -85,6 +87,15 @@ async def receive_events(request: Request, _: Service) -> EventsAccepted:
         raise Problem(400, NOT_EVENTS, slug="not-events")
     outcomes = Counter(await intake_of(request).accept_batch(body, "http"))
     return EventsAccepted(**{outcome: outcomes[outcome] for outcome in OUTCOMES})
+
+
+@router.post("/internal/client-revocations", include_in_schema=False)
+async def client_revoked(request: Request, service: Service, body: ClientRevoked) -> ClientRevocationApplied:
+    """The gateway revoked an API client: its webhooks are disabled and their pending deliveries
+    cancelled. Repeating it changes nothing more (the gateway retries until answered)."""
+    applied = await subscriptions_of(request).disable_for_client(
+        service, body.client_id, revoked_by=body.revoked_by, revoked_at=body.revoked_at)
+    return ClientRevocationApplied(**applied)
 
 
 # Inbox and dead letters.

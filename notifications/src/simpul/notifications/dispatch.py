@@ -64,10 +64,19 @@ _WEBHOOK_TARGETS = (
     select(deliveries.c.id, notifications.c.payload, webhook_subscriptions.c.id.label("subscription_id"),
            webhook_subscriptions.c.url, webhook_subscriptions.c.sealed_secret,
            webhook_subscriptions.c.sealed_previous_secret, webhook_subscriptions.c.previous_secret_expires_at,
-           webhook_subscriptions.c.deleted_at)
+           webhook_subscriptions.c.deleted_at, webhook_subscriptions.c.disabled_at)
     .select_from(deliveries.join(notifications, notifications.c.id == deliveries.c.notification_id)
                  .join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
     .where(deliveries.c.id.in_(bindparam("ids", expanding=True)))
+)
+# Just before a post: the claim is still this dispatcher's and the subscription still live. A
+# revocation (Subscriptions.disable_for_client) may have come between the claim and the post.
+_STILL_TO_SEND = (
+    select(deliveries.c.id)
+    .select_from(deliveries.join(webhook_subscriptions, webhook_subscriptions.c.id == deliveries.c.subscription_id))
+    .where(deliveries.c.id == bindparam("row_id"), deliveries.c.claim == bindparam("row_claim"),
+           deliveries.c.status == SENDING, webhook_subscriptions.c.deleted_at.is_(None),
+           webhook_subscriptions.c.disabled_at.is_(None))
 )
 
 
@@ -293,6 +302,14 @@ class WebhookDispatcher(Dispatcher):
         settings = self._settings
         if target.deleted_at is not None:
             await self._give_up_unattempted(row, "subscription deleted")
+            return
+        if target.disabled_at is not None:
+            await self._give_up_unattempted(row, "subscription disabled")
+            return
+        if not await self._db.record(lambda connection: connection.execute(
+                _STILL_TO_SEND, {"row_id": row.id, "row_claim": row.claim}).first() is not None):
+            # Cancelled (or the subscription stopped) since the claim: nothing goes out.
+            await self._give_up_unattempted(row, "subscription stopped")
             return
         now = utcnow()
         sealed = [target.sealed_secret]

@@ -157,8 +157,13 @@ webhook_subscriptions = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("rotated_at", UTCDateTime(), nullable=True),
     Column("deleted_at", UTCDateTime(), nullable=True),
+    # Disabled (not deleted: its owner still sees it and its deliveries) when the API client that
+    # created it was revoked; `disabled_reason` says why (`client_revoked`).
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("disabled_reason", String(40), nullable=True),
 )
 Index("ix_webhook_subscriptions_owner", webhook_subscriptions.c.owner_role, webhook_subscriptions.c.tenant)
+Index("ix_webhook_subscriptions_created_by", webhook_subscriptions.c.created_by)
 
 templates = Table(
     "templates",

@@ -39,6 +39,13 @@ class Webhook(BaseModel):
     previous_secret_expires_at: datetime | None = Field(
         None, description="Until then deliveries are signed with the previous secret as well."
     )
+    status: Literal["active", "disabled"] = Field(
+        "active", description="`disabled`: nothing is delivered any more (see `disabled_reason`)."
+    )
+    disabled_at: datetime | None = None
+    disabled_reason: Literal["client_revoked"] | None = Field(
+        None, description="`client_revoked`: the API client that created it was revoked."
+    )
 
 
 class WebhookCreated(Webhook):
@@ -166,3 +173,18 @@ class EventsAccepted(BaseModel):
     ignored: int
     dead_lettered: int
     duplicate: int
+
+
+class ClientRevoked(BaseModel):
+    """The gateway's word that an API client was revoked (internal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    client_id: str = Field(min_length=1, max_length=200)
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(None, max_length=200)
+
+
+class ClientRevocationApplied(BaseModel):
+    webhooks_disabled: int
+    deliveries_cancelled: int

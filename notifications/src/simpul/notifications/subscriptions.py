@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -30,6 +31,7 @@ NOT_FOUND = Text("Langganan webhook tidak ditemukan.", "Webhook subscription not
 NO_TENANT = Text("Klien Anda tidak terikat pada wilayah atau unit.", "Your client has no region or unit.")
 OFFICIALS_ONLY = Text("Jenis peristiwa ini hanya untuk petugas.", "These event types are for officers only.")
 URL_REFUSED = Text("URL webhook tidak dapat dipakai: {reason}.", "The webhook URL cannot be used: {reason}.")
+DISABLED = Text("Webhook ini dinonaktifkan ({reason}).", "This webhook is disabled ({reason}).")
 TOO_MANY = Text("Wilayah atau unit Anda sudah memiliki {limit} webhook; hapus satu sebelum menambah.",
                 "Your region or unit already has {limit} webhooks; delete one before adding another.")
 
@@ -37,8 +39,10 @@ _PUBLIC_COLUMNS = [
     webhook_subscriptions.c.position, webhook_subscriptions.c.id, webhook_subscriptions.c.url,
     webhook_subscriptions.c.events, webhook_subscriptions.c.owner_role, webhook_subscriptions.c.tenant,
     webhook_subscriptions.c.created_at, webhook_subscriptions.c.rotated_at,
-    webhook_subscriptions.c.previous_secret_expires_at,
+    webhook_subscriptions.c.previous_secret_expires_at, webhook_subscriptions.c.disabled_at,
+    webhook_subscriptions.c.disabled_reason,
 ]
+CLIENT_REVOKED = "client_revoked"
 
 
 class LiveSubscriptions:
@@ -80,12 +84,13 @@ class LiveSubscriptions:
 
 _LIVE = (select(webhook_subscriptions.c.position, webhook_subscriptions.c.id, webhook_subscriptions.c.events,
                 webhook_subscriptions.c.owner_role, webhook_subscriptions.c.tenant)
-         .where(webhook_subscriptions.c.deleted_at.is_(None)))
+         .where(webhook_subscriptions.c.deleted_at.is_(None), webhook_subscriptions.c.disabled_at.is_(None)))
 
 
 def public_view(row: Any) -> dict[str, Any]:
     """Everything but the secrets."""
     view = {column.name: getattr(row, column.name) for column in _PUBLIC_COLUMNS if column.name != "position"}
+    view["status"] = "active" if row.disabled_at is None else "disabled"
     if view["previous_secret_expires_at"] is not None and view["previous_secret_expires_at"] <= utcnow():
         view["previous_secret_expires_at"] = None
     return view
@@ -163,7 +168,8 @@ class Subscriptions:
                                   {"key": advisory_lock_key(f"simpul:webhooks:{tenant}")})
         held = (await session.execute(
             select(func.count()).select_from(webhook_subscriptions)
-            .where(webhook_subscriptions.c.tenant == tenant, webhook_subscriptions.c.deleted_at.is_(None))
+            .where(webhook_subscriptions.c.tenant == tenant, webhook_subscriptions.c.deleted_at.is_(None),
+                   webhook_subscriptions.c.disabled_at.is_(None))
         )).scalar_one()
         limit = self.settings.webhook_max_per_tenant
         if held >= limit:
@@ -206,7 +212,9 @@ class Subscriptions:
         expires = now + timedelta(seconds=grace)
         secret = new_secret()
         async with self.database.begin() as session:
-            await _find(session, identity, subscription_id)
+            found = await _find(session, identity, subscription_id)
+            if found.disabled_at is not None:
+                raise Problem(409, DISABLED, slug="webhook-disabled", params={"reason": found.disabled_reason})
             await session.execute(
                 update(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
                 .values(sealed_previous_secret=webhook_subscriptions.c.sealed_secret,
@@ -216,6 +224,42 @@ class Subscriptions:
                                    details={"grace_seconds": grace})
             await idempotency.settle(session, idempotency.not_replayable())
         return {"id": subscription_id, "secret": secret, "rotated_at": now, "previous_secret_expires_at": expires}
+
+    async def disable_for_client(self, service: Identity, client_id: str, *, revoked_by: str | None,
+                                 revoked_at: datetime | None) -> dict[str, int]:
+        """The API client `client_id` was revoked at the gateway: every live webhook it created is
+        disabled (kept, with the reason, for its owner to see) and their deliveries not yet made
+        are failed, including one a dispatcher holds (it checks again before posting,
+        dispatch.py). Idempotent: the gateway repeats the call until it is answered."""
+        now = utcnow()
+        async with self.database.begin() as session:
+            disabled = (await session.execute(
+                update(webhook_subscriptions)
+                .where(webhook_subscriptions.c.created_by == client_id, webhook_subscriptions.c.deleted_at.is_(None),
+                       webhook_subscriptions.c.disabled_at.is_(None))
+                .values(disabled_at=now, disabled_reason=CLIENT_REVOKED)
+                .returning(webhook_subscriptions.c.id))).scalars().all()
+            # Those disabled before (an earlier call) too: a delivery planned from a stale copy of the
+            # live subscriptions after that is stopped here as well.
+            all_disabled = select(webhook_subscriptions.c.id).where(
+                webhook_subscriptions.c.created_by == client_id,
+                webhook_subscriptions.c.disabled_reason == CLIENT_REVOKED)
+            stopped = (await session.execute(
+                update(deliveries)
+                .where(deliveries.c.subscription_id.in_(all_disabled), deliveries.c.status.in_(DUE))
+                .values(status="failed", claim=None, last_error="cancelled: client revoked", updated_at=now,
+                        completed_at=now)
+                .returning(deliveries.c.subscription_id))).scalars().all()
+            per_webhook = Counter(stopped)
+            details = {"reason": CLIENT_REVOKED, "client_id": client_id, "revoked_by": revoked_by,
+                       "revoked_at": revoked_at.isoformat() if revoked_at else None}
+            await audit_log.record_all(session, audit, [
+                audit_log.Audited(service, "webhook.disabled", "webhook", subscription_id,
+                                  details={**details, "deliveries_cancelled": per_webhook[subscription_id]})
+                for subscription_id in disabled])
+        if disabled:
+            self.on_change()
+        return {"webhooks_disabled": len(disabled), "deliveries_cancelled": len(stopped)}
 
     async def check_key_encryption_key(self) -> None:
         """EnvelopeError when the newest secret does not open here: a replica given another
