@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
+from cryptography import x509
 from fastapi import FastAPI
 
 from simpul.shared.app import create_service_app
@@ -12,9 +13,11 @@ from simpul.shared.db import utcnow
 from simpul.shared.envelope import ReloadingKeys, keys_for
 from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
+from simpul.signatures import pki
 from simpul.signatures.api import VERIFY_UPLOAD_PATH, router
 from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
 from simpul.signatures.models import audit, idempotency, outbox
+from simpul.signatures.remote import CscCredentials
 from simpul.signatures.service import DocumentService
 from simpul.signatures.settings import SignaturesSettings
 from simpul.signatures.workers import SigningPool
@@ -42,6 +45,8 @@ def create_app(
         if relay is not None:
             await relay.stop()
         await app.state.pool.close()
+        if app.state.documents.remote is not None:
+            await app.state.documents.remote.aclose()
 
     app = create_service_app(
         settings,
@@ -74,10 +79,22 @@ def create_app(
     # Built here, started (keys loaded) in the lifespan; the signing workers start on demand.
     app.state.keystore = keystore
     app.state.pool = pool = SigningPool(settings.resolved_workers(), settings.worker_idle_seconds)
+    remote = None
+    remote_roots: tuple[bytes, ...] = ()
+    if settings.signing_backend == "csc":
+        assert settings.csc_url is not None  # the settings refuse csc without a URL
+        remote = CscCredentials(app.state.sessions, service_url=settings.csc_url, token=settings.csc_token,
+                                credential_template=settings.csc_credential_id, clock=clock)
+        if settings.csc_trust_roots is not None:
+            remote_roots = tuple(pki.der(root) for root in x509.load_pem_x509_certificates(
+                settings.csc_trust_roots.read_bytes()))
     app.state.documents = DocumentService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,
         keystore=keystore,
+        remote=remote,
+        seal_without_official=settings.csc_without_official == "seal",
+        remote_trust_roots=remote_roots,
         pool=pool,
         store=open_blob_store(settings.storage_url, directory=settings.documents_dir(), settings=settings,
                               registry=app.state.metrics.registry),

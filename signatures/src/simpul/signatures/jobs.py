@@ -20,6 +20,35 @@ class SignerMaterial:
 
 
 @dataclass(frozen=True)
+class RemoteCredential:
+    """An official's credential at a remote signing service (Cloud Signature Consortium API v1):
+    the worker asks the service to sign the hash; the key never leaves it."""
+
+    id: str  # the certificate's row in `certificates`
+    name: str
+    service_url: str  # the part before /csc/v1/...
+    credential_id: str
+    token: str | None = field(repr=False)  # the service's bearer token; never in a log line
+    certificate: bytes  # DER, as credentials/info returned it
+    chain: tuple[bytes, ...]
+    mechanisms: frozenset[str]  # signature algorithms the credential supports (asn1crypto names)
+    hash_pinning: bool  # SCAL 2: the authorization names the hash it is for
+
+
+class RemoteSigningRefused(Exception):
+    """The remote signing service refused for good (a 4xx other than a retryable one): trying the
+    same document again would get the same answer."""
+
+    def __init__(self, status: int, step: str) -> None:
+        super().__init__(status, step)
+        self.status = status
+        self.step = step  # the CSC endpoint that refused, e.g. "credentials/authorize"
+
+    def __str__(self) -> str:
+        return f"{self.step} answered {self.status}"
+
+
+@dataclass(frozen=True)
 class TsaTarget:
     url: str
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # may carry a service token
@@ -36,7 +65,7 @@ class ValidationMaterial:
 @dataclass(frozen=True)
 class SignJob:
     content: DocumentContent
-    signer: SignerMaterial
+    signer: SignerMaterial | RemoteCredential
     tsa: TsaTarget | None
     validation: ValidationMaterial | None
 

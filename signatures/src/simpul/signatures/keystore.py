@@ -387,20 +387,24 @@ class ProductionKeystore:
         return key, certificate, others
 
     async def _record(self, certificate: x509.Certificate, *, kind: str, unit: str | None) -> Any:
-        """The certificate's row, inserted the first time it is seen (no private key: that stays
-        in its PKCS#12 file)."""
-        fingerprint = pki.fingerprint(certificate)
-        async with self._sessions() as session:
-            row = (await session.execute(select(certificates).where(certificates.c.fingerprint == fingerprint))).mappings().first()
-        if row is not None:
-            return row
-        try:
-            async with self._sessions() as session, session.begin():
-                row = certificate_row(certificate, kind=kind, unit=unit, role=None, private_key=None, now=self._clock())
-                await session.execute(insert(certificates).values(row))
-                await record(session, row, "created", SYSTEM_ACTOR, row["created_at"])
-        except IntegrityError:
-            pass  # recorded by another instance meanwhile
-        async with self._sessions() as session:
-            return (await session.execute(select(certificates).where(certificates.c.fingerprint == fingerprint))).mappings().one()
+        return await record_certificate(self._sessions, certificate, kind=kind, unit=unit, now=self._clock())
 
+
+async def record_certificate(sessions: async_sessionmaker[AsyncSession], certificate: x509.Certificate, *,
+                             kind: str, unit: str | None, now: datetime) -> Any:
+    """The row of a certificate whose key lives elsewhere (a PKCS#12 file, a remote signing
+    service), inserted the first time it is seen, with no private key."""
+    fingerprint = pki.fingerprint(certificate)
+    async with sessions() as session:
+        row = (await session.execute(select(certificates).where(certificates.c.fingerprint == fingerprint))).mappings().first()
+    if row is not None:
+        return row
+    try:
+        async with sessions() as session, session.begin():
+            row = certificate_row(certificate, kind=kind, unit=unit, role=None, private_key=None, now=now)
+            await session.execute(insert(certificates).values(row))
+            await record(session, row, "created", SYSTEM_ACTOR, row["created_at"])
+    except IntegrityError:
+        pass  # recorded by another instance meanwhile
+    async with sessions() as session:
+        return (await session.execute(select(certificates).where(certificates.c.fingerprint == fingerprint))).mappings().one()

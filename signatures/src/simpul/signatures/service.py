@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +30,8 @@ from simpul.signatures.document import WIB, DocumentContent, Initial, NamedOffic
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
 from simpul.signatures.models import audit, certificates, document_events, documents, number_sequences, outbox
 from simpul.signatures.schemas import IssueRequest
-from simpul.signatures.jobs import SignJob, TsaTarget
+from simpul.signatures.jobs import RemoteCredential, RemoteSigningRefused, SignerMaterial, SignJob, TsaTarget
+from simpul.signatures.remote import CredentialUnusable, CscCredentials, RemoteSigningUnavailable
 from simpul.signatures.verification import PdfFacts, describe, inspect_pdf, signature_problems
 from simpul.signatures.workers import IsolatedFailure, IsolatedTimeout, SigningPool, run_isolated
 
@@ -50,6 +51,12 @@ SIGNING_FAILED = Text("Dokumen belum dapat ditandatangani; coba lagi nanti.",
 SIGNER_NOT_FOUND = Text("Sertifikat penanda tangan tidak ditemukan.", "Signer certificate not found.")
 VERIFY_BUSY = Text("Terlalu banyak pemeriksaan berkas saat ini; coba lagi sebentar lagi.",
                    "Too many files are being checked right now; try again shortly.")
+OFFICIAL_REQUIRED = Text("Dokumen ditandatangani oleh pejabat yang memutuskan; pejabat itu belum disebutkan.",
+                         "Documents are signed by the deciding official, and none is named.")
+REMOTE_SIGNING_REFUSED = Text(
+    "Layanan tanda tangan elektronik menolak menandatangani atas nama pejabat NIP {nip}: {reason}.",
+    "The remote signing service refused to sign for the official with NIP {nip}: {reason}.",
+)
 NOT_IN_PRODUCTION = Text("Sertifikat produksi dicabut oleh CA penerbitnya, bukan oleh layanan ini.",
                          "Production certificates are revoked by the CA that issued them, not by this service.")
 
@@ -71,6 +78,9 @@ class DocumentService:
         sessions: async_sessionmaker[AsyncSession],
         read_sessions: async_sessionmaker[AsyncSession],
         keystore: DevelopmentKeystore | ProductionKeystore,
+        remote: CscCredentials | None = None,
+        seal_without_official: bool = False,
+        remote_trust_roots: tuple[bytes, ...] = (),
         pool: SigningPool,
         store: BlobStore,
         public_url: str,
@@ -86,6 +96,10 @@ class DocumentService:
         self.sessions = sessions
         self.read_sessions = read_sessions
         self.keystore = keystore
+        # Set with the csc backend: the deciding official's credential signs instead of the unit.
+        self.remote = remote
+        self._seal_without_official = seal_without_official
+        self._remote_trust_roots = remote_trust_roots
         self.pool = pool
         self.store = store
         self.public_url = public_url.rstrip("/")
@@ -120,16 +134,17 @@ class DocumentService:
     async def issue(self, request: IssueRequest, actor: Identity) -> Issued:
         """The signed document of an approved submission, made once: a repeat or concurrent call
         gets the same document back."""
+        if self.remote is not None and request.official is None and not self._seal_without_official:
+            # Sealing instead would issue a document the unit meant an official to sign.
+            raise Problem(422, OFFICIAL_REQUIRED, slug="official-required",
+                          errors=[{"field": "official", "message": "required: the csc signing backend signs as the official"}])
         # Reserving first: a new submission (the usual case) costs one transaction; a repeat
         # finds its row through the unique constraint.
         row = await self._reserve(request)
         if row["status"] != PENDING:
             return Issued(await self._present(row), created=False)
 
-        try:
-            signer = await self.keystore.signer_for(request.unit)
-        except NoSigner as exc:
-            raise Problem(503, NO_SIGNER, slug="no-signer", params={"unit": request.unit}) from exc
+        signer = await self._signer_for(request, row, actor)
         issued_at = self.clock()
         content = self._content(request, row, signer.name, issued_at)
         tsa = None
@@ -138,10 +153,14 @@ class DocumentService:
             if self._tsa_is_own:
                 headers = ((ASSERTION_HEADER, self._tsa_token()),)
             tsa = TsaTarget(self._tsa_url, headers)
-        validation = await self.keystore.validation_material(signer) if tsa else None
+        # Revocation data is ours to embed only for our own certificates (B-LT); a remote
+        # service's CA publishes its own, and those signatures are B-T.
+        validation = await self.keystore.validation_material(signer) if tsa and isinstance(signer, SignerMaterial) else None
         job = SignJob(content=content, signer=signer, tsa=tsa, validation=validation)
         try:
             signed = await self.pool.sign(job, self._sign_timeout)
+        except RemoteSigningRefused as exc:
+            await self._refuse(request, row, actor, str(exc))
         except Exception as exc:  # timed out, a worker died, the TSA refused or was unreachable: retry later
             log.error("signing %s failed: %s: %s", row["id"], type(exc).__name__, exc)
             raise Problem(503, SIGNING_FAILED, slug="signing-failed", headers={"Retry-After": "5"}) from exc
@@ -178,6 +197,29 @@ class DocumentService:
         if final["sha256"] != sha256:
             await self.store.delete(sha256)
         return Issued(await self._present(final), created=False)
+
+    async def _signer_for(self, request: IssueRequest, row: Any, actor: Identity) -> SignerMaterial | RemoteCredential:
+        if self.remote is None or request.official is None:
+            try:
+                return await self.keystore.signer_for(request.unit)
+            except NoSigner as exc:
+                raise Problem(503, NO_SIGNER, slug="no-signer", params={"unit": request.unit}) from exc
+        try:
+            return await self.remote.credential_for(request.official.nip, request.unit)
+        except (RemoteSigningRefused, CredentialUnusable) as exc:
+            await self._refuse(request, row, actor, str(exc))
+        except RemoteSigningUnavailable as exc:
+            log.error("signing %s: remote signing service unavailable: %s", row["id"], exc)
+            raise Problem(503, SIGNING_FAILED, slug="signing-failed", headers={"Retry-After": "5"}) from exc
+
+    async def _refuse(self, request: IssueRequest, row: Any, actor: Identity, reason: str) -> NoReturn:
+        """A final refusal of the remote signing service: kept in the document's history (the row
+        stays pending, its number reserved) and answered as a 4xx the caller does not retry."""
+        nip = request.official.nip if request.official else None
+        log.warning("signing %s refused by the remote signing service: %s", row["id"], reason)
+        async with self.sessions() as session, session.begin():
+            await self._audit(session, row["id"], "signing_refused", actor, None, {"official_nip": nip, "reason": reason})
+        raise Problem(422, REMOTE_SIGNING_REFUSED, slug="remote-signing-refused", params={"nip": nip, "reason": reason})
 
     async def _reserve(self, request: IssueRequest) -> Any:
         """Insert the pending row with its number; on a concurrent insert, return the other one."""
@@ -429,7 +471,7 @@ class DocumentService:
         }
 
     async def verify_upload(self, data: bytes) -> dict[str, Any]:
-        trust_roots = tuple(pki.der(root) for root in self.keystore.trust_roots())
+        trust_roots = tuple(pki.der(root) for root in self.keystore.trust_roots()) + self._remote_trust_roots
         if self._verify_waiting >= self._verify_backlog:
             raise Problem(503, VERIFY_BUSY, slug="busy", headers={"Retry-After": "5"})
         self._verify_waiting += 1

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from simpul.shared.settings import BaseServiceSettings, read_or_create_secret
 from simpul.shared.storage import ObjectStorageSettings
@@ -33,6 +33,24 @@ class SignaturesSettings(BaseServiceSettings, ObjectStorageSettings):
     # at /internal/tsa) is used; with production keys and no URL, signatures are PAdES B-B.
     tsa_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_TSA_URL")
 
+    # Who signs an issued document (docs/signing.md): "seal", the unit's own key (development PKI
+    # or PKCS#12 above); or "csc", the deciding official's credential at a remote signing service
+    # speaking the Cloud Signature Consortium API v1, chosen by the official's NIP.
+    signing_backend: Literal["seal", "csc"] = Field(default="seal", validation_alias="SIMPUL_SIGNATURES_SIGNING_BACKEND")
+    # The service's base URL: the part before /csc/v1/..., e.g. https://csc.example.go.id
+    csc_url: str | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_CSC_URL")
+    # This system's bearer token at the service (its OAuth2 access token); sent on every call.
+    csc_token: str | None = Field(default=None, repr=False, validation_alias="SIMPUL_SIGNATURES_CSC_TOKEN")
+    # The credential that signs for an official: this pattern with the NIP put in for {nip}, the
+    # naming convention the service uses for the credentials it issued to officials.
+    csc_credential_id: str = Field(default="{nip}", validation_alias="SIMPUL_SIGNATURES_CSC_CREDENTIAL_ID")
+    # A document that names no deciding official (a standard without roles, approved by an
+    # officer client): "refuse" it for good, or "seal" it with the unit's key as before.
+    csc_without_official: Literal["refuse", "seal"] = Field(
+        default="refuse", validation_alias="SIMPUL_SIGNATURES_CSC_WITHOUT_OFFICIAL")
+    # PEM file of the roots the service's certificates chain to, trusted by POST /v1/verify.
+    csc_trust_roots: Path | None = Field(default=None, validation_alias="SIMPUL_SIGNATURES_CSC_TRUST_ROOTS")
+
     # Processes that render and sign, at most; 0 means one per CPU. They start with the first
     # documents to sign and stop after this many seconds without one (each holds ~90 MB).
     workers: int = Field(default=0, ge=0, le=64, validation_alias="SIMPUL_SIGNATURES_WORKERS")
@@ -49,6 +67,23 @@ class SignaturesSettings(BaseServiceSettings, ObjectStorageSettings):
 
     # How long a CRL of the development PKI is valid; a new one is made at half-life.
     crl_validity_hours: int = Field(default=7 * 24, gt=1, validation_alias="SIMPUL_SIGNATURES_CRL_VALIDITY_HOURS")
+
+    @field_validator("csc_credential_id")
+    @classmethod
+    def _names_the_nip(cls, value: str) -> str:
+        try:
+            filled = value.format(nip="0" * 18)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError("may hold only the {nip} placeholder") from exc
+        if filled == value:
+            raise ValueError("must hold the {nip} placeholder")
+        return value
+
+    @model_validator(mode="after")
+    def _csc_complete(self) -> SignaturesSettings:
+        if self.signing_backend == "csc" and not self.csc_url:
+            raise ValueError("SIMPUL_SIGNATURES_SIGNING_BACKEND=csc needs SIMPUL_SIGNATURES_CSC_URL")
+        return self
 
     @property
     def production_keys(self) -> bool:

@@ -5,6 +5,10 @@ with its private key already loaded, the space for the signature is reserved up 
 otherwise signs a dummy first to measure it), the timestamp comes over a kept-alive HTTP
 connection, and validation data (B-LT) is written from what the service already knows (its own
 certificates and CRL) instead of being fetched and path-validated per signature.
+
+A job may instead name an official's credential at a remote signing service (the `csc` backend):
+pyHanko's CSCSigner then has the service sign the hash over the Cloud Signature Consortium API,
+each signature authorized for its own hash.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import io
 import unicodedata
 from collections import OrderedDict
 
+import aiohttp
 import httpx
 from asn1crypto import crl as asn1_crl
 from asn1crypto import cms, tsp
@@ -22,14 +27,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers, timestamps
-from pyhanko.sign.general import as_signing_certificate_v2
+from pyhanko.sign.general import SigningError, as_signing_certificate_v2
+from pyhanko.sign.signers.csc_signer import (
+    CSCAuthorizationInfo,
+    CSCAuthorizationManager,
+    CSCCredentialInfo,
+    CSCServiceSessionInfo,
+    CSCSigner,
+)
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError, set_tsp_headers
 from pyhanko.sign.validation import DocumentSecurityStore
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from simpul.shared.internal import refused_for_good
 from simpul.signatures.document import RenderedDocument, render
-from simpul.signatures.jobs import SignedDocument, SignerMaterial, SignJob, TsaTarget
+from simpul.signatures.jobs import RemoteCredential, RemoteSigningRefused, SignedDocument, SignerMaterial, SignJob, TsaTarget
 from simpul.signatures.tsa import REPLY_CONTENT_TYPE, der_tlv
 
 FIELD_NAME = "TandaTanganElektronik"
@@ -40,6 +53,7 @@ STAMP_STYLE = TextStampStyle(
     background=None,
 )
 TSA_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+CSC_TIMEOUT_SECONDS = 30
 _MAX_KEPT_SIGNERS = 256
 _TIMESTAMP_ATTRIBUTE_TYPE = cms.CMSAttributeType("signature_time_stamp_token").dump()
 
@@ -145,6 +159,48 @@ class HttpTimeStamper(timestamps.TimeStamper):
         return answer
 
 
+class _AuthorizeEachHash(CSCAuthorizationManager):
+    """Signature activation data from `credentials/authorize`, asked for each signature and bound
+    to its hash: what SCAL 2 services require, and no weaker for SCAL 1 ones. The service account
+    authorizes (authMode "implicit"); a credential that wants the official's PIN or OTP here
+    ("explicit") refuses, and that refusal is final."""
+
+    def __init__(self, session_info: CSCServiceSessionInfo, credential_info: CSCCredentialInfo,
+                 http: aiohttp.ClientSession) -> None:
+        super().__init__(session_info, credential_info)
+        self._http = http
+
+    async def authorize_signature(self, hash_b64s: list[str]) -> CSCAuthorizationInfo:
+        body = self.format_csc_auth_request(hash_b64s=hash_b64s)
+        try:
+            async with self._http.post(self.csc_session_info.endpoint_url("credentials/authorize"), json=body,
+                                       headers=self.auth_headers,
+                                       timeout=aiohttp.ClientTimeout(total=CSC_TIMEOUT_SECONDS)) as response:
+                if refused_for_good(response.status):
+                    raise RemoteSigningRefused(response.status, "credentials/authorize")
+                response.raise_for_status()
+                answer = await response.json()
+        except aiohttp.ClientError as exc:
+            raise SigningError(f"credentials/authorize failed: {type(exc).__name__}") from exc
+        return self.parse_csc_auth_response(answer)
+
+
+class _RemoteSigner(CSCSigner):
+    """CSCSigner keeping why `signatures/signHash` failed: pyHanko logs the HTTP error and then
+    raises a generic one, and a final refusal must not be retried like an outage."""
+
+    refusal: RemoteSigningRefused | None = None
+
+    async def commit(self) -> None:
+        try:
+            await super().commit()
+        except SigningError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, aiohttp.ClientResponseError) and refused_for_good(cause.status):
+                self.refusal = RemoteSigningRefused(cause.status, "signatures/signHash")
+            raise
+
+
 class _WorkerState:
     """What one process keeps between jobs: its event loop, HTTP client and loaded signers."""
 
@@ -152,6 +208,29 @@ class _WorkerState:
         self.loop = asyncio.new_event_loop()
         self.http = httpx.Client(timeout=TSA_TIMEOUT)
         self.signers: OrderedDict[str, KeptSigner] = OrderedDict()
+        self._csc_http: aiohttp.ClientSession | None = None
+
+    def csc_http(self) -> aiohttp.ClientSession:
+        """Kept-alive connections to the remote signing service; made in the worker's loop."""
+        if self._csc_http is None:
+            self._csc_http = aiohttp.ClientSession()
+        return self._csc_http
+
+    async def remote_signer(self, credential: RemoteCredential) -> _RemoteSigner:
+        session_info = CSCServiceSessionInfo(credential.service_url, credential.credential_id,
+                                             oauth_token=credential.token)
+        certificate = asn1_x509.Certificate.load(credential.certificate)
+        credential_info = CSCCredentialInfo(
+            signing_cert=certificate,
+            chain=[asn1_x509.Certificate.load(item) for item in credential.chain],
+            supported_mechanisms=credential.mechanisms,
+            max_batch_size=1,
+            hash_pinning_required=credential.hash_pinning,
+            response_data={},
+        )
+        http = self.csc_http()
+        return _RemoteSigner(http, _AuthorizeEachHash(session_info, credential_info, http),
+                             sign_timeout=CSC_TIMEOUT_SECONDS)
 
     def signer(self, material: SignerMaterial) -> KeptSigner:
         kept = self.signers.get(material.id)
@@ -191,11 +270,23 @@ def sign_job(job: SignJob) -> SignedDocument:
 
 def sign_rendered(rendered: RenderedDocument, job: SignJob) -> SignedDocument:
     state = _worker_state()
-    signer = state.signer(job.signer)
     timestamper = HttpTimeStamper(state.http, job.tsa) if job.tsa else None
-    pdf = state.loop.run_until_complete(
-        _sign(rendered.pdf, rendered.signature_page, rendered.signature_box, job, signer, timestamper)
-    )
+    if isinstance(job.signer, RemoteCredential):
+        signer: signers.Signer = state.loop.run_until_complete(state.remote_signer(job.signer))
+        # pyHanko measures the room with a dry run: a remote signature's size is not known here.
+        reserved = None
+    else:
+        signer = state.signer(job.signer)
+        reserved = signer.cms_bytes + (HttpTimeStamper.TOKEN_BYTES if timestamper else 0)
+    try:
+        pdf = state.loop.run_until_complete(
+            _sign(rendered.pdf, rendered.signature_page, rendered.signature_box, job, signer, timestamper, reserved)
+        )
+    except SigningError as exc:
+        refusal = getattr(signer, "refusal", None)
+        if refusal is not None:
+            raise refusal from exc
+        raise
     if timestamper is None:
         level = "B-B"
     else:
@@ -203,8 +294,8 @@ def sign_rendered(rendered: RenderedDocument, job: SignJob) -> SignedDocument:
     return SignedDocument(pdf=pdf, pades_level=level)
 
 
-async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: SignJob, signer: KeptSigner,
-                timestamper: HttpTimeStamper | None) -> bytes:
+async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: SignJob, signer: signers.Signer,
+                timestamper: HttpTimeStamper | None, cms_bytes: int | None) -> bytes:
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     if job.validation is not None:
         # Written into the signed revision itself: one revision, readable by any validator.
@@ -229,11 +320,10 @@ async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: Sign
         stamp_style=STAMP_STYLE,
         new_field_spec=fields.SigFieldSpec(FIELD_NAME, on_page=page, box=box),
     )
-    cms_bytes = signer.cms_bytes + (HttpTimeStamper.TOKEN_BYTES if timestamper else 0)
     output = await pdf_signer.async_sign_pdf(
         writer,
         # Counted in hex digits, two per byte of the CMS object.
-        bytes_reserved=2 * cms_bytes,
+        bytes_reserved=2 * cms_bytes if cms_bytes else None,
         # The stamp's standard font has no glyphs beyond ASCII.
         appearance_text_params={"signer": _ascii(job.signer.name)},
     )
