@@ -57,6 +57,20 @@ INVALID = Text("Standar layanan tidak valid.", "The service standard is not vali
 CODE_MISMATCH = Text("harus sama dengan kode di alamat ({code})", "must equal the code in the path ({code})")
 DUPLICATE_REQUIREMENT = Text("kode persyaratan '{code}' dipakai lebih dari sekali", "requirement code '{code}' is used more than once")
 DUPLICATE_TYPE = Text("jenis berkas '{value}' disebut lebih dari sekali", "content type '{value}' is listed more than once")
+STEP_ROLE_MISSING = Text(
+    "wajib diisi: langkah lain prosedur ini memiliki peran", "is required: other steps of this procedure have a role"
+)
+STEP_DAYS_MISSING = Text(
+    "wajib diisi untuk langkah yang memiliki peran", "is required for a step with a role"
+)
+LAST_STEP_SIGNER = Text(
+    "langkah terakhir harus berperan 'signer' (pejabat yang menandatangani keputusan)",
+    "the last step must have the role 'signer' (the official who signs the decision)",
+)
+STEP_DAYS_OVER_SLA = Text(
+    "jumlah working_days langkah-langkah ({total}) melebihi sla_working_days ({sla})",
+    "the steps' working_days add up to {total}, more than sla_working_days ({sla})",
+)
 STEP_ORDER = Text("langkah harus bernomor urut 1, 2, 3, ...; di sini {expected}", "steps must be numbered 1, 2, 3, ...; here {expected}")
 SCHEMA_TOO_LARGE = Text(
     "JSON Schema terlalu besar (paling banyak {limit} bita)", "the JSON Schema is too large (at most {limit} bytes)"
@@ -193,7 +207,30 @@ def definition_errors(fields: ServiceFields) -> list[FieldError]:
     for index, step in enumerate(fields.procedure):
         if step.step != index + 1:
             errors.append(FieldError(f"procedure.{index}.step", STEP_ORDER, {"expected": index + 1}))
+    errors.extend(procedure_role_errors(fields))
     errors.extend(form_schema_errors(fields.form_schema))
+    return errors
+
+
+def procedure_role_errors(fields: ServiceFields) -> list[FieldError]:
+    """A procedure with roles is the submission's workflow: every step has a role and its working
+    days, the decision is the last step's, by a signer, and the steps fit in the SLA. Without any
+    role or working days the procedure only describes the service (the single review step)."""
+    steps = fields.procedure
+    if not any(step.role is not None or step.working_days is not None for step in steps):
+        return []
+    errors: list[FieldError] = []
+    for index, step in enumerate(steps):
+        if step.role is None:
+            errors.append(FieldError(f"procedure.{index}.role", STEP_ROLE_MISSING))
+        if step.working_days is None:
+            errors.append(FieldError(f"procedure.{index}.working_days", STEP_DAYS_MISSING))
+    last = len(steps) - 1
+    if steps[last].role is not None and steps[last].role != "signer":
+        errors.append(FieldError(f"procedure.{last}.role", LAST_STEP_SIGNER))
+    total = sum(step.working_days or 0 for step in steps)
+    if total > fields.sla_working_days:
+        errors.append(FieldError("procedure", STEP_DAYS_OVER_SLA, {"total": total, "sla": fields.sla_working_days}))
     return errors
 
 

@@ -51,11 +51,27 @@ class RequirementIn(_Input):
     max_bytes: StrictInt = Field(ge=1, le=MAX_UPLOAD_BYTES, description="Largest accepted file (at most 100 MiB)")
 
 
+# The roles an official of a unit may hold (the gateway's officials registry uses the same list).
+StepRole = Literal["verifier", "reviewer", "signer", "treasurer"]
+
+
 class StepIn(_Input):
     step: StrictInt = Field(ge=1, description="1, 2, 3, ... in order")
     title: ShortText
     actor: ShortText = Field(description="Who carries out the step")
     description: PlainText | None = Field(default=None, max_length=4000)
+    role: StepRole | None = Field(
+        default=None,
+        description="The role an official must hold to act on this step; when one step has a role, every step "
+        "must, and the last must be `signer`. Without roles a submission has the single review step.",
+    )
+    # At least one: the calendar counts whole working days, and a 0-day step begun outside working
+    # hours (or on a holiday) would be late the moment it began.
+    working_days: StrictInt | None = Field(
+        default=None, ge=1, le=365,
+        description="The step's time target in working days (with roles, required; the sum of all steps is at "
+        "most sla_working_days)",
+    )
 
 
 class FeeIn(_Input):
