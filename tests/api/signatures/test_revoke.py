@@ -15,9 +15,11 @@ async def test_officer_of_the_unit_revokes(signatures):
     path = f"/v1/documents/{document['document_id']}"
     reason = "Data pemohon keliru; diganti dokumen baru."
 
-    for headers in (applicant(), officer(OTHER_UNIT)):
-        refused = await client.post(f"{path}/revoke", json={"reason": reason}, headers=headers)
-        assert refused.status_code == 404
+    # An applicant may not revoke at all (403 for any id); another unit's officer finds nothing.
+    refused = await client.post(f"{path}/revoke", json={"reason": reason}, headers=applicant())
+    assert refused.status_code == 403
+    refused = await client.post(f"{path}/revoke", json={"reason": reason}, headers=officer(OTHER_UNIT))
+    assert refused.status_code == 404
     assert (await client.post(f"{path}/revoke", json={"reason": reason}, headers=public())).status_code == 401
     assert (await client.post(f"{path}/revoke", json={}, headers=officer(UNIT))).status_code == 422
 

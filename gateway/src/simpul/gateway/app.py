@@ -21,6 +21,7 @@ from simpul.shared.audit import AuditLog, AuditStamping, audit_router
 from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
 from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
+from simpul.shared.identity import declare_roles
 from simpul.shared.logs import AccessLogMiddleware, ForwardedCallerMiddleware, TrustedProxies
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.nostore import NoStoreMiddleware
@@ -89,6 +90,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.state.metrics = metrics
     app.state.scrape = scrape
     app.state.metrics.watch(lambda: [upstream.balancer for upstream in gateway.upstreams.values()])
+    declare_roles(app)
     app.state.openapi = OpenApiAggregator(
         app.openapi,
         {name: upstream.balancer for name, upstream in gateway.upstreams.items()},

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from simpul.shared.audit import AuditLog, AuditStamping, AuditTables, audit_router
 from simpul.shared.bodylimit import BodyLimitMiddleware
 from simpul.shared.db import Migration, create_engine, read_session_factory, session_factory
-from simpul.shared.identity import AssertionVerifier, IdentityMiddleware
+from simpul.shared.identity import AssertionVerifier, IdentityMiddleware, declare_roles
 from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.logs import AccessLogMiddleware
 from simpul.shared.metrics import Metrics, MetricsMiddleware
@@ -74,6 +74,7 @@ def create_service_app(
             await engine.dispose()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    declare_roles(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.migration = migration

@@ -283,4 +283,44 @@ def require_roles(*roles: str):
             raise Problem(401, LOGIN_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
         raise Problem(403, NOT_ALLOWED)
 
+    dependency.simpul_roles = roles  # read by `declare_roles` for the OpenAPI document
     return dependency
+
+
+def declare_roles(app: Any) -> None:
+    """Make `app.openapi()` declare who may call each operation: a route depending on
+    `require_roles` gets `security: [{"bearerAuth": [<roles>]}]` (OpenAPI 3.1 lets a requirement of
+    a non-OAuth scheme list role names); any other keeps the document's default, which admits
+    anonymous callers. Clients read it, and the attack suite derives its isolation matrix from it."""
+    # Included routers are flattened the way FastAPI's own document generator does it.
+    from fastapi.routing import APIRoute, iter_route_contexts  # noqa: PLC0415 - only when the document is made
+
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = plain()
+        paths = document.get("paths", {})
+        for context in iter_route_contexts(app.routes):
+            route = context.original_route
+            if not isinstance(route, APIRoute) or context.path_format not in paths:
+                continue
+            roles = sorted(_required_roles(route.dependant))
+            if not roles:
+                continue
+            for method in route.methods:
+                operation = paths[context.path_format].get(method.lower())
+                if operation is not None:
+                    operation["security"] = [{"bearerAuth": roles}]
+        schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes.setdefault("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+        return document
+
+    app.openapi = openapi
+
+
+def _required_roles(dependant: Any) -> set[str]:
+    roles: set[str] = set()
+    for dependency in dependant.dependencies:
+        roles.update(getattr(dependency.call, "simpul_roles", ()))
+        roles.update(_required_roles(dependency))
+    return roles

@@ -44,6 +44,8 @@ NO_CRL = Text("CRL diterbitkan oleh CA produksi, bukan oleh layanan ini.",
 service_only = require_roles("service")
 admin_only = require_roles("admin")
 signed_in = require_roles("applicant", "officer", "admin")
+# Which officer may revoke which document is the service's rule (the issuing unit's): an applicant never.
+revokers = require_roles("officer", "admin")
 
 
 def documents_of(request: Request) -> DocumentService:
@@ -118,7 +120,7 @@ async def get_history(document_id: str, request: Request, identity: Identity = D
 
 @router.post("/v1/documents/{document_id}/revoke", tags=["documents"], summary="Revoke an issued document")
 async def revoke_document(document_id: str, body: RevokeRequest, request: Request,
-                          identity: Identity = Depends(signed_in)) -> Response:
+                          identity: Identity = Depends(revokers)) -> Response:
     return json_response(await documents_of(request).revoke(document_id, body.reason, identity))
 
 

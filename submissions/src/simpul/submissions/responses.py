@@ -28,6 +28,7 @@ def roles(*allowed: str):
     async def dependency(request: Request) -> Identity:
         return check(request)
 
+    dependency.simpul_roles = allowed
     return dependency
 
 
