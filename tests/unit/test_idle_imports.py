@@ -50,7 +50,8 @@ print(json.dumps({{"revision": revision, "loaded": sorted({{name.split(".")[0] f
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_started_service_has_migrated_without_loading_what_idle_does_not_need(service, tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("SIMPUL_")}
-    env.update(SIMPUL_DATA_DIR=str(tmp_path), SIMPUL_INTERNAL_SECRET="s" * 40, SIMPUL_DEMO="0")
+    # SIMPUL_METRICS_PORT=0: the gateway's scrape listener must not need the default port a `make run` holds.
+    env.update(SIMPUL_DATA_DIR=str(tmp_path), SIMPUL_INTERNAL_SECRET="s" * 40, SIMPUL_DEMO="0", SIMPUL_METRICS_PORT="0")
     result = subprocess.run([sys.executable, "-c", PROBE.format(service=service, settings=SERVICES[service])],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]

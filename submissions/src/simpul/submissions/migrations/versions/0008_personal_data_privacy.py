@@ -1,7 +1,7 @@
 """personal data (UU 27/2022): who read whose data, retention and erasure of closed submissions
 
 Revision ID: 0007_personal_data
-Revises: 0006_audit
+Revises: 0007_history_official
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 from simpul.shared.db import UTCDateTime
 
 revision = "0007_personal_data"
-down_revision = "0006_audit"
+down_revision = "0007_history_official"
 branch_labels = None
 depends_on = None
 

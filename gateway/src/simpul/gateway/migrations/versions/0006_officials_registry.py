@@ -1,7 +1,7 @@
 """units' officials (NIP, name, position, roles) and the history of their changes
 
 Revision ID: 0005_officials_registry
-Revises: 0004_audit
+Revises: 0005_revocation_notices
 """
 import sqlalchemy as sa
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 from simpul.shared.db import UTCDateTime
 
 revision = "0005_officials_registry"
-down_revision = "0004_audit"
+down_revision = "0005_revocation_notices"
 branch_labels = None
 depends_on = None
 
