@@ -164,3 +164,16 @@ def test_reads_export_and_erasure_through_the_gateway(system, api: PublicApi, ad
     assert admin.get("/v1/admin/audit/submissions/verify").json()["valid"] is True
     for client in (applicant, officer):
         client.close()
+
+
+def test_an_export_that_cannot_ask_every_service_is_refused_not_given_incomplete(system, admin: httpx.Client):
+    system["notifications"].stop()
+    try:
+        response = admin.get("/v1/admin/data-subjects/someone@example.go.id", headers={"Accept-Language": "en"})
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "notifications" in response.json()["detail"] and "127.0.0.1" not in response.text
+    finally:
+        system["notifications"].start()
+        system["notifications"].wait_ready()
+    assert admin.get("/v1/admin/data-subjects/someone@example.go.id").status_code == 200

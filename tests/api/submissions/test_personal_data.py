@@ -107,8 +107,14 @@ class TestRetention:
         filed = await harness.client.post("/v1/complaints", headers=applicant(), json={
             "submission_id": sid, "category": "timeliness", "text": "Mengapa ditolak?"})
         complaint_id = filed.json()["id"]
+        evidence = PDF + uuid.uuid4().bytes
+        attached = await harness.client.post(f"/v1/complaints/{complaint_id}/attachments", headers=applicant(),
+                                             files={"file": ("bukti.pdf", evidence, "application/pdf")})
+        assert attached.status_code == 201, attached.text
+        attachment = f"/v1/complaints/{complaint_id}/attachments/{attached.json()['id']}"
+        assert (await harness.client.get(f"{attachment}/content", headers=officer())).content == evidence
         assert (await harness.client.get(f"/v1/submissions/{sid}", headers=officer())).status_code == 200
-        files = [d["sha256"] for d in rejected["documents"]]
+        files = [d["sha256"] for d in rejected["documents"]] + [attached.json()["sha256"]]
         store = eraser.store
         assert all(Path(store.path_for(sha256)).exists() for sha256 in files)
 
@@ -126,8 +132,9 @@ class TestRetention:
         assert body["data"] == {} and body["personal_data_erased_at"]
         # The record stays: status, receipt, history, the documents' hashes.
         assert body["status"] == "rejected" and body["receipt"]["number"] == rejected["receipt"]["number"]
-        assert [d["sha256"] for d in body["documents"]] == files
+        assert [d["sha256"] for d in body["documents"]] == files[:2]
         assert all(d["content_erased_at"] and d["filename"] is None for d in body["documents"])
+        assert (await harness.client.get(f"{attachment}/content", headers=applicant())).status_code == 410
         history = (await harness.client.get(f"/v1/submissions/{sid}/history", headers=applicant())).json()["items"]
         assert [e["action"] for e in history] == ["create", "upload_document", "upload_document", "submit",
                                                  "start_review", "reject"]
@@ -139,7 +146,7 @@ class TestRetention:
         assert complaint["complainant"]["email"] == body["applicant"]["email"]
         # The export by the old email finds nothing any more; the reads stay, under the pseudonym.
         assert [s["id"] for s in (await export(harness)).json()["submissions"]] == [open_one["id"]]
-        assert [r["resource"] for r in await reads_of(harness, sid)] == ["submission"]
+        assert [r["resource"] for r in await reads_of(harness, sid)] == ["complaint_attachment", "submission"]
 
         for _ in range(100):
             erased_events = [e for e in harness.published.events if e["type"] == "submission.personal_data_erased"]
@@ -152,7 +159,7 @@ class TestRetention:
         entry = [e for e in await audit_entries(harness.client, "submissions", admin())
                  if e["action"] == "submission.personal_data_erased"]
         assert len(entry) == 1 and entry[0]["object"]["id"] == sid
-        assert entry[0]["details"]["files_deleted"] == 2 and EMAIL not in str(entry)
+        assert entry[0]["details"]["files_deleted"] == 3 and EMAIL not in str(entry)
         assert (await harness.client.get(f"/v1/submissions/{open_one['id']}", headers=applicant())).json()[
             "applicant"]["email"] == EMAIL
 
