@@ -82,6 +82,10 @@ INVALID_BODIES = [
     (with_change("complaint_channels.0.contact", "del\x7f"), "complaint_channels.0.contact"),
     (with_change("form_schema.properties.perihal.description", "esc\x1b"), "form_schema.properties.perihal.description"),
     (with_change("fee.amount", 10**13), "fee.amount"),
+    (with_change("personal_data_retention_days", -1), "personal_data_retention_days"),
+    (with_change("personal_data_retention_days", 36501), "personal_data_retention_days"),
+    (with_change("personal_data_retention_days", "30"), "personal_data_retention_days"),
+    (with_change("personal_data_retention_days", 1.5), "personal_data_retention_days"),
 ]
 
 
@@ -200,3 +204,22 @@ async def test_numbers_json_allows_but_storage_cannot_are_refused(client):
     assert "NaN" in raw
     response = await client.post("/v1/services", content=raw, headers={**admin(), "Content-Type": "application/json"})
     assert fields_of(assert_problem(response, 422)) == ["form_schema.properties.perihal.maximum"]
+
+
+async def test_a_retention_period_of_personal_data_is_optional(client):
+    """Without it the document is what v1 clients always got; with it, the standard carries it and
+    changing it makes a new version like any other change."""
+    plain = await create(client, "UJI-TANPA")
+    assert "personal_data_retention_days" not in plain
+    await publish(client, "UJI-TANPA")
+    unchanged = await client.put("/v1/services/UJI-TANPA", json=service_body("UJI-TANPA"), headers=admin())
+    assert unchanged.status_code == 200 and unchanged.json()["version"] == 1  # same content: no new version
+    kept = await create(client, "UJI-RETENSI", personal_data_retention_days=365)
+    assert kept["personal_data_retention_days"] == 365
+    await publish(client, "UJI-RETENSI")
+    served = (await client.get("/v1/services/UJI-RETENSI", headers=public())).json()
+    assert served["personal_data_retention_days"] == 365
+    revised = await client.put("/v1/services/UJI-RETENSI", headers=admin(),
+                               json=service_body("UJI-RETENSI", personal_data_retention_days=0))
+    assert revised.status_code == 200 and revised.json()["version"] == 2
+    assert revised.json()["personal_data_retention_days"] == 0

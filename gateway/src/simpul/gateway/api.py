@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+import orjson
+
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from simpul.gateway import docs as docs_pages
 
+from simpul.gateway.datasubjects import DataSubjects
 from simpul.gateway.oauth import FORM_TYPE, NO_STORE, OAuthError, grant
 from simpul.gateway.openapi import PROBLEM_SCHEMA, OpenApiAggregator, problem_doc
 from simpul.gateway.runtime import Gateway
@@ -20,13 +23,15 @@ from simpul.gateway.schemas import (
     ClientHistoryPage,
     ClientPage,
     CreatedClient,
+    DataSubjectExport,
     Jwks,
     Role,
     TokenResponse,
 )
+from simpul.shared.datasubject import subject_email
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import Text, problem_response, request_language
+from simpul.shared.problems import Problem, Text, problem_response, request_language
 from simpul.shared.requestid import current_request_id
 
 router = APIRouter()
@@ -58,6 +63,7 @@ CREATE_ERRORS = {
 CLIENT_ID_PATH = Path(max_length=64, description="The client's id")
 require_admin = require_roles("admin")
 NO_SUCH_ASSET = Text("Berkas dokumentasi ini tidak ada.", "There is no such documentation file.")
+REVOKED = Text("Klien ini telah dicabut.", "This client was revoked.")
 NOT_READY = Text("Gateway belum siap.", "The gateway is not ready.")
 
 TOKEN_REQUEST = {
@@ -203,6 +209,24 @@ async def revoke_client(
     await gateway.clients.revoke(client_id, actor=admin.subject, request_id=current_request_id())
     await gateway.revoked(client_id)
     return Response(status_code=204)
+
+
+@router.get("/v1/admin/data-subjects/{email}", response_model=DataSubjectExport,
+            responses={**ADMIN_ONLY, **INVALID, 503: problem_doc("A service holding personal data is unavailable")},
+            tags=["admin"],
+            summary="Everything held about one applicant email, and who read it when (UU 27/2022)")
+async def data_subject(
+    request: Request,
+    email: str = Path(max_length=400, description="The applicant's email, as given in its submissions"),
+    admin: Identity = Depends(require_admin),
+) -> Response:
+    gateway = gateway_of(request)
+    checked = subject_email(email, request_language(request))
+    view = gateway.registry.get(admin.subject) or await gateway.registry.resolve(admin.subject)
+    if view is None:  # revoked while this request was under way
+        raise Problem(401, REVOKED, slug="invalid-token")
+    exported = await DataSubjects(gateway).export(view, checked)
+    return Response(orjson.dumps(exported), media_type="application/json")
 
 
 @router.get("/openapi.json", include_in_schema=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
@@ -207,3 +207,21 @@ class Me(BaseModel):
     tenant: str | None
     name: str | None
     official: ActingOfficial | None = Field(description="The official the token acts as, if any")
+
+
+class DataSubjectExport(BaseModel):
+    """Everything held about one applicant email (UU 27/2022); empty lists for an unknown one."""
+
+    email: str = Field(description="The email as looked up (lowercased)")
+    submissions: list[dict[str, Any]] = Field(
+        description="Each with applicant, form data, history and documents' metadata; `personal_data_erased_at` "
+        "once the retention period ended")
+    complaints: list[dict[str, Any]] = Field(description="About those submissions or filed with this email, "
+                                             "with history and attachments' metadata")
+    surveys: list[dict[str, Any]]
+    issued_documents: list[dict[str, Any]] = Field(description="The signed output documents of those submissions")
+    notifications: list[dict[str, Any]] = Field(description="Inbox entries of the events about this person")
+    deliveries: list[dict[str, Any]] = Field(description="Mails sent to this address (with their content) and "
+                                             "webhook deliveries of the same events")
+    reads: list[dict[str, Any]] = Field(description="Who (client, role, unit, official) read which of this data, "
+                                        "when, with the request id; this export included")

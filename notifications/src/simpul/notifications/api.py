@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from simpul.notifications.inbox import Inbox
+from simpul.notifications.personaldata import PersonalData
 from simpul.notifications.intake import DEAD_LETTERED, DUPLICATE, IGNORED, PROCESSED, Intake, ReplayRefused
 from simpul.notifications.schemas import (
     ClientRevocationApplied,
@@ -35,7 +36,8 @@ from simpul.notifications.template_store import TemplateStore
 from simpul.notifications.templates import Sources
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.pagination import Page, page_params
-from simpul.shared.problems import Problem, Text
+from simpul.shared.datasubject import subject_email
+from simpul.shared.problems import Problem, Text, request_language
 
 router = APIRouter()
 
@@ -61,6 +63,10 @@ def intake_of(request: Request) -> Intake:
 
 def inbox_of(request: Request) -> Inbox:
     return request.app.state.inbox
+
+
+def personal_data_of(request: Request) -> PersonalData:
+    return request.app.state.personal_data
 
 
 def subscriptions_of(request: Request) -> Subscriptions:
@@ -110,6 +116,7 @@ async def list_notifications(
     first, with the delivery status of each channel."""
     items, cursor = await inbox_of(request).list_notifications(identity, *paging, event_type=event_type,
                                                                submission_id=submission_id)
+    await personal_data_of(request).record_reads(identity, items)
     return Page(items=items, next_cursor=cursor)
 
 
@@ -137,7 +144,18 @@ async def replay_dead_letter(request: Request, _: Admin, dead_letter_id: str) ->
 
 @router.get("/v1/notifications/{notification_id}", tags=["notifications"])
 async def get_notification(request: Request, identity: Reader, notification_id: str) -> Notification:
-    return Notification(**await inbox_of(request).get_notification(identity, notification_id))
+    item = await inbox_of(request).get_notification(identity, notification_id)
+    await personal_data_of(request).record_reads(identity, [item])
+    return Notification(**item)
+
+
+# Personal data: the gateway gathers the admin's export of one email (recorded as that admin's read).
+
+@router.get("/internal/data-subjects/{email}", include_in_schema=False)
+async def data_subject(request: Request, identity: Admin, email: str) -> Response:
+    checked = subject_email(email, request_language(request))
+    return Response(orjson.dumps(await personal_data_of(request).export(identity, checked)),
+                    media_type="application/json")
 
 
 # Webhook subscriptions.

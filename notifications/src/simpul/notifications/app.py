@@ -11,6 +11,7 @@ from simpul.notifications.dispatch import EmailDispatcher, WebhookDispatcher
 from simpul.notifications.inbox import Inbox
 from simpul.notifications.intake import Intake
 from simpul.notifications.mail import mailer_for
+from simpul.notifications.personaldata import PersonalData
 from simpul.notifications.models import audit, idempotency
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.subscriptions import Subscriptions
@@ -73,7 +74,8 @@ def create_app(settings: NotificationsSettings | None = None) -> FastAPI:
         for channel in channels:
             state.dispatchers[channel].worker.wake()
 
-    state.intake = intake = Intake(database, settings, on_work=wake)
+    state.personal_data = PersonalData(database, state.read_sessions, settings.data_dir / "mailbox")
+    state.intake = intake = Intake(database, settings, on_work=wake, erase=state.personal_data.erase)
     state.inbox = Inbox(state.read_sessions)
     state.subscriptions = Subscriptions(database, state.read_sessions, settings, state.keks,
                                         on_change=intake.forget_subscriptions)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from simpul.notifications.database import Database
 from simpul.notifications.models import dead_letters, deliveries, notifications, processed_events, templates
+from simpul.notifications.personaldata import ERASED_EVENT
 from simpul.notifications.subscriptions import LiveSubscriptions
 from simpul.notifications.settings import NotificationsSettings
 from simpul.notifications.templates import EVENT_TYPES, LANGUAGES, OFFICIAL_EVENT_TYPES, Sources, context_for, render
@@ -196,7 +197,9 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
 
 class Intake:
     def __init__(self, database: Database, settings: NotificationsSettings,
-                 on_work: Callable[[set[str]], None]) -> None:
+                 on_work: Callable[[set[str]], None], erase: Callable[[Any, str], Awaitable[str]]) -> None:
+        """`erase(event, transport)` handles the erasure of a submission's personal data."""
+        self._erase = erase
         self._db = database
         self._settings = settings
         # Told which channels got new deliveries, to wake their dispatchers.
@@ -241,6 +244,10 @@ class Intake:
                 continue
             if (event.source, event.id) not in keys:  # else: twice in one batch
                 keys.add((event.source, event.id))
+                if event.type == ERASED_EVENT:
+                    # Not a notice to anyone: it erases what earlier ones left (personaldata.py).
+                    outcomes[index] = await self._erase(event, transport)
+                    continue
                 events.append((index, event))
         known = [(index, event) for index, event in events if event.type in EVENT_TYPES]
         sources: dict[str, dict[str, Sources]] = {}

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import aiosmtplib
 
 from simpul.notifications.settings import NotificationsSettings
+from simpul.shared.storage import private_dirs
 
 
 class MailUnavailable(Exception):
@@ -243,10 +244,12 @@ class MailboxMailer:
         self.directory = directory
 
     def _write(self, delivery_id: str, data: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # Mail names people: readable by this user alone whatever the umask the process runs under
+        # (the served process sets 077 anyway; an embedding one may not).
+        private_dirs(self.directory)
         final = self.directory / f"{delivery_id}.eml"
         partial = self.directory / f".{delivery_id}.eml.tmp"
-        with open(partial, "wb") as handle:
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

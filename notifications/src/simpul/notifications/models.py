@@ -21,6 +21,7 @@ from sqlalchemy import (
 from simpul.shared.db import UTCDateTime
 from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
+from simpul.shared.personal_data import reads_table
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)
@@ -123,6 +124,8 @@ def as_seen(status: str, attempts: int) -> tuple[str, int]:
 Index("ix_deliveries_due", deliveries.c.channel, deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_notification", deliveries.c.notification_id)
 Index("ix_deliveries_subscription", deliveries.c.subscription_id, deliveries.c.position)
+# The data subject's export finds the mails sent to one address.
+Index("ix_deliveries_recipient", deliveries.c.recipient, deliveries.c.position)
 
 delivery_attempts = Table(
     "delivery_attempts",
@@ -177,3 +180,6 @@ templates = Table(
     Column("updated_by", String(200), nullable=True),
     PrimaryKeyConstraint("event_type", "language", name="pk_templates"),
 )
+
+# Who read whose personal data (simpul.shared.personal_data): officers' and admins' inbox reads.
+personal_data_reads = reads_table(metadata, "notification_id")

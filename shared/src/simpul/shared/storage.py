@@ -207,7 +207,7 @@ class DirectoryStore:
     def _place(self, temporary: Path, sha256: str) -> None:
         _fsync(temporary, os.O_RDONLY)
         target = self.path_for(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dirs(target.parent)
         os.replace(temporary, target)
         # The rename itself survives a crash only once its directory is on disk.
         _fsync(target.parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -228,8 +228,19 @@ class DirectoryStore:
             await anyio.Path(self.path_for(sha256)).unlink(missing_ok=True)
 
 
+def private_dirs(path: Path) -> None:
+    """`path` and its missing parents, each 0700 whatever the umask: stored files name people (the
+    served process sets umask 077 anyway; an embedding one may not)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+
+
 def _prepare_spool(spool_dir: Path) -> None:
-    spool_dir.mkdir(parents=True, exist_ok=True)
+    private_dirs(spool_dir)
     too_old = time.time() - STALE_SPOOL_SECONDS
     for leftover in spool_dir.glob("blob-*"):
         try:

@@ -9,6 +9,7 @@ The submission core, one module per job:
   object works with;
 - `store.py` the prebuilt statements of the write path and the rows written beside a change
   (history, outbox events, receipt numbers);
+- `reads.py` who read whose personal data (officers and admins), and the subject's view of it;
 - `views.py` the wire form rendered from rows; `batching.py` the group commit of drafts and
   submits;
 - `models.py` the core tables, on the service's one MetaData; `statemachine.py`, `sla.py`,
@@ -17,7 +18,9 @@ The submission core, one module per job:
 A sub-domain lives in a sub-package of one form: `api.py`, `schemas.py`, `models.py` (its
 tables on the core's MetaData, so one database and one migration history) and its use cases.
 It imports the core; the core never imports it, nor one sub-domain another. `feedback/`
-(surveys and the IKM, complaints, the public reports) is the first; the coming `procedure/`
+(surveys and the IKM, complaints, the public reports) is the first, `privacy/` (retention and
+erasure of personal data, the data subject's export; what feedback holds it reaches through
+hooks app.py hands in) the second; the coming `procedure/`
 (steps, assignments) and `payments/` take the same form. `app.py` builds every use-case object
 once and includes each sub-package's router.
 """

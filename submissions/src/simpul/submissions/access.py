@@ -37,6 +37,11 @@ TRACKING_LENGTH = 12
 NOT_FOUND = Text("Permohonan tidak ditemukan.", "There is no such submission.")
 SUBMISSION_NOT_FOUND = "submission-not-found"
 NO_TENANT = Text("Klien ini tidak terikat pada wilayah mana pun.", "This client is not bound to any region.")
+# A stored file deleted when the personal data retention period ended (410).
+CONTENT_ERASED = Text(
+    "Berkas ini telah dihapus setelah masa retensi data pribadi berakhir.",
+    "This file was deleted when the personal data retention period ended.",
+)
 BAD_FILTER = Text("Filter tidak valid.", "Invalid filter.")
 UNKNOWN_STATUS = Text("status tidak dikenal", "is not a known status")
 

@@ -12,6 +12,7 @@ from simpul.shared.db import UTCDateTime
 from simpul.shared.events import outbox_table
 from simpul.shared.audit import audit_tables
 from simpul.shared.idempotency import idempotency_table
+from simpul.shared.personal_data import reads_table
 
 metadata = MetaData()
 idempotency = idempotency_table(metadata)
@@ -145,27 +146,5 @@ issue_jobs = Table(
 )
 Index("ix_issue_jobs_due", issue_jobs.c.done_at, issue_jobs.c.next_attempt_at)
 
-# Who read whose personal data (officers and admins; UU 27/2022). Append-only, apart from the
-# subject's email being replaced by the pseudonym when the submission's personal data is erased.
-# Not in the audit chain: reads are many times the changes (every officer GET), the chain's one
-# lock would serialise them, and its rows must hold no personal data while these name the person.
-personal_data_reads = Table(
-    "personal_data_reads",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", UTCDateTime(), nullable=False),
-    Column("reader", String(200), nullable=False),
-    Column("reader_role", String(20), nullable=False),
-    Column("reader_tenant", String(64), nullable=True),
-    # {nip, name, position} when the reader's token acts as a named official.
-    Column("official", JSON, nullable=True),
-    # What was read: submission, submission_list, history, documents, document_content, receipt,
-    # complaint, complaint_list, complaint_attachment, data_subject_export.
-    Column("resource", String(40), nullable=False),
-    Column("submission_id", String(36), nullable=True),
-    Column("complaint_id", String(36), nullable=True),
-    Column("subject_email", String(320), nullable=True),
-    Column("request_id", String(128), nullable=True),
-)
-Index("ix_personal_data_reads_submission", personal_data_reads.c.submission_id, personal_data_reads.c.id)
-Index("ix_personal_data_reads_email", personal_data_reads.c.subject_email, personal_data_reads.c.id)
+# Who read whose personal data (simpul.shared.personal_data): officers' and admins' reads.
+personal_data_reads = reads_table(metadata, "complaint_id")

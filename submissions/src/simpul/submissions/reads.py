@@ -1,10 +1,6 @@
-"""Who read whose personal data (UU 27/2022): every read of an applicant's data by an officer or
-an admin is one row of `personal_data_reads`, written before the answer goes out, so a read that
-cannot be recorded is not served. Applicants reading their own region's data, the services and
-the public (tracking) are not recorded: only officials and admins read someone else's data.
-
-The data subject sees the rows of its submission (`GET /v1/submissions/{id}/reads`); the admin
-export gathers them by email.
+"""Who read whose personal data in this service (simpul.shared.personal_data): submissions, their
+history, documents and receipts, complaints. The data subject sees the rows of its submission
+(`GET /v1/submissions/{id}/reads`); the admin export gathers them by email.
 """
 
 from __future__ import annotations
@@ -19,11 +15,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.shared.identity import Identity
-from simpul.shared.requestid import current_request_id
+from simpul.shared.personal_data import email_of, read_rows, recorded
+from simpul.shared.personal_data import read_view as shared_read_view
 from simpul.submissions.access import next_page, oldest_first, visible_submission
 from simpul.submissions.models import personal_data_reads
 
-RECORDED_ROLES = frozenset({"officer", "admin"})
+__all__ = ["ReadLog", "Resource", "Subject", "email_of", "read_view"]
 
 
 class Resource(StrEnum):
@@ -41,57 +38,18 @@ class Resource(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Subject:
-    """Whose data was read: the submission (or complaint) and the applicant's email."""
+    """Whose data was read: the applicant's email, and the submission (or complaint)."""
 
     email: str | None
     submission_id: str | None = None
     complaint_id: str | None = None
 
-
-def recorded(identity: Identity) -> bool:
-    return identity.role in RECORDED_ROLES
-
-
-def email_of(applicant: dict[str, Any] | None) -> str | None:
-    email = (applicant or {}).get("email")
-    return str(email).lower() if email else None
+    def columns(self) -> dict[str, Any]:
+        return {"subject_email": self.email, "submission_id": self.submission_id, "complaint_id": self.complaint_id}
 
 
-def read_rows(identity: Identity, resource: Resource, subjects: Iterable[Subject], at: datetime) -> list[dict]:
-    official = identity.official
-    request_id = current_request_id()
-    return [
-        {
-            "at": at,
-            "reader": identity.subject,
-            "reader_role": identity.role,
-            "reader_tenant": identity.tenant,
-            "official": {"nip": official.nip, "name": official.name, "position": official.position}
-            if official is not None else None,
-            "resource": resource.value,
-            "submission_id": subject.submission_id,
-            "complaint_id": subject.complaint_id,
-            "subject_email": subject.email,
-            "request_id": request_id,
-        }
-        for subject in subjects
-    ]
-
-
-def read_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "at": row["at"],
-        "reader": {
-            "client_id": row["reader"],
-            "role": row["reader_role"],
-            "unit": row["reader_tenant"] if row["reader_role"] == "officer" else None,
-            "official": row["official"],
-        },
-        "resource": row["resource"],
-        "submission_id": row["submission_id"],
-        "complaint_id": row["complaint_id"],
-        "request_id": row["request_id"],
-    }
+def read_view(row: Any) -> dict[str, Any]:
+    return shared_read_view(row, "complaint_id")
 
 
 @dataclass(eq=False)
@@ -104,7 +62,7 @@ class ReadLog:
         """One row per subject when `identity` is an officer or admin; nothing otherwise."""
         if not recorded(identity):
             return
-        rows = read_rows(identity, resource, subjects, self.clock())
+        rows = read_rows(identity, resource.value, [subject.columns() for subject in subjects], self.clock())
         if not rows:
             return
         async with self.sessions() as session, session.begin():

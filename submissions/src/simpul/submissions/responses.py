@@ -17,7 +17,8 @@ from simpul.submissions.uploads import Incoming
 
 PROBLEM = {"content": {"application/problem+json": {}}}
 # The answers of a route that sends a stored file.
-FILE_RESPONSES = {200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM}
+# 410: the file was deleted when the personal data retention period ended.
+FILE_RESPONSES = {200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM, 410: PROBLEM}
 
 
 def roles(*allowed: str):

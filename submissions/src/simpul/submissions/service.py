@@ -26,6 +26,7 @@ from simpul.shared.problems import Problem, Text
 from simpul.shared.requestid import current_request_id
 from simpul.shared.visibility import Visibility
 from simpul.submissions.access import (
+    CONTENT_ERASED,
     NOT_FOUND,
     NO_TENANT,
     UseCases,
@@ -85,10 +86,6 @@ from simpul.submissions.views import (
 )
 
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
-CONTENT_ERASED = Text(
-    "Berkas ini telah dihapus setelah masa retensi data pribadi berakhir.",
-    "This file was deleted when the personal data retention period ended.",
-)
 DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
 NO_RECEIPT = Text(
     "Tanda terima baru ada setelah permohonan diajukan.",

@@ -29,6 +29,7 @@ from simpul.shared.problems import Problem, Text
 from simpul.shared.visibility import Visibility
 from simpul.shared.worker import Worker, each
 from simpul.submissions.access import (
+    CONTENT_ERASED,
     NOT_FOUND,
     NO_TENANT,
     UseCases,
@@ -203,10 +204,6 @@ def attachment_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-CONTENT_ERASED = Text(
-    "Berkas ini telah dihapus setelah masa retensi data pribadi berakhir.",
-    "This file was deleted when the personal data retention period ended.",
-)
 # The export is rendered as an admin sees a complaint.
 SUBJECT_EXPORT_READER = Identity(subject="data-subject-export", role="admin")
 

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from simpul.shared.db import UTCDateTime
+from simpul.shared.personal_data import create_reads_table, drop_reads_table
 
 revision = "0007_personal_data"
 down_revision = "0007_history_official"
@@ -32,28 +33,11 @@ def upgrade() -> None:
                                .values(applicant_email=str(email).lower()))
     op.create_index("ix_submissions_applicant_email", "submissions", ["applicant_email"])
     op.create_index("ix_submissions_erase_after", "submissions", ["erase_after"])
-    op.create_table(
-        "personal_data_reads",
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("at", UTCDateTime(), nullable=False),
-        sa.Column("reader", sa.String(200), nullable=False),
-        sa.Column("reader_role", sa.String(20), nullable=False),
-        sa.Column("reader_tenant", sa.String(64), nullable=True),
-        sa.Column("official", sa.JSON, nullable=True),
-        sa.Column("resource", sa.String(40), nullable=False),
-        sa.Column("submission_id", sa.String(36), nullable=True),
-        sa.Column("complaint_id", sa.String(36), nullable=True),
-        sa.Column("subject_email", sa.String(320), nullable=True),
-        sa.Column("request_id", sa.String(128), nullable=True),
-    )
-    op.create_index("ix_personal_data_reads_submission", "personal_data_reads", ["submission_id", "id"])
-    op.create_index("ix_personal_data_reads_email", "personal_data_reads", ["subject_email", "id"])
+    create_reads_table(op, "complaint_id")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_personal_data_reads_email", "personal_data_reads")
-    op.drop_index("ix_personal_data_reads_submission", "personal_data_reads")
-    op.drop_table("personal_data_reads")
+    drop_reads_table(op)
     op.drop_index("ix_submissions_erase_after", "submissions")
     op.drop_index("ix_submissions_applicant_email", "submissions")
     op.drop_column("complaint_attachments", "content_erased_at")
