@@ -92,7 +92,8 @@ def test_a_revoked_clients_webhook_is_disabled_and_nothing_more_is_delivered(wor
     revoked = admin.delete(f"/v1/admin/clients/{created['client_id']}")
     assert revoked.status_code == 204
     assert applicant.get("/v1/webhooks").status_code == 401  # its tokens are refused at once
-    fresh = api.http.post("/v1/oauth/token", data={"grant_type": "client_credentials", "client_id": created["client_id"],
+    fresh = api.http.post("/v1/oauth/token", data={"grant_type": "client_credentials",
+                                                   "client_id": created["client_id"],
                                                    "client_secret": created["client_secret"]})
     assert fresh.status_code == 401 and fresh.json()["error"] == "invalid_client"
     time.sleep(1.0)

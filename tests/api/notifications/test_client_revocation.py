@@ -47,7 +47,8 @@ async def test_revocation_disables_the_clients_webhooks_and_cancels_their_delive
     assert (shown["status"], shown["disabled_reason"]) == ("disabled", "client_revoked") and shown["disabled_at"]
     other = (await harness.client.get(f"/v1/webhooks/{kept['id']}", headers=admin())).json()
     assert (other["status"], other["disabled_reason"]) == ("active", None)
-    (delivery,) = (await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())).json()["items"]
+    deliveries = await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())
+    (delivery,) = deliveries.json()["items"]
     assert delivery["status"] == "failed"
 
     # A new event reaches the other client's webhook only, and nothing more goes to the revoked one.
@@ -82,7 +83,8 @@ async def test_a_delivery_claimed_before_the_revocation_is_not_posted(harness, r
     await dispatcher._dispatch(claimed)
     await asyncio.sleep(0.2)
     assert receiver.received("/revoked") == []
-    (delivery,) = (await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())).json()["items"]
+    deliveries = await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())
+    (delivery,) = deliveries.json()["items"]
     assert delivery["status"] == "failed" and delivery["attempts"] == []
 
 
