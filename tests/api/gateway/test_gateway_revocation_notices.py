@@ -1,19 +1,24 @@
 """A revocation is told to notifications (its webhooks): kept while notifications is down and sent
 when it is back, under the revoking request's id, recorded once with an audit row; a refusal for
-good is recorded and not retried."""
+good is recorded and not retried; clients revoked before the notices existed get one from the
+migration."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 from aiohttp import web
-from sqlalchemy import select
+from alembic import command
+from sqlalchemy import select, text
 
-from simpul.gateway.models import revocation_notices
+from simpul.gateway.models import metadata, revocation_notices
+from simpul.gateway.runtime import MIGRATIONS
 from simpul.shared.db import create_engine
 from tests.api.gateway.conftest import closed_port_url
 from tests.support.audit import audit_entries
+from tests.support.migrations import alembic_to, migrate_down_and_up
 
 
 class NotificationsStandIn:
@@ -122,3 +127,28 @@ async def test_a_retryable_answer_is_retried_and_a_refusal_for_good_is_recorded_
             assert entry["outcome"] == "failed" and entry["details"]["status"] == 422
     finally:
         await stand_in.stop()
+
+
+async def test_clients_revoked_before_the_notices_existed_get_one_from_the_migration(databases):
+    url = await databases.url("gateway")
+    await alembic_to(url, MIGRATIONS, command.upgrade, "0004_audit")
+    engine = create_engine(url)
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    async with engine.begin() as connection:
+        for client_id, revoked_at in (("kept-client", None), ("gone-client", at)):
+            await connection.execute(
+                text("INSERT INTO clients (client_id, name, role, tenant, secret_hash, created_at, revoked_at, "
+                     "revoked_by) VALUES (:id, 'x', 'applicant', '31', 'scrypt$x', :at, :revoked, :by)"),
+                {"id": client_id, "at": at, "revoked": revoked_at, "by": "old-admin" if revoked_at else None})
+    await engine.dispose()
+    await alembic_to(url, MIGRATIONS, command.upgrade, "head")
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(revocation_notices))).all()
+    finally:
+        await engine.dispose()
+    assert [(row.client_id, row.revoked_at, row.revoked_by, row.notified_at) for row in rows] == [
+        ("gone-client", at, "old-admin", None)]
+    left = await migrate_down_and_up(url, MIGRATIONS, metadata, down_to="0004_audit")
+    assert "client_revocation_notices" not in left
