@@ -47,7 +47,8 @@ async def test_revocation_disables_the_clients_webhooks_and_cancels_their_delive
     assert (shown["status"], shown["disabled_reason"]) == ("disabled", "client_revoked") and shown["disabled_at"]
     other = (await harness.client.get(f"/v1/webhooks/{kept['id']}", headers=admin())).json()
     assert (other["status"], other["disabled_reason"]) == ("active", None)
-    (delivery,) = (await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())).json()["items"]
+    deliveries = await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())
+    (delivery,) = deliveries.json()["items"]
     assert delivery["status"] == "failed"
 
     # A new event reaches the other client's webhook only, and nothing more goes to the revoked one.
@@ -75,15 +76,19 @@ async def test_a_delivery_claimed_before_the_revocation_is_not_posted(harness, r
     revoked = await subscribe(harness, receiver, REVOKED, "/revoked")
     dispatcher = harness.app.state.dispatchers["webhook"]
     await dispatcher.worker.stop()  # the test plays the dispatcher's round by hand
-    await harness.send(submission_event(tenant="31"))
+    event = submission_event(tenant="31")
+    await harness.send(event)
     claimed = await dispatcher._claim_due()
     assert len(claimed) == 1
     assert (await revoke(harness, REVOKED)).json() == {"webhooks_disabled": 1, "deliveries_cancelled": 1}
     await dispatcher._dispatch(claimed)
     await asyncio.sleep(0.2)
     assert receiver.received("/revoked") == []
-    (delivery,) = (await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())).json()["items"]
+    deliveries = await harness.client.get(f"/v1/webhooks/{revoked['id']}/deliveries", headers=admin())
+    (delivery,) = deliveries.json()["items"]
     assert delivery["status"] == "failed" and delivery["attempts"] == []
+    channel = await harness.channel(event["id"], "webhook")
+    assert (channel["status"], channel["attempts"]) == ("failed", 0)  # the claim's count taken back
 
 
 async def test_only_the_gateway_and_services_may_say_a_client_was_revoked(harness, receiver):

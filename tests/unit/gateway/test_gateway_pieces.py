@@ -89,6 +89,16 @@ def test_bucket_allows_the_burst_then_refuses_until_it_refills():
     assert limiter.take("a", 10_000.0) == (True, 2, 1)
 
 
+def test_a_costly_request_takes_its_cost_and_waits_for_enough_tokens():
+    limiter = RateLimiter(per_minute=60, capacity=10)
+    assert limiter.take("a", 0.0, cost=4) == (True, 6, 4)
+    assert limiter.take("a", 0.0, cost=4) == (True, 2, 8)
+    # Two tokens left: a cost of 4 waits two seconds for the other two, a lookup still passes.
+    assert limiter.take("a", 0.0, cost=4) == (False, 2, 2)
+    assert limiter.take("a", 0.0) == (True, 1, 9)
+    assert limiter.take("a", 3.0, cost=4) == (True, 0, 10)
+
+
 def test_headers_and_pruning():
     limiter = RateLimiter(per_minute=600, capacity=100)
     limiter.take("a", 0.0)

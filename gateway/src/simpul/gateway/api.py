@@ -201,7 +201,8 @@ async def client_history(
 
 @router.delete("/v1/admin/clients/{client_id}", status_code=204,
                responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID, 409: problem_doc("The bootstrap admin can't be revoked")},
-               tags=["admin"], summary="Revoke an API client; its tokens stop working at once")
+               tags=["admin"],
+               summary="Revoke an API client; its tokens stop working at once, its webhooks are disabled")
 async def revoke_client(
     request: Request, client_id: str = CLIENT_ID_PATH, admin: Identity = Depends(require_admin)
 ) -> Response:

@@ -116,6 +116,8 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
         tokens=gateway.tokens,
         registry=gateway.registry,
         limiter=gateway.limiter,
+        verify_limiter=gateway.verify_limiter,
+        verify_upload_cost=settings.verify_upload_cost,
         metrics=app.state.metrics,
         default_language=settings.default_language,
     )

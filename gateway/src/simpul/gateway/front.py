@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from simpul.gateway.redis_state import SharedRateLimiter
 
 TOKEN_PATH = "/v1/oauth/token"
+VERIFY_SEGMENT = "verify"
 # The gateway's own endpoints take small JSON or form bodies.
 OWN_BODY_LIMIT = 64 * 1024
 
@@ -89,6 +90,8 @@ class GatewayFront:
         limiter: RateLimiter | SharedRateLimiter,
         metrics: Metrics,
         default_language: str,
+        verify_limiter: RateLimiter | SharedRateLimiter | None = None,
+        verify_upload_cost: int = 1,
     ) -> None:
         self.app = app
         # Path segment -> upstream, resolved once.
@@ -98,6 +101,8 @@ class GatewayFront:
         self.tokens = tokens
         self.registry = registry
         self.limiter = limiter
+        self.verify_limiter = verify_limiter
+        self.verify_upload_cost = verify_upload_cost
         self.recorder = _Recorder(metrics)
         self.default_language = default_language
 
@@ -133,13 +138,18 @@ class GatewayFront:
             else:
                 view, challenge = None, _BEARER_CHALLENGE
                 security_event("token_rejected", "not a bearer token", scope)
-        if view is None or view is self.registry.anonymous:
-            client = scope.get("client")
-            limit_key = "addr:" + (client[0] if client else "-")
-        else:
-            limit_key = view.client_id
-        allowed, remaining, seconds = await self.limiter.acquire(limit_key, time.monotonic())
-        headers = self.limiter.headers(remaining, seconds)
+        client = scope.get("client")
+        address = client[0] if client else "-"
+        limit_key = "addr:" + address if view is None or view is self.registry.anonymous else view.client_id
+        limiter = self.limiter
+        allowed, remaining, seconds = await limiter.acquire(limit_key, time.monotonic())
+        if allowed and self.verify_limiter is not None and path[4:].partition("/")[0] == VERIFY_SEGMENT:
+            # Verification has its own budget per address, an uploaded PDF costing far more than a
+            # lookup; its headers are the ones that bind on these routes.
+            limiter = self.verify_limiter
+            cost = self.verify_upload_cost if scope["method"] == "POST" else 1
+            allowed, remaining, seconds = await limiter.acquire("verify:" + address, time.monotonic(), cost)
+        headers = limiter.headers(remaining, seconds)
         headers.append((b"traceparent", traceparent))
 
         if not allowed:

@@ -18,9 +18,9 @@ class RateLimiter:
         # key -> [tokens left, time of the last update]
         self._buckets: dict[str, list[float]] = {}
 
-    def take(self, key: str, now: float) -> tuple[bool, int, int]:
+    def take(self, key: str, now: float, cost: int = 1) -> tuple[bool, int, int]:
         """(allowed, remaining, seconds): seconds until full when allowed, else until the next
-        request would be allowed (Retry-After)."""
+        request would be allowed (Retry-After). A request costs `cost` tokens (at most the capacity)."""
         bucket = self._buckets.get(key)
         if bucket is None:
             tokens = self.capacity
@@ -30,16 +30,16 @@ class RateLimiter:
             if tokens > self.capacity:
                 tokens = self.capacity
             bucket[1] = now
-        if tokens >= 1.0:
-            tokens -= 1.0
+        if tokens >= cost:
+            tokens -= cost
             bucket[0] = tokens
             return True, int(tokens), math.ceil((self.capacity - tokens) / self.rate)
         bucket[0] = tokens
-        return False, 0, max(1, math.ceil((1.0 - tokens) / self.rate))
+        return False, int(tokens), max(1, math.ceil((cost - tokens) / self.rate))
 
-    async def acquire(self, key: str, now: float) -> tuple[bool, int, int]:
+    async def acquire(self, key: str, now: float, cost: int = 1) -> tuple[bool, int, int]:
         """`take`, with the signature of the Redis-backed limiter (redis_state.SharedRateLimiter)."""
-        return self.take(key, now)
+        return self.take(key, now, cost)
 
     def headers(self, remaining: int, reset: int) -> list[tuple[bytes, bytes]]:
         return [

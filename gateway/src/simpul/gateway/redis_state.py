@@ -133,27 +133,28 @@ class SharedRateLimiter:
         window_seconds = max(1, round(capacity * 60 / per_minute))
         self.item = RateLimitItemPerSecond(capacity, window_seconds)
         self.expiry = self.item.get_expiry()
-        self._pending: list[tuple[tuple[str, str], asyncio.Future]] = []
+        # ((previous window key, current window key), cost, answer) of each request waiting.
+        self._pending: list[tuple[tuple[str, str], int, asyncio.Future]] = []
         self._sender: asyncio.Task | None = None
 
-    async def acquire(self, key: str, now: float) -> tuple[bool, int, int]:
+    async def acquire(self, key: str, now: float, cost: int = 1) -> tuple[bool, int, int]:
         if not self.link.available:
-            return self.local.take(key, now)
+            return self.local.take(key, now, cost)
         try:
-            acquired, window = await self._hit(key)
+            acquired, window = await self._hit(key, cost)
         except (RedisError, OSError) as exc:
             self.link.lost(type(exc).__name__)
-            return self.local.take(key, now)
+            return self.local.take(key, now, cost)
         return self._outcome(bool(acquired), window)
 
-    async def _hit(self, key: str) -> list:
+    async def _hit(self, key: str, cost: int) -> list:
         """[acquired, window] for `key`, from the next batch sent."""
         storage, bridge = self.link.storage, self.link.storage.bridge
         item_key = self.item.key_for(key)
         keys = (bridge.prefixed_key(storage._previous_window_key(item_key)),
                 bridge.prefixed_key(storage._current_window_key(item_key)))
         answer = asyncio.get_running_loop().create_future()
-        self._pending.append((keys, answer))
+        self._pending.append((keys, cost, answer))
         if self._sender is None or self._sender.done():
             self._sender = asyncio.create_task(self._send_batches())
         return await answer
@@ -166,11 +167,11 @@ class SharedRateLimiter:
             try:
                 results = await self._send(batch)
             except (RedisError, OSError) as exc:
-                for _, answer in batch:
+                for _, _, answer in batch:
                     if not answer.done():
                         answer.set_exception(exc)
                 continue
-            for index, (_, answer) in enumerate(batch):
+            for index, (_, _, answer) in enumerate(batch):
                 if not answer.done():
                     answer.set_result(results[2 * index: 2 * index + 2])
 
@@ -178,8 +179,8 @@ class SharedRateLimiter:
         bridge = self.link.storage.bridge
         for attempt in (1, 2):
             pipeline = self.link.client.pipeline(transaction=False)
-            for keys, _ in batch:
-                pipeline.evalsha(bridge.lua_acquire_sliding_window.sha, 2, *keys, self.item.amount, self.expiry, 1)
+            for keys, cost, _ in batch:
+                pipeline.evalsha(bridge.lua_acquire_sliding_window.sha, 2, *keys, self.item.amount, self.expiry, cost)
                 pipeline.evalsha(bridge.lua_sliding_window.sha, 2, *keys, self.expiry)
             try:
                 return await pipeline.execute()

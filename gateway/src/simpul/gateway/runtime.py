@@ -66,8 +66,10 @@ class Gateway:
             verify_for=timedelta(seconds=max(settings.token_lifetime_seconds, ASSERTION_LIFETIME_SECONDS)),
         )
         local_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_capacity)
+        local_verify_limiter = RateLimiter(settings.verify_rate_limit_per_minute, settings.verify_rate_limit_capacity)
         self.redis: RedisLink | None = None
         self.limiter: RateLimiter | SharedRateLimiter = local_limiter
+        self.verify_limiter: RateLimiter | SharedRateLimiter = local_verify_limiter
         if settings.redis_url:
             # Imported only when configured: a gateway without Redis never loads its client.
             from simpul.gateway.redis_state import RedisLink, SharedRateLimiter
@@ -75,6 +77,9 @@ class Gateway:
             self.redis = RedisLink(settings.redis_url, settings.redis_prefix)
             self.limiter = SharedRateLimiter(self.redis, local_limiter, settings.rate_limit_per_minute,
                                              settings.rate_limit_capacity)
+            self.verify_limiter = SharedRateLimiter(self.redis, local_verify_limiter,
+                                                    settings.verify_rate_limit_per_minute,
+                                                    settings.verify_rate_limit_capacity)
         self.token_failures = FailureLimiter(settings.token_failure_policy, self.redis, settings.redis_prefix)
         self.revocation_notices = RevocationNotices(
             self.clients.sessions,
@@ -165,6 +170,7 @@ class Gateway:
                 # In memory only: done whether or not the database answered.
                 self._pruned_at = now
                 self.limiter.prune(now)
+                self.verify_limiter.prune(now)
                 self.token_failures.prune(now)
                 self.tokens.prune()
 

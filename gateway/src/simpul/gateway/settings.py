@@ -4,7 +4,7 @@ from typing import ClassVar
 
 from ipaddress import ip_network
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from simpul.gateway.loginguard import FailurePolicy
@@ -40,6 +40,14 @@ class GatewaySettings(BaseServiceSettings):
     # address for anonymous callers), refilled at the per-minute rate; the burst defaults to it.
     rate_limit_per_minute: int = Field(default=600, ge=1)
     rate_limit_burst: int | None = Field(default=None, ge=1)
+
+    # SIMPUL_VERIFY_RATE_LIMIT_PER_MINUTE / _BURST: public verification (`/v1/verify...`) has its own
+    # bucket per address, whoever asks: a lookup by id costs 1 token, a check of an uploaded PDF
+    # SIMPUL_VERIFY_UPLOAD_COST (measured: about 20 times a lookup's CPU, mostly pyHanko in its
+    # isolated process). The default lets one address look up 300 documents or check 15 PDFs a minute.
+    verify_rate_limit_per_minute: int = Field(default=300, ge=1)
+    verify_rate_limit_burst: int | None = Field(default=None, ge=1)
+    verify_upload_cost: int = Field(default=20, ge=1)
 
     # Failed token requests (see loginguard.py): within SIMPUL_TOKEN_FAILURE_WINDOW_SECONDS, this many
     # failures lock a (client id, address) pair, an address, or a client id for addresses that never
@@ -95,6 +103,17 @@ class GatewaySettings(BaseServiceSettings):
     @property
     def rate_limit_capacity(self) -> int:
         return self.rate_limit_burst or self.rate_limit_per_minute
+
+    @model_validator(mode="after")
+    def _upload_fits_the_burst(self) -> GatewaySettings:
+        if self.verify_upload_cost > self.verify_rate_limit_capacity:
+            raise ValueError("SIMPUL_VERIFY_UPLOAD_COST must not exceed the verify burst "
+                             "(SIMPUL_VERIFY_RATE_LIMIT_BURST, or the per-minute rate): no upload could pass")
+        return self
+
+    @property
+    def verify_rate_limit_capacity(self) -> int:
+        return self.verify_rate_limit_burst or self.verify_rate_limit_per_minute
 
     @property
     def token_failure_policy(self) -> FailurePolicy:

@@ -180,9 +180,9 @@ class ClientRevoked(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    client_id: str = Field(min_length=1, max_length=200)
+    client_id: SingleLineText = Field(min_length=1, max_length=200)
     revoked_at: datetime | None = None
-    revoked_by: str | None = Field(None, max_length=200)
+    revoked_by: SingleLineText | None = Field(None, max_length=200)
 
 
 class ClientRevocationApplied(BaseModel):

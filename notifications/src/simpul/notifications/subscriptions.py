@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from simpul.notifications.database import Database
-from simpul.notifications.models import DUE, as_seen, deliveries, delivery_attempts, notifications
+from simpul.notifications.models import DUE, SENDING, as_seen, deliveries, delivery_attempts, notifications
 from simpul.notifications.models import audit, webhook_subscriptions
 from simpul.notifications.paging import newest_first, next_cursor
 from simpul.notifications.settings import NotificationsSettings
@@ -247,8 +247,10 @@ class Subscriptions:
             stopped = (await session.execute(
                 update(deliveries)
                 .where(deliveries.c.subscription_id.in_(all_disabled), deliveries.c.status.in_(DUE))
+                # A claimed one's attempt was counted at the claim; it is not made (dispatch.py).
                 .values(status="failed", claim=None, last_error="cancelled: client revoked", updated_at=now,
-                        completed_at=now)
+                        completed_at=now, attempts=case((deliveries.c.status == SENDING, deliveries.c.attempts - 1),
+                                                        else_=deliveries.c.attempts))
                 .returning(deliveries.c.subscription_id))).scalars().all()
             per_webhook = Counter(stopped)
             details = {"reason": CLIENT_REVOKED, "client_id": client_id, "revoked_by": revoked_by,
