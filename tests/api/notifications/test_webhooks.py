@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-
 from tests.api.notifications.conftest import (
     OTHER_UNIT,
     UNIT,
