@@ -17,7 +17,6 @@ operations that change something, the body to send and the state of the fresh ob
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
@@ -28,9 +27,7 @@ import httpx
 import pytest
 
 from tests.attacks.world import PDF, Caller, Side, World, keyed, ok
-from tests.e2e.conftest import start_system
 from tests.e2e.test_foundation import service_body
-from tests.support.api import PublicApi
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
 pytestmark = pytest.mark.e2e
@@ -295,26 +292,6 @@ def check_answer(world: World, case: Case, response: httpx.Response) -> str | No
 
 
 # -- the test -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory) -> Iterator[World]:
-    # Far more calls than a client's fair share: the rate limit is not what is tested here.
-    system, databases = start_system(
-        tmp_path_factory.mktemp("attacks"),
-        extra_env={"SIMPUL_RATE_LIMIT_PER_MINUTE": "1000000", "SIMPUL_RATE_LIMIT_BURST": "1000000"},
-    )
-    api = PublicApi(system.gateway_url)
-    admin = api.as_client(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)
-    try:
-        built = World(system, api, admin)
-        yield built
-        built.close()
-    finally:
-        admin.close()
-        api.close()
-        system.stop()
-        asyncio.run(databases.drop_all())
-
 
 def test_every_operation_by_every_caller_on_own_and_other_objects(world):
     started = time.monotonic()
