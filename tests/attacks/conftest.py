@@ -18,7 +18,9 @@ def world(tmp_path_factory) -> Iterator[World]:
     # Far more calls than a client's fair share: the rate limit is not what is tested here.
     system, databases = start_system(
         tmp_path_factory.mktemp("attacks"),
-        extra_env={"SIMPUL_RATE_LIMIT_PER_MINUTE": "1000000", "SIMPUL_RATE_LIMIT_BURST": "1000000"},
+        extra_env={"SIMPUL_RATE_LIMIT_PER_MINUTE": "1000000", "SIMPUL_RATE_LIMIT_BURST": "1000000",
+                   # Issued documents are awaited while the sides are built: no idle poll in between.
+                   "SIMPUL_SUBMISSIONS_ISSUE_POLL_SECONDS": "0.2"},
     )
     api = PublicApi(system.gateway_url)
     admin = api.as_client(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET)

@@ -21,6 +21,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -35,6 +36,8 @@ pytestmark = pytest.mark.e2e
 SAFE_METHODS = {"get", "head", "options"}
 METHODS = ("get", "put", "post", "delete", "patch")
 FIGURES: list[str] = []
+# Calls in flight at once: the services serve them side by side, as they would their clients'.
+CONCURRENCY = 6
 
 
 # -- how to obtain an object for each path parameter ------------------------------------------------
@@ -262,7 +265,8 @@ def call(world: World, case: Case, fresh: bool) -> httpx.Response:
 
 
 def read_back(world: World, case: Case) -> str | None:
-    """The admin's view of the object a refused call named (its GET, when the document has one)."""
+    """The admin's view of the object a call names (the GET of its path up to the last parameter,
+    when the document has one)."""
     if not case.operation.object_prefixes:
         return None
     prefix = case.operation.object_prefixes[-1]
@@ -270,6 +274,13 @@ def read_back(world: World, case: Case) -> str | None:
                   case.side, "allowed")
     response = call(world, getter, fresh=False)
     return response.text if response.status_code == 200 else None
+
+
+def objects_seen(world: World, refused: list[Case]) -> dict[tuple[str, str], str | None]:
+    """Every object the refused calls name, as the admin reads it."""
+    distinct = {(case.operation.object_prefixes[-1], case.side.name): case
+                for case in refused if case.operation.object_prefixes}
+    return {key: read_back(world, case) for key, case in distinct.items()}
 
 
 def check_answer(world: World, case: Case, response: httpx.Response) -> str | None:
@@ -280,7 +291,7 @@ def check_answer(world: World, case: Case, response: httpx.Response) -> str | No
             return f"{case.label}: expected 2xx, got {status} {response.text[:200]}"
         if case.caller.side is not None and case.operation.roles is not None:
             other = world.sides["B" if case.caller.side == "A" else "A"]
-            leaked = sorted(identifier for identifier in other.private_ids if identifier in response.text)
+            leaked = sorted(identifier for identifier in other.private_ids.copy() if identifier in response.text)
             if leaked:
                 return f"{case.label}: the answer shows the other side's {leaked}"
         return None
@@ -299,32 +310,32 @@ def test_every_operation_by_every_caller_on_own_and_other_objects(world):
     assert "x-simpul-missing" not in document, document["x-simpul-missing"]
     found, gaps = operations(document)
     assert not gaps, "operations the isolation matrix can't exercise:\n" + "\n".join(gaps)
+    every = [case for operation in found for case in cases(world, operation)]
+    refused = [case for case in every if case.expected != "allowed"]
+    allowed = [case for case in every if case.expected == "allowed"]
     failures: list[str] = []
-    calls = 0
-    for operation in found:
-        refused = [case for case in cases(world, operation) if case.expected != "allowed"]
-        allowed = [case for case in cases(world, operation) if case.expected == "allowed"]
-        heads = world.audit_heads()
-        objects = {case.side.name: read_back(world, case) for case in refused}
-        for case in refused:
-            calls += 1
-            failure = check_answer(world, case, call(world, case, fresh=False))
-            if failure:
-                failures.append(failure)
-        if refused:
-            after = world.audit_heads()
-            if after != heads:
-                failures.append(f"{operation.label}: refused calls wrote audit rows: {heads} -> {after}")
-            for case in refused:
-                if case.side is not None and read_back(world, case) != objects[case.side.name]:
-                    failures.append(f"{case.label}: refused, yet the object changed")
-        for case in allowed:
-            calls += 1
-            failure = check_answer(world, case, call(world, case, fresh=True))
-            if failure:
-                failures.append(failure)
+
+    # Every refusal first, side by side, between two readings of every audit log and object:
+    # the allowed calls after them change things.
+    heads, objects = world.audit_heads(), objects_seen(world, refused)
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        answers = list(pool.map(lambda case: (case, call(world, case, fresh=False)), refused))
+    failures += [failure for case, response in answers if (failure := check_answer(world, case, response))]
+    after = world.audit_heads()
+    if after != heads:
+        failures.append(f"refused calls wrote audit rows: {heads} -> {after}:\n"
+                        + "\n".join(world.audit_rows_since(heads)))
+    for (prefix, side), seen in objects_seen(world, refused).items():
+        if seen != objects[(prefix, side)]:
+            failures.append(f"{prefix} of {side}: changed by refused calls")
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        answers = list(pool.map(lambda case: (case, call(world, case, fresh=True)), allowed))
+    failures += [failure for case, response in answers if (failure := check_answer(world, case, response))]
+
     elapsed = time.monotonic() - started
-    FIGURES.append(f"isolation matrix: {len(found)} operations, {calls} calls in {elapsed:.1f} s")
+    FIGURES.append(f"isolation matrix: {len(found)} operations, {len(every)} calls "
+                   f"({len(refused)} refused, {len(allowed)} allowed) in {elapsed:.1f} s")
     print(FIGURES[-1])
     assert len(found) >= 70, [operation.label for operation in found]
-    assert not failures, f"{len(failures)} of {calls} calls:\n" + "\n".join(failures)
+    assert not failures, f"{len(failures)} of {len(every)} calls:\n" + "\n".join(failures)

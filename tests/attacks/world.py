@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -79,8 +80,8 @@ class World:
             Caller("admin", "admin", None, admin),
         ]
         self.dead_letter_id = self.fresh_dead_letter()
-        for side in self.sides.values():
-            self._populate(side)
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(self._populate, self.sides.values()))
 
     def close(self) -> None:
         self.anonymous.close()
@@ -213,6 +214,23 @@ class World:
         assert response.status_code == 200, response.text
         letters = ok(self.admin.get("/v1/notifications/dead-letters", params={"limit": 200}))["items"]
         return next(letter["id"] for letter in letters if letter.get("event_id") == poison["id"])
+
+    def audit_rows_since(self, heads: dict[str, int]) -> list[str]:
+        """The audit rows added after `heads` (what a refused call wrote), one line each."""
+        lines = []
+        for service, count in heads.items():
+            cursor, seen = None, 0
+            while True:
+                page = ok(self.admin.get(f"/v1/admin/audit/{service}", params={"limit": 200, "cursor": cursor}
+                                         if cursor else {"limit": 200}))
+                for row in page["items"]:
+                    seen += 1
+                    if seen > count:
+                        lines.append(f"{service}: {row}")
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+        return lines
 
     def audit_heads(self) -> dict[str, int]:
         """How many rows each service's audit log holds: a refused call must add none."""
