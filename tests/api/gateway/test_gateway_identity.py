@@ -278,27 +278,3 @@ async def test_bad_cursors_and_limits(gateway):
     assert (await gateway.http.get("/v1/admin/clients", params={"limit": 0}, headers=admin)).status_code == 422
     assert (await gateway.http.get("/v1/admin/clients", params={"limit": 201}, headers=admin)).status_code == 422
     assert (await gateway.http.get("/v1/admin/clients", params={"role": "root"}, headers=admin)).status_code == 422
-
-
-async def test_malformed_tokens_are_401_invalid_token(gateway, fake_service):
-    token = await gateway.token(ADMIN_ID, ADMIN_SECRET)
-    header, payload, signature = token.split(".")
-    forged_payload = base64.urlsafe_b64encode(
-        base64.urlsafe_b64decode(payload + "==").replace(b'"role":"admin"', b'"role":"root"')
-    ).decode().rstrip("=")
-    for value in (
-        "Bearer not.a.jwt",
-        "Bearer ",
-        "Bearer " + token[:-5],
-        f"Bearer {header}.{forged_payload}.{signature}",
-        "Bearer " + jwt.encode({"sub": ADMIN_ID}, "x" * 32, algorithm="HS256"),
-        "Bearer \xe9t\xe9",
-    ):
-        response = await gateway.http.get("/v1/services", headers={"Authorization": value.encode("latin-1")})
-        assert response.status_code == 401, value
-        assert response.headers["content-type"] == "application/problem+json"
-        assert 'error="invalid_token"' in response.headers["www-authenticate"]
-        assert response.json()["type"].endswith("invalid-token")
-    other_scheme = await gateway.http.get("/v1/services", headers=basic(ADMIN_ID, ADMIN_SECRET))
-    assert other_scheme.status_code == 401
-    assert fake_service.requests == 0

@@ -16,7 +16,8 @@ from simpul.submissions.sniff import accepts, sniff
     ("head", "expected"),
     [
         (b"%PDF-1.4\n", "application/pdf"),
-        (b"\n\n  %PDF-1.7", "application/pdf"),
+        (b"\n\n  %PDF-1.7", "application/octet-stream"),
+        (b"<html><script>alert(1)</script>%PDF-1.7", "application/octet-stream"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
         (b"\xff\xd8\xff\xdb", "image/jpeg"),
         (b"GIF89a....", "image/gif"),

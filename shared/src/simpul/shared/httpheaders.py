@@ -2,8 +2,10 @@
 
 uvicorn's httptools protocol buffers a head of any size before the app sees it (a 10 MB header
 was accepted); its h11 fallback has `h11_max_incomplete_event_size` for this, httptools nothing.
-This protocol counts what the parser was fed while a head is incomplete and answers 431 with a
-problem document, then closes, once it passes the bound.
+This protocol counts the head's bytes before the parser is fed them and answers 431 with a
+problem document, then closes, once they pass the bound: counted after the feed, a head that
+arrived in one read (up to the transport's 256 KiB) was already complete and went to the app.
+A request pipelined behind another in the same read is bounded by that read only.
 """
 
 from __future__ import annotations
@@ -25,27 +27,36 @@ def bounded_head_protocol(limit: int, default_language: str = "id") -> type[Http
     class BoundedHeadProtocol(HttpToolsProtocol):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            # Between heads (before the first, and from the end of a message to the next
+            # message's headers), the bytes received are the next head: counted before the parser
+            # sees them, since a head that arrives whole in one read is complete, and handed to
+            # the app, by the time the feed returns.
             self._reading_head = True
             self._head_bytes = 0
-
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._reading_head = True
-            self._head_bytes = 0
+            self._tail = b""  # the last bytes of the head so far: its end may straddle two reads
 
         def on_headers_complete(self) -> None:
             self._reading_head = False
+            self._head_bytes = 0
+            self._tail = b""
             super().on_headers_complete()
 
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._reading_head = True
+
         def data_received(self, data: bytes) -> None:
+            if self._reading_head and not self.transport.is_closing():
+                seen = self._tail + data
+                ends = [found + len(mark) for mark in (b"\r\n\r\n", b"\n\n") if (found := seen.find(mark)) != -1]
+                head_part = max(0, min(ends) - len(self._tail)) if ends else len(data)
+                if self._head_bytes + head_part > limit:
+                    self._refuse()
+                    return
+                if not ends:
+                    self._head_bytes += len(data)
+                    self._tail = seen[-3:]
             super().data_received(data)
-            if not self._reading_head or self.transport.is_closing():
-                return
-            # Still in a head after this feed: all of it was head (a pipelined request's body
-            # tail in the same read is counted too, erring on the side of refusing).
-            self._head_bytes += len(data)
-            if self._head_bytes > limit:
-                self._refuse()
 
         def _refuse(self) -> None:
             language = default_language

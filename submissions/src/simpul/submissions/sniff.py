@@ -10,8 +10,9 @@ OCTET_STREAM = "application/octet-stream"
 
 def sniff(head: bytes) -> str:
     """The media type of a file starting with `head`, or application/octet-stream."""
-    if head.startswith(b"%PDF-") or b"%PDF-" in head[:SNIFF_BYTES]:
-        # Readers accept a PDF header anywhere in the first 1024 bytes.
+    if head.startswith(b"%PDF-"):
+        # At offset 0 only: readers also take a header later in the first KiB, which lets an HTML
+        # page or a script with "%PDF-" inside pass for a PDF (a polyglot).
         return "application/pdf"
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
