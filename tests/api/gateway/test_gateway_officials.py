@@ -234,3 +234,15 @@ async def test_pages_walk_every_official_once(gateway):
         if cursor is None:
             break
     assert seen == nips
+
+
+async def test_a_registration_retried_with_its_idempotency_key_is_answered_again(gateway):
+    _, headers = await officer(gateway, "KDN-BH")
+    keyed = {**headers, "Idempotency-Key": "register-siti-1"}
+    first = await gateway.http.post("/v1/officials", json=SITI, headers=keyed)
+    again = await gateway.http.post("/v1/officials", json=SITI, headers=keyed)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    other_body = await gateway.http.post("/v1/officials", json=BUDI, headers=keyed)
+    assert other_body.status_code == 409
+    assert await count(gateway, officials) == 1
