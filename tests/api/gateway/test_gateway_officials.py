@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from sqlalchemy import func, select
 
 from simpul.gateway.models import audit, official_events, officials
@@ -201,3 +203,46 @@ async def test_internal_read_needs_a_service_token(gateway):
     assert (await gateway.http.get(path, headers={"X-Simpul-Assertion": wrong_audience})).status_code == 401
     missing = await gateway.http.get("/internal/officials/off_nothing", headers={"X-Simpul-Assertion": token})
     assert missing.status_code == 404
+
+
+async def test_malformed_cursors_are_400(gateway):
+    from simpul.shared.pagination import encode_cursor
+
+    _, headers = await officer(gateway, "KDN-BH")
+    siti = await register(gateway, headers, SITI)
+    for cursor in ("not-a-cursor", encode_cursor(["2026-01-01T00:00:00+00:00", 7]), encode_cursor([1, "x"])):
+        response = await gateway.http.get("/v1/officials", params={"cursor": cursor}, headers=headers)
+        assert response.status_code == 400, response.text
+    beyond_64_bits = base64.urlsafe_b64encode(f"[{2**70}]".encode()).decode().rstrip("=")
+    for cursor in (encode_cursor(["x"]), encode_cursor([2**63]), beyond_64_bits, encode_cursor([True])):
+        response = await gateway.http.get(f"/v1/officials/{siti['id']}/history", params={"cursor": cursor},
+                                          headers=headers)
+        assert response.status_code == 400, response.text
+
+
+async def test_pages_walk_every_official_once(gateway):
+    _, headers = await officer(gateway, "KDN-BH")
+    nips = [f"19850314201001200{n}" for n in range(1, 6)]
+    for nip in nips:
+        await register(gateway, headers, {**BUDI, "nip": nip})
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await gateway.http.get("/v1/officials", params=params, headers=headers)).json()
+        seen += [item["nip"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == nips
+
+
+async def test_a_registration_retried_with_its_idempotency_key_is_answered_again(gateway):
+    _, headers = await officer(gateway, "KDN-BH")
+    keyed = {**headers, "Idempotency-Key": "register-siti-1"}
+    first = await gateway.http.post("/v1/officials", json=SITI, headers=keyed)
+    again = await gateway.http.post("/v1/officials", json=SITI, headers=keyed)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    other_body = await gateway.http.post("/v1/officials", json=BUDI, headers=keyed)
+    assert other_body.status_code == 409
+    assert await count(gateway, officials) == 1

@@ -198,3 +198,26 @@ async def test_redis_lost_later_is_logged_once_served_around_and_used_again_when
     messages = [record.getMessage() for record in caplog.records if record.name == "simpul.gateway.redis"]
     assert len([message for message in messages if "Redis unavailable" in message]) == 1
     assert len([message for message in messages if "Redis is back" in message]) == 1
+
+
+async def test_an_official_deactivated_on_one_replica_is_refused_by_the_other_within_a_refresh(gateway_settings):
+    """No Redis: the other replica reads officials changed since its last look, every refresh."""
+    async with AsyncExitStack() as stack:
+        (first, second), _, _ = await replicas(gateway_settings, stack, client_refresh_seconds=0.2)
+        admin = await bearer(first)
+        officer = (await first.post("/v1/admin/clients", json={"name": "o", "role": "officer", "tenant": "KDN-BH"},
+                                    headers=admin)).json()
+        official = (await first.post("/v1/officials", headers=admin, json={
+            "unit": "KDN-BH", "nip": "198503142010012002", "name": "Siti Rahma", "position": "Kepala Biro",
+            "roles": ["signer"]})).json()
+        # Registered on the first replica, acted as on the second: it looks the official up.
+        token = (await second.post("/v1/oauth/token", data={
+            "grant_type": "client_credentials", "client_id": officer["client_id"],
+            "client_secret": officer["client_secret"], "official": official["nip"]})).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await second.get("/v1/me", headers=headers)).json()["official"]["id"] == official["id"]
+        assert (await first.delete(f"/v1/officials/{official['id']}", headers=admin)).status_code == 204
+        deactivated = time.monotonic()
+        while (await second.get("/v1/me", headers=headers)).status_code != 401:
+            assert time.monotonic() - deactivated < 2.0, "the other replica kept acting as a deactivated official"
+            await asyncio.sleep(0.05)

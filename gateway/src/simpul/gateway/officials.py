@@ -110,6 +110,10 @@ def _invalid(field: str, message: Text, language: str) -> Problem:
     return Problem(422, INVALID_OFFICIAL, errors=[{"field": field, "message": message.render(language)}])
 
 
+def _bad_cursor() -> Problem:
+    return Problem(400, BAD_CURSOR, slug="invalid-cursor", errors=[{"field": "cursor", "message": "invalid"}])
+
+
 def _duplicate(language: str) -> Problem:
     return Problem(409, DUPLICATE_NIP, slug="duplicate-nip",
                    errors=[{"field": "nip", "message": DUPLICATE_NIP_FIELD.render(language)}])
@@ -189,8 +193,9 @@ class OfficialService:
             try:
                 created = datetime.fromisoformat(created_text)
             except (TypeError, ValueError) as exc:
-                raise Problem(400, BAD_CURSOR, slug="invalid-cursor",
-                              errors=[{"field": "cursor", "message": "invalid"}]) from exc
+                raise _bad_cursor() from exc
+            if not isinstance(last_id, str):
+                raise _bad_cursor()
             query = query.where(or_(officials.c.created_at > created,
                                     and_(officials.c.created_at == created, officials.c.id > last_id)))
         async with self.read_sessions() as session:
@@ -249,8 +254,9 @@ class OfficialService:
                  .order_by(official_events.c.id).limit(limit + 1))
         if cursor:
             (after,) = decode_cursor(cursor, 1)
-            if not isinstance(after, int):
-                raise Problem(400, BAD_CURSOR, slug="invalid-cursor", errors=[{"field": "cursor", "message": "invalid"}])
+            # Within a 64-bit integer: the database would refuse a larger one.
+            if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**63:
+                raise _bad_cursor()
             query = query.where(official_events.c.id > after)
         async with self.read_sessions() as session:
             await self._visible(session, identity, official_id)

@@ -52,6 +52,8 @@ class ClientRegistry:
         # Active officials by id; a token naming one not here is refused (after one database look
         # for an official registered by another replica).
         self._officials: dict[str, OfficialRecord] = {}
+        # Deactivated for good: their tokens are refused without a database look each time.
+        self._inactive_officials: set[str] = set()
         # (client id, official id) -> the view acting as that official, made once per change.
         self._acting: dict[tuple[str, str], ClientView] = {}
         self._checked_since = utcnow()
@@ -73,10 +75,15 @@ class ClientRegistry:
             return None
         official = self._officials.get(official_id)
         if official is None:
-            found = await self.officials.find(official_id)
-            if found is None or not found.active:
+            if official_id in self._inactive_officials:
                 return None
-            official = self._officials[official_id] = found
+            found = await self.officials.find(official_id)
+            if found is None:
+                return None
+            self.official_changed(found)
+            if not found.active:
+                return None
+            official = found
         if official.unit != client.identity.tenant or client.identity.role != "officer":
             return None
         view = self._acting[(client_id, official_id)] = client.acting_as(official)
@@ -88,6 +95,7 @@ class ClientRegistry:
             self._officials[record.id] = record
         else:
             self._officials.pop(record.id, None)
+            self._inactive_officials.add(record.id)
         for key in [key for key in self._acting if key[1] == record.id]:
             del self._acting[key]
 

@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Integer, bindparam, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from simpul.shared import audit as audit_log
 from simpul.shared.events import stage_event
@@ -260,7 +261,7 @@ class Issuer:
         return issued
 
 
-async def _acts_of_officials(session: Any, submission_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+async def _acts_of_officials(session: AsyncSession, submission_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Each submission's history entries made by a named official, oldest first."""
     rows = (await session.execute(
         select(history).where(history.c.submission_id.in_(submission_ids), history.c.official.is_not(None))

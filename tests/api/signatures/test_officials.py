@@ -1,0 +1,75 @@
+"""Documents that name people: the deciding official and the initials chain on the PDF, and the
+official's name and the unit's full name on the verify page (not a client id, a DN or a code)."""
+
+from __future__ import annotations
+
+import subprocess
+
+from tests.api.signatures.conftest import public
+
+SIGNER = {"nip": "198503142010012002", "name": "Siti Rahma, S.H.", "position": "Kepala Pusat Fasilitasi"}
+VERIFIER = {"nip": "199001012015011001", "name": "Budi Santoso", "position": "Analis Kerja Sama"}
+UNIT_NAME = "Pusat Fasilitasi Kerja Sama, Kementerian Dalam Negeri"
+
+
+def pdftotext(path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+async def text_of(signatures, document_id: str, tmp_path) -> str:
+    path = tmp_path / f"{document_id}.pdf"
+    path.write_bytes(await signatures.pdf(document_id))
+    # Joined up: pdftotext -layout wraps long values over lines.
+    return " ".join(pdftotext(path).split())
+
+
+async def test_the_pdf_names_the_deciding_official_and_the_initials(signatures, tmp_path):
+    approvals = [
+        {**VERIFIER, "action": "start_review", "step": None, "at": "2026-11-23T02:00:00+00:00"},
+        {**SIGNER, "action": "approve", "step": None, "at": "2026-11-23T03:30:00+00:00"},
+    ]
+    issued = await signatures.issue(official=SIGNER, approvals=approvals, unit_name=UNIT_NAME,
+                                    approved_by="cli_5013deae9c375f362e5a")
+    text = await text_of(signatures, issued["document_id"], tmp_path)
+    assert f"Disetujui oleh {SIGNER['name']}, {SIGNER['position']} (NIP {SIGNER['nip']})" in text
+    assert f"Unit kerja penerbit: {UNIT_NAME}" in text
+    assert "Paraf" in text
+    first = text.index(f"1. Memulai pemeriksaan {VERIFIER['name']}")
+    second = text.index(f"2. Menyetujui {SIGNER['name']}")
+    assert first < second
+    assert "cli_5013deae9c375f362e5a" not in text
+
+    status = (await signatures.client.get(f"/v1/verify/{issued['document_id']}", headers=public())).json()
+    assert status["issuer"] == UNIT_NAME and status["unit"] == "KDN-PFK"
+    assert status["official"] == {"name": SIGNER["name"], "position": SIGNER["position"]}
+    page = await signatures.client.get(f"/v1/verify/{issued['document_id']}",
+                                       headers={**public(), "Accept": "text/html"})
+    assert page.status_code == 200
+    html = page.text
+    assert "Siti Rahma, S.H., Kepala Pusat Fasilitasi" in html and UNIT_NAME in html
+    assert status["signature"]["signer"]["subject"] not in html  # no certificate DN for people
+    assert "<dd>KDN-PFK</dd>" not in html
+
+
+async def test_without_an_official_the_unit_is_named_never_a_client(signatures, tmp_path):
+    issued = await signatures.issue(approved_by="cli_5013deae9c375f362e5a")
+    text = await text_of(signatures, issued["document_id"], tmp_path)
+    assert "Disetujui oleh KDN-PFK" in text
+    assert "cli_5013deae9c375f362e5a" not in text and "Paraf" not in text
+    status = (await signatures.client.get(f"/v1/verify/{issued['document_id']}", headers=public())).json()
+    assert status["issuer"] == "KDN-PFK" and status["official"] is None
+
+    named = await signatures.issue("sub-with-unit-name", unit_name=UNIT_NAME)
+    assert f"Disetujui oleh {UNIT_NAME}" in await text_of(signatures, named["document_id"], tmp_path)
+
+
+async def test_a_malformed_official_is_refused_and_nothing_issued(signatures):
+    from tests.api.signatures.conftest import internal, issue_body
+
+    for overrides in ({"official": {**SIGNER, "nip": "123"}},
+                      {"approvals": [{**SIGNER, "action": "approve"}]},  # no `at`
+                      {"unit_name": "Biro\nHukum"}):
+        response = await signatures.client.post("/internal/documents", json=issue_body(**overrides),
+                                                headers=internal())
+        assert response.status_code == 422, response.text
