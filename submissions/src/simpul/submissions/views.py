@@ -10,6 +10,7 @@ from simpul.shared.identity import Identity
 from simpul.submissions.calendar import WorkingCalendar
 from simpul.submissions.sla import SlaClock
 from simpul.submissions.statemachine import EDITABLE, Status, allowed_actions
+from simpul.submissions.steps import STEP_ACTIONS, allowed_step_actions, procedure_of, step_of_row
 
 
 def clock_of(row: dict[str, Any]) -> SlaClock | None:
@@ -105,7 +106,8 @@ def submission_view(
         "requirements": standard["requirements"],
         "missing_documents": missing,
         "documents": [document_view(d) for d in current_documents] if current_documents is not None else None,
-        "allowed_actions": [a.value for a in allowed_actions(status, identity.role)],
+        "allowed_actions": [a.value for a in actions_for(row, status, identity)],
+        "current_step": current_step_view(row),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "submitted_at": row["submitted_at"],
@@ -117,6 +119,24 @@ def submission_view(
         # Only when issuing failed for good: v1 answers stay as they were.
         **({"issuing": row["issuing"]} if row.get("issuing") else {}),
     }
+
+
+def actions_for(row: dict[str, Any], status: Status, identity: Identity) -> list:
+    procedure = procedure_of(row["standard"])
+    if not procedure:
+        return [action for action in allowed_actions(status, identity.role) if action not in STEP_ACTIONS]
+    applicants = [action for action in allowed_actions(status, identity.role) if identity.role == "applicant"]
+    return applicants + allowed_step_actions(procedure, status, step_of_row(row), identity.role, identity.official)
+
+
+def current_step_view(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The step under review of a service with roles: {step, title, role, started_at, due_at,
+    assigned_to}; None otherwise."""
+    current = step_of_row(row)
+    if current is None:
+        return None
+    return {"step": current.step, "title": current.title, "role": current.role, "started_at": current.started_at,
+            "due_at": current.due_at, "assigned_to": current.assigned_to}
 
 
 def step_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +153,10 @@ def step_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def history_entry_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {**step_view(row), "note": row["note"], "document": row["document"]}
+    entry = {**step_view(row), "note": row["note"], "document": row["document"], "step": row["step"]}
+    if row["assignee"] is not None:
+        entry["assignee"] = row["assignee"]
+    return entry
 
 
 def tracking_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:
