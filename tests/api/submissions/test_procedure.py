@@ -191,6 +191,9 @@ async def test_refusals_name_the_role_or_the_field_and_write_nothing(sop):
     unknown = await step(harness, sid, "assign", REVIEWER, expect=422, official_id="off-nobody", note="Telaah")
     assert field_of(unknown) == ["official_id"]
     assert field_of(await step(harness, sid, "assign", REVIEWER, expect=422, official_id=REVIEWER.id)) == ["note"]
+    missing = await harness.client.post(f"/v1/submissions/{sid}/actions", json={"action": "assign", "note": "Telaah"},
+                                        headers={**as_official(REVIEWER), "Accept-Language": "en"})
+    assert missing.json()["errors"] == [{"field": "official_id", "message": "is required for this action"}]
     # An official of another unit does not see the submission at all.
     foreign = await harness.client.post(f"/v1/submissions/{sid}/actions", json={"action": "forward"},
                                         headers=as_official(FOREIGN, OTHER_UNIT))

@@ -178,6 +178,7 @@ class StepInput:
 
     to_step: int | None = None
     official_id: str | None = None
+    # assign: the official named by official_id, as the registry knows it (None: unknown there).
     assignee: OfficialRecord | None = None
 
 
@@ -817,7 +818,8 @@ class SubmissionService(UseCases):
                           params={"action": action.value, "step": exc.step, "last": exc.last},
                           current_step=exc.step) from exc
         except BadStepInput as exc:
-            raise self._bad_step_input(exc.field, exc.reason, language) from exc
+            missing = exc.field == "official_id" and step_input.official_id is None
+            raise self._bad_step_input(exc.field, "required" if missing else exc.reason, language) from exc
         if action is Action.ASSIGN and record is not None and not record.active:
             raise self._bad_step_input("official_id", "inactive", language)
         return steps
