@@ -10,7 +10,15 @@ import pytest
 
 from simpul.submissions.app import create_app
 from simpul.submissions.settings import SubmissionsSettings
-from tests.api.submissions.fakes import OTHER_UNIT, UNIT, VALID_DATA, CollectedEvents, FakeCatalog, FakeSignatures
+from tests.api.submissions.fakes import (
+    OTHER_UNIT,
+    UNIT,
+    VALID_DATA,
+    CollectedEvents,
+    FakeCatalog,
+    FakeOfficialsRegistry,
+    FakeSignatures,
+)
 from tests.support.asgi import running
 from tests.support.identity import as_role
 
@@ -57,6 +65,7 @@ class Harness:
     signatures: FakeSignatures
     clock: ShiftedClock
     published: CollectedEvents
+    officials: FakeOfficialsRegistry
 
     async def create(self, tenant: str = "31", service_code: str = "IZIN-USAHA", **overrides) -> dict:
         body = {
@@ -122,6 +131,7 @@ async def harness(settings_for, clock, harness_overrides) -> AsyncIterator[Harne
     catalog = FakeCatalog()
     signatures = FakeSignatures()
     published = CollectedEvents()
+    officials = FakeOfficialsRegistry()
     settings = await settings_for(
         SubmissionsSettings,
         issue_poll_seconds=0.05,
@@ -136,9 +146,10 @@ async def harness(settings_for, clock, harness_overrides) -> AsyncIterator[Harne
         signatures_transport=signatures.transport(),
         event_transport=published,
         clock=clock,
+        gateway_transport=officials.transport(),
     )
     async with running(app) as client:
-        yield Harness(client, app, catalog, signatures, clock, published)
+        yield Harness(client, app, catalog, signatures, clock, published, officials)
 
 
 __all__ = ["OTHER_UNIT", "UNIT", "PDF", "PNG", "JPEG", "applicant", "officer", "admin"]

@@ -176,6 +176,29 @@ class FakeSignatures:
         return httpx.MockTransport(self.handler)
 
 
+class FakeOfficialsRegistry:
+    """The gateway's `GET /internal/officials/{id}` (the officials branch builds the real one):
+    officials by id, each with its unit and active flag."""
+
+    def __init__(self) -> None:
+        self.officials: dict[str, dict[str, Any]] = {}
+        self.calls: list[httpx.Request] = []
+
+    def add(self, official: Any, unit: str = UNIT, *, active: bool = True, email: str | None = None) -> None:
+        self.officials[official.id] = {**official.claims(), "unit": unit, "active": active, "email": email}
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        self.calls.append(request)
+        assert request.headers.get(ASSERTION_HEADER), "internal calls carry a service token"
+        parts = request.url.path.split("/")
+        if len(parts) == 4 and parts[:3] == ["", "internal", "officials"] and parts[3] in self.officials:
+            return httpx.Response(200, json=self.officials[parts[3]])
+        return httpx.Response(404, json={"type": "urn:simpul:problem:not-found", "status": 404})
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)
+
+
 class CollectedEvents:
     """Where the outbox relay delivers in API tests (the notifications service in real life)."""
 

@@ -76,6 +76,29 @@ def test_the_plan_holds_the_inbox_entry_mail_and_matching_webhooks():
     assert all(delivery["give_up_at"] > NOW for delivery in plan.deliveries)
 
 
+def test_a_disposition_mails_the_assignee_and_reaches_the_units_webhooks_only():
+    sources = {language: DEFAULTS[("submission.step_assigned", language)] for language in ("id", "en")}
+    subscriptions = [subscription("applicant", "31", events=["submission.step_assigned"]),
+                     subscription("officer", "dpmptsp", events=["submission.step_assigned"], id="w-2")]
+    plan = plan_event(event("submission.step_assigned", applicant={"name": "Siti", "email": "siti@example.id"}),
+                      sources=sources, subscriptions=subscriptions, settings=SETTINGS, now=NOW)
+    mail, hook = plan.deliveries
+    assert (mail["channel"], mail["recipient"]) == ("email", "budi@example.go.id")
+    assert "Budi Santoso" in mail["content"]["text"] and "Mohon diperiksa kelengkapan NIB." in mail["content"]["text"]
+    assert "siti" not in mail["recipient"]
+    assert (hook["channel"], hook["recipient"]) == ("webhook", "w-2")
+    # Without an address in the registry: the webhook and the unit's inbox only.
+    no_address = plan_event(event("submission.step_assigned", assignee={"id": "o-2", "nip": "1", "name": "B",
+                                                                        "position": "P", "email": None}),
+                            sources=sources, subscriptions=subscriptions, settings=SETTINGS, now=NOW)
+    assert [d["channel"] for d in no_address.deliveries] == ["webhook"]
+    # A late step is the unit's to chase: not mailed to the operators (who get refused documents).
+    with_operators = SETTINGS.model_copy(update={"operator_emails": ["ops@example.go.id"]})
+    late = plan_event(event("submission.step_overdue"), sources=sources, subscriptions=[
+        subscription("officer", "dpmptsp", events=["submission.step_overdue"])], settings=with_operators, now=NOW)
+    assert [d["channel"] for d in late.deliveries] == ["webhook"]
+
+
 def test_subscriptions_match_by_role_and_type():
     assert subscription_matches(subscription("applicant", "31"), "submission.status_changed", "31", "u")
     assert not subscription_matches(subscription("applicant", "31"), "submission.status_changed", "32", "31")

@@ -178,10 +178,18 @@ def plan_event(event: Envelope, *, sources: dict[str, Sources], subscriptions: S
             plan.deliveries.append(delivery("email", recipient, settings.email_retry_window_seconds,
                                             content=content))
 
-    if event.type in OFFICIAL_EVENT_TYPES:
+    if event.type == "submission.step_assigned":
+        # A disposition is mailed to the official it names, when the registry holds an address.
+        assignee = data.get("assignee") if isinstance(data.get("assignee"), dict) else {}
+        address = assignee.get("email")
+        if isinstance(address, str) and address:
+            mail(address, settings.default_language)
+    elif event.type == "submission.issue_failed":
         for address in settings.operator_emails:
             mail(address, settings.default_language)
-    else:
+    # submission.step_overdue is mailed to no one: the unit's inbox and webhooks have it, a late
+    # step being the unit's to chase rather than the operators'.
+    elif event.type not in OFFICIAL_EVENT_TYPES:
         applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}
         address = applicant.get("email")
         if isinstance(address, str) and address and not covered_by_dedicated_event(event.type, data):

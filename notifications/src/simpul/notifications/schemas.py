@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
 EventType = Literal["submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
-                    "submission.issue_failed"]
+                    "submission.issue_failed", "submission.step_assigned", "submission.step_overdue"]
 DeliveryStatus = Literal["pending", "sent", "delivered", "failed"]
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 
@@ -18,7 +18,7 @@ class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: SingleLineText = Field(min_length=1, max_length=2000, examples=["https://apps.example.go.id/simpul/webhook"])
-    events: list[EventType] = Field(min_length=1, max_length=5)
+    events: list[EventType] = Field(min_length=1, max_length=7)
 
     @field_validator("events")
     @classmethod

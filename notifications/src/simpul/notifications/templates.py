@@ -14,10 +14,10 @@ from jinja2 import StrictUndefined, Template, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 EVENT_TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
-               "submission.issue_failed")
+               "submission.issue_failed", "submission.step_assigned", "submission.step_overdue")
 # Events for the unit's officers and the operators, never for applicants: no mail to the applicant,
 # not in an applicant's inbox, no applicant webhook.
-OFFICIAL_EVENT_TYPES = frozenset({"submission.issue_failed"})
+OFFICIAL_EVENT_TYPES = frozenset({"submission.issue_failed", "submission.step_assigned", "submission.step_overdue"})
 LANGUAGES = ("id", "en")
 PARTS = ("subject", "text", "html")
 
@@ -25,7 +25,7 @@ PARTS = ("subject", "text", "html")
 # leaves it out (StrictUndefined then only catches misspelt names).
 SUBMISSION_FIELDS = ("submission_id", "tracking_code", "service_code", "service_name", "service_version",
                      "unit", "tenant", "applicant", "from", "to", "note", "at", "due_at", "issued_documents",
-                     "status", "reason", "failed_at", "attempts")
+                     "status", "reason", "failed_at", "attempts", "step", "assignee")
 COMPLAINT_FIELDS = ("complaint_id", "submission_id", "service_code", "tenant", "unit", "category", "action", "from",
                     "status", "closed", "text", "response_due_at", "applicant", "at")
 
@@ -199,6 +199,25 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "service_code": "izin-usaha-mikro", "service_version": 2, "unit": "dpmptsp", "tenant": "31",
         "status": "failed", "reason": "signatures answered 422: applicant.name contains a control character",
         "failed_at": "2025-03-20T02:15:00+00:00", "attempts": 1,
+    },
+    "submission.step_assigned": {
+        "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
+        "service_code": "izin-usaha-mikro", "service_name": "Izin Usaha Mikro", "service_version": 2,
+        "unit": "dpmptsp", "tenant": "31", "from": "in_review", "to": "in_review",
+        "note": "Mohon diperiksa kelengkapan NIB.", "at": "2025-03-13T03:00:00+00:00",
+        "due_at": "2025-03-26T10:00:00+00:00",
+        "step": {"step": 2, "title": "Telaah", "role": "reviewer", "started_at": "2025-03-13T02:00:00+00:00",
+                 "due_at": "2025-03-17T16:59:59+00:00", "assigned_to": "o-0002"},
+        "assignee": {"id": "o-0002", "nip": "198503302010011002", "name": "Budi Santoso",
+                     "position": "Kepala Subbagian", "email": "budi@example.go.id"},
+    },
+    "submission.step_overdue": {
+        "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
+        "service_code": "izin-usaha-mikro", "service_name": "Izin Usaha Mikro", "service_version": 2,
+        "unit": "dpmptsp", "tenant": "31", "from": "in_review", "to": "in_review", "note": None,
+        "at": "2025-03-18T00:00:00+00:00", "due_at": "2025-03-26T10:00:00+00:00",
+        "step": {"step": 2, "title": "Telaah", "role": "reviewer", "started_at": "2025-03-13T02:00:00+00:00",
+                 "due_at": "2025-03-17T16:59:59+00:00", "assigned_to": "o-0002"},
     },
 }
 
@@ -411,5 +430,61 @@ DEFAULTS: dict[tuple[str, str], Sources] = {
             "<p>Attempts: {{ attempts }}, the last at {{ failed_at | datetime }}.</p>\n"
             "<p>The application stays approved until the problem is dealt with.</p>\n"
             "<p>Simpul</p>\n"),
+    ),
+    ("submission.step_assigned", "id"): Sources(
+        subject="Disposisi: permohonan {{ tracking_code }}, langkah {{ step.step }} ({{ step.title }})",
+        text=(
+            "Yth. {{ assignee.name }} ({{ assignee.position }}),\n"
+            "\nPermohonan {{ tracking_code }} (layanan {{ service_code }}) didisposisikan kepada Anda untuk "
+            "langkah {{ step.step }}, {{ step.title }}, paling lambat {{ step.due_at | datetime }}.\n"
+            "{% if note %}\nArahan:\n{{ note }}\n{% endif %}"
+            "\nSimpul\n"
+        ),
+        html=_html("id",
+            "<p>Yth. {{ assignee.name }} ({{ assignee.position }}),</p>\n"
+            "<p>Permohonan <strong>{{ tracking_code }}</strong> (layanan {{ service_code }}) didisposisikan kepada "
+            "Anda untuk langkah {{ step.step }}, {{ step.title }}, paling lambat {{ step.due_at | datetime }}.</p>\n"
+            "{% if note %}<p>Arahan:</p>\n<blockquote>{{ note }}</blockquote>\n{% endif %}"
+            "<p>Simpul</p>\n"),
+    ),
+    ("submission.step_assigned", "en"): Sources(
+        subject="Disposition: application {{ tracking_code }}, step {{ step.step }} ({{ step.title }})",
+        text=(
+            "Dear {{ assignee.name }} ({{ assignee.position }}),\n"
+            "\nApplication {{ tracking_code }} (service {{ service_code }}) was disposed to you for step "
+            "{{ step.step }}, {{ step.title }}, due by {{ step.due_at | datetime }}.\n"
+            "{% if note %}\nInstruction:\n{{ note }}\n{% endif %}"
+            "\nSimpul\n"
+        ),
+        html=_html("en",
+            "<p>Dear {{ assignee.name }} ({{ assignee.position }}),</p>\n"
+            "<p>Application <strong>{{ tracking_code }}</strong> (service {{ service_code }}) was disposed to you "
+            "for step {{ step.step }}, {{ step.title }}, due by {{ step.due_at | datetime }}.</p>\n"
+            "{% if note %}<p>Instruction:</p>\n<blockquote>{{ note }}</blockquote>\n{% endif %}"
+            "<p>Simpul</p>\n"),
+    ),
+    ("submission.step_overdue", "id"): Sources(
+        subject="Terlambat: permohonan {{ tracking_code }}, langkah {{ step.step }} ({{ step.title }})",
+        text=(
+            "Langkah {{ step.step }}, {{ step.title }} (peran {{ step.role }}), permohonan {{ tracking_code }} "
+            "(layanan {{ service_code }}, unit {{ unit }}) melewati batas waktunya {{ step.due_at | datetime }}.\n"
+            "\nSimpul\n"
+        ),
+        html=_html("id",
+            "<p>Langkah {{ step.step }}, {{ step.title }} (peran {{ step.role }}), permohonan "
+            "<strong>{{ tracking_code }}</strong> (layanan {{ service_code }}, unit {{ unit }}) melewati batas "
+            "waktunya {{ step.due_at | datetime }}.</p>\n<p>Simpul</p>\n"),
+    ),
+    ("submission.step_overdue", "en"): Sources(
+        subject="Late: application {{ tracking_code }}, step {{ step.step }} ({{ step.title }})",
+        text=(
+            "Step {{ step.step }}, {{ step.title }} (role {{ step.role }}), of application {{ tracking_code }} "
+            "(service {{ service_code }}, unit {{ unit }}) passed its due time {{ step.due_at | datetime }}.\n"
+            "\nSimpul\n"
+        ),
+        html=_html("en",
+            "<p>Step {{ step.step }}, {{ step.title }} (role {{ step.role }}), of application "
+            "<strong>{{ tracking_code }}</strong> (service {{ service_code }}, unit {{ unit }}) passed its due "
+            "time {{ step.due_at | datetime }}.</p>\n<p>Simpul</p>\n"),
     ),
 }

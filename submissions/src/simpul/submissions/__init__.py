@@ -13,14 +13,16 @@ The submission core, one module per job:
 - `views.py` the wire form rendered from rows; `batching.py` the group commit of drafts and
   submits;
 - `models.py` the core tables, on the service's one MetaData; `statemachine.py`, `sla.py`,
-  `calendar.py`, `uploads.py`, `storage.py`, `issuer.py` and the rest as their names say.
+  `calendar.py`, `uploads.py`, `storage.py`, `issuer.py` and the rest as their names say;
+- the procedure as the workflow is core, as the review actions it extends are: `steps.py` (the
+  step machine, pure), `officials.py` (the gateway's registry of officials, for dispositions),
+  `step_overdue.py` (the late-step watch).
 
 A sub-domain lives in a sub-package of one form: `api.py`, `schemas.py`, `models.py` (its
 tables on the core's MetaData, so one database and one migration history) and its use cases.
 It imports the core; the core never imports it, nor one sub-domain another. `feedback/`
 (surveys and the IKM, complaints, the public reports) is the first, `privacy/` (retention and
 erasure of personal data, the data subject's export; what feedback holds it reaches through
-hooks app.py hands in) the second; the coming `procedure/`
-(steps, assignments) and `payments/` take the same form. `app.py` builds every use-case object
+hooks app.py hands in) the second; the coming `payments/` takes the same form. `app.py` builds every use-case object
 once and includes each sub-package's router.
 """

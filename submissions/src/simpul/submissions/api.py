@@ -81,12 +81,20 @@ async def list_submissions(
     status: list[str] | None = Query(None, description="One or more states, repeated or comma-separated"),
     service_code: str | None = Query(None, max_length=100),
     overdue: bool | None = Query(None, description="true: only overdue; false: only on time"),
+    step_overdue: bool | None = Query(
+        None, description="true: only those whose current procedure step is late; false: only those on time"
+    ),
+    assigned_to: str | None = Query(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="me (the official the token acts as) or an official's id: the steps disposed to them",
+    ),
     page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(readers),
 ) -> Response:
     limit, cursor = page
     result = await submissions_of(request).list(
-        identity, statuses=statuses(status), service_code=service_code, overdue=overdue, limit=limit, cursor=cursor
+        identity, statuses=statuses(status), service_code=service_code, overdue=overdue, limit=limit, cursor=cursor,
+        step_overdue=step_overdue, assigned_to=assigned_to, language=request_language(request),
     )
     return json(result)
 
@@ -160,13 +168,16 @@ async def submit(submission_id: str, request: Request, identity: Identity = Depe
 @router.post(
     f"{ID_PATH}/actions",
     response_model=Submission,
-    responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
-    summary="Review: start_review, request_revision, approve, reject",
+    responses={403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+    summary="Review: start_review, request_revision, approve, reject; forward, return, assign between steps",
 )
 async def act(
     submission_id: str, body: ActionIn, request: Request, identity: Identity = Depends(officer_only)
 ) -> Response:
-    changed = await submissions_of(request).act(identity, submission_id, body.action, body.note, request_language(request))
+    changed = await submissions_of(request).act(
+        identity, submission_id, body.action, body.note, request_language(request),
+        to_step=body.to_step, official_id=body.official_id,
+    )
     return json(changed)
 
 

@@ -26,6 +26,8 @@ from simpul.submissions.privacy.api import router as privacy_router
 from simpul.submissions.privacy.erasure import Eraser, PartHooks
 from simpul.submissions.privacy.export import SubjectExport
 from simpul.submissions.reads import ReadLog
+from simpul.submissions.officials import GatewayOfficials
+from simpul.submissions.step_overdue import StepOverdueWatch
 from simpul.submissions.service import SubmissionService
 from simpul.submissions.settings import SubmissionsSettings
 
@@ -37,9 +39,10 @@ def create_app(
     signatures_transport: httpx.AsyncBaseTransport | None = None,
     event_transport: Transport | None = None,
     clock: Callable[[], datetime] = utcnow,
+    gateway_transport: httpx.AsyncBaseTransport | None = None,
 ) -> FastAPI:
-    """The transports replace the network to the catalogue and signatures services and the
-    destination of events (tests)."""
+    """The transports replace the network to the catalogue, signatures and gateway (its registry
+    of officials) and the destination of events (tests)."""
     settings = settings or SubmissionsSettings()
     overrides = CalendarOverrides.load(settings.calendar_file) if settings.calendar_file else None
     secret = settings.resolved_internal_secret()
@@ -48,6 +51,10 @@ def create_app(
         transport=catalog_transport,
     )
     catalog = CatalogClient(catalog_client, cache_seconds=settings.catalog_cache_seconds)
+    officials = GatewayOfficials(InternalClient(
+        caller="submissions", target="gateway", base_url=settings.gateway_url, secret=secret,
+        transport=gateway_transport,
+    ))
     signatures = InternalClient(
         caller="submissions", target="signatures", base_url=settings.signatures_url, secret=secret,
         transport=signatures_transport,
@@ -65,14 +72,18 @@ def create_app(
         app.state.closer.start()
         app.state.retention = app.state.eraser.worker(settings.retention_poll_seconds)
         app.state.retention.start()
+        app.state.step_watch = app.state.step_overdue.worker(settings.step_overdue_poll_seconds)
+        app.state.step_watch.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.step_watch.stop()
         await app.state.retention.stop()
         await app.state.closer.stop()
         await app.state.issuer.worker.stop()
         await app.state.relay.stop()
         await catalog.aclose()
         await signatures.aclose()
+        await officials.aclose()
 
     app = create_service_app(
         settings,
@@ -102,6 +113,10 @@ def create_app(
         reads=reads,
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.worker.wake(),
+        officials=officials,
+    )
+    app.state.step_overdue = StepOverdueWatch(
+        sessions=app.state.sessions, read_sessions=app.state.read_sessions, clock=clock
     )
     app.state.submissions = submissions
     app.state.issuer = Issuer(

@@ -6,7 +6,7 @@ on `metadata` in its own models.py (feedback/models.py).
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 from simpul.shared.db import UTCDateTime
 from simpul.shared.events import outbox_table
@@ -64,6 +64,12 @@ submissions = Table(
     Column("applicant_email", String(320), nullable=True),
     Column("erase_after", UTCDateTime(), nullable=True),
     Column("personal_data_erased_at", UTCDateTime(), nullable=True),
+    # A procedure with roles (steps.py): the step under review {step, title, role, started_at,
+    # due_at, assigned_to}, None outside review; its due time and assignee again as columns for
+    # the list filters step_overdue and assigned_to.
+    Column("current_step", JSON, nullable=True),
+    Column("step_due_at", UTCDateTime(), nullable=True),
+    Column("step_assigned_to", String(64), nullable=True),
 )
 # One index per way a list is asked for, each ending in id so the page is read in index order.
 Index("ix_submissions_tenant", submissions.c.tenant, submissions.c.id)
@@ -80,6 +86,8 @@ Index("ix_submissions_stopped_at", submissions.c.stopped_at)
 Index("ix_submissions_applicant_email", submissions.c.applicant_email)
 Index("ix_submissions_erase_after", submissions.c.erase_after)
 Index("ix_submissions_status_overdue", submissions.c.status, submissions.c.overdue_from, submissions.c.service_code)
+Index("ix_submissions_step_assigned", submissions.c.step_assigned_to, submissions.c.id)
+Index("ix_submissions_step_due", submissions.c.step_due_at)
 
 history = Table(
     "submission_history",
@@ -96,8 +104,38 @@ history = Table(
     Column("document", JSON, nullable=True),
     # {nip, name, position} of the official the actor's token acted as (the gateway vouches for it).
     Column("official", JSON(none_as_null=True), nullable=True),
+    # The procedure step acted on (services with roles), and for a disposition the official it
+    # went to {id, nip, name, position}.
+    Column("step", Integer, nullable=True),
+    Column("assignee", JSON, nullable=True),
 )
 Index("ix_submission_history_submission", history.c.submission_id, history.c.id)
+
+# Every time a step of a procedure with roles is worked on, from its start to its end (forward,
+# return, revision, decision): the per-step report and the overdue worker read these.
+step_visits = Table(
+    "submission_step_visits",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("submission_id", String(36), ForeignKey("submissions.id"), nullable=False),
+    Column("service_code", String(100), nullable=False),
+    Column("unit", String(64), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("assigned_to", String(64), nullable=True),
+    Column("ended_at", UTCDateTime(), nullable=True),
+    Column("ended_by", String(32), nullable=True),
+    Column("working_days_taken", Integer, nullable=True),
+    Column("on_time", Boolean, nullable=True),
+    # When `submission.step_overdue` was staged for this visit: once per late step.
+    Column("overdue_at", UTCDateTime(), nullable=True),
+)
+Index("ix_step_visits_open", step_visits.c.submission_id, step_visits.c.ended_at)
+Index("ix_step_visits_late", step_visits.c.overdue_at, step_visits.c.ended_at, step_visits.c.due_at)
+Index("ix_step_visits_ended", step_visits.c.ended_at, step_visits.c.service_code)
 
 documents = Table(
     "submission_documents",

@@ -32,8 +32,17 @@ class SubmissionCreate(BaseModel):
 class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["start_review", "request_revision", "approve", "reject"]
-    note: PlainText | None = Field(default=None, max_length=4000, description="Required for request_revision and reject")
+    action: Literal["start_review", "request_revision", "approve", "reject", "forward", "return", "assign"] = Field(
+        description="forward, return and assign move through the steps of a procedure with roles"
+    )
+    note: PlainText | None = Field(
+        default=None, max_length=4000,
+        description="Required for request_revision, reject, return (why) and assign (the instruction)",
+    )
+    to_step: int | None = Field(default=None, ge=1, le=50, description="return: the earlier step that begins again")
+    official_id: SingleLineText | None = Field(
+        default=None, min_length=1, max_length=64, description="assign: the official of the unit the step goes to"
+    )
 
 
 class CancelIn(BaseModel):
@@ -142,6 +151,18 @@ class Submission(BaseModel):
     issuing: Issuing | None = Field(
         default=None, description="Present only when issuing the output document failed for good (the status stays approved)"
     )
+    current_step: CurrentStep | None = Field(
+        default=None, description="Under review, for a service whose procedure has roles: the step it is at"
+    )
+
+
+class CurrentStep(BaseModel):
+    step: int
+    title: str
+    role: Literal["verifier", "reviewer", "signer", "treasurer"]
+    started_at: datetime
+    due_at: datetime = Field(description="End of the step's last working day")
+    assigned_to: str | None = Field(description="The official the step was disposed to, if any")
 
 
 class SubmissionPage(BaseModel):
@@ -170,6 +191,13 @@ class HistoryOfficial(BaseModel):
     position: str
 
 
+class Assignee(BaseModel):
+    id: str
+    nip: str
+    name: str
+    position: str
+
+
 class HistoryEntry(BaseModel):
     id: int
     at: datetime
@@ -181,6 +209,8 @@ class HistoryEntry(BaseModel):
     document: HistoryDocument | None = Field(default=None, description="The upload, for upload_document")
     official: HistoryOfficial | None = Field(default=None, description="The named official who acted, when the "
                                              "officer's token acted as one")
+    step: int | None = Field(default=None, description="The procedure step acted on (services with roles)")
+    assignee: Assignee | None = Field(default=None, description="assign: the official the step went to")
 
 
 class HistoryPage(BaseModel):

@@ -43,7 +43,8 @@ from simpul.submissions.access import (
 from simpul.submissions.batching import GroupWriter
 from simpul.submissions.calendar import local_date
 from simpul.submissions.forms import FormValidators
-from simpul.submissions.models import audit, documents, history, issue_jobs, submissions
+from simpul.submissions.models import audit, documents, history, issue_jobs, step_visits, submissions
+from simpul.submissions.officials import OfficialDirectory, OfficialRecord
 from simpul.submissions.reads import Resource, Subject, email_of
 from simpul.submissions.schemas import SubmissionCreate
 from simpul.submissions.sla import clock_after
@@ -56,6 +57,19 @@ from simpul.submissions.statemachine import (
     Transition,
     TransitionNotAllowed,
     transition,
+)
+from simpul.submissions.steps import (
+    REVIEW_ACTIONS,
+    BadStepInput,
+    OfficialNeeded,
+    RoleMissing,
+    StepMove,
+    StepNotAllowed,
+    decide,
+    procedure_of,
+    step_of_row,
+    step_values,
+    working_days_taken,
 )
 from simpul.submissions.store import (
     CURRENT_DOCUMENTS,
@@ -85,6 +99,36 @@ from simpul.submissions.views import (
     tracking_view,
 )
 
+OFFICIAL_NEEDED = Text(
+    "Layanan ini dikerjakan langkah demi langkah oleh pejabat unit; mintalah token dengan official=<NIP>.",
+    "This service is worked step by step by the unit's officials; ask for a token with official=<NIP>.",
+)
+STEP_ROLE_MISSING = Text(
+    "Langkah {step} hanya dapat dikerjakan pejabat berperan '{role}'.",
+    "Step {step} can only be worked by an official with the role '{role}'.",
+)
+STEP_NOT_ALLOWED = Text(
+    "Tindakan '{action}' tidak dapat dilakukan pada langkah {step} dari {last}.",
+    "The action '{action}' is not possible at step {step} of {last}.",
+)
+NO_STEPS = Text(
+    "Prosedur layanan ini tidak memiliki langkah berperan; tindakan '{action}' tidak berlaku.",
+    "This service's procedure has no steps with roles; the action '{action}' does not apply.",
+)
+INVALID_FILTER = Text("Penyaring daftar tidak valid.", "A list filter is not valid.")
+NOT_AN_OFFICIAL = Text(
+    "'me' hanya untuk token yang bertindak sebagai pejabat (official=<NIP>)",
+    "'me' is only for a token acting as an official (official=<NIP>)",
+)
+INVALID_STEP_INPUT = Text("Tindakan tidak valid.", "The action is not valid.")
+STEP_INPUT_MESSAGES = {
+    "required": Text("wajib diisi untuk tindakan ini", "is required for this action"),
+    "earlier_step": Text("harus langkah sebelum langkah saat ini", "must be a step before the current one"),
+    "unknown": Text("tidak ada pejabat aktif unit ini dengan id tersebut", "is no official of this unit"),
+    "inactive": Text("pejabat ini tidak aktif lagi", "this official is no longer active"),
+    "lacks_role": Text("pejabat ini tidak memegang peran langkah saat ini",
+                       "this official does not hold the current step's role"),
+}
 TRACKING_NOT_FOUND = Text("Kode pelacakan tidak dikenal.", "Unknown tracking code.")
 DOCUMENT_NOT_FOUND = Text("Dokumen tidak ditemukan.", "There is no such document.")
 NO_RECEIPT = Text(
@@ -130,6 +174,23 @@ def document_path(submission_id: str, document_id: str) -> str:
     return f"{submission_path(submission_id)}/documents/{document_id}"
 
 
+@dataclass(slots=True)
+class StepInput:
+    """What an action on a procedure step brings besides its note."""
+
+    to_step: int | None = None
+    official_id: str | None = None
+    # assign: the official named by official_id, as the registry knows it (None: unknown there).
+    assignee: OfficialRecord | None = None
+
+
+def assignee_entry(record: OfficialRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    official = record.official
+    return {"id": official.id, "nip": official.nip, "name": official.name, "position": official.position}
+
+
 def takes_receipt(move: Transition) -> bool:
     """A first submission gets the receipt; a resubmission after a revision keeps its own."""
     return move.source is Status.DRAFT and move.target is Status.SUBMITTED
@@ -163,6 +224,7 @@ class _CreateJob:
 class SubmissionService(UseCases):
     max_upload_bytes: int
     on_approved: Callable[[], None]
+    officials: OfficialDirectory
 
     def __post_init__(self) -> None:
         self.forms = FormValidators()
@@ -204,6 +266,9 @@ class SubmissionService(UseCases):
         overdue: bool | None,
         limit: int,
         cursor: str | None,
+        step_overdue: bool | None = None,
+        assigned_to: str | None = None,
+        language: str = "id",
     ) -> dict[str, Any]:
         check_statuses(statuses, Status)
         now = self.clock()
@@ -215,6 +280,12 @@ class SubmissionService(UseCases):
         if service_code:
             query = query.where(submissions.c.service_code == service_code)
         query = by_overdue(query, submissions.c.overdue_from, overdue, now)
+        if step_overdue is not None:
+            # A current step exists only under review; its due time is the end of a working day.
+            late = submissions.c.step_due_at < now
+            query = query.where(late if step_overdue else ~late)
+        if assigned_to is not None:
+            query = query.where(submissions.c.step_assigned_to == self._assignee_filter(identity, assigned_to, language))
         query = newest_first(query, submissions.c.id, limit, cursor)
         async with self.read_sessions() as session:
             page, next_cursor = next_page([dict(r) for r in (await session.execute(query)).mappings()], limit)
@@ -518,7 +589,7 @@ class SubmissionService(UseCases):
                         # Outside the caller's tenant or unit looks exactly like not existing at all.
                         raise Problem(404, NOT_FOUND, slug="submission-not-found")
                     current = held[job.submission_id]
-                    move, values = self._plan(row, job.identity, Action.SUBMIT, None, job.language, job.now, current)
+                    move, values, _ = self._plan(row, job.identity, Action.SUBMIT, None, job.language, job.now, current)
                 except Problem as problem:
                     outcomes[index] = problem
                     continue
@@ -574,16 +645,45 @@ class SubmissionService(UseCases):
         return await self._change(identity, submission_id, Action.CANCEL, note, language)
 
     async def act(
-        self, identity: Identity, submission_id: str, action: str, note: str | None, language: str
+        self,
+        identity: Identity,
+        submission_id: str,
+        action: str,
+        note: str | None,
+        language: str,
+        *,
+        to_step: int | None = None,
+        official_id: str | None = None,
     ) -> dict[str, Any]:
-        return await self._change(identity, submission_id, Action(action), note, language)
+        step_input = StepInput(to_step=to_step, official_id=official_id)
+        if Action(action) is Action.ASSIGN and official_id is not None:
+            step_input.assignee = await self._assignee(identity, submission_id, official_id)
+        return await self._change(identity, submission_id, Action(action), note, language, step_input)
+
+    async def _assignee(self, identity: Identity, submission_id: str, official_id: str) -> OfficialRecord | None:
+        """The official a step is to be disposed to, asked of the registry before the transaction
+        (no call to another process while rows are locked), and only when the caller may dispose
+        the step as it stands: a refusal needs no registry, and a caller who may not act learns
+        nothing of officials. The transaction checks everything again on the row it locks."""
+        official = identity.official
+        if official is None:
+            return None
+        async with self.read_sessions() as session:
+            row = await visible_submission(session, identity, submission_id)
+        current = step_of_row(row)
+        if row["status"] != Status.IN_REVIEW or current is None or current.role not in official.roles:
+            return None
+        return await self.officials.get(official_id)
 
     async def _change(
-        self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str
+        self, identity: Identity, submission_id: str, action: Action, note: str | None, language: str,
+        step_input: StepInput | None = None,
     ) -> dict[str, Any]:
         now = self.clock()
         settlement = idempotency.changed(submission_path(submission_id))
-        row, current = await self._change_row(identity, submission_id, action, note, language, now, settlement)
+        row, current = await self._change_row(
+            identity, submission_id, action, note, language, now, settlement, step_input
+        )
         return submission_view(row, identity, now, self.calendar, current)
 
     async def _change_row(
@@ -595,10 +695,12 @@ class SubmissionService(UseCases):
         language: str,
         now: datetime,
         settlement: idempotency.Settlement | None,
+        step_input: StepInput | None = None,
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """One change in a transaction of its own, with its request's Idempotency-Key settled:
         the row and its documents after it."""
         note = note.strip() if note and note.strip() else None
+        step_input = step_input or StepInput()
         async with self.sessions() as session, session.begin():
             # Core statements on the session's connection (one transaction); only the outbox
             # INSERT goes through the session itself, which is how the relay learns of it. The
@@ -608,14 +710,16 @@ class SubmissionService(UseCases):
             connection = await session.connection()
             row = await visible_submission(connection, identity, submission_id, lock=True)
             current = await self._current_documents(connection, submission_id, row)
-            move, values = self._plan(row, identity, action, note, language, now, current)
+            move, values, steps = self._plan(row, identity, action, note, language, now, current, step_input)
             # The row is locked already (read FOR UPDATE), so the history goes in before the
             # UPDATE and the unit's counter is taken as late as it can be: every submission of the
             # unit queues on the counter's lock until this transaction ends, so the fewer
             # statements follow it, the more submissions a unit takes per second.
             await connection.execute(
                 INSERT_HISTORY,
-                history_row(submission_id, now, action.value, move.source, move.target, identity, note=note),
+                history_row(submission_id, now, action.value, move.source, move.target, identity, note=note,
+                            step=steps.acted_on if steps else None,
+                            assignee=assignee_entry(step_input.assignee) if action is Action.ASSIGN else None),
             )
             if takes_receipt(move):
                 # A failure from here rolls the number back with everything else: none is skipped.
@@ -636,15 +740,26 @@ class SubmissionService(UseCases):
                     current_status=latest["status"],
                 )
             row.update(values)
-            await session.execute(INSERT_OUTBOX, self._change_events(row, move, now, note))
+            if steps is not None:
+                await self._record_step_visits(connection, row, steps, action, now)
+            events = self._change_events(row, move, now, note, steps, step_input)
+            if events:
+                await session.execute(INSERT_OUTBOX, events)
             if action is Action.APPROVE:
                 await connection.execute(
                     insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
                 )
             await idempotency.settle(connection, settlement)
             # Last, after the row's and the counter's locks (see `_submit_group`).
+            details: dict[str, Any] = {}
+            if steps is not None:
+                details["step"] = steps.acted_on
+                if identity.official is not None:
+                    details["official"] = identity.official.id
+                if action is Action.ASSIGN and step_input.assignee is not None:
+                    details["assigned_to"] = step_input.assignee.official.id
             await audit_log.record_all(connection, audit, [
-                audited(submission_id, action.value, move.source, move.target, identity)
+                audited(submission_id, action.value, move.source, move.target, identity, **details)
             ])
         if action is Action.APPROVE:
             self.on_approved()
@@ -659,11 +774,21 @@ class SubmissionService(UseCases):
         language: str,
         now: datetime,
         current: list[dict[str, Any]],
-    ) -> tuple[Transition, dict[str, Any]]:
-        """The move `action` makes from the row as read and the columns it sets (all but the
-        receipt); a Problem when it is not allowed."""
+        step_input: StepInput | None = None,
+    ) -> tuple[Transition, dict[str, Any], StepMove | None]:
+        """The move `action` makes from the row as read, the columns it sets (all but the
+        receipt) and, for a procedure with roles, the move through its steps; a Problem when it
+        is not allowed."""
+        steps: StepMove | None = None
         try:
-            move = transition(Status(row["status"]), action, identity.role)
+            if action in REVIEW_ACTIONS and row["standard"].get("procedure"):
+                steps = self._plan_step(row, identity, action, now, step_input or StepInput(), language)
+                move = steps.move
+            else:
+                move = transition(Status(row["status"]), action, identity.role)
+                if move.source is move.target:
+                    # forward, return, assign on a service with the single review step.
+                    raise Problem(409, NO_STEPS, slug="no-procedure-steps", params={"action": action.value})
         except RoleNotAllowed as exc:
             raise Problem(403, WRONG_ROLE, params={"action": action.value}) from exc
         except TransitionNotAllowed as exc:
@@ -686,12 +811,90 @@ class SubmissionService(UseCases):
         if move.target in (Status.APPROVED, Status.REJECTED) and clock is not None:
             # The working days it took as the SLA clock counts them, so reports aggregate in SQL.
             values["decided_working_days"] = clock.report(self.calendar, now).used
-        return move, values
+        if steps is not None:
+            values.update(step_values(steps.current))
+        return move, values, steps
+
+    def _plan_step(
+        self, row: dict[str, Any], identity: Identity, action: Action, now: datetime, step_input: StepInput,
+        language: str,
+    ) -> StepMove:
+        """The move through the submission's own procedure (steps.decide), refusals as problems."""
+        record = step_input.assignee
+        # An official of another unit is as unknown as one that does not exist.
+        assignee = record.official if record is not None and record.unit == row["unit"] else None
+        try:
+            steps = decide(
+                procedure_of(row["standard"]), Status(row["status"]), step_of_row(row), action, identity.role,
+                identity.official, at=now, calendar=self.calendar, to_step=step_input.to_step, assignee=assignee,
+            )
+        except OfficialNeeded as exc:
+            raise Problem(403, OFFICIAL_NEEDED, slug="official-required") from exc
+        except RoleMissing as exc:
+            raise Problem(403, STEP_ROLE_MISSING, slug="step-role-required",
+                          params={"role": exc.role, "step": exc.step}, role=exc.role, step=exc.step) from exc
+        except StepNotAllowed as exc:
+            raise Problem(409, STEP_NOT_ALLOWED, slug="invalid-step",
+                          params={"action": action.value, "step": exc.step, "last": exc.last},
+                          current_step=exc.step) from exc
+        except BadStepInput as exc:
+            missing = exc.field == "official_id" and step_input.official_id is None
+            raise self._bad_step_input(exc.field, "required" if missing else exc.reason, language) from exc
+        if action is Action.ASSIGN and record is not None and not record.active:
+            raise self._bad_step_input("official_id", "inactive", language)
+        return steps
+
+    @staticmethod
+    def _assignee_filter(identity: Identity, assigned_to: str, language: str) -> str:
+        if assigned_to != "me":
+            return assigned_to
+        if identity.official is None:
+            raise Problem(422, INVALID_FILTER, errors=[
+                {"field": "assigned_to", "message": NOT_AN_OFFICIAL.render(language)}])
+        return identity.official.id
+
+    @staticmethod
+    def _bad_step_input(field: str, reason: str, language: str) -> Problem:
+        return Problem(422, INVALID_STEP_INPUT, slug="invalid-step-input",
+                       errors=[{"field": field, "message": STEP_INPUT_MESSAGES[reason].render(language)}])
+
+    async def _record_step_visits(
+        self,
+        connection: Executor, row: dict[str, Any], steps: StepMove, action: Action, now: datetime
+    ) -> None:
+        """The end of the step visited until now, and the beginning of the next, for the per-step
+        report and the overdue watch."""
+        open_visit = (step_visits.c.submission_id == row["id"]) & step_visits.c.ended_at.is_(None)
+        if action is Action.ASSIGN:
+            assert steps.current is not None
+            await connection.execute(update(step_visits).where(open_visit).values(assigned_to=steps.current.assigned_to))
+            return
+        if steps.ended is not None:
+            await connection.execute(update(step_visits).where(open_visit).values(
+                ended_at=now, ended_by=action.value, on_time=now <= steps.ended.due_at,
+                working_days_taken=working_days_taken(self.calendar, steps.ended.started_at, now),
+            ))
+        if steps.current is not None:
+            await connection.execute(insert(step_visits).values(
+                id=new_id(), submission_id=row["id"], service_code=row["service_code"], unit=row["unit"],
+                step=steps.current.step, title=steps.current.title, role=steps.current.role,
+                started_at=steps.current.started_at, due_at=steps.current.due_at,
+            ))
 
     def _change_events(
-        self, row: dict[str, Any], move: Transition, at: datetime, note: str | None
+        self, row: dict[str, Any], move: Transition, at: datetime, note: str | None,
+        steps: StepMove | None = None, step_input: StepInput | None = None,
     ) -> list[dict[str, Any]]:
-        """The outbox rows of one change, `row` as it is after it."""
+        """The outbox rows of one change, `row` as it is after it. A move between steps is the
+        unit's business, not the applicant's: only a disposition is announced (to the assignee)."""
+        if steps is not None and move.source is move.target:
+            if move.action is not Action.ASSIGN or step_input is None or step_input.assignee is None:
+                return []
+            record = step_input.assignee
+            return outbox_rows(row, move.source, move.target, at, note, ["submission.step_assigned"], {
+                "step": steps.current.wire_json() if steps.current else None,
+                "assignee": {**assignee_entry(record), "email": record.email},
+            })
         extra: dict[str, Any] = {}
         if row["receipt_number"] and move.target is Status.SUBMITTED:
             extra["receipt"] = {"number": row["receipt_number"], "fee": row["standard"]["fee"]}

@@ -54,6 +54,8 @@ class SubmissionsSettings(BaseServiceSettings, ObjectStorageSettings):
     complaint_reopen_working_days: int = Field(default=5, ge=0, validation_alias="SIMPUL_COMPLAINT_REOPEN_WORKING_DAYS")
     # How often resolved complaints whose reopening period has passed are recorded as closed.
     complaint_close_poll_seconds: float = Field(default=60.0, gt=0, validation_alias="SIMPUL_COMPLAINT_CLOSE_POLL_SECONDS")
+    # How often open procedure steps past their due time are looked for (submission.step_overdue).
+    step_overdue_poll_seconds: float = Field(default=60.0, gt=0, validation_alias="SIMPUL_STEP_OVERDUE_POLL_SECONDS")
     complaint_max_attachments: int = Field(default=10, ge=0, validation_alias="SIMPUL_COMPLAINT_MAX_ATTACHMENTS")
     complaint_attachment_max_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, validation_alias="SIMPUL_COMPLAINT_ATTACHMENT_MAX_BYTES"

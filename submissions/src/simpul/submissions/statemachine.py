@@ -3,6 +3,9 @@
     draft -> submitted -> in_review -> (revision_requested -> submitted)* -> approved -> issued
                                     \\-> rejected
     draft | submitted -> cancelled (by the applicant, before review)
+
+A service whose procedure has roles moves through its steps while in review (forward, return,
+assign: steps.py decides who and where); the others have the single review step.
 """
 
 from __future__ import annotations
@@ -30,9 +33,13 @@ class Action(StrEnum):
     APPROVE = "approve"
     REJECT = "reject"
     ISSUE = "issue"
+    # Steps of a procedure with roles (steps.py): the submission stays in review.
+    FORWARD = "forward"
+    RETURN = "return"
+    ASSIGN = "assign"
 
 
-NOTE_REQUIRED = frozenset({Action.REQUEST_REVISION, Action.REJECT})
+NOTE_REQUIRED = frozenset({Action.REQUEST_REVISION, Action.REJECT, Action.RETURN, Action.ASSIGN})
 
 _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, str]] = {
     # action: (states it may start from, state it leads to, role that takes it)
@@ -43,6 +50,9 @@ _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, str]] = {
     Action.APPROVE: (frozenset({Status.IN_REVIEW}), Status.APPROVED, "officer"),
     Action.REJECT: (frozenset({Status.IN_REVIEW}), Status.REJECTED, "officer"),
     Action.ISSUE: (frozenset({Status.APPROVED}), Status.ISSUED, "service"),
+    Action.FORWARD: (frozenset({Status.IN_REVIEW}), Status.IN_REVIEW, "officer"),
+    Action.RETURN: (frozenset({Status.IN_REVIEW}), Status.IN_REVIEW, "officer"),
+    Action.ASSIGN: (frozenset({Status.IN_REVIEW}), Status.IN_REVIEW, "officer"),
 }
 
 # Documents can be added or replaced only while the applicant holds the submission.

@@ -20,6 +20,7 @@ from simpul.shared.events import envelope
 from simpul.shared.identity import Identity
 from simpul.submissions.models import documents, history, issue_jobs, outbox, receipt_counters, submissions
 from simpul.submissions.statemachine import Status
+from simpul.submissions.steps import frozen_procedure
 
 # Where statements run: the session, or its connection (Core statements, without the ORM layer).
 Executor = AsyncSession | AsyncConnection
@@ -64,9 +65,12 @@ CURRENT_DOCUMENTS = (
 
 
 def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
-    """What a submission keeps of its service's version, so later revisions don't change it."""
+    """What a submission keeps of its service's version, so later revisions don't change it (a
+    procedure with roles among it: the version a submission was made under decides its steps)."""
     fee = standard.get("fee") or {}
+    procedure = frozen_procedure(standard.get("procedure"))
     return {
+        **({"procedure": procedure} if procedure else {}),
         "name": standard.get("name", standard["code"]),
         "name_en": standard.get("name_en"),
         "unit": standard["unit"],
@@ -105,8 +109,12 @@ def history_row(
     *,
     note: str | None = None,
     document: dict[str, Any] | None = None,
+    step: int | None = None,
+    assignee: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
+        "step": step,
+        "assignee": assignee,
         "submission_id": submission_id,
         "at": at,
         "action": action,

@@ -10,6 +10,7 @@ from simpul.shared.identity import Identity
 from simpul.submissions.calendar import WorkingCalendar
 from simpul.submissions.sla import SlaClock
 from simpul.submissions.statemachine import EDITABLE, Status, allowed_actions
+from simpul.submissions.steps import STEP_ACTIONS, allowed_step_actions, procedure_of, step_of_row
 
 
 def clock_of(row: dict[str, Any]) -> SlaClock | None:
@@ -107,7 +108,8 @@ def submission_view(
         "requirements": standard["requirements"],
         "missing_documents": missing,
         "documents": [document_view(d) for d in current_documents] if current_documents is not None else None,
-        "allowed_actions": [a.value for a in allowed_actions(status, identity.role)],
+        "allowed_actions": [a.value for a in actions_for(row, status, identity)],
+        "current_step": current_step_view(row),
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         "submitted_at": row["submitted_at"],
@@ -121,6 +123,24 @@ def submission_view(
         # Only once the retention period ended and the applicant's data was pseudonymised.
         **({"personal_data_erased_at": row["personal_data_erased_at"]} if row.get("personal_data_erased_at") else {}),
     }
+
+
+def actions_for(row: dict[str, Any], status: Status, identity: Identity) -> list:
+    procedure = procedure_of(row["standard"])
+    if not procedure:
+        return [action for action in allowed_actions(status, identity.role) if action not in STEP_ACTIONS]
+    applicants = [action for action in allowed_actions(status, identity.role) if identity.role == "applicant"]
+    return applicants + allowed_step_actions(procedure, status, step_of_row(row), identity.role, identity.official)
+
+
+def current_step_view(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The step under review of a service with roles: {step, title, role, started_at, due_at,
+    assigned_to}; None otherwise."""
+    current = step_of_row(row)
+    if current is None:
+        return None
+    return {"step": current.step, "title": current.title, "role": current.role, "started_at": current.started_at,
+            "due_at": current.due_at, "assigned_to": current.assigned_to}
 
 
 def step_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +157,11 @@ def step_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def history_entry_view(row: dict[str, Any]) -> dict[str, Any]:
-    return {**step_view(row), "note": row["note"], "document": row["document"], "official": row["official"]}
+    entry = {**step_view(row), "note": row["note"], "document": row["document"], "official": row["official"],
+             "step": row["step"]}
+    if row["assignee"] is not None:
+        entry["assignee"] = row["assignee"]
+    return entry
 
 
 def tracking_view(row: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """The public performance report: per service, what was received and decided in a period, how
-long it took in working days, how much kept to the SLA, what is overdue now, complaints and IKM.
+long it took in working days, how much kept to the SLA, what is overdue now, complaints and IKM,
+and for a procedure with roles each step's median working days and share on time (which step
+makes the service late).
 
 Everything is counted in the database, on indexes of the period columns: a decision stores its
 duration in working days, so durations come back as one histogram per service (the median is
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from simpul.submissions.feedback.models import complaints
 from simpul.submissions.feedback.periods import ReportPeriod
 from simpul.submissions.feedback.surveys import SurveyService, combine
-from simpul.submissions.models import submissions
+from simpul.submissions.models import step_visits, submissions
 from simpul.submissions.statemachine import CLOCK_RUNNING, Status
 
 DECIDED = (Status.APPROVED.value, Status.ISSUED.value, Status.REJECTED.value)
@@ -36,6 +38,36 @@ CSV_COLUMNS = (
     "complaints_received", "complaints_resolved", "complaints_resolved_within_deadline",
     "ikm", "ikm_grade", "ikm_respondents",
 )
+# Rows of scope `step`: one per step of a procedure with roles, after its service's row; the columns
+# before these stay empty there but for the service and the period.
+STEP_COLUMNS = (
+    "step", "step_role", "step_title", "steps_completed", "step_median_working_days", "steps_on_time",
+    "steps_on_time_share",
+)
+CSV_COLUMNS += STEP_COLUMNS
+
+
+class StepTally:
+    """One step of one service's procedure: its visits that ended in the period."""
+
+    def __init__(self, step: int, role: str) -> None:
+        self.step = step
+        self.role = role
+        self.title = ""
+        self.completed = 0
+        self.on_time = 0
+        self.durations: Counter[int] = Counter()
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "role": self.role,
+            "title": self.title,
+            "completed": self.completed,
+            "median_working_days": median(self.durations),
+            "on_time": self.on_time,
+            "on_time_share": round(self.on_time / self.completed, 4) if self.completed else None,
+        }
 
 
 class Tally:
@@ -52,6 +84,7 @@ class Tally:
         self.complaints_received = 0
         self.complaints_resolved = 0
         self.complaints_within_deadline = 0
+        self.steps: dict[tuple[int, str], StepTally] = {}
 
     def view(self, service_code: str | None, ikm: dict[str, Any]) -> dict[str, Any]:
         completed = self.completed
@@ -69,6 +102,7 @@ class Tally:
             "complaints_resolved": self.complaints_resolved,
             "complaints_resolved_within_deadline": self.complaints_within_deadline,
             "ikm": ikm,
+            "steps": [self.steps[key].view() for key in sorted(self.steps)],
         }
 
 
@@ -169,6 +203,23 @@ class PerformanceService:
                 tallies[code].overdue_now += count
                 total.overdue_now += count
 
+            # A step counts when it ends (forwarded, returned, sent for revision, decided), once per
+            # time it was worked on; steps of different services don't add up, so the total has none.
+            v = step_visits.c
+            step_on_time = case((v.on_time.is_(True), 1), else_=0)
+            ended_steps = only(step_visits, select(
+                v.service_code, v.step, v.role, func.max(v.title), v.working_days_taken, step_on_time, func.count()
+            ).where(v.ended_at >= period.start, v.ended_at < period.end).group_by(
+                v.service_code, v.step, v.role, v.working_days_taken, step_on_time
+            ))
+            for code, step, role, title, days, in_time, count in await session.execute(ended_steps):
+                tally = tallies[code].steps.setdefault((step, role), StepTally(step, role))
+                tally.title = max(tally.title, title or "")
+                tally.completed += count
+                tally.on_time += count if in_time else 0
+                if days is not None:
+                    tally.durations[days] += count
+
             c = complaints.c
             filed = only(complaints, select(c.service_code, func.count()).where(
                 c.created_at >= period.start, c.created_at < period.end
@@ -216,7 +267,12 @@ def as_csv(report: dict[str, Any]) -> str:
             row["completed_within_sla"], _blank(row["completed_within_sla_share"]), row["overdue_now"],
             row["complaints_received"], row["complaints_resolved"], row["complaints_resolved_within_deadline"],
             _blank(ikm["ikm"]), ikm["grade"] or "", ikm["respondents"],
-        ])
+        ] + [""] * len(STEP_COLUMNS))
+        for step in row["steps"]:
+            writer.writerow(["step", row["service_code"], period["from"], period["to"]]
+                            + [""] * (len(CSV_COLUMNS) - 4 - len(STEP_COLUMNS))
+                            + [step["step"], step["role"], step["title"], step["completed"],
+                               _blank(step["median_working_days"]), step["on_time"], _blank(step["on_time_share"])])
     return out.getvalue()
 
 

@@ -180,6 +180,16 @@ class ComplaintHistory(BaseModel):
     next_cursor: str | None
 
 
+class StepFigures(BaseModel):
+    step: int
+    role: str
+    title: str
+    completed: int = Field(description="Times the step ended in the period (forwarded, returned, revision, decision)")
+    median_working_days: float | None
+    on_time: int = Field(description="Of those, ended by the step's due time")
+    on_time_share: float | None = Field(description="0-1, four decimals")
+
+
 class PerformanceRow(BaseModel):
     service_code: str | None = Field(description="null in the totals")
     received: int = Field(description="Submitted for the first time in the period")
@@ -194,6 +204,10 @@ class PerformanceRow(BaseModel):
     complaints_resolved: int
     complaints_resolved_within_deadline: int
     ikm: IkmFigures
+    steps: list[StepFigures] = Field(
+        default_factory=list,
+        description="Per step of a procedure with roles; empty for other services and in the totals",
+    )
 
 
 class PerformanceReport(BaseModel):
