@@ -47,6 +47,7 @@ bench: install-test
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/submissions.py
 	$(BIN)/python bench/signing.py
+	$(BIN)/python bench/csc_signing.py
 	$(BIN)/python bench/notifications.py
 	$(BIN)/python bench/reports.py
 

@@ -112,7 +112,7 @@ class EventSink:
 
 
 class Service:
-    def __init__(self, directory: Path, events_url: str) -> None:
+    def __init__(self, directory: Path, events_url: str, settings: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.secret = secrets.token_urlsafe(32)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -125,6 +125,7 @@ class Service:
             "SIMPUL_IDENTITY_JWKS": '{"keys": []}',
             "SIMPUL_NOTIFICATIONS_URL": events_url,
             "SIMPUL_LOG_LEVEL": "warning",
+            **(settings or {}),
         })
         self.log = open(directory / "signatures.log", "ab")  # noqa: SIM115 - the child writes to it
         self.process = subprocess.Popen([sys.executable, "-m", "simpul.signatures"], env=env, stdout=self.log,

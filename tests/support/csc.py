@@ -38,6 +38,8 @@ class Official:
     name: str
     # The NIP the certificate names, when a test wants it to differ from the credential's label.
     certificate_nip: str | None = None
+    # False: the server holds only the public key, and reports the credential disabled.
+    holds_key: bool = True
 
     @property
     def label(self) -> str:
@@ -50,10 +52,16 @@ def write_certomancer_config(directory: Path, officials: list[Official]) -> Path
     keys_dir = directory / "keys"
     keys_dir.mkdir(parents=True, exist_ok=True)
     labels = ["root", "interm", "tsa", *(official.label for official in officials)]
+    public_only = {official.label for official in officials if not official.holds_key}
     for label in labels:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        (keys_dir / f"{label}.key.pem").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        if label in public_only:
+            pem_bytes = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+        else:
+            pem_bytes = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption())
+        (keys_dir / f"{label}.key.pem").write_bytes(pem_bytes)
     entities: dict[str, dict[str, str]] = {
         "root": {"common-name": "Simpul CSC Test Root"},
         "interm": {"common-name": "Simpul CSC Test Intermediate"},
@@ -80,7 +88,8 @@ def write_certomancer_config(directory: Path, officials: list[Official]) -> Path
     config = {
         "external-url-prefix": "http://csc-test.invalid",
         "keysets": {ARCHITECTURE: {"path-prefix": str(keys_dir),
-                                   "keys": {label: {"path": f"{label}.key.pem"} for label in labels}}},
+                                   "keys": {label: {"path": f"{label}.key.pem", "public-only": label in public_only}
+                                            for label in labels}}},
         "pki-architectures": {ARCHITECTURE: {
             "keyset": ARCHITECTURE,
             "entity-defaults": {"country-name": "ID", "organization-name": "Kementerian Dalam Negeri"},

@@ -29,6 +29,8 @@ from tests.support.processes import free_port
 BUDI = Official("198703152010121001", "Budi Santoso, S.H.")
 # A credential whose certificate was issued to somebody else: the mapping is wrong.
 MISMAPPED = Official("199001012015031002", "Rina Wulandari", certificate_nip="199912312020121009")
+# A credential whose key the server does not hold (credentials/info says "disabled").
+KEYLESS = Official("198512252011012003", "Sri Rahayu", holds_key=False)
 UNKNOWN_NIP = "197001011990031001"
 
 
@@ -38,7 +40,7 @@ def official(person: Official, position: str = "Kepala Biro Pemerintahan") -> di
 
 @pytest.fixture(scope="module")
 def csc_server(tmp_path_factory) -> Iterator[CscServer]:
-    server = CscServer.start(tmp_path_factory.mktemp("csc"), [BUDI, MISMAPPED])
+    server = CscServer.start(tmp_path_factory.mktemp("csc"), [BUDI, MISMAPPED, KEYLESS])
     yield server
     server.stop()
 
@@ -202,8 +204,9 @@ async def test_an_unknown_nip_is_refused_for_good_and_recorded(signatures):
     assert len(refused) == 2 and refused[0]["details"]["official_nip"] == UNKNOWN_NIP
 
 
-async def test_a_certificate_that_does_not_name_the_nip_is_refused(signatures):
-    body = issue_body("0190f3a2-7c1e-7b5a-9d3e-0000000000c1", official=official(MISMAPPED))
+@pytest.mark.parametrize(("person", "reason"), [(MISMAPPED, "does not name NIP"), (KEYLESS, "key is not enabled")])
+async def test_a_credential_that_cannot_sign_for_the_official_is_refused(signatures, person, reason):
+    body = issue_body("0190f3a2-7c1e-7b5a-9d3e-0000000000c1", official=official(person))
     response = await signatures.client.post("/internal/documents", json=body, headers=internal())
     assert response.status_code == 422, response.text
-    assert "does not name NIP" in response.json()["detail"]
+    assert reason in response.json()["detail"]

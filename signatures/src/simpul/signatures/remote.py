@@ -45,14 +45,13 @@ class _Kept:
 
 class CscCredentials:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, service_url: str, token: str | None,
-                 credential_template: str, clock: Callable[[], datetime],
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 credential_template: str, clock: Callable[[], datetime]) -> None:
         self._sessions = sessions
         self._service_url = service_url.rstrip("/")
         self._token = token
         self._template = credential_template
         self._clock = clock
-        self._http = httpx.AsyncClient(timeout=CSC_TIMEOUT, transport=transport)
+        self._http = httpx.AsyncClient(timeout=CSC_TIMEOUT)
         self._kept: dict[str, _Kept] = {}
 
     def credential_id(self, nip: str) -> str:

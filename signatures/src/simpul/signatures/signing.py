@@ -54,11 +54,47 @@ STAMP_STYLE = TextStampStyle(
 )
 TSA_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 CSC_TIMEOUT_SECONDS = 30
+# pyHanko's estimate of a remote raw signature (RSA-4096 is 512 bytes).
+CSC_SIGNATURE_BYTES = 512
 _MAX_KEPT_SIGNERS = 256
 _TIMESTAMP_ATTRIBUTE_TYPE = cms.CMSAttributeType("signature_time_stamp_token").dump()
 
 
-class KeptSigner(signers.Signer):
+class TimestampSplicing(signers.Signer):
+    """Adds the signature timestamp to the finished CMS as DER (mixed into both signers)."""
+
+    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
+                         use_pades: bool = False, timestamper: timestamps.TimeStamper | None = None,
+                         **kwargs) -> cms.ContentInfo:
+        """The CMS signature with its RFC 3161 signature timestamp spliced in as DER.
+
+        pyHanko assembles the timestamped CMS from parsed asn1crypto objects, which asn1crypto
+        then re-encodes level by level on output: 40-180 ms per signature, growing with nesting.
+        Here pyHanko signs without the timestamper, and the token is added to the SignerInfo's
+        unsigned attributes (RFC 3161 appendix A) by re-wrapping the original encodings.
+        """
+        signed = await super().async_sign(data_digest, digest_algorithm, dry_run, use_pades, None, **kwargs)
+        if timestamper is None:
+            return signed
+        content = cms.ContentInfo.load(signed.dump())
+        signed_data = content["content"]
+        signer_infos = signed_data["signer_infos"]
+        signer_info = signer_infos[0]
+        digest = hashes.Hash(getattr(hashes, digest_algorithm.upper())())
+        digest.update(signer_info["signature"].native)
+        if dry_run:
+            token = await timestamper.async_dummy_response(digest_algorithm)
+        else:
+            token = await timestamper.async_timestamp(digest.finalize(), digest_algorithm)
+        attribute = der_tlv(0x30, _TIMESTAMP_ATTRIBUTE_TYPE + der_tlv(0x31, token.dump()))
+        new_signer_info = der_tlv(0x30, signer_info.contents + der_tlv(0xA1, attribute))
+        # signerInfos is the last field of SignedData (RFC 5652 §5.1).
+        head = signed_data.contents[: len(signed_data.contents) - len(signer_infos.dump())]
+        new_signed_data = der_tlv(0x30, head + der_tlv(0x31, new_signer_info))
+        return cms.ContentInfo.load(der_tlv(0x30, content["content_type"].dump() + der_tlv(0xA0, new_signed_data)))
+
+
+class KeptSigner(TimestampSplicing):
     """A pyHanko signer that loads its key once (SimpleSigner re-parses it for every signature)."""
 
     def __init__(self, material: SignerMaterial) -> None:
@@ -93,36 +129,6 @@ class KeptSigner(signers.Signer):
         ]
         # DER: the members of a SET OF in ascending order of their encodings.
         return cms.CMSAttributes.load(der_tlv(0x31, b"".join(sorted(attributes))))
-
-    async def async_sign(self, data_digest: bytes, digest_algorithm: str, dry_run: bool = False,
-                         use_pades: bool = False, timestamper: timestamps.TimeStamper | None = None,
-                         **kwargs) -> cms.ContentInfo:
-        """The CMS signature with its RFC 3161 signature timestamp spliced in as DER.
-
-        pyHanko assembles the timestamped CMS from parsed asn1crypto objects, which asn1crypto
-        then re-encodes level by level on output: 40-180 ms per signature, growing with nesting.
-        Here pyHanko signs without the timestamper, and the token is added to the SignerInfo's
-        unsigned attributes (RFC 3161 appendix A) by re-wrapping the original encodings.
-        """
-        signed = await super().async_sign(data_digest, digest_algorithm, dry_run, use_pades, None, **kwargs)
-        if timestamper is None:
-            return signed
-        content = cms.ContentInfo.load(signed.dump())
-        signed_data = content["content"]
-        signer_infos = signed_data["signer_infos"]
-        signer_info = signer_infos[0]
-        digest = hashes.Hash(getattr(hashes, digest_algorithm.upper())())
-        digest.update(signer_info["signature"].native)
-        if dry_run:
-            token = await timestamper.async_dummy_response(digest_algorithm)
-        else:
-            token = await timestamper.async_timestamp(digest.finalize(), digest_algorithm)
-        attribute = der_tlv(0x30, _TIMESTAMP_ATTRIBUTE_TYPE + der_tlv(0x31, token.dump()))
-        new_signer_info = der_tlv(0x30, signer_info.contents + der_tlv(0xA1, attribute))
-        # signerInfos is the last field of SignedData (RFC 5652 §5.1).
-        head = signed_data.contents[: len(signed_data.contents) - len(signer_infos.dump())]
-        new_signed_data = der_tlv(0x30, head + der_tlv(0x31, new_signer_info))
-        return cms.ContentInfo.load(der_tlv(0x30, content["content_type"].dump() + der_tlv(0xA0, new_signed_data)))
 
     async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
         algorithm = getattr(hashes, digest_algorithm.upper())()
@@ -185,7 +191,7 @@ class _AuthorizeEachHash(CSCAuthorizationManager):
         return self.parse_csc_auth_response(answer)
 
 
-class _RemoteSigner(CSCSigner):
+class _RemoteSigner(TimestampSplicing, CSCSigner):
     """CSCSigner keeping why `signatures/signHash` failed: pyHanko logs the HTTP error and then
     raises a generic one, and a final refusal must not be retried like an outage."""
 
@@ -230,7 +236,7 @@ class _WorkerState:
         )
         http = self.csc_http()
         return _RemoteSigner(http, _AuthorizeEachHash(session_info, credential_info, http),
-                             sign_timeout=CSC_TIMEOUT_SECONDS)
+                             sign_timeout=CSC_TIMEOUT_SECONDS, est_raw_signature_size=CSC_SIGNATURE_BYTES)
 
     def signer(self, material: SignerMaterial) -> KeptSigner:
         kept = self.signers.get(material.id)
@@ -273,8 +279,10 @@ def sign_rendered(rendered: RenderedDocument, job: SignJob) -> SignedDocument:
     timestamper = HttpTimeStamper(state.http, job.tsa) if job.tsa else None
     if isinstance(job.signer, RemoteCredential):
         signer: signers.Signer = state.loop.run_until_complete(state.remote_signer(job.signer))
-        # pyHanko measures the room with a dry run: a remote signature's size is not known here.
-        reserved = None
+        # Like KeptSigner's bound, with room for the raw signature pyHanko assumes (512 bytes);
+        # reserving it spares the dry run pyHanko otherwise signs to measure.
+        reserved = (2048 + CSC_SIGNATURE_BYTES + len(job.signer.certificate) + sum(map(len, job.signer.chain))
+                    + (HttpTimeStamper.TOKEN_BYTES if timestamper else 0))
     else:
         signer = state.signer(job.signer)
         reserved = signer.cms_bytes + (HttpTimeStamper.TOKEN_BYTES if timestamper else 0)
@@ -295,7 +303,7 @@ def sign_rendered(rendered: RenderedDocument, job: SignJob) -> SignedDocument:
 
 
 async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: SignJob, signer: signers.Signer,
-                timestamper: HttpTimeStamper | None, cms_bytes: int | None) -> bytes:
+                timestamper: HttpTimeStamper | None, cms_bytes: int) -> bytes:
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     if job.validation is not None:
         # Written into the signed revision itself: one revision, readable by any validator.
@@ -323,7 +331,7 @@ async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: Sign
     output = await pdf_signer.async_sign_pdf(
         writer,
         # Counted in hex digits, two per byte of the CMS object.
-        bytes_reserved=2 * cms_bytes if cms_bytes else None,
+        bytes_reserved=2 * cms_bytes,
         # The stamp's standard font has no glyphs beyond ASCII.
         appearance_text_params={"signer": _ascii(job.signer.name)},
     )
