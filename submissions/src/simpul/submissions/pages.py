@@ -204,22 +204,21 @@ class Bar:
 
 @dataclass(frozen=True)
 class Chart:
-    """A horizontal bar chart laid out for SVG: one row per bar, values printed beside the bars."""
+    """A bar chart laid out for SVG: per bar its label on one line, the bar and its value below,
+    narrow enough that the text stays legible when a phone scales the drawing down."""
 
     rows: list[dict[str, Any]]
     height: int
-    width: int = 640
-    label_width: int = 190
-    bar_area: int = 360
+    width: int = 420
+    bar_area: int = 320
 
 
 def bar_chart(bars: list[Bar], maximum: float) -> Chart:
-    row_height = 30
-    chart = Chart(rows=[], height=row_height * len(bars) + 10)
+    row_height = 46
+    chart = Chart(rows=[], height=row_height * len(bars) + 4)
     for index, bar in enumerate(bars):
         length = 0 if maximum <= 0 else max(0.0, min(bar.value / maximum, 1.0)) * chart.bar_area
-        chart.rows.append({"y": index * row_height + 5, "label": bar.label[:28], "length": round(length, 1),
-                           "text": bar.text})
+        chart.rows.append({"y": index * row_height, "label": bar.label, "length": round(length, 1), "text": bar.text})
     return chart
 
 
