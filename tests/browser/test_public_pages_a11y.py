@@ -65,8 +65,9 @@ async def public_pages(harness, signatures, catalog_client) -> list[tuple[str, s
         rejected = await harness.rejected()
         given = await harness.client.post(f"/v1/submissions/{rejected['id']}/survey", json=scores, headers=applicant())
         assert given.status_code == 201, given.text
-    valid = await signatures.issue()
-    revoked = await signatures.issue()
+    # Each for a submission of its own: issuing is idempotent per submission.
+    valid = await signatures.issue(str(uuid.uuid4()))
+    revoked = await signatures.issue(str(uuid.uuid4()))
     revoking = await signatures.client.post(f"/v1/documents/{revoked['document_id']}/revoke",
                                             json={"reason": "Dicabut untuk uji."}, headers=signatures_admin())
     assert revoking.status_code == 200, revoking.text
