@@ -58,6 +58,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "generated": "Dihitung pada",
         "ikm_note": "IKM dihitung menurut Peraturan Menteri PANRB Nomor 14 Tahun 2017 dari sembilan unsur survei.",
         "chart_text": "Angka yang sama ada pada tabel di bawah grafik.",
+        "per_service": "Rincian per layanan",
     },
     "en": {
         "track_title": "Application status",
@@ -103,6 +104,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "generated": "Computed at",
         "ikm_note": "The IKM follows Minister of Administrative Reform Regulation 14 of 2017, from the nine survey elements.",
         "chart_text": "The same figures are in the table below the chart.",
+        "per_service": "Figures per service",
     },
 }
 
