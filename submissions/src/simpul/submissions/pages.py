@@ -6,6 +6,7 @@ figures, so nothing is said by a picture (or a colour) alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +185,11 @@ def sla_words(tracking: dict[str, Any], language: str) -> str:
         return (f"The service takes at most {days} working days from submission." if english
                 else f"Layanan ini paling lama {days} hari kerja sejak permohonan diajukan.")
     if status in ("approved", "issued", "rejected"):
-        return "Decided." if english else "Sudah diputuskan."
+        # The last change is the decision (or the issue that follows an approval at once).
+        if _moment(tracking["updated_at"]) <= _moment(tracking["due_at"]):
+            return "Decided within the service time." if english else "Diputuskan dalam waktu layanan."
+        return ("Decided after the due date." if english
+                else "Diputuskan setelah target selesai terlewati.")
     if tracking.get("paused"):
         return ("The clock is stopped while the application waits for your correction; the due date moves by those days."
                 if english else
@@ -195,6 +200,10 @@ def sla_words(tracking: dict[str, Any], language: str) -> str:
                 "Melewati target selesai: unit belum menepati waktu layanan. Anda dapat menyampaikan pengaduan.")
     return (f"On time: at most {days} working days, weekends and national holidays excluded." if english
             else f"Sesuai jadwal: paling lama {days} hari kerja, tidak termasuk akhir pekan dan hari libur nasional.")
+
+
+def _moment(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
