@@ -149,3 +149,25 @@ def test_a_document_signatures_refuses_is_not_asked_for_again(people, published)
         time.sleep(0.2)
     assert told[0]["data"]["reason"] == current["issuing"]["reason"]
     assert people["applicant"].get("/v1/notifications", params=query).json()["items"] == []
+
+
+def test_public_pages_through_the_gateway(api, people, published):
+    """A browser (Accept: text/html) gets the pages at the public GETs; API clients still get JSON."""
+    created = create(people, published)
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8", "Accept-Language": "en-US,en;q=0.9"}
+    for path, words in (
+        ("/v1/services", ("Service catalogue", published["code"])),
+        (f"/v1/services/{published['code']}", ("Requirements", "Legal basis")),
+        (f"/v1/track/{created['tracking_code']}", ("Application status", "Draft")),
+        ("/v1/reports/performance", ("Service performance",)),
+        ("/v1/reports/ikm", ("Public Satisfaction Index",)),
+    ):
+        page = api.http.get(path, headers=browser)
+        assert page.status_code == 200, (path, page.text)
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["content-security-policy"].startswith("default-src 'none'")
+        assert '<html lang="en">' in page.text and all(word in page.text for word in words), path
+        assert "Budi" not in page.text
+        assert api.http.get(path).headers["content-type"].startswith("application/json")
+    missing = api.http.get("/v1/track/AAAAAAAAAAAA", headers={**browser, "Accept-Language": "id"})
+    assert missing.status_code == 404 and "Halaman tidak ditemukan" in missing.text

@@ -125,3 +125,15 @@ async def test_upload_limits_and_shapes(signatures):
     broken = await client.post("/v1/verify", content=b"--b\r\nnonsense",
                                headers={**public(), "Content-Type": "multipart/form-data; boundary=b"})
     assert broken.status_code in (400, 422)
+
+
+async def test_page_explains_the_states_and_switches_language(signatures):
+    document = await signatures.issue()
+    path = f"/v1/verify/{document['document_id']}"
+    page = await signatures.client.get(path, headers={**public(), "Accept": "text/html"})
+    assert "Arti hasil pemeriksaan" in page.text and "Dicabut:" in page.text and "Tidak dikenal:" in page.text
+    assert f'href="{path}?lang=en"' in page.text
+    assert "@media (max-width: 36rem)" in page.text  # labels above values on a phone
+    english = await signatures.client.get(f"{path}?lang=en", headers={**public(), "Accept": "text/html"})
+    assert '<html lang="en">' in english.text and "What the result means" in english.text
+    assert f'href="{path}?lang=id"' in english.text

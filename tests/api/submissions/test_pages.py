@@ -3,6 +3,8 @@ languages, no personal data, charts with their tables, escaping, the HTML 404 pa
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from tests.api.submissions.conftest import applicant
@@ -60,6 +62,7 @@ async def test_tracking_a_revision_request_and_a_rejection(harness):
     rejected = await harness.rejected()
     body = assert_page(await harness.client.get(f"/v1/track/{rejected['tracking_code']}", headers=html()))
     assert "Ditolak" in body and "pengaduan" in body and "Persyaratan tidak sesuai" not in body
+    assert "Diputuskan dalam waktu layanan." in body
 
     submitted = await harness.submitted()
     await harness.act(submitted["id"], "start_review")
@@ -116,3 +119,15 @@ async def test_report_filters_are_escaped(harness):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     ikm = assert_page(await harness.client.get("/v1/reports/ikm", params={"service_code": XSS}, headers=html()))
     assert "<script>alert(1)</script>" not in ikm
+
+
+async def test_tracking_says_when_a_decision_came_late(harness):
+    submitted = await harness.submitted()
+    await harness.act(submitted["id"], "start_review")
+    harness.clock.advance(timedelta(days=40))
+    late = assert_page(await harness.client.get(f"/v1/track/{submitted['tracking_code']}", headers=html()))
+    assert "Melewati target selesai" in late and 'class="status bad"' in late
+    assert (await harness.act(submitted["id"], "reject", "Tidak memenuhi syarat")).status_code == 200
+    body = assert_page(await harness.client.get(f"/v1/track/{submitted['tracking_code']}?lang=en", headers=html()),
+                       lang="en")
+    assert "Decided after the due date." in body

@@ -16,7 +16,8 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import Problem, Text, request_language
+from simpul.shared.pages import page_language
+from simpul.shared.problems import Problem, Text
 from simpul.signatures import pages, pki
 from simpul.signatures.keystore import DevelopmentKeystore, ProductionKeystore
 from simpul.signatures.schemas import IssueRequest, RevokeRequest, RevokeSignerRequest
@@ -131,7 +132,7 @@ async def revoke_document(document_id: str, body: RevokeRequest, request: Reques
 async def verify_document(document_id: str, request: Request) -> Response:
     status = await documents_of(request).public_status(document_id)
     if wants_html(request):
-        return HTMLResponse(pages.document_page(status, request_language(request)),
+        return HTMLResponse(pages.document_page(status, page_language(request), request.url.path),
                             status_code=200 if status else 404, headers=_page_headers())
     if status is None:
         raise Problem(404, Text("Dokumen tidak dikenal.", "Unknown document."))
@@ -143,7 +144,7 @@ async def verify_upload(request: Request) -> Response:
     data = await _read_upload(request, request.app.state.settings.verify_max_bytes)
     result = await documents_of(request).verify_upload(data)
     if wants_html(request):
-        return HTMLResponse(pages.check_page(result, request_language(request)), headers=_page_headers())
+        return HTMLResponse(pages.check_page(result, page_language(request)), headers=_page_headers())
     return json_response(result, headers={"Cache-Control": "no-store"})
 
 

@@ -47,6 +47,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_button": "Periksa",
         "footer": "Tanda tangan dapat juga diperiksa dengan aplikasi PDF apa pun yang mempercayai",
         "root_ca": "root CA Simpul",
+        "meaning_title": "Arti hasil pemeriksaan",
+        "meaning_valid": "Sah: dokumen diterbitkan melalui Simpul, tanda tangannya utuh dan dokumen masih berlaku.",
+        "meaning_revoked": "Dicabut: dokumen pernah diterbitkan, tetapi unit penerbit telah mencabutnya; jangan gunakan lagi.",
+        "meaning_unknown": "Tidak dikenal: tidak ada dokumen terbitan Simpul dengan alamat ini; bisa jadi tautannya salah atau dokumennya palsu.",
+        "switch": "English",
+        "switch_lang": "en",
     },
     "en": {
         "heading": "Document verification",
@@ -79,6 +85,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "upload_button": "Check",
         "footer": "Signatures can also be checked with any PDF reader that trusts the",
         "root_ca": "Simpul root CA",
+        "meaning_title": "What the result means",
+        "meaning_valid": "Valid: the document was issued through Simpul, its signature is intact and it is in force.",
+        "meaning_revoked": "Revoked: the document was issued, but the issuing unit has withdrawn it; do not rely on it.",
+        "meaning_unknown": "Unknown: Simpul issued no document at this address; the link may be wrong or the document forged.",
+        "switch": "Bahasa Indonesia",
+        "switch_lang": "id",
     },
 }
 
@@ -104,10 +116,11 @@ def _common(language: str) -> dict[str, Any]:
     return {"lang": language, "t": TEXTS[language], "verify_path": "/v1/verify", "ca_path": "/v1/pki/ca"}
 
 
-def document_page(status: dict[str, Any] | None, language: str) -> str:
+def document_page(status: dict[str, Any] | None, language: str, path: str) -> str:
     state = status["state"] if status else "unknown"
     return _environment.get_template("document.html").render(
         **_common(language),
+        switch_url=f"{path}?lang={TEXTS[language]['switch_lang']}",
         state=state,
         document=status,
         issued_at=_when(status and status["issued_at"], language),

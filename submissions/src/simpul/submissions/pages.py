@@ -6,6 +6,7 @@ figures, so nothing is said by a picture (or a colour) alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "generated": "Dihitung pada",
         "ikm_note": "IKM dihitung menurut Peraturan Menteri PANRB Nomor 14 Tahun 2017 dari sembilan unsur survei.",
         "chart_text": "Angka yang sama ada pada tabel di bawah grafik.",
+        "per_service": "Rincian per layanan",
     },
     "en": {
         "track_title": "Application status",
@@ -103,6 +105,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "generated": "Computed at",
         "ikm_note": "The IKM follows Minister of Administrative Reform Regulation 14 of 2017, from the nine survey elements.",
         "chart_text": "The same figures are in the table below the chart.",
+        "per_service": "Figures per service",
     },
 }
 
@@ -182,7 +185,11 @@ def sla_words(tracking: dict[str, Any], language: str) -> str:
         return (f"The service takes at most {days} working days from submission." if english
                 else f"Layanan ini paling lama {days} hari kerja sejak permohonan diajukan.")
     if status in ("approved", "issued", "rejected"):
-        return "Decided." if english else "Sudah diputuskan."
+        # The last change is the decision (or the issue that follows an approval at once).
+        if _moment(tracking["updated_at"]) <= _moment(tracking["due_at"]):
+            return "Decided within the service time." if english else "Diputuskan dalam waktu layanan."
+        return ("Decided after the due date." if english
+                else "Diputuskan setelah target selesai terlewati.")
     if tracking.get("paused"):
         return ("The clock is stopped while the application waits for your correction; the due date moves by those days."
                 if english else
@@ -195,6 +202,10 @@ def sla_words(tracking: dict[str, Any], language: str) -> str:
             else f"Sesuai jadwal: paling lama {days} hari kerja, tidak termasuk akhir pekan dan hari libur nasional.")
 
 
+def _moment(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class Bar:
     label: str
@@ -204,22 +215,21 @@ class Bar:
 
 @dataclass(frozen=True)
 class Chart:
-    """A horizontal bar chart laid out for SVG: one row per bar, values printed beside the bars."""
+    """A bar chart laid out for SVG: per bar its label on one line, the bar and its value below,
+    narrow enough that the text stays legible when a phone scales the drawing down."""
 
     rows: list[dict[str, Any]]
     height: int
-    width: int = 640
-    label_width: int = 190
-    bar_area: int = 360
+    width: int = 420
+    bar_area: int = 320
 
 
 def bar_chart(bars: list[Bar], maximum: float) -> Chart:
-    row_height = 30
-    chart = Chart(rows=[], height=row_height * len(bars) + 10)
+    row_height = 46
+    chart = Chart(rows=[], height=row_height * len(bars) + 4)
     for index, bar in enumerate(bars):
         length = 0 if maximum <= 0 else max(0.0, min(bar.value / maximum, 1.0)) * chart.bar_area
-        chart.rows.append({"y": index * row_height + 5, "label": bar.label[:28], "length": round(length, 1),
-                           "text": bar.text})
+        chart.rows.append({"y": index * row_height, "label": bar.label, "length": round(length, 1), "text": bar.text})
     return chart
 
 
