@@ -10,8 +10,8 @@
 #
 # The runtime image holds one virtualenv with shared/ and this service and what those two
 # distributions declare in their pyproject.toml, at the versions pinned in requirements.txt
-# (used as constraints; pip refuses extras there, hence the sed): no test tools, no other
-# service, no compiler.
+# (used as constraints; pip refuses extras there, hence the sed; the test tools are pinned apart
+# in requirements-test.txt): no test tools, no other service, no compiler.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from simpul.gateway import docs as docs_pages
-
 from simpul.gateway.datasubjects import DataSubjects
 from simpul.gateway.oauth import FORM_TYPE, NO_STORE, OAuthError, grant
 from simpul.gateway.openapi import PROBLEM_SCHEMA, OpenApiAggregator, problem_doc

@@ -41,6 +41,9 @@ log = logging.getLogger("simpul.gateway")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 READINESS_TIMEOUT = aiohttp.ClientTimeout(total=1.0)
+# How often /readyz may probe a service that has no ready replica itself, between the balancer's
+# rounds (seconds).
+UNREADY_PROBE_SECONDS = 0.25
 # In-memory caches (rate-limit buckets, verified tokens) are pruned, and keys past their time
 # dropped, this often; revocations and the key set are refreshed every tick.
 PRUNE_SECONDS = 30.0
@@ -93,6 +96,7 @@ class Gateway:
             for name, urls in settings.upstream_urls().items()
         }
         self._readiness = Readiness({"database": database_check(engine)})
+        self._unready_probed_at = float("-inf")
         self.keyring: KeyRing | None = None
         self._pruned_at = time.monotonic()
         self._housekeeping = periodic(
@@ -180,8 +184,10 @@ class Gateway:
 
     async def readiness(self) -> tuple[list[str], dict[str, dict[str, int]]]:
         """What is unavailable (the gateway's database, a service without a ready replica) and
-        how many replicas of each service are ready; from the balancers' probes, no call here."""
+        how many replicas of each service are ready; from the balancers' probes, and a probe of
+        the services that have no ready replica (`_probe_unready`)."""
         unavailable, _ = await self._readiness.status()
+        await self._probe_unready()
         upstreams = {}
         for name in sorted(self.upstreams):
             balancer = self.upstreams[name].balancer
@@ -190,6 +196,19 @@ class Gateway:
             if not ready:
                 unavailable = [*unavailable, name]
         return unavailable, upstreams
+
+    async def _probe_unready(self) -> None:
+        """Probes again, now, the replicas of a service none of whose replicas is ready, instead of
+        leaving it to the balancer's next round up to 2 s away: a starting system (`make run`)
+        is ready as soon as its last service is. At most every UNREADY_PROBE_SECONDS, so frequent
+        /readyz calls cost the services next to nothing."""
+        now = time.monotonic()
+        if now - self._unready_probed_at < UNREADY_PROBE_SECONDS:
+            return
+        self._unready_probed_at = now
+        unready = [upstream.balancer for upstream in self.upstreams.values() if not upstream.balancer.ready_count()]
+        if unready:
+            await asyncio.gather(*(balancer.refresh(resolve=False) for balancer in unready))
 
     async def _probe(self, replica: Replica) -> bool:
         session = self.proxy.session
