@@ -155,6 +155,7 @@ async def test_token_acting_as_an_official_reaches_services_and_stops_when_deact
                               "position": SITI["position"], "roles": ["reviewer", "signer"]}
     forwarded = (await gateway.http.get("/v1/submissions", headers=acting)).json()
     assert forwarded["identity"]["official"] == me["official"]
+    assert "official" not in (await gateway.http.get("/v1/submissions", headers=headers)).json()["identity"]
     assert (await gateway.http.get("/v1/me", headers=headers)).json()["official"] is None
 
     # A change of roles shows in the next assertion.

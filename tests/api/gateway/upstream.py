@@ -105,7 +105,7 @@ class FakeService:
                 "service": service,
                 "identity": {"sub": identity.subject, "role": identity.role, "tenant": identity.tenant,
                              "name": identity.name,
-                             "official": identity.official.claims() if identity.official else None},
+                             **({"official": identity.official.claims()} if identity.official else {})},
                 "method": request.method,
                 "path": request.raw_path,
                 "headers": {name.lower(): value for name, value in request.headers.items()},
