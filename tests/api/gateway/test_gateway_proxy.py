@@ -27,7 +27,7 @@ async def test_forwards_with_an_assertion_the_service_verifies(gateway):
     echoed = response.json()
     assert echoed["service"] == "catalog"
     assert echoed["identity"] == {"sub": created["client_id"], "role": "officer", "tenant": "KDN-BH",
-                                  "name": "Test client", "official": None}
+                                  "name": "Test client"}
     assert echoed["path"] == "/v1/services/IZIN%2FLN/versions?x=1&y=%C3%A9"
     seen = echoed["headers"]
     assert "authorization" not in seen
@@ -64,7 +64,7 @@ async def test_each_prefix_reaches_its_service(gateway):
 async def test_anonymous_callers_are_asserted_as_anonymous(gateway):
     response = await gateway.http.post("/v1/services", json={"a": 1})
     echoed = response.json()
-    assert echoed["identity"] == {"sub": "anonymous", "role": "anonymous", "tenant": None, "name": None, "official": None}
+    assert echoed["identity"] == {"sub": "anonymous", "role": "anonymous", "tenant": None, "name": None}
     assert echoed["method"] == "POST" and echoed["body"] == '{"a":1}'
 
 
