@@ -51,10 +51,11 @@ def create_app(
         transport=catalog_transport,
     )
     catalog = CatalogClient(catalog_client, cache_seconds=settings.catalog_cache_seconds)
-    officials = GatewayOfficials(InternalClient(
+    gateway = InternalClient(
         caller="submissions", target="gateway", base_url=settings.gateway_url, secret=secret,
         transport=gateway_transport,
-    ))
+    )
+    officials = GatewayOfficials(gateway)
     signatures = InternalClient(
         caller="submissions", target="signatures", base_url=settings.signatures_url, secret=secret,
         transport=signatures_transport,
@@ -96,7 +97,7 @@ def create_app(
         on_shutdown=[stop],
         streaming_paths=(DOCUMENTS_PATH, ATTACHMENTS_PATH),
     )
-    app.state.metrics.watch(lambda: [catalog_client.balancer, signatures.balancer,
+    app.state.metrics.watch(lambda: [catalog_client.balancer, signatures.balancer, gateway.balancer,
                                      *relay_balancers(getattr(app.state, "relay", None))])
     store = open_blob_store(settings.storage_url, directory=settings.storage_dir(), settings=settings,
                             registry=app.state.metrics.registry)

@@ -126,11 +126,14 @@ def submission_view(
 
 
 def actions_for(row: dict[str, Any], status: Status, identity: Identity) -> list:
+    """What the caller may do next: a procedure with roles lists the actions of the step at hand
+    for an official holding its role."""
     procedure = procedure_of(row["standard"])
     if not procedure:
         return [action for action in allowed_actions(status, identity.role) if action not in STEP_ACTIONS]
-    applicants = [action for action in allowed_actions(status, identity.role) if identity.role == "applicant"]
-    return applicants + allowed_step_actions(procedure, status, step_of_row(row), identity.role, identity.official)
+    if identity.role != "officer":
+        return allowed_actions(status, identity.role)
+    return allowed_step_actions(procedure, status, step_of_row(row), identity.role, identity.official)
 
 
 def current_step_view(row: dict[str, Any]) -> dict[str, Any] | None:
