@@ -253,8 +253,8 @@ async def test_track_is_public_and_without_personal_data(harness):
     body = response.json()
     assert body["status"] == "submitted" and body["service_code"] == "IZIN-USAHA"
     assert set(body) == {
-        "tracking_code", "status", "service_code", "service_name", "submitted_at", "due_at", "updated_at", "overdue", "paused",
-        "sla_working_days",
+        "tracking_code", "status", "service_code", "service_name", "sla_working_days", "submitted_at", "due_at",
+        "updated_at", "overdue", "paused",
     }
     assert "Siti" not in response.text and "3171234567890001" not in response.text
     assert (await harness.client.get("/v1/track/AAAAAAAAAAAA", headers=anonymous("submissions"))).status_code == 404

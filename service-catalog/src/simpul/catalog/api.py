@@ -65,6 +65,11 @@ def _ok(model: type, description: str) -> dict[str, Any]:
     return {"model": model, "description": description}
 
 
+def _ok_or_page(model: type, description: str) -> dict[str, Any]:
+    """JSON, or the page a browser asks for with Accept: text/html (pages.py)."""
+    return {**_ok(model, description), "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
 UNAUTHORISED = {401: _problem("An admin access token is required"), 403: _problem("The caller is not an admin")}
 NOT_FOUND = {404: _problem("No such service (drafts are hidden from non-admins)")}
 INVALID = {422: _problem("Invalid input; `errors` names each field")}
@@ -114,7 +119,7 @@ def listing_response(listing: Listing, headers: dict[str, str] | None = None) ->
     summary="List services",
     description="Published services, ordered by code. Admins see every status and may filter by `status`.",
     response_model=None,
-    responses={200: _ok(ServicePage, "A page of services"), **BAD_CURSOR, **UNAUTHORISED, **INVALID},
+    responses={200: _ok_or_page(ServicePage, "A page of services"), **BAD_CURSOR, **UNAUTHORISED, **INVALID},
 )
 async def list_services(
     request: Request,
@@ -167,7 +172,8 @@ async def create_service(request: Request, body: ServiceCreate, actor: Identity 
     "/{code}",
     summary="The current version of a service standard",
     response_model=None,
-    responses={200: _ok(ServiceDocument, "The service standard"), 304: {"description": "Not modified"}, **NOT_FOUND},
+    responses={200: _ok_or_page(ServiceDocument, "The service standard"), 304: {"description": "Not modified"},
+               **NOT_FOUND},
 )
 async def get_service(request: Request, code: str) -> Response:
     if not wants_html(request):

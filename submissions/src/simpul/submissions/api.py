@@ -215,7 +215,8 @@ async def receipt(submission_id: str, request: Request, identity: Identity = Dep
     )
 
 
-@router.get("/v1/track/{tracking_code}", response_model=Tracking, responses={404: PROBLEM}, summary="Public tracking")
+@router.get("/v1/track/{tracking_code}", response_model=Tracking, summary="Public tracking (a page with Accept: text/html)",
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, 404: PROBLEM})
 async def track(tracking_code: str, request: Request) -> Response:
     # Open to every caller, anonymous included: the answer carries no personal data.
     if not wants_html(request):

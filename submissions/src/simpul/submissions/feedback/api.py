@@ -125,8 +125,8 @@ async def get_survey(submission_id: str, request: Request, identity: Identity = 
 @router.get(
     "/v1/reports/ikm",
     response_model=IkmReport,
-    responses={422: PROBLEM},
-    summary="Community satisfaction index (IKM, PermenPANRB 14/2017) over a period",
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, 422: PROBLEM},
+    summary="Community satisfaction index (IKM, PermenPANRB 14/2017) over a period (a page with Accept: text/html)",
 )
 async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
     html = preferred(request.headers.get("accept"), {"json": (JSON, "application/*"), "html": HTML}, "json") == "html"
@@ -145,8 +145,8 @@ async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope
 @router.get(
     "/v1/reports/performance",
     response_model=PerformanceReport,
-    responses={200: {"content": {CSV: {}}}, 406: PROBLEM, 422: PROBLEM},
-    summary="Service performance per service over a period (JSON, or CSV with Accept: text/csv)",
+    responses={200: {"content": {CSV: {}, "text/html": {"schema": {"type": "string"}}}}, 406: PROBLEM, 422: PROBLEM},
+    summary="Service performance per service over a period (JSON; CSV with Accept: text/csv; a page with text/html)",
 )
 async def performance_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
     form = preferred(request.headers.get("accept"), {"json": (JSON,), "csv": (CSV,), "html": HTML}, "json")
