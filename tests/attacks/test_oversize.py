@@ -6,6 +6,7 @@ heads refused by each process's own parser: test_limits.py.)"""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -35,20 +36,29 @@ def test_every_json_body_over_the_bound_is_413_at_the_gateway_and_writes_nothing
               if set(spec[(operation.method, operation.path)].get("requestBody", {}).get("content", {}))
               & set(PARSED_WHOLE)]
     assert len(bodied) >= 15, [operation.label for operation in bodied]
-    before = world.audit_heads()
+    before, refused = world.audit_heads(), []
     for operation in bodied:
         media_type = next(kind for kind in spec[(operation.method, operation.path)]["requestBody"]["content"]
                           if kind in PARSED_WHOLE)
         body = (b'{"text": "' + b"a" * OVER_ONE_MIB + b'"}' if media_type == "application/json"
                 else b"grant_type=client_credentials&client_id=" + b"a" * OVER_ONE_MIB)
-        response = world.admin.request(operation.method.upper(), concrete(world, operation.path, operation.object_prefixes),
-                                       content=body, headers={"Content-Type": media_type, **keyed()})
+        path = concrete(world, operation.path, operation.object_prefixes)
+        response = world.admin.request(operation.method.upper(), path, content=body,
+                                       headers={"Content-Type": media_type, **keyed()})
         assert response.status_code == 413, (operation.label, response.status_code, response.text[:200])
         assert response.headers["content-type"] == "application/problem+json", operation.label
-        # The gateway answered: a service's 413 would name its route in the access log, and its
-        # problem the service's limit; the gateway's carries no route of a service.
-        assert "x-simpul-route" not in response.headers
+        refused.append(response.headers["x-request-id"])
     assert world.audit_heads() == before
+    # No service saw them: a request that reached one has its access line, under the request id
+    # the client got back, in that service's log (shown for a call that does get through).
+    through = world.admin.get("/v1/submissions").headers["x-request-id"]
+    deadline = time.monotonic() + 10
+    while through not in world.system["submissions"].log_path.read_text():
+        assert time.monotonic() < deadline, "the submissions service logged no access line"
+        time.sleep(0.1)
+    logs = "".join(world.system[name].log_path.read_text()
+                   for name in ("catalog", "submissions", "signatures", "notifications"))
+    assert not [request_id for request_id in refused if request_id in logs]
 
 
 def raw_request(port: int, head: bytes, body: bytes = b"") -> bytes:

@@ -56,10 +56,12 @@ def forgeries(gateway) -> dict[str, str]:
     def signed(claims: dict, **header_changes) -> str:
         return jwt.encode(claims, key.private_key, algorithm="ES256", headers={**header, **header_changes})
 
-    public_pem = key.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    public_der = key.public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    public_pem = key.public_key.public_bytes(serialization.Encoding.PEM, spki)
+    public_der = key.public_key.public_bytes(serialization.Encoding.DER, spki)
     confused_input = unsigned({**header, "alg": "HS256"}, claims)
     confused = hmac.new(public_pem, confused_input.encode(), hashlib.sha256).digest()
+    confused_der = hmac.new(public_der, confused_input.encode(), hashlib.sha256).digest()
     rogue = ec.generate_private_key(ec.SECP256R1())
     rogue_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(rogue.public_key()))
     now = int(time.time())
@@ -70,7 +72,7 @@ def forgeries(gateway) -> dict[str, str]:
         "alg none": unsigned({**header, "alg": "none"}, claims) + ".",
         "alg none, no typ": unsigned({"alg": "none"}, claims) + ".",
         "HS256 keyed with the public key (key confusion)": f"{confused_input}.{b64(confused)}",
-        "HS256 keyed with the public key's DER": f"{confused_input}.{b64(hmac.new(public_der, confused_input.encode(), hashlib.sha256).digest())}",
+        "HS256 keyed with the public key's DER": f"{confused_input}.{b64(confused_der)}",
         "payload swapped under a genuine signature": f"{genuine_header}.{b64(json.dumps(raised).encode())}."
                                                      f"{genuine_signature}",
         "signature cut short": genuine[:-6],
