@@ -58,6 +58,7 @@ POST_ROUTES = {
         "/v1/notifications/dead-letters/{dead_letter_id}/replay": SETTLES,
         "/v1/templates/{event_type}/{language}/preview": NO_EFFECT,
         "/internal/events": OWN_KEY,  # each event once, by its source and id
+        "/internal/client-revocations": OWN_KEY,  # by the client id: a repeat finds nothing left to disable
     },
 }
 
