@@ -28,7 +28,6 @@ POST_ROUTES = {
     "gateway": {
         "/v1/oauth/token": NO_EFFECT,  # the front strips the key: a token is not kept for replay
         "/v1/admin/clients": SETTLES,
-        "/v1/officials": SETTLES,
     },
     "catalog": {
         "/v1/services": SETTLES,
@@ -59,7 +58,7 @@ POST_ROUTES = {
         "/v1/notifications/dead-letters/{dead_letter_id}/replay": SETTLES,
         "/v1/templates/{event_type}/{language}/preview": NO_EFFECT,
         "/internal/events": OWN_KEY,  # each event once, by its source and id
-        "/internal/client-revocations": OWN_KEY,  # disabling a revoked client's webhooks is idempotent
+        "/internal/client-revocations": OWN_KEY,  # by the client id: a repeat finds nothing left to disable
     },
 }
 
