@@ -4,8 +4,8 @@ submissions' issuer asks, is signed with the official's credential; the applican
 it through the gateway (the PDF valid for pyHanko trusting only the CSC root, the public status
 naming the official). An approval that names no official (an officer client on a standard
 without roles) is refused by signatures for good, and submissions records why instead of
-asking again. (Submissions filling `official` from the approving official is the officials'
-work, on another branch.)"""
+asking again. The whole procedure signed this way, the official filled in by submissions from
+the approving official, is tests/e2e/test_sop_signed_by_official.py."""
 
 from __future__ import annotations
 
