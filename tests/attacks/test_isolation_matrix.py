@@ -17,6 +17,7 @@ operations that change something, the body to send and the state of the fresh ob
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -48,15 +49,29 @@ class ObjectKind:
     shared: Callable[[World, Side, Caller], str]
     # A new one in a given state, for a call that changes or destroys it; None: never changed.
     fresh: Callable[[World, Side, Caller, str], str] | None = None
+    # What of the admin's reading must stay the same across refused calls (default: all of it).
+    compared: Callable[[str], object] = lambda text: text
 
 
 def _webhook_owner(caller: Caller) -> str:
     return "officer" if caller.role == "officer" else "applicant"
 
 
+def _unless_read_by_admin(text: str) -> object:
+    """A data subject's export less the reads the admin's own readings add (the export logs
+    itself): any other read that appears was logged for a refused call."""
+    export = json.loads(text)
+    export["reads"] = [read for read in export["reads"] if read["reader"]["client_id"] != ADMIN_CLIENT_ID]
+    return export
+
+
 SUBMISSION = "/v1/submissions/{submission_id}"
 COMPLAINT = "/v1/complaints/{complaint_id}"
 OBJECTS: dict[str, ObjectKind] = {
+    "/v1/admin/data-subjects/{email}": ObjectKind(lambda w, s, c: s.applicant_email,
+                                                  compared=_unless_read_by_admin),
+    "/v1/officials/{official_id}": ObjectKind(lambda w, s, c: s.official_id,
+                                              lambda w, s, c, state: w.fresh_official(s)),
     "/v1/admin/clients/{client_id}": ObjectKind(lambda w, s, c: s.applicant_client_id,
                                                 lambda w, s, c, state: w.fresh_client(s)),
     "/v1/services/{code}": ObjectKind(lambda w, s, c: s.service["code"],
@@ -124,6 +139,12 @@ CHANGES: dict[tuple[str, str], Change] = {
     ("post", "/v1/admin/clients"): Change(lambda w, s, c: {"json": {
         "name": "Pemerintah Provinsi Uji", "role": "applicant", "tenant": s.tenant}}),
     ("delete", "/v1/admin/clients/{client_id}"): Change(),
+    # Officers register for their own unit (no `unit`); the admin names the side's.
+    ("post", "/v1/officials"): Change(lambda w, s, c: {"json": w.official_body(
+        w.next_nip(), s.unit if c.role == "admin" else None)}),
+    ("patch", "/v1/officials/{official_id}"): Change(lambda w, s, c: {"json": {
+        "position": f"Analis Kebijakan {uuid.uuid4().hex[:6]}"}}),
+    ("delete", "/v1/officials/{official_id}"): Change(),
     ("post", "/v1/services"): Change(lambda w, s, c: {"json": service_body(
         f"ATK-{uuid.uuid4().hex[:8].upper()}", s.unit)}),
     ("put", "/v1/services/{code}"): Change(_revision, fresh="draft"),
@@ -264,7 +285,7 @@ def call(world: World, case: Case, fresh: bool) -> httpx.Response:
     return caller.http.request(operation.method.upper(), path, headers=headers, **arguments)
 
 
-def read_back(world: World, case: Case) -> str | None:
+def read_back(world: World, case: Case) -> object:
     """The admin's view of the object a call names (the GET of its path up to the last parameter,
     when the document has one)."""
     if not case.operation.object_prefixes:
@@ -273,10 +294,10 @@ def read_back(world: World, case: Case) -> str | None:
     getter = Case(Operation("get", prefix, ("admin",), case.operation.object_prefixes), world.callers[-1],
                   case.side, "allowed")
     response = call(world, getter, fresh=False)
-    return response.text if response.status_code == 200 else None
+    return OBJECTS[prefix].compared(response.text) if response.status_code == 200 else None
 
 
-def objects_seen(world: World, refused: list[Case]) -> dict[tuple[str, str], str | None]:
+def objects_seen(world: World, refused: list[Case]) -> dict[tuple[str, str], object]:
     """Every object the refused calls name, as the admin reads it."""
     distinct = {(case.operation.object_prefixes[-1], case.side.name): case
                 for case in refused if case.operation.object_prefixes}
