@@ -194,10 +194,10 @@ class World:
             return ok(self.admin.post(f"/v1/services/{code}/publish"))
         return created
 
-    def fresh_submission(self, side: Side, state: str) -> str:
+    def fresh_submission(self, side: Side, state: str, service_code: str | None = None) -> str:
         """A submission of the side's applicant in `state`: draft, with_document, submitted,
-        rejected or issued."""
-        body = {"service_code": side.service["code"],
+        rejected or issued (past submitted: only for a service without step roles)."""
+        body = {"service_code": service_code or side.service["code"],
                 "applicant": {"name": "Siti Rahma", "email": side.applicant_email},
                 "data": {"perihal": "Permohonan uji serangan"}}
         submission_id = ok(side.applicant.post("/v1/submissions", json=body, headers=keyed()))["id"]
