@@ -1,6 +1,7 @@
 """The isolation matrix: every operation of the gateway's /openapi.json × every kind of caller
-(anonymous, the applicants of regions A and B, the officers of units X and Y, an admin) × an
-object of side A/X and one of side B/Y, against the five real processes.
+(anonymous, the applicants of regions A and B, the officers of units X and Y, those officers
+acting as an official of their unit, an admin) × an object of side A/X and one of side B/Y, against
+the five real processes.
 
 What each call must answer follows from the operation's declared security (`security:
 [{"bearerAuth": [<roles>]}]`; none: public) and one rule table (`expected`): public operations
