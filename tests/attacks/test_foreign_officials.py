@@ -2,7 +2,8 @@
 matrix's calls name objects in the path; these name the other unit's official in the body of a
 disposition (`assign`), and act on a step-by-step submission of the other unit. Each refusal is
 404 (the submission is not there for unit Y) or 422 naming `official_id` (unit Y's official is not
-one of unit X's), and writes nothing: no audit row in any service, the submission unchanged."""
+one of unit X's), and writes nothing: no audit row in any service, the submission unchanged. And
+the list filters that name unit X's official or unit show unit Y's callers nothing of unit X."""
 
 from __future__ import annotations
 
@@ -66,3 +67,20 @@ def test_a_step_cannot_be_disposed_to_an_official_of_another_unit(world, stepped
     assigned = own.acting_official.post(f"/v1/submissions/{stepped}/actions", headers=keyed(),
                                         json={**body, "official_id": own.official_id})
     assert ok(assigned)["current_step"]["assigned_to"] == own.official_id
+
+
+def test_filters_naming_the_other_units_official_or_unit_show_nothing_of_it(world, stepped):
+    own, foreign = world.sides["A"], world.sides["B"]
+    assign = {"action": "assign", "official_id": own.official_id, "note": "Mohon diverifikasi."}
+    ok(own.acting_official.post(f"/v1/submissions/{stepped}/actions", json=assign, headers=keyed()))
+    # The control: unit X's official finds it in its queue, by 'me' and by its id.
+    for assigned_to in ("me", own.official_id):
+        queue = ok(own.acting_official.get("/v1/submissions", params={"assigned_to": assigned_to}))["items"]
+        assert stepped in {item["id"] for item in queue}
+    for caller in (foreign.officer, foreign.acting_official):
+        by_assignee = caller.get("/v1/submissions", params={"assigned_to": own.official_id})
+        by_unit = caller.get("/v1/officials", params={"unit": own.unit})
+        for response in (by_assignee, by_unit):
+            assert ok(response)["items"] == [], response.text
+            leaked = sorted(identifier for identifier in own.private_ids | {stepped} if identifier in response.text)
+            assert not leaked, leaked
