@@ -1,6 +1,7 @@
 """The isolation matrix: every operation of the gateway's /openapi.json × every kind of caller
-(anonymous, the applicants of regions A and B, the officers of units X and Y, an admin) × an
-object of side A/X and one of side B/Y, against the five real processes.
+(anonymous, the applicants of regions A and B, the officers of units X and Y, those officers
+acting as an official of their unit, an admin) × an object of side A/X and one of side B/Y, against
+the five real processes.
 
 What each call must answer follows from the operation's declared security (`security:
 [{"bearerAuth": [<roles>]}]`; none: public) and one rule table (`expected`): public operations
@@ -17,6 +18,7 @@ operations that change something, the body to send and the state of the fresh ob
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -48,15 +50,33 @@ class ObjectKind:
     shared: Callable[[World, Side, Caller], str]
     # A new one in a given state, for a call that changes or destroys it; None: never changed.
     fresh: Callable[[World, Side, Caller, str], str] | None = None
+    # What of the admin's reading must stay the same across refused calls (default: all of it).
+    compared: Callable[[str], object] = lambda text: text
 
 
 def _webhook_owner(caller: Caller) -> str:
     return "officer" if caller.role == "officer" else "applicant"
 
 
+def _export_as_written(text: str) -> object:
+    """What a data subject's export says was written about them: less the reads the admin's own
+    readings add (the export logs itself; any other read that appears was logged for a refused
+    call), and of the inbox entries and deliveries only which there are (their status and attempts
+    are the delivery workers' progress, moving on meanwhile)."""
+    export = json.loads(text)
+    export["reads"] = [read for read in export["reads"] if read["reader"]["client_id"] != ADMIN_CLIENT_ID]
+    for progressing in ("notifications", "deliveries"):
+        export[progressing] = sorted(item["id"] for item in export[progressing])
+    return export
+
+
 SUBMISSION = "/v1/submissions/{submission_id}"
 COMPLAINT = "/v1/complaints/{complaint_id}"
 OBJECTS: dict[str, ObjectKind] = {
+    "/v1/admin/data-subjects/{email}": ObjectKind(lambda w, s, c: s.applicant_email,
+                                                  compared=_export_as_written),
+    "/v1/officials/{official_id}": ObjectKind(lambda w, s, c: s.official_id,
+                                              lambda w, s, c, state: w.fresh_official(s)),
     "/v1/admin/clients/{client_id}": ObjectKind(lambda w, s, c: s.applicant_client_id,
                                                 lambda w, s, c, state: w.fresh_client(s)),
     "/v1/services/{code}": ObjectKind(lambda w, s, c: s.service["code"],
@@ -124,6 +144,12 @@ CHANGES: dict[tuple[str, str], Change] = {
     ("post", "/v1/admin/clients"): Change(lambda w, s, c: {"json": {
         "name": "Pemerintah Provinsi Uji", "role": "applicant", "tenant": s.tenant}}),
     ("delete", "/v1/admin/clients/{client_id}"): Change(),
+    # Officers register for their own unit (no `unit`); the admin names the side's.
+    ("post", "/v1/officials"): Change(lambda w, s, c: {"json": w.official_body(
+        w.next_nip(), s.unit if c.role == "admin" else None)}),
+    ("patch", "/v1/officials/{official_id}"): Change(lambda w, s, c: {"json": {
+        "position": f"Analis Kebijakan {uuid.uuid4().hex[:6]}"}}),
+    ("delete", "/v1/officials/{official_id}"): Change(),
     ("post", "/v1/services"): Change(lambda w, s, c: {"json": service_body(
         f"ATK-{uuid.uuid4().hex[:8].upper()}", s.unit)}),
     ("put", "/v1/services/{code}"): Change(_revision, fresh="draft"),
@@ -264,7 +290,7 @@ def call(world: World, case: Case, fresh: bool) -> httpx.Response:
     return caller.http.request(operation.method.upper(), path, headers=headers, **arguments)
 
 
-def read_back(world: World, case: Case) -> str | None:
+def read_back(world: World, case: Case) -> object:
     """The admin's view of the object a call names (the GET of its path up to the last parameter,
     when the document has one)."""
     if not case.operation.object_prefixes:
@@ -273,14 +299,35 @@ def read_back(world: World, case: Case) -> str | None:
     getter = Case(Operation("get", prefix, ("admin",), case.operation.object_prefixes), world.callers[-1],
                   case.side, "allowed")
     response = call(world, getter, fresh=False)
-    return response.text if response.status_code == 200 else None
+    return OBJECTS[prefix].compared(response.text) if response.status_code == 200 else None
 
 
-def objects_seen(world: World, refused: list[Case]) -> dict[tuple[str, str], str | None]:
+def objects_seen(world: World, refused: list[Case]) -> dict[tuple[str, str], object]:
     """Every object the refused calls name, as the admin reads it."""
     distinct = {(case.operation.object_prefixes[-1], case.side.name): case
                 for case in refused if case.operation.object_prefixes}
     return {key: read_back(world, case) for key, case in distinct.items()}
+
+
+def objects_settled(world: World, refused: list[Case], timeout: float = 15.0) -> dict[tuple[str, str], object]:
+    """The objects once two readings a moment apart agree: events of earlier calls (an inbox
+    entry, a delivery) may still be arriving, and must not pass for the refused calls' doing."""
+    deadline = time.monotonic() + timeout
+    seen = objects_seen(world, refused)
+    while True:
+        time.sleep(0.5)
+        again = objects_seen(world, refused)
+        if again == seen or time.monotonic() > deadline:
+            return again
+        seen = again
+
+
+def difference(before: object, after: object) -> str:
+    """Where two readings differ, briefly (the top-level fields of a JSON object)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = sorted(key for key in before.keys() | after.keys() if before.get(key) != after.get(key))
+        return "; ".join(f"{key}: {str(before.get(key))[:400]} -> {str(after.get(key))[:400]}" for key in keys)
+    return f"{str(before)[:300]} -> {str(after)[:300]}"
 
 
 def check_answer(world: World, case: Case, response: httpx.Response) -> str | None:
@@ -317,7 +364,8 @@ def test_every_operation_by_every_caller_on_own_and_other_objects(world):
 
     # Every refusal first, side by side, between two readings of every audit log and object:
     # the allowed calls after them change things.
-    heads, objects = world.audit_heads(), objects_seen(world, refused)
+    objects = objects_settled(world, refused)
+    heads = world.audit_heads()
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         answers = list(pool.map(lambda case: (case, call(world, case, fresh=False)), refused))
     failures += [failure for case, response in answers if (failure := check_answer(world, case, response))]
@@ -327,7 +375,7 @@ def test_every_operation_by_every_caller_on_own_and_other_objects(world):
                         + "\n".join(world.audit_rows_since(heads)))
     for (prefix, side), seen in objects_seen(world, refused).items():
         if seen != objects[(prefix, side)]:
-            failures.append(f"{prefix} of {side}: changed by refused calls")
+            failures.append(f"{prefix} of {side}: changed by refused calls: {difference(objects[(prefix, side)], seen)}")
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         answers = list(pool.map(lambda case: (case, call(world, case, fresh=True)), allowed))

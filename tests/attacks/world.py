@@ -1,11 +1,12 @@
 """Two sides of a running system for the attack suite: side A (applicant region 31, unit X) and
 side B (region 32, unit Y), each with its own published service, an issued submission with its
 uploaded document, receipt, signed document, survey, complaint with an attachment, webhooks,
-inbox entries and unit signer; and how to make a fresh object of each kind, for the calls that
-change or destroy what they act on."""
+inbox entries, unit signer and a registered official its officer also acts as; and how to make a
+fresh object of each kind, for the calls that change or destroy what they act on."""
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -21,6 +22,8 @@ from tests.support.processes import System
 
 # A minimal PDF: the requirements of the sides' services ask for application/pdf.
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+# Every role a step may ask for: the side's official may do whatever its officer may.
+OFFICIAL_ROLES = ["verifier", "reviewer", "signer", "treasurer"]
 EVENTS = ["submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated"]
 
 
@@ -50,6 +53,9 @@ class Side:
     applicant: httpx.Client
     officer: httpx.Client
     applicant_client_id: str
+    # The unit's officer client acting as the side's official (a token asked with official=<NIP>).
+    acting_official: httpx.Client | None = None
+    official_id: str = ""
     service: dict = field(default_factory=dict)
     submission: dict = field(default_factory=dict)  # issued, surveyed
     uploaded_document_id: str = ""
@@ -62,6 +68,11 @@ class Side:
     # Every id of this side's private objects: none may show in the other side's answers.
     private_ids: set[str] = field(default_factory=set)
 
+    @property
+    def applicant_email(self) -> str:
+        """The e-mail address the side's submissions give for their applicant: a data subject."""
+        return f"siti.{self.tenant}@example.go.id"
+
 
 class World:
     def __init__(self, system: System, api: PublicApi, admin: httpx.Client) -> None:
@@ -70,6 +81,7 @@ class World:
         self.admin = admin
         self.anonymous = httpx.Client(base_url=system.gateway_url, timeout=30.0)
         tag = uuid.uuid4().hex[:6].upper()
+        self._nip_numbers = itertools.count(1)
         self.sides = {"A": self._side("A", "31", f"UNIT-X-{tag}"), "B": self._side("B", "32", f"UNIT-Y-{tag}")}
         self.callers = [
             Caller("anonymous", "anonymous", None, self.anonymous),
@@ -77,6 +89,10 @@ class World:
             Caller("applicant of B", "applicant", "B", self.sides["B"].applicant),
             Caller("officer of X", "officer", "A", self.sides["A"].officer),
             Caller("officer of Y", "officer", "B", self.sides["B"].officer),
+            # Officers still: an official's token reaches what its unit's officer client reaches.
+            Caller("official of X", "officer", "A", self.sides["A"].acting_official),
+            Caller("official of Y", "officer", "B", self.sides["B"].acting_official),
+            # Last: the matrix reads objects back as the last caller.
             Caller("admin", "admin", None, admin),
         ]
         self.dead_letter_id = self.fresh_dead_letter()
@@ -88,17 +104,32 @@ class World:
         for side in self.sides.values():
             side.applicant.close()
             side.officer.close()
+            side.acting_official.close()
 
     # -- building the sides ---------------------------------------------------------------------
 
     def _side(self, name: str, tenant: str, unit: str) -> Side:
         applicant = self.api.create_client(self.admin, "applicant", tenant)
-        return Side(
+        officer = self.api.create_client(self.admin, "officer", unit)
+        side = Side(
             name, tenant, unit,
             applicant=self.api.as_client(applicant["client_id"], applicant["client_secret"]),
-            officer=self.api.client_for(self.admin, "officer", unit),
+            officer=self.api.as_client(officer["client_id"], officer["client_secret"]),
             applicant_client_id=applicant["client_id"],
         )
+        # Registered by the unit's own officer, as a unit would.
+        nip = self.next_nip()
+        official = ok(side.officer.post("/v1/officials", json=self.official_body(nip), headers=keyed()))
+        side.official_id = official["id"]
+        side.private_ids.add(side.official_id)
+        grant = self.api.http.post("/v1/oauth/token", data={
+            "grant_type": "client_credentials", "client_id": officer["client_id"],
+            "client_secret": officer["client_secret"], "official": nip})
+        side.acting_official = httpx.Client(base_url=self.api.base_url, timeout=30.0,
+                                            headers={"Authorization": f"Bearer {ok(grant)['access_token']}"})
+        acting_as = ok(side.acting_official.get("/v1/me"))["official"]
+        assert acting_as is not None and acting_as["nip"] == nip, acting_as
+        return side
 
     def _populate(self, side: Side) -> None:
         side.service = self.fresh_service(side, "published")
@@ -135,6 +166,24 @@ class World:
 
     # -- fresh objects --------------------------------------------------------------------------
 
+    def next_nip(self) -> str:
+        """A well-formed NIP no other official of this world holds (born 1985, appointed 2010-01,
+        the count in the month of birth and the sequence number)."""
+        number = next(self._nip_numbers)
+        return f"1985{number // 999 % 12 + 1:02d}15" f"2010011{number % 999 + 1:03d}"
+
+    @staticmethod
+    def official_body(nip: str, unit: str | None = None) -> dict:
+        body = {"nip": nip, "name": "Dra. Sri Wahyuni, M.Si.", "position": "Kepala Seksi Pelayanan",
+                "roles": OFFICIAL_ROLES}
+        return body if unit is None else {**body, "unit": unit}
+
+    def fresh_official(self, side: Side) -> str:
+        body = self.official_body(self.next_nip(), side.unit)
+        official_id = ok(self.admin.post("/v1/officials", json=body, headers=keyed()))["id"]
+        side.private_ids.add(official_id)
+        return official_id
+
     def fresh_client(self, side: Side) -> str:
         return self.api.create_client(self.admin, "applicant", side.tenant)["client_id"]
 
@@ -145,11 +194,11 @@ class World:
             return ok(self.admin.post(f"/v1/services/{code}/publish"))
         return created
 
-    def fresh_submission(self, side: Side, state: str) -> str:
+    def fresh_submission(self, side: Side, state: str, service_code: str | None = None) -> str:
         """A submission of the side's applicant in `state`: draft, with_document, submitted,
-        rejected or issued."""
-        body = {"service_code": side.service["code"],
-                "applicant": {"name": "Siti Rahma", "email": f"siti.{side.tenant}@example.go.id"},
+        rejected or issued (past submitted: only for a service without step roles)."""
+        body = {"service_code": service_code or side.service["code"],
+                "applicant": {"name": "Siti Rahma", "email": side.applicant_email},
                 "data": {"perihal": "Permohonan uji serangan"}}
         submission_id = ok(side.applicant.post("/v1/submissions", json=body, headers=keyed()))["id"]
         side.private_ids.add(submission_id)
