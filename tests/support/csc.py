@@ -156,14 +156,11 @@ class CscServer:
 
 
 class TimestampServer:
-    """RFC 3161 over HTTP on loopback, signing with the CSC test PKI's timestamp authority (the
-    project's own TimestampAuthority with that certificate and key: certomancer-csc-dummy serves
-    timestamps only through the CSC API, which pyHanko does not call)."""
+    """RFC 3161 over HTTP on loopback, answered by the project's own TimestampAuthority with a test
+    PKI's timestamp certificate and key (certomancer-csc-dummy serves timestamps only through the
+    CSC API, which pyHanko does not call)."""
 
-    def __init__(self, csc: CscServer) -> None:
-        authority = TimestampAuthority(pki.der(csc.certificate("tsa")), csc.key("tsa"),
-                                       chain=(pki.der(csc.certificate("interm")),))
-
+    def __init__(self, authority: TimestampAuthority) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -181,6 +178,12 @@ class TimestampServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_port}/tsr"
+
+    @classmethod
+    def of_csc(cls, csc: CscServer) -> TimestampServer:
+        """With the CSC test PKI's timestamp authority."""
+        return cls(TimestampAuthority(pki.der(csc.certificate("tsa")), csc.key("tsa"),
+                                      chain=(pki.der(csc.certificate("interm")),)))
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -47,7 +47,7 @@ def csc_server(tmp_path_factory) -> Iterator[CscServer]:
 
 @pytest.fixture(scope="module")
 def csc_tsa(csc_server) -> Iterator[TimestampServer]:
-    server = TimestampServer(csc_server)
+    server = TimestampServer.of_csc(csc_server)
     yield server
     server.stop()
 

@@ -3,10 +3,8 @@ configured roots published and trusted; no development PKI and no CRL of our own
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -16,8 +14,9 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from simpul.signatures import pki
 from simpul.signatures.app import create_app
 from simpul.signatures.settings import SignaturesSettings
-from simpul.signatures.tsa import REPLY_CONTENT_TYPE, TimestampAuthority
+from simpul.signatures.tsa import TimestampAuthority
 from tests.api.signatures.conftest import CollectedEvents, admin, internal, issue_body, public, serve
+from tests.support.csc import TimestampServer
 from tests.support.processes import free_port
 
 P12_PASSPHRASE = "unit p12 passphrase"
@@ -37,28 +36,10 @@ def ministry_pki():
 
 @pytest.fixture(scope="module")
 def external_tsa(ministry_pki) -> Iterator[str]:
-    authority = TimestampAuthority(pki.der(ministry_pki["tsa"]), ministry_pki["tsa_key"],
-                                   chain=(pki.der(ministry_pki["issuing"]),))
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            answer = authority.respond(self.rfile.read(int(self.headers.get("content-length", 0))))
-            self.send_response(200)
-            self.send_header("content-type", REPLY_CONTENT_TYPE)
-            self.send_header("content-length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, *args) -> None:
-            return None
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/tsr"
-    server.shutdown()
-    server.server_close()
+    server = TimestampServer(TimestampAuthority(pki.der(ministry_pki["tsa"]), ministry_pki["tsa_key"],
+                                                chain=(pki.der(ministry_pki["issuing"]),)))
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture

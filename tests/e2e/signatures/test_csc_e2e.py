@@ -49,7 +49,7 @@ def csc_root(csc) -> asn1_x509.Certificate:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory, csc) -> Iterator[System]:
     directory = tmp_path_factory.mktemp("csc-system")
-    tsa = TimestampServer(csc)
+    tsa = TimestampServer.of_csc(csc)
     roots = directory / "csc-roots.pem"
     roots.write_bytes(pki.pem(csc.certificate("root")))
     try:
