@@ -5,7 +5,6 @@ and on the verify page; a deactivated official's token is refused at once."""
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 
 from tests.e2e.test_foundation import service_body
 from tests.e2e.test_submissions import create, upload
+from tests.support.api import once_issued
 
 UNIT_NAME = "Direktorat Uji Coba Pejabat, Kementerian Dalam Negeri"
 VERIFIER = {"nip": "199001012015011001", "name": "Budi Santoso", "position": "Analis Layanan",
@@ -73,13 +73,7 @@ def test_an_official_decides_and_is_named_on_the_document(api, admin, people, pu
     approved = signer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve", "note": "Lengkap"})
     assert approved.status_code == 200, approved.text
 
-    deadline = time.monotonic() + 30
-    while True:
-        current = people["applicant"].get(f"/v1/submissions/{sid}").json()
-        if current["status"] == "issued" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert current["status"] == "issued", current
+    current = once_issued(people["applicant"], sid)
     history = people["applicant"].get(f"/v1/submissions/{sid}/history").json()["items"]
     named = {entry["action"]: entry["official"] for entry in history}
     assert named["start_review"] == {key: VERIFIER[key] for key in ("nip", "name", "position")}

@@ -5,13 +5,13 @@ standard (verifier -> reviewer -> signer), worked by named officials whose token
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import httpx
 import pytest
 
 from tests.e2e.test_foundation import service_body
+from tests.support.api import once_issued
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -108,17 +108,6 @@ def work_three_steps(sop: dict) -> str:
     assert act(by["reviewer"], sid, "approve", 403)["role"] == "signer"
     assert act(by["signer"], sid, "approve", note="Disetujui.")["status"] == "approved"
     return sid
-
-
-def once_issued(applicant: httpx.Client, sid: str) -> dict:
-    deadline = time.monotonic() + 60
-    while True:
-        current = applicant.get(f"/v1/submissions/{sid}").json()
-        if current["status"] == "issued" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert current["status"] == "issued", current
-    return current
 
 
 def test_three_steps_with_a_disposition_a_return_and_a_revision_end_issued(api, sop):

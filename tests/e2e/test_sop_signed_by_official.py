@@ -19,7 +19,8 @@ from pyhanko_certvalidator import ValidationContext
 
 from simpul.signatures import pki
 from tests.e2e.signatures.test_csc_e2e import system  # noqa: F401 - the services on the csc backend
-from tests.e2e.test_procedure import OFFICIALS, once_issued, sop, work_three_steps  # noqa: F401 - sop: fixture
+from tests.e2e.test_procedure import OFFICIALS, sop, work_three_steps  # noqa: F401 - sop: fixture
+from tests.support.api import once_issued
 from tests.support.csc import CscServer, Official
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]

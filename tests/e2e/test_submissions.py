@@ -8,6 +8,8 @@ import uuid
 
 import httpx
 
+from tests.support.api import once_issued
+
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
@@ -83,13 +85,7 @@ def test_from_draft_to_issued_document(api, people, published):
     approved = officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve", "note": "Lengkap"})
     assert approved.status_code == 200, approved.text
 
-    deadline = time.monotonic() + 30
-    while True:
-        current = people["applicant"].get(f"/v1/submissions/{sid}").json()
-        if current["status"] == "issued" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert current["status"] == "issued", current
+    current = once_issued(people["applicant"], sid)
     issued = current["issued_documents"][0]
     verified = api.http.get(f"/v1/verify/{issued['document_id']}")
     assert verified.status_code == 200, verified.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -38,3 +39,15 @@ class PublicApi:
 
     def close(self) -> None:
         self.http.close()
+
+
+def once_issued(applicant: httpx.Client, submission_id: str, timeout: float = 60.0) -> dict:
+    """The submission as its applicant sees it once issued (the signing runs after approval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = applicant.get(f"/v1/submissions/{submission_id}").json()
+        if current["status"] == "issued" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert current["status"] == "issued", current
+    return current

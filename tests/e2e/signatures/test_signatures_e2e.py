@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import subprocess
-import time
 import uuid
 
 import httpx
@@ -16,6 +15,8 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
+
+from tests.support.api import once_issued
 
 
 pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -40,13 +41,7 @@ def issued(people, published) -> dict:
     assert applicant.post(f"/v1/submissions/{sid}/submit").status_code == 200
     assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "start_review"}).status_code == 200
     assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve", "note": "Lengkap"}).status_code == 200
-    deadline = time.monotonic() + 60
-    while True:
-        current = applicant.get(f"/v1/submissions/{sid}").json()
-        if current["status"] == "issued" or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert current["status"] == "issued", current
+    current = once_issued(applicant, sid)
     return current["issued_documents"][0]
 
 
