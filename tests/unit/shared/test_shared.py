@@ -126,6 +126,32 @@ async def test_crash_is_a_bare_500():
     assert response.json()["request_id"] == response.headers["x-request-id"]
 
 
+async def test_a_caller_gone_mid_body_is_no_crash(caplog):
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/upload")
+    async def upload(request: Request) -> Response:
+        return Response(str(len(await request.body())))
+
+    messages = iter([{"type": "http.request", "body": b"part", "more_body": True}, {"type": "http.disconnect"}])
+    sent = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/upload", "raw_path": b"/upload", "query_string": b"",
+             "headers": [(b"content-length", b"100")], "http_version": "1.1", "scheme": "http",
+             "server": ("t", 80), "client": ("127.0.0.1", 1), "root_path": "", "app": app}
+    with caplog.at_level("INFO"):
+        await app(scope, receive, send)
+    assert sent == []
+    assert "unhandled error" not in caplog.text and "client disconnected on POST /upload" in caplog.text
+
+
 def settling_app(engine, table, things: Table) -> FastAPI:
     """Creates things, each settling its request's key in its own transaction (as every
     changing route of the services does)."""

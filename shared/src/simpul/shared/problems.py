@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -250,6 +251,9 @@ class ErrorBoundaryMiddleware:
 
         try:
             await self.app(scope, receive, tracking_send)
+        except ClientDisconnect:
+            # The caller went away mid-body: nobody to answer and nothing broken, so no traceback.
+            log.info("client disconnected on %s %s (request %s)", scope["method"], scope["path"], current_request_id())
         except Exception:
             log.exception("unhandled error on %s %s (request %s)", scope["method"], scope["path"], current_request_id())
             if started:
