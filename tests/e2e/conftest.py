@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.e2e.notifications.receivers import MailSink, WebhookReceiver
 from tests.support.api import PublicApi
 from tests.support.databases import TestDatabases
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System
@@ -33,6 +34,24 @@ def system(tmp_path_factory) -> Iterator[System]:
     yield running
     running.stop()
     asyncio.run(databases.drop_all())
+
+
+@pytest.fixture(scope="module")
+def mail() -> Iterator[MailSink]:
+    """An SMTP server on loopback that keeps what the notifications service sends."""
+    sink = MailSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    """A webhook endpoint on loopback that keeps and verifies what it is sent."""
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")

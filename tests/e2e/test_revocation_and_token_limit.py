@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import start_system
-from tests.e2e.notifications.receivers import WebhookReceiver, wait_for
+from tests.e2e.notifications.receivers import wait_for
 from tests.e2e.test_foundation import service_body
 from tests.support.api import PublicApi
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
@@ -24,14 +24,6 @@ from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 pytestmark = pytest.mark.e2e
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
