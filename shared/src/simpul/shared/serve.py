@@ -111,6 +111,12 @@ def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Cal
     return run
 
 
+# How long uvicorn keeps an idle connection open (its default, said here because callers that
+# keep connections to a service must drop theirs sooner: nginx's upstream keepalive_timeout, the
+# gateway's pools). A caller reusing a connection the service is closing sees it fail.
+KEEPALIVE_SECONDS = 5
+
+
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info", *, max_header_bytes: int) -> None:
     """Serves `app` under uvicorn, with the logging `configure_logging` set up (uvicorn's own
     lines go through it too) and request heads bounded to `max_header_bytes`."""
@@ -129,6 +135,7 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "info", *, max_he
         # No service speaks WebSocket: uvicorn need not load (or answer) the protocol.
         ws="none",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEPALIVE_SECONDS,
     )
 
 
