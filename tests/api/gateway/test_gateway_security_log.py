@@ -124,5 +124,5 @@ async def test_the_access_log_can_be_turned_off_and_refusals_still_show(start_ga
 
 
 async def test_a_malformed_trusted_proxy_list_stops_the_gateway(gateway_settings):
-    with pytest.raises(ValueError, match="SIMPUL_TRUSTED_PROXIES: not an address or network: 'nginx'"):
+    with pytest.raises(ValueError, match="SIMPUL_FORWARDED_ALLOW_IPS: not an address or network: 'nginx'"):
         await gateway_settings(trusted_proxies="10.0.0.0/8, nginx")

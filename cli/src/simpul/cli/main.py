@@ -19,8 +19,8 @@ from simpul.cli.check import check as check_machine
 from simpul.cli.machine import SERVICES, Machine
 
 OFFICIAL_ROLES = ("verifier", "reviewer", "signer", "treasurer")
-# The services with a key-encryption key of their own (private keys sealed in their database).
-KEY_HOLDERS = ("gateway", "signatures")
+# The services with a key-encryption key of their own (keys or webhook secrets sealed in their database).
+KEY_HOLDERS = ("gateway", "signatures", "notifications")
 
 
 @click.group()
@@ -266,7 +266,7 @@ def rotate_signing_key(context: click.Context) -> None:
 
 @rotate.command("key-encryption-key")
 @click.option("--service", "services", multiple=True, type=click.Choice(KEY_HOLDERS),
-              help="Only this service (repeatable); default both.")
+              help="Only this service (repeatable); default all three.")
 @click.pass_context
 def rotate_key_encryption_key(context: click.Context, services: tuple[str, ...]) -> None:
     """Re-wrap the sealed private keys under the current key-encryption key (a generated one
