@@ -19,12 +19,12 @@ import pytest
 
 from tests.e2e.conftest import start_system
 from tests.e2e.test_foundation import service_body
-from tests.support.api import PublicApi, once_issued
+from tests.e2e.test_submissions import approved
 from tests.support import databases as test_databases
+from tests.support.api import PublicApi, once_issued
 from tests.support.processes import System
 
 SIMPUL = Path(sys.executable).parent / "simpul"
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 # Fields the catalogue sets itself: differ between two systems holding the same standard.
 SERVER_FIELDS = {"version", "created_at", "updated_at", "published_at", "retired_at", "superseded_by"}
 
@@ -136,25 +136,13 @@ def running_admin(system: System) -> tuple[str, str]:
 
 
 def issued_submission(api: PublicApi, admin: httpx.Client) -> tuple[dict, dict]:
-    """A submission of its own service, issued: the applicant's view of it, and its signed PDF's id."""
-    code = f"BAK-{uuid.uuid4().hex[:6].upper()}"
-    unit = f"BAK-{uuid.uuid4().hex[:4].upper()}"
-    assert admin.post("/v1/services", json=service_body(code, unit)).status_code == 201
-    assert admin.post(f"/v1/services/{code}/publish").status_code == 200
-    applicant = api.client_for(admin, "applicant", "33.74")
-    officer = api.client_for(admin, "officer", unit)
-    created = applicant.post("/v1/submissions", json={
-        "service_code": code, "applicant": {"name": "Sri Rahayu", "email": "sri@example.go.id"},
-        "data": {"perihal": "Cadangan dan pemulihan"}}, headers={"Idempotency-Key": uuid.uuid4().hex})
-    assert created.status_code == 201, created.text
-    sid = created.json()["id"]
-    uploaded = applicant.post(f"/v1/submissions/{sid}/documents", data={"requirement_code": "SURAT"},
-                              files={"file": ("surat.pdf", PDF, "application/pdf")})
-    assert uploaded.status_code == 201, uploaded.text
-    assert applicant.post(f"/v1/submissions/{sid}/submit").status_code == 200
-    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "start_review"}).status_code == 200
-    assert officer.post(f"/v1/submissions/{sid}/actions", json={"action": "approve"}).status_code == 200
-    issued = once_issued(applicant, sid)
+    """A submission of its own service, issued: the applicant's view of it, and its signed PDF's entry."""
+    published = {"code": f"BAK-{uuid.uuid4().hex[:6].upper()}", "unit": f"BAK-{uuid.uuid4().hex[:4].upper()}"}
+    assert admin.post("/v1/services", json=service_body(published["code"], published["unit"])).status_code == 201
+    assert admin.post(f"/v1/services/{published['code']}/publish").status_code == 200
+    people = {"applicant": api.client_for(admin, "applicant", "33.74"),
+              "officer": api.client_for(admin, "officer", published["unit"])}
+    issued = once_issued(people["applicant"], approved(people, published))
     return issued, issued["issued_documents"][0]
 
 

@@ -251,3 +251,19 @@ def test_a_failed_migration_is_named(tmp_path: Path):
     assert "catalog: failed: simpul.catalog migrate failed:" in result.output
     assert "gateway: at the newest schema" in result.output
     assert "Error: migration failed for catalog" in result.output
+
+
+def test_backup_refuses_an_archive_inside_the_data_dir(tmp_path: Path):
+    make_system_files(tmp_path / "var")
+    result = run(machine_env(tmp_path / "var"), "backup", str(tmp_path / "var" / "b.tar.gz"))
+    assert result.exit_code == 1
+    assert "write the archive outside the data dir" in result.output
+    assert not (tmp_path / "var" / "b.tar.gz").exists()
+
+
+def test_a_malformed_setting_is_one_line_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("SIMPUL_SUBMISSIONS_URL", "http://127.0.0.1:8002, ftp://elsewhere")
+    result = CliRunner().invoke(cli, ["check"])
+    assert result.exit_code == 1
+    assert result.output == "Error: invalid settings: SIMPUL_SUBMISSIONS_URL: 'ftp://elsewhere' is not an http:// " \
+                            "or https:// URL\n"

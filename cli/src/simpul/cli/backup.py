@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from simpul.cli.machine import Database, Machine
 
@@ -111,6 +111,9 @@ def create_backup(machine: Machine, archive: Path, report: Callable[[str], None]
     """Write the archive; returns its manifest."""
     if not machine.data_dir.is_dir():
         raise BackupError(f"the data dir {machine.data_dir} does not exist")
+    if archive.resolve().is_relative_to(machine.data_dir.resolve()):
+        # The next backup would hold this one, and a restore would find its data dir not empty.
+        raise BackupError(f"write the archive outside the data dir {machine.data_dir}")
     databases = machine.databases()
     with tempfile.TemporaryDirectory(prefix="simpul-backup-") as scratch:
         staged: list[Staged] = []
@@ -145,29 +148,54 @@ def create_backup(machine: Machine, archive: Path, report: Callable[[str], None]
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "databases": manifest_databases,
             "key_encryption_key_file": kek is not None,
-            "members": {item.member: {"size": item.source.stat().st_size, "sha256": sha256_of(item.source)}
-                        for item in staged},
         }
-        _write_archive(archive, manifest, staged)
+        manifest["members"] = _write_archive(archive, manifest, staged, report)
     return manifest
 
 
-def _write_archive(archive: Path, manifest: dict[str, Any], staged: list[Staged]) -> None:
+class _Hashing(io.RawIOBase):
+    """Reads a file while hashing what was read: the checksum is of the very bytes archived, even
+    when a running service replaces the file meanwhile (the open handle keeps the old content)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.handle.read(size)
+        self.digest.update(data)
+        return data
+
+
+def _write_archive(archive: Path, manifest: dict[str, Any], staged: list[Staged],
+                   report: Callable[[str], None]) -> dict[str, dict[str, Any]]:
+    """The members, then the manifest naming each with its size and checksum; the member table."""
     # Written beside the target and renamed: a failed backup leaves no archive that looks whole.
     partial = archive.with_name(f".{archive.name}.partial")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    members: dict[str, dict[str, Any]] = {}
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+            for item in staged:
+                try:
+                    handle = item.source.open("rb")
+                except FileNotFoundError:  # removed by its service since the listing (a delivered mail)
+                    report(f"note: {item.source} went away during the backup")
+                    continue
+                with handle:
+                    info = tar.gettarinfo(arcname=item.member, fileobj=handle)
+                    reader = _Hashing(handle)
+                    tar.addfile(info, reader)
+                members[item.member] = {"size": info.size, "sha256": reader.digest.hexdigest()}
+            body = json.dumps({**manifest, "members": members}, indent=2, sort_keys=True).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mode, info.mtime = len(body), 0o600, int(datetime.now(UTC).timestamp())
             tar.addfile(info, io.BytesIO(body))
-            for item in staged:
-                tar.add(item.source, arcname=item.member, recursive=False)
         os.replace(partial, archive)
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    return members
 
 
 # -- restore -----------------------------------------------------------------------------------

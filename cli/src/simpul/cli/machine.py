@@ -9,6 +9,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from simpul.shared.settings import BaseServiceSettings
 
@@ -40,6 +43,13 @@ class Database:
         return f"{scheme.split('+', 1)[0]}://{rest}"
 
 
+def _plain(error: Any) -> str:
+    message = error["msg"].removeprefix("Value error, ")
+    variable = "SIMPUL_" + ".".join(map(str, error["loc"])).upper()
+    # The settings' own validators name the variable already.
+    return message if message.startswith("SIMPUL_") else f"{variable}: {message}"
+
+
 class Machine:
     """One machine's Simpul configuration."""
 
@@ -47,9 +57,13 @@ class Machine:
         self.environ = dict(os.environ if environ is None else environ)
         # Empty variables mean "the default", as docker-compose passes unset ones.
         present = {key: value for key, value in self.environ.items() if value != ""}
-        self.settings = BaseServiceSettings(_env_file=None, **{
-            name: present[f"SIMPUL_{name.upper()}"] for name in BaseServiceSettings.model_fields
-            if f"SIMPUL_{name.upper()}" in present})
+        try:
+            self.settings = BaseServiceSettings(_env_file=None, **{
+                name: present[f"SIMPUL_{name.upper()}"] for name in BaseServiceSettings.model_fields
+                if f"SIMPUL_{name.upper()}" in present})
+        except ValidationError as exc:
+            raise ValueError("invalid settings: " + "; ".join(
+                _plain(error) for error in exc.errors(include_url=False, include_input=False))) from None
 
     def get(self, name: str) -> str | None:
         return self.environ.get(name) or None

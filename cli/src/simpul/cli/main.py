@@ -56,7 +56,10 @@ def admin_api(context: click.Context) -> Iterator[AdminApi]:
 
 
 def machine_of(context: click.Context) -> Machine:
-    return context.obj.get("machine") or Machine()
+    try:
+        return context.obj.get("machine") or Machine()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def echo_rows(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
