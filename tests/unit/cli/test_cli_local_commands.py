@@ -41,6 +41,7 @@ def make_system_files(data_dir: Path) -> None:
         connection.execute("INSERT INTO things VALUES (?)", (f"{service}-row",))
         connection.commit()
         connection.close()
+        os.chmod(data_dir / f"{service}.db", 0o600)
     (data_dir / "submissions-files" / "ab").mkdir(parents=True)
     (data_dir / "submissions-files" / "ab" / "abcdef").write_bytes(b"%PDF upload")
     (data_dir / "documents").mkdir()
@@ -96,6 +97,18 @@ def test_check_names_unreachable_services_and_the_development_admin_secret(tmp_p
     assert "problem catalog at http://127.0.0.1:8001 is unreachable (ConnectError)" in result.output
     assert "problem notifications at http://127.0.0.1:8004 answers /healthz with 503" in result.output
     assert "problem the development admin secret is in use" in result.output
+
+
+def test_check_names_docker_composes_placeholder_secrets(tmp_path: Path):
+    env = machine_env(tmp_path / "none", SIMPUL_ADMIN_CLIENT_SECRET="a-real-secret-1",
+                      SIMPUL_INTERNAL_SECRET="change-me-dev-internal-secret",
+                      SIMPUL_CATALOG_DATABASE_URL="postgresql://catalog:catalog-dev@postgres:5432/catalog",
+                      SIMPUL_GATEWAY_DATABASE_URL="postgresql://gateway:Xk9fQ2@postgres:5432/gateway")
+    result = run(env, "check", transport=httpx.MockTransport(healthy))
+    assert result.exit_code == 1
+    assert "problem SIMPUL_INTERNAL_SECRET is docker-compose's placeholder" in result.output
+    assert "problem the catalog database password is docker-compose's development one" in result.output
+    assert "gateway database password" not in result.output and "Xk9fQ2" not in result.output
 
 
 def test_check_flags_development_settings_where_others_reach_the_system(tmp_path: Path):

@@ -16,8 +16,9 @@ from simpul.cli.machine import SERVICES, Machine
 
 # The gateway's development defaults (printed by `make run`); the CLI may not import the gateway.
 DEV_ADMIN_CLIENT_SECRET = "simpul-dev-secret"
-# docker-compose.yml's placeholder for the internal secret.
+# docker-compose.yml's placeholders: the internal secret and key passphrase, database passwords.
 DEV_SECRET_PREFIX = "change-me"
+DEV_PASSWORD_SUFFIX = "-dev"
 HEALTH_TIMEOUT = httpx.Timeout(3.0)
 
 
@@ -73,9 +74,14 @@ def secrets_in_use(machine: Machine) -> list[Finding]:
     if admin_secret is None or admin_secret == DEV_ADMIN_CLIENT_SECRET:
         findings.append(Finding("problem", "the development admin secret is in use: set SIMPUL_ADMIN_CLIENT_ID and "
                                            "SIMPUL_ADMIN_CLIENT_SECRET"))
-    internal = machine.get("SIMPUL_INTERNAL_SECRET")
-    if internal is not None and internal.startswith(DEV_SECRET_PREFIX):
-        findings.append(Finding("problem", "SIMPUL_INTERNAL_SECRET is docker-compose's placeholder: set a random one"))
+    for variable in ("SIMPUL_INTERNAL_SECRET", "SIMPUL_SIGNATURES_KEY_PASSPHRASE"):
+        if (machine.get(variable) or "").startswith(DEV_SECRET_PREFIX):
+            findings.append(Finding("problem", f"{variable} is docker-compose's placeholder: set a random one"))
+    for database in machine.databases():
+        password = urlsplit(database.url).password if database.is_postgresql else None
+        if password is not None and password.endswith(DEV_PASSWORD_SUFFIX):
+            findings.append(Finding("problem", f"the {database.service} database password is docker-compose's "
+                                               f"development one: set SIMPUL_{database.service.upper()}_DB_PASSWORD"))
     if machine.get("SIMPUL_SIGNATURES_PKCS12_DIR") is None:
         findings.append(Finding("note", "documents are signed by the development PKI (SIMPUL_SIGNATURES_PKCS12_DIR "
                                         "unset): verifiers trust them only with /v1/pki/ca"))
