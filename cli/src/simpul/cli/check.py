@@ -86,8 +86,9 @@ def secrets_in_use(machine: Machine) -> list[Finding]:
         findings.append(Finding("note", "documents are signed by the development PKI (SIMPUL_SIGNATURES_PKCS12_DIR "
                                         "unset): verifiers trust them only with /v1/pki/ca"))
     if machine.get("SIMPUL_KEY_ENCRYPTION_KEY") is None and machine.get("SIMPUL_KEY_ENCRYPTION_KEY_FILE") is None:
-        findings.append(Finding("note", f"key-encryption keys are generated under {machine.data_dir / 'secrets'}, "
-                                        "beside the keys they wrap: back them up apart"))
+        findings.append(Finding("note", f"key-encryption keys are generated files under {machine.data_dir / 'secrets'}, "
+                                        "beside the keys they wrap (and in every backup): SIMPUL_KEY_ENCRYPTION_KEY "
+                                        "or _FILE keeps them apart"))
     return findings
 
 
