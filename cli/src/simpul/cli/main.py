@@ -18,6 +18,8 @@ from simpul.cli.catalogue import export_catalogue, import_catalogue, read_export
 from simpul.cli.check import check as check_machine
 from simpul.cli.machine import SERVICES, Machine
 
+# The API's roles (shared/API.md), named here since the CLI may not import the gateway; the
+# gateway checks them again.
 OFFICIAL_ROLES = ("verifier", "reviewer", "signer", "treasurer")
 # The services with a key-encryption key of their own (keys or webhook secrets sealed in their database).
 KEY_HOLDERS = ("gateway", "signatures", "notifications")
