@@ -543,7 +543,9 @@ class SubmissionService(UseCases):
             await idempotency.settle(session, idempotency.created(document_path(submission_id, document["id"])))
         return document_view(document)
 
-    async def submit(self, identity: Identity, submission_id: str, language: str) -> dict[str, Any]:
+    async def submit(
+        self, identity: Identity, submission_id: str, language: str, *, created_at: str | None = None
+    ) -> dict[str, Any]:
         """Submit (or resubmit): joins the next group of submits this process writes together.
 
         Every first submission of a unit takes the unit's receipt counter and holds its lock until
@@ -554,7 +556,9 @@ class SubmissionService(UseCases):
         lock, the same UPDATE, history row and events), one is refused alone, and if the group's
         transaction fails, each submit of it is retried in a transaction of its own.
         """
-        settlement = idempotency.changed(submission_path(submission_id))
+        # `created_at`: the request created what that path reads by submitting (the Open311 facade).
+        settlement = (idempotency.created(created_at) if created_at is not None
+                      else idempotency.changed(submission_path(submission_id)))
         job = _SubmitJob(identity, submission_id, language, self.clock(), settlement)
         row, current = await self._submits(job)
         return submission_view(row, identity, job.now, self.calendar, current)
