@@ -84,7 +84,7 @@ def test_create_with_api_key_then_read_list_and_token(system, api, admin, withou
     http = httpx.Client(base_url=f"{system.gateway_url}/open311/v2", timeout=30.0)
     form = {
         "api_key": api_key, "service_code": without_documents["code"], "email": "siti@example.go.id",
-        "first_name": "Siti", "last_name": "Rahma", "attribute[perihal]": "Permohonan uji Open311",
+        "first_name": "Siti", "last_name": "Rahmá", "attribute[perihal]": "Permohonan uji Open311",
         "attribute[jenis]": "baru", "attribute[jumlah]": "2", "attribute[kontak.email]": "siti@example.go.id",
         "lat": "-6.2", "long": "106.8",
     }
@@ -99,7 +99,7 @@ def test_create_with_api_key_then_read_list_and_token(system, api, admin, withou
     assert submission["status"] == "submitted" and submission["tracking_code"] == tracking_code
     assert submission["data"] == {"perihal": "Permohonan uji Open311", "jenis": "baru", "jumlah": 2,
                                   "kontak": {"email": "siti@example.go.id"}}
-    assert submission["applicant"]["name"] == "Siti Rahma"
+    assert submission["applicant"]["name"] == "Siti Rahmá"
 
     request = valid("request", GeoReport(f"{system.gateway_url}/open311/v2").get_service_request(tracking_code))
     assert request["status"] == "open" and request["service_code"] == without_documents["code"]

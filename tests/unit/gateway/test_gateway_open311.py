@@ -42,13 +42,13 @@ async def test_the_query_api_key_becomes_the_bearer_token_and_leaves_the_query()
 
 
 async def test_the_form_api_key_leaves_the_body_with_its_length():
-    body = b"service_code=A&api_key=tok.en.jwt&attribute%5Bperihal%5D=Izin+uji"
+    body = b"service_code=A&api_key=tok.en.jwt&attribute%5Bperihal%5D=Izin+uji&first_name=Andr%C3%A9"
     scope = scope_of("POST", b"", [(b"content-type", b"application/x-www-form-urlencoded"),
                                    (b"content-length", str(len(body)).encode())])
     scope, receive = await with_api_key_as_bearer(scope, receiving(body[:20], body[20:]), 1024)
     forwarded = await body_of(receive)
     assert b"api_key" not in forwarded and b"tok.en.jwt" not in forwarded
-    assert forwarded == b"service_code=A&attribute%5Bperihal%5D=Izin+uji"
+    assert forwarded == b"service_code=A&attribute%5Bperihal%5D=Izin+uji&first_name=Andr%C3%A9"
     assert dict(scope["headers"])[b"content-length"] == str(len(forwarded)).encode()
     assert dict(scope["headers"])[b"authorization"] == b"Bearer tok.en.jwt"
 

@@ -126,12 +126,10 @@ class GatewayFront:
         """GeoReport v2's `api_key` becomes the bearer token (gateway/open311.py); then the
         request goes the way of any /v1 one, to the submissions service."""
         try:
-            taken = await with_api_key_as_bearer(scope, receive, OWN_BODY_LIMIT)
+            scope, receive = await with_api_key_as_bearer(scope, receive, OWN_BODY_LIMIT)
         except BodyTooLarge:
             return REFUSED_ROUTE, await self._too_large(scope, receive, send, [])
-        if taken is None:
-            return None, 0
-        return await self._v1(*taken, send)
+        return await self._v1(scope, receive, send)
 
     async def _v1(self, scope: Scope, receive: Receive, send: Send) -> tuple[str | None, int]:
         """(metrics route label, status) of what was answered here; no label when the gateway's

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
+from simpul.shared.bodylimit import bounded_body
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE
 
 API_KEY = "api_key"
@@ -31,31 +32,41 @@ class BodyTooLarge(Exception):
     """The form body passed the bound the gateway reads small bodies to."""
 
 
-async def with_api_key_as_bearer(scope: Scope, receive: Receive, body_limit: int) -> tuple[Scope, Receive] | None:
+async def with_api_key_as_bearer(scope: Scope, receive: Receive, body_limit: int) -> tuple[Scope, Receive]:
     """The request with its `api_key` (query, or urlencoded form body) moved into an
     `Authorization: Bearer` header; unchanged without one. `scope` is changed in place (the
-    middleware outside reads the same one). None when the client left while its body was read;
-    BodyTooLarge past `body_limit`."""
-    key = None
-    query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    middleware outside reads the same one). BodyTooLarge past `body_limit`."""
+    key: str | None = None
+    query = _parameters(scope.get("query_string", b""))
     if any(name == API_KEY for name, _ in query):
         key = next(value for name, value in query if name == API_KEY)
-        scope["query_string"] = urlencode([(n, v) for n, v in query if n != API_KEY]).encode("latin-1")
+        scope["query_string"] = _encoded([(n, v) for n, v in query if n != API_KEY])
     if scope["method"] == "POST" and _content_type(scope) == FORM_TYPE:
-        body = await _read_whole(receive, body_limit)
-        if body is None:
-            return None
-        fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True)
+        bounded = await bounded_body(receive, body_limit)
+        if bounded is None:
+            raise BodyTooLarge
+        body = (await bounded()).get("body", b"")
+        fields = _parameters(body)
         if any(name == API_KEY for name, _ in fields):
             key = next(value for name, value in fields if name == API_KEY)
-            body = urlencode([(n, v) for n, v in fields if n != API_KEY]).encode("latin-1")
+            body = _encoded([(n, v) for n, v in fields if n != API_KEY])
         scope["headers"] = [(n, v) for n, v in scope["headers"] if n != b"content-length"] + [
             (b"content-length", str(len(body)).encode())]
-        receive = _replay(body)
+        receive = _replay(body, receive)
     if key is not None:
         headers = [(n, v) for n, v in scope["headers"] if n != b"authorization"]
         scope["headers"] = [*headers, (b"authorization", b"Bearer " + key.strip().encode("latin-1"))]
     return scope, receive
+
+
+def _parameters(encoded: bytes) -> list[tuple[str, str]]:
+    # Latin-1 both ways maps each byte to one character and back: the other parameters reach the
+    # service byte for byte as the client encoded them (UTF-8 or not).
+    return parse_qsl(encoded.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+
+
+def _encoded(parameters: list[tuple[str, str]]) -> bytes:
+    return urlencode(parameters, encoding="latin-1").encode("ascii")
 
 
 def _content_type(scope: Scope) -> str:
@@ -65,32 +76,18 @@ def _content_type(scope: Scope) -> str:
     return ""
 
 
-async def _read_whole(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if size > limit:
-            raise BodyTooLarge
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
-    async def receive() -> Message:
+    async def replay() -> Message:
+        # The body once, then whatever the connection says next (a disconnect).
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replay
 
 
 def georeport_errors(status: int, problem: bytes) -> bytes:
