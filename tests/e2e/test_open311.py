@@ -89,7 +89,7 @@ def test_create_with_api_key_then_read_list_and_token(system, api, admin, withou
         "lat": "-6.2", "long": "106.8",
     }
     created = http.post("/requests.json", data=form)
-    assert created.status_code == 200, created.text
+    assert created.status_code == 201, created.text
     answer = valid("post-response", created.json())[0]
     tracking_code, token = answer["service_request_id"], answer["token"]
 
@@ -119,6 +119,7 @@ def test_create_with_api_key_then_read_list_and_token(system, api, admin, withou
 
     tokens = http.get(f"/tokens/{token}.json", params={"api_key": api_key})
     assert valid("token", tokens.json()) == [{"token": token, "service_request_id": tracking_code}]
+    assert created.headers["location"] == f"/open311/v2/tokens/{token}.json"
     errors_of(http.get(f"/tokens/{token}.json", params={"api_key": other_key}), 404)
 
     # Closed once the officer rejects it.
@@ -128,6 +129,28 @@ def test_create_with_api_key_then_read_list_and_token(system, api, admin, withou
         assert acted.status_code == 200, acted.text
     closed = valid("request", http.get(f"/requests/{tracking_code}.json").json(), many=True)[0]
     assert closed["status"] == "closed" and closed["status_notes"]
+    by_status = {status: {item["service_request_id"] for item in http.get(
+        "/requests.json", params={"api_key": api_key, "status": status, "service_code": without_documents["code"]}
+    ).json()} for status in ("open", "closed")}
+    assert tracking_code in by_status["closed"] and tracking_code not in by_status["open"]
+    errors_of(http.get("/requests.json", params={"api_key": api_key, "status": "pending"}), 400)
+
+
+def test_a_retry_with_the_same_idempotency_key_replays_and_makes_one_request(system, api, admin, without_documents):
+    applicant = api.create_client(admin, "applicant", "35")
+    api_key = api.token(applicant["client_id"], applicant["client_secret"])
+    http = httpx.Client(base_url=f"{system.gateway_url}/open311/v2", timeout=30.0)
+    form = {"api_key": api_key, "service_code": without_documents["code"], "email": "siti@example.go.id",
+            "first_name": "Siti", "attribute[perihal]": "Permohonan sekali saja", "attribute[jenis]": "baru",
+            "attribute[kontak.email]": "siti@example.go.id"}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = http.post("/requests.json", data=form, headers=key)
+    again = http.post("/requests.json", data=form, headers=key)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert again.json() == first.json()
+    assert submissions_of(api, applicant) == 1
+    errors_of(http.post("/requests.json", data={**form, "attribute[perihal]": "Lain lagi"}, headers=key), 409)
+    assert submissions_of(api, applicant) == 1
 
 
 def submissions_of(api, client: dict) -> int:

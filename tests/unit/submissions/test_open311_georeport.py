@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from simpul.shared.problems import Problem
-from simpul.submissions.open311.georeport import attributes, form_data, service_request
+from simpul.submissions.open311.georeport import CLOSED, STATES_OF, attributes, form_data, service_request
+from simpul.submissions.statemachine import Status
 
 FORM = {
     "type": "object",
@@ -88,3 +89,9 @@ def test_submission_states_map_to_open_or_closed(status, open_or_closed):
     assert request["service_request_id"] == "7K3M9QXW2R" and request["agency_responsible"] == "KDN-BH"
     assert request["requested_datetime"] == "2026-12-01T03:00:00+00:00"
     assert request["expected_datetime"] == "2026-12-08T10:00:00+00:00"
+
+
+def test_every_state_is_open_or_closed_once():
+    listed = [state for states in STATES_OF.values() for state in states]
+    assert sorted(listed) == sorted(status.value for status in Status)
+    assert set(STATES_OF["closed"]) == CLOSED

@@ -61,8 +61,6 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -223,17 +221,6 @@ def current_claim() -> Claim | None:
     """The key sent by the request this task serves, if any. Read it in the request's own task:
     a task it starts (a group writer) sees the claim of whichever request started it."""
     return _current_claim.get()
-
-
-@contextmanager
-def unclaimed() -> Iterator[None]:
-    """Runs one step of a request whose Idempotency-Key a later step settles (the Open311
-    facade's create-then-submit): the step sees no key, so it settles nothing."""
-    token = _current_claim.set(None)
-    try:
-        yield
-    finally:
-        _current_claim.reset(token)
 
 
 def created(path: str) -> Settlement | None:

@@ -167,7 +167,7 @@ def create_app(
         app.state.read_sessions, reads, clock,
         {"complaints": complaints.subject_export, "surveys": app.state.surveys.subject_export},
     )
-    app.state.open311 = Open311Service(submissions, catalog, app.state.read_sessions, clock)
+    app.state.open311 = Open311Service(submissions, catalog, app.state.read_sessions)
     app.include_router(router)
     app.include_router(open311_router)
     app.include_router(feedback_router)

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from simpul.shared.identity import Identity, current_identity
 from simpul.shared.problems import request_language
-from simpul.submissions.open311.service import Open311Service
+from simpul.submissions.open311.service import Open311Service, token_path
 from simpul.submissions.responses import json, roles, statuses
 
 PREFIX = "/open311/v2"
@@ -113,18 +113,21 @@ async def get_service_definition(request: Request, code: str) -> Response:
                 "require documents are refused (400): GeoReport v2 cannot carry them. An `Idempotency-Key` "
                 "header makes a retry safe.",
     openapi_extra=CREATE_BODY,
+    status_code=201,
     responses={
-        200: {"description": "The request was created and submitted", "content": {"application/json": {
-            "example": [{"service_request_id": "7K3M9QXW2R", "token": "0b9c…", "service_notice": "Received…",
-                         "account_id": None}]}}},
+        201: {"description": "The request was created and submitted: its token and id", "content": {
+            "application/json": {"example": [{"token": "01a23d1a-95fa-7e1b-a22e-02eca8493651",
+                                              "service_request_id": "98JKWMK7CTKX"}]}}},
         400: _error("A parameter or attribute is missing or not valid, or the service requires documents"),
+        409: _error("The Idempotency-Key was used with another body"),
         **UNAUTHENTICATED, **NOT_FOUND,
     },
 )
 async def create_request(request: Request, identity: Identity = Depends(applicant_only)) -> Response:
     form = await request.form()
     fields = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
-    return json(await open311_of(request).create(identity, fields, request_language(request)))
+    answer = await open311_of(request).create(identity, fields, request_language(request))
+    return json(answer, 201, {"Location": token_path(answer[0]["token"])})
 
 
 @router.get(
@@ -146,7 +149,7 @@ async def list_requests(
 ) -> Response:
     return json(await open311_of(request).requests(
         identity, tracking_codes=statuses(service_request_id), service_codes=statuses(service_code),
-        statuses=statuses(status), limit=limit,
+        statuses=statuses(status), limit=limit, language=request_language(request),
     ))
 
 

@@ -9,6 +9,10 @@ from simpul.shared.problems import Problem, Text
 
 # Where a submission stands, as GeoReport's two states and a note a person reads.
 CLOSED = {"issued", "rejected", "cancelled"}
+STATES_OF = {
+    "open": ("draft", "submitted", "in_review", "revision_requested", "approved"),
+    "closed": tuple(sorted(CLOSED)),
+}
 STATUS_NOTES = {
     "draft": "Draf, belum diajukan / Draft, not submitted yet",
     "submitted": "Diterima, menunggu pemeriksaan / Received, waiting for review",

@@ -5,12 +5,10 @@ events and Idempotency-Key as the /v1 routes)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from simpul.shared import idempotency
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 from simpul.submissions.access import normalise_tracking_code
@@ -33,25 +31,25 @@ NO_MEDIA = Text(
 )
 BAD_REQUEST = Text("Permohonan tidak valid.", "The service request is not valid.")
 REQUIRED = Text("wajib diisi", "is required")
-SERVICE_NOTICE = Text(
-    "Diterima. Lacak di /v1/track/{code}; perkiraan selesai {due}.",
-    "Received. Track it at /v1/track/{code}; expected by {due}.",
-)
+BAD_STATUS = Text("open atau closed", "open or closed")
 
 
-def request_path(tracking_code: str) -> str:
-    return f"/open311/v2/requests/{tracking_code}.json"
+def token_path(submission_id: str) -> str:
+    """What a create answered, read again: the path an Idempotency-Key replay is rebuilt from."""
+    return f"/open311/v2/tokens/{submission_id}.json"
+
+
+def token_answer(submission: dict[str, Any]) -> list[dict[str, Any]]:
+    """A create's answer and its token's, the same: a replay rebuilt from the token's GET is the
+    answer the client first got."""
+    return [{"token": submission["id"], "service_request_id": submission["tracking_code"]}]
 
 
 class Open311Service:
-    def __init__(
-        self, submissions: SubmissionService, catalog: CatalogClient, read_sessions: Callable,
-        clock: Callable[[], datetime],
-    ) -> None:
+    def __init__(self, submissions: SubmissionService, catalog: CatalogClient, read_sessions: Callable) -> None:
         self.submissions = submissions
         self.catalog = catalog
         self.read_sessions = read_sessions
-        self.clock = clock
 
     async def services(self) -> list[dict[str, Any]]:
         return [georeport.service_entry(summary) for summary in await self.catalog.published()]
@@ -61,8 +59,8 @@ class Open311Service:
         return {"service_code": standard["code"], "attributes": georeport.attributes(standard["form_schema"])}
 
     async def create(self, identity: Identity, fields: list[tuple[str, str]], language: str) -> list[dict[str, Any]]:
-        """Creates the submission and submits it, as one request: the Idempotency-Key (if sent)
-        settles with the submit, so a retry after both replays the answer."""
+        """Creates the submission and submits it, in one transaction (nothing written when either
+        is refused); a retry with the same Idempotency-Key replays the answer."""
         given = dict(fields)
         code = given.get("service_code", "").strip()
         missing = [name for name in ("service_code", "email") if not given.get(name, "").strip()]
@@ -92,32 +90,29 @@ class Open311Service:
                 {"field": ".".join(str(part) for part in error["loc"][1:] or error["loc"]), "message": error["msg"]}
                 for error in exc.errors()
             ]) from None
-        with idempotency.unclaimed():
-            created = await self.submissions.create(identity, body, language)
-        submitted = await self.submissions.submit(identity, created["id"], language,
-                                                  created_at=request_path(created["tracking_code"]))
-        due = submitted["due_at"].isoformat() if isinstance(submitted["due_at"], datetime) else submitted["due_at"]
-        return [{
-            "service_request_id": submitted["tracking_code"],
-            "token": submitted["id"],
-            "service_notice": SERVICE_NOTICE.render(language, code=submitted["tracking_code"], due=due),
-            "account_id": None,
-        }]
+        submitted = await self.submissions.create_and_submit(identity, body, language, replay_from=token_path)
+        return token_answer(submitted)
 
     async def requests(
         self, identity: Identity, *, tracking_codes: list[str], service_codes: list[str], statuses: list[str],
-        limit: int,
+        limit: int, language: str,
     ) -> list[dict[str, Any]]:
-        """The caller's own service requests, newest first (the /v1 list's visibility)."""
-        page = await self.submissions.list(identity, statuses=[], service_code=None, overdue=None, limit=limit,
-                                           cursor=None)
-        found = [georeport.service_request(item, item.get("unit")) for item in page["items"]]
-        wanted_codes = {normalise_tracking_code(code) for code in tracking_codes}
+        """The caller's own service requests, newest first (the /v1 list's visibility), up to
+        `limit` of those matching the filters."""
+        unknown = [status for status in statuses if status not in georeport.STATES_OF]
+        if unknown:
+            raise Problem(400, BAD_REQUEST, slug="invalid-request",
+                          errors=[{"field": "status", "message": BAD_STATUS.render(language)}])
+        states = sorted({state for status in statuses for state in georeport.STATES_OF[status]})
+        page = await self.submissions.list(
+            identity, statuses=states, service_code=service_codes[0] if len(service_codes) == 1 else None,
+            overdue=None, limit=limit, cursor=None,
+        )
+        wanted = {normalise_tracking_code(code) for code in tracking_codes}
         return [
-            request for request in found
-            if (not tracking_codes or request["service_request_id"] in wanted_codes)
-            and (not service_codes or request["service_code"] in service_codes)
-            and (not statuses or request["status"] in statuses)
+            georeport.service_request(item, item["unit"]) for item in page["items"]
+            if (not tracking_codes or item["tracking_code"] in wanted)
+            and (not service_codes or item["service_code"] in service_codes)
         ]
 
     async def request(self, raw_code: str) -> list[dict[str, Any]]:
@@ -133,8 +128,7 @@ class Open311Service:
 
     async def token(self, identity: Identity, submission_id: str) -> list[dict[str, Any]]:
         """The request id of a token (a submission id) the caller may see; 404 otherwise."""
-        view = await self.submissions.get(identity, submission_id)
-        return [{"token": view["id"], "service_request_id": view["tracking_code"]}]
+        return token_answer(await self.submissions.get(identity, submission_id))
 
     async def _open_standard(self, code: str) -> dict[str, Any]:
         try:
