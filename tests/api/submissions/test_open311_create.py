@@ -62,3 +62,13 @@ async def test_a_service_with_required_documents_is_refused_before_anything_is_w
     assert answer.status_code == 400
     assert "ktp, domicile" in answer.json()["detail"]
     assert (await harness.client.get("/v1/submissions", headers=admin())).json()["items"] == []
+
+
+async def test_services_and_a_definition_come_from_the_catalogue(harness):
+    services = (await harness.client.get("/open311/v2/services.json", headers=applicant())).json()
+    assert [service["service_code"] for service in services] == ["IZIN-USAHA", "NPWP-DAERAH"]
+    definition = (await harness.client.get("/open311/v2/services/IZIN-USAHA.json", headers=applicant())).json()
+    assert [attribute["code"] for attribute in definition["attributes"]] == [
+        "nik", "business_name", "employees", "address.city", "address.postal_code"]
+    retired = await harness.client.get("/open311/v2/services/IZIN-LAMA.json", headers=applicant())
+    assert retired.status_code == 404
