@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from simpul.shared.bodylimit import bounded_body
+from simpul.shared.bodylimit import bounded_body, replaying
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE
 
 API_KEY = "api_key"
@@ -52,7 +52,7 @@ async def with_api_key_as_bearer(scope: Scope, receive: Receive, body_limit: int
             body = _encoded([(n, v) for n, v in fields if n != API_KEY])
         scope["headers"] = [(n, v) for n, v in scope["headers"] if n != b"content-length"] + [
             (b"content-length", str(len(body)).encode())]
-        receive = _replay(body, receive)
+        receive = replaying(body, receive)
     if key is not None:
         headers = [(n, v) for n, v in scope["headers"] if n != b"authorization"]
         scope["headers"] = [*headers, (b"authorization", b"Bearer " + key.strip().encode("latin-1"))]
@@ -74,20 +74,6 @@ def _content_type(scope: Scope) -> str:
         if name == b"content-type":
             return value.decode("latin-1").partition(";")[0].strip().lower()
     return ""
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        # The body once, then whatever the connection says next (a disconnect).
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 def georeport_errors(status: int, problem: bytes) -> bytes:
