@@ -6,6 +6,7 @@ against the GeoReport v2 schemas in tests/fixtures/open311."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from pathlib import Path
 
@@ -134,6 +135,16 @@ def test_create_with_api_key_then_read_list_and_token(system, api, admin, withou
     ).json()} for status in ("open", "closed")}
     assert tracking_code in by_status["closed"] and tracking_code not in by_status["open"]
     errors_of(http.get("/requests.json", params={"api_key": api_key, "status": "pending"}), 400)
+
+    # The key was in queries and a form body: no process logged it (the access lines are there).
+    deadline = time.monotonic() + 10
+    while True:
+        logged = "".join(process.log_path.read_text() for process in system.processes.values())
+        if f"/open311/v2/tokens/{{submission_id}}.json" in logged or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "/open311/v2/tokens/{submission_id}.json" in logged
+    assert api_key not in logged and api_key.split(".")[2] not in logged
 
 
 def test_a_retry_with_the_same_idempotency_key_replays_and_makes_one_request(system, api, admin, without_documents):
