@@ -45,6 +45,7 @@ POST_ROUTES = {
         "/v1/complaints": SETTLES,
         "/v1/complaints/{complaint_id}/responses": SETTLES,
         "/v1/complaints/{complaint_id}/attachments": SETTLES,
+        "/open311/v2/requests.json": SETTLES,  # with the submit that ends it (open311/service.py)
     },
     "signatures": {
         "/v1/documents/{document_id}/revoke": SETTLES,

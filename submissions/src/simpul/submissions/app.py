@@ -22,6 +22,8 @@ from simpul.submissions.feedback.reports import PerformanceService
 from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import audit, idempotency, outbox
+from simpul.submissions.open311.api import router as open311_router
+from simpul.submissions.open311.service import Open311Service
 from simpul.submissions.privacy.api import router as privacy_router
 from simpul.submissions.privacy.erasure import Eraser, PartHooks
 from simpul.submissions.privacy.export import SubjectExport
@@ -165,7 +167,9 @@ def create_app(
         app.state.read_sessions, reads, clock,
         {"complaints": complaints.subject_export, "surveys": app.state.surveys.subject_export},
     )
+    app.state.open311 = Open311Service(submissions, catalog, app.state.read_sessions)
     app.include_router(router)
+    app.include_router(open311_router)
     app.include_router(feedback_router)
     app.include_router(privacy_router)
     return app
