@@ -79,7 +79,7 @@ async def test_bad_uploads_are_reported_not_crashed_on(signatures):
     document = await signatures.issue()
     pdf = await signatures.pdf(document["document_id"])
     tampered = bytearray(pdf)
-    tampered[pdf.index(b"stream\n", pdf.index(b"/Type /Page ")) + 40] ^= 0x01
+    tampered[pdf.index(b"stream\n", pdf.index(b"/Contents ")) + 40] ^= 0x01
     writer = copy_into_new_writer(PdfFileReader(io.BytesIO(pdf)))
     writer.encrypt("owner", "user")
     encrypted = io.BytesIO()

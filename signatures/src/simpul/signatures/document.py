@@ -1,21 +1,27 @@
-"""The output document: its content, laid out on A4 pages and written as a PDF.
+"""The output document: its content, laid out on A4 pages and written as a tagged PDF with fpdf2
+(the library the receipts use too; `simpul.shared.pdf` says what is tagged).
 
-A small writer of its own (see fonts.py for why): text in the prepared Lato faces, rules, the QR
-code as vector squares, and an empty area on the last page where the visible signature stamp goes.
-Everything is plain data in, bytes out, so it runs in a worker process.
+Text in Lato, the submission's data labelled by the form schema's titles and formatted as
+Indonesians write it, the QR code as vector squares, and an empty area on the last page where the
+signature stamp goes. Plain data in, bytes out, so it runs in a worker process.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import zlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
 
-from simpul.signatures.fonts import BOLD, REGULAR, Face, face
+from simpul.shared.indonesian import WIB, decimal, integer, long_date, long_datetime, rupiah
 
+if TYPE_CHECKING:
+    from simpul.shared.pdf import TaggedPdf
+
+__all__ = ["WIB", "DocumentContent", "Initial", "NamedOfficial", "RenderedDocument", "flatten_fields",
+           "format_datetime", "format_value", "render"]
+
+# Geometry in points (fpdf2 measures from the top left; the signature box is in PDF user space).
 PAGE_WIDTH = 595.28
 PAGE_HEIGHT = 841.89
 MARGIN = 56.7
@@ -27,15 +33,13 @@ QR_SIZE = 92.0
 QR_MASK = 0
 STAMP_WIDTH = 250.0
 STAMP_HEIGHT = 78.0
+FONT = "Lato"
+_FONT_FILES = {"": "Lato-Regular.ttf", "B": "Lato-Bold.ttf"}
 
-MONTHS_ID = (
-    "Januari", "Februari", "Maret", "April", "Mei", "Juni",
-    "Juli", "Agustus", "September", "Oktober", "November", "Desember",
-)
-# Documents show the time in Western Indonesia Time, where the ministries sit.
-WIB = timezone(timedelta(hours=7), "WIB")
 _SNAKE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# An integer field whose key names a year prints as written (2026, not 2.026).
+_YEAR_KEY = re.compile(r"(^|_)(tahun|year|periode)(_|$)")
 
 
 @dataclass(frozen=True)
@@ -116,171 +120,194 @@ class RenderedDocument:
 
 
 def humanise_key(key: str) -> str:
+    """The fallback label of a field the form schema gives no title: its key in words."""
     words = key.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:] if words else key
 
 
 def format_date(value: date) -> str:
-    return f"{value.day} {MONTHS_ID[value.month - 1]} {value.year}"
+    return long_date(value)
 
 
 def format_datetime(value: datetime) -> str:
-    local = value.astimezone(WIB)
-    return f"{format_date(local.date())} pukul {local:%H.%M} WIB"
+    return long_datetime(value)
 
 
-def format_value(value: Any) -> str:
+def _choice_title(value: Any, schema: dict[str, Any]) -> str | None:
+    """The title JSON Schema gives a choice: `oneOf`/`anyOf` of `{"const": ..., "title": ...}`."""
+    for keyword in ("oneOf", "anyOf"):
+        for option in schema.get(keyword) or ():
+            if isinstance(option, dict) and option.get("const") == value and isinstance(option.get("title"), str):
+                return option["title"]
+    return None
+
+
+def _is_year(schema: dict[str, Any], key: str) -> bool:
+    """A year: its key says so, or its bounds are those of years (2015..2100)."""
+    low, high = schema.get("minimum"), schema.get("maximum")
+    bounded = isinstance(low, int) and isinstance(high, int) and 1900 <= low <= high <= 2200
+    return bounded or bool(_YEAR_KEY.search(key))
+
+
+def _is_rupiah(schema: dict[str, Any]) -> bool:
+    return "rupiah" in f"{schema.get('title', '')} {schema.get('description', '')}".lower()
+
+
+def format_value(value: Any, schema: dict[str, Any] | None = None, key: str = "") -> str:
+    """One value as a person reads it, guided by its schema where there is one: a choice by its
+    title, money in rupiah, a year as written, a date in words."""
+    schema = schema if isinstance(schema, dict) else {}
+    title = _choice_title(value, schema)
+    if title is not None:
+        return title
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "Ya" if value else "Tidak"
+    if isinstance(value, (int, float)) and _is_rupiah(schema):
+        return rupiah(value)
     if isinstance(value, int):
-        return f"{value:,}".replace(",", ".")
+        return str(value) if _is_year(schema, key) else integer(value)
     if isinstance(value, float):
-        whole, _, fraction = f"{value:,.2f}".rstrip("0").rstrip(".").partition(".")
-        whole = whole.replace(",", ".")
-        return f"{whole},{fraction}" if fraction else whole
-    if isinstance(value, str):
-        if _ISO_DATE.match(value):
-            try:
-                return format_date(date.fromisoformat(value))
-            except ValueError:
-                return value
-        if _SNAKE.match(value):
-            return humanise_key(value)
-        return value
+        return decimal(value)
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return format_date(date.fromisoformat(value))
+        except ValueError:
+            return value
+    if isinstance(value, str) and _SNAKE.match(value):
+        # A choice the schema gives no title: its words, not re-cased ("pt smi", never "Pt smi").
+        return value.replace("_", " ")
     return str(value)
 
 
-def flatten_fields(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
-    """Nested objects and lists become one line each, labelled by their path."""
+def _property(schema: dict[str, Any], key: str) -> dict[str, Any]:
+    found = (schema.get("properties") or {}).get(key)
+    return found if isinstance(found, dict) else {}
+
+
+def flatten_fields(data: dict[str, Any], schema: dict[str, Any] | None = None,
+                   prefix: str = "") -> list[tuple[str, str]]:
+    """Nested objects and lists become one line each, labelled by their path of schema titles
+    (the key in words where the schema has none)."""
+    schema = schema if isinstance(schema, dict) else {}
     lines: list[tuple[str, str]] = []
     for key, value in data.items():
-        label = f"{prefix}{humanise_key(str(key))}"
+        field = _property(schema, str(key))
+        label = f"{prefix}{field.get('title') or humanise_key(str(key))}"
+        items = field.get("items") if isinstance(field.get("items"), dict) else {}
         if isinstance(value, dict):
-            lines.extend(flatten_fields(value, f"{label} · "))
+            lines.extend(flatten_fields(value, field, f"{label} · "))
         elif isinstance(value, list):
             if all(not isinstance(item, (dict, list)) for item in value):
-                lines.append((label, ", ".join(format_value(item) for item in value) or "-"))
+                lines.append((label, ", ".join(format_value(item, items, str(key)) for item in value) or "-"))
             else:
                 for index, item in enumerate(value, start=1):
                     if isinstance(item, dict):
-                        lines.extend(flatten_fields(item, f"{label} {index} · "))
+                        lines.extend(flatten_fields(item, items, f"{label} {index} · "))
                     else:
-                        lines.append((f"{label} {index}", format_value(item)))
+                        lines.append((f"{label} {index}", format_value(item, items, str(key))))
         else:
-            lines.append((label, format_value(value)))
+            lines.append((label, format_value(value, field, str(key))))
     return lines
 
 
 # -- layout ---------------------------------------------------------------------------------------
 
 
-def wrap(text: str, font: Face, size: float, width: float) -> list[str]:
-    """Greedy word wrap; a word wider than the line is broken between characters."""
-    lines: list[str] = []
-    for paragraph in text.splitlines() or [""]:
-        current = ""
-        for word in paragraph.split(" "):
-            candidate = f"{current} {word}" if current else word
-            if font.width(candidate, size) <= width:
-                current = candidate
-                continue
-            if current:
-                lines.append(current)
-            current = ""
-            for char in word:
-                if font.width(current + char, size) > width and current:
-                    lines.append(current)
-                    current = ""
-                current += char
-        lines.append(current)
-    return lines
+def _new_pdf(content: DocumentContent) -> TaggedPdf:
+    from fontpkg_lato import ROOT as LATO_ROOT
+
+    from simpul.shared.pdf import TaggedPdf
+
+    pdf = TaggedPdf(title=f"{content.title} {content.number}", created=content.issued_at, unit="pt",
+                    author=content.issuing_unit, subject=content.number)
+    # Page numbers are written once the count is known (below), not by substituting an alias in
+    # every text, where "{nb}" typed into a form field would turn into a number.
+    pdf.alias_nb_pages(None)
+    for style, file in _FONT_FILES.items():
+        pdf.add_font(FONT, style=style, fname=LATO_ROOT / "files" / file)
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    # Blocks are placed by `make_room`: a tagged element never runs over a page break.
+    pdf.set_auto_page_break(False, margin=MARGIN)
+    pdf.add_page()
+    return pdf
 
 
-class _Page:
-    def __init__(self) -> None:
-        self.ops: list[bytes] = []
+def _number_pages(pdf: TaggedPdf, number: str) -> None:
+    """Each page names the document and its place in it, so a loose page can be traced."""
+    pages = pdf.page_no()
+    pdf.set_font(FONT, size=7)
+    pdf.set_text_color(89)
+    for page in range(1, pages + 1):
+        pdf.page = page
+        # Back on an earlier page: its content stream must select the font again.
+        pdf.current_font_is_set_on_page = False
+        label = f"Nomor {number} · Halaman {page} dari {pages}"
+        with pdf.artifact():
+            pdf.text(PAGE_WIDTH - MARGIN - pdf.get_string_width(label), PAGE_HEIGHT - MARGIN + 20, label)
 
 
-class _Layout:
-    """A cursor running down the pages; `y` is measured from the top of the page."""
+def _paragraph(pdf: TaggedPdf, text: str, size: float, *, style: str = "", role: str = "P", grey: int = 0,
+               align: str = "L", x: float = MARGIN, width: float = CONTENT_WIDTH, leading: float = 1.35) -> None:
+    pdf.set_font(FONT, style=style, size=size)
+    pdf.set_text_color(grey)
+    height = size * leading
+    lines = pdf.multi_cell(width, height, text, align=align, dry_run=True, output="LINES")
+    pdf.make_room(height * len(lines))
+    pdf.set_x(x)
+    with pdf.tagged(role):
+        pdf.multi_cell(width, height, text, align=align, new_x="LEFT", new_y="NEXT")
 
-    def __init__(self) -> None:
-        self.regular = face(REGULAR)
-        self.bold = face(BOLD)
-        self.pages: list[_Page] = []
-        self.new_page()
 
-    def new_page(self) -> None:
-        self.pages.append(_Page())
-        self.y = MARGIN
+def _heading(pdf: TaggedPdf, text: str) -> None:
+    pdf.make_room(40)
+    pdf.ln(10)
+    _paragraph(pdf, text, 11, style="B", role="H2", leading=1.45)
+    with pdf.artifact():
+        pdf.set_line_width(0.4)
+        pdf.line(MARGIN, pdf.y, PAGE_WIDTH - MARGIN, pdf.y)
+    pdf.ln(5)
 
-    @property
-    def page(self) -> _Page:
-        return self.pages[-1]
 
-    def ensure(self, height: float) -> None:
-        if self.y + height > PAGE_HEIGHT - MARGIN:
-            self.new_page()
+def _row(pdf: TaggedPdf, label: str, value: str, size: float = 10.0) -> None:
+    """A label and its value side by side."""
+    height = size * 1.35
+    pdf.set_font(FONT, size=size)
+    label_lines = pdf.multi_cell(LABEL_WIDTH - 12, height, label, align="L", dry_run=True, output="LINES")
+    pdf.set_font(FONT, style="B", size=size)
+    value_lines = pdf.multi_cell(CONTENT_WIDTH - LABEL_WIDTH, height, value, align="L", dry_run=True, output="LINES")
+    pdf.make_room(height * max(len(label_lines), len(value_lines)))
+    top = pdf.y
+    # Two paragraphs, so assistive technology reads a pause between the label and its value.
+    with pdf.tagged("P"):
+        pdf.set_font(FONT, size=size)
+        pdf.set_text_color(64)
+        pdf.set_xy(MARGIN, top)
+        pdf.multi_cell(LABEL_WIDTH - 12, height, label, align="L", new_x="LEFT", new_y="NEXT")
+    below_label = pdf.y
+    with pdf.tagged("P"):
+        pdf.set_font(FONT, style="B", size=size)
+        pdf.set_text_color(0)
+        pdf.set_xy(MARGIN + LABEL_WIDTH, top)
+        pdf.multi_cell(CONTENT_WIDTH - LABEL_WIDTH, height, value, align="L", new_x="LEFT", new_y="NEXT")
+    pdf.set_xy(MARGIN, max(below_label, pdf.y) + 2)
 
-    def text(self, x: float, y: float, text: str, font: Face, size: float, grey: float = 0.0,
-             page: _Page | None = None) -> None:
-        name = b"/F2" if font is self.bold else b"/F1"
-        baseline = PAGE_HEIGHT - y - size * font.ascent / 1000
-        (page or self.page).ops.append(
-            b"BT %.3f g %s %.2f Tf 1 0 0 1 %.2f %.2f Tm %s Tj ET"
-            % (grey, name, size, x, baseline, font.encode(text))
-        )
 
-    def rule(self, y: float, width: float = 0.6) -> None:
-        line_y = PAGE_HEIGHT - y
-        self.page.ops.append(b"%.2f w 0 G %.2f %.2f m %.2f %.2f l S" % (width, MARGIN, line_y, PAGE_WIDTH - MARGIN, line_y))
+def _qr(pdf: TaggedPdf, x: float, y: float, size: float, content: str) -> None:
+    import qrcode  # rendering happens in the signing workers only (preloaded there)
+    from qrcode.constants import ERROR_CORRECT_M
 
-    def paragraph(self, text: str, font: Face, size: float, *, x: float = MARGIN, width: float = CONTENT_WIDTH,
-                  leading: float = 1.35, centred: bool = False, grey: float = 0.0) -> None:
-        for line in wrap(text, font, size, width):
-            self.ensure(size * leading)
-            left = x + (width - font.width(line, size)) / 2 if centred else x
-            self.text(left, self.y, line, font, size, grey)
-            self.y += size * leading
-
-    def row(self, label: str, value: str, size: float = 10.0) -> None:
-        leading = size * 1.35
-        value_x = MARGIN + LABEL_WIDTH
-        label_lines = wrap(label, self.regular, size, LABEL_WIDTH - 12)
-        value_lines = wrap(value, self.bold, size, CONTENT_WIDTH - LABEL_WIDTH)
-        for index in range(max(len(label_lines), len(value_lines))):
-            self.ensure(leading)
-            if index < len(label_lines):
-                self.text(MARGIN, self.y, label_lines[index], self.regular, size, grey=0.25)
-            if index < len(value_lines):
-                self.text(value_x, self.y, value_lines[index], self.bold, size)
-            self.y += leading
-        self.y += 2
-
-    def heading(self, text: str) -> None:
-        self.ensure(40)
-        self.y += 10
-        self.text(MARGIN, self.y, text, self.bold, 11)
-        self.y += 16
-        self.rule(self.y - 3, 0.4)
-        self.y += 4
-
-    def qr(self, x: float, y: float, size: float, content: str) -> None:
-        import qrcode  # rendering happens in the signing workers only (preloaded there)
-        from qrcode.constants import ERROR_CORRECT_M
-
-        # A fixed mask: choosing the "best" of the eight (what qrcode does unasked) builds and
-        # scores the symbol eight times, 80% of the code's cost, for a symbol this small and
-        # printed this large any mask reads.
-        code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=QR_MASK)
-        code.add_data(content)
-        code.make(fit=True)
-        matrix = code.get_matrix()
-        module = size / len(matrix)
-        top = PAGE_HEIGHT - y
-        squares = []
+    # A fixed mask: choosing the "best" of the eight (what qrcode does unasked) builds and
+    # scores the symbol eight times, 80% of the code's cost, for a symbol this small and
+    # printed this large any mask reads.
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0, mask_pattern=QR_MASK)
+    code.add_data(content)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    module = size / len(matrix)
+    pdf.set_fill_color(0)
+    with pdf.tagged("Figure", alt_text=f"Kode QR menuju halaman verifikasi dokumen: {content}"):
         for row_index, row in enumerate(matrix):
             column = 0
             while column < len(row):
@@ -290,173 +317,92 @@ class _Layout:
                 start = column
                 while column < len(row) and row[column]:
                     column += 1
-                squares.append(
-                    b"%.3f %.3f %.3f %.3f re"
-                    % (x + start * module, top - (row_index + 1) * module, (column - start) * module, module)
-                )
-        self.page.ops.append(b"0 g " + b" ".join(squares) + b" f")
+                pdf.rect(x + start * module, y + row_index * module, (column - start) * module, module, style="F")
 
 
 def render(content: DocumentContent) -> RenderedDocument:
-    layout = _Layout()
-    regular, bold = layout.regular, layout.bold
+    pdf = _new_pdf(content)
 
-    layout.text(MARGIN, layout.y, "SIMPUL · PELAYANAN TERPADU SATU PINTU", bold, 9, grey=0.3)
-    layout.y += 13
-    layout.text(MARGIN, layout.y, f"Unit kerja penerbit: {content.issuing_unit}", regular, 9, grey=0.3)
-    layout.y += 16
-    layout.rule(layout.y, 1.2)
-    layout.y += 22
+    _paragraph(pdf, "SIMPUL · PELAYANAN TERPADU SATU PINTU", 9, style="B", grey=77, leading=1.45)
+    _paragraph(pdf, f"Unit kerja penerbit: {content.issuing_unit}", 9, grey=77, leading=1.45)
+    pdf.ln(4)
+    with pdf.artifact():
+        pdf.set_line_width(1.2)
+        pdf.line(MARGIN, pdf.y, PAGE_WIDTH - MARGIN, pdf.y)
+    pdf.ln(20)
 
-    layout.paragraph(content.title.upper(), bold, 14, centred=True, leading=1.3)
-    layout.y += 2
-    layout.paragraph(f"Nomor: {content.number}", regular, 10.5, centred=True)
-    layout.y += 12
+    _paragraph(pdf, content.title.upper(), 14, style="B", role="H1", align="C", leading=1.3)
+    pdf.ln(2)
+    _paragraph(pdf, f"Nomor: {content.number}", 10.5, align="C")
+    pdf.ln(12)
     if content.description:
-        layout.paragraph(content.description, regular, 10)
-        layout.y += 4
+        _paragraph(pdf, content.description, 10)
+        pdf.ln(4)
 
-    layout.heading("Pemohon")
-    layout.row("Nama", content.applicant_name)
+    _heading(pdf, "Pemohon")
+    _row(pdf, "Nama", content.applicant_name)
     if content.applicant_agency:
-        layout.row("Instansi", content.applicant_agency)
-    layout.row("Layanan", f"{content.service_name} ({content.service_code}, versi {content.service_version})")
-    layout.row("Kode pelacakan", content.tracking_code)
+        _row(pdf, "Instansi", content.applicant_agency)
+    _row(pdf, "Layanan", f"{content.service_name} ({content.service_code}, versi {content.service_version})")
+    _row(pdf, "Kode pelacakan", content.tracking_code)
 
     if content.fields:
-        layout.heading("Rincian permohonan")
+        _heading(pdf, "Rincian permohonan")
         for label, value in content.fields:
-            layout.row(label, value)
+            _row(pdf, label, value)
 
-    layout.heading("Keputusan")
-    layout.row("Status", "Disetujui")
-    layout.row("Disetujui oleh", content.decided_by)
+    _heading(pdf, "Keputusan")
+    _row(pdf, "Status", "Disetujui")
+    _row(pdf, "Disetujui oleh", content.decided_by)
     if content.note:
-        layout.row("Catatan", content.note)
+        _row(pdf, "Catatan", content.note)
     if content.validity:
-        layout.row("Masa berlaku", content.validity)
-    layout.row("Tanggal terbit", format_datetime(content.issued_at))
+        _row(pdf, "Masa berlaku", content.validity)
+    _row(pdf, "Tanggal terbit", format_datetime(content.issued_at))
 
     if content.approvals:
-        layout.heading("Paraf")
+        _heading(pdf, "Paraf")
         for order, initial in enumerate(content.approvals, start=1):
             step = f"langkah {initial.step}, " if initial.step is not None else ""
             action = ACTION_WORDS.get(initial.action, initial.action)
-            layout.row(f"{order}. {action}", f"{initial.official.line()}, {step}{format_datetime(initial.at)}")
+            _row(pdf, f"{order}. {action}", f"{initial.official.line()}, {step}{format_datetime(initial.at)}")
 
-    layout.ensure(CLOSING_HEIGHT + 24)
-    # The closing block sits at the foot of the last page.
+    # The closing block sits at the foot of the last page, the signer's line 18 pt above it.
+    pdf.make_room(CLOSING_HEIGHT + 18)
     top = PAGE_HEIGHT - MARGIN - CLOSING_HEIGHT
-    layout.qr(MARGIN, top + 4, QR_SIZE, content.verify_url)
+    _qr(pdf, MARGIN, top + 4, QR_SIZE, content.verify_url)
     caption_x = MARGIN + QR_SIZE + 12
     caption_width = PAGE_WIDTH - MARGIN - STAMP_WIDTH - caption_x - 12
-    layout.y = top + 4
-    layout.paragraph("Pindai kode QR untuk memeriksa keaslian dan status dokumen ini:", regular, 8,
-                     x=caption_x, width=caption_width, grey=0.2)
-    layout.paragraph(content.verify_url, regular, 7, x=caption_x, width=caption_width, grey=0.2)
+    pdf.set_y(top + 4)
+    _paragraph(pdf, "Pindai kode QR untuk memeriksa keaslian dan status dokumen ini:", 8, grey=51,
+               x=caption_x, width=caption_width)
+    _paragraph(pdf, content.verify_url, 7, grey=51, x=caption_x, width=caption_width)
 
+    # The signer is named here, once: the stamp pyHanko draws in the box below only adds the time.
     stamp_left = PAGE_WIDTH - MARGIN - STAMP_WIDTH
-    layout.text(stamp_left, top - 10, f"Ditandatangani secara elektronik oleh {content.signer_name}", regular, 7.5, grey=0.2)
+    pdf.set_y(top - 14)
+    _paragraph(pdf, f"Ditandatangani secara elektronik oleh {content.signer_name}", 7.5, grey=51,
+               x=stamp_left, width=STAMP_WIDTH)
     stamp_top = PAGE_HEIGHT - top
     signature_box = (
         round(stamp_left), round(stamp_top - STAMP_HEIGHT - 4), round(stamp_left + STAMP_WIDTH), round(stamp_top - 4)
     )
 
     footer_y = PAGE_HEIGHT - MARGIN - 30
-    layout.y = footer_y
-    layout.rule(footer_y - 6, 0.4)
-    layout.paragraph(
+    with pdf.artifact():
+        pdf.set_line_width(0.4)
+        pdf.line(MARGIN, footer_y - 6, PAGE_WIDTH - MARGIN, footer_y - 6)
+    pdf.set_y(footer_y)
+    _paragraph(
+        pdf,
         "Dokumen ini ditandatangani secara elektronik dengan sertifikat elektronik dan cap waktu "
         "sehingga tidak memerlukan tanda tangan basah atau stempel. Perubahan sekecil apa pun membuat "
         "tanda tangannya tidak sah.",
-        regular, 7, grey=0.35, leading=1.3,
+        7, grey=89, leading=1.3,
     )
-    # Each page names the document and its place in it, so a loose page can be traced.
-    for index, page in enumerate(layout.pages, start=1):
-        label = f"Nomor {content.number} · Halaman {index} dari {len(layout.pages)}"
-        layout.text(PAGE_WIDTH - MARGIN - regular.width(label, 7), PAGE_HEIGHT - MARGIN + 14, label, regular, 7,
-                    grey=0.35, page=page)
+    _number_pages(pdf, content.number)
     return RenderedDocument(
-        pdf=_write(layout.pages, content),
-        signature_page=len(layout.pages) - 1,
+        pdf=bytes(pdf.output()),
+        signature_page=pdf.page_no() - 1,
         signature_box=signature_box,
     )
-
-
-# -- the PDF file ---------------------------------------------------------------------------------
-
-
-def _pdf_text(value: str) -> bytes:
-    """A PDF text string: UTF-16BE with a byte order mark, so any character survives."""
-    return b"<FEFF" + value.encode("utf-16-be").hex().upper().encode("ascii") + b">"
-
-
-def _pdf_date(value: datetime) -> bytes:
-    return value.astimezone(UTC).strftime("(D:%Y%m%d%H%M%S+00'00')").encode("ascii")
-
-
-def _stream(dictionary: bytes, data: bytes) -> bytes:
-    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (dictionary, len(data), data)
-
-
-def _font_objects(base: int, font: Face) -> list[bytes]:
-    """Type0 font, its CIDFontType2 descendant, descriptor, program and ToUnicode map:
-    objects base .. base + 4."""
-    name = font.postscript_name.encode("ascii", "replace")
-    widths = b" ".join(b"%d" % width for width in font.widths)
-    return [
-        b"<< /Type /Font /Subtype /Type0 /BaseFont /%s /Encoding /Identity-H /DescendantFonts [%d 0 R] "
-        b"/ToUnicode %d 0 R >>" % (name, base + 1, base + 4),
-        b"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /%s "
-        b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
-        b"/FontDescriptor %d 0 R /CIDToGIDMap /Identity /DW 500 /W [0 [%s]] >>" % (name, base + 2, widths),
-        b"<< /Type /FontDescriptor /FontName /%s /Flags 32 /FontBBox [%d %d %d %d] /ItalicAngle 0 "
-        b"/Ascent %d /Descent %d /CapHeight %d /StemV 80 /FontFile2 %d 0 R >>"
-        % (name, *font.bbox, font.ascent, font.descent, font.cap_height, base + 3),
-        _stream(b"/Filter /FlateDecode /Length1 %d" % font.program_length, font.font_program),
-        _stream(b"/Filter /FlateDecode", font.to_unicode),
-    ]
-
-
-def _write(pages: list[_Page], content: DocumentContent) -> bytes:
-    # Fixed numbering: 1 catalog, 2 page tree, 3 info, 4-8 regular font, 9-13 bold font,
-    # then a page object and its content stream per page.
-    first_page = 14
-    page_refs = b" ".join(b"%d 0 R" % (first_page + 2 * index) for index in range(len(pages)))
-    objects: list[bytes] = [
-        b"<< /Type /Catalog /Pages 2 0 R /Lang (id-ID) >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (page_refs, len(pages)),
-        b"<< /Title %s /Subject %s /Author %s /Creator (Simpul) /Producer (Simpul signatures) "
-        b"/CreationDate %s /ModDate %s >>"
-        % (
-            _pdf_text(content.title),
-            _pdf_text(content.number),
-            _pdf_text(content.issuing_unit),
-            _pdf_date(content.issued_at),
-            _pdf_date(content.issued_at),
-        ),
-        *_font_objects(4, face(REGULAR)),
-        *_font_objects(9, face(BOLD)),
-    ]
-    for index, page in enumerate(pages):
-        number = first_page + 2 * index
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %.2f %.2f] /Contents %d 0 R "
-            b"/Resources << /Font << /F1 4 0 R /F2 9 0 R >> >> >>" % (PAGE_WIDTH, PAGE_HEIGHT, number + 1)
-        )
-        objects.append(_stream(b"/Filter /FlateDecode", zlib.compress(b"\n".join(page.ops), 6)))
-
-    output = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(output))
-        output += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref_at = len(output)
-    output += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        output += b"%010d 00000 n \n" % offset
-    file_id = hashlib.sha256(content.document_id.encode()).hexdigest()[:32].upper().encode("ascii")
-    output += b"trailer\n<< /Size %d /Root 1 0 R /Info 3 0 R /ID [<%s> <%s>] >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, file_id, file_id, xref_at,
-    )
-    return bytes(output)
