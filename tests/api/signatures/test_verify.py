@@ -86,7 +86,8 @@ async def test_bad_uploads_are_reported_not_crashed_on(signatures):
     writer.write(encrypted)
     cases = {
         "signature_invalid": bytes(tampered),
-        "malformed": pdf[: len(pdf) // 2],
+        # Cut inside the first revision: a cut after it leaves a readable (unsigned) earlier PDF.
+        "malformed": pdf[: pdf.index(b"%%EOF") // 2],
         "not_pdf": b"\x89PNG\r\n\x1a\n" + b"\x00" * 100,
         "encrypted": encrypted.getvalue(),
     }

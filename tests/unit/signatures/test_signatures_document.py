@@ -10,8 +10,16 @@ from datetime import UTC, datetime
 import pytest
 
 from simpul.catalog.demo import demo_services
-from simpul.signatures.document import PAGE_WIDTH, flatten_fields, format_datetime, format_value, render
-from simpul.signatures.document import NamedOfficial
+from simpul.signatures.document import (
+    PAGE_WIDTH,
+    NamedOfficial,
+    flatten_fields,
+    format_datetime,
+    format_value,
+    render,
+    wrap,
+)
+from simpul.signatures.fonts import BOLD, REGULAR, face
 from tests.support.pdf import info, page_images, pdftotext, structure, words
 
 LOAN = {
@@ -147,7 +155,7 @@ def test_text_is_extractable_with_its_accents(make_content, tmp_path):
     ):
         assert expected in text, expected
     fonts = subprocess.run(["pdffonts", str(path)], check=True, capture_output=True, text=True).stdout
-    assert "+Lato" in fonts and "+LatoBold" in fonts  # subsets of both faces
+    assert "Lato-Regular" in fonts and "Lato-Bold" in fonts
     assert fonts.count(" yes ") >= 2  # embedded
 
 
@@ -177,11 +185,20 @@ def test_many_fields_flow_onto_more_pages(make_content, tmp_path, pages):
     assert len(page_images(rendered.pdf, pages, "long-document", resolution=50)) == pages_count
 
 
-def test_a_value_that_looks_like_a_page_alias_prints_as_typed(make_content, tmp_path):
-    rendered = render(make_content(fields=(("Catatan pemohon", "{nb} halaman"),)))
-    assert "{nb} halaman" in pdftotext(rendered.pdf, tmp_path)
+def test_wrap_respects_width_and_breaks_long_words():
+    font = face(REGULAR)
+    lines = wrap("kata " * 60 + "x" * 300, font, 10, 200)
+    assert len(lines) > 5
+    assert all(font.width(line, 10) <= 200 for line in lines)
+    assert "".join(lines).replace(" ", "").endswith("x" * 300)
 
 
-def test_characters_outside_the_font_do_not_break_rendering(make_content, tmp_path):
-    rendered = render(make_content(applicant_name="ʼNama 中文"))
-    assert "ʼNama" in pdftotext(rendered.pdf, tmp_path)
+def test_characters_outside_the_font_degrade_gracefully():
+    font = face(BOLD)
+    assert font.glyphs("ŉ") and font.glyphs("中") == font.glyphs("?")
+
+
+@pytest.mark.parametrize("style", [REGULAR, BOLD])
+def test_faces_are_prepared_once(style):
+    assert face(style) is face(style)
+    assert len(face(style).widths) > 300

@@ -263,7 +263,11 @@ def _worker_state() -> _WorkerState:
 
 
 def warm_up() -> None:
-    """Run once in each worker process at start: its state is ready before the first job."""
+    """Run once in each worker process at start: fonts and state are ready before the first job."""
+    from simpul.signatures.fonts import BOLD, REGULAR, face
+
+    face(REGULAR)
+    face(BOLD)
     _worker_state()
 
 

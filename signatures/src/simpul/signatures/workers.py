@@ -30,7 +30,7 @@ import anyio
 from simpul.signatures.jobs import SignedDocument, SignJob
 
 PRELOAD = ["simpul.signatures.signing", "simpul.signatures.verification", "pyhanko.sign.validation",
-           "pyhanko_certvalidator", "simpul.shared.pdf", "fontTools.subset", "fontTools.ttLib", "qrcode"]
+           "pyhanko_certvalidator", "fontTools.subset", "fontTools.ttLib", "qrcode"]
 
 
 def _context() -> multiprocessing.context.ForkServerContext:
