@@ -3,25 +3,16 @@ official's name and the unit's full name on the verify page (not a client id, a 
 
 from __future__ import annotations
 
-import subprocess
-
 from tests.api.signatures.conftest import public
+from tests.support.pdf import words
 
 SIGNER = {"nip": "198503142010012002", "name": "Siti Rahma, S.H.", "position": "Kepala Pusat Fasilitasi"}
 VERIFIER = {"nip": "199001012015011001", "name": "Budi Santoso", "position": "Analis Kerja Sama"}
 UNIT_NAME = "Pusat Fasilitasi Kerja Sama, Kementerian Dalam Negeri"
 
 
-def pdftotext(path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
-                          text=True).stdout
-
-
 async def text_of(signatures, document_id: str, tmp_path) -> str:
-    path = tmp_path / f"{document_id}.pdf"
-    path.write_bytes(await signatures.pdf(document_id))
-    # Joined up: pdftotext -layout wraps long values over lines.
-    return " ".join(pdftotext(path).split())
+    return words(await signatures.pdf(document_id), tmp_path, document_id)
 
 
 async def test_the_pdf_names_the_deciding_official_and_the_initials(signatures, tmp_path):
