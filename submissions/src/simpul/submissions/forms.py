@@ -15,8 +15,6 @@ MESSAGES: dict[str, Text] = {
     "type": Text("jenis nilainya salah (harus {expected})", "has the wrong type (expected {expected})"),
     "enum": Text("nilainya tidak diizinkan", "is not one of the allowed values"),
     "const": Text("nilainya tidak diizinkan", "is not the allowed value"),
-    # A choice with titles (`oneOf` of `{"const", "title"}`) that matched none of them.
-    "oneOf": Text("bukan salah satu pilihan yang tersedia", "is not one of the choices"),
     "pattern": Text("formatnya tidak sesuai", "does not match the expected pattern"),
     "format": Text("formatnya tidak sesuai ({expected})", "is not a valid {expected}"),
     "minLength": Text("terlalu pendek (minimal {expected} karakter)", "is too short (at least {expected} characters)"),
