@@ -20,7 +20,7 @@ from simpul.catalog.schemas import (
     CATEGORY_PATTERN,
     NO_NUL,
     UNIT_PATTERN,
-    HistoryPage,
+    ServiceHistoryPage,
     ServiceCreate,
     ServiceDocument,
     ServicePage,
@@ -164,6 +164,8 @@ async def list_services(
     responses={201: _ok(ServiceDocument, "The new draft"), **UNAUTHORISED, **CONFLICT, **INVALID, **TOO_LARGE_BODY},
 )
 async def create_service(request: Request, body: ServiceCreate, actor: Identity = Depends(admin_only)) -> Response:
+    """Create a service standard as a draft, version 1: form schema, requirements, cost, processing time, channels,
+    legal basis and outputs. Drafts are visible to admins only until published."""
     served = await catalogue_of(request).create(actor, body, request_language(request))
     return written_response(served, 201, service_path(body.code))
 
@@ -176,6 +178,8 @@ async def create_service(request: Request, body: ServiceCreate, actor: Identity 
                **NOT_FOUND},
 )
 async def get_service(request: Request, code: str) -> Response:
+    """The current version of a service standard by its code. Public for published services; answers 304 to a
+    matching If-None-Match, and an HTML page to a browser (Accept: text/html)."""
     if not wants_html(request):
         return document_response(request, await catalogue_of(request).current(current_identity(request), code))
     try:
@@ -215,6 +219,7 @@ async def revise_service(
     responses={200: _ok(ServiceDocument, "The published version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
 )
 async def publish_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
+    """Publish a draft: it becomes visible to everyone and open for submissions."""
     return written_response(await catalogue_of(request).publish(actor, code))
 
 
@@ -225,11 +230,12 @@ async def publish_service(request: Request, code: str, actor: Identity = Depends
     responses={200: _ok(ServiceDocument, "The retired version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
 )
 async def retire_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
+    """Retire a published service: no new submissions; the ones in progress go on."""
     return written_response(await catalogue_of(request).retire(actor, code))
 
 
 @router.get(
-    "/{code}/versions",
+    "/{code}/versions", operation_id="listServiceVersions",
     summary="Every version of a service",
     response_model=None,
     responses={200: _ok(VersionPage, "A page of versions, oldest first"), **BAD_CURSOR, **NOT_FOUND, **INVALID},
@@ -237,13 +243,14 @@ async def retire_service(request: Request, code: str, actor: Identity = Depends(
 async def list_versions(
     request: Request, code: str, page: tuple[int, str | None] = Depends(page_params)
 ) -> Response:
+    """Every version of a service standard, oldest first, a page at a time."""
     limit, cursor = page
     listing = await catalogue_of(request).list_versions(current_identity(request), code, limit=limit, cursor=cursor)
     return listing_response(listing)
 
 
 @router.get(
-    "/{code}/versions/{version}",
+    "/{code}/versions/{version}", operation_id="getServiceVersion",
     summary="One version of a service standard",
     response_model=None,
     responses={
@@ -254,15 +261,23 @@ async def list_versions(
     },
 )
 async def get_version(request: Request, code: str, version: int = Path(ge=1, le=2_147_483_647)) -> Response:
+    """One version of a service standard, as it was when it was current; submissions name the version they were
+    made under."""
     served = await catalogue_of(request).version(current_identity(request), code, version)
     return document_response(request, served)
 
 
 @router.get(
     "/{code}/history",
+    operation_id="getServiceHistory",
     summary="Who created, revised, published and retired the service, and when",
     response_model=None,
-    responses={200: _ok(HistoryPage, "A page of changes, oldest first"), **BAD_CURSOR, **UNAUTHORISED, **NOT_FOUND},
+    responses={
+        200: _ok(ServiceHistoryPage, "A page of changes, oldest first"),
+        **BAD_CURSOR,
+        **UNAUTHORISED,
+        **NOT_FOUND,
+    },
 )
 async def service_history(
     request: Request,
@@ -270,5 +285,6 @@ async def service_history(
     page: tuple[int, str | None] = Depends(page_params),
     actor: Identity = Depends(admin_only),
 ) -> Response:
+    """The service's audit trail: who created, revised, published and retired it, and when, oldest first."""
     limit, cursor = page
     return listing_response(await catalogue_of(request).history(actor, code, limit=limit, cursor=cursor))

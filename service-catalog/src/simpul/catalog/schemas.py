@@ -233,7 +233,7 @@ class Actor(BaseModel):
     role: str
 
 
-class HistoryEntry(BaseModel):
+class ServiceHistoryEntry(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     at: datetime
@@ -244,6 +244,6 @@ class HistoryEntry(BaseModel):
     actor: Actor
 
 
-class HistoryPage(BaseModel):
-    items: list[HistoryEntry]
+class ServiceHistoryPage(BaseModel):
+    items: list[ServiceHistoryEntry]
     next_cursor: str | None

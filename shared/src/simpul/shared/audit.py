@@ -488,16 +488,22 @@ def audit_router(service_name: str) -> APIRouter:
 
     @router.get(f"/v1/admin/audit/{service_name}", response_model=Page[AuditEntry],
                 responses={400: _problem_doc("The cursor is not valid"), **admin_only},
-                summary=f"The {service_name} service's audit log, oldest first")
+                summary=f"The {service_name} service's audit log, oldest first",
+                operation_id=f"list{service_name.capitalize()}AuditEntries")
     async def audit_page(request: Request, page: tuple[int, str | None] = Depends(page_params),
                          _admin: Identity = Depends(require_roles("admin"))) -> Response:
+        """Every state change the service recorded, oldest first, a page at a time: who, what, when,
+        the request id, and the hash that chains each entry to the one before."""
         limit, cursor = page
         items, next_cursor = await request.app.state.audit.page(limit=limit, cursor=cursor)
         return JSONResponse({"items": items, "next_cursor": next_cursor}, headers=NO_STORE)
 
     @router.get(f"/v1/admin/audit/{service_name}/verify", response_model=AuditVerification, responses=admin_only,
-                summary=f"Recompute the {service_name} service's audit hash chain")
+                summary=f"Recompute the {service_name} service's audit hash chain",
+                operation_id=f"verify{service_name.capitalize()}AuditChain")
     async def audit_verify(request: Request, _admin: Identity = Depends(require_roles("admin"))) -> Response:
+        """Recompute the audit log's hash chain and its RFC 3161 stamps: whether it is intact, how many
+        entries were checked, and the first broken one if any."""
         verification = await request.app.state.audit.verify()
         return JSONResponse(verification.as_dict(), headers=NO_STORE)
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from simpul.submissions.statemachine import Status
+from simpul.submissions.statemachine import Action, Status
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
 
 
@@ -198,10 +198,14 @@ class Assignee(BaseModel):
     position: str
 
 
-class HistoryEntry(BaseModel):
+# What a submission's history records: its creation, each upload, and every action of the state machine.
+HISTORY_ACTIONS = ("create", "upload_document", *(action.value for action in Action))
+
+
+class SubmissionHistoryEntry(BaseModel):
     id: int
     at: datetime
-    action: str
+    action: Literal[HISTORY_ACTIONS]  # type: ignore[valid-type]
     from_: Status | None = Field(alias="from")
     to: Status
     actor: Actor
@@ -213,8 +217,8 @@ class HistoryEntry(BaseModel):
     assignee: Assignee | None = Field(default=None, description="assign: the official the step went to")
 
 
-class HistoryPage(BaseModel):
-    items: list[HistoryEntry]
+class SubmissionHistoryPage(BaseModel):
+    items: list[SubmissionHistoryEntry]
     next_cursor: str | None
 
 

@@ -1,0 +1,198 @@
+"""The OpenAPI conventions every Simpul app's document keeps, in one place: the one `Problem`
+schema (RFC 9457 with `errors`) behind every 4xx/5xx answer, the headers every service honours
+(Accept-Language; Idempotency-Key on POSTs where the idempotency middleware runs), readable
+lowerCamelCase operationIds, and per-operation security.
+
+Routes declare what is theirs (summary, docstring as description, tags, their own error answers
+with `problems(...)`, media types, examples on the models); `document_conventions(app)` adds what
+the app's middleware and handlers do to every operation, so each service's own /openapi.json is
+complete and the gateway only merges."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from simpul.shared.problems import PROBLEM_CONTENT_TYPE
+
+PROBLEM_REF = "#/components/schemas/Problem"
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details. `detail` is in the language Accept-Language chose (id or en); "
+    "`errors` names each invalid field; `request_id` is the X-Request-ID of the answer.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:simpul:problem:<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    # Some problems carry more members (RFC 9457 §3.2), e.g. RFC 6749's `error` on the token endpoint.
+    "additionalProperties": True,
+    "examples": [{
+        "type": "urn:simpul:problem:validation-failed",
+        "title": "Unprocessable content",
+        "status": 422,
+        "detail": "The request data is not valid.",
+        "request_id": "0f9c2a3e6b7d4e21",
+        "errors": [{"field": "applicant.email", "message": "value is not a valid email address"}],
+    }],
+}
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request (JSON, cursor or Idempotency-Key)",
+    401: "An access token is required, or it is not valid any more",
+    403: "The caller's role or tenant may not do this",
+    404: "No such object (or not visible to the caller)",
+    406: "None of the media types in Accept can be served",
+    409: "The object's state does not allow this, or the Idempotency-Key was used with another body",
+    410: "Gone",
+    412: "The If-Match precondition failed",
+    413: "The request body is too large",
+    415: "Unsupported media type",
+    422: "Invalid input; `errors` names each field",
+    428: "A precondition header is required",
+    429: "Over the rate limit; see Retry-After",
+    500: "Something went wrong on the server (the request id is in the answer)",
+    502: "An upstream service gave a broken answer",
+    503: "A service this needs is unavailable",
+    504: "An upstream service did not answer in time",
+}
+
+ACCEPT_LANGUAGE_PARAMETER: dict[str, Any] = {
+    "name": "Accept-Language",
+    "in": "header",
+    "required": False,
+    "description": "id (the default) or en: the language of problem details and of pages",
+    "schema": {"type": "string", "examples": ["en"]},
+}
+IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Any unique string (a UUID): a retry with the same key and body answers as the first call "
+    "did, without a second effect; the same key with another body is 409.",
+    "schema": {"type": "string", "maxLength": 255, "examples": ["5f0c8a55-3a42-4f69-9a34-2c1d3e9c7b10"]},
+}
+LOCATION_HEADER: dict[str, Any] = {
+    "Location": {"description": "Where the created object is", "schema": {"type": "string"}},
+}
+ETAG_HEADER: dict[str, Any] = {
+    "ETag": {"description": "The representation's version; send it back in If-None-Match", "schema": {"type": "string"}},
+}
+
+
+def problem(description: str | None = None, status: int | None = None) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem+json answer (for a route's `responses=`)."""
+    text = description or ERROR_DESCRIPTIONS.get(status or 0, "Error")
+    return {"description": text, "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}}
+
+
+def problems(*statuses: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries: `problems(404, 409)` with the usual words, or
+    `problems(s404="No such service")` with a route's own."""
+    entries: dict[int | str, dict[str, Any]] = {status: problem(status=status) for status in statuses}
+    for key, description in described.items():
+        entries[int(key.removeprefix("s"))] = problem(description)
+    return entries
+
+
+def lower_camel(name: str) -> str:
+    head, *rest = [part for part in re.split(r"[^0-9A-Za-z]+", name) if part]
+    return head[:1].lower() + head[1:] + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def operation_id(route: Any) -> str:
+    """FastAPI's `generate_unique_id_function`: the route function's name, lowerCamelCase
+    (`create_submission` -> `createSubmission`); an explicit `operation_id=` wins."""
+    return lower_camel(route.name)
+
+
+def document_conventions(app: Any, *, idempotent_posts: bool) -> None:
+    """Make `app.openapi()` say what the app's middleware and handlers do on every operation:
+    4xx/5xx answers are the `Problem` schema (FastAPI's HTTPValidationError is never what is
+    answered), 422 wherever there is input, 401/403 where roles are required, 500 anywhere;
+    Accept-Language everywhere; Idempotency-Key on every POST when `idempotent_posts`."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = plain()
+        for item in document.get("paths", {}).values():
+            for method, operation in item.items():
+                if isinstance(operation, dict):
+                    _conventions(operation, idempotent=idempotent_posts and method == "post")
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        for fastapi_own in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(fastapi_own, None)
+        schemas["Problem"] = PROBLEM_SCHEMA
+        return document
+
+    app.openapi = openapi
+
+
+def _conventions(operation: dict[str, Any], *, idempotent: bool) -> None:
+    responses = operation.setdefault("responses", {})
+    has_input = bool(operation.get("parameters")) or "requestBody" in operation
+    restricted = any(requirement for requirement in operation.get("security", [{}]))
+    implied = [500]
+    if has_input:
+        implied.append(422)
+    if restricted:
+        implied += [401, 403]
+    for status in implied:
+        responses.setdefault(str(status), problem(status=status))
+    for status, response in responses.items():
+        # A problem extended with members of its own says so with allOf over Problem; it stays.
+        extended = "allOf" in response.get("content", {}).get(PROBLEM_CONTENT_TYPE, {}).get("schema", {})
+        if status[:1] in ("4", "5") and not extended:
+            response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
+    parameters = operation.setdefault("parameters", [])
+    names = {parameter.get("name", "").lower() for parameter in parameters}
+    if "accept-language" not in names:
+        parameters.append(ACCEPT_LANGUAGE_PARAMETER)
+    if idempotent and "idempotency-key" not in names:
+        parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+
+
+def file_answer(media_type: str, description: str) -> dict[str, Any]:
+    """A `responses=` entry for bytes that are not JSON (a PDF, a certificate, an upload): with
+    `response_class=Response` on the route, generators hand it out as a file, not parsed JSON."""
+    return {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+
+
+def text_answer(media_type: str, example: str) -> dict[str, Any]:
+    """A `responses=` content entry for text another media type of the same route answers (CSV, HTML)."""
+    return {media_type: {"schema": {"type": "string"}, "example": example}}
+
+
+def upload_body(description: str, **fields: dict[str, Any]) -> dict[str, Any]:
+    """`openapi_extra=` of a route that reads its multipart/form-data body itself (streamed and
+    bounded, so FastAPI does not see it): a `file` part and the text parts `fields`, each a JSON
+    schema with `examples`."""
+    properties = {**fields, "file": {"type": "string", "format": "binary", "description": description}}
+    example = {name: field["examples"][0] for name, field in fields.items()}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": {"type": "object", "required": [*fields, "file"], "properties": properties},
+        "example": {**example, "file": "(the file's bytes)"},
+    }}}}
+
+
+def json_answer(model: type, description: str, *, html: bool = False) -> dict[str, Any]:
+    """A `responses=` entry documenting the JSON a route writes itself (it returns a Response, so
+    FastAPI does not know the model); `html`: browsers get a page at the same URL (Accept: text/html)."""
+    entry: dict[str, Any] = {"model": model, "description": description}
+    if html:
+        entry["content"] = {"text/html": {"schema": {"type": "string"}}}
+    return entry
