@@ -93,11 +93,15 @@ TOKEN_REQUEST = {
                                      "description": "officer clients: the NIP of an active official of the "
                                                     "unit the token is to act as"},
                     },
-                }
+                },
+                "example": {"grant_type": "client_credentials", "client_id": "c-4f1d2a9b7e3c",
+                            "client_secret": "s3cr3t-shown-once-at-creation"},
             }
         },
     },
-    "security": [{"clientBasic": []}, {}],
+    # No bearer token: the client authenticates with its credentials in the body or as HTTP Basic
+    # (RFC 6749 §2.3.1). The oauth2 scheme's clientCredentials flow names this as its tokenUrl.
+    "security": [],
 }
 
 

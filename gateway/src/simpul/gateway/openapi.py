@@ -36,13 +36,9 @@ SECURITY_SCHEMES = {
     },
     "oauth2": {
         "type": "oauth2",
-        "description": "OAuth 2.0 client credentials (RFC 6749 §4.4): the token endpoint itself.",
+        "description": "OAuth 2.0 client credentials (RFC 6749 §4.4): POST the client's id and secret to the "
+        "token URL (form fields, or HTTP Basic); send the access token as bearerAuth.",
         "flows": {"clientCredentials": {"tokenUrl": "/v1/oauth/token", "scopes": {}}},
-    },
-    "clientBasic": {
-        "type": "http",
-        "scheme": "basic",
-        "description": "client_id and client_secret, for the token endpoint only.",
     },
 }
 

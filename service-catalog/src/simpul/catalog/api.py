@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from simpul.shared.identity import Identity, current_identity, require_roles
+from simpul.shared.openapi import OPTIONAL_TOKEN
 from simpul.shared.pages import wants_html
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, request_language
@@ -120,6 +121,7 @@ def listing_response(listing: Listing, headers: dict[str, str] | None = None) ->
     description="Published services, ordered by code. Admins see every status and may filter by `status`.",
     response_model=None,
     responses={200: _ok_or_page(ServicePage, "A page of services"), **BAD_CURSOR, **UNAUTHORISED, **INVALID},
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def list_services(
     request: Request,
@@ -176,6 +178,7 @@ async def create_service(request: Request, body: ServiceCreate, actor: Identity 
     response_model=None,
     responses={200: _ok_or_page(ServiceDocument, "The service standard"), 304: {"description": "Not modified"},
                **NOT_FOUND},
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def get_service(request: Request, code: str) -> Response:
     """The current version of a service standard by its code. Public for published services; answers 304 to a
@@ -239,6 +242,7 @@ async def retire_service(request: Request, code: str, actor: Identity = Depends(
     summary="Every version of a service",
     response_model=None,
     responses={200: _ok(VersionPage, "A page of versions, oldest first"), **BAD_CURSOR, **NOT_FOUND, **INVALID},
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def list_versions(
     request: Request, code: str, page: tuple[int, str | None] = Depends(page_params)
@@ -259,6 +263,7 @@ async def list_versions(
         **NOT_FOUND,
         **INVALID,
     },
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def get_version(request: Request, code: str, version: int = Path(ge=1, le=2_147_483_647)) -> Response:
     """One version of a service standard, as it was when it was current; submissions name the version they were

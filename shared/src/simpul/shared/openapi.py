@@ -71,6 +71,9 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     504: "An upstream service did not answer in time",
 }
 
+# `openapi_extra=` of a public route that shows more to a caller with a token (admins see drafts).
+OPTIONAL_TOKEN: dict[str, Any] = {"security": [{}, {"bearerAuth": []}]}
+
 ACCEPT_LANGUAGE_PARAMETER: dict[str, Any] = {
     "name": "Accept-Language",
     "in": "header",
@@ -145,7 +148,8 @@ def document_conventions(app: Any, *, idempotent_posts: bool) -> None:
 def _conventions(operation: dict[str, Any], *, idempotent: bool) -> None:
     responses = operation.setdefault("responses", {})
     has_input = bool(operation.get("parameters")) or "requestBody" in operation
-    restricted = any(requirement for requirement in operation.get("security", [{}]))
+    # Roles named: a caller without a token is refused (401), one of another role too (403).
+    restricted = any(roles for requirement in operation.get("security", []) for roles in requirement.values())
     implied = [500]
     if has_input:
         implied.append(422)
@@ -196,3 +200,17 @@ def json_answer(model: type, description: str, *, html: bool = False) -> dict[st
     if html:
         entry["content"] = {"text/html": {"schema": {"type": "string"}}}
     return entry
+
+
+NEXT_CURSOR_EXAMPLE = "WyIyMDI2LTAzLTAyVDA4OjE1OjAwKzAwOjAwIiwgMTIzXQ"
+
+
+def model_examples(model: type) -> list[Any]:
+    """The `examples` a model declares in its json_schema_extra (an empty list when none)."""
+    extra = model.model_config.get("json_schema_extra") if hasattr(model, "model_config") else None
+    return list(extra.get("examples", [])) if isinstance(extra, dict) else []
+
+
+def page_examples(item: type) -> dict[str, Any]:
+    """json_schema_extra of a page of `item`s: its example is a page of the item's example."""
+    return {"examples": [{"items": model_examples(item)[:1], "next_cursor": NEXT_CURSOR_EXAMPLE}]}
