@@ -42,8 +42,12 @@ def service_documents(directory: Path) -> dict[str, dict[str, Any]]:
 
 
 def gateway_document(directory: Path) -> dict[str, Any]:
-    settings = GatewaySettings(data_dir=directory / "gateway", internal_secret=TEST_INTERNAL_SECRET,
-                               database_url=f"sqlite+aiosqlite:///{directory / 'gateway'}.db", metrics_port=0)
+    settings = GatewaySettings(
+        data_dir=directory / "gateway",
+        internal_secret=TEST_INTERNAL_SECRET,
+        database_url=f"sqlite+aiosqlite:///{directory / 'gateway'}.db",
+        metrics_port=0,
+    )
     return gateway_app(settings).openapi()
 
 

@@ -30,8 +30,13 @@ def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]
 def _has_example(document: dict[str, Any], media: dict[str, Any]) -> bool:
     if "example" in media or media.get("examples"):
         return True
-    schema = _resolve(document, media.get("schema", {}))
-    return "example" in schema or bool(schema.get("examples"))
+    schema = media.get("schema", {})
+    # An optional body (`Model | None`) is anyOf the model and null: the model's example serves.
+    candidates = [schema, *schema.get("anyOf", ()), *schema.get("oneOf", ())]
+    return any(
+        "example" in found or found.get("examples")
+        for found in (_resolve(document, candidate) for candidate in candidates)
+    )
 
 
 def _refers_to_problem(media: dict[str, Any]) -> bool:
@@ -58,16 +63,21 @@ def operation_findings(document: dict[str, Any], path: str, method: str, operati
     if not operation.get("tags"):
         findings.append(f"{label}: missing tags")
     known_tags = {tag["name"] for tag in document.get("tags", [])}
-    findings += [f"{label}: tag {tag!r} is not in the document's top-level tags (gateway openapi.TAGS)"
-                 for tag in operation.get("tags", []) if tag not in known_tags]
+    findings += [
+        f"{label}: tag {tag!r} is not in the document's top-level tags (gateway openapi.TAGS)"
+        for tag in operation.get("tags", [])
+        if tag not in known_tags
+    ]
     if "security" not in operation:
         findings.append(f"{label}: security not declared (roles via require_roles, or [{{}}] for anonymous)")
     body = operation.get("requestBody")
     if body is not None:
         for media_type, media in body.get("content", {}).items():
             if not _has_example(document, media):
-                findings.append(f"{label}: request body {media_type} has no example "
-                                "(json_schema_extra examples on the model, or openapi_extra)")
+                findings.append(
+                    f"{label}: request body {media_type} has no example "
+                    "(json_schema_extra examples on the model, or openapi_extra)"
+                )
     responses = operation.get("responses", {})
     main = _main_response(responses)
     if main is None:
@@ -76,10 +86,14 @@ def operation_findings(document: dict[str, Any], path: str, method: str, operati
         status, response = main
         for media_type, media in response.get("content", {}).items():
             if _is_json(media_type) and not _has_example(document, media):
-                findings.append(f"{label}: response {status} {media_type} has no example "
-                                "(json_schema_extra examples on the response model)")
+                findings.append(
+                    f"{label}: response {status} {media_type} has no example "
+                    "(json_schema_extra examples on the response model)"
+                )
             if not media.get("schema"):
                 findings.append(f"{label}: response {status} {media_type} has no schema")
+    if "201" in responses and "Location" not in responses["201"].get("headers", {}):
+        findings.append(f"{label}: response 201 does not declare its Location header")
     errors = {status: response for status, response in responses.items() if status[:1] in ("4", "5")}
     if not errors:
         findings.append(f"{label}: no error response (simpul.shared.openapi.problems, document_conventions)")
@@ -102,8 +116,9 @@ def lint(document: dict[str, Any]) -> list[str]:
             findings += operation_findings(document, path, method, operation)
             operation_id = operation.get("operationId")
             if operation_id in operation_ids:
-                findings.append(f"{method.upper()} {path}: operationId {operation_id!r} is also "
-                                f"{operation_ids[operation_id]}'s")
+                findings.append(
+                    f"{method.upper()} {path}: operationId {operation_id!r} is also {operation_ids[operation_id]}'s"
+                )
             elif operation_id:
                 operation_ids[operation_id] = f"{method.upper()} {path}"
     schemas = document.get("components", {}).get("schemas", {})
@@ -117,8 +132,11 @@ def lint(document: dict[str, Any]) -> list[str]:
         titles[title] = name
         if re.sub(r"\W", "_", title) != name:
             findings.append(f"schema {name}: titled {title!r}, a name clash renamed it (rename one model)")
-    findings += [f"remote $ref {ref!r}: the document must be one self-contained file" for ref in _refs(document)
-                 if not ref.startswith("#/")]
+    findings += [
+        f"remote $ref {ref!r}: the document must be one self-contained file"
+        for ref in _refs(document)
+        if not ref.startswith("#/")
+    ]
     return findings
 
 

@@ -23,6 +23,7 @@ from simpul.notifications.schemas import (
     RotatedSecret,
     SecretRotation,
     Template,
+    TemplateList,
     TemplatePreview,
     TemplatePreviewRequest,
     TemplateUpdate,
@@ -226,7 +227,7 @@ async def list_webhook_deliveries(
 
 
 @router.get("/v1/templates", summary="List templates", tags=["templates"])
-async def list_templates(request: Request, _: Admin) -> dict[str, list[Template]]:
+async def list_templates(request: Request, _: Admin) -> TemplateList:
     """The message templates of every event type, by language."""
     return {"items": await templates_of(request).list_all()}
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from simpul.shared.identity import Identity, current_identity, require_roles
-from simpul.shared.openapi import OPTIONAL_TOKEN
+from simpul.shared.openapi import ETAG_HEADER, IF_NONE_MATCH_PARAMETER, OPTIONAL_TOKEN, problem
 from simpul.shared.pages import wants_html
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, request_language
+from simpul.shared.problems import Problem, request_language
 
 from simpul.catalog import pages
 from simpul.catalog.documents import Listing, Served, service_path
@@ -37,33 +37,9 @@ PUBLIC_CACHE = "public, max-age=60"
 # Browsers get HTML at the same URLs (pages.py): caches keep the two apart.
 VARY = "Accept, Accept-Language"
 
-_PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "request_id"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_SCHEMA}}}
-
-
 def _ok(model: type, description: str) -> dict[str, Any]:
-    return {"model": model, "description": description}
+    """A service standard's answer: with the ETag of its version (If-None-Match on reads)."""
+    return {"model": model, "description": description, "headers": ETAG_HEADER}
 
 
 def _ok_or_page(model: type, description: str) -> dict[str, Any]:
@@ -71,12 +47,12 @@ def _ok_or_page(model: type, description: str) -> dict[str, Any]:
     return {**_ok(model, description), "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
-UNAUTHORISED = {401: _problem("An admin access token is required"), 403: _problem("The caller is not an admin")}
-NOT_FOUND = {404: _problem("No such service (drafts are hidden from non-admins)")}
-INVALID = {422: _problem("Invalid input; `errors` names each field")}
-TOO_LARGE_BODY = {413: _problem("The body is larger than SIMPUL_MAX_JSON_BYTES (1 MiB by default)")}
-CONFLICT = {409: _problem("The service's state does not allow this, or the code exists")}
-BAD_CURSOR = {400: _problem("Malformed cursor")}
+UNAUTHORISED = {401: problem("An admin access token is required"), 403: problem("The caller is not an admin")}
+NOT_FOUND = {404: problem("No such service (drafts are hidden from non-admins)")}
+INVALID = {422: problem("Invalid input; `errors` names each field")}
+TOO_LARGE_BODY = {413: problem("The body is larger than SIMPUL_MAX_JSON_BYTES (1 MiB by default)")}
+CONFLICT = {409: problem("The service's state does not allow this, or the code exists")}
+BAD_CURSOR = {400: problem("Malformed cursor")}
 
 router = APIRouter(prefix="/v1/services", tags=["catalogue"])
 admin_only = require_roles("admin")
@@ -178,7 +154,7 @@ async def create_service(request: Request, body: ServiceCreate, actor: Identity 
     response_model=None,
     responses={200: _ok_or_page(ServiceDocument, "The service standard"), 304: {"description": "Not modified"},
                **NOT_FOUND},
-    openapi_extra=OPTIONAL_TOKEN,
+    openapi_extra={**OPTIONAL_TOKEN, "parameters": [IF_NONE_MATCH_PARAMETER]},
 )
 async def get_service(request: Request, code: str) -> Response:
     """The current version of a service standard by its code. Public for published services; answers 304 to a
@@ -263,7 +239,7 @@ async def list_versions(
         **NOT_FOUND,
         **INVALID,
     },
-    openapi_extra=OPTIONAL_TOKEN,
+    openapi_extra={**OPTIONAL_TOKEN, "parameters": [IF_NONE_MATCH_PARAMETER]},
 )
 async def get_version(request: Request, code: str, version: int = Path(ge=1, le=2_147_483_647)) -> Response:
     """One version of a service standard, as it was when it was current; submissions name the version they were

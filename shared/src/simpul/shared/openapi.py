@@ -11,7 +11,10 @@ complete and the gateway only merges."""
 from __future__ import annotations
 
 import re
+import typing
 from typing import Any
+
+from pydantic import BaseModel
 
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE
 
@@ -74,21 +77,20 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 # `openapi_extra=` of a public route that shows more to a caller with a token (admins see drafts).
 OPTIONAL_TOKEN: dict[str, Any] = {"security": [{}, {"bearerAuth": []}]}
 
-ACCEPT_LANGUAGE_PARAMETER: dict[str, Any] = {
-    "name": "Accept-Language",
-    "in": "header",
-    "required": False,
-    "description": "id (the default) or en: the language of problem details and of pages",
-    "schema": {"type": "string", "examples": ["en"]},
-}
-IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "description": "Any unique string (a UUID): a retry with the same key and body answers as the first call "
+def header_parameter(name: str, description: str, example: str, **schema: Any) -> dict[str, Any]:
+    """An optional request header, for an operation's `parameters`."""
+    return {"name": name, "in": "header", "required": False, "description": description,
+            "schema": {"type": "string", **schema, "examples": [example]}}
+
+
+ACCEPT_LANGUAGE_PARAMETER = header_parameter(
+    "Accept-Language", "id (the default) or en: the language of problem details and of pages", "en")
+IDEMPOTENCY_KEY_PARAMETER = header_parameter(
+    "Idempotency-Key", "Any unique string (a UUID): a retry with the same key and body answers as the first call "
     "did, without a second effect; the same key with another body is 409.",
-    "schema": {"type": "string", "maxLength": 255, "examples": ["5f0c8a55-3a42-4f69-9a34-2c1d3e9c7b10"]},
-}
+    "5f0c8a55-3a42-4f69-9a34-2c1d3e9c7b10", maxLength=255)
+IF_NONE_MATCH_PARAMETER = header_parameter(
+    "If-None-Match", "The ETag of a copy the caller holds: 304 Not Modified while it is current", '"3f2a9c1e"')
 LOCATION_HEADER: dict[str, Any] = {
     "Location": {"description": "Where the created object is", "schema": {"type": "string"}},
 }
@@ -132,17 +134,56 @@ def document_conventions(app: Any, *, idempotent_posts: bool) -> None:
 
     def openapi() -> dict[str, Any]:
         document = plain()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        _restore_examples(schemas, app.routes)
         for item in document.get("paths", {}).values():
             for method, operation in item.items():
                 if isinstance(operation, dict):
                     _conventions(operation, idempotent=idempotent_posts and method == "post")
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for fastapi_own in ("HTTPValidationError", "ValidationError"):
             schemas.pop(fastapi_own, None)
         schemas["Problem"] = PROBLEM_SCHEMA
         return document
 
     app.openapi = openapi
+
+
+def _restore_examples(schemas: dict[str, Any], routes: list[Any]) -> None:
+    """FastAPI writes the document with `exclude_none`, which drops every `null` from the models'
+    examples (and with it required nullable fields): put each model's own examples back."""
+    for name, model in _models(routes).items():
+        if "examples" in schemas.get(name, {}):
+            schemas[name]["examples"] = model.model_json_schema().get("examples", schemas[name]["examples"])
+
+
+def _models(routes: list[Any]) -> dict[str, type[BaseModel]]:
+    """Every pydantic model the routes take or answer with, nested ones included, by the name of
+    its component schema."""
+    # Included routers are flattened the way FastAPI's own document generator does it.
+    from fastapi.routing import APIRoute, iter_route_contexts  # noqa: PLC0415 - only when the document is made
+
+    found: dict[str, type[BaseModel]] = {}
+
+    def visit(annotation: Any) -> None:
+        for argument in typing.get_args(annotation):
+            visit(argument)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            name = re.sub(r"\W", "_", annotation.__name__)
+            if name not in found:
+                found[name] = annotation
+                for field in annotation.model_fields.values():
+                    visit(field.annotation)
+
+    for context in iter_route_contexts(routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute):
+            continue
+        for parameter in route.dependant.body_params:
+            visit(parameter.field_info.annotation)
+        visit(route.response_model)
+        for answer in route.responses.values():
+            visit(answer.get("model"))
+    return found
 
 
 def _conventions(operation: dict[str, Any], *, idempotent: bool) -> None:
@@ -157,6 +198,9 @@ def _conventions(operation: dict[str, Any], *, idempotent: bool) -> None:
         implied += [401, 403]
     for status in implied:
         responses.setdefault(str(status), problem(status=status))
+    if "201" in responses:
+        # Every create answers where the new object is (and an idempotent replay answers the same).
+        responses["201"].setdefault("headers", {}).update(LOCATION_HEADER)
     for status, response in responses.items():
         # A problem extended with members of its own says so with allOf over Problem; it stays.
         extended = "allOf" in response.get("content", {}).get(PROBLEM_CONTENT_TYPE, {}).get("schema", {})

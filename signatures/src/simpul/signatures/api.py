@@ -13,7 +13,14 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
-from simpul.shared.openapi import file_answer, json_answer, problems, upload_body
+from simpul.shared.openapi import (
+    ETAG_HEADER,
+    IF_NONE_MATCH_PARAMETER,
+    file_answer,
+    json_answer,
+    problems,
+    upload_body,
+)
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
@@ -117,7 +124,9 @@ async def get_document(document_id: str, request: Request, identity: Identity = 
     tags=["documents"],
     summary="The signed PDF",
     response_class=Response,
-    responses={200: file_answer("application/pdf", "The signed PDF"), **problems(404)},
+    responses={200: {**file_answer("application/pdf", "The signed PDF"), "headers": ETAG_HEADER},
+               304: {"description": "Not modified"}, **problems(404)},
+    openapi_extra={"parameters": [IF_NONE_MATCH_PARAMETER]},
 )
 async def get_content(document_id: str, request: Request, identity: Identity = Depends(signed_in)) -> Response:
     """The signed PDF of an issued document (PAdES, with the certificate chain and a timestamp), as

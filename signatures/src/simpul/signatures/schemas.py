@@ -89,13 +89,15 @@ class IssueRequest(_Internal):
 
 
 class RevokeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "Diterbitkan atas data yang keliru; diganti dengan dokumen baru."},
+    ]})
 
     reason: Annotated[PlainText, Field(min_length=3, max_length=2000)]
 
 
 class RevokeSignerRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "key_compromise"}]})
 
     reason: Literal["key_compromise", "affiliation_changed", "superseded", "cessation_of_operation"]
 
