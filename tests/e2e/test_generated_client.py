@@ -1,7 +1,8 @@
 """The contract as an integrator uses it: the running gateway's /openapi.json passes
-openapi-spec-validator, and a client generated from it by openapi-python-client (into this test's
-tmp dir, at test time) drives the README's whole journey: token, clients, create, upload, submit,
-review, approve, issued, download the PDF, verify it by id and by upload, survey, complaint.
+openapi-spec-validator and the contract's lint, and a client generated from it by
+openapi-python-client (into this test's tmp dir, at test time) drives the README's whole journey:
+token, clients, create, upload, submit, review, approve, issued, download the PDF, verify it by
+id and by upload, survey, complaint.
 
 The generator is told to hand PDF and certificate answers out as bytes (`content_type_overrides`):
 it only knows application/octet-stream for binary bodies, and the document says what the server
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
+from tests.support.openapi_lint import lint
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
 SERVICE = "REKOM-PINJAMAN-DAERAH"
@@ -82,8 +84,9 @@ def generated(document, tmp_path_factory):
             del sys.modules[name]
 
 
-def test_the_served_document_is_valid_openapi(document):
+def test_the_served_document_is_valid_openapi_and_passes_the_contract_lint(document):
     validate(document)
+    assert lint(document) == []
 
 
 def load(package: str, *names: str):

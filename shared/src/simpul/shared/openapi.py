@@ -131,9 +131,12 @@ def document_conventions(app: Any, *, idempotent_posts: bool) -> None:
     answered), 422 wherever there is input, 401/403 where roles are required, 500 anywhere;
     Accept-Language everywhere; Idempotency-Key on every POST when `idempotent_posts`."""
     plain = app.openapi
+    finished: list[dict[str, Any]] = []  # FastAPI keeps the document it made: finished once
 
     def openapi() -> dict[str, Any]:
         document = plain()
+        if finished and finished[0] is document:
+            return document
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         _restore_examples(schemas, app.routes)
         for item in document.get("paths", {}).values():
@@ -143,6 +146,7 @@ def document_conventions(app: Any, *, idempotent_posts: bool) -> None:
         for fastapi_own in ("HTTPValidationError", "ValidationError"):
             schemas.pop(fastapi_own, None)
         schemas["Problem"] = PROBLEM_SCHEMA
+        finished[:] = [document]
         return document
 
     app.openapi = openapi
