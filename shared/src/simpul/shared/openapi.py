@@ -62,7 +62,6 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     406: "None of the media types in Accept can be served",
     409: "The object's state does not allow this, or the Idempotency-Key was used with another body",
     410: "Gone",
-    412: "The If-Match precondition failed",
     413: "The request body is too large",
     415: "Unsupported media type",
     422: "Invalid input; `errors` names each field",
@@ -76,6 +75,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 
 # `openapi_extra=` of a public route that shows more to a caller with a token (admins see drafts).
 OPTIONAL_TOKEN: dict[str, Any] = {"security": [{}, {"bearerAuth": []}]}
+
 
 def header_parameter(name: str, description: str, example: str, **schema: Any) -> dict[str, Any]:
     """An optional request header, for an operation's `parameters`."""
