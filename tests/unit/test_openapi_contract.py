@@ -89,3 +89,38 @@ def test_the_lint_refuses_remote_refs_and_clashing_schema_names(document):
     findings = lint(spoiled)
     assert "remote $ref 'https://example.org/fee.json': the document must be one self-contained file" in findings
     assert any("both titled 'Document'" in line for line in findings), findings
+
+
+def test_an_error_format_a_standard_fixes_is_kept_and_the_lint_names_it():
+    """An Open311-style route declares its own error body under application/json: the conventions
+    leave it, and the lint says the operation's error answer is not the Problem schema."""
+    from fastapi import FastAPI
+
+    from simpul.shared.identity import declare_roles
+    from simpul.shared.openapi import document_conventions, operation_id
+
+    app = FastAPI(generate_unique_id_function=operation_id)
+    declare_roles(app)
+    document_conventions(app, idempotent_posts=False)
+    standard_errors = {"type": "array", "items": {"type": "object", "properties": {"code": {"type": "integer"}}}}
+
+    @app.get("/open311/v2/services.json", summary="Services", tags=["open311"],
+             responses={400: {"description": "GeoReport errors", "content": {"application/json": {"schema": standard_errors}}}})
+    async def list_georeport_services(jurisdiction_id: str | None = None) -> dict:
+        """The GeoReport v2 service list."""
+        return {}
+
+    document = app.openapi()
+    operation = document["paths"]["/open311/v2/services.json"]["get"]
+    assert operation["responses"]["400"]["content"] == {"application/json": {"schema": standard_errors}}
+    assert operation["responses"]["422"]["content"]["application/problem+json"]["schema"]["$ref"] == (
+        "#/components/schemas/Problem"
+    )
+    assert operation["operationId"] == "listGeoreportServices" and operation["security"] == []
+    document["tags"] = [{"name": "open311"}]
+    assert lint(document) == [
+        "GET /open311/v2/services.json (listGeoreportServices): response 200 application/json has no example "
+        "(json_schema_extra examples on the response model)",
+        "GET /open311/v2/services.json (listGeoreportServices): error response 400 is not "
+        "application/problem+json with the Problem schema",
+    ]

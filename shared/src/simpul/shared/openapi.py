@@ -206,9 +206,7 @@ def _conventions(operation: dict[str, Any], *, idempotent: bool) -> None:
         # Every create answers where the new object is (and an idempotent replay answers the same).
         responses["201"].setdefault("headers", {}).update(LOCATION_HEADER)
     for status, response in responses.items():
-        # A problem extended with members of its own says so with allOf over Problem; it stays.
-        extended = "allOf" in response.get("content", {}).get(PROBLEM_CONTENT_TYPE, {}).get("schema", {})
-        if status[:1] in ("4", "5") and not extended:
+        if status[:1] in ("4", "5") and _answers_problem(response.get("content", {})):
             response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": PROBLEM_REF}}}
     parameters = operation.setdefault("parameters", [])
     names = {parameter.get("name", "").lower() for parameter in parameters}
@@ -216,6 +214,19 @@ def _conventions(operation: dict[str, Any], *, idempotent: bool) -> None:
         parameters.append(ACCEPT_LANGUAGE_PARAMETER)
     if idempotent and "idempotency-key" not in names:
         parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+
+
+def _answers_problem(content: dict[str, Any]) -> bool:
+    """Whether an error answer is the usual problem: none declared (FastAPI's default JSON or its
+    HTTPValidationError, which the handlers never send), or a problem+json of its own words. A
+    problem extended with members of its own (allOf over Problem), or an error format a standard
+    fixes (declared under another media type), stays as declared."""
+    schema = content.get(PROBLEM_CONTENT_TYPE, {}).get("schema", {})
+    if "allOf" in schema:
+        return False
+    others = {media_type: media for media_type, media in content.items() if media_type != PROBLEM_CONTENT_TYPE}
+    return all(not media.get("schema") or media["schema"].get("$ref", "").endswith("/HTTPValidationError")
+               for media in others.values())
 
 
 def file_answer(media_type: str, description: str) -> dict[str, Any]:

@@ -107,7 +107,7 @@ async def get_submission(submission_id: str, request: Request, identity: Identit
     operation_id="getSubmissionHistory",
     response_model=SubmissionHistoryPage,
     responses={404: PROBLEM},
-    summary="Its history",
+    summary="A submission's history",
 )
 async def get_history(
     submission_id: str,
@@ -145,7 +145,7 @@ async def upload_document(
     operation_id="listSubmissionDocuments",
     response_model=DocumentList,
     responses={404: PROBLEM},
-    summary="Its documents",
+    summary="A submission's documents",
 )
 async def list_documents(
     submission_id: str,
