@@ -116,7 +116,8 @@ def openapi_of(request: Request) -> OpenApiAggregator:
 
 
 @router.post(
-    "/v1/oauth/token", operation_id="createToken",
+    "/v1/oauth/token",
+    operation_id="createToken",
     response_model=TokenResponse,
     responses=TOKEN_ERRORS,
     openapi_extra=TOKEN_REQUEST,

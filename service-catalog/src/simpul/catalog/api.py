@@ -214,7 +214,8 @@ async def retire_service(request: Request, code: str, actor: Identity = Depends(
 
 
 @router.get(
-    "/{code}/versions", operation_id="listServiceVersions",
+    "/{code}/versions",
+    operation_id="listServiceVersions",
     summary="Every version of a service",
     response_model=None,
     responses={200: _ok(VersionPage, "A page of versions, oldest first"), **BAD_CURSOR, **NOT_FOUND, **INVALID},
@@ -230,7 +231,8 @@ async def list_versions(
 
 
 @router.get(
-    "/{code}/versions/{version}", operation_id="getServiceVersion",
+    "/{code}/versions/{version}",
+    operation_id="getServiceVersion",
     summary="One version of a service standard",
     response_model=None,
     responses={

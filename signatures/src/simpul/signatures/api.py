@@ -13,6 +13,8 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
+from simpul.shared.identity import Identity, require_roles
+from simpul.shared.negotiation import preferred
 from simpul.shared.openapi import (
     ETAG_HEADER,
     IF_NONE_MATCH_PARAMETER,
@@ -21,8 +23,6 @@ from simpul.shared.openapi import (
     problems,
     upload_body,
 )
-from simpul.shared.identity import Identity, require_roles
-from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.pages import page_language
 from simpul.shared.problems import Problem, Text

@@ -10,9 +10,9 @@ from simpul.shared.identity import Identity
 from simpul.shared.pagination import page_params
 from simpul.shared.pages import wants_html
 from simpul.shared.problems import Problem, request_language
+from simpul.shared.openapi import file_answer, upload_body
 from simpul.submissions import pages
 from simpul.submissions.reads import Resource
-from simpul.shared.openapi import file_answer, upload_body
 from simpul.submissions.receipt import receipt_pdf
 from simpul.submissions.responses import FILE_RESPONSES, PROBLEM, download, incoming_file, json, roles, statuses
 from simpul.submissions.schemas import (

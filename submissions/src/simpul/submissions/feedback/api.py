@@ -14,6 +14,7 @@ from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.pages import page_language
 from simpul.shared.problems import Problem, Text, request_language
+from simpul.shared.openapi import text_answer, upload_body
 from simpul.submissions import pages
 from simpul.submissions.feedback.complaints import ComplaintService
 from simpul.submissions.feedback.periods import ReportPeriod
@@ -32,7 +33,6 @@ from simpul.submissions.feedback.schemas import (
     SurveyIn,
 )
 from simpul.submissions.feedback.surveys import SurveyService
-from simpul.shared.openapi import text_answer, upload_body
 from simpul.submissions.responses import FILE_RESPONSES, PROBLEM, download, incoming_file, json, roles, statuses
 
 router = APIRouter()
@@ -120,7 +120,8 @@ async def get_survey(submission_id: str, request: Request, identity: Identity = 
 
 
 @router.get(
-    "/v1/reports/ikm", operation_id="getIkmReport",
+    "/v1/reports/ikm",
+    operation_id="getIkmReport",
     tags=["reports"],
     response_model=IkmReport,
     responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, 422: PROBLEM},
@@ -143,7 +144,8 @@ async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope
 
 
 @router.get(
-    "/v1/reports/performance", operation_id="getPerformanceReport",
+    "/v1/reports/performance",
+    operation_id="getPerformanceReport",
     tags=["reports"],
     response_model=PerformanceReport,
     responses={200: {"content": {**text_answer(CSV, ",".join(CSV_COLUMNS) + "\r\n"),

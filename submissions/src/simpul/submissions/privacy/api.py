@@ -33,7 +33,8 @@ def exports_of(request: Request) -> SubjectExport:
 
 
 @router.get(
-    f"{ID_PATH}/reads", operation_id="listSubmissionReads",
+    f"{ID_PATH}/reads",
+    operation_id="listSubmissionReads",
     tags=["submissions"],
     response_model=PersonalDataReadPage,
     responses={404: PROBLEM},
