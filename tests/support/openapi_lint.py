@@ -97,10 +97,16 @@ def operation_findings(document: dict[str, Any], path: str, method: str, operati
     errors = {status: response for status, response in responses.items() if status[:1] in ("4", "5")}
     if not errors:
         findings.append(f"{label}: no error response (simpul.shared.openapi.problems, document_conventions)")
+    # An operation whose error body a standard fixes (Open311's `[{code, description}]`) names the
+    # standard in `x-error-standard` (openapi_extra); its own errors then need a schema, not Problem.
+    standard = operation.get("x-error-standard")
     for status, response in errors.items():
         content = response.get("content", {})
+        if standard and content and all(media.get("schema") for media in content.values()):
+            continue
         if set(content) != {"application/problem+json"} or not _refers_to_problem(content["application/problem+json"]):
-            findings.append(f"{label}: error response {status} is not application/problem+json with the Problem schema")
+            findings.append(f"{label}: error response {status} is not application/problem+json with the Problem schema"
+                            + ("" if standard else " (an error format a standard fixes: name it in x-error-standard)"))
     return findings
 
 
