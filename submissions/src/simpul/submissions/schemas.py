@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from simpul.submissions.statemachine import Action, Status
+from simpul.submissions.statemachine import HISTORY_ACTIONS, Status
 from simpul.shared.openapi import page_examples
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
 
@@ -245,10 +245,6 @@ class Assignee(BaseModel):
     nip: str
     name: str
     position: str
-
-
-# What a submission's history records: its creation, each upload, and every action of the state machine.
-HISTORY_ACTIONS = ("create", "upload_document", *(action.value for action in Action))
 
 
 class SubmissionHistoryEntry(BaseModel):
