@@ -15,15 +15,28 @@ submissions service; docs/open-standards.md).
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from simpul.shared.bodylimit import bounded_body, replaying
+from simpul.shared.openapi import ERROR_DESCRIPTIONS
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE
 
 API_KEY = "api_key"
+# What `georeport_errors` writes, for the gateway's own answers in the OpenAPI document (the
+# submissions service's document describes the same list as its GeoReportError model).
+ERROR_LIST_SCHEMA = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["code", "description"],
+        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
+    },
+}
 FORM_TYPE = "application/x-www-form-urlencoded"
 JSON_TYPE = b"application/json"
 
@@ -90,6 +103,13 @@ def georeport_errors(status: int, problem: bytes) -> bytes:
     else:
         entries = [{"code": status, "description": document.get("detail") or document.get("title") or str(status)}]
     return orjson.dumps(entries)
+
+
+def error_answer(status: int) -> dict[str, Any]:
+    """An OpenAPI response entry for an error the gateway answers on an Open311 path."""
+    description = ERROR_DESCRIPTIONS.get(status, "Error")
+    return {"description": description, "content": {"application/json": {
+        "schema": ERROR_LIST_SCHEMA, "example": [{"code": status, "description": description}]}}}
 
 
 class Open311Errors:

@@ -14,7 +14,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from simpul.gateway.routing import ROUTES, service_for
+from simpul.gateway.open311 import error_answer as open311_error
+from simpul.gateway.routing import OPEN311_PREFIX, ROUTES, service_for
 from simpul.shared.balance import Balancer, Failure, Replica
 from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
 from simpul.shared.openapi import PROBLEM_SCHEMA, problem
@@ -59,6 +60,8 @@ TAGS = {
     "templates": "The message templates of each event and language",
     "officials": "Officials (pejabat) of each unit, who sign and act",
     "admin": "API clients, data subjects and audit logs, for admins",
+    "open311": "Open311 GeoReport v2 (/open311/v2): the published services and service requests in the "
+    "standard's own format, its errors as [{code, description}]; api_key is an access token from POST /v1/oauth/token",
 }
 
 # The gateway's rate limiter (ratelimit.py) stamps these on what it lets through and on its 429.
@@ -147,16 +150,22 @@ def _add(document: dict[str, Any], source: dict[str, Any], service: str | None, 
                 operation.setdefault("tags", [service])
             if path.startswith("/v1/"):
                 _document_gateway_answers(operation, forwarded=service is not None)
+            elif path.startswith(OPEN311_PREFIX):
+                # Open311 requests pass the same gateway checks; their refusals are GeoReport errors.
+                _document_gateway_answers(operation, forwarded=True, error=open311_error)
         document["paths"][path] = item
 
 
-def _document_gateway_answers(operation: dict[str, Any], *, forwarded: bool) -> None:
+def _document_gateway_answers(
+    operation: dict[str, Any], *, forwarded: bool,
+    error: Callable[[int], dict[str, Any]] = lambda status: problem(status=status),
+) -> None:
     responses = operation.setdefault("responses", {})
     answers = [*GATEWAY_ANSWERS, *(FORWARDING_ANSWERS if forwarded else ())]
     if "requestBody" in operation:
         answers.append(413)
     for status in answers:
-        responses.setdefault(str(status), problem(status=status))
+        responses.setdefault(str(status), error(status))
     for status, response in responses.items():
         if status.startswith("2") or status == "429":
             response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)

@@ -3,11 +3,22 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from simpul.shared.identity import Identity, current_identity
+from simpul.shared.openapi import json_answer, model_examples
 from simpul.shared.problems import request_language
+from simpul.submissions.open311.schemas import (
+    GeoReportError,
+    GeoReportService,
+    GeoReportServiceDefinition,
+    GeoReportServiceRequest,
+    GeoReportToken,
+)
 from simpul.submissions.open311.service import Open311Service, token_path
 from simpul.submissions.responses import json, roles, statuses
 
@@ -18,31 +29,34 @@ applicant_only = roles("applicant")
 readers = roles("applicant", "officer", "admin")
 
 # GeoReport v2 errors: a list of {code, description}, with the HTTP status (the gateway renders
-# every error on these paths this way).
-ERRORS_SCHEMA = {
-    "type": "array",
-    "items": {
-        "type": "object",
-        "required": ["code", "description"],
-        "properties": {"code": {"type": "integer"}, "description": {"type": "string"}},
-    },
-}
+# every error on these paths this way, FastAPI's 422 and a 500 included); the contract lint holds
+# operations naming the standard to this schema instead of Problem.
+ERROR_STANDARD = {"x-error-standard": "Open311 GeoReport v2"}
+Errors = Annotated[list[GeoReportError], Field(min_length=1)]
 
 
-def _error(description: str) -> dict:
-    return {
-        "description": description,
-        "content": {"application/json": {
-            "schema": ERRORS_SCHEMA,
-            "example": [{"code": 400, "description": "attribute[perihal]: is required"}],
-        }},
-    }
+def _errors(**described: str) -> dict[int, dict[str, Any]]:
+    """`responses=` entries of GeoReport errors: `_errors(s404="No such service")`."""
+    entries = {}
+    for key, description in {"s422": "A parameter is not valid", "s500": "Something went wrong on the server",
+                             **described}.items():
+        status = int(key.removeprefix("s"))
+        entries[status] = {"model": Errors, "description": description, "content": {"application/json": {
+            "example": [{"code": status, "description": description}]}}}
+    return entries
 
 
-NOT_FOUND = {404: _error("No such open service, request or token")}
-UNAUTHENTICATED = {401: _error("No valid api_key (an access token) or bearer token"),
-                   403: _error("The client's role may not do this")}
+def _answer(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """A `responses=` entry for a GeoReport list of `model` (the routes write it themselves)."""
+    return {"model": list[model], "description": description,
+            "content": {"application/json": {"example": model_examples(model)}}}
+
+
+NOT_FOUND = {"s404": "No such open service, request or token"}
+UNAUTHENTICATED = {"s401": "No valid api_key (an access token) or bearer token",
+                   "s403": "The client's role may not do this"}
 CREATE_BODY = {
+    **ERROR_STANDARD,
     "requestBody": {
         "required": True,
         "content": {
@@ -73,7 +87,7 @@ CREATE_BODY = {
 
 # GeoReport clients send their key as a query parameter on GETs; the gateway takes it out and
 # makes it the bearer token, so the routes never see it.
-API_KEY_QUERY = {"parameters": [{
+API_KEY_QUERY = {**ERROR_STANDARD, "parameters": [{
     "name": "api_key", "in": "query", "required": False, "schema": {"type": "string"},
     "description": "An access token from POST /v1/oauth/token (or send Authorization: Bearer)",
 }]}
@@ -88,9 +102,8 @@ def open311_of(request: Request) -> Open311Service:
     operation_id="listOpen311Services",
     summary="Open311: the published services",
     description="Every published service standard as a GeoReport v2 service (public).",
-    responses={200: {"description": "The services", "content": {"application/json": {"example": [{
-        "service_code": "IZIN-LN-KDH", "service_name": "Izin Perjalanan ke Luar Negeri", "description": "...",
-        "metadata": True, "type": "realtime", "keywords": "perizinan, KDN-PFK", "group": "perizinan"}]}}}},
+    openapi_extra=ERROR_STANDARD,
+    responses={200: _answer(GeoReportService, "The services"), **_errors()},
 )
 async def list_services(request: Request) -> Response:
     return json(await open311_of(request).services())
@@ -102,11 +115,8 @@ async def list_services(request: Request) -> Response:
     summary="Open311: a service definition",
     description="The service's form (its `form_schema`) as GeoReport v2 attributes: datatype, required, order, "
                 "and the values of lists. An object's fields have dotted codes (`narahubung.email`).",
-    responses={200: {"description": "The service definition", "content": {"application/json": {"example": {
-        "service_code": "IZIN-LN-KDH", "attributes": [{
-            "variable": True, "code": "jabatan", "datatype": "singlevaluelist", "required": True, "order": 2,
-            "datatype_description": None, "description": "jabatan",
-            "values": [{"key": "gubernur", "name": "gubernur"}]}]}}}}, **NOT_FOUND},
+    openapi_extra=ERROR_STANDARD,
+    responses={200: json_answer(GeoReportServiceDefinition, "The service definition"), **_errors(**NOT_FOUND)},
 )
 async def get_service_definition(request: Request, code: str) -> Response:
     return json(await open311_of(request).definition(code))
@@ -123,12 +133,10 @@ async def get_service_definition(request: Request, code: str) -> Response:
     openapi_extra=CREATE_BODY,
     status_code=201,
     responses={
-        201: {"description": "The request was created and submitted: its token and id", "content": {
-            "application/json": {"example": [{"token": "01a23d1a-95fa-7e1b-a22e-02eca8493651",
-                                              "service_request_id": "98JKWMK7CTKX"}]}}},
-        400: _error("A parameter or attribute is missing or not valid, or the service requires documents"),
-        409: _error("The Idempotency-Key was used with another body"),
-        **UNAUTHENTICATED, **NOT_FOUND,
+        201: _answer(GeoReportToken, "The request was created and submitted: its token and id"),
+        **_errors(s400="A parameter or attribute is missing or not valid, or the service requires documents",
+                  s409="The Idempotency-Key was used with another body",
+                  s413="The form is too large", **UNAUTHENTICATED, **NOT_FOUND),
     },
 )
 async def create_request(request: Request, identity: Identity = Depends(applicant_only)) -> Response:
@@ -146,7 +154,8 @@ async def create_request(request: Request, identity: Identity = Depends(applican
                 "service requests, optionally by `service_request_id`, `service_code` or `status` "
                 "(comma-separated).",
     openapi_extra=API_KEY_QUERY,
-    responses={200: {"description": "The service requests"}, **UNAUTHENTICATED},
+    responses={200: _answer(GeoReportServiceRequest, "The service requests"),
+               **_errors(s400="A status other than open or closed", **UNAUTHENTICATED)},
 )
 async def list_requests(
     request: Request,
@@ -168,7 +177,8 @@ async def list_requests(
     summary="Open311: one service request",
     description="A service request by its id, the submission's tracking code: public, with no personal data, "
                 "like GET /v1/track/{tracking_code}.",
-    responses={200: {"description": "A list of one service request"}, **NOT_FOUND},
+    openapi_extra=ERROR_STANDARD,
+    responses={200: _answer(GeoReportServiceRequest, "A list of one service request"), **_errors(**NOT_FOUND)},
 )
 async def get_request(request: Request, tracking_code: str) -> Response:
     current_identity(request)
@@ -181,7 +191,7 @@ async def get_request(request: Request, tracking_code: str) -> Response:
     summary="Open311: the request id of a token",
     description="The token a create answered (the submission's id) and its service_request_id.",
     openapi_extra=API_KEY_QUERY,
-    responses={200: {"description": "A list of one token"}, **NOT_FOUND, **UNAUTHENTICATED},
+    responses={200: _answer(GeoReportToken, "A list of one token"), **_errors(**NOT_FOUND, **UNAUTHENTICATED)},
 )
 async def get_token(request: Request, submission_id: str, identity: Identity = Depends(readers)) -> Response:
     return json(await open311_of(request).token(identity, submission_id))
