@@ -1,18 +1,21 @@
 """The Open311 operations' documented answers are GeoReport v2's: every example the submissions
 service's document gives them (answers and errors) validates against the spec's JSON schemas in
-tests/fixtures/open311, and so does every model's own example."""
+tests/fixtures/open311, and so does every model's own example; and what georeport.py writes fits
+the models."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
 import pytest
 
 from simpul.shared.openapi import model_examples
-from simpul.submissions.open311 import schemas
+from simpul.submissions.open311 import georeport, schemas
 from tests.support.openapi_document import service_documents
+from tests.unit.submissions.test_open311_georeport import FORM
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "open311"
 # Each operation's success answer: the fixture schema of the whole answer, or of each item of it.
@@ -92,3 +95,18 @@ def test_each_model_example_is_georeport_v2(model):
     for example in examples:
         model.model_validate(example)
         _valid([example] if in_a_list else example, fixture)
+
+
+def test_what_the_translation_writes_is_what_the_models_document():
+    """georeport.py's own output (what the routes answer) fits the documented models, strictly."""
+    entry = georeport.service_entry({"code": "X", "name": "Izin", "category": "perizinan", "unit": "Biro"})
+    schemas.GeoReportService.model_validate(entry, strict=True)
+    definition = {"service_code": "X", "attributes": georeport.attributes(FORM)}
+    schemas.GeoReportServiceDefinition.model_validate(definition, strict=True)
+    now = datetime(2026, 3, 2, 8, 15, tzinfo=UTC)
+    request = georeport.service_request({"tracking_code": "98JKWMK7CTKX", "status": "issued",
+                                         "service_code": "X", "created_at": now, "updated_at": now}, None)
+    schemas.GeoReportServiceRequest.model_validate(request, strict=True)
+    for model, instance in ((schemas.GeoReportService, entry), (schemas.GeoReportServiceDefinition, definition),
+                            (schemas.GeoReportServiceRequest, request)):
+        assert set(instance) == set(model.model_fields), model.__name__
