@@ -35,6 +35,15 @@ SECURITY_SCHEMES = {
         "description": "An access token from POST /v1/oauth/token (the oauth2 scheme's flow). "
         "Requirements list the roles that may call.",
     },
+    # GeoReport v2's key: the same access token, which the gateway moves into Authorization
+    # (gateway/open311.py); offered on the Open311 operations that need a token.
+    "open311ApiKey": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "api_key",
+        "description": "Open311's api_key: an access token from POST /v1/oauth/token (also accepted as a form "
+        "field of POST /open311/v2/requests.json). Requirements list the roles that may call.",
+    },
     "oauth2": {
         "type": "oauth2",
         "description": "OAuth 2.0 client credentials (RFC 6749 §4.4): POST the client's id and secret to the "
@@ -153,6 +162,9 @@ def _add(document: dict[str, Any], source: dict[str, Any], service: str | None, 
             elif path.startswith(OPEN311_PREFIX):
                 # Open311 requests pass the same gateway checks; their refusals are GeoReport errors.
                 _document_gateway_answers(operation, forwarded=True, error=open311_error)
+                operation["security"] = [*operation.get("security", []), *(
+                    {"open311ApiKey": requirement["bearerAuth"]}
+                    for requirement in operation.get("security", []) if "bearerAuth" in requirement)]
         document["paths"][path] = item
 
 

@@ -85,14 +85,6 @@ CREATE_BODY = {
 }
 
 
-# GeoReport clients send their key as a query parameter on GETs; the gateway takes it out and
-# makes it the bearer token, so the routes never see it.
-API_KEY_QUERY = {**ERROR_STANDARD, "parameters": [{
-    "name": "api_key", "in": "query", "required": False, "schema": {"type": "string"},
-    "description": "An access token from POST /v1/oauth/token (or send Authorization: Bearer)",
-}]}
-
-
 def open311_of(request: Request) -> Open311Service:
     return request.app.state.open311
 
@@ -153,7 +145,7 @@ async def create_request(request: Request, identity: Identity = Depends(applican
     description="The caller's submissions (newest first, as GET /v1/submissions sees them) as GeoReport v2 "
                 "service requests, optionally by `service_request_id`, `service_code` or `status` "
                 "(comma-separated).",
-    openapi_extra=API_KEY_QUERY,
+    openapi_extra=ERROR_STANDARD,
     responses={200: _answer(GeoReportServiceRequest, "The service requests"),
                **_errors(s400="A status other than open or closed", **UNAUTHENTICATED)},
 )
@@ -190,7 +182,7 @@ async def get_request(request: Request, tracking_code: str) -> Response:
     operation_id="getOpen311Token",
     summary="Open311: the request id of a token",
     description="The token a create answered (the submission's id) and its service_request_id.",
-    openapi_extra=API_KEY_QUERY,
+    openapi_extra=ERROR_STANDARD,
     responses={200: _answer(GeoReportToken, "A list of one token"), **_errors(**NOT_FOUND, **UNAUTHENTICATED)},
 )
 async def get_token(request: Request, submission_id: str, identity: Identity = Depends(readers)) -> Response:
