@@ -38,8 +38,9 @@ def started(directory) -> Iterator[System]:
 # plain system share one. A module may opt in with `pytestmark = pytest.mark.shared_system` when it
 # uses the default environment, works on services, units and clients it creates itself (uuid codes),
 # and never stops, kills or restarts a service, changes settings, counts global things (audit
-# totals, client lists, metrics) or needs a pristine database. Otherwise it gets its own system, as
-# unmarked modules do, or defines its own `system` fixture.
+# totals, client lists, metrics) or needs a pristine database. The default rate limits (per client,
+# per address, failed logins) count across the sharing modules: no module may lean on them. Otherwise
+# it gets its own system, as unmarked modules do, or defines its own `system` fixture.
 @pytest.fixture(scope="package")
 def shared_system(tmp_path_factory) -> Iterator[System]:
     """All five services as real processes, shared by every module marked shared_system."""
