@@ -27,13 +27,34 @@ def start_system(directory, **kwargs) -> tuple[System, TestDatabases]:
     return system, databases
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory) -> Iterator[System]:
-    """All five services as real processes, shared by the tests of one module."""
-    running, databases = start_system(tmp_path_factory.mktemp("system"))
+def started(directory) -> Iterator[System]:
+    running, databases = start_system(directory)
     yield running
     running.stop()
     asyncio.run(databases.drop_all())
+
+
+# Starting the five processes costs 10-25 s on a loaded machine, so the modules that only need a
+# plain system share one. A module may opt in with `pytestmark = pytest.mark.shared_system` when it
+# uses the default environment, works on services, units and clients it creates itself (uuid codes),
+# and never stops, kills or restarts a service, changes settings, counts global things (audit
+# totals, client lists, metrics) or needs a pristine database. The default rate limits (per client,
+# per address, failed logins) count across the sharing modules: no module may lean on them. Otherwise
+# it gets its own system, as unmarked modules do, or defines its own `system` fixture.
+@pytest.fixture(scope="package")
+def shared_system(tmp_path_factory) -> Iterator[System]:
+    """All five services as real processes, shared by every module marked shared_system."""
+    yield from started(tmp_path_factory.mktemp("shared-system"))
+
+
+@pytest.fixture(scope="module")
+def system(request, tmp_path_factory) -> Iterator[System]:
+    """All five services as real processes: the shared ones for a module marked shared_system,
+    otherwise the module's own."""
+    if request.node.get_closest_marker("shared_system"):
+        yield request.getfixturevalue("shared_system")
+    else:
+        yield from started(tmp_path_factory.mktemp("system"))
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ import subprocess
 
 import pytest
 
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 METHODS = ("get", "put", "post", "delete", "patch")
 REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"

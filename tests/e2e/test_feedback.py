@@ -11,6 +11,8 @@ from email import message_from_bytes, policy
 
 import pytest
 
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
+
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 SCORES = {"requirements": 4, "procedure": 3, "timeliness": 3, "cost": 4, "product": 3, "competence": 4,
           "behaviour": 4, "complaint_handling": 3, "facilities": 3}  # 31 / 9 = 3.4444 -> 86.11, B

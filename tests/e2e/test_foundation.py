@@ -7,9 +7,12 @@ import uuid
 
 import httpx
 import jwt
+import pytest
 
 from tests.e2e.conftest import start_system
 from tests.support.processes import ALL_SERVICES, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
+
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
 
 
 def service_body(code: str, unit: str = "KDN-BH") -> dict:

@@ -14,6 +14,8 @@ from tests.e2e.test_foundation import service_body
 from tests.e2e.test_submissions import create, upload
 from tests.support.api import once_issued
 
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
+
 UNIT_NAME = "Direktorat Uji Coba Pejabat, Kementerian Dalam Negeri"
 VERIFIER = {"nip": "199001012015011001", "name": "Budi Santoso", "position": "Analis Layanan",
             "roles": ["verifier"]}

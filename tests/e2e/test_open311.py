@@ -17,7 +17,7 @@ from georeport import GeoReport
 
 from tests.e2e.test_foundation import service_body
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.shared_system]  # see tests/e2e/conftest.py
 
 SCHEMAS = Path(__file__).parents[1] / "fixtures" / "open311"
 

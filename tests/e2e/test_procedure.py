@@ -14,6 +14,8 @@ from tests.e2e.test_foundation import service_body
 from tests.support.api import once_issued
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
+
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 STEPS = [
     {"step": 1, "title": "Verifikasi berkas", "actor": "Verifikator", "role": "verifier", "working_days": 2},

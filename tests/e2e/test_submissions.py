@@ -7,8 +7,11 @@ import time
 import uuid
 
 import httpx
+import pytest
 
 from tests.support.api import once_issued
+
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 

@@ -10,7 +10,11 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
+
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "walkthrough.sh"

@@ -19,7 +19,7 @@ from pyhanko_certvalidator import ValidationContext
 from tests.support.api import once_issued
 
 
-pytestmark = [pytest.mark.e2e, pytest.mark.filterwarnings("ignore::UserWarning")]
+pytestmark = [pytest.mark.e2e, pytest.mark.shared_system, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
 @pytest.fixture(scope="module")
