@@ -45,6 +45,10 @@ POST_ROUTES = {
         "/v1/complaints": SETTLES,
         "/v1/complaints/{complaint_id}/responses": SETTLES,
         "/v1/complaints/{complaint_id}/attachments": SETTLES,
+        "/v1/admin/payment-providers": SETTLES,  # not replayable: the answer shows the secret once
+        "/v1/payments/notifications": OWN_KEY,  # by the provider's reference: a repeat answers the first outcome
+        "/v1/submissions/{submission_id}/payments": SETTLES,
+        "/v1/payments/{payment_id}/void": SETTLES,
     },
     "signatures": {
         "/v1/documents/{document_id}/revoke": SETTLES,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 
 from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
+from simpul.shared.envelope import ReloadingKeys, keys_for
 from simpul.shared.internal import InternalClient
 from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
@@ -22,6 +24,9 @@ from simpul.submissions.feedback.reports import PerformanceService
 from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import audit, idempotency, outbox
+from simpul.submissions.payments.api import PAYMENTS_PATH
+from simpul.submissions.payments.api import router as payments_router
+from simpul.submissions.payments.service import PaymentService
 from simpul.submissions.privacy.api import router as privacy_router
 from simpul.submissions.privacy.erasure import Eraser, PartHooks
 from simpul.submissions.privacy.export import SubjectExport
@@ -75,8 +80,11 @@ def create_app(
         app.state.retention.start()
         app.state.step_watch = app.state.step_overdue.worker(settings.step_overdue_poll_seconds)
         app.state.step_watch.start()
+        app.state.bill_expiry = app.state.payments.expiry_worker(settings.bill_expiry_poll_seconds)
+        app.state.bill_expiry.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.bill_expiry.stop()
         await app.state.step_watch.stop()
         await app.state.retention.stop()
         await app.state.closer.stop()
@@ -95,7 +103,7 @@ def create_app(
         audit=audit,
         on_startup=[start],
         on_shutdown=[stop],
-        streaming_paths=(DOCUMENTS_PATH, ATTACHMENTS_PATH),
+        streaming_paths=(DOCUMENTS_PATH, ATTACHMENTS_PATH, PAYMENTS_PATH),
     )
     app.state.metrics.watch(lambda: [catalog_client.balancer, signatures.balancer, gateway.balancer,
                                      *relay_balancers(getattr(app.state, "relay", None))])
@@ -104,6 +112,19 @@ def create_app(
     calendar = WorkingCalendar(overrides)
     reads = ReadLog(app.state.sessions, app.state.read_sessions, clock)
     app.state.reads = reads
+    payments = PaymentService(
+        sessions=app.state.sessions,
+        read_sessions=app.state.read_sessions,
+        catalog=catalog,
+        store=store,
+        calendar=calendar,
+        clock=clock,
+        reads=reads,
+        keks=ReloadingKeys(partial(keys_for, settings)),
+        expiry_days=settings.bill_expiry_days,
+        max_proof_bytes=min(settings.payment_proof_max_bytes, settings.max_upload_bytes),
+    )
+    app.state.payments = payments
     submissions = SubmissionService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,
@@ -115,6 +136,7 @@ def create_app(
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.worker.wake(),
         officials=officials,
+        hooks=payments,
     )
     app.state.step_overdue = StepOverdueWatch(
         sessions=app.state.sessions, read_sessions=app.state.read_sessions, clock=clock
@@ -168,4 +190,5 @@ def create_app(
     app.include_router(router)
     app.include_router(feedback_router)
     app.include_router(privacy_router)
+    app.include_router(payments_router)
     return app

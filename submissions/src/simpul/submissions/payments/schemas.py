@@ -1,0 +1,83 @@
+"""The wire models of payments. Inputs refuse unknown fields; amounts are whole rupiah (an integer,
+never a float or a string), positive and at most the catalogue's fee ceiling."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+
+from simpul.shared.text import PlainText, SingleLineText
+
+# The catalogue's ceiling of a fee (service-catalog schemas.MAX_FEE): no payment can be larger.
+MAX_FEE = 10**12
+
+Amount = StrictInt
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderNotification(_Input):
+    bill_code: SingleLineText = Field(min_length=1, max_length=40, description="The 15-digit billing code")
+    amount: Amount = Field(gt=0, le=MAX_FEE, description="Whole rupiah paid")
+    paid_at: AwareDatetime = Field(description="When it was paid, RFC 3339 with offset")
+    reference: SingleLineText = Field(min_length=1, max_length=100,
+                                      description="The provider's reference (NTPN, bank or QRIS reference); "
+                                                  "a notification with a reference seen before changes nothing")
+
+
+class ProviderCreate(_Input):
+    name: SingleLineText = Field(min_length=1, max_length=200, description="e.g. Bank Jatim VA, QRIS BPD DIY")
+
+
+class TreasurerPayment(_Input):
+    reference: SingleLineText = Field(min_length=1, max_length=100, description="NTPN or bank reference")
+    amount: Amount = Field(gt=0, le=MAX_FEE, description="Whole rupiah paid")
+    paid_at: AwareDatetime
+
+
+class VoidIn(_Input):
+    reason: PlainText = Field(min_length=1, max_length=2000)
+
+
+class PaymentProvider(BaseModel):
+    id: str
+    name: str
+    secret: str = Field(description="The Standard Webhooks signing secret (whsec_...), shown only in this answer")
+    created_at: datetime
+
+
+class PublicBill(BaseModel):
+    code: str
+    amount: int = Field(description="Whole rupiah")
+    currency: Literal["IDR"]
+    status: Literal["unpaid", "paid", "expired", "cancelled"]
+    expires_at: datetime
+    paid_at: datetime | None
+    service_code: str
+    service_name: str
+    unit: str
+
+
+class PaymentRecorded(BaseModel):
+    id: str
+    bill_code: str
+    channel: str = Field(description="`provider:<id>` or `treasurer`")
+    reference: str
+    amount: int
+    paid_at: datetime
+    outcome: Literal["paid", "mismatch", "refund_due"] = Field(
+        description="paid: the bill is paid; mismatch: another amount, the bill is unchanged; refund_due: the bill "
+        "could not take it (expired, cancelled, paid already), it is owed back")
+    received_at: datetime
+    voided_at: datetime | None
+    bill_status: Literal["unpaid", "paid", "expired", "cancelled"] | None = Field(
+        default=None, description="The bill's status after this payment (not in lists)")
+
+
+class PaymentPage(BaseModel):
+    items: list[PaymentRecorded]
+    next_cursor: str | None
