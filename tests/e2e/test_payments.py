@@ -1,12 +1,11 @@
 """Payments through the gateway, every service a real process (SQLite by default, PostgreSQL with
 SIMPUL_TEST_POSTGRES): a paid service from submission to a paid bill, by a provider's signed
 callback and by the unit's treasurer with a proof file, the public bill, and the events in the
-applicant's inbox.
-
-Not here yet: the kuitansi (a signed payment receipt) — see docs/payments.md."""
+applicant's inbox, and the kuitansi validated by pyHanko trusting only the published root."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from tests.api.signatures.test_independent import pyhanko_status
 from tests.e2e.test_foundation import service_body
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
@@ -127,6 +127,23 @@ def test_a_provider_pays_the_bill_and_review_starts(paying):
     assert started.status_code == 200, started.text
     assert {"payment.billed", "payment.paid"} <= inbox_types(paying["applicant"], sid,
                                                              {"payment.billed", "payment.paid"})
+
+    # The kuitansi: signed by the signatures service, for the bill's amount, valid for pyHanko's
+    # validator trusting only the published root, and verifiable at /v1/verify/{id}.
+    deadline = time.monotonic() + 60
+    while "payment_receipt" not in (bill := paying["applicant"].get(f"/v1/submissions/{sid}").json()["bill"]):
+        assert time.monotonic() < deadline, bill
+        time.sleep(0.2)
+    receipt = bill["payment_receipt"]
+    document = paying["applicant"].get(f"/v1/documents/{receipt['document_id']}")
+    assert document.status_code == 200, document.text
+    assert document.json()["title"] == "Kuitansi Pembayaran"
+    pdf = paying["applicant"].get(f"/v1/documents/{receipt['document_id']}/content").content
+    root = paying["anonymous"].get("/v1/pki/ca").content
+    status = asyncio.run(pyhanko_status(pdf, root))
+    assert status.intact and status.valid and status.trusted
+    verified = paying["anonymous"].get(f"/v1/verify/{receipt['document_id']}")
+    assert verified.status_code == 200 and verified.json()["valid"] is True
 
 
 def test_the_treasurer_records_a_payment_with_proof_and_another_voids_it(paying):

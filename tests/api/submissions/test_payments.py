@@ -5,6 +5,7 @@ nothing written."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -281,3 +282,45 @@ async def test_the_treasurer_records_json_and_only_treasurers_may(paying):
     # The same reference again changes nothing.
     again = await paying.client.post(path, json=body, headers=treasurer())
     assert again.json()["id"] == recorded.json()["id"] and await count(paying, payments) == 1
+
+
+async def test_a_paid_bill_gets_its_kuitansi_for_the_bills_amount_once(paying):
+    submitted = await paying.submitted()
+    secret = (await provider(paying))["secret"]
+    assert (await notify(paying, secret, paid(submitted["bill"]))).status_code == 200
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        bill = (await paying.client.get(f"/v1/submissions/{submitted['id']}", headers=applicant())).json()["bill"]
+        if "payment_receipt" in bill or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    receipt = bill["payment_receipt"]
+    assert set(receipt) == {"document_id", "verify_url"}
+    (asked,) = [body for body in paying.signatures.requests if body.get("kind") == "payment_receipt"]
+    assert asked["submission_id"] == f"{submitted['id']}.kuitansi"
+    assert asked["payment"]["amount"] == bill["amount"] == submitted["fee"]["amount"]
+    assert asked["payment"]["bill_code"] == bill["code"] and asked["payment"]["channel"] == "provider"
+    # The public bill shows no document of the payer's.
+    public = (await paying.client.get(f"/v1/bills/{bill['code']}", headers=anonymous("submissions"))).json()
+    assert "payment_receipt" not in public
+
+
+async def test_a_paid_fee_is_owed_back_when_the_submission_ends_and_the_standard_refunds(paying):
+    submitted = await paying.submitted()
+    secret = (await provider(paying))["secret"]
+    assert (await notify(paying, secret, paid(submitted["bill"]))).json()["outcome"] == "paid"
+    cancelled = await paying.client.post(f"/v1/submissions/{submitted['id']}/cancel", json={}, headers=applicant())
+    assert cancelled.status_code == 200 and cancelled.json()["bill"]["status"] == "paid"
+    async with paying.app.state.read_sessions() as session:
+        (row,) = (await session.execute(select(refunds))).mappings().all()
+    assert row["amount"] == 150000 and row["reason"] == "submission_cancelled"
+
+
+async def test_a_fee_that_is_not_refundable_is_kept(harness):
+    harness.catalog.publish("IZIN-USAHA", fee={**FEE, "refundable": False})
+    submitted = await harness.submitted()
+    secret = (await provider(harness))["secret"]
+    assert (await notify(harness, secret, paid(submitted["bill"]))).json()["outcome"] == "paid"
+    assert (await harness.client.post(f"/v1/submissions/{submitted['id']}/cancel", json={},
+                                      headers=applicant())).status_code == 200
+    assert await count(harness, refunds) == 0

@@ -26,6 +26,7 @@ from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import audit, idempotency, outbox
 from simpul.submissions.payments.api import PAYMENTS_PATH
 from simpul.submissions.payments.api import router as payments_router
+from simpul.submissions.payments.receipts import ReceiptIssuer
 from simpul.submissions.payments.service import PaymentService
 from simpul.submissions.privacy.api import router as privacy_router
 from simpul.submissions.privacy.erasure import Eraser, PartHooks
@@ -82,8 +83,11 @@ def create_app(
         app.state.step_watch.start()
         app.state.bill_expiry = app.state.payments.expiry_worker(settings.bill_expiry_poll_seconds)
         app.state.bill_expiry.start()
+        app.state.kuitansi = app.state.receipts.worker(settings.issue_poll_seconds)
+        app.state.kuitansi.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.kuitansi.stop()
         await app.state.bill_expiry.stop()
         await app.state.step_watch.stop()
         await app.state.retention.stop()
@@ -125,6 +129,10 @@ def create_app(
         max_proof_bytes=min(settings.payment_proof_max_bytes, settings.max_upload_bytes),
     )
     app.state.payments = payments
+    app.state.receipts = ReceiptIssuer(payments=payments, signatures=signatures,
+                                       retry_base_seconds=settings.issue_retry_base_seconds,
+                                       retry_max_seconds=settings.issue_retry_max_seconds)
+    payments.on_paid = lambda: app.state.kuitansi.wake()
     submissions = SubmissionService(
         sessions=app.state.sessions,
         read_sessions=app.state.read_sessions,

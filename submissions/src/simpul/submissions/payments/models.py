@@ -5,7 +5,7 @@ A payment is never deleted: a voided one keeps its row with who voided it, when 
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, LargeBinary, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 
 from simpul.shared.db import UTCDateTime
 from simpul.submissions.models import metadata
@@ -26,7 +26,14 @@ bills = Table(
     Column("paid_at", UTCDateTime(), nullable=True),
     Column("paid_by", String(36), nullable=True),
     Column("ended_at", UTCDateTime(), nullable=True),
+    # The kuitansi of the paid bill {document_id, verify_url, amount}, and the worker's state until
+    # it exists (receipts.py): when to ask signatures next, how often it was asked, its last error.
+    Column("receipt", JSON(none_as_null=True), nullable=True),
+    Column("receipt_due_at", UTCDateTime(), nullable=True),
+    Column("receipt_attempts", Integer, nullable=False, server_default="0"),
+    Column("receipt_error", Text, nullable=True),
 )
+Index("ix_bills_receipt_due", bills.c.receipt_due_at)
 # The expiry worker's scan, and the revenue report's.
 Index("ix_bills_due", bills.c.status, bills.c.expires_at)
 Index("ix_bills_created", bills.c.created_at, bills.c.service_code)

@@ -101,8 +101,7 @@ def bill_path(code: str) -> str:
     return f"/v1/bills/{code}"
 
 
-def bill_view(row: dict[str, Any]) -> dict[str, Any]:
-    """The bill as the submission shows it (and keeps it, in its `bill` column)."""
+def _bill_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "code": row["code"],
         "amount": row["amount"],
@@ -110,6 +109,16 @@ def bill_view(row: dict[str, Any]) -> dict[str, Any]:
         "expires_at": _iso(row["expires_at"]),
         "paid_at": _iso(row["paid_at"]),
     }
+
+
+def bill_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The bill as the submission shows it (and keeps it, in its `bill` column): with its kuitansi
+    {document_id, verify_url} once signed."""
+    receipt = row.get("receipt")
+    if not receipt:
+        return _bill_fields(row)
+    return {**_bill_fields(row),
+            "payment_receipt": {"document_id": receipt["document_id"], "verify_url": receipt["verify_url"]}}
 
 
 def payment_path(payment_id: str) -> str:
@@ -139,7 +148,7 @@ def treasurer_payment(fields: dict[str, str], language: str) -> TreasurerPayment
 def public_bill_view(row: dict[str, Any], service_name: str) -> dict[str, Any]:
     """What anyone holding the code sees: no personal data."""
     return {
-        **bill_view(row),
+        **_bill_fields(row),
         "currency": "IDR",
         "service_code": row["service_code"],
         "service_name": service_name,
@@ -222,6 +231,8 @@ class PaymentService(UseCases):
     keks: ReloadingKeys
     expiry_days: int
     max_proof_bytes: int
+    # Called once a bill was paid: wakes the kuitansi worker (app.py).
+    on_paid: Callable[[], None] = lambda: None
 
     # -- the core's change hooks ------------------------------------------------------------------
 
@@ -416,6 +427,9 @@ class PaymentService(UseCases):
                 bill_values = {"status": after.status.value, "paid_by": after.paid_by, "paid_at": after.paid_at}
                 if after.status is not BillStatus.UNPAID:
                     bill_values["ended_at"] = now
+                if after.status is BillStatus.PAID and bill_row["receipt"] is None:
+                    # The kuitansi is made by receipts.py's worker, from this commit on.
+                    bill_values["receipt_due_at"] = now
                 await connection.execute(update(bills).where(bills.c.code == code).values(**bill_values))
                 bill_row.update(bill_values)
                 audited.append(Audited(received.actor, f"bill.{after.status.value}", "bill", code,
@@ -433,6 +447,8 @@ class PaymentService(UseCases):
                 await session.execute(INSERT_OUTBOX, events)
             await audit_log.record_all(connection, audit, audited)
             await idempotency.settle(connection, settlement(payment_id))
+        if outcome is Outcome.PAID:
+            self.on_paid()
         return {**payment_view(payment), "bill_status": bill_row["status"]}
 
     async def _bill_changed(self, connection: Executor, submission: dict[str, Any], bill_row: dict[str, Any],

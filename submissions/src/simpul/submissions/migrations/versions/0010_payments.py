@@ -33,7 +33,12 @@ def upgrade() -> None:
         sa.Column("paid_at", UTCDateTime(), nullable=True),
         sa.Column("paid_by", sa.String(36), nullable=True),
         sa.Column("ended_at", UTCDateTime(), nullable=True),
+        sa.Column("receipt", sa.JSON(none_as_null=True), nullable=True),
+        sa.Column("receipt_due_at", UTCDateTime(), nullable=True),
+        sa.Column("receipt_attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("receipt_error", sa.Text(), nullable=True),
     )
+    op.create_index("ix_bills_receipt_due", "bills", ["receipt_due_at"])
     op.create_index("ix_bills_due", "bills", ["status", "expires_at"])
     op.create_index("ix_bills_created", "bills", ["created_at", "service_code"])
     op.create_table(
@@ -81,6 +86,7 @@ def downgrade() -> None:
     op.drop_table("payment_providers")
     op.drop_index("ix_bills_created", "bills")
     op.drop_index("ix_bills_due", "bills")
+    op.drop_index("ix_bills_receipt_due", "bills")
     op.drop_table("bills")
     with op.batch_alter_table("submissions") as batch:
         batch.drop_column("bill")
