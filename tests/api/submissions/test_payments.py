@@ -17,7 +17,7 @@ from simpul.submissions.models import outbox
 from simpul.submissions.payments.codes import luhn_digit
 from simpul.submissions.payments.models import bills, payments, refunds
 from simpul.shared.identity import Official
-from tests.api.submissions.conftest import PDF, UNIT, admin, applicant, officer
+from tests.api.submissions.conftest import OTHER_UNIT, PDF, UNIT, admin, applicant, officer
 from tests.support.identity import anonymous, as_role
 
 FEE = {"amount": 150000, "currency": "IDR", "legal_basis": "Perda 3/2024", "payment_stage": "before_review",
@@ -324,3 +324,44 @@ async def test_a_fee_that_is_not_refundable_is_kept(harness):
     assert (await harness.client.post(f"/v1/submissions/{submitted['id']}/cancel", json={},
                                       headers=applicant())).status_code == 200
     assert await count(harness, refunds) == 0
+
+
+async def test_the_revenue_report_reconciles_per_service_and_day(paying):
+    secret = (await provider(paying))["secret"]
+    paid_one = await paying.submitted()
+    assert (await notify(paying, secret, paid(paid_one["bill"]))).json()["outcome"] == "paid"
+    mismatched = await paying.submitted()
+    assert (await notify(paying, secret, paid(mismatched["bill"], "R-2", amount=1000))).json()["outcome"] == "mismatch"
+    cancelled = await paying.submitted()
+    await paying.client.post(f"/v1/submissions/{cancelled['id']}/cancel", json={}, headers=applicant())
+    deadline = asyncio.get_running_loop().time() + 5
+    while "payment_receipt" not in (await paying.client.get(f"/v1/submissions/{paid_one['id']}",
+                                                            headers=applicant())).json()["bill"]:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    report = await paying.client.get("/v1/reports/revenue", headers=officer())
+    assert report.status_code == 200, report.text
+    body = report.json()
+    (row,) = body["items"]
+    assert row["service_code"] == "IZIN-USAHA"
+    assert row["billed"] == {"count": 3, "amount": 450000}
+    assert row["paid"] == {"count": 1, "amount": 150000}
+    assert row["outstanding"] == {"count": 1, "amount": 150000}
+    assert row["mismatched"] == {"count": 1, "amount": 1000}
+    assert body["totals"]["billed"]["amount"] == 450000
+    assert body["kuitansi_check"] == {"paid_bills": 1, "with_kuitansi": 1, "missing": [], "wrong_amount": [],
+                                      "consistent": True}
+    csv = await paying.client.get("/v1/reports/revenue", headers={**officer(), "Accept": "text/csv"})
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    lines = csv.text.strip().splitlines()
+    assert lines[0].startswith("date,service_code,billed_count,billed_amount") and lines[-1].startswith("total,")
+    # Another unit's officer sees nothing of this unit's revenue; an applicant may not ask.
+    other = (await paying.client.get("/v1/reports/revenue", headers=officer(OTHER_UNIT))).json()
+    assert other["items"] == [] and other["totals"]["billed"]["count"] == 0
+    assert (await paying.client.get("/v1/reports/revenue", params={"unit": UNIT},
+                                    headers=officer(OTHER_UNIT))).json()["items"] == []
+    assert (await paying.client.get("/v1/reports/revenue", headers=applicant())).status_code == 403
+    assert (await paying.client.get("/v1/reports/revenue", params={"from": "2026-02-01", "to": "2026-01-01"},
+                                    headers=admin())).status_code == 422
+    assert (await paying.client.get("/v1/reports/revenue", params={"unit": UNIT},
+                                    headers=admin())).json()["totals"]["paid"]["count"] == 1

@@ -16,7 +16,7 @@ from simpul.shared.pages import page_language
 from simpul.shared.problems import Problem, Text, request_language
 from simpul.submissions import pages
 from simpul.submissions.feedback.complaints import ComplaintService
-from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.feedback.reports import PerformanceService, as_csv
 from simpul.submissions.feedback.schemas import (
     Complaint,

@@ -25,7 +25,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.submissions.feedback.models import complaints
-from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.feedback.surveys import SurveyService, combine
 from simpul.submissions.models import step_visits, submissions
 from simpul.submissions.statemachine import CLOCK_RUNNING, Status

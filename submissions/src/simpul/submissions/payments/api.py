@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from datetime import date
+
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from simpul.shared.identity import Identity
-from simpul.shared.problems import request_language
+from simpul.shared.negotiation import preferred
+from simpul.shared.problems import Problem, Text, request_language
+from simpul.submissions.payments.revenue import as_csv
+from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.payments.schemas import (
     PaymentPage,
     PaymentProvider,
@@ -15,6 +20,7 @@ from simpul.submissions.payments.schemas import (
     ProviderCreate,
     ProviderNotification,
     PublicBill,
+    RevenueReport,
     TreasurerPayment,
     VoidIn,
 )
@@ -191,3 +197,41 @@ async def get_payment(payment_id: str, request: Request, identity: Identity = De
 async def void_payment(payment_id: str, body: VoidIn, request: Request,
                        identity: Identity = Depends(officer_only)) -> Response:
     return json(await payments_of(request).void_payment(identity, payment_id, body.reason))
+
+
+CSV = "text/csv"
+NOT_ACCEPTABLE = Text("Laporan tersedia sebagai application/json atau text/csv.",
+                      "The report is available as application/json or text/csv.")
+unit_readers = roles("officer", "admin")
+
+
+@router.get(
+    "/v1/reports/revenue",
+    response_model=RevenueReport,
+    operation_id="getRevenueReport",
+    summary="Revenue and reconciliation per service and day",
+    description="Billed, paid, outstanding, expired, mismatched and refunded (count and rupiah) per service and "
+    "local day (Asia/Jakarta) of the period, with totals and the check that every paid bill has exactly one "
+    "kuitansi of its amount. The unit's officers see their unit; admins any (`unit`). CSV with "
+    "`Accept: text/csv`.",
+    responses={200: {"content": {CSV: {}}}, 406: problem("Neither JSON nor CSV accepted"),
+               422: problem("The period is not valid")},
+)
+async def revenue_report(
+    request: Request,
+    identity: Identity = Depends(unit_readers),
+    service_code: str | None = Query(None, max_length=100),
+    unit: str | None = Query(None, max_length=64),
+    first: date | None = Query(None, alias="from", description="First day (Asia/Jakarta); default 1 January"),
+    last: date | None = Query(None, alias="to", description="Last day, included; default today"),
+) -> Response:
+    form = preferred(request.headers.get("accept"), {"json": ("application/json",), "csv": (CSV,)}, "json")
+    if form is None:
+        raise Problem(406, NOT_ACCEPTABLE, slug="not-acceptable")
+    period = ReportPeriod.parse(first, last, now=request.app.state.clock(), language=request_language(request))
+    report = await payments_of(request).revenue(identity, period, unit=unit or None, service_code=service_code or None)
+    if form == "csv":
+        name = f"revenue-{period.first_day.isoformat()}-{period.last_day.isoformat()}.csv"
+        return Response(as_csv(report), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept"})
+    return json(report, headers={"Vary": "Accept"})

@@ -81,3 +81,46 @@ class PaymentRecorded(BaseModel):
 class PaymentPage(BaseModel):
     items: list[PaymentRecorded]
     next_cursor: str | None
+
+
+class Tally(BaseModel):
+    count: int
+    amount: int = Field(description="Whole rupiah")
+
+
+class RevenueRow(BaseModel):
+    date: str = Field(description="Local day (Asia/Jakarta)")
+    service_code: str
+    billed: Tally
+    paid: Tally
+    outstanding: Tally = Field(description="Billed that day and still unpaid")
+    expired: Tally
+    mismatched: Tally = Field(description="Payments received that day with another amount than their bill")
+    refunded: Tally = Field(description="Payments owed back, recorded that day")
+
+
+class RevenueTotals(BaseModel):
+    billed: Tally
+    paid: Tally
+    outstanding: Tally
+    expired: Tally
+    mismatched: Tally
+    refunded: Tally
+
+
+class KuitansiCheck(BaseModel):
+    paid_bills: int = Field(description="Bills paid in the period")
+    with_kuitansi: int = Field(description="Of those, with exactly one kuitansi stating the bill's amount")
+    missing: list[str] = Field(description="Billing codes paid without a kuitansi yet")
+    wrong_amount: list[str] = Field(description="Billing codes whose kuitansi states another amount")
+    consistent: bool
+
+
+class RevenueReport(BaseModel):
+    period: dict[str, str]
+    unit: str | None
+    service_code: str | None
+    currency: Literal["IDR"]
+    items: list[RevenueRow]
+    totals: RevenueTotals
+    kuitansi_check: KuitansiCheck

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -36,6 +36,7 @@ from simpul.shared.visibility import Visibility
 from simpul.shared.worker import Worker, each
 from simpul.submissions.access import UseCases, new_id, visible_submission
 from simpul.submissions.calendar import end_of_day, local_date
+from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.models import audit, history, submissions
 from simpul.submissions.payments.bills import (
     Bill,
@@ -50,6 +51,7 @@ from simpul.submissions.payments.bills import (
 )
 from simpul.submissions.payments.codes import new_bill_code, normalise_bill_code
 from simpul.submissions.payments.models import bills, payment_providers, payments, refunds
+from simpul.submissions.payments.revenue import aggregate
 from simpul.submissions.payments.schemas import ProviderNotification, TreasurerPayment
 from simpul.submissions.statemachine import Action, Status, Transition
 from simpul.submissions.store import EVENT_SOURCE, INSERT_OUTBOX, Executor, history_row
@@ -575,6 +577,39 @@ class PaymentService(UseCases):
             await audit_log.record_all(connection, audit, audited)
             await idempotency.settle(connection, idempotency.changed(payment_path(payment_id)))
         return {**payment_view(payment), "bill_status": bill_row["status"]}
+
+    # -- reconciliation ---------------------------------------------------------------------------
+
+    async def revenue(self, identity: Identity, period: ReportPeriod, *, unit: str | None,
+                      service_code: str | None) -> dict[str, Any]:
+        """The revenue report of the caller's unit (an officer), or of any unit (an admin)."""
+        if identity.role != "admin":
+            # An officer sees its own unit's revenue, whatever unit it names: another's is empty.
+            unit = identity.tenant if unit in (None, identity.tenant) else None
+            if unit is None:
+                return {"period": period.view(), "unit": None, "service_code": service_code,
+                        **aggregate([], [], [], period.first_day, period.last_day)}
+        scope = []
+        if unit is not None:
+            scope.append(bills.c.unit == unit)
+        if service_code is not None:
+            scope.append(bills.c.service_code == service_code)
+        start, end = period.start, period.end
+        touched = or_(*(and_(column >= start, column < end)
+                        for column in (bills.c.created_at, bills.c.paid_at, bills.c.ended_at)))
+        async with self.read_sessions() as session:
+            bill_rows = [dict(r) for r in (await session.execute(select(bills).where(touched, *scope))).mappings()]
+            mismatches = [dict(r) for r in (await session.execute(
+                select(payments.c.amount, payments.c.received_at, bills.c.service_code)
+                .join(bills, bills.c.code == payments.c.bill_code)
+                .where(payments.c.outcome == Outcome.MISMATCH.value, payments.c.voided_at.is_(None),
+                       payments.c.received_at >= start, payments.c.received_at < end, *scope))).mappings()]
+            refund_rows = [dict(r) for r in (await session.execute(
+                select(refunds.c.amount, refunds.c.created_at, bills.c.service_code)
+                .join(bills, bills.c.code == refunds.c.bill_code)
+                .where(refunds.c.created_at >= start, refunds.c.created_at < end, *scope))).mappings()]
+        return {"period": period.view(), "unit": unit, "service_code": service_code,
+                **aggregate(bill_rows, mismatches, refund_rows, period.first_day, period.last_day)}
 
     # -- expiry -----------------------------------------------------------------------------------
 
