@@ -151,6 +151,9 @@ class World:
         billed = self.fresh_submission(side, "billed")
         side.bill_code = ok(side.applicant.get(f"/v1/submissions/{billed}"))["bill"]["code"]
         side.payment_id = self.fresh_payment(side, billed)
+        # The kuitansi comes a moment later and changes the submission (its bill): before the matrix reads.
+        self._eventually(lambda: "payment_receipt" in ok(side.applicant.get(f"/v1/submissions/{billed}"))["bill"]
+                         and [True], f"no kuitansi for {billed}")
         side.complaint_id = self.fresh_complaint(side)
         attachment = side.applicant.post(f"/v1/complaints/{side.complaint_id}/attachments",
                                          files={"file": ("bukti.pdf", PDF, "application/pdf")}, headers=keyed())

@@ -365,3 +365,15 @@ async def test_the_revenue_report_reconciles_per_service_and_day(paying):
                                     headers=admin())).status_code == 422
     assert (await paying.client.get("/v1/reports/revenue", params={"unit": UNIT},
                                     headers=admin())).json()["totals"]["paid"]["count"] == 1
+
+
+async def test_the_public_performance_report_shows_fees_collected_per_service(paying):
+    secret = (await provider(paying))["secret"]
+    for _ in range(2):
+        submitted = await paying.submitted()
+        assert (await notify(paying, secret, paid(submitted["bill"], f"R-{submitted['id']}"))).status_code == 200
+    await paying.submitted()  # billed, unpaid: not collected
+    report = (await paying.client.get("/v1/reports/performance", headers=anonymous("submissions"))).json()
+    (row,) = [row for row in report["services"] if row["service_code"] == "IZIN-USAHA"]
+    assert row["fees_collected"] == {"count": 2, "amount": 300000}
+    assert report["total"]["fees_collected"] == {"count": 2, "amount": 300000}

@@ -168,7 +168,7 @@ def create_app(
     )
     app.state.performance = PerformanceService(
         read_sessions=app.state.read_sessions, clock=clock, surveys=app.state.surveys,
-        cache_seconds=settings.report_cache_seconds,
+        cache_seconds=settings.report_cache_seconds, fees=payments.fees_collected,
     )
     app.state.complaints = ComplaintService(
         sessions=app.state.sessions,

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -610,6 +610,19 @@ class PaymentService(UseCases):
                 .where(refunds.c.created_at >= start, refunds.c.created_at < end, *scope))).mappings()]
         return {"period": period.view(), "unit": unit, "service_code": service_code,
                 **aggregate(bill_rows, mismatches, refund_rows, period.first_day, period.last_day)}
+
+    async def fees_collected(self, period: ReportPeriod, service_code: str | None,
+                             unit: str | None) -> dict[str, tuple[int, int]]:
+        """Bills paid in the period per service: (count, rupiah), for the public performance report."""
+        query = (select(bills.c.service_code, func.count(), func.sum(bills.c.amount))
+                 .where(bills.c.status == BillStatus.PAID.value, bills.c.paid_at >= period.start,
+                        bills.c.paid_at < period.end).group_by(bills.c.service_code))
+        if service_code:
+            query = query.where(bills.c.service_code == service_code)
+        if unit:
+            query = query.where(bills.c.unit == unit)
+        async with self.read_sessions() as session:
+            return {code: (count, int(amount or 0)) for code, count, amount in await session.execute(query)}
 
     # -- expiry -----------------------------------------------------------------------------------
 
