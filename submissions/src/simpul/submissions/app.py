@@ -116,14 +116,11 @@ def create_app(
     calendar = WorkingCalendar(overrides)
     reads = ReadLog(app.state.sessions, app.state.read_sessions, clock)
     app.state.reads = reads
+    # What every use-case object works with (access.UseCases).
+    shared = {"sessions": app.state.sessions, "read_sessions": app.state.read_sessions, "catalog": catalog,
+              "store": store, "calendar": calendar, "clock": clock, "reads": reads}
     payments = PaymentService(
-        sessions=app.state.sessions,
-        read_sessions=app.state.read_sessions,
-        catalog=catalog,
-        store=store,
-        calendar=calendar,
-        clock=clock,
-        reads=reads,
+        **shared,
         keks=ReloadingKeys(partial(keys_for, settings)),
         expiry_days=settings.bill_expiry_days,
         max_proof_bytes=min(settings.payment_proof_max_bytes, settings.max_upload_bytes),
@@ -134,13 +131,7 @@ def create_app(
                                        retry_max_seconds=settings.issue_retry_max_seconds)
     payments.on_paid = lambda: app.state.kuitansi.wake()
     submissions = SubmissionService(
-        sessions=app.state.sessions,
-        read_sessions=app.state.read_sessions,
-        catalog=catalog,
-        store=store,
-        calendar=calendar,
-        clock=clock,
-        reads=reads,
+        **shared,
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.worker.wake(),
         officials=officials,
@@ -171,13 +162,7 @@ def create_app(
         cache_seconds=settings.report_cache_seconds, fees=payments.fees_collected,
     )
     app.state.complaints = ComplaintService(
-        sessions=app.state.sessions,
-        read_sessions=app.state.read_sessions,
-        catalog=catalog,
-        store=store,
-        calendar=calendar,
-        clock=clock,
-        reads=reads,
+        **shared,
         policy=ComplaintPolicy(
             verification_working_days=settings.complaint_verification_working_days,
             follow_up_working_days=settings.complaint_follow_up_working_days,
