@@ -377,3 +377,22 @@ async def test_the_public_performance_report_shows_fees_collected_per_service(pa
     (row,) = [row for row in report["services"] if row["service_code"] == "IZIN-USAHA"]
     assert row["fees_collected"] == {"count": 2, "amount": 300000}
     assert report["total"]["fees_collected"] == {"count": 2, "amount": 300000}
+
+
+async def test_treasurer_calls_with_an_idempotency_key_take_effect_once(paying):
+    submitted = await paying.submitted()
+    path = f"/v1/submissions/{submitted['id']}/payments"
+    body = {"reference": "TRX-KEY-1", "amount": 150000, "paid_at": datetime.now(UTC).isoformat()}
+    first = await paying.client.post(path, json=body, headers={**treasurer(), "Idempotency-Key": "pay-1"})
+    again = await paying.client.post(path, json=body, headers={**treasurer(), "Idempotency-Key": "pay-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["location"] == first.headers["location"]
+    other = await paying.client.post(path, json={**body, "reference": "TRX-KEY-2"},
+                                     headers={**treasurer(), "Idempotency-Key": "pay-1"})
+    assert other.status_code == 409
+    void = f"/v1/payments/{first.json()['id']}/void"
+    headers = {**treasurer("off-bendahara-2"), "Idempotency-Key": "void-1"}
+    voided = await paying.client.post(void, json={"reason": "Salah"}, headers=headers)
+    repeated = await paying.client.post(void, json={"reason": "Salah"}, headers=headers)
+    assert voided.status_code == repeated.status_code == 200 and repeated.json() == voided.json()
+    assert await count(paying, payments) == 1
