@@ -52,6 +52,7 @@ POST_ROUTES = {
     },
     "signatures": {
         "/v1/documents/{document_id}/revoke": SETTLES,
+        "/internal/documents/{document_id}/revoke": SETTLES,  # submissions revoking a voided payment's kuitansi
         "/v1/signers/{certificate_id}/revoke": SETTLES,
         "/v1/verify": NO_EFFECT,
         "/internal/tsa": NO_EFFECT,

@@ -89,6 +89,14 @@ def inbox_types(applicant: httpx.Client, submission_id: str, wanted: set[str], t
         time.sleep(0.2)
 
 
+def wait_for_receipt(applicant: httpx.Client, sid: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while "payment_receipt" not in (bill := applicant.get(f"/v1/submissions/{sid}").json()["bill"]):
+        assert time.monotonic() < deadline, bill
+        time.sleep(0.2)
+    return bill["payment_receipt"]
+
+
 def test_a_provider_pays_the_bill_and_review_starts(paying):
     submission = submitted(paying)
     bill = submission["bill"]
@@ -130,11 +138,7 @@ def test_a_provider_pays_the_bill_and_review_starts(paying):
 
     # The kuitansi: signed by the signatures service, for the bill's amount, valid for pyHanko's
     # validator trusting only the published root, and verifiable at /v1/verify/{id}.
-    deadline = time.monotonic() + 60
-    while "payment_receipt" not in (bill := paying["applicant"].get(f"/v1/submissions/{sid}").json()["bill"]):
-        assert time.monotonic() < deadline, bill
-        time.sleep(0.2)
-    receipt = bill["payment_receipt"]
+    receipt = wait_for_receipt(paying["applicant"], sid)
     document = paying["applicant"].get(f"/v1/documents/{receipt['document_id']}")
     assert document.status_code == 200, document.text
     assert document.json()["title"] == "Kuitansi Pembayaran"
@@ -159,6 +163,7 @@ def test_the_treasurer_records_a_payment_with_proof_and_another_voids_it(paying)
     assert payment["outcome"] == "paid" and payment["bill_status"] == "paid"
     assert paying["officer"].post(f"/v1/submissions/{sid}/payments", json={
         "reference": "X-1", "amount": 150000, "paid_at": form["paid_at"]}).status_code == 403
+    receipt = wait_for_receipt(paying["applicant"], sid)
     assert first.post(f"/v1/payments/{payment['id']}/void", json={"reason": "Salah"}).status_code == 403
     voided = second.post(f"/v1/payments/{payment['id']}/void", json={"reason": "NTPN milik tagihan lain"})
     assert voided.status_code == 200, voided.text
@@ -166,3 +171,8 @@ def test_the_treasurer_records_a_payment_with_proof_and_another_voids_it(paying)
     assert paying["applicant"].get(f"/v1/submissions/{sid}").json()["bill"]["status"] == "unpaid"
     listed = paying["applicant"].get(f"/v1/submissions/{sid}/payments").json()["items"]
     assert [item["voided_at"] is not None for item in listed] == [True]
+    # The voided payment's kuitansi is revoked.
+    deadline = time.monotonic() + 60
+    while not paying["anonymous"].get(f"/v1/verify/{receipt['document_id']}").json()["revoked"]:
+        assert time.monotonic() < deadline, "the voided payment's kuitansi was not revoked"
+        time.sleep(0.2)

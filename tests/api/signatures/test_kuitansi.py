@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.signatures.conftest import internal, issue_body, public
+from tests.api.signatures.conftest import internal, issue_body, officer, public
 from tests.api.signatures.test_independent import pyhanko_status
 from tests.api.signatures.test_officials import pdftotext
 
@@ -49,3 +49,16 @@ async def test_a_payment_receipt_needs_its_payment_and_a_document_none(signature
     bad = kuitansi_body("x-3")
     bad["payment"] = {**PAYMENT, "amount": -1}
     assert (await signatures.client.post("/internal/documents", json=bad, headers=internal())).status_code == 422
+
+
+async def test_the_kuitansi_of_a_voided_payment_is_revoked_by_the_service_only(signatures):
+    document = (await signatures.client.post("/internal/documents", json=kuitansi_body("820250000012343.p-1"),
+                                             headers=internal())).json()
+    path = f"/internal/documents/{document['document_id']}/revoke"
+    reason = {"reason": "Pembayaran dibatalkan oleh bendahara"}
+    assert (await signatures.client.post(path, json=reason, headers=officer())).status_code == 403
+    revoked = await signatures.client.post(path, json=reason, headers=internal())
+    assert revoked.status_code == 200 and revoked.json()["revoked"] is True
+    assert (await signatures.client.post(path, json=reason, headers=internal())).status_code == 409
+    verified = (await signatures.client.get(f"/v1/verify/{document['document_id']}", headers=public())).json()
+    assert verified["revoked"] is True

@@ -297,7 +297,9 @@ async def test_a_paid_bill_gets_its_kuitansi_for_the_bills_amount_once(paying):
     receipt = bill["payment_receipt"]
     assert set(receipt) == {"document_id", "verify_url"}
     (asked,) = [body for body in paying.signatures.requests if body.get("kind") == "payment_receipt"]
-    assert asked["submission_id"] == f"{submitted['id']}.kuitansi"
+    payment_id = (await paying.client.get(f"/v1/submissions/{submitted['id']}/payments",
+                                          headers=applicant())).json()["items"][0]["id"]
+    assert asked["submission_id"] == f"{bill['code']}.{payment_id}"
     assert asked["payment"]["amount"] == bill["amount"] == submitted["fee"]["amount"]
     assert asked["payment"]["bill_code"] == bill["code"] and asked["payment"]["channel"] == "provider"
     # The public bill shows no document of the payer's.
@@ -396,3 +398,32 @@ async def test_treasurer_calls_with_an_idempotency_key_take_effect_once(paying):
     repeated = await paying.client.post(void, json={"reason": "Salah"}, headers=headers)
     assert voided.status_code == repeated.status_code == 200 and repeated.json() == voided.json()
     assert await count(paying, payments) == 1
+
+
+async def test_voiding_the_paying_payment_revokes_its_kuitansi_and_a_new_payment_gets_a_new_one(paying):
+    submitted = await paying.submitted()
+    path = f"/v1/submissions/{submitted['id']}/payments"
+
+    async def bill_when(ready) -> dict:
+        deadline = asyncio.get_running_loop().time() + 5
+        while not ready(bill := (await paying.client.get(f"/v1/submissions/{submitted['id']}",
+                                                         headers=applicant())).json()["bill"]):
+            assert asyncio.get_running_loop().time() < deadline, bill
+            await asyncio.sleep(0.05)
+        return bill
+
+    body = {"reference": "TRX-V-1", "amount": 150000, "paid_at": datetime.now(UTC).isoformat()}
+    first = (await paying.client.post(path, json=body, headers=treasurer())).json()
+    receipt = (await bill_when(lambda bill: "payment_receipt" in bill))["payment_receipt"]
+    voided = await paying.client.post(f"/v1/payments/{first['id']}/void", json={"reason": "NTPN salah"},
+                                      headers=treasurer("off-bendahara-2"))
+    assert voided.status_code == 200
+    assert "payment_receipt" not in (await bill_when(lambda bill: "payment_receipt" not in bill))
+    deadline = asyncio.get_running_loop().time() + 5
+    while receipt["document_id"] not in paying.signatures.revoked:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    second = (await paying.client.post(path, json={**body, "reference": "TRX-V-2"}, headers=treasurer())).json()
+    assert second["outcome"] == "paid"
+    renewed = (await bill_when(lambda bill: "payment_receipt" in bill))["payment_receipt"]
+    assert renewed["document_id"] != receipt["document_id"]

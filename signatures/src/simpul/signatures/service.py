@@ -69,7 +69,8 @@ class Issued:
 
 
 def can_revoke(identity: Identity, row: Any) -> bool:
-    return identity.role == "admin" or (identity.role == "officer" and identity.tenant == row["unit"])
+    # A service: submissions revoking the kuitansi of a payment a treasurer voided (internal route only).
+    return identity.role in ("admin", "service") or (identity.role == "officer" and identity.tenant == row["unit"])
 
 
 class DocumentService:

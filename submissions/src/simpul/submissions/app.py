@@ -129,7 +129,7 @@ def create_app(
     app.state.receipts = ReceiptIssuer(payments=payments, signatures=signatures,
                                        retry_base_seconds=settings.issue_retry_base_seconds,
                                        retry_max_seconds=settings.issue_retry_max_seconds)
-    payments.on_paid = lambda: app.state.kuitansi.wake()
+    payments.wake_receipts = lambda: app.state.kuitansi.wake()
     submissions = SubmissionService(
         **shared,
         max_upload_bytes=settings.max_upload_bytes,

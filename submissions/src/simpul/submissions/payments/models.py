@@ -32,6 +32,8 @@ bills = Table(
     Column("receipt_due_at", UTCDateTime(), nullable=True),
     Column("receipt_attempts", Integer, nullable=False, server_default="0"),
     Column("receipt_error", Text, nullable=True),
+    # A kuitansi to revoke {document_id, verify_url, amount}: its payment was voided.
+    Column("receipt_revoke", JSON(none_as_null=True), nullable=True),
 )
 Index("ix_bills_receipt_due", bills.c.receipt_due_at)
 # The expiry worker's scan, and the revenue report's.

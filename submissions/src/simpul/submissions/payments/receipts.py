@@ -1,13 +1,16 @@
-"""Paid -> kuitansi: a background worker asks the signatures service for the signed payment receipt.
+"""Paid -> kuitansi: a background worker asks the signatures service for the signed payment receipt,
+and revokes it when the payment that paid the bill is voided.
 
-Paying a bill sets its `receipt_due_at` in the same transaction. This worker claims due bills with a
-compare-and-set that moves `receipt_due_at` a lease ahead (so two replicas never call for the same
-bill at once, and a dead one's claim lapses), calls `POST /internal/documents` with kind
-`payment_receipt` under the bill's own key (`<submission id>.kuitansi`: signatures makes one
-document per key, so a retry after a lost answer gets the same kuitansi), and records it on the bill
-and on the submission's copy of it. The amount it states is the bill's, which is the fee of the
-version the submission was made under. A refusal for good is kept on the bill (`receipt_error`) and
-not retried; anything else is retried with backoff.
+Paying a bill (or voiding the payment of a bill with a kuitansi) sets its `receipt_due_at` in the
+same transaction. This worker claims due bills with a compare-and-set that moves `receipt_due_at`
+a lease ahead (so two replicas never work on one bill at once, and a dead one's claim lapses). A
+voided payment's kuitansi is revoked first (`POST /internal/documents/{id}/revoke`); a paid bill
+without one gets it from `POST /internal/documents` with kind `payment_receipt`, keyed by the bill
+and the payment that paid it (`<bill code>.<payment id>`: signatures makes one document per key, so
+a retry after a lost answer gets the same kuitansi, and a bill paid again after a void a new one).
+It is recorded on the bill and on the submission's copy of it. The amount it states is the bill's,
+which is the fee of the version the submission was made under. A refusal for good is kept on the
+bill (`receipt_error`) and not retried; anything else is retried with backoff.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, or_, select, update
 
 from simpul.shared import audit as audit_log
 from simpul.shared.audit import Audited
@@ -34,12 +37,17 @@ from simpul.submissions.payments.service import PaymentService, bill_view
 log = logging.getLogger("simpul.submissions.payments.receipts")
 
 SIGNATURES_ACTOR = Identity(subject="service:signatures", role="service")
+REVOKE_REASON = "Pembayaran dibatalkan oleh bendahara (payment voided by the treasurer)"
+# A bill with work for this worker: a paid one without its kuitansi, or a voided payment's to revoke.
+WORK_TO_DO = or_(and_(bills.c.status == BillStatus.PAID.value, bills.c.receipt.is_(None)),
+                 bills.c.receipt_revoke.is_not(None))
 BATCH = 20
 LEASE = timedelta(seconds=60)
 
 
-def receipt_key(submission_id: str) -> str:
-    return f"{submission_id}.kuitansi"
+def receipt_key(bill_code: str, payment_id: str) -> str:
+    """Signatures' key of a kuitansi: one per payment that paid the bill (a voided one's is revoked)."""
+    return f"{bill_code}.{payment_id}"
 
 
 @dataclass(kw_only=True, eq=False)
@@ -53,29 +61,33 @@ class ReceiptIssuer:
         now = self.payments.clock()
         async with self.payments.read_sessions() as session:
             rows = await session.execute(
-                select(bills.c.code).where(bills.c.status == BillStatus.PAID.value, bills.c.receipt.is_(None),
-                                           bills.c.receipt_due_at <= now)
+                select(bills.c.code).where(WORK_TO_DO, bills.c.receipt_due_at <= now)
                 .order_by(bills.c.receipt_due_at).limit(BATCH))
             return [code for (code,) in rows]
 
     async def issue(self, code: str) -> bool:
-        """One bill's kuitansi; False when another replica holds it or it needs none any more."""
+        """One bill's kuitansi made, or its voided one revoked first; False when another replica
+        holds it or nothing is left to do."""
         now = self.payments.clock()
         async with self.payments.sessions() as session, session.begin():
             claimed = await session.execute(
-                update(bills).where(bills.c.code == code, bills.c.status == BillStatus.PAID.value,
-                                    bills.c.receipt.is_(None), bills.c.receipt_due_at <= now)
+                update(bills).where(bills.c.code == code, WORK_TO_DO, bills.c.receipt_due_at <= now)
                 .values(receipt_due_at=now + LEASE, receipt_attempts=bills.c.receipt_attempts + 1)
                 .returning(bills.c.receipt_attempts))
             attempt = claimed.scalar_one_or_none()
             if attempt is None:
                 return False
             bill = dict((await session.execute(select(bills).where(bills.c.code == code))).mappings().one())
-            payment = dict((await session.execute(
-                select(payments).where(payments.c.id == bill["paid_by"]))).mappings().one())
-            submission = dict((await session.execute(
-                select(submissions).where(submissions.c.id == bill["submission_id"]))).mappings().one())
+            if bill["receipt_revoke"] is None:
+                payment = dict((await session.execute(
+                    select(payments).where(payments.c.id == bill["paid_by"]))).mappings().one())
+                submission = dict((await session.execute(
+                    select(submissions).where(submissions.c.id == bill["submission_id"]))).mappings().one())
         try:
+            if bill["receipt_revoke"] is not None:
+                await self._revoke(bill["receipt_revoke"]["document_id"])
+                await self.revoked(code, bill["receipt_revoke"])
+                return True
             receipt = await self._call(request_body(bill, payment, submission))
         except ReceiptRefused as exc:
             await self._keep(code, receipt_error=str(exc)[:2000], receipt_due_at=None)
@@ -104,6 +116,27 @@ class ReceiptIssuer:
             await audit_log.record_all(session, audit, [Audited(
                 SIGNATURES_ACTOR, "bill.receipt_issued", "bill", code,
                 {"document_id": receipt["document_id"], "amount": receipt["amount"]})])
+
+    async def revoked(self, code: str, receipt: dict[str, Any]) -> None:
+        """The voided payment's kuitansi is revoked; a bill paid again meanwhile gets its own next."""
+        now = self.payments.clock()
+        async with self.payments.sessions() as session, session.begin():
+            await session.execute(update(bills).where(bills.c.code == code).values(
+                receipt_revoke=None, receipt_error=None,
+                receipt_due_at=case((and_(bills.c.status == BillStatus.PAID.value, bills.c.receipt.is_(None)), now),
+                                    else_=None)))
+            await audit_log.record_all(session, audit, [Audited(
+                SIGNATURES_ACTOR, "bill.receipt_revoked", "bill", code, {"document_id": receipt["document_id"]})])
+
+    async def _revoke(self, document_id: str) -> None:
+        response = await self.signatures.request(
+            "POST", f"/internal/documents/{document_id}/revoke", json={"reason": REVOKE_REASON})
+        # 409: revoked already (a retry after a lost answer).
+        if response.status_code in (200, 409):
+            return
+        if refused_for_good(response.status_code):
+            raise ReceiptRefused(f"signatures answered {response.status_code} to the revocation")
+        raise ReceiptFailed(f"signatures answered {response.status_code} to the revocation")
 
     async def _keep(self, code: str, **values: Any) -> None:
         async with self.payments.sessions() as session, session.begin():
@@ -141,7 +174,7 @@ def request_body(bill: dict[str, Any], payment: dict[str, Any], submission: dict
     standard = submission["standard"]
     return {
         "kind": "payment_receipt",
-        "submission_id": receipt_key(submission["id"]),
+        "submission_id": receipt_key(bill["code"], bill["paid_by"]),
         "tracking_code": submission["tracking_code"],
         "service_code": submission["service_code"],
         "service_version": submission["service_version"],

@@ -233,8 +233,8 @@ class PaymentService(UseCases):
     keks: ReloadingKeys
     expiry_days: int
     max_proof_bytes: int
-    # Called once a bill was paid: wakes the kuitansi worker (app.py).
-    on_paid: Callable[[], None] = lambda: None
+    # Called once a kuitansi is to be made or revoked: wakes the receipts worker (app.py).
+    wake_receipts: Callable[[], None] = lambda: None
 
     # -- the core's change hooks ------------------------------------------------------------------
 
@@ -450,7 +450,7 @@ class PaymentService(UseCases):
             await audit_log.record_all(connection, audit, audited)
             await idempotency.settle(connection, settlement(payment_id))
         if outcome is Outcome.PAID:
-            self.on_paid()
+            self.wake_receipts()
         return {**payment_view(payment), "bill_status": bill_row["status"]}
 
     async def _bill_changed(self, connection: Executor, submission: dict[str, Any], bill_row: dict[str, Any],
@@ -566,7 +566,11 @@ class PaymentService(UseCases):
                                {"payment_id": payment_id, "official": official["id"]})]
             if bill_row["paid_by"] == payment_id:
                 after = void(bill_state(bill_row), payment_id)
-                bill_values = {"status": after.status.value, "paid_by": None, "paid_at": None, "ended_at": None}
+                bill_values = {"status": after.status.value, "paid_by": None, "paid_at": None, "ended_at": None,
+                               "receipt_due_at": None}
+                if bill_row["receipt"] is not None:
+                    # Its kuitansi no longer holds: the receipts worker revokes it.
+                    bill_values.update(receipt=None, receipt_revoke=bill_row["receipt"], receipt_due_at=now)
                 await connection.execute(update(bills).where(bills.c.code == code).values(**bill_values))
                 bill_row.update(bill_values)
                 locked = dict((await connection.execute(
@@ -576,6 +580,8 @@ class PaymentService(UseCases):
                 audited.append(Audited(identity, "bill.unpaid", "bill", code, {"payment_id": payment_id}))
             await audit_log.record_all(connection, audit, audited)
             await idempotency.settle(connection, idempotency.changed(payment_path(payment_id)))
+        if bill_row.get("receipt_revoke"):
+            self.wake_receipts()
         return {**payment_view(payment), "bill_status": bill_row["status"]}
 
     # -- reconciliation ---------------------------------------------------------------------------

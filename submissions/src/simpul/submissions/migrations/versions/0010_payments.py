@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("receipt_due_at", UTCDateTime(), nullable=True),
         sa.Column("receipt_attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("receipt_error", sa.Text(), nullable=True),
+        sa.Column("receipt_revoke", sa.JSON(none_as_null=True), nullable=True),
     )
     op.create_index("ix_bills_receipt_due", "bills", ["receipt_due_at"])
     op.create_index("ix_bills_due", "bills", ["status", "expires_at"])
