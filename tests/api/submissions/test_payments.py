@@ -427,3 +427,23 @@ async def test_voiding_the_paying_payment_revokes_its_kuitansi_and_a_new_payment
     assert second["outcome"] == "paid"
     renewed = (await bill_when(lambda bill: "payment_receipt" in bill))["payment_receipt"]
     assert renewed["document_id"] != receipt["document_id"]
+
+
+async def test_a_kuitansi_made_while_its_payment_was_voided_is_revoked_not_kept(paying):
+    submitted = await paying.submitted()
+    await paying.app.state.kuitansi.stop()  # this test drives the worker's steps itself
+    path = f"/v1/submissions/{submitted['id']}/payments"
+    body = {"reference": "TRX-R-1", "amount": 150000, "paid_at": datetime.now(UTC).isoformat()}
+    payment = (await paying.client.post(path, json=body, headers=treasurer())).json()
+    receipts = paying.app.state.receipts
+    code = submitted["bill"]["code"]
+    # The worker asked signatures; meanwhile the payment is voided; then the answer is recorded.
+    asked = await receipts._call({"submission_id": f"{code}.{payment['id']}", "unit": UNIT,
+                                  "payment": {"amount": 150000}})
+    assert (await paying.client.post(f"/v1/payments/{payment['id']}/void", json={"reason": "x"},
+                                     headers=treasurer("off-bendahara-2"))).status_code == 200
+    await receipts.record(code, asked, payment["id"])
+    assert "payment_receipt" not in (await paying.client.get(f"/v1/submissions/{submitted['id']}",
+                                                             headers=applicant())).json()["bill"]
+    assert await receipts.issue(code) is True
+    assert asked["document_id"] in paying.signatures.revoked

@@ -99,17 +99,22 @@ class ReceiptIssuer:
                              receipt_due_at=self.payments.clock() + timedelta(seconds=delay))
             log.info("the kuitansi of bill %s failed (attempt %d), again in %.1f s: %s", code, attempt, delay, exc)
             return False
-        await self.record(code, receipt)
+        await self.record(code, receipt, bill["paid_by"])
         return True
 
-    async def record(self, code: str, receipt: dict[str, Any]) -> None:
+    async def record(self, code: str, receipt: dict[str, Any], payment_id: str) -> None:
+        """The kuitansi on its bill, if the payment it states still pays the bill; one voided while it
+        was being made is revoked next instead."""
         now = self.payments.clock()
         async with self.payments.sessions() as session, session.begin():
             done = await session.execute(
-                update(bills).where(bills.c.code == code, bills.c.receipt.is_(None))
+                update(bills).where(bills.c.code == code, bills.c.receipt.is_(None),
+                                    bills.c.status == BillStatus.PAID.value, bills.c.paid_by == payment_id)
                 .values(receipt=receipt, receipt_due_at=None, receipt_error=None).returning(*bills.c))
             bill = done.mappings().first()
             if bill is None:
+                await session.execute(update(bills).where(bills.c.code == code, bills.c.receipt_revoke.is_(None))
+                                      .values(receipt_revoke=receipt, receipt_due_at=now))
                 return
             await session.execute(update(submissions).where(submissions.c.id == bill["submission_id"]).values(
                 bill=bill_view(dict(bill)), version=submissions.c.version + 1, updated_at=now))
