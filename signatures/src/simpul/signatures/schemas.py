@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
 Short = Annotated[SingleLineText, Field(min_length=1, max_length=300)]
@@ -58,17 +58,10 @@ class PaymentFacts(_Internal):
 
     bill_code: Annotated[SingleLineText, Field(pattern=r"^[0-9]{15}$")]
     amount: int = Field(gt=0, le=10**12, description="Whole rupiah")
-    paid_at: datetime
+    paid_at: AwareDatetime
     reference: Annotated[SingleLineText, Field(min_length=1, max_length=100)]
     channel: Annotated[SingleLineText, Field(min_length=1, max_length=64)]
     fee_legal_basis: Long | None = None
-
-    @field_validator("paid_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a UTC offset")
-        return value
 
 
 class IssueRequest(_Internal):
