@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := shared gateway service-catalog submissions signatures notifications
+PACKAGES := shared gateway service-catalog submissions signatures notifications cli
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test

@@ -49,6 +49,7 @@ POST_ROUTES = {
         "/v1/payments/notifications": OWN_KEY,  # by the provider's reference: a repeat answers the first outcome
         "/v1/submissions/{submission_id}/payments": SETTLES,
         "/v1/payments/{payment_id}/void": SETTLES,
+        "/open311/v2/requests.json": SETTLES,  # with the submit that ends it (open311/service.py)
     },
     "signatures": {
         "/v1/documents/{document_id}/revoke": SETTLES,

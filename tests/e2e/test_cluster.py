@@ -106,6 +106,13 @@ class Seen:
     done: int = 0
     retried: Counter = field(default_factory=Counter)
     failed: list[str] = field(default_factory=list)
+    down: set[str] = field(default_factory=set)  # processes killed and not ready again
+    retry_answers: list[str] = field(default_factory=list)  # the first few, to say who answered
+
+    def retry(self, what: str, answer: str) -> None:
+        self.retried[what] += 1
+        if len(self.retry_answers) < 5:
+            self.retry_answers.append(f"{what} while {sorted(self.down) or 'none'} down: {answer}")
 
 
 async def keyed(client: httpx.AsyncClient, path: str, expected: int, seen: Seen, **request) -> dict:
@@ -117,7 +124,7 @@ async def keyed(client: httpx.AsyncClient, path: str, expected: int, seen: Seen,
         try:
             response = await client.post(path, headers=headers, **request)
         except httpx.TransportError as error:
-            seen.retried[type(error).__name__] += 1
+            seen.retry(type(error).__name__, f"POST {path}: {error!r}")
             await asyncio.sleep(0.1)
             continue
         if response.status_code == expected:
@@ -125,7 +132,9 @@ async def keyed(client: httpx.AsyncClient, path: str, expected: int, seen: Seen,
         if response.status_code not in RETRYABLE:
             seen.failed.append(f"POST {path}: {response.status_code} {response.text[:200]}")
             raise AssertionError(seen.failed[-1])
-        seen.retried[f"POST {response.status_code}"] += 1
+        # The body says who answered: nginx's HTML page or a gateway's problem+json.
+        seen.retry(f"POST {response.status_code}", f"POST {path}: {response.headers.get('content-type')}"
+                   f" {response.text[:300]!r}")
         await asyncio.sleep(0.1)
     raise AssertionError(f"POST {path}: no answer after 50 tries")
 
@@ -172,6 +181,7 @@ async def run(cluster: Cluster, tokens: dict[str, str], code: str, seen: Seen) -
         await asyncio.to_thread(process.start)
         await asyncio.to_thread(process.wait_ready)
         outages.append((process.log_path.stem, time.monotonic() - killed))
+        seen.down.discard(process.log_path.stem)
         if process.name == "gateway":
             # nginx tries a gateway that failed again after fail_timeout: let it come back in.
             await asyncio.sleep(FAIL_TIMEOUT_SECONDS + 0.5)
@@ -184,6 +194,7 @@ async def run(cluster: Cluster, tokens: dict[str, str], code: str, seen: Seen) -
             await until_done(seen, FLOWS_AROUND_KILLS)
             process = cluster.replicas[name][index]
             killed = time.monotonic()
+            seen.down.add(process.log_path.stem)
             await asyncio.to_thread(process.kill)
             await until_done(seen, FLOWS_AROUND_KILLS)  # served by the other copies alone
             restarts[name] = asyncio.create_task(restart(process, killed))
@@ -230,7 +241,7 @@ def test_flows_through_nginx_survive_a_replica_of_each_kind_killed_in_turn(clust
         pytest.fail(f"{error!r}\nfailed: {seen.failed[:5]}\n{cluster.logs()}")
     elapsed = time.monotonic() - started
     assert seen.failed == [], seen.failed[:5]
-    assert not seen.retried, f"requests the client saw fail: {dict(seen.retried)}"
+    assert not seen.retried, f"requests the client saw fail: {dict(seen.retried)}; {seen.retry_answers}"
 
     # Issued: rendered, signed and recorded, each once; one submission per keyed create.
     submissions: list[dict] = []

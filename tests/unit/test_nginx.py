@@ -11,6 +11,7 @@ import threading
 import httpx
 import pytest
 
+from simpul.shared.serve import KEEPALIVE_SECONDS
 from tests.support.nginx import TEMPLATE, Nginx, nginx_binary
 
 
@@ -24,6 +25,11 @@ def test_another_gateway_gets_a_request_only_when_it_is_safe():
     assert set(plain.split()) == {"error", "timeout"}, "non_idempotent would resend an unkeyed POST already sent"
     assert set(keyed.split()) == {"error", "timeout", "non_idempotent"}
     assert directives("proxy_next_upstream_tries") == ["2"]
+
+
+def test_nginx_drops_an_idle_connection_before_the_gateway_does():
+    (timeout,) = directives("keepalive_timeout")
+    assert float(timeout.removesuffix("s")) < KEEPALIVE_SECONDS
 
 
 def test_the_request_id_and_client_address_reach_the_gateway():

@@ -124,5 +124,12 @@ async def test_the_access_log_can_be_turned_off_and_refusals_still_show(start_ga
 
 
 async def test_a_malformed_trusted_proxy_list_stops_the_gateway(gateway_settings):
-    with pytest.raises(ValueError, match="SIMPUL_TRUSTED_PROXIES: not an address or network: 'nginx'"):
+    with pytest.raises(ValueError, match="SIMPUL_FORWARDED_ALLOW_IPS: not an address or network: 'nginx'"):
         await gateway_settings(trusted_proxies="10.0.0.0/8, nginx")
+
+
+async def test_the_access_line_carries_the_request_id_the_client_sent_and_got_back(gateway, captured):
+    response = await gateway.http.get("/v1/services", headers={"X-Request-Id": "loket-31-000042"})
+    assert response.headers["x-request-id"] == "loket-31-000042"
+    (line,) = events(captured, ACCESS_LOGGER)
+    assert (line["request_id"], line["status"]) == ("loket-31-000042", response.status_code)

@@ -221,3 +221,52 @@ async def test_an_official_deactivated_on_one_replica_is_refused_by_the_other_wi
         while (await second.get("/v1/me", headers=headers)).status_code != 401:
             assert time.monotonic() - deactivated < 2.0, "the other replica kept acting as a deactivated official"
             await asyncio.sleep(0.05)
+
+
+@needs_redis
+async def test_with_redis_a_busy_callers_leases_never_let_it_past_its_limit():
+    from simpul.gateway import redis_state
+    from simpul.gateway.ratelimit import RateLimiter
+
+    capacity = 1000
+    prefix = f"test-{uuid.uuid4().hex}"
+    links = [redis_state.RedisLink(os.environ[REDIS_ENV], prefix) for _ in range(2)]
+    trips = 0
+    try:
+        limiters = []
+        for link in links:
+            await link.start(lambda client_id: None)
+            limiter = redis_state.SharedRateLimiter(link, RateLimiter(capacity, capacity), capacity, capacity)
+            send = limiter._send
+
+            async def counted(batch, send=send):
+                nonlocal trips
+                trips += len(batch)
+                return await send(batch)
+
+            limiter._send = counted
+            limiters.append(limiter)
+        now = time.monotonic()
+        # 1200 requests of one caller, 40 at a time, through both replicas in turn.
+        outcomes = []
+        for start in range(0, 1200, 40):
+            outcomes += await asyncio.gather(*(limiters[n % 2].acquire("busy", now) for n in range(start, start + 40)))
+            if start + 40 == 480:
+                # Well clear of the limit most requests spend a lease; near it, counting is per request.
+                assert trips < 480 / 4, trips
+        allowed = sum(1 for outcome in outcomes if outcome[0])
+        # Every leased token was counted in Redis when taken: never past the limit; a replica holds
+        # at most MAX_LEASE - 1 unspent ones.
+        assert capacity - 2 * (redis_state.MAX_LEASE - 1) <= allowed <= capacity
+        # Close to the limit there are no leases left to spend: the refusals are Redis's own.
+        assert not any(outcome[0] for outcome in outcomes[-100:])
+        # A lease lapses: a second later the caller's request is counted in Redis again.
+        before = trips
+        await limiters[0].acquire("busy", now + redis_state.LEASE_SECONDS + 0.1)
+        assert trips == before + 1
+    finally:
+        keys = [key async for key in links[0].client.scan_iter(f"{prefix}*")]
+        if keys:
+            await links[0].client.delete(*keys)
+        for link in links:
+            await link.stop()

@@ -45,7 +45,7 @@ async def test_pyhanko_and_pdfsig_accept_the_document_and_refuse_a_flipped_byte(
     assert "Signature Validation: Signature is Valid." in pdfsig(pdf, tmp_path)
 
     flipped = bytearray(pdf)
-    flipped[pdf.index(b"stream\n", pdf.index(b"/Type /Page ")) + 40] ^= 0x01
+    flipped[pdf.index(b"stream\n", pdf.index(b"/Contents ")) + 40] ^= 0x01
     assert not (await pyhanko_status(bytes(flipped), root_pem)).intact
     report = pdfsig(bytes(flipped), tmp_path)
     assert "Signature Validation:" in report and "Signature is Valid." not in report

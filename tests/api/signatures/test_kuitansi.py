@@ -8,7 +8,7 @@ import pytest
 
 from tests.api.signatures.conftest import internal, issue_body, officer, public
 from tests.api.signatures.test_independent import pyhanko_status
-from tests.api.signatures.test_officials import pdftotext
+from tests.support.pdf import words
 
 PAYMENT = {"bill_code": "820250000012343", "amount": 150000, "paid_at": "2026-12-03T03:15:00+00:00",
            "reference": "NTPN0A1B2C3D4E5F6", "channel": "treasurer", "fee_legal_basis": "Perda 3/2024"}
@@ -29,9 +29,7 @@ async def test_a_kuitansi_is_signed_verifiable_and_states_the_amount(signatures,
     root = (await signatures.client.get("/v1/pki/ca", headers=public())).content
     status = await pyhanko_status(pdf, root)
     assert status.intact and status.valid and status.trusted
-    path = tmp_path / "kuitansi.pdf"
-    path.write_bytes(pdf)
-    text = " ".join(pdftotext(path).split())
+    text = words(pdf, tmp_path, "kuitansi")
     assert "KUITANSI PEMBAYARAN" in text and "Rp 150.000" in text and "3 Desember 2026 10.15 WIB" in text
     assert "820250000012343" in text and document["verify_url"] in text
     verified = await signatures.client.get(f"/v1/verify/{document['document_id']}", headers=public())

@@ -3,25 +3,16 @@ official's name and the unit's full name on the verify page (not a client id, a 
 
 from __future__ import annotations
 
-import subprocess
-
 from tests.api.signatures.conftest import public
+from tests.support.pdf import words
 
 SIGNER = {"nip": "198503142010012002", "name": "Siti Rahma, S.H.", "position": "Kepala Pusat Fasilitasi"}
 VERIFIER = {"nip": "199001012015011001", "name": "Budi Santoso", "position": "Analis Kerja Sama"}
 UNIT_NAME = "Pusat Fasilitasi Kerja Sama, Kementerian Dalam Negeri"
 
 
-def pdftotext(path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True,
-                          text=True).stdout
-
-
 async def text_of(signatures, document_id: str, tmp_path) -> str:
-    path = tmp_path / f"{document_id}.pdf"
-    path.write_bytes(await signatures.pdf(document_id))
-    # Joined up: pdftotext -layout wraps long values over lines.
-    return " ".join(pdftotext(path).split())
+    return words(await signatures.pdf(document_id), tmp_path, document_id)
 
 
 async def test_the_pdf_names_the_deciding_official_and_the_initials(signatures, tmp_path):
@@ -73,3 +64,17 @@ async def test_a_malformed_official_is_refused_and_nothing_issued(signatures):
         response = await signatures.client.post("/internal/documents", json=issue_body(**overrides),
                                                 headers=internal())
         assert response.status_code == 422, response.text
+
+
+async def test_the_form_schema_labels_the_data_and_names_its_choices(signatures, tmp_path):
+    """What the issuer sends for a loan recommendation reads as a person writes it."""
+    from simpul.catalog.demo import demo_services
+
+    schema = next(service.form_schema for service in demo_services() if service.code == "REKOM-PINJAMAN-DAERAH")
+    data = {"sumber_pinjaman": "pt_smi", "apbd_tahun": 2026, "jumlah_pinjaman": 1_500_000, "dscr": 3.1}
+    document = await signatures.issue(data=data, form_schema=schema, unit_name=UNIT_NAME)
+    text = await text_of(signatures, document["document_id"], tmp_path)
+    for expected in ("Sumber pinjaman PT SMI", "Tahun APBD 2026", "Jumlah pinjaman Rp 1.500.000", "Rasio DSCR 3,1"):
+        assert expected in text, expected
+    for wrong in ("Pt smi", "2.026", "Dscr", "Apbd"):
+        assert wrong not in text, wrong

@@ -79,14 +79,15 @@ async def test_bad_uploads_are_reported_not_crashed_on(signatures):
     document = await signatures.issue()
     pdf = await signatures.pdf(document["document_id"])
     tampered = bytearray(pdf)
-    tampered[pdf.index(b"stream\n", pdf.index(b"/Type /Page ")) + 40] ^= 0x01
+    tampered[pdf.index(b"stream\n", pdf.index(b"/Contents ")) + 40] ^= 0x01
     writer = copy_into_new_writer(PdfFileReader(io.BytesIO(pdf)))
     writer.encrypt("owner", "user")
     encrypted = io.BytesIO()
     writer.write(encrypted)
     cases = {
         "signature_invalid": bytes(tampered),
-        "malformed": pdf[: len(pdf) // 2],
+        # Cut inside the first revision: a cut after it leaves a readable (unsigned) earlier PDF.
+        "malformed": pdf[: pdf.index(b"%%EOF") // 2],
         "not_pdf": b"\x89PNG\r\n\x1a\n" + b"\x00" * 100,
         "encrypted": encrypted.getvalue(),
     }

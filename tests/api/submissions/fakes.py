@@ -104,6 +104,12 @@ class FakeCatalog:
         parts = request.url.path.split("/")
         if len(parts) == 4 and parts[:3] == ["", "v1", "services"] and parts[3] in self.services:
             return httpx.Response(200, json=self.services[parts[3]])
+        if parts == ["", "v1", "services"]:
+            # The public list: the published ones, as summaries, in one page.
+            return httpx.Response(200, json={"items": [
+                {key: service[key] for key in ("code", "name", "description", "unit", "category", "version")}
+                for service in self.services.values() if service["status"] == "published"
+            ], "next_cursor": None})
         return httpx.Response(404, json={"type": "urn:simpul:problem:not-found", "status": 404})
 
     def transport(self) -> httpx.MockTransport:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from simpul.shared.identity import Official
 from tests.api.submissions.conftest import SERVICE, UNIT, applicant, officer
+from tests.api.submissions.fakes import FORM_SCHEMA
 from tests.support.identity import as_role
 
 VERIFIER = Official(id="off_v", nip="199001012015011001", name="Budi Santoso", position="Analis Perizinan",
@@ -46,6 +47,8 @@ async def test_history_and_the_issued_document_name_the_officials(harness):
     call = harness.signatures.requests[0]
     assert call["official"] == named(SIGNER)
     assert call["unit_name"] == "Dinas Penanaman Modal dan PTSP"
+    # The frozen standard's form schema: its titles label the data on the document.
+    assert call["form_schema"] == FORM_SCHEMA
     assert [(a["nip"], a["action"]) for a in call["approvals"]] == [(VERIFIER.nip, "start_review"),
                                                                     (SIGNER.nip, "approve")]
     assert all(a["name"] and a["position"] and a["at"] and a["step"] is None for a in call["approvals"])

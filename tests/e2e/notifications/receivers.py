@@ -4,6 +4,7 @@ a RabbitMQ virtual host of its own per test."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -40,11 +41,13 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0, interval: flo
 class MailSink:
     """An SMTP server on a fixed loopback port; `stop()` and `start()` simulate an outage.
 
-    `replies` maps a recipient to SMTP replies given to its next deliveries (e.g. a 451 first)."""
+    `replies` maps a recipient to SMTP replies given to its next deliveries (e.g. a 451 first);
+    `data_seconds` is how long it takes to accept a message (a slow server)."""
 
-    def __init__(self, **options) -> None:
+    def __init__(self, data_seconds: float = 0.0, **options) -> None:
         # `options` go to aiosmtpd (tls_context, require_starttls, authenticator, ...).
         self.options = options
+        self.data_seconds = data_seconds
         self.port = free_port()
         self._raw: list[bytes] = []
         self._parsed: list[EmailMessage] = []
@@ -62,6 +65,8 @@ class MailSink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd API)
+        if self.data_seconds:
+            await asyncio.sleep(self.data_seconds)
         # Parsed when asked for: the server answers as fast as a real one would.
         with self._lock:
             self._raw.append(envelope.content)

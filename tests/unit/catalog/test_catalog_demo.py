@@ -95,3 +95,20 @@ def test_a_personal_trip_abroad_must_be_paid_privately():
     del trip["tujuan_dinas"]
     assert list(validator(schema).iter_errors(trip))
     assert list(validator(schema).iter_errors(dict(trip, sumber_biaya="pribadi"))) == []
+
+
+def test_every_field_has_a_title_and_every_choice_a_title_for_each_value():
+    """The issued document labels the data by these titles (and prints a choice by its title);
+    `enum` stays beside the titled `oneOf` for the readers that list a field's values from it."""
+
+    def fields(schema):
+        for name, field in (schema.get("properties") or {}).items():
+            yield name, field
+            yield from fields(field)
+
+    for service in demo_services():
+        for name, field in fields(service.form_schema):
+            assert field.get("title"), (service.code, name)
+            if "enum" in field:
+                assert [option["const"] for option in field["oneOf"]] == field["enum"], (service.code, name)
+                assert all(option["title"] for option in field["oneOf"])

@@ -4,6 +4,7 @@ poppler's pdfsig. One flipped byte in the signed range must make both say invali
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 
 import pytest
@@ -16,6 +17,7 @@ from simpul.signatures import pki
 from simpul.signatures.document import render
 from simpul.signatures.jobs import SignJob, TsaTarget
 from simpul.signatures.signing import sign_job, sign_rendered
+from tests.support.pdf import page_images, words
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -39,7 +41,7 @@ def pdfsig(pdf: bytes, tmp_path) -> str:
 
 def flip_in_signed_range(pdf: bytes) -> bytes:
     """Flip one byte of page content, well inside the first signed range."""
-    position = pdf.index(b"stream\n", pdf.index(b"/Type /Page ")) + 40
+    position = pdf.index(b"stream\n", pdf.index(b"/Contents ")) + 40
     damaged = bytearray(pdf)
     damaged[position] ^= 0x01
     return bytes(damaged)
@@ -124,3 +126,14 @@ def test_signature_is_visible_on_the_last_page(signed_lt, tmp_path):
     path.write_bytes(signed_lt.pdf)
     text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True).stdout
     assert "Ditandatangani secara elektronik oleh" in text
+
+
+def test_the_signed_page_names_the_signer_once_and_keeps_to_wib(signed_lt, tmp_path_factory):
+    """The stamp adds the signing time in WIB; the signer's line is the document's, not repeated."""
+    folder = tmp_path_factory.mktemp("signed-pages")
+    text = words(signed_lt.pdf, folder, "signed")
+    assert text.count("Ditandatangani secara elektronik oleh Simpul KDN-PFK") == 1
+    assert "Tanda tangan elektronik" in text
+    assert re.search(r"Waktu: \d{1,2} [A-Z][a-z]+ \d{4} pukul \d\d\.\d\d WIB", text)
+    assert "UTC" not in text and "+00" not in text
+    assert page_images(signed_lt.pdf, folder, "signed")

@@ -68,7 +68,7 @@ def test_unsigned_and_encrypted(make_content, genuine, roots):
 
 def test_tampered_content_is_signature_invalid(genuine, roots):
     damaged = bytearray(genuine)
-    damaged[genuine.index(b"stream\n", genuine.index(b"/Type /Page ")) + 40] ^= 0x01
+    damaged[genuine.index(b"stream\n", genuine.index(b"/Contents ")) + 40] ^= 0x01
     (signature,) = inspect_pdf(bytes(damaged), roots).signatures
     assert signature_problems(signature) == ["signature_invalid"]
 

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from simpul.gateway.asgi import send_problem
+from simpul.gateway.open311 import BodyTooLarge, Open311Errors, with_api_key_as_bearer
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry, ClientView
-from simpul.gateway.routing import ROUTES, admin_service_for, has_dot_segment
+from simpul.gateway.routing import OPEN311_PREFIX, OPEN311_SERVICE, ROUTES, admin_service_for, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
 from simpul.shared.logs import security_event
@@ -107,13 +108,28 @@ class GatewayFront:
         self.default_language = default_language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route, status = await self._v1(scope, receive, send)
+        if scope["path"].startswith("/v1/"):
+            route, status = await self._v1(scope, receive, send)
+        elif scope["path"].startswith(OPEN311_PREFIX):
+            route, status = await self._open311(scope, receive, Open311Errors(send))
+        else:
+            await self.app(scope, receive, send)
+            return
         if route is not None:
             self.recorder.record(scope["method"], route, status, time.perf_counter() - started)
+
+    async def _open311(self, scope: Scope, receive: Receive, send: Send) -> tuple[str | None, int]:
+        """GeoReport v2's `api_key` becomes the bearer token (gateway/open311.py); then the
+        request goes the way of any /v1 one, to the submissions service."""
+        try:
+            scope, receive = await with_api_key_as_bearer(scope, receive, OWN_BODY_LIMIT)
+        except BodyTooLarge:
+            return REFUSED_ROUTE, await self._too_large(scope, receive, send, [])
+        return await self._v1(scope, receive, send)
 
     async def _v1(self, scope: Scope, receive: Receive, send: Send) -> tuple[str | None, int]:
         """(metrics route label, status) of what was answered here; no label when the gateway's
@@ -166,7 +182,10 @@ class GatewayFront:
             return REFUSED_ROUTE, await send_problem(scope, receive, send, 404, NOT_FOUND, self.default_language,
                                                      headers)
 
-        upstream = self.routes.get(path[4:].partition("/")[0])
+        if path.startswith(OPEN311_PREFIX):
+            upstream = self.upstreams[OPEN311_SERVICE]
+        else:
+            upstream = self.routes.get(path[4:].partition("/")[0])
         if upstream is None and (audited := admin_service_for(path)) is not None:
             upstream = self.upstreams[audited]
         if upstream is not None:

@@ -27,6 +27,12 @@ TIMEOUT_SECONDS = 0.25
 PROBE_SECONDS = 1.0
 # Requests whose counts go to Redis in one pipeline, at most.
 MAX_BATCH = 64
+# Leases (SharedRateLimiter): a caller sending requests to this replica at a rate takes up to
+# half a second's worth of them (at most MAX_LEASE, never more than 1/LEASE_SHARE of what it has
+# left) from Redis at once, and spends them here for at most LEASE_SECONDS.
+MAX_LEASE = 32
+LEASE_SHARE = 16
+LEASE_SECONDS = 1.0
 
 
 class RedisLink:
@@ -124,6 +130,15 @@ class SharedRateLimiter:
     together with those of the other requests waiting at that moment.
     The limit matches the in-process bucket: `capacity` requests in the time the bucket takes to
     refill, so the average rate and the largest burst are the same with or without Redis.
+
+    A busy caller does not cost a round trip per request: one request takes a lease of as many
+    tokens as the caller sends here in half a second (by its rate here this second or the last;
+    at most MAX_LEASE), counted in Redis at once so every replica sees them spent, and the next
+    requests spend it here. The error is bounded: a replica holds at most MAX_LEASE - 1 unspent
+    tokens of a caller, never more than 1/LEASE_SHARE of what the caller had left (so none within
+    LEASE_SHARE * 2 tokens of its limit, where counting is exact), for at most LEASE_SECONDS;
+    unspent ones then lapse (the caller loses them; sized by its rate, a lease is spent well
+    before). A caller sending fewer than 4 requests a second to a replica is counted per request.
     """
 
     def __init__(self, link: RedisLink, local: RateLimiter, per_minute: int, capacity: int) -> None:
@@ -136,16 +151,71 @@ class SharedRateLimiter:
         # ((previous window key, current window key), cost, answer) of each request waiting.
         self._pending: list[tuple[tuple[str, str], int, asyncio.Future]] = []
         self._sender: asyncio.Task | None = None
+        # key -> [tokens left, RateLimit-Remaining once they are spent, seconds to reset, lapses at]
+        self._leases: dict[str, list] = {}
+        # key -> [this second (whole), requests in it, requests in the one before]
+        self._rates: dict[str, list[int]] = {}
+        # key -> set once the lease one of its requests is taking has come
+        self._leasing: dict[str, asyncio.Event] = {}
 
     async def acquire(self, key: str, now: float, cost: int = 1) -> tuple[bool, int, int]:
         if not self.link.available:
             return self.local.take(key, now, cost)
+        rate = self._rate(key, now)
+        while True:
+            lease = self._leases.get(key)
+            if lease is not None and lease[0] >= cost and now < lease[3]:
+                lease[0] -= cost
+                return True, lease[1] + lease[0], lease[2]
+            taking = self._leasing.get(key)
+            if taking is None:
+                break
+            # Another request of this caller is taking a lease: spend from it rather than go to Redis.
+            await taking.wait()
+        size = self._lease_size(key, cost, rate)
         try:
+            if size > cost:
+                taking = self._leasing[key] = asyncio.Event()
+                try:
+                    acquired, window = await self._hit(key, size)
+                    if acquired:
+                        allowed, remaining, seconds = self._outcome(True, window)
+                        self._leases[key] = [size - cost, remaining, seconds, now + LEASE_SECONDS]
+                        return True, remaining + size - cost, seconds
+                finally:
+                    del self._leasing[key]
+                    taking.set()
             acquired, window = await self._hit(key, cost)
         except (RedisError, OSError) as exc:
             self.link.lost(type(exc).__name__)
             return self.local.take(key, now, cost)
-        return self._outcome(bool(acquired), window)
+        allowed, remaining, seconds = self._outcome(bool(acquired), window)
+        if rate >= 2 * (cost + 1):
+            current = self._leases.get(key)
+            if current is None or current[0] == 0 or now >= current[3]:
+                # An empty lease: what the next request's lease is sized by.
+                self._leases[key] = [0, remaining, seconds, now + LEASE_SECONDS]
+        return allowed, remaining, seconds
+
+    def _lease_size(self, key: str, cost: int, rate: int) -> int:
+        """A busy caller's lease: half a second of its requests, bounded by what its last answer
+        left it; `cost` alone when it is slow or close to its limit."""
+        lease = self._leases.get(key)
+        if lease is None:
+            return cost
+        return max(cost, min(MAX_LEASE, rate // 2, lease[1] // LEASE_SHARE))
+
+    def _rate(self, key: str, now: float) -> int:
+        """Counts the caller's request; its requests here this second or the last, the more."""
+        second = int(now)
+        rate = self._rates.get(key)
+        if rate is None:
+            rate = self._rates[key] = [second, 0, 0]
+        elif rate[0] != second:
+            rate[2] = rate[1] if rate[0] == second - 1 else 0
+            rate[0], rate[1] = second, 0
+        rate[1] += 1
+        return max(rate[1], rate[2])
 
     async def _hit(self, key: str, cost: int) -> list:
         """[acquired, window] for `key`, from the next batch sent."""
@@ -212,3 +282,7 @@ class SharedRateLimiter:
 
     def prune(self, now: float) -> None:
         self.local.prune(now)
+        for key in [key for key, lease in self._leases.items() if now >= lease[3]]:
+            del self._leases[key]
+        for key in [key for key, rate in self._rates.items() if rate[0] < int(now) - 1]:
+            del self._rates[key]

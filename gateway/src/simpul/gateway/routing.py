@@ -22,6 +22,9 @@ ROUTES: dict[str, str] = {
 }
 
 PUBLIC_PREFIX = "/v1/"
+# The Open311 GeoReport v2 facade (docs/open-standards.md): the submissions service answers it.
+OPEN311_PREFIX = "/open311/v2/"
+OPEN311_SERVICE = "submissions"
 
 
 def segment_of(path: str) -> str | None:
@@ -32,6 +35,8 @@ def segment_of(path: str) -> str | None:
 
 
 def service_for(path: str) -> str | None:
+    if path.startswith(OPEN311_PREFIX):
+        return OPEN311_SERVICE
     segment = segment_of(path)
     if segment is None:
         return None
@@ -69,6 +74,8 @@ def has_dot_segment(path: str) -> bool:
 def service_route(scope: dict) -> str:
     """The route the access log shows for a request the gateway answered without a template
     (a refusal before forwarding): its service's prefix, never the ids in the rest of the path."""
+    if scope["path"].startswith(OPEN311_PREFIX):
+        return f"{OPEN311_PREFIX}*"
     segment = segment_of(scope["path"])
     if segment is not None and segment in ROUTES:
         return f"{PUBLIC_PREFIX}{segment}/*"

@@ -4,7 +4,7 @@ from typing import ClassVar
 
 from ipaddress import ip_network
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from simpul.gateway.loginguard import FailurePolicy
@@ -86,9 +86,12 @@ class GatewaySettings(BaseServiceSettings):
     # SIMPUL_REDIS_PREFIX: names this deployment's keys and channel, for a Redis shared with others.
     redis_prefix: str = Field(default="simpul-gateway", pattern=r"^[A-Za-z0-9._:-]{1,64}$")
 
-    # SIMPUL_TRUSTED_PROXIES: addresses or networks (comma-separated, e.g. `127.0.0.1,10.0.0.0/8`)
-    # of the proxies in front of the gateway (nginx) whose X-Forwarded-For names the caller.
-    trusted_proxies: str = ""
+    # SIMPUL_FORWARDED_ALLOW_IPS (uvicorn's name for it; SIMPUL_TRUSTED_PROXIES, its first name, is
+    # read too): addresses or networks (comma-separated, e.g. `127.0.0.1,10.0.0.0/8`) of the proxies
+    # in front of the gateway (nginx) whose X-Forwarded-For names the caller. Unset, none: behind a
+    # proxy every anonymous caller would share the proxy's rate bucket.
+    trusted_proxies: str = Field(default="", validation_alias=AliasChoices(
+        "SIMPUL_FORWARDED_ALLOW_IPS", "SIMPUL_TRUSTED_PROXIES", "trusted_proxies"))
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -97,7 +100,7 @@ class GatewaySettings(BaseServiceSettings):
             try:
                 ip_network(entry, strict=False)
             except ValueError:
-                raise ValueError(f"SIMPUL_TRUSTED_PROXIES: not an address or network: {entry!r}") from None
+                raise ValueError(f"SIMPUL_FORWARDED_ALLOW_IPS: not an address or network: {entry!r}") from None
         return value
 
     @property

@@ -13,12 +13,20 @@ Mail goes out over several connections, but the moment a message may arrive with
 being on record, from the start of its DATA to the commit of the server's answer, is taken by
 one connection at a time (the others meanwhile have the envelope of their next message accepted).
 So a crash leaves at most one message whose copy may arrive twice.
+
+A live dispatcher keeps its claim: while it works a batch, a heartbeat moves the lease of the
+batch's rows still `sending` forward every third of the lease, so a batch slower than the lease
+(a slow server, a starved CPU) is not taken over by another replica and sent twice. Nothing goes
+out unless the lease surely still holds: a row the heartbeat found taken over, or any row once a
+renewal came too late, is left to whoever claims it next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import uuid
 import zlib
 from abc import ABC, abstractmethod
@@ -28,6 +36,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from simpul.notifications.database import Database
 from simpul.notifications.mail import MailDeferred, Mailer, MailRejected, MailUnavailable, build_message
@@ -92,7 +101,16 @@ class Dispatcher(ABC):
         self._db = database
         self._settings = settings
         self._claim_statement = self._claim_statement_for(self.channel, self.claimed_columns)
-        self.worker = Worker(f"dispatch:{self.channel}", claim=self._claim_due, process=self._dispatch,
+        self._renew_statement = (
+            update(deliveries)
+            .where(deliveries.c.claim == bindparam("token"), deliveries.c.status == SENDING)
+            .values(next_attempt_at=bindparam("lease_end"))
+            .returning(deliveries.c.id))
+        # The batch being worked on (rounds run one at a time): the ids whose lease the last
+        # claim or renewal extended, and the monotonic time until which that surely holds.
+        self._held: set[str] = set()
+        self._held_until = 0.0
+        self.worker = Worker(f"dispatch:{self.channel}", claim=self._claim_due, process=self._dispatch_leased,
                              poll_seconds=settings.dispatch_poll_seconds, batch_size=BATCH_SIZE, logger=log,
                              **worker_options)
 
@@ -107,6 +125,45 @@ class Dispatcher(ABC):
     @abstractmethod
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         """Attempt each claimed delivery and record its outcome."""
+
+    @staticmethod
+    def _delivery(claimed: Any) -> Any:
+        """The delivery row of a claimed item."""
+        return claimed
+
+    async def _dispatch_leased(self, claimed: Sequence[Any]) -> None:
+        rows = [self._delivery(item) for item in claimed]
+        self._held = {row.id for row in rows}
+        heartbeat = asyncio.create_task(self._renew_lease(rows[0].claim), name=f"{self.worker.name}:lease")
+        try:
+            await self._dispatch(claimed)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _renew_lease(self, token: str) -> None:
+        lease = self._settings.delivery_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            started = time.monotonic()
+            try:
+                renewed = await self._db.record(lambda connection: connection.execute(
+                    self._renew_statement, {"token": token, "lease_end": utcnow() + timedelta(seconds=lease)},
+                ).scalars().all())
+            except (SQLAlchemyError, OSError):  # a missed renewal only shortens the lease: keep beating
+                log.warning("%s: renewing the lease of a batch failed", self.channel, exc_info=True)
+                continue
+            self._held.intersection_update(renewed)
+            self._held_until = started + lease
+
+    def _still_held(self, row: Any) -> bool:
+        """Whether `row` may go out: its lease surely holds. If not, it is left as it is, and
+        goes out when it is claimed again (here or by another replica) once the lease is over."""
+        if row.id in self._held and time.monotonic() < self._held_until:
+            return True
+        log.warning("%s delivery %s: lease over before it was sent; left for the next claim", self.channel, row.id)
+        return False
 
     @staticmethod
     def _claim_statement_for(channel: str, columns: tuple[Any, ...]) -> Any:
@@ -132,6 +189,7 @@ class Dispatcher(ABC):
         """Mark up to a batch of due deliveries `sending` under a new claim token (one statement);
         of each its `position`, `claim`, `attempts` (this attempt's number) and `claimed_columns`,
         in position order."""
+        self._held_until = time.monotonic() + self._settings.delivery_lease_seconds
         now = utcnow()
         rows = connection.execute(self._claim_statement, {
             "now": now, "token": str(uuid.uuid4()),
@@ -243,9 +301,14 @@ class EmailDispatcher(Dispatcher):
             return int((loop.time() - clock) * 1000)
 
         self._last_send = clock
+        if not self._still_held(row):
+            return
         try:
             await mailer.prepare(message)
             async with self._handing_over:
+                if not self._still_held(row):
+                    await mailer.close()  # drops the envelope accepted for it
+                    return
                 await mailer.send(row.id, message)
                 await self._finish(row, status=mailer.success_status, error=None, started_at=started_at,
                                    duration_ms=elapsed())
@@ -294,6 +357,10 @@ class WebhookDispatcher(Dispatcher):
 
         return await self._db.record(claim)
 
+    @staticmethod
+    def _delivery(claimed: Any) -> Any:
+        return claimed[0]
+
     async def _dispatch(self, rows: Sequence[Any]) -> None:
         await each(self._deliver, concurrency=BATCH_SIZE)(rows)
 
@@ -310,6 +377,8 @@ class WebhookDispatcher(Dispatcher):
                 _STILL_TO_SEND, {"row_id": row.id, "row_claim": row.claim}).first() is not None):
             # Cancelled (or the subscription stopped) since the claim: nothing goes out.
             await self._give_up_unattempted(row, "subscription stopped")
+            return
+        if not self._still_held(row):
             return
         now = utcnow()
         sealed = [target.sealed_secret]

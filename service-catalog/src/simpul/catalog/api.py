@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
 from simpul.shared.identity import Identity, current_identity, require_roles
-from simpul.shared.pages import wants_html
+from simpul.shared.negotiation import preferred
+from simpul.shared.pages import HTML_OFFERS, wants_html
 from simpul.shared.pagination import page_params
 from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, request_language
 
-from simpul.catalog import pages
+from simpul.catalog import cpsv, pages
 from simpul.catalog.documents import Listing, Served, service_path
 from simpul.catalog.schemas import (
     CATEGORY_PATTERN,
@@ -102,6 +103,16 @@ def document_response(request: Request, served: Served) -> Response:
     return Response(served.body, media_type="application/json", headers=headers)
 
 
+def linked_data_response(request: Request, served: Served) -> Response:
+    """The CPSV-AP JSON-LD of a standard, with an ETag of its own (another representation)."""
+    etag = served.etag[:-1] + '-ld"' if served.etag.endswith('"') else served.etag + "-ld"
+    headers = {"ETag": etag, "Cache-Control": PUBLIC_CACHE, "Vary": VARY}
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    document = cpsv.public_service(orjson.loads(served.body), request.app.state.settings.public_url)
+    return Response(orjson.dumps(document), media_type=cpsv.CONTENT_TYPE, headers=headers)
+
+
 def written_response(served: Served, status_code: int = 200, location: str | None = None) -> Response:
     headers = {"ETag": served.etag}
     if location is not None:
@@ -168,15 +179,45 @@ async def create_service(request: Request, body: ServiceCreate, actor: Identity 
     return written_response(served, 201, service_path(body.code))
 
 
+# A standard is offered as plain JSON (the default), CPSV-AP JSON-LD, or a page.
+SERVICE_OFFERS = {"json": HTML_OFFERS["json"], "jsonld": (cpsv.CONTENT_TYPE,), "html": HTML_OFFERS["html"]}
+_JSON_LD_EXAMPLE = {
+    "@context": {"cpsv": cpsv.CPSV, "cv": cpsv.CV, "PublicService": "cpsv:PublicService", "...": "..."},
+    "@id": "http://127.0.0.1:8000/v1/services/IZIN-LN-KDH",
+    "@type": "PublicService",
+    "identifier": "IZIN-LN-KDH",
+    "processingTime": "P5D",
+    "hasCost": [{"@type": "Cost", "value": "0", "currency": cpsv.CURRENCY_IDR}],
+}
+
+
 @router.get(
     "/{code}",
     summary="The current version of a service standard",
+    description=(
+        "The service standard as JSON (the default). `Accept: application/ld+json` gives it as a CPSV-AP 3.2.0 "
+        "`PublicService` in JSON-LD (requirements as `Evidence`, the fee as `Cost`, the processing time, channels, "
+        "competent authority, legal resources and output) with its context embedded; `Accept: text/html` a page."
+    ),
     response_model=None,
-    responses={200: _ok_or_page(ServiceDocument, "The service standard"), 304: {"description": "Not modified"},
-               **NOT_FOUND},
+    responses={
+        200: {
+            **_ok_or_page(ServiceDocument, "The service standard"),
+            "content": {
+                "text/html": {"schema": {"type": "string"}},
+                cpsv.CONTENT_TYPE: {"schema": {"type": "object"}, "example": _JSON_LD_EXAMPLE},
+            },
+        },
+        304: {"description": "Not modified"},
+        **NOT_FOUND,
+    },
 )
 async def get_service(request: Request, code: str) -> Response:
-    if not wants_html(request):
+    offered = preferred(request.headers.get("accept"), SERVICE_OFFERS, "json")
+    if offered == "jsonld":
+        served = await catalogue_of(request).current(current_identity(request), code)
+        return linked_data_response(request, served)
+    if offered != "html":
         return document_response(request, await catalogue_of(request).current(current_identity(request), code))
     try:
         served = await catalogue_of(request).current(current_identity(request), code)

@@ -36,8 +36,9 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 PROBE_SECONDS = 2.0
 # While every replica is ready the probes only confirm it: every caller probing every replica of
 # every service costs each replica a /readyz per caller per round, so with replicas the rounds are
-# spaced out (measured: bench/system.py --replicas 1,2, bench/README.md).
-CALM_PROBE_FACTOR = 3
+# spaced out to 10 s, Kubernetes' default readiness period (measured: bench/system.py --replicas
+# 1,2, bench/README.md); a refused connection ejects a replica at once whatever the period.
+CALM_PROBE_FACTOR = 5
 RESOLVE_SECONDS = 10.0
 PROBE_TIMEOUT = 1.0
 

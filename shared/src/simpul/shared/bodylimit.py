@@ -78,11 +78,14 @@ async def bounded_body(receive: Receive, limit: int) -> Receive | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    body = b"".join(chunks)
+    return replaying(b"".join(chunks), receive)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A Receive that hands out `body` whole, then whatever the connection says next (a disconnect)."""
     sent = False
 
     async def replay() -> Message:
-        # The body once, then whatever the connection says next (a disconnect).
         nonlocal sent
         if sent:
             return await receive()

@@ -5,13 +5,16 @@ commands of its own (`main`'s `commands`)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any, TypeVar
 
 import uvicorn
+from uvicorn.main import STARTUP_FAILURE
 from fastapi import FastAPI
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
@@ -111,11 +114,17 @@ def migrate_command(create_app: Callable[[BaseServiceSettings], FastAPI]) -> Cal
     return run
 
 
+# How long uvicorn keeps an idle connection open (its default, said here because callers that
+# keep connections to a service must drop theirs sooner: nginx's upstream keepalive_timeout, the
+# gateway's pools). A caller reusing a connection the service is closing sees it fail.
+KEEPALIVE_SECONDS = 5
+
+
 def serve(app: FastAPI, host: str, port: int, log_level: str = "info", *, max_header_bytes: int) -> None:
     """Serves `app` under uvicorn, with the logging `configure_logging` set up (uvicorn's own
     lines go through it too) and request heads bounded to `max_header_bytes`."""
     migrate_in_child(app.state.migration)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -129,7 +138,37 @@ def serve(app: FastAPI, host: str, port: int, log_level: str = "info", *, max_he
         # No service speaks WebSocket: uvicorn need not load (or answer) the protocol.
         ws="none",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEPALIVE_SECONDS,
     )
+    server = SecondTickServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+class SecondTickServer(uvicorn.Server):
+    """uvicorn's server, woken once a second instead of ten times (its Date header changes once a
+    second anyway): an idle process's ticks were a measurable share of an idle deployment's CPU,
+    which grows with its replicas (bench/README.md). A stop signal still ends the wait at once."""
+
+    async def main_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._exit_requested = asyncio.Event()
+        self._loop = loop
+        # uvicorn updates the Date header on ticks that are multiples of 10.
+        should_exit = await self.on_tick(0)
+        while not should_exit:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._exit_requested.wait()
+            should_exit = await self.on_tick(0)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        loop = getattr(self, "_loop", None)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._exit_requested.set)
 
 
 def migrate_in_child(migration: Migration) -> None:

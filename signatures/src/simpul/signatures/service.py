@@ -314,7 +314,7 @@ class DocumentService:
             tracking_code=request.tracking_code,
             applicant_name=request.applicant.name,
             applicant_agency=request.applicant.agency,
-            fields=tuple(flatten_fields(request.data)),
+            fields=tuple(flatten_fields(request.data, request.form_schema)),
             note=request.note,
             issued_at=issued_at,
             signer_name=signer_name,

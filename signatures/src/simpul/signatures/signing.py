@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import unicodedata
 from collections import OrderedDict
+from datetime import UTC, datetime
 
 import aiohttp
 import httpx
@@ -41,15 +41,17 @@ from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from simpul.shared.internal import refused_for_good
+from simpul.shared.indonesian import long_datetime
 from simpul.signatures.document import RenderedDocument, render
 from simpul.signatures.kuitansi import KuitansiContent, render_kuitansi
 from simpul.signatures.jobs import RemoteCredential, RemoteSigningRefused, SignedDocument, SignerMaterial, SignJob, TsaTarget
 from simpul.signatures.tsa import REPLY_CONTENT_TYPE, der_tlv
 
 FIELD_NAME = "TandaTanganElektronik"
+# The document names the signer just above the stamp; the stamp adds the signing time, in WIB like
+# every other time on the document (pyHanko's own `ts` is the signing machine's zone).
 STAMP_STYLE = TextStampStyle(
-    stamp_text="Ditandatangani secara elektronik oleh\n%(signer)s\nWaktu: %(ts)s",
-    timestamp_format="%d-%m-%Y %H:%M:%S %Z",
+    stamp_text="Tanda tangan elektronik\n%(signed_at)s",
     border_width=1,
     background=None,
 )
@@ -334,11 +336,8 @@ async def _sign(pdf: bytes, page: int, box: tuple[int, int, int, int], job: Sign
         writer,
         # Counted in hex digits, two per byte of the CMS object.
         bytes_reserved=2 * cms_bytes,
-        # The stamp's standard font has no glyphs beyond ASCII.
-        appearance_text_params={"signer": _ascii(job.signer.name)},
+        # ASCII only: the stamp's standard font has no glyphs beyond it.
+        appearance_text_params={"signed_at": f"Waktu: {long_datetime(datetime.now(UTC))}"},
     )
     return output.getvalue()
 
-
-def _ascii(text: str) -> str:
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

@@ -28,6 +28,8 @@ from simpul.submissions.payments.api import PAYMENTS_PATH
 from simpul.submissions.payments.api import router as payments_router
 from simpul.submissions.payments.receipts import ReceiptIssuer
 from simpul.submissions.payments.service import PaymentService
+from simpul.submissions.open311.api import router as open311_router
+from simpul.submissions.open311.service import Open311Service
 from simpul.submissions.privacy.api import router as privacy_router
 from simpul.submissions.privacy.erasure import Eraser, PartHooks
 from simpul.submissions.privacy.export import SubjectExport
@@ -180,7 +182,9 @@ def create_app(
         app.state.read_sessions, reads, clock,
         {"complaints": complaints.subject_export, "surveys": app.state.surveys.subject_export},
     )
+    app.state.open311 = Open311Service(submissions, catalog, app.state.read_sessions)
     app.include_router(router)
+    app.include_router(open311_router)
     app.include_router(feedback_router)
     app.include_router(privacy_router)
     app.include_router(payments_router)

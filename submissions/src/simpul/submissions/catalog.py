@@ -89,5 +89,25 @@ class CatalogClient:
             log.warning("catalogue sent a body that is not JSON for service %s", code)
             raise Problem(503, CATALOG_DOWN, slug="catalog-unavailable") from exc
 
+    async def published(self) -> list[dict[str, Any]]:
+        """Every published standard's summary (the catalogue's public list, page by page)."""
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
+            try:
+                response = await self._client.request("GET", "/v1/services", params=params)
+            except httpx.HTTPError as exc:
+                log.warning("catalogue unreachable: %s", exc)
+                raise Problem(503, CATALOG_DOWN, slug="catalog-unavailable", headers={"Retry-After": "5"}) from exc
+            if response.status_code != 200:
+                log.warning("catalogue answered %s for the list of services", response.status_code)
+                raise Problem(503, CATALOG_DOWN, slug="catalog-unavailable", headers={"Retry-After": "5"})
+            page = response.json()
+            found += page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -312,6 +312,8 @@ def _request_body(row: Any, acts: list[dict[str, Any]]) -> dict[str, Any]:
     # Optional fields of the request: absent, signatures words the document as before.
     if row["standard"].get("unit_name"):
         body["unit_name"] = row["standard"]["unit_name"]
+    if row["standard"].get("form_schema"):
+        body["form_schema"] = row["standard"]["form_schema"]
     official = deciding_official(acts)
     if official is not None:
         body["official"] = official

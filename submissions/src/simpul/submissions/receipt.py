@@ -1,4 +1,5 @@
-"""The receipt (tanda terima) as a PDF: what an applicant prints or keeps as proof of submission."""
+"""The receipt (tanda terima) as a tagged PDF: what an applicant prints or keeps as proof of
+submission. Written with fpdf2 through `simpul.shared.pdf`, like the issued documents."""
 
 from __future__ import annotations
 
@@ -7,22 +8,26 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from simpul.submissions.calendar import JAKARTA
+from simpul.shared.indonesian import long_datetime, rupiah
 
 # A Unicode font, so applicant names and agencies in any script print as written.
 FONT = Path(__file__).parent / "fonts" / "DejaVuSans.ttf"
-
-
-def _rupiah(amount: int) -> str:
-    return "Rp " + f"{amount:,}".replace(",", ".")
+FAMILY = "DejaVu"
+LABEL_WIDTH = 60  # mm
 
 
 def _local(moment: datetime | None) -> str:
-    return moment.astimezone(JAKARTA).strftime("%d-%m-%Y %H:%M WIB") if moment else "-"
+    return long_datetime(moment) if moment else "-"
 
 
 def _spaced(code: str) -> str:
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def _fee(fee: dict[str, Any]) -> str:
+    if not fee["amount"]:
+        return "Tidak dipungut biaya"
+    return rupiah(fee["amount"]) if fee["currency"] == "IDR" else f"{fee['amount']} {fee['currency']}"
 
 
 def receipt_pdf(row: dict[str, Any], track_url: str) -> bytes:
@@ -30,52 +35,44 @@ def receipt_pdf(row: dict[str, Any], track_url: str) -> bytes:
     # Imported on the first receipt: fpdf2 with Pillow, fontTools and qrcode is ~30 MB that a
     # service which is never asked for a receipt would hold for nothing.
     import qrcode
-    from fpdf import FPDF
+
+    from simpul.shared.pdf import TaggedPdf, lean_font
 
     standard = row["standard"]
     fee = standard["fee"]
     applicant = row["applicant"]
-    pdf = FPDF(format="A4")
-    pdf.set_title(f"Tanda terima {row['receipt_number']}")
-    pdf.set_creator("Simpul")
-    pdf.set_creation_date(row["receipt_issued_at"])
-    pdf.add_font("DejaVu", fname=str(FONT))
+    pdf = TaggedPdf(title=f"Tanda terima permohonan {row['receipt_number']}", created=row["receipt_issued_at"],
+                    family=FAMILY, subject=row["service_name"])
+    pdf.add_font(FAMILY, fname=lean_font(FONT))
+    pdf.set_auto_page_break(False, margin=pdf.b_margin)
     pdf.add_page()
-    pdf.set_font("DejaVu", size=16)
-    pdf.cell(0, 10, "TANDA TERIMA PERMOHONAN", new_x="LMARGIN", new_y="NEXT", align="C")
-    pdf.set_font("DejaVu", size=10)
-    pdf.cell(0, 6, "Receipt of submission", new_x="LMARGIN", new_y="NEXT", align="C")
+    pdf.paragraph("TANDA TERIMA PERMOHONAN", 16, 10, role="H1", align="C")
     pdf.ln(6)
     lines = [
         ("Nomor tanda terima", row["receipt_number"]),
         ("Kode pelacakan", _spaced(row["tracking_code"])),
         ("Layanan", f"{row['service_name']} ({row['service_code']}, versi {row['service_version']})"),
-        ("Unit pelaksana", row["unit"]),
+        # The unit by name where the standard gives it; its code otherwise.
+        ("Unit pelaksana", standard.get("unit_name") or row["unit"]),
         ("Pemohon", applicant["name"]),
         ("Instansi", applicant.get("agency") or "-"),
-        ("Wilayah", row["tenant"]),
+        ("Kode wilayah", row["tenant"]),
         ("Diajukan", _local(row["submitted_at"])),
         ("Batas waktu penyelesaian", f"{_local(row['due_at'])} ({row['sla_working_days']} hari kerja)"),
-        ("Biaya", f"{_rupiah(fee['amount'])} ({fee['currency']})"),
+        ("Biaya", _fee(fee)),
         ("Dasar hukum biaya", fee.get("legal_basis") or "-"),
         ("Diterbitkan", _local(row["receipt_issued_at"])),
     ]
-    pdf.set_font("DejaVu", size=11)
     for label, value in lines:
-        pdf.cell(60, 8, label)
-        pdf.multi_cell(0, 8, str(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.row(label, str(value), 11, 7, label_width=LABEL_WIDTH, gap=4, value_style="", after=1)
     pdf.ln(4)
     image = qrcode.make(track_url, box_size=4, border=2).get_image()
     buffer = BytesIO()
     image.save(buffer, format="PNG")
     buffer.seek(0)
-    pdf.image(buffer, w=35)
-    pdf.set_font("DejaVu", size=9)
-    pdf.multi_cell(
-        0,
-        5,
-        f"Pantau status permohonan di {track_url}. Simpan tanda terima ini sebagai bukti pengajuan.",
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
+    pdf.make_room(40)
+    # fpdf2 tags an image with alt text as a Figure.
+    pdf.image(buffer, w=35, alt_text=f"Kode QR menuju halaman pelacakan permohonan: {track_url}")
+    pdf.paragraph(f"Pantau status permohonan di {track_url}. Simpan tanda terima ini sebagai bukti pengajuan.",
+                  9, 5)
     return bytes(pdf.output())

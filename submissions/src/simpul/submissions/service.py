@@ -12,15 +12,17 @@ request by request.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from simpul.shared import audit as audit_log
 from simpul.shared import idempotency
+from simpul.shared.audit import Audited
 from simpul.shared.identity import Identity
 from simpul.shared.problems import Problem, Text
 from simpul.shared.requestid import current_request_id
@@ -379,6 +381,37 @@ class SubmissionService(UseCases):
     # -- changing ---------------------------------------------------------------------------------
 
     async def create(self, identity: Identity, body: SubmissionCreate, language: str) -> dict[str, Any]:
+        row, now = await self._draft(identity, body, language)
+        # Written with the drafts created at the same moment, in one transaction (see `GroupWriter`):
+        # a new draft locks nothing another request waits for, but each transaction of its own
+        # costs four round trips to the database.
+        await self._creates(_CreateJob(identity, row, now, idempotency.created(submission_path(row["id"]))))
+        return submission_view(row, identity, now, self.calendar, [])
+
+    async def create_and_submit(
+        self, identity: Identity, body: SubmissionCreate, language: str, *, replay_from: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """A submission created and submitted in one transaction, both or neither (the Open311
+        facade: GeoReport has no drafts), its request's Idempotency-Key settled as a creation whose
+        answer the GET of `replay_from(<the new id>)` rebuilds."""
+        row, now = await self._draft(identity, body, language)
+        async with self.sessions() as session, session.begin():
+            connection = await session.connection()
+            await connection.execute(INSERT_SUBMISSION, row)
+            await connection.execute(
+                INSERT_HISTORY, history_row(row["id"], now, "create", None, Status.DRAFT, identity)
+            )
+            submitted, current = await self._change_in(
+                session, connection, identity, row["id"], Action.SUBMIT, None, language, now,
+                idempotency.created(replay_from(row["id"])), StepInput(),
+                earlier=[audited(row["id"], "create", None, Status.DRAFT, identity, service_code=row["service_code"])],
+            )
+        return submission_view(submitted, identity, now, self.calendar, current)
+
+    async def _draft(
+        self, identity: Identity, body: SubmissionCreate, language: str
+    ) -> tuple[dict[str, Any], datetime]:
+        """A new draft's row, checked against the service's current standard; nothing written."""
         if not identity.tenant:
             raise Problem(403, NO_TENANT, slug="no-tenant")
         standard = await self.catalog.current(body.service_code)
@@ -430,11 +463,7 @@ class SubmissionService(UseCases):
             "erase_after": None,
             "personal_data_erased_at": None,
         }
-        # Written with the drafts created at the same moment, in one transaction (see `GroupWriter`):
-        # a new draft locks nothing another request waits for, but each transaction of its own
-        # costs four round trips to the database.
-        await self._creates(_CreateJob(identity, row, now, idempotency.created(submission_path(row["id"]))))
-        return submission_view(row, identity, now, self.calendar, [])
+        return row, now
 
     async def _create_group(self, group: list[_CreateJob]) -> list[None]:
         async with self.sessions() as session, session.begin():
@@ -721,68 +750,90 @@ class SubmissionService(UseCases):
         note = note.strip() if note and note.strip() else None
         step_input = step_input or StepInput()
         async with self.sessions() as session, session.begin():
-            # Core statements on the session's connection (one transaction); only the outbox
-            # INSERT goes through the session itself, which is how the relay learns of it. The
-            # row is read with its write lock (FOR UPDATE where the database has row locks; a
-            # SQLite write transaction holds the whole database), so a concurrent change of the
-            # same submission waits and then sees this one's outcome.
             connection = await session.connection()
-            row = await visible_submission(connection, identity, submission_id, lock=True)
-            current = await self._current_documents(connection, submission_id, row)
-            move, values, steps = self._plan(row, identity, action, note, language, now, current, step_input)
-            # The row is locked already (read FOR UPDATE), so the history goes in before the
-            # UPDATE and the unit's counter is taken as late as it can be: every submission of the
-            # unit queues on the counter's lock until this transaction ends, so the fewer
-            # statements follow it, the more submissions a unit takes per second.
-            await connection.execute(
-                INSERT_HISTORY,
-                history_row(submission_id, now, action.value, move.source, move.target, identity, note=note,
-                            step=steps.acted_on if steps else None,
-                            assignee=assignee_entry(step_input.assignee) if action is Action.ASSIGN else None),
+            row, current = await self._change_in(
+                session, connection, identity, submission_id, action, note, language, now, settlement, step_input
             )
-            if takes_receipt(move):
-                # A failure from here rolls the number back with everything else: none is skipped.
-                (number,) = await next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
-                values.update(receipt_number=number, receipt_issued_at=now)
-            hooked = await self.hooks.changed(connection, row, move, values, identity, now) if self.hooks else []
-            changed = await connection.execute(
-                UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
-            )
-            if changed.rowcount != 1:
-                # Changed between our read and our write (where the read could not lock it): only
-                # one of us wins.
-                latest = await visible_submission(connection, identity, submission_id)
-                raise Problem(
-                    409,
-                    CHANGED_CONCURRENTLY,
-                    slug="concurrent-change",
-                    params={"status": latest["status"]},
-                    current_status=latest["status"],
-                )
-            row.update(values)
-            if steps is not None:
-                await self._record_step_visits(connection, row, steps, action, now)
-            events = self._change_events(row, move, now, note, steps, step_input) + hooked
-            if events:
-                await session.execute(INSERT_OUTBOX, events)
-            if action is Action.APPROVE:
-                await connection.execute(
-                    insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
-                )
-            await idempotency.settle(connection, settlement)
-            # Last, after the row's and the counter's locks (see `_submit_group`).
-            details: dict[str, Any] = {}
-            if steps is not None:
-                details["step"] = steps.acted_on
-                if identity.official is not None:
-                    details["official"] = identity.official.id
-                if action is Action.ASSIGN and step_input.assignee is not None:
-                    details["assigned_to"] = step_input.assignee.official.id
-            await audit_log.record_all(connection, audit, [
-                audited(submission_id, action.value, move.source, move.target, identity, **details)
-            ])
         if action is Action.APPROVE:
             self.on_approved()
+        return row, current
+
+    async def _change_in(
+        self,
+        session: AsyncSession,
+        connection: AsyncConnection,
+        identity: Identity,
+        submission_id: str,
+        action: Action,
+        note: str | None,
+        language: str,
+        now: datetime,
+        settlement: idempotency.Settlement | None,
+        step_input: StepInput,
+        *,
+        earlier: Sequence[Audited] = (),
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The change, in the caller's transaction; `earlier`: audit rows of what the transaction
+        wrote before it, recorded with its own as the last statement."""
+        # Core statements on the session's connection (one transaction); only the outbox
+        # INSERT goes through the session itself, which is how the relay learns of it. The
+        # row is read with its write lock (FOR UPDATE where the database has row locks; a
+        # SQLite write transaction holds the whole database), so a concurrent change of the
+        # same submission waits and then sees this one's outcome.
+        row = await visible_submission(connection, identity, submission_id, lock=True)
+        current = await self._current_documents(connection, submission_id, row)
+        move, values, steps = self._plan(row, identity, action, note, language, now, current, step_input)
+        # The row is locked already (read FOR UPDATE), so the history goes in before the
+        # UPDATE and the unit's counter is taken as late as it can be: every submission of the
+        # unit queues on the counter's lock until this transaction ends, so the fewer
+        # statements follow it, the more submissions a unit takes per second.
+        await connection.execute(
+            INSERT_HISTORY,
+            history_row(submission_id, now, action.value, move.source, move.target, identity, note=note,
+                        step=steps.acted_on if steps else None,
+                        assignee=assignee_entry(step_input.assignee) if action is Action.ASSIGN else None),
+        )
+        if takes_receipt(move):
+            # A failure from here rolls the number back with everything else: none is skipped.
+            (number,) = await next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
+            values.update(receipt_number=number, receipt_issued_at=now)
+        hooked = await self.hooks.changed(connection, row, move, values, identity, now) if self.hooks else []
+        changed = await connection.execute(
+            UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
+        )
+        if changed.rowcount != 1:
+            # Changed between our read and our write (where the read could not lock it): only
+            # one of us wins.
+            latest = await visible_submission(connection, identity, submission_id)
+            raise Problem(
+                409,
+                CHANGED_CONCURRENTLY,
+                slug="concurrent-change",
+                params={"status": latest["status"]},
+                current_status=latest["status"],
+            )
+        row.update(values)
+        if steps is not None:
+            await self._record_step_visits(connection, row, steps, action, now)
+        events = self._change_events(row, move, now, note, steps, step_input) + hooked
+        if events:
+            await session.execute(INSERT_OUTBOX, events)
+        if action is Action.APPROVE:
+            await connection.execute(
+                insert(issue_jobs).values(submission_id=submission_id, created_at=now, next_attempt_at=now)
+            )
+        await idempotency.settle(connection, settlement)
+        # Last, after the row's and the counter's locks (see `_submit_group`).
+        details: dict[str, Any] = {}
+        if steps is not None:
+            details["step"] = steps.acted_on
+            if identity.official is not None:
+                details["official"] = identity.official.id
+            if action is Action.ASSIGN and step_input.assignee is not None:
+                details["assigned_to"] = step_input.assignee.official.id
+        await audit_log.record_all(connection, audit, [
+            *earlier, audited(submission_id, action.value, move.source, move.target, identity, **details)
+        ])
         return row, current
 
     def _plan(

@@ -240,7 +240,7 @@ TRACKED = select(
         submissions.c[name]
         for name in (
             "tracking_code", "status", "service_code", "service_name", "updated_at", "sla_working_days",
-            "submitted_at", "due_at", "paused_at", "paused_working_days", "stopped_at",
+            "submitted_at", "due_at", "paused_at", "paused_working_days", "stopped_at", "unit", "created_at",
         )
     )
 ).where(submissions.c.tracking_code == bindparam("code"))
