@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from simpul.catalog.schemas import HistoryPage, ServiceDocument, VersionPage
+from simpul.catalog.schemas import ServiceHistoryPage, ServiceDocument, VersionPage
 from tests.api.catalog.helpers import admin, assert_problem, create, public, publish, role, service_body
 
 
@@ -141,7 +141,7 @@ async def test_history_records_every_change_with_who_and_when(client):
     await client.post("/v1/services/UJI-A/retire", headers=admin("admin-3"))
 
     history = (await client.get("/v1/services/UJI-A/history", headers=admin())).json()
-    HistoryPage.model_validate(history)
+    ServiceHistoryPage.model_validate(history)
     assert [(h["action"], h["version"], h["from"], h["to"], h["actor"]["client_id"]) for h in history["items"]] == [
         ("created", 1, None, "draft", "admin-1"),
         ("revised", 1, "draft", "draft", "admin-1"),

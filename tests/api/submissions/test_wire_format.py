@@ -8,7 +8,7 @@ from tests.support.identity import anonymous
 from simpul.submissions.schemas import (
     Document,
     DocumentList,
-    HistoryPage,
+    SubmissionHistoryPage,
     Submission,
     SubmissionPage,
     Tracking,
@@ -31,7 +31,7 @@ async def test_answers_match_their_models(harness):
         SubmissionPage.model_validate((await harness.client.get("/v1/submissions", headers=headers)).json())
         Submission.model_validate((await harness.client.get(f"/v1/submissions/{sid}", headers=headers)).json())
         page = (await harness.client.get(f"/v1/submissions/{sid}/history", headers=headers)).json()
-        HistoryPage.model_validate(page)
+        SubmissionHistoryPage.model_validate(page)
         DocumentList.model_validate((await harness.client.get(f"/v1/submissions/{sid}/documents", headers=headers)).json())
     Tracking.model_validate((await harness.client.get(f"/v1/track/{issued['tracking_code']}", headers=anonymous("submissions"))).json())
     # Timestamps carry an offset.

@@ -33,6 +33,7 @@ def catalog() -> dict:
             "/v1/services": {
                 "get": {
                     "operationId": "list",
+                    "tags": ["catalogue"],
                     "responses": {"200": {"content": {"application/json": {"schema": {"$ref": PAGE_REF}}}}},
                 }
             },
@@ -57,7 +58,8 @@ def test_public_paths_of_each_service_are_merged_and_internal_ones_dropped():
                           "/v1/services/{code}"}
     assert document["x-simpul-missing"] == ["submissions"]
     assert document["servers"] == [{"url": "https://api.example"}]
-    assert paths["/v1/services"]["get"]["tags"] == ["catalog"]
+    assert paths["/v1/services"]["get"]["tags"] == ["catalogue"]
+    assert paths["/v1/services/{code}"]["get"]["tags"] == ["catalog"]  # untagged: the service's name
 
 
 def test_clashing_component_names_are_renamed_and_references_follow():
@@ -99,9 +101,18 @@ def test_what_the_gateway_itself_may_answer_is_documented_on_every_public_operat
     forwarded = document["paths"]["/v1/services"]["get"]["responses"]
     assert {"401", "429", "502", "503", "504"} <= set(forwarded)
     assert forwarded["503"]["content"]["application/problem+json"]["schema"]["$ref"] == (
-        "#/components/schemas/GatewayProblem"
+        "#/components/schemas/Problem"
     )
-    assert "GatewayProblem" in document["components"]["schemas"]
+    assert "Problem" in document["components"]["schemas"]
+    assert set(forwarded["200"]["headers"]) == {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+    assert "Retry-After" in forwarded["429"]["headers"]
     own_operation = document["paths"]["/v1/admin/clients"]["get"]["responses"]
     assert "429" in own_operation and "503" not in own_operation
     assert "429" not in document["paths"]["/.well-known/jwks.json"]["get"]["responses"]
+
+
+def test_the_tags_operations_use_are_listed_with_their_descriptions():
+    document = merge(own(), {"catalog": catalog()}, server_url="x")
+    assert [tag["name"] for tag in document["tags"]] == ["catalogue"]
+    assert document["tags"][0]["description"]
+    assert "security" not in document  # each operation declares its own

@@ -13,7 +13,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Redire
 from simpul.gateway import docs as docs_pages
 from simpul.gateway.datasubjects import DataSubjects
 from simpul.gateway.oauth import FORM_TYPE, NO_STORE, OAuthError, grant
-from simpul.gateway.openapi import PROBLEM_SCHEMA, OpenApiAggregator, problem_doc
+from simpul.gateway.openapi import OpenApiAggregator
 from simpul.gateway.runtime import Gateway
 from simpul.gateway.schemas import (
     Client,
@@ -30,34 +30,46 @@ from simpul.gateway.schemas import (
 from simpul.shared.datasubject import subject_email
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import Problem, Text, problem_response, request_language
+from simpul.shared.openapi import PROBLEM_REF, problem
+from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, Text, problem_response, request_language
 from simpul.shared.requestid import current_request_id
 
 router = APIRouter()
 
+# RFC 6749 §5.2's members on top of the Problem every error is.
 OAUTH_PROBLEM_SCHEMA = {
-    **PROBLEM_SCHEMA,
-    "required": [*PROBLEM_SCHEMA["required"], "error", "error_description"],
-    "properties": {
-        **PROBLEM_SCHEMA["properties"],
-        "error": {"type": "string", "enum": ["invalid_request", "invalid_client", "unsupported_grant_type",
-                                             "temporarily_unavailable"]},
-        "error_description": {"type": "string"},
-    },
+    "allOf": [
+        {"$ref": PROBLEM_REF},
+        {
+            "type": "object",
+            "required": ["error", "error_description"],
+            "properties": {
+                "error": {"type": "string", "enum": ["invalid_request", "invalid_client", "unsupported_grant_type",
+                                                     "temporarily_unavailable"]},
+                "error_description": {"type": "string"},
+            },
+        },
+    ],
 }
+
+
+def oauth_problem(description: str) -> dict:
+    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": OAUTH_PROBLEM_SCHEMA}}}
+
+
 TOKEN_ERRORS = {
-    400: problem_doc("RFC 6749 invalid_request or unsupported_grant_type", OAUTH_PROBLEM_SCHEMA),
-    401: problem_doc("RFC 6749 invalid_client: unknown client, wrong secret or revoked", OAUTH_PROBLEM_SCHEMA),
-    429: problem_doc("Too many failed attempts for this client or from this address: `temporarily_unavailable`, "
-                     "retry after `Retry-After` seconds", OAUTH_PROBLEM_SCHEMA),
+    400: oauth_problem("RFC 6749 invalid_request or unsupported_grant_type"),
+    401: oauth_problem("RFC 6749 invalid_client: unknown client, wrong secret or revoked"),
+    429: oauth_problem("Too many failed attempts for this client or from this address: `temporarily_unavailable`, "
+                       "retry after `Retry-After` seconds"),
 }
-ADMIN_ONLY = {401: problem_doc("An access token is required"), 403: problem_doc("The caller is not an admin")}
-INVALID = {422: problem_doc("Invalid input; `errors` names each field")}
-BAD_CURSOR = {400: problem_doc("Malformed cursor")}
-NOT_FOUND = {404: problem_doc("No such client")}
+ADMIN_ONLY = {401: problem("An access token is required"), 403: problem("The caller is not an admin")}
+INVALID = {422: problem("Invalid input; `errors` names each field")}
+BAD_CURSOR = {400: problem("Malformed cursor")}
+NOT_FOUND = {404: problem("No such client")}
 CREATE_ERRORS = {
-    400: problem_doc("Malformed JSON or Idempotency-Key"),
-    409: problem_doc("The Idempotency-Key was used with another body, or is still in progress"),
+    400: problem("Malformed JSON or Idempotency-Key"),
+    409: problem("The Idempotency-Key was used with another body, or is still in progress"),
 }
 CLIENT_ID_PATH = Path(max_length=64, description="The client's id")
 require_admin = require_roles("admin")
@@ -81,11 +93,15 @@ TOKEN_REQUEST = {
                                      "description": "officer clients: the NIP of an active official of the "
                                                     "unit the token is to act as"},
                     },
-                }
+                },
+                "example": {"grant_type": "client_credentials", "client_id": "c-4f1d2a9b7e3c",
+                            "client_secret": "s3cr3t-shown-once-at-creation"},
             }
         },
     },
-    "security": [{"clientBasic": []}, {}],
+    # No bearer token: the client authenticates with its credentials in the body or as HTTP Basic
+    # (RFC 6749 §2.3.1). The oauth2 scheme's clientCredentials flow names this as its tokenUrl.
+    "security": [],
 }
 
 
@@ -101,6 +117,7 @@ def openapi_of(request: Request) -> OpenApiAggregator:
 
 @router.post(
     "/v1/oauth/token",
+    operation_id="createToken",
     response_model=TokenResponse,
     responses=TOKEN_ERRORS,
     openapi_extra=TOKEN_REQUEST,
@@ -108,6 +125,9 @@ def openapi_of(request: Request) -> OpenApiAggregator:
     summary="An access token for a client (OAuth 2.0 client credentials)",
 )
 async def token(request: Request) -> Response:
+    """Exchange a client's id and secret for a short-lived access token (OAuth 2.0 client credentials, RFC 6749
+    §4.4): form-encoded, the credentials in the body or as HTTP Basic. Officer clients may name the official
+    (NIP) the token acts as. Failures are RFC 6749 errors inside a problem document."""
     gateway = gateway_of(request)
     try:
         issued = await grant(
@@ -126,11 +146,22 @@ async def token(request: Request) -> Response:
     return JSONResponse(issued.body(), headers=NO_STORE)
 
 
-@router.get("/.well-known/jwks.json", response_model=Jwks, tags=["identity"], summary="Keys that verify access tokens",
-            openapi_extra={"security": []})
+@router.get(
+    "/.well-known/jwks.json",
+    operation_id="getJwks",
+    response_model=Jwks,
+    tags=["identity"],
+    summary="Keys that verify access tokens",
+    openapi_extra={"security": []},
+)
 async def jwks(request: Request) -> Response:
-    return Response(gateway_of(request).keyring.jwks, media_type="application/json",
-                    headers={"Cache-Control": "public, max-age=300"})
+    """The public keys (JWKS) that verify the gateway's access tokens, for services and clients that check tokens
+    themselves. Cacheable for five minutes."""
+    return Response(
+        gateway_of(request).keyring.jwks,
+        media_type="application/json",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 @router.post(
@@ -141,13 +172,17 @@ async def jwks(request: Request) -> Response:
     tags=["admin"],
     summary="Create an API client; its secret is shown this once",
 )
-async def create_client(
-    body: ClientCreate, request: Request, admin: Identity = Depends(require_admin)
-) -> Response:
+async def create_client(body: ClientCreate, request: Request, admin: Identity = Depends(require_admin)) -> Response:
+    """Create an API client for an applicant region, an officer unit or an admin. The answer holds the client's
+    secret: it is shown this once and stored only hashed."""
     gateway = gateway_of(request)
     record, secret = await gateway.clients.create(
-        name=body.name, role=body.role, tenant=body.tenant, actor=admin.subject,
-        request_id=current_request_id(), language=request_language(request),
+        name=body.name,
+        role=body.role,
+        tenant=body.tenant,
+        actor=admin.subject,
+        request_id=current_request_id(),
+        language=request_language(request),
     )
     gateway.registry.remember(record)
     created = CreatedClient(**Client.of(record).model_dump(), client_secret=secret)
@@ -158,8 +193,13 @@ async def create_client(
     )
 
 
-@router.get("/v1/admin/clients", response_model=ClientPage, responses={**BAD_CURSOR, **ADMIN_ONLY, **INVALID},
-            tags=["admin"], summary="List API clients (never their secrets)")
+@router.get(
+    "/v1/admin/clients",
+    response_model=ClientPage,
+    responses={**BAD_CURSOR, **ADMIN_ONLY, **INVALID},
+    tags=["admin"],
+    summary="List API clients (never their secrets)",
+)
 async def list_clients(
     request: Request,
     page: tuple[int, str | None] = Depends(page_params),
@@ -167,6 +207,7 @@ async def list_clients(
     status: Literal["active", "revoked"] | None = Query(None, description="Only active or only revoked clients"),
     _admin: Identity = Depends(require_admin),
 ) -> ClientPage:
+    """Every API client, oldest first, a page at a time (`cursor` from `next_cursor`). Secrets are never shown."""
     limit, cursor = page
     revoked = None if status is None else status == "revoked"
     records, next_cursor = await gateway_of(request).clients.list(
@@ -175,51 +216,73 @@ async def list_clients(
     return ClientPage(items=[Client.of(record) for record in records], next_cursor=next_cursor)
 
 
-@router.get("/v1/admin/clients/{client_id}", response_model=Client,
-            responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID},
-            tags=["admin"], summary="One API client")
+@router.get(
+    "/v1/admin/clients/{client_id}",
+    response_model=Client,
+    responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID},
+    tags=["admin"],
+    summary="One API client",
+)
 async def get_client(
     request: Request, client_id: str = CLIENT_ID_PATH, _admin: Identity = Depends(require_admin)
 ) -> Client:
+    """One API client by its id: name, role, tenant, and when it was created or revoked."""
     return Client.of(await gateway_of(request).clients.get(client_id))
 
 
-@router.get("/v1/admin/clients/{client_id}/history", response_model=ClientHistoryPage,
-            responses={**BAD_CURSOR, **ADMIN_ONLY, **NOT_FOUND, **INVALID}, tags=["admin"],
-            summary="Who created or revoked the client, and when")
+@router.get(
+    "/v1/admin/clients/{client_id}/history",
+    operation_id="getClientHistory",
+    response_model=ClientHistoryPage,
+    responses={**BAD_CURSOR, **ADMIN_ONLY, **NOT_FOUND, **INVALID},
+    tags=["admin"],
+    summary="Who created or revoked the client, and when",
+)
 async def client_history(
     request: Request,
     client_id: str = CLIENT_ID_PATH,
     page: tuple[int, str | None] = Depends(page_params),
     _admin: Identity = Depends(require_admin),
 ) -> ClientHistoryPage:
+    """The client's audit trail: who created or revoked it and when, oldest first."""
     limit, cursor = page
     events, next_cursor = await gateway_of(request).clients.history(client_id, limit=limit, cursor=cursor)
     return ClientHistoryPage(items=[ClientHistoryEntry.of(event) for event in events], next_cursor=next_cursor)
 
 
-@router.delete("/v1/admin/clients/{client_id}", status_code=204,
-               responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID, 409: problem_doc("The bootstrap admin can't be revoked")},
-               tags=["admin"],
-               summary="Revoke an API client; its tokens stop working at once, its webhooks are disabled")
+@router.delete(
+    "/v1/admin/clients/{client_id}",
+    status_code=204,
+    responses={**ADMIN_ONLY, **NOT_FOUND, **INVALID, 409: problem("The bootstrap admin can't be revoked")},
+    tags=["admin"],
+    summary="Revoke an API client; its tokens stop working at once, its webhooks are disabled",
+)
 async def revoke_client(
     request: Request, client_id: str = CLIENT_ID_PATH, admin: Identity = Depends(require_admin)
 ) -> Response:
+    """Revoke an API client: its tokens stop working at once on every gateway replica and its webhooks are
+    disabled. The bootstrap admin can't be revoked."""
     gateway = gateway_of(request)
     await gateway.clients.revoke(client_id, actor=admin.subject, request_id=current_request_id())
     await gateway.revoked(client_id)
     return Response(status_code=204)
 
 
-@router.get("/v1/admin/data-subjects/{email}", response_model=DataSubjectExport,
-            responses={**ADMIN_ONLY, **INVALID, 503: problem_doc("A service holding personal data is unavailable")},
-            tags=["admin"],
-            summary="Everything held about one applicant email, and who read it when (UU 27/2022)")
+@router.get(
+    "/v1/admin/data-subjects/{email}",
+    operation_id="getDataSubject",
+    response_model=DataSubjectExport,
+    responses={**ADMIN_ONLY, **INVALID, 503: problem("A service holding personal data is unavailable")},
+    tags=["admin"],
+    summary="Everything held about one applicant email, and who read it when (UU 27/2022)",
+)
 async def data_subject(
     request: Request,
     email: str = Path(max_length=400, description="The applicant's email, as given in its submissions"),
     admin: Identity = Depends(require_admin),
 ) -> Response:
+    """A data subject's access request (UU 27/2022 on personal data protection): every submission, complaint and
+    notification held for one applicant email across the services, and who read them when."""
     gateway = gateway_of(request)
     checked = subject_email(email, request_language(request))
     view = gateway.registry.get(admin.subject) or await gateway.registry.resolve(admin.subject)
@@ -271,10 +334,10 @@ async def readyz(request: Request) -> Response:
     unavailable, upstreams = await gateway_of(request).readiness()
     if unavailable:
         language = request_language(request)
-        return problem_response(503, NOT_READY.render(language), language, slug="not-ready",
-                                unavailable=unavailable, upstreams=upstreams)
+        return problem_response(
+            503, NOT_READY.render(language), language, slug="not-ready", unavailable=unavailable, upstreams=upstreams
+        )
     body: dict = {"status": "ready", "upstreams": upstreams}
     if gateway_of(request).redis_state() == "degraded":  # shared limits fall back to in-process ones
         body["degraded"] = ["redis"]
     return JSONResponse(body)
-

@@ -22,6 +22,7 @@ from simpul.shared.balance import Resolver, resolve_addresses
 from simpul.shared.db import create_engine
 from simpul.shared.idempotency import IdempotencyMiddleware, expired_keys_purge
 from simpul.shared.identity import declare_roles
+from simpul.shared.openapi import document_conventions, operation_id
 from simpul.shared.logs import AccessLogMiddleware, ForwardedCallerMiddleware, TrustedProxies
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.nostore import NoStoreMiddleware
@@ -81,6 +82,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.gateway = gateway
@@ -91,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None, *, freeze_heap: bool = F
     app.state.scrape = scrape
     app.state.metrics.watch(lambda: [upstream.balancer for upstream in gateway.upstreams.values()])
     declare_roles(app)
+    document_conventions(app, idempotent_posts=True)
     app.state.openapi = OpenApiAggregator(
         app.openapi,
         {name: upstream.balancer for name, upstream in gateway.upstreams.items()},

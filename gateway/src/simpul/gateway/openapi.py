@@ -17,6 +17,7 @@ import orjson
 from simpul.gateway.routing import ROUTES, service_for
 from simpul.shared.balance import Balancer, Failure, Replica
 from simpul.shared.identity import ASSERTION_HEADER, mint_service_token
+from simpul.shared.openapi import PROBLEM_SCHEMA, problem
 
 log = logging.getLogger("simpul.gateway.openapi")
 
@@ -30,60 +31,50 @@ SECURITY_SCHEMES = {
         "type": "http",
         "scheme": "bearer",
         "bearerFormat": "JWT",
-        "description": "An access token from POST /v1/oauth/token.",
+        "description": "An access token from POST /v1/oauth/token (the oauth2 scheme's flow). "
+        "Requirements list the roles that may call.",
     },
     "oauth2": {
         "type": "oauth2",
-        "description": "OAuth 2.0 client credentials (RFC 6749 §4.4).",
+        "description": "OAuth 2.0 client credentials (RFC 6749 §4.4): POST the client's id and secret to the "
+        "token URL (form fields, or HTTP Basic); send the access token as bearerAuth.",
         "flows": {"clientCredentials": {"tokenUrl": "/v1/oauth/token", "scopes": {}}},
     },
-    "clientBasic": {
-        "type": "http",
-        "scheme": "basic",
-        "description": "client_id and client_secret, for the token endpoint only.",
-    },
 }
-# Every path accepts a token; public ones also answer without (`{}`); the services decide.
-DEFAULT_SECURITY = [{"bearerAuth": []}, {"oauth2": []}, {}]
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "RFC 9457 problem details",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "request_id": {"type": ["string", "null"]},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
+# The sub-domains operations are tagged with, in the order a reader meets them.
+TAGS = {
+    "identity": "Access tokens (OAuth 2.0 client credentials), the keys that verify them, and who a token is",
+    "catalogue": "Service standards (PermenPANRB 15/2014): forms, requirements, cost, time, versions",
+    "submissions": "Applications for a service: draft, documents, submit, review, issue, receipt",
+    "tracking": "Following a submission by its tracking code, without a token",
+    "surveys": "The community satisfaction survey (SKM) of a finished submission",
+    "complaints": "Complaints (pengaduan) and their answers",
+    "reports": "Public performance and satisfaction (IKM) reports",
+    "documents": "Signed documents issued for approved submissions",
+    "verification": "Anyone checks an issued document: by id or by uploading the PDF",
+    "pki": "The certificates and revocation lists documents chain to",
+    "notifications": "What was sent to whom, and the dead letters",
+    "webhooks": "Webhook subscriptions of API clients and their deliveries",
+    "templates": "The message templates of each event and language",
+    "officials": "Officials (pejabat) of each unit, who sign and act",
+    "payments": "Bills with a billing code, payments by providers and treasurers, kuitansi, revenue",
+    "admin": "API clients, data subjects and audit logs, for admins",
 }
-PROBLEM_REF = "#/components/schemas/GatewayProblem"
 
-
-def problem_doc(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    """An OpenAPI response entry for a problem+json answer."""
-    return {"description": description, "content": {"application/problem+json": {"schema": schema or PROBLEM_SCHEMA}}}
-
+# The gateway's rate limiter (ratelimit.py) stamps these on what it lets through and on its 429.
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {"description": "The bucket's capacity", "schema": {"type": "integer"}},
+    "RateLimit-Remaining": {"description": "Requests left in the bucket after this one", "schema": {"type": "integer"}},
+    "RateLimit-Reset": {"description": "Seconds until the bucket is full again", "schema": {"type": "integer"}},
+}
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
 
 # What the gateway itself may answer on any /v1 path, before or instead of the service.
-GATEWAY_ANSWERS = {
-    "401": "The access token is not valid, has expired or was revoked",
-    "429": "Over the rate limit; see Retry-After",
-}
-FORWARDING_ANSWERS = {
-    "502": "The service gave a broken answer",
-    "503": "The service is unavailable",
-    "504": "The service did not answer in time",
-}
+# 401: a token that is not valid (expired, revoked) is refused even where none is needed.
+GATEWAY_ANSWERS = (401, 429)
+FORWARDING_ANSWERS = (502, 503, 504)
+
 
 def merge(own: dict[str, Any], services: dict[str, dict[str, Any] | None], *, server_url: str) -> dict[str, Any]:
     """The gateway's document plus each service's public paths (only those the gateway routes to
@@ -99,7 +90,6 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any] | None], *, se
         "servers": [{"url": server_url}],
         "paths": {},
         "components": {},
-        "security": DEFAULT_SECURITY,
     }
     operation_ids: set[str] = set()
     _add(document, copy.deepcopy(own), None, operation_ids)
@@ -111,7 +101,10 @@ def merge(own: dict[str, Any], services: dict[str, dict[str, Any] | None], *, se
             continue
         _add(document, copy.deepcopy(service_document), name, operation_ids)
     document["components"].setdefault("securitySchemes", {}).update(SECURITY_SCHEMES)
-    document["components"].setdefault("schemas", {})["GatewayProblem"] = PROBLEM_SCHEMA
+    # The gateway's own answers (429, 502-504) refer to it whichever services answered.
+    document["components"].setdefault("schemas", {}).setdefault("Problem", PROBLEM_SCHEMA)
+    document["tags"] = [{"name": name, "description": description} for name, description in TAGS.items()
+                        if any(name in operation.get("tags", ()) for operation in _operations(document))]
     if missing:
         document["x-simpul-missing"] = missing
     return document
@@ -160,15 +153,21 @@ def _add(document: dict[str, Any], source: dict[str, Any], service: str | None, 
 
 def _document_gateway_answers(operation: dict[str, Any], *, forwarded: bool) -> None:
     responses = operation.setdefault("responses", {})
-    answers = {**GATEWAY_ANSWERS, **(FORWARDING_ANSWERS if forwarded else {})}
+    answers = [*GATEWAY_ANSWERS, *(FORWARDING_ANSWERS if forwarded else ())]
     if "requestBody" in operation:
-        answers["413"] = "The request body is too large"
-    for status, description in answers.items():
-        if status not in responses:
-            responses[status] = {
-                "description": description,
-                "content": {"application/problem+json": {"schema": {"$ref": PROBLEM_REF}}},
-            }
+        answers.append(413)
+    for status in answers:
+        responses.setdefault(str(status), problem(status=status))
+    for status, response in responses.items():
+        if status.startswith("2") or status == "429":
+            response.setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
+        if status == "429":
+            response["headers"].update(RETRY_AFTER_HEADER)
+
+
+def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [operation for item in document["paths"].values() for operation in item.values()
+            if isinstance(operation, dict)]
 
 
 def _rewrite_refs(value: Any, renames: dict[str, str]) -> Any:

@@ -9,13 +9,29 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from simpul.gateway.clients import REGION_CODE, UNIT_CODE, ClientEvent, ClientRecord
 from simpul.gateway.officials import OfficialEvent, OfficialRecord
+from simpul.shared.openapi import page_examples
 from simpul.shared.text import SingleLineText
 
 Role = Literal["applicant", "officer", "admin"]
 
+CLIENT_EXAMPLE = {
+    "client_id": "c-4f1d2a9b7e3c", "name": "Pemerintah Kota Palembang", "role": "applicant", "tenant": "16.71",
+    "status": "active", "created_at": "2026-03-01T02:00:00+00:00", "created_by": "simpul-admin",
+    "revoked_at": None, "revoked_by": None,
+}
+OFFICIAL_EXAMPLE = {
+    "id": "5b0e7c1a-2d3f-4a5b-8c9d-0e1f2a3b4c5d", "unit": "KDN-BAKD", "nip": "198503142010011002",
+    "name": "Dr. Siti Aminah, M.Si.", "position": "Direktur Fasilitasi Dana Perimbangan dan Pinjaman Daerah",
+    "roles": ["reviewer", "signer"], "email": "siti.aminah@kemendagri.go.id", "active": True, "version": 1,
+    "created_at": "2026-03-01T02:00:00+00:00", "created_by": "c-9a8b7c6d5e4f",
+    "updated_at": "2026-03-01T02:00:00+00:00", "deactivated_at": None, "deactivated_by": None,
+}
+
 
 class ClientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"name": "Pemerintah Kota Palembang", "role": "applicant", "tenant": "16.71"},
+    ]})
 
     name: SingleLineText = Field(min_length=1, max_length=200, description="Who the client is, for people reading lists")
     role: Role
@@ -30,6 +46,8 @@ class ClientCreate(BaseModel):
 
 
 class Client(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [CLIENT_EXAMPLE]})
+
     client_id: str
     name: str
     role: Role
@@ -56,15 +74,26 @@ class Client(BaseModel):
 
 
 class CreatedClient(Client):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**CLIENT_EXAMPLE, "client_secret": "vQm3H0s9c2YpZ7f1kX4tR8wL6nB5dJ0a"},
+    ]})
+
     client_secret: str = Field(description="Shown this once; only a hash is kept")
 
 
 class ClientPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(Client))
+
     items: list[Client]
     next_cursor: str | None
 
 
 class ClientHistoryEntry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"at": "2026-03-01T02:00:00+00:00", "action": "created", "actor": "simpul-admin",
+         "request_id": "0f9c2a3e6b7d4e21"},
+    ]})
+
     at: datetime
     action: Literal["created", "revoked", "secret_rotated"]
     actor: str
@@ -76,11 +105,18 @@ class ClientHistoryEntry(BaseModel):
 
 
 class ClientHistoryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(ClientHistoryEntry))
+
     items: list[ClientHistoryEntry]
     next_cursor: str | None
 
 
 class TokenResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"access_token": "eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.eyJzdWIiOiJjLTRmMWQyYTliN2UzYyJ9.c2lnbmF0dXJl",
+         "token_type": "Bearer", "expires_in": 900},
+    ]})
+
     access_token: str
     token_type: Literal["Bearer"]
     expires_in: int = Field(description="Seconds until the token expires")
@@ -97,6 +133,11 @@ class Jwk(BaseModel):
 
 
 class Jwks(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"keys": [
+        {"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+         "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid": "k1", "use": "sig", "alg": "ES256"},
+    ]}]})
+
     keys: list[Jwk]
 
 
@@ -109,7 +150,11 @@ NIP_FIELD = Field(
 
 
 class OfficialCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"nip": "198503142010011002", "name": "Dr. Siti Aminah, M.Si.",
+         "position": "Direktur Fasilitasi Dana Perimbangan dan Pinjaman Daerah", "roles": ["reviewer", "signer"],
+         "email": "siti.aminah@kemendagri.go.id"},
+    ]})
 
     # Checked digit by digit (dates, sex) by the registry, which names what is wrong.
     nip: SingleLineText = NIP_FIELD
@@ -124,7 +169,9 @@ class OfficialCreate(BaseModel):
 class OfficialChange(BaseModel):
     """Only the fields sent change; `email: null` removes the address."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
+        {"position": "Direktur Jenderal Bina Keuangan Daerah", "roles": ["signer"]},
+    ]})
 
     name: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
     position: SingleLineText | None = Field(default=None, min_length=1, max_length=200)
@@ -144,6 +191,8 @@ class OfficialChange(BaseModel):
 
 
 class OfficialView(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [OFFICIAL_EXAMPLE]})
+
     id: str
     unit: str
     nip: str
@@ -170,11 +219,18 @@ class OfficialView(BaseModel):
 
 
 class OfficialPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(OfficialView))
+
     items: list[OfficialView]
     next_cursor: str | None
 
 
 class OfficialHistoryEntry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"at": "2026-03-04T03:00:00+00:00", "action": "updated", "actor": "c-9a8b7c6d5e4f", "actor_role": "officer",
+         "request_id": "5c1d9e0f2a3b4c6d", "changes": {"roles": {"from": ["reviewer"], "to": ["reviewer", "signer"]}}},
+    ]})
+
     at: datetime
     action: Literal["created", "updated", "deactivated"]
     actor: str = Field(description="The client id that made the change")
@@ -189,6 +245,8 @@ class OfficialHistoryEntry(BaseModel):
 
 
 class OfficialHistoryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(OfficialHistoryEntry))
+
     items: list[OfficialHistoryEntry]
     next_cursor: str | None
 
@@ -202,6 +260,12 @@ class ActingOfficial(BaseModel):
 
 
 class Me(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"client_id": "c-9a8b7c6d5e4f", "role": "officer", "tenant": "KDN-BAKD", "name": "Petugas layanan KDN-BAKD",
+         "official": {"id": OFFICIAL_EXAMPLE["id"], "nip": OFFICIAL_EXAMPLE["nip"], "name": OFFICIAL_EXAMPLE["name"],
+                      "position": OFFICIAL_EXAMPLE["position"], "roles": ["reviewer", "signer"]}},
+    ]})
+
     client_id: str
     role: str
     tenant: str | None
@@ -211,6 +275,13 @@ class Me(BaseModel):
 
 class DataSubjectExport(BaseModel):
     """Everything held about one applicant email (UU 27/2022); empty lists for an unknown one."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"email": "hukum@palembang.go.id", "submissions": [], "complaints": [], "surveys": [], "issued_documents": [],
+         "notifications": [], "deliveries": [],
+         "reads": [{"at": "2026-03-05T01:00:00+00:00", "client_id": "simpul-admin", "role": "admin",
+                    "request_id": "7a6b5c4d3e2f1a0b"}]},
+    ]})
 
     email: str = Field(description="The email as looked up (lowercased)")
     submissions: list[dict[str, Any]] = Field(

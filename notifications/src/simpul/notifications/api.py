@@ -23,6 +23,7 @@ from simpul.notifications.schemas import (
     RotatedSecret,
     SecretRotation,
     Template,
+    TemplateList,
     TemplatePreview,
     TemplatePreviewRequest,
     TemplateUpdate,
@@ -106,7 +107,7 @@ async def client_revoked(request: Request, service: Service, body: ClientRevoked
 
 # Inbox and dead letters.
 
-@router.get("/v1/notifications", tags=["notifications"])
+@router.get("/v1/notifications", summary="List notifications", tags=["notifications"])
 async def list_notifications(
     request: Request, identity: Reader, paging: Paging,
     event_type: Annotated[EventType | None, Query(description="Only this event type")] = None,
@@ -120,7 +121,7 @@ async def list_notifications(
     return Page(items=items, next_cursor=cursor)
 
 
-@router.get("/v1/notifications/dead-letters", tags=["notifications"])
+@router.get("/v1/notifications/dead-letters", summary="List dead letters", tags=["notifications"])
 async def list_dead_letters(
     request: Request, _: Admin, paging: Paging,
     replayed: Annotated[bool | None, Query(description="false: only those still waiting")] = None,
@@ -130,7 +131,7 @@ async def list_dead_letters(
     return Page(items=items, next_cursor=cursor)
 
 
-@router.post("/v1/notifications/dead-letters/{dead_letter_id}/replay", tags=["notifications"])
+@router.post("/v1/notifications/dead-letters/{dead_letter_id}/replay", summary="Replay a dead letter", tags=["notifications"])
 async def replay_dead_letter(request: Request, _: Admin, dead_letter_id: str) -> ReplayResult:
     """Handle a dead-lettered event again, e.g. after fixing a template (admin)."""
     try:
@@ -142,8 +143,9 @@ async def replay_dead_letter(request: Request, _: Admin, dead_letter_id: str) ->
     return ReplayResult(id=dead_letter_id, outcome=outcome)
 
 
-@router.get("/v1/notifications/{notification_id}", tags=["notifications"])
+@router.get("/v1/notifications/{notification_id}", summary="One notification", tags=["notifications"])
 async def get_notification(request: Request, identity: Reader, notification_id: str) -> Notification:
+    """One notification: its event, channel, recipient, status and delivery attempts."""
     item = await inbox_of(request).get_notification(identity, notification_id)
     await personal_data_of(request).record_reads(identity, [item])
     return Notification(**item)
@@ -151,18 +153,22 @@ async def get_notification(request: Request, identity: Reader, notification_id: 
 
 # Personal data: the gateway gathers the admin's export of one email (recorded as that admin's read).
 
+
 @router.get("/internal/data-subjects/{email}", include_in_schema=False)
 async def data_subject(request: Request, identity: Admin, email: str) -> Response:
     checked = subject_email(email, request_language(request))
-    return Response(orjson.dumps(await personal_data_of(request).export(identity, checked)),
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(await personal_data_of(request).export(identity, checked)), media_type="application/json"
+    )
 
 
 # Webhook subscriptions.
 
-@router.post("/v1/webhooks", status_code=201, tags=["webhooks"])
-async def create_webhook(request: Request, identity: Subscriber, body: WebhookCreate,
-                         response: Response) -> WebhookCreated:
+
+@router.post("/v1/webhooks", summary="Create a webhook", status_code=201, tags=["webhooks"])
+async def create_webhook(
+    request: Request, identity: Subscriber, body: WebhookCreate, response: Response
+) -> WebhookCreated:
     """Subscribe a URL to event types of the caller's region (applicant) or unit (officer). The
     `secret` verifies the Standard Webhooks signature of each delivery and is shown only here."""
     created = await subscriptions_of(request).create(identity, url=body.url, events=body.events)
@@ -172,36 +178,44 @@ async def create_webhook(request: Request, identity: Subscriber, body: WebhookCr
     return WebhookCreated(**created)
 
 
-@router.get("/v1/webhooks", tags=["webhooks"])
+@router.get("/v1/webhooks", summary="List webhooks", tags=["webhooks"])
 async def list_webhooks(request: Request, identity: Reader, paging: Paging) -> Page[Webhook]:
+    """The caller's webhook subscriptions (admins: every client's)."""
     items, cursor = await subscriptions_of(request).list_visible(identity, *paging)
     return Page(items=items, next_cursor=cursor)
 
 
-@router.get("/v1/webhooks/{webhook_id}", tags=["webhooks"])
+@router.get("/v1/webhooks/{webhook_id}", summary="One webhook", tags=["webhooks"])
 async def get_webhook(request: Request, identity: Reader, webhook_id: str) -> Webhook:
+    """One webhook subscription: URL, events and status; never its secret."""
     return Webhook(**await subscriptions_of(request).get(identity, webhook_id))
 
 
-@router.delete("/v1/webhooks/{webhook_id}", status_code=204, tags=["webhooks"])
+@router.delete("/v1/webhooks/{webhook_id}", summary="Delete a webhook", status_code=204, tags=["webhooks"])
 async def delete_webhook(request: Request, identity: Reader, webhook_id: str) -> Response:
+    """Delete a webhook subscription; nothing more is delivered to it."""
     await subscriptions_of(request).delete(identity, webhook_id)
     return Response(status_code=204)
 
 
-@router.post("/v1/webhooks/{webhook_id}/rotate-secret", tags=["webhooks"])
-async def rotate_webhook_secret(request: Request, identity: Subscriber, webhook_id: str, response: Response,
-                                body: SecretRotation | None = None) -> RotatedSecret:
+@router.post("/v1/webhooks/{webhook_id}/rotate-secret", summary="Rotate a webhook's secret", tags=["webhooks"])
+async def rotate_webhook_secret(
+    request: Request, identity: Subscriber, webhook_id: str, response: Response, body: SecretRotation | None = None
+) -> RotatedSecret:
     """A new secret; deliveries carry signatures with both secrets until the previous one expires."""
     response.headers["Cache-Control"] = "no-store"
-    rotated = await subscriptions_of(request).rotate_secret(identity, webhook_id,
-                                                            body.grace_period_seconds if body else None)
+    rotated = await subscriptions_of(request).rotate_secret(
+        identity, webhook_id, body.grace_period_seconds if body else None
+    )
     return RotatedSecret(**rotated)
 
 
-@router.get("/v1/webhooks/{webhook_id}/deliveries", tags=["webhooks"])
+@router.get("/v1/webhooks/{webhook_id}/deliveries", summary="List a webhook's deliveries", tags=["webhooks"])
 async def list_webhook_deliveries(
-    request: Request, identity: Reader, webhook_id: str, paging: Paging,
+    request: Request,
+    identity: Reader,
+    webhook_id: str,
+    paging: Paging,
     status: Annotated[DeliveryStatus | None, Query()] = None,
 ) -> Page[WebhookDelivery]:
     """Every delivery to this subscription, newest first, each with every attempt."""
@@ -211,28 +225,33 @@ async def list_webhook_deliveries(
 
 # Email templates (admin).
 
-@router.get("/v1/templates", tags=["templates"])
-async def list_templates(request: Request, _: Admin) -> dict[str, list[Template]]:
+
+@router.get("/v1/templates", summary="List templates", tags=["templates"])
+async def list_templates(request: Request, _: Admin) -> TemplateList:
+    """The message templates of every event type, by language."""
     return {"items": await templates_of(request).list_all()}
 
 
-@router.get("/v1/templates/{event_type}/{language}", tags=["templates"])
+@router.get("/v1/templates/{event_type}/{language}", summary="One template", tags=["templates"])
 async def get_template(request: Request, _: Admin, event_type: str, language: Language) -> Template:
+    """The message template of one event type in one language (id or en)."""
     return Template(**await templates_of(request).get(event_type, language))
 
 
-@router.put("/v1/templates/{event_type}/{language}", tags=["templates"])
-async def put_template(request: Request, identity: Admin, event_type: str, language: Language,
-                       body: TemplateUpdate) -> Template:
+@router.put("/v1/templates/{event_type}/{language}", summary="Replace a template", tags=["templates"])
+async def put_template(
+    request: Request, identity: Admin, event_type: str, language: Language, body: TemplateUpdate
+) -> Template:
     """Replace the email template of an event type in one language. Jinja2, sandboxed; HTML is
     autoescaped. Refused with 422 unless it renders the sample event."""
     sources = Sources(subject=body.subject, text=body.text, html=body.html)
     return Template(**await templates_of(request).put(identity, event_type, language, sources))
 
 
-@router.post("/v1/templates/{event_type}/{language}/preview", tags=["templates"])
-async def preview_template(request: Request, _: Admin, event_type: str, language: Language,
-                           body: TemplatePreviewRequest | None = None) -> TemplatePreview:
+@router.post("/v1/templates/{event_type}/{language}/preview", summary="Preview a template", tags=["templates"])
+async def preview_template(
+    request: Request, _: Admin, event_type: str, language: Language, body: TemplatePreviewRequest | None = None
+) -> TemplatePreview:
     """Render the stored template, or drafts of its parts, with sample or given event data."""
     body = body or TemplatePreviewRequest()
     drafts = {"subject": body.subject, "text": body.text, "html": body.html}

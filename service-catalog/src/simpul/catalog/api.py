@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from simpul.shared.identity import Identity, current_identity, require_roles
 from simpul.shared.negotiation import preferred
+from simpul.shared.openapi import ETAG_HEADER, IF_NONE_MATCH_PARAMETER, OPTIONAL_TOKEN, problem
 from simpul.shared.pages import HTML_OFFERS, wants_html
 from simpul.shared.pagination import page_params
-from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem, request_language
+from simpul.shared.problems import Problem, request_language
 
 from simpul.catalog import cpsv, pages
 from simpul.catalog.documents import Listing, Served, service_path
@@ -21,7 +22,7 @@ from simpul.catalog.schemas import (
     CATEGORY_PATTERN,
     NO_NUL,
     UNIT_PATTERN,
-    HistoryPage,
+    ServiceHistoryPage,
     ServiceCreate,
     ServiceDocument,
     ServicePage,
@@ -37,33 +38,9 @@ PUBLIC_CACHE = "public, max-age=60"
 # Browsers get HTML at the same URLs (pages.py): caches keep the two apart.
 VARY = "Accept, Accept-Language"
 
-_PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "request_id"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "request_id": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": _PROBLEM_SCHEMA}}}
-
-
 def _ok(model: type, description: str) -> dict[str, Any]:
-    return {"model": model, "description": description}
+    """A service standard's answer: with the ETag of its version (If-None-Match on reads)."""
+    return {"model": model, "description": description, "headers": ETAG_HEADER}
 
 
 def _ok_or_page(model: type, description: str) -> dict[str, Any]:
@@ -71,12 +48,12 @@ def _ok_or_page(model: type, description: str) -> dict[str, Any]:
     return {**_ok(model, description), "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
-UNAUTHORISED = {401: _problem("An admin access token is required"), 403: _problem("The caller is not an admin")}
-NOT_FOUND = {404: _problem("No such service (drafts are hidden from non-admins)")}
-INVALID = {422: _problem("Invalid input; `errors` names each field")}
-TOO_LARGE_BODY = {413: _problem("The body is larger than SIMPUL_MAX_JSON_BYTES (1 MiB by default)")}
-CONFLICT = {409: _problem("The service's state does not allow this, or the code exists")}
-BAD_CURSOR = {400: _problem("Malformed cursor")}
+UNAUTHORISED = {401: problem("An admin access token is required"), 403: problem("The caller is not an admin")}
+NOT_FOUND = {404: problem("No such service (drafts are hidden from non-admins)")}
+INVALID = {422: problem("Invalid input; `errors` names each field")}
+TOO_LARGE_BODY = {413: problem("The body is larger than SIMPUL_MAX_JSON_BYTES (1 MiB by default)")}
+CONFLICT = {409: problem("The service's state does not allow this, or the code exists")}
+BAD_CURSOR = {400: problem("Malformed cursor")}
 
 router = APIRouter(prefix="/v1/services", tags=["catalogue"])
 admin_only = require_roles("admin")
@@ -131,6 +108,7 @@ def listing_response(listing: Listing, headers: dict[str, str] | None = None) ->
     description="Published services, ordered by code. Admins see every status and may filter by `status`.",
     response_model=None,
     responses={200: _ok_or_page(ServicePage, "A page of services"), **BAD_CURSOR, **UNAUTHORISED, **INVALID},
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def list_services(
     request: Request,
@@ -175,6 +153,8 @@ async def list_services(
     responses={201: _ok(ServiceDocument, "The new draft"), **UNAUTHORISED, **CONFLICT, **INVALID, **TOO_LARGE_BODY},
 )
 async def create_service(request: Request, body: ServiceCreate, actor: Identity = Depends(admin_only)) -> Response:
+    """Create a service standard as a draft, version 1: form schema, requirements, cost, processing time, channels,
+    legal basis and outputs. Drafts are visible to admins only until published."""
     served = await catalogue_of(request).create(actor, body, request_language(request))
     return written_response(served, 201, service_path(body.code))
 
@@ -211,6 +191,7 @@ _JSON_LD_EXAMPLE = {
         304: {"description": "Not modified"},
         **NOT_FOUND,
     },
+    openapi_extra={**OPTIONAL_TOKEN, "parameters": [IF_NONE_MATCH_PARAMETER]},
 )
 async def get_service(request: Request, code: str) -> Response:
     offered = preferred(request.headers.get("accept"), SERVICE_OFFERS, "json")
@@ -221,8 +202,8 @@ async def get_service(request: Request, code: str) -> Response:
         return document_response(request, await catalogue_of(request).current(current_identity(request), code))
     try:
         served = await catalogue_of(request).current(current_identity(request), code)
-    except Problem as problem:
-        if problem.status == 404:
+    except Problem as refused:
+        if refused.status == 404:
             return pages.pages.not_found(request)
         raise
     return pages.pages.render(request, "catalogue_service.html", service=orjson.loads(served.body))
@@ -256,6 +237,7 @@ async def revise_service(
     responses={200: _ok(ServiceDocument, "The published version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
 )
 async def publish_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
+    """Publish a draft: it becomes visible to everyone and open for submissions."""
     return written_response(await catalogue_of(request).publish(actor, code))
 
 
@@ -266,18 +248,22 @@ async def publish_service(request: Request, code: str, actor: Identity = Depends
     responses={200: _ok(ServiceDocument, "The retired version"), **UNAUTHORISED, **NOT_FOUND, **CONFLICT},
 )
 async def retire_service(request: Request, code: str, actor: Identity = Depends(admin_only)) -> Response:
+    """Retire a published service: no new submissions; the ones in progress go on."""
     return written_response(await catalogue_of(request).retire(actor, code))
 
 
 @router.get(
     "/{code}/versions",
+    operation_id="listServiceVersions",
     summary="Every version of a service",
     response_model=None,
     responses={200: _ok(VersionPage, "A page of versions, oldest first"), **BAD_CURSOR, **NOT_FOUND, **INVALID},
+    openapi_extra=OPTIONAL_TOKEN,
 )
 async def list_versions(
     request: Request, code: str, page: tuple[int, str | None] = Depends(page_params)
 ) -> Response:
+    """Every version of a service standard, oldest first, a page at a time."""
     limit, cursor = page
     listing = await catalogue_of(request).list_versions(current_identity(request), code, limit=limit, cursor=cursor)
     return listing_response(listing)
@@ -285,6 +271,7 @@ async def list_versions(
 
 @router.get(
     "/{code}/versions/{version}",
+    operation_id="getServiceVersion",
     summary="One version of a service standard",
     response_model=None,
     responses={
@@ -293,17 +280,26 @@ async def list_versions(
         **NOT_FOUND,
         **INVALID,
     },
+    openapi_extra={**OPTIONAL_TOKEN, "parameters": [IF_NONE_MATCH_PARAMETER]},
 )
 async def get_version(request: Request, code: str, version: int = Path(ge=1, le=2_147_483_647)) -> Response:
+    """One version of a service standard, as it was when it was current; submissions name the version they were
+    made under."""
     served = await catalogue_of(request).version(current_identity(request), code, version)
     return document_response(request, served)
 
 
 @router.get(
     "/{code}/history",
+    operation_id="getServiceHistory",
     summary="Who created, revised, published and retired the service, and when",
     response_model=None,
-    responses={200: _ok(HistoryPage, "A page of changes, oldest first"), **BAD_CURSOR, **UNAUTHORISED, **NOT_FOUND},
+    responses={
+        200: _ok(ServiceHistoryPage, "A page of changes, oldest first"),
+        **BAD_CURSOR,
+        **UNAUTHORISED,
+        **NOT_FOUND,
+    },
 )
 async def service_history(
     request: Request,
@@ -311,5 +307,6 @@ async def service_history(
     page: tuple[int, str | None] = Depends(page_params),
     actor: Identity = Depends(admin_only),
 ) -> Response:
+    """The service's audit trail: who created, revised, published and retired it, and when, oldest first."""
     limit, cursor = page
     return listing_response(await catalogue_of(request).history(actor, code, limit=limit, cursor=cursor))

@@ -6,13 +6,27 @@ models below describe them for the OpenAPI document and for tests that check the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from simpul.shared.openapi import page_examples
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
+
+# The examples are the demo catalogue's first service, as an admin would send it and as it is served.
+SERVICE_EXAMPLE: dict[str, Any] = json.loads((Path(__file__).parent / "demo_services.json").read_text())[0]
+STAMPS_EXAMPLE = {"created_at": "2026-03-01T02:00:00+00:00", "updated_at": "2026-03-01T02:05:00+00:00",
+                  "published_at": "2026-03-01T02:05:00+00:00"}
+SUMMARY_EXAMPLE = {
+    **{key: SERVICE_EXAMPLE[key] for key in ("code", "name", "name_en", "description", "unit", "category",
+                                             "sla_working_days")},
+    "version": 1, "status": "published", "fee": {"amount": SERVICE_EXAMPLE["fee"]["amount"], "currency": "IDR"},
+    **STAMPS_EXAMPLE,
+}
 CODE_PATTERN = r"^[A-Z][A-Z0-9-]{1,39}$"
 UNIT_PATTERN = r"^[A-Z0-9][A-Z0-9.-]{1,31}$"
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -149,10 +163,16 @@ class ServiceFields(_Input):
 
 
 class ServiceCreate(ServiceFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [SERVICE_EXAMPLE]})
+
     code: SingleLineText = Field(pattern=CODE_PATTERN, description="Stable identifier, e.g. IZIN-LN-KDH")
 
 
 class ServiceRevision(ServiceFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**SERVICE_EXAMPLE, "sla_working_days": SERVICE_EXAMPLE["sla_working_days"] + 1},
+    ]})
+
     code: SingleLineText | None = Field(default=None, description="If sent, must equal the code in the path")
 
 
@@ -162,7 +182,10 @@ class ServiceRevision(ServiceFields):
 class ServiceDocument(BaseModel):
     """One version of a service standard, as served."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {**SERVICE_EXAMPLE, "version": 1, "status": "published", **STAMPS_EXAMPLE, "retired_at": None,
+         "superseded_by": None},
+    ]})
 
     code: str
     version: int
@@ -200,6 +223,8 @@ class FeeSummary(BaseModel):
 class ServiceSummary(BaseModel):
     """A service in lists: its current version in brief."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [SUMMARY_EXAMPLE]})
+
     code: str
     version: int
     status: ServiceStatus
@@ -216,11 +241,18 @@ class ServiceSummary(BaseModel):
 
 
 class ServicePage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(ServiceSummary))
+
     items: list[ServiceSummary]
     next_cursor: str | None
 
 
 class VersionSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"version": 1, "status": "published", "current": True, **STAMPS_EXAMPLE, "retired_at": None,
+         "superseded_by": None},
+    ]})
+
     version: int
     status: ServiceStatus
     current: bool
@@ -232,6 +264,8 @@ class VersionSummary(BaseModel):
 
 
 class VersionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(VersionSummary))
+
     items: list[VersionSummary]
     next_cursor: str | None
 
@@ -241,8 +275,11 @@ class Actor(BaseModel):
     role: str
 
 
-class HistoryEntry(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class ServiceHistoryEntry(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [
+        {"at": "2026-03-01T02:05:00+00:00", "action": "published", "version": 1, "from": "draft", "to": "published",
+         "actor": {"client_id": "simpul-admin", "role": "admin"}},
+    ]})
 
     at: datetime
     action: Literal["created", "revised", "published", "retired"]
@@ -252,6 +289,8 @@ class HistoryEntry(BaseModel):
     actor: Actor
 
 
-class HistoryPage(BaseModel):
-    items: list[HistoryEntry]
+class ServiceHistoryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(ServiceHistoryEntry))
+
+    items: list[ServiceHistoryEntry]
     next_cursor: str | None

@@ -18,6 +18,7 @@ from simpul.shared.idempotency import AnswerWriter, IdempotencyMiddleware, expir
 from simpul.shared.logs import AccessLogMiddleware
 from simpul.shared.metrics import Metrics, MetricsMiddleware
 from simpul.shared.nostore import NoStoreMiddleware
+from simpul.shared.openapi import document_conventions, operation_id
 from simpul.shared.problems import Text, install_problem_handlers, problem_response, request_language
 from simpul.shared.readiness import Readiness, broker_check, database_check
 from simpul.shared.requestid import RequestIdMiddleware
@@ -73,8 +74,12 @@ def create_service_app(
                 await answers.close()
             await engine.dispose()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  generate_unique_id_function=operation_id,
+                  # One schema per model: a generated client has one class, not `X-Input` and `X-Output`.
+                  separate_input_output_schemas=False)
     declare_roles(app)
+    document_conventions(app, idempotent_posts=idempotency is not None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.migration = migration

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import orjson
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,7 +32,8 @@ from simpul.shared.db import UTCDateTime, advisory_lock_key, read_session_factor
 from simpul.shared.identity import Identity, require_roles
 from simpul.shared.internal import InternalClient
 from simpul.shared.pagination import BAD_CURSOR, Page, decode_cursor, encode_cursor, page_params
-from simpul.shared.problems import PROBLEM_CONTENT_TYPE, Problem
+from simpul.shared.openapi import problems
+from simpul.shared.problems import Problem
 from simpul.shared.requestid import current_request_id
 from simpul.shared.worker import Worker, periodic
 
@@ -458,6 +459,14 @@ class AuditObject(BaseModel):
 
 
 class AuditEntry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"seq": 42, "at": "2026-03-01T02:05:00+00:00", "actor": {"id": "simpul-admin", "role": "admin", "tenant": None},
+         "action": "service.published", "object": {"type": "service", "id": "REKOM-PINJAMAN-DAERAH"},
+         "request_id": "0f9c2a3e6b7d4e21", "outcome": "success", "details": {"version": 1},
+         "prev_hash": "5d41402abc4b2a76b9719d911017c592ae1f0c3e9b7d2a4c6e8f0a1b3c5d7e9f",
+         "hash": "7b52009b64fd0a2a49e6d8a939753077792b0554fc1a3e5c7d9b2f4a6c8e0d1f"},
+    ]})
+
     seq: int
     at: datetime
     actor: AuditActor
@@ -471,33 +480,39 @@ class AuditEntry(BaseModel):
 
 
 class AuditVerification(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"valid": True, "checked": 1204, "first_broken": None, "reason": None},
+    ]})
+
     valid: bool
     checked: int = Field(description="Rows read, up to and including the first broken one")
     first_broken: int | None = Field(description="Sequence number where the chain first breaks")
     reason: str | None = Field(description="altered | missing | relinked | stamp")
 
 
-def _problem_doc(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": {"type": "object"}}}}
-
-
 def audit_router(service_name: str) -> APIRouter:
     """`GET /v1/admin/audit/<service>` and `.../verify` over `app.state.audit` (admins only)."""
     router = APIRouter(tags=["admin"])
-    admin_only = {401: _problem_doc("An access token is required"), 403: _problem_doc("The caller is not an admin")}
+    admin_only = problems(s401="An access token is required", s403="The caller is not an admin")
 
     @router.get(f"/v1/admin/audit/{service_name}", response_model=Page[AuditEntry],
-                responses={400: _problem_doc("The cursor is not valid"), **admin_only},
-                summary=f"The {service_name} service's audit log, oldest first")
+                responses={**problems(s400="The cursor is not valid"), **admin_only},
+                summary=f"The {service_name} service's audit log, oldest first",
+                operation_id=f"list{service_name.capitalize()}AuditEntries")
     async def audit_page(request: Request, page: tuple[int, str | None] = Depends(page_params),
                          _admin: Identity = Depends(require_roles("admin"))) -> Response:
+        """Every state change the service recorded, oldest first, a page at a time: who, what, when,
+        the request id, and the hash that chains each entry to the one before."""
         limit, cursor = page
         items, next_cursor = await request.app.state.audit.page(limit=limit, cursor=cursor)
         return JSONResponse({"items": items, "next_cursor": next_cursor}, headers=NO_STORE)
 
     @router.get(f"/v1/admin/audit/{service_name}/verify", response_model=AuditVerification, responses=admin_only,
-                summary=f"Recompute the {service_name} service's audit hash chain")
+                summary=f"Recompute the {service_name} service's audit hash chain",
+                operation_id=f"verify{service_name.capitalize()}AuditChain")
     async def audit_verify(request: Request, _admin: Identity = Depends(require_roles("admin"))) -> Response:
+        """Recompute the audit log's hash chain and its RFC 3161 stamps: whether it is intact, how many
+        entries were checked, and the first broken one if any."""
         verification = await request.app.state.audit.verify()
         return JSONResponse(verification.as_dict(), headers=NO_STORE)
 

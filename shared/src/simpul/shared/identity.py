@@ -290,8 +290,9 @@ def require_roles(*roles: str):
 def declare_roles(app: Any) -> None:
     """Make `app.openapi()` declare who may call each operation: a route depending on
     `require_roles` gets `security: [{"bearerAuth": [<roles>]}]` (OpenAPI 3.1 lets a requirement of
-    a non-OAuth scheme list role names); any other keeps the document's default, which admits
-    anonymous callers. Clients read it, and the attack suite derives its isolation matrix from it."""
+    a non-OAuth scheme list role names); any other is explicitly anonymous (`security: []`) unless
+    the route declares its own (simpul.shared.openapi.OPTIONAL_TOKEN where a token changes what is
+    seen). Clients read it, and the attack suite derives its isolation matrix from it."""
     # Included routers are flattened the way FastAPI's own document generator does it.
     from fastapi.routing import APIRoute, iter_route_contexts  # noqa: PLC0415 - only when the document is made
 
@@ -305,12 +306,14 @@ def declare_roles(app: Any) -> None:
             if not isinstance(route, APIRoute) or context.path_format not in paths:
                 continue
             roles = sorted(_required_roles(route.dependant))
-            if not roles:
-                continue
             for method in route.methods:
                 operation = paths[context.path_format].get(method.lower())
-                if operation is not None:
+                if operation is None:
+                    continue
+                if roles:
                     operation["security"] = [{"bearerAuth": roles}]
+                else:
+                    operation.setdefault("security", [])
         schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes.setdefault("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
         return document

@@ -10,6 +10,7 @@ import orjson
 from fastapi import Query
 from pydantic import BaseModel
 
+from simpul.shared.openapi import page_examples
 from simpul.shared.problems import Problem, Text
 
 T = TypeVar("T")
@@ -23,6 +24,15 @@ BAD_CURSOR = Text("Kursor tidak valid.", "The cursor is not valid.")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # A page's example is a page of its item's example (Page[Webhook] of Webhook's).
+        json_schema = handler(core_schema)
+        arguments = cls.__pydantic_generic_metadata__.get("args", ())
+        if arguments:
+            handler.resolve_ref_schema(json_schema).update(page_examples(arguments[0]))
+        return json_schema
 
 
 def encode_cursor(values: list[Any]) -> str:

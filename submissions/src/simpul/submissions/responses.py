@@ -12,13 +12,16 @@ from fastapi import Request
 from starlette.responses import Response, StreamingResponse
 
 from simpul.shared.identity import Identity, require_roles
+from simpul.shared.openapi import file_answer
 from simpul.shared.problems import request_language
 from simpul.submissions.uploads import Incoming
 
 PROBLEM = {"content": {"application/problem+json": {}}}
 # The answers of a route that sends a stored file.
 # 410: the file was deleted when the personal data retention period ended.
-FILE_RESPONSES = {200: {"content": {"application/octet-stream": {}}}, 404: PROBLEM, 410: PROBLEM}
+# The route takes `response_class=Response`: the file's own media type, never JSON.
+FILE_RESPONSES = {200: file_answer("application/octet-stream", "The file, with the media type it was uploaded as"),
+                  404: PROBLEM, 410: PROBLEM}
 
 
 def roles(*allowed: str):

@@ -7,8 +7,45 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from simpul.submissions.statemachine import Status
+from simpul.submissions.statemachine import HISTORY_ACTIONS, Status
+from simpul.shared.openapi import page_examples
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
+
+# The README's journey (scripts/walkthrough.sh): Kota Palembang asks for a regional loan recommendation.
+SUBMISSION_ID_EXAMPLE = "7d3e2f10-9a8b-4c6d-8e1f-2a3b4c5d6e7f"
+APPLICANT_EXAMPLE = {"name": "Bagian Hukum Kota Palembang", "email": "hukum@palembang.go.id", "language": "en"}
+FORM_DATA_EXAMPLE = {
+    "kode_daerah": "16.71", "sumber_pinjaman": "pt_smi",
+    "nama_pemberi_pinjaman": "PT Sarana Multi Infrastruktur (Persero)", "jangka_waktu": "menengah",
+    "jumlah_pinjaman": 150000000000, "tenor_bulan": 60,
+    "peruntukan": "Pembangunan jaringan drainase dan jalan lingkungan di empat kecamatan", "apbd_tahun": 2026,
+    "pendapatan_daerah": 4200000000000, "dscr": 3.1,
+    "narahubung": {"nama": "Siti Rahmawati", "email": "siti.rahmawati@palembang.go.id", "telepon": "+62 711 123456"},
+}
+DOCUMENT_EXAMPLE = {
+    "id": "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f", "requirement_code": "SURAT-PERMOHONAN",
+    "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "size": 48211,
+    "content_type": "application/pdf", "filename": "surat-permohonan.pdf", "uploaded_at": "2026-03-02T01:10:00+00:00",
+    "replaced_at": None, "replaced_by": None, "content_erased_at": None,
+}
+FEE_EXAMPLE = {"amount": 0, "currency": "IDR", "legal_basis": "Tidak dipungut biaya."}
+SUBMISSION_EXAMPLE = {
+    "id": SUBMISSION_ID_EXAMPLE, "tracking_code": "SPL-7Q2M-KX4D", "status": "submitted", "version": 4,
+    "service_code": "REKOM-PINJAMAN-DAERAH", "service_name": "Rekomendasi Pinjaman Daerah", "service_version": 1,
+    "unit": "KDN-BAKD", "tenant": "16.71", "applicant": {**APPLICANT_EXAMPLE, "phone": None, "agency": None},
+    "data": FORM_DATA_EXAMPLE, "fee": FEE_EXAMPLE,
+    "requirements": [{"code": "SURAT-PERMOHONAN", "name": "Surat permohonan kepala daerah", "required": True,
+                      "content_types": ["application/pdf"], "max_bytes": 10485760}],
+    "missing_documents": [], "documents": [DOCUMENT_EXAMPLE], "allowed_actions": ["cancel"],
+    "created_at": "2026-03-02T01:00:00+00:00", "updated_at": "2026-03-02T01:12:00+00:00",
+    "submitted_at": "2026-03-02T01:12:00+00:00", "due_at": "2026-03-16T09:00:00+00:00",
+    "sla": {"working_days": 10, "used": 0, "remaining": 10, "paused": False, "overdue": False,
+            "due_at": "2026-03-16T09:00:00+00:00"},
+    "receipt": {"number": "TT/KDN-BAKD/2026/000045", "fee": FEE_EXAMPLE, "issued_at": "2026-03-02T01:12:00+00:00",
+                "pdf_url": f"/v1/submissions/{SUBMISSION_ID_EXAMPLE}/receipt.pdf"},
+    "approved_at": None, "issued_documents": [], "personal_data_erased_at": None, "issuing": None,
+    "current_step": None,
+}
 
 
 class ApplicantIn(BaseModel):
@@ -22,7 +59,9 @@ class ApplicantIn(BaseModel):
 
 
 class SubmissionCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"service_code": "REKOM-PINJAMAN-DAERAH", "applicant": APPLICANT_EXAMPLE, "data": FORM_DATA_EXAMPLE},
+    ]})
 
     service_code: SingleLineText = Field(min_length=1, max_length=100)
     applicant: ApplicantIn
@@ -30,7 +69,9 @@ class SubmissionCreate(BaseModel):
 
 
 class ActionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"action": "approve", "note": "Persyaratan lengkap dan DSCR memenuhi."},
+    ]})
 
     action: Literal["start_review", "request_revision", "approve", "reject", "forward", "return", "assign"] = Field(
         description="forward, return and assign move through the steps of a procedure with roles"
@@ -46,7 +87,9 @@ class ActionIn(BaseModel):
 
 
 class CancelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"note": "Diajukan ulang setelah APBD perubahan ditetapkan."},
+    ]})
 
     note: PlainText | None = Field(default=None, max_length=4000)
 
@@ -115,6 +158,8 @@ class Issuing(BaseModel):
 
 
 class Document(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [DOCUMENT_EXAMPLE]})
+
     id: str
     requirement_code: str
     sha256: str
@@ -130,6 +175,8 @@ class Document(BaseModel):
 
 
 class Submission(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SUBMISSION_EXAMPLE]})
+
     id: str
     tracking_code: str
     status: Status
@@ -180,6 +227,8 @@ class CurrentStep(BaseModel):
 
 
 class SubmissionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(Submission))
+
     items: list[Submission]
     next_cursor: str | None
 
@@ -212,10 +261,16 @@ class Assignee(BaseModel):
     position: str
 
 
-class HistoryEntry(BaseModel):
+class SubmissionHistoryEntry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 3, "at": "2026-03-02T01:12:00+00:00", "action": "submit", "from": "draft", "to": "submitted",
+         "actor": {"client_id": "c-4f1d2a9b7e3c", "role": "applicant"}, "note": None, "document": None,
+         "official": None, "step": None, "assignee": None},
+    ]})
+
     id: int
     at: datetime
-    action: str
+    action: Literal[HISTORY_ACTIONS]  # type: ignore[valid-type]
     from_: Status | None = Field(alias="from")
     to: Status
     actor: Actor
@@ -227,16 +282,27 @@ class HistoryEntry(BaseModel):
     assignee: Assignee | None = Field(default=None, description="assign: the official the step went to")
 
 
-class HistoryPage(BaseModel):
-    items: list[HistoryEntry]
+class SubmissionHistoryPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(SubmissionHistoryEntry))
+
+    items: list[SubmissionHistoryEntry]
     next_cursor: str | None
 
 
 class DocumentList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [DOCUMENT_EXAMPLE]}]})
+
     items: list[Document]
 
 
 class Tracking(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"tracking_code": "SPL-7Q2M-KX4D", "status": "in_review", "service_code": "REKOM-PINJAMAN-DAERAH",
+         "service_name": "Rekomendasi Pinjaman Daerah", "sla_working_days": 10,
+         "submitted_at": "2026-03-02T01:12:00+00:00", "due_at": "2026-03-16T09:00:00+00:00",
+         "updated_at": "2026-03-03T02:00:00+00:00", "overdue": False, "paused": False},
+    ]})
+
     tracking_code: str
     status: Status
     service_code: str
@@ -263,6 +329,15 @@ class Reader(BaseModel):
 
 
 class PersonalDataRead(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"at": "2026-03-03T02:00:00+00:00",
+         "reader": {"client_id": "c-9a8b7c6d5e4f", "role": "officer", "unit": "KDN-BAKD",
+                    "official": {"nip": "198503142010011002", "name": "Dr. Siti Aminah, M.Si.",
+                                 "position": "Direktur Fasilitasi Dana Perimbangan dan Pinjaman Daerah"}},
+         "resource": "submission", "submission_id": SUBMISSION_ID_EXAMPLE, "complaint_id": None,
+         "request_id": "5c1d9e0f2a3b4c6d"},
+    ]})
+
     at: datetime
     reader: Reader
     resource: str = Field(
@@ -275,5 +350,7 @@ class PersonalDataRead(BaseModel):
 
 
 class PersonalDataReadPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(PersonalDataRead))
+
     items: list[PersonalDataRead]
     next_cursor: str | None

@@ -51,8 +51,10 @@ from simpul.submissions.reads import Resource, Subject, email_of
 from simpul.submissions.schemas import SubmissionCreate
 from simpul.submissions.sla import clock_after
 from simpul.submissions.statemachine import (
+    CREATE,
     EDITABLE,
     NOTE_REQUIRED,
+    UPLOAD_DOCUMENT,
     Action,
     RoleNotAllowed,
     Status,
@@ -472,12 +474,12 @@ class SubmissionService(UseCases):
             await connection.execute(
                 INSERT_HISTORY,
                 [
-                    history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity)
+                    history_row(job.row["id"], job.now, CREATE, None, Status.DRAFT, job.identity)
                     for job in group
                 ],
             )
             await audit_log.record_all(connection, audit, [
-                audited(job.row["id"], "create", None, Status.DRAFT, job.identity, request_id=job.request_id,
+                audited(job.row["id"], CREATE, None, Status.DRAFT, job.identity, request_id=job.request_id,
                         service_code=job.row["service_code"])
                 for job in group
             ])
@@ -490,10 +492,10 @@ class SubmissionService(UseCases):
             await connection.execute(INSERT_SUBMISSION, job.row)
             await connection.execute(
                 INSERT_HISTORY,
-                history_row(job.row["id"], job.now, "create", None, Status.DRAFT, job.identity),
+                history_row(job.row["id"], job.now, CREATE, None, Status.DRAFT, job.identity),
             )
             await audit_log.record_all(connection, audit, [
-                audited(job.row["id"], "create", None, Status.DRAFT, job.identity, request_id=job.request_id,
+                audited(job.row["id"], CREATE, None, Status.DRAFT, job.identity, request_id=job.request_id,
                         service_code=job.row["service_code"])
             ])
             await idempotency.settle(connection, job.settlement)
@@ -503,7 +505,7 @@ class SubmissionService(UseCases):
         async with self.read_sessions() as session:
             row = await visible_submission(session, identity, submission_id)
         if row["status"] not in EDITABLE:
-            raise self._invalid_state("upload_document", row["status"])
+            raise self._invalid_state(UPLOAD_DOCUMENT, row["status"])
         requirements = {r["code"]: r for r in row["standard"]["requirements"]}
         if not requirements:
             raise Problem(422, NO_REQUIREMENTS, slug="no-documents-needed")
@@ -548,7 +550,7 @@ class SubmissionService(UseCases):
             status = locked.scalar_one_or_none()
             if status is None:
                 current = await visible_submission(session, identity, submission_id)
-                raise self._invalid_state("upload_document", current["status"])
+                raise self._invalid_state(UPLOAD_DOCUMENT, current["status"])
             previous = (
                 await session.execute(
                     select(documents.c.id).where(
@@ -575,11 +577,11 @@ class SubmissionService(UseCases):
             await session.execute(
                 INSERT_HISTORY,
                 history_row(
-                    submission_id, now, "upload_document", Status(status), Status(status), identity, document=entry
+                    submission_id, now, UPLOAD_DOCUMENT, Status(status), Status(status), identity, document=entry
                 ),
             )
             await audit_log.record_all(session, audit, [
-                audited(submission_id, "upload_document", Status(status), Status(status), identity,
+                audited(submission_id, UPLOAD_DOCUMENT, Status(status), Status(status), identity,
                         document_id=document["id"], requirement_code=document["requirement_code"], sha256=sha256)
             ])
             await idempotency.settle(session, idempotency.created(document_path(submission_id, document["id"])))

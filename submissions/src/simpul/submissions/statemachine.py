@@ -39,6 +39,12 @@ class Action(StrEnum):
     ASSIGN = "assign"
 
 
+# What a submission's history records besides the state machine's actions; the history's schema
+# (schemas.SubmissionHistoryEntry) lists exactly these, so a generated client knows every value.
+CREATE = "create"
+UPLOAD_DOCUMENT = "upload_document"
+HISTORY_ACTIONS = (CREATE, UPLOAD_DOCUMENT, *(action.value for action in Action))
+
 NOTE_REQUIRED = frozenset({Action.REQUEST_REVISION, Action.REJECT, Action.RETURN, Action.ASSIGN})
 
 _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, str]] = {

@@ -14,10 +14,11 @@ from simpul.shared.negotiation import preferred
 from simpul.shared.pagination import page_params
 from simpul.shared.pages import page_language
 from simpul.shared.problems import Problem, Text, request_language
+from simpul.shared.openapi import text_answer, upload_body
 from simpul.submissions import pages
 from simpul.submissions.feedback.complaints import ComplaintService
 from simpul.submissions.periods import ReportPeriod
-from simpul.submissions.feedback.reports import PerformanceService, as_csv
+from simpul.submissions.feedback.reports import CSV_COLUMNS, PerformanceService, as_csv
 from simpul.submissions.feedback.schemas import (
     Complaint,
     ComplaintAttachment,
@@ -45,16 +46,7 @@ NOT_ACCEPTABLE = Text(
     "Laporan tersedia sebagai application/json, text/csv atau text/html.",
     "The report is available as application/json, text/csv or text/html."
 )
-ATTACHMENT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}
-            }
-        },
-    }
-}
+ATTACHMENT_BODY = upload_body("The file: PDF, JPEG or PNG")
 COMPLAINT_PATH = "/v1/complaints/{complaint_id}"
 # The upload route: its body streams under a bound of its own (app.py exempts it from the JSON bound).
 ATTACHMENTS_PATH = f"{COMPLAINT_PATH}/attachments"
@@ -100,6 +92,7 @@ async def report_scope(
 
 @router.post(
     "/v1/submissions/{submission_id}/survey",
+    tags=["surveys"],
     status_code=201,
     response_model=Survey,
     responses={404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -108,27 +101,35 @@ async def report_scope(
 async def give_survey(
     submission_id: str, body: SurveyIn, request: Request, identity: Identity = Depends(applicant_only)
 ) -> Response:
+    """The applicant rates a finished submission on the nine elements of the community satisfaction survey (SKM,
+    PermenPANRB 14/2017), each 1-4, once."""
     survey = await surveys_of(request).give(identity, submission_id, body)
     return json(survey, 201, {"Location": f"/v1/submissions/{submission_id}/survey"})
 
 
 @router.get(
     "/v1/submissions/{submission_id}/survey",
+    tags=["surveys"],
     response_model=Survey,
     responses={404: PROBLEM},
     summary="The survey given for a submission (its applicant and admins only)",
 )
 async def get_survey(submission_id: str, request: Request, identity: Identity = Depends(survey_readers)) -> Response:
+    """The survey given for a submission; its applicant and admins only."""
     return json(await surveys_of(request).get(identity, submission_id))
 
 
 @router.get(
     "/v1/reports/ikm",
+    operation_id="getIkmReport",
+    tags=["reports"],
     response_model=IkmReport,
     responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}, 422: PROBLEM},
     summary="Community satisfaction index (IKM, PermenPANRB 14/2017) over a period (a page with Accept: text/html)",
 )
 async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
+    """The community satisfaction index (IKM) of a service, a unit or everything over a period, published from the
+    minimum number of respondents. JSON, or an HTML page."""
     html = preferred(request.headers.get("accept"), {"json": (JSON, "application/*"), "html": HTML}, "json") == "html"
     language = page_language(request) if html else request_language(request)
     body = await surveys_of(request).report(
@@ -144,11 +145,16 @@ async def ikm_report(request: Request, scope: ReportScope = Depends(report_scope
 
 @router.get(
     "/v1/reports/performance",
+    operation_id="getPerformanceReport",
+    tags=["reports"],
     response_model=PerformanceReport,
-    responses={200: {"content": {CSV: {}, "text/html": {"schema": {"type": "string"}}}}, 406: PROBLEM, 422: PROBLEM},
+    responses={200: {"content": {**text_answer(CSV, ",".join(CSV_COLUMNS) + "\r\n"),
+                                  "text/html": {"schema": {"type": "string"}}}}, 406: PROBLEM, 422: PROBLEM},
     summary="Service performance per service over a period (JSON; CSV with Accept: text/csv; a page with text/html)",
 )
 async def performance_report(request: Request, scope: ReportScope = Depends(report_scope)) -> Response:
+    """Per service over a period: submissions received, finished, on time and late, and the median processing time.
+    JSON, CSV with Accept: text/csv, or an HTML page."""
     form = preferred(request.headers.get("accept"), {"json": (JSON,), "csv": (CSV,), "html": HTML}, "json")
     if form is None:
         raise Problem(406, NOT_ACCEPTABLE, slug="not-acceptable")
@@ -179,17 +185,20 @@ def _filters(scope: ReportScope) -> dict[str, str | None]:
 
 @router.post(
     "/v1/complaints",
+    tags=["complaints"],
     status_code=201,
     response_model=Complaint,
     responses={403: PROBLEM, 404: PROBLEM, 422: PROBLEM},
     summary="File a complaint (pengaduan)",
 )
 async def file_complaint(body: ComplaintCreate, request: Request, identity: Identity = Depends(applicant_only)) -> Response:
+    """File a complaint (pengaduan) about a submission or a service, in a category, with a text; officers of the
+    unit answer it."""
     complaint = await complaints_of(request).file(identity, body, request_language(request))
     return json(complaint, 201, {"Location": f"/v1/complaints/{complaint['id']}"})
 
 
-@router.get("/v1/complaints", response_model=ComplaintPage, responses={422: PROBLEM}, summary="List complaints")
+@router.get("/v1/complaints", tags=["complaints"], response_model=ComplaintPage, responses={422: PROBLEM}, summary="List complaints")
 async def list_complaints(
     request: Request,
     status: list[str] | None = Query(None, description="One or more states, repeated or comma-separated"),
@@ -199,33 +208,54 @@ async def list_complaints(
     page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(complaint_parties),
 ) -> Response:
+    """Complaints the caller may see (its own, its unit's, or all for admins), filtered by status, a page at a
+    time."""
     limit, cursor = page
     result = await complaints_of(request).list(
-        identity, statuses=statuses(status), overdue=overdue, submission_id=submission_id, category=category,
-        limit=limit, cursor=cursor,
+        identity,
+        statuses=statuses(status),
+        overdue=overdue,
+        submission_id=submission_id,
+        category=category,
+        limit=limit,
+        cursor=cursor,
     )
     return json(result)
 
 
-@router.get(COMPLAINT_PATH, response_model=Complaint, responses={404: PROBLEM}, summary="One complaint")
-async def get_complaint(complaint_id: str, request: Request, identity: Identity = Depends(complaint_parties)) -> Response:
+@router.get(
+    COMPLAINT_PATH, tags=["complaints"], response_model=Complaint, responses={404: PROBLEM}, summary="One complaint"
+)
+async def get_complaint(
+    complaint_id: str, request: Request, identity: Identity = Depends(complaint_parties)
+) -> Response:
+    """One complaint with its status, category, text and answers."""
     return json(await complaints_of(request).get(identity, complaint_id))
 
 
-@router.get(f"{COMPLAINT_PATH}/history", response_model=ComplaintHistory, responses={404: PROBLEM},
-            summary="Every step of a complaint")
+@router.get(
+    f"{COMPLAINT_PATH}/history",
+    tags=["complaints"],
+    operation_id="getComplaintHistory",
+    response_model=ComplaintHistory,
+    responses={404: PROBLEM},
+    summary="Every step of a complaint",
+)
 async def complaint_history(
     complaint_id: str,
     request: Request,
     page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(complaint_parties),
 ) -> Response:
+    """Every step of a complaint, oldest first: filed, responded, replied, resolved, reopened."""
     limit, cursor = page
     return json(await complaints_of(request).history(identity, complaint_id, limit=limit, cursor=cursor))
 
 
 @router.post(
     f"{COMPLAINT_PATH}/responses",
+    operation_id="respondToComplaint",
+    tags=["complaints"],
     status_code=201,
     response_model=Complaint,
     responses={403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
@@ -234,12 +264,16 @@ async def complaint_history(
 async def respond(
     complaint_id: str, body: ComplaintResponseIn, request: Request, identity: Identity = Depends(complaint_parties)
 ) -> Response:
+    """An officer responds to a complaint of its unit (`resolve: true` resolves it); the applicant replies, which
+    reopens a resolved one."""
     complaint = await complaints_of(request).respond(identity, complaint_id, body, request_language(request))
     return json(complaint, 201, {"Location": f"/v1/complaints/{complaint_id}"})
 
 
 @router.post(
     ATTACHMENTS_PATH,
+    operation_id="attachToComplaint",
+    tags=["complaints"],
     status_code=201,
     response_model=ComplaintAttachment,
     responses={404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM},
@@ -247,23 +281,39 @@ async def respond(
     summary="Attach a file (PDF, JPEG or PNG) to a complaint",
 )
 async def attach(complaint_id: str, request: Request, identity: Identity = Depends(complaint_parties)) -> Response:
+    """Attach a file (PDF, JPEG or PNG) to a complaint, as multipart `file`."""
     attachment = await complaints_of(request).attach(identity, complaint_id, incoming_file(request))
     location = f"/v1/complaints/{complaint_id}/attachments/{attachment['id']}"
     return json(attachment, 201, {"Location": location})
 
 
-@router.get(f"{COMPLAINT_PATH}/attachments/{{attachment_id}}", response_model=ComplaintAttachment,
-            responses={404: PROBLEM}, summary="One attachment")
+@router.get(
+    f"{COMPLAINT_PATH}/attachments/{{attachment_id}}",
+    tags=["complaints"],
+    operation_id="getComplaintAttachment",
+    response_model=ComplaintAttachment,
+    responses={404: PROBLEM},
+    summary="One attachment",
+)
 async def get_attachment(
     complaint_id: str, attachment_id: str, request: Request, identity: Identity = Depends(complaint_parties)
 ) -> Response:
+    """The metadata of one attachment: file name, type, size and SHA-256."""
     return json(await complaints_of(request).attachment(identity, complaint_id, attachment_id))
 
 
-@router.get(f"{COMPLAINT_PATH}/attachments/{{attachment_id}}/content", responses=FILE_RESPONSES, summary="The attached file")
+@router.get(
+    f"{COMPLAINT_PATH}/attachments/{{attachment_id}}/content",
+    tags=["complaints"],
+    operation_id="getComplaintAttachmentContent",
+    responses=FILE_RESPONSES,
+    response_class=Response,
+    summary="The attached file",
+)
 async def attachment_content(
     complaint_id: str, attachment_id: str, request: Request, identity: Identity = Depends(complaint_parties)
 ) -> Response:
+    """The attached file itself, with the media type it was uploaded as."""
     service = complaints_of(request)
     attachment = await service.attachment(identity, complaint_id, attachment_id, content=True)
     return download(await service.attachment_content(attachment), attachment, fallback_name=attachment["id"])

@@ -7,8 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StringConstraints
 
+from simpul.shared.openapi import page_examples
 from simpul.shared.text import MULTI_LINE, PlainText, SingleLineText
-from simpul.submissions.schemas import Actor
+from simpul.submissions.schemas import SUBMISSION_ID_EXAMPLE, Actor
 
 # Whole numbers only: true, 3.0 or "3" are refused rather than read as a score.
 Score = Annotated[StrictInt, Field(ge=1, le=4)]
@@ -20,11 +21,40 @@ ComplaintStatus = Literal["open", "in_progress", "resolved"]
 # Blank or whitespace-only text says nothing: refused, not stored.
 Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000), MULTI_LINE]
 
+SCORES_EXAMPLE = {"requirements": 4, "procedure": 3, "timeliness": 3, "cost": 4, "product": 3, "competence": 4,
+                  "behaviour": 4, "complaint_handling": 3, "facilities": 3}
+PERIOD_EXAMPLE = {"from": "2026-01-01", "to": "2026-12-31", "time_zone": "Asia/Jakarta"}
+IKM_EXAMPLE = {"respondents": 52, "ikm": 87.26, "index": 3.49, "grade": "B", "quality": "Baik",
+               "elements": [{"code": "requirements", "name": "Persyaratan", "mean": 3.62}]}
+APPLICANT_ACTOR_EXAMPLE = {"client_id": "c-4f1d2a9b7e3c", "role": "applicant"}
+ATTACHMENT_EXAMPLE = {
+    "id": "6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9d", "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "size": 20480, "content_type": "image/jpeg", "filename": "antrean.jpg", "uploaded_at": "2026-03-20T03:05:00+00:00",
+    "uploaded_by": APPLICANT_ACTOR_EXAMPLE,
+}
+COMPLAINT_ENTRY_EXAMPLE = {
+    "id": 1, "at": "2026-03-20T03:00:00+00:00", "action": "file", "from": None, "to": "open",
+    "actor": APPLICANT_ACTOR_EXAMPLE, "text": "Mohon informasi jadwal penyerahan surat asli.", "attachment": None,
+}
+COMPLAINT_EXAMPLE = {
+    "id": "8e9f0a1b-2c3d-4e5f-8a6b-7c8d9e0f1a2b", "status": "open", "closed": False, "closed_at": None, "version": 1,
+    "category": "timeliness", "text": "Mohon informasi jadwal penyerahan surat asli.",
+    "submission_id": SUBMISSION_ID_EXAMPLE, "service_code": "REKOM-PINJAMAN-DAERAH", "unit": "KDN-BAKD",
+    "tenant": "16.71", "complainant": None, "created_at": "2026-03-20T03:00:00+00:00",
+    "updated_at": "2026-03-20T03:00:00+00:00",
+    "deadlines": {"verification_due_at": "2026-03-23T09:00:00+00:00", "follow_up_due_at": "2026-04-03T09:00:00+00:00"},
+    "response_due_at": "2026-03-23T09:00:00+00:00", "overdue": False, "first_response_at": None, "resolved_at": None,
+    "reopen_until": None, "reopened_count": 0, "allowed_actions": ["reply", "attach"], "responses": [],
+    "attachments": [],
+}
+
 
 class SurveyIn(BaseModel):
     """The nine elements of PermenPANRB 14/2017, each scored 1 (not good) to 4 (very good)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {**SCORES_EXAMPLE, "comment": "Proses cepat dan jelas."},
+    ]})
 
     requirements: Score
     procedure: Score
@@ -39,6 +69,12 @@ class SurveyIn(BaseModel):
 
 
 class Survey(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": "4d5e6f7a-8b9c-4d0e-8f1a-2b3c4d5e6f7a", "submission_id": SUBMISSION_ID_EXAMPLE,
+         "service_code": "REKOM-PINJAMAN-DAERAH", "scores": SCORES_EXAMPLE, "comment": "Proses cepat dan jelas.",
+         "created_at": "2026-03-10T04:00:00+00:00"},
+    ]})
+
     id: str
     submission_id: str
     service_code: str
@@ -73,6 +109,11 @@ class IkmService(IkmFigures):
 
 
 class IkmReport(IkmFigures):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {**IKM_EXAMPLE, "period": PERIOD_EXAMPLE, "service_code": "REKOM-PINJAMAN-DAERAH", "unit": None,
+         "minimum_respondents": 30, "services": None},
+    ]})
+
     period: Period
     service_code: str | None
     unit: str | None
@@ -89,7 +130,10 @@ class ComplainantIn(BaseModel):
 
 
 class ComplaintCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"submission_id": SUBMISSION_ID_EXAMPLE, "category": "timeliness",
+         "text": "Mohon informasi jadwal penyerahan surat asli."},
+    ]})
 
     submission_id: SingleLineText | None = Field(
         default=None, min_length=1, max_length=36, description="One of the caller's submissions"
@@ -105,13 +149,17 @@ class ComplaintCreate(BaseModel):
 
 
 class ComplaintResponseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "Surat asli dapat diambil di loket Ditjen Bina Keuangan Daerah mulai Senin.", "resolve": True},
+    ]})
 
     text: Message
     resolve: bool = Field(default=False, description="Officers: this response resolves the complaint")
 
 
 class ComplaintAttachment(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ATTACHMENT_EXAMPLE]})
+
     id: str
     sha256: str
     size: int
@@ -122,6 +170,8 @@ class ComplaintAttachment(BaseModel):
 
 
 class ComplaintEntry(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [COMPLAINT_ENTRY_EXAMPLE]})
+
     id: int
     at: datetime
     action: Literal["file", "respond", "resolve", "reply", "reopen", "attach", "close"]
@@ -144,6 +194,8 @@ class Complainant(BaseModel):
 
 
 class Complaint(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [COMPLAINT_EXAMPLE]})
+
     id: str
     status: ComplaintStatus
     closed: bool = Field(description="Resolved and past the period in which the applicant may reopen it")
@@ -171,11 +223,15 @@ class Complaint(BaseModel):
 
 
 class ComplaintPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(Complaint))
+
     items: list[Complaint]
     next_cursor: str | None
 
 
 class ComplaintHistory(BaseModel):
+    model_config = ConfigDict(json_schema_extra=page_examples(ComplaintEntry))
+
     items: list[ComplaintEntry]
     next_cursor: str | None
 
@@ -188,6 +244,14 @@ class StepFigures(BaseModel):
     median_working_days: float | None
     on_time: int = Field(description="Of those, ended by the step's due time")
     on_time_share: float | None = Field(description="0-1, four decimals")
+
+
+PERFORMANCE_ROW_EXAMPLE = {
+    "service_code": None, "received": 64, "completed": 58, "approved": 55, "rejected": 3,
+    "median_completion_working_days": 6.0, "completed_within_sla": 54, "completed_within_sla_share": 0.931,
+    "overdue_now": 1, "complaints_received": 4, "complaints_resolved": 4, "complaints_resolved_within_deadline": 3,
+    "ikm": IKM_EXAMPLE, "steps": [],
+}
 
 
 class PerformanceRow(BaseModel):
@@ -218,6 +282,12 @@ class FeesCollected(BaseModel):
 
 
 class PerformanceReport(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period": PERIOD_EXAMPLE, "generated_at": "2026-12-31T17:00:00+00:00",
+        "services": [{**PERFORMANCE_ROW_EXAMPLE, "service_code": "REKOM-PINJAMAN-DAERAH"}],
+        "total": PERFORMANCE_ROW_EXAMPLE,
+    }]})
+
     period: Period
     generated_at: datetime
     services: list[PerformanceRow]

@@ -113,19 +113,19 @@ PAYMENTS_PATH = "/v1/submissions/{submission_id}/payments"
 PAYMENT_PATH = "/v1/payments/{payment_id}"
 officer_only = roles("officer")
 readers = roles("applicant", "officer", "admin")
-PAYMENT_EXAMPLE = {"reference": "NTPN0A1B2C3D4E5F6", "amount": 150000, "paid_at": "2026-12-03T10:15:00+07:00"}
+TREASURER_EXAMPLE = {"reference": "NTPN0A1B2C3D4E5F6", "amount": 150000, "paid_at": "2026-12-03T10:15:00+07:00"}
 TREASURER_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": TreasurerPayment.model_json_schema(), "example": PAYMENT_EXAMPLE},
+            "application/json": {"schema": TreasurerPayment.model_json_schema(), "example": TREASURER_EXAMPLE},
             "multipart/form-data": {"schema": {
                 "type": "object", "required": ["reference", "amount", "paid_at", "file"],
                 "properties": {"reference": {"type": "string"}, "amount": {"type": "string", "pattern": "^[0-9]+$"},
                                "paid_at": {"type": "string", "format": "date-time"},
                                "file": {"type": "string", "format": "binary",
                                         "description": "The proof of payment: PDF, JPEG or PNG"}},
-            }},
+            }, "example": {**TREASURER_EXAMPLE, "amount": "150000", "file": "(bukti-setor.pdf)"}},
         },
     }
 }
@@ -214,7 +214,7 @@ unit_readers = roles("officer", "admin")
     "local day (Asia/Jakarta) of the period, with totals and the check that every paid bill has exactly one "
     "kuitansi of its amount. The unit's officers see their unit; admins any (`unit`). CSV with "
     "`Accept: text/csv`.",
-    responses={200: {"content": {CSV: {}}}, 406: problem("Neither JSON nor CSV accepted"),
+    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}, 406: problem("Neither JSON nor CSV accepted"),
                422: problem("The period is not valid")},
 )
 async def revenue_report(

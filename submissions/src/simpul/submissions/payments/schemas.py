@@ -44,6 +44,10 @@ class VoidIn(_Input):
 
 
 class PaymentProvider(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "01938c2e-5a7b-7f00-9c1d-2b3e4f5a6b7c", "name": "Bank Jatim VA",
+        "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "created_at": "2026-12-03T03:00:00+00:00"}]})
+
     id: str
     name: str
     secret: str = Field(description="The Standard Webhooks signing secret (whsec_...), shown only in this answer")
@@ -51,6 +55,11 @@ class PaymentProvider(BaseModel):
 
 
 class PublicBill(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "code": "820250000012343", "amount": 150000, "currency": "IDR", "status": "unpaid",
+        "expires_at": "2026-12-10T16:59:59+00:00", "paid_at": None, "service_code": "IZIN-USAHA",
+        "service_name": "Izin Usaha Mikro", "unit": "DPMPTSP"}]})
+
     code: str
     amount: int = Field(description="Whole rupiah")
     currency: Literal["IDR"]
@@ -62,7 +71,15 @@ class PublicBill(BaseModel):
     unit: str
 
 
+PAYMENT_EXAMPLE = {
+    "id": "01938c2e-6b8c-7f00-9c1d-2b3e4f5a6b7c", "bill_code": "820250000012343", "channel": "treasurer",
+    "reference": "NTPN0A1B2C3D4E5F6", "amount": 150000, "paid_at": "2026-12-03T03:15:00+00:00", "outcome": "paid",
+    "received_at": "2026-12-03T03:16:00+00:00", "voided_at": None, "bill_status": "paid"}
+
+
 class PaymentRecorded(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [PAYMENT_EXAMPLE]})
+
     id: str
     bill_code: str
     channel: str = Field(description="`provider:<id>` or `treasurer`")
@@ -79,6 +96,8 @@ class PaymentRecorded(BaseModel):
 
 
 class PaymentPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [PAYMENT_EXAMPLE], "next_cursor": None}]})
+
     items: list[PaymentRecorded]
     next_cursor: str | None
 
@@ -116,7 +135,21 @@ class KuitansiCheck(BaseModel):
     consistent: bool
 
 
+TALLY = {"count": 1, "amount": 150000}
+NONE = {"count": 0, "amount": 0}
+REVENUE_FIGURES = {"billed": TALLY, "paid": TALLY, "outstanding": NONE, "expired": NONE, "mismatched": NONE,
+                   "refunded": NONE}
+
+
 class RevenueReport(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "period": {"from": "2026-12-01", "to": "2026-12-31", "time_zone": "Asia/Jakarta"}, "unit": "DPMPTSP",
+        "service_code": None, "currency": "IDR",
+        "items": [{"date": "2026-12-03", "service_code": "IZIN-USAHA", **REVENUE_FIGURES}],
+        "totals": REVENUE_FIGURES,
+        "kuitansi_check": {"paid_bills": 1, "with_kuitansi": 1, "missing": [], "wrong_amount": [],
+                           "consistent": True}}]})
+
     period: dict[str, str]
     unit: str | None
     service_code: str | None

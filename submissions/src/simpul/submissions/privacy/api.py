@@ -34,6 +34,8 @@ def exports_of(request: Request) -> SubjectExport:
 
 @router.get(
     f"{ID_PATH}/reads",
+    operation_id="listSubmissionReads",
+    tags=["submissions"],
     response_model=PersonalDataReadPage,
     responses={404: PROBLEM},
     summary="Who read this submission's personal data (officers and admins), oldest first",
@@ -44,6 +46,8 @@ async def submission_reads(
     page: tuple[int, str | None] = Depends(page_params),
     identity: Identity = Depends(subject_or_admin),
 ) -> Response:
+    """Who read this submission's personal data and when (officers and admins), oldest first, as UU 27/2022 asks to
+    be able to tell a data subject."""
     limit, cursor = page
     return json(await reads_of(request).of_submission(identity, submission_id, limit=limit, cursor=cursor))
 
