@@ -45,10 +45,15 @@ POST_ROUTES = {
         "/v1/complaints": SETTLES,
         "/v1/complaints/{complaint_id}/responses": SETTLES,
         "/v1/complaints/{complaint_id}/attachments": SETTLES,
+        "/v1/admin/payment-providers": SETTLES,  # not replayable: the answer shows the secret once
+        "/v1/payments/notifications": OWN_KEY,  # by the provider's reference: a repeat answers the first outcome
+        "/v1/submissions/{submission_id}/payments": SETTLES,
+        "/v1/payments/{payment_id}/void": SETTLES,
         "/open311/v2/requests.json": SETTLES,  # with the submit that ends it (open311/service.py)
     },
     "signatures": {
         "/v1/documents/{document_id}/revoke": SETTLES,
+        "/internal/documents/{document_id}/revoke": SETTLES,  # submissions revoking a voided payment's kuitansi
         "/v1/signers/{certificate_id}/revoke": SETTLES,
         "/v1/verify": NO_EFFECT,
         "/internal/tsa": NO_EFFECT,

@@ -99,6 +99,8 @@ OBJECTS: dict[str, ObjectKind] = {
     "/v1/track/{tracking_code}": ObjectKind(lambda w, s, c: s.submission["tracking_code"]),
     COMPLAINT: ObjectKind(lambda w, s, c: s.complaint_id, lambda w, s, c, state: w.fresh_complaint(s)),
     f"{COMPLAINT}/attachments/{{attachment_id}}": ObjectKind(lambda w, s, c: s.attachment_id),
+    "/v1/bills/{code}": ObjectKind(lambda w, s, c: s.bill_code),
+    "/v1/payments/{payment_id}": ObjectKind(lambda w, s, c: s.payment_id, lambda w, s, c, state: w.fresh_payment(s)),
     # The Open311 facade: its paths end in `.json` after the parameter.
     "/open311/v2/services/{code}": ObjectKind(lambda w, s, c: s.service["code"]),
     "/open311/v2/requests/{tracking_code}": ObjectKind(lambda w, s, c: s.submission["tracking_code"]),
@@ -184,6 +186,20 @@ CHANGES: dict[tuple[str, str], Change] = {
         "submission_id": s.submission["id"], "category": "timeliness", "text": "Mohon tanggapan."}}),
     ("post", f"{COMPLAINT}/responses"): Change(lambda w, s, c: {"json": {"text": "Tanggapan atas pengaduan."}}),
     ("post", f"{COMPLAINT}/attachments"): Change(_multipart_pdf()),
+    # Only an official with the treasurer role records or voids (the unit's plain officer client gets its
+    # 403 from the use case); a payment is voided by another treasurer than the one who recorded it, and the
+    # world's payments are recorded by the side's official: its void is that 403 too.
+    ("post", f"{SUBMISSION}/payments"): Change(lambda w, s, c: {"json": {
+        "reference": f"NTPN-{uuid.uuid4().hex[:12]}", "amount": 150000, "paid_at": "2026-01-05T10:00:00+07:00"}},
+        fresh="billed", also=(403,)),
+    ("post", "/v1/payments/{payment_id}/void"): Change(
+        lambda w, s, c: {"json": {"reason": "Uji pembatalan."}}, also=(403,)),
+    ("post", "/v1/admin/payment-providers"): Change(lambda w, s, c: {"json": {"name": f"Bank Uji {uuid.uuid4().hex[:8]}"}}),
+    # Public, but only a registered provider's Standard Webhooks signature gets past the use case:
+    # unsigned, every caller reaches it and gets its 401.
+    ("post", "/v1/payments/notifications"): Change(lambda w, s, c: {"json": {
+        "bill_code": s.bill_code, "amount": 150000, "paid_at": "2026-01-05T10:00:00+07:00", "reference": "ATK-1"}},
+        fresh=None, also=(401,)),
     # The matrix's services require a document, which GeoReport v2 can't carry: an allowed caller
     # reaches the use case and gets its 400 (tests/e2e/test_open311.py creates requests).
     ("post", "/open311/v2/requests.json"): Change(lambda w, s, c: {"data": {

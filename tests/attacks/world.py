@@ -65,6 +65,11 @@ class Side:
     webhooks: dict[str, str] = field(default_factory=dict)  # owner role -> webhook id
     notification_id: str = ""
     signer_certificate_id: str = ""
+    # A service whose fee is paid before review, a submitted submission of it: its bill (the public
+    # GET /v1/bills/{code}) and a payment the side's treasurer recorded for it.
+    paying_service: dict = field(default_factory=dict)
+    bill_code: str = ""
+    payment_id: str = ""
     # Every id of this side's private objects: none may show in the other side's answers.
     private_ids: set[str] = field(default_factory=set)
 
@@ -141,6 +146,14 @@ class World:
         survey = {name: 3 for name in ("requirements", "procedure", "timeliness", "cost", "product", "competence",
                                        "behaviour", "complaint_handling", "facilities")}
         ok(side.applicant.post(f"/v1/submissions/{submission_id}/survey", json=survey, headers=keyed()))
+        side.paying_service = self.fresh_service(side, "published", fee={
+            "amount": 150000, "currency": "IDR", "legal_basis": "Perda uji", "payment_stage": "before_review"})
+        billed = self.fresh_submission(side, "billed")
+        side.bill_code = ok(side.applicant.get(f"/v1/submissions/{billed}"))["bill"]["code"]
+        side.payment_id = self.fresh_payment(side, billed)
+        # The kuitansi comes a moment later and changes the submission (its bill): before the matrix reads.
+        self._eventually(lambda: "payment_receipt" in ok(side.applicant.get(f"/v1/submissions/{billed}"))["bill"]
+                         and [True], f"no kuitansi for {billed}")
         side.complaint_id = self.fresh_complaint(side)
         attachment = side.applicant.post(f"/v1/complaints/{side.complaint_id}/attachments",
                                          files={"file": ("bukti.pdf", PDF, "application/pdf")}, headers=keyed())
@@ -187,16 +200,20 @@ class World:
     def fresh_client(self, side: Side) -> str:
         return self.api.create_client(self.admin, "applicant", side.tenant)["client_id"]
 
-    def fresh_service(self, side: Side, state: str) -> dict:
+    def fresh_service(self, side: Side, state: str, **changes: object) -> dict:
         code = f"ATK-{uuid.uuid4().hex[:8].upper()}"
-        created = ok(self.admin.post("/v1/services", json=service_body(code, side.unit), headers=keyed()))
+        body = service_body(code, side.unit) | changes
+        created = ok(self.admin.post("/v1/services", json=body, headers=keyed()))
         if state == "published":
             return ok(self.admin.post(f"/v1/services/{code}/publish"))
         return created
 
     def fresh_submission(self, side: Side, state: str, service_code: str | None = None) -> str:
         """A submission of the side's applicant in `state`: draft, with_document, submitted,
-        rejected or issued (past submitted: only for a service without step roles)."""
+        rejected or issued (past submitted: only for a service without step roles); billed: submitted
+        under the side's paying service, its bill unpaid."""
+        if state == "billed":
+            return self.fresh_submission(side, "submitted", side.paying_service["code"])
         body = {"service_code": service_code or side.service["code"],
                 "applicant": {"name": "Siti Rahma", "email": side.applicant_email},
                 "data": {"perihal": "Permohonan uji serangan"}}
@@ -239,6 +256,14 @@ class World:
         other.officer.close()
         signers = ok(self.admin.get("/v1/signers", params={"limit": 200}))["items"]
         return next(item["id"] for item in signers if item["unit"] == unit)
+
+    def fresh_payment(self, side: Side, submission_id: str | None = None) -> str:
+        """A payment recorded by the side's official (a treasurer) on a billed submission."""
+        submission_id = submission_id or self.fresh_submission(side, "billed")
+        body = {"reference": f"NTPN-{uuid.uuid4().hex[:12]}", "amount": 150000, "paid_at": "2026-01-05T10:00:00+07:00"}
+        payment = ok(side.acting_official.post(f"/v1/submissions/{submission_id}/payments", json=body, headers=keyed()))
+        side.private_ids.add(payment["id"])
+        return payment["id"]
 
     def fresh_complaint(self, side: Side) -> str:
         body = {"submission_id": side.submission["id"], "category": "timeliness", "text": "Belum ada tanggapan."}

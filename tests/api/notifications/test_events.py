@@ -273,3 +273,24 @@ async def test_without_operator_addresses_a_refused_document_is_in_the_units_inb
 async def test_an_operator_address_that_is_not_one_stops_the_start(settings_for):
     with pytest.raises(ValidationError, match="not a mail address"):
         await settings_for(NotificationsSettings, operator_emails="ops@kemendagri.go.id, nobody")
+
+
+@pytest.mark.parametrize(("event_type", "subject", "says"), [
+    ("payment.billed", "Tagihan 820250000012343 untuk permohonan", "dikenai biaya Rp 150.000"),
+    ("payment.paid", "Pembayaran tagihan 820250000012343 diterima", "Pembayaran Rp 150.000"),
+    ("payment.expired", "Tagihan 820250000012343 kedaluwarsa", "kini kedaluwarsa"),
+    ("payment.mismatch", "Pembayaran tagihan 820250000012343 tidak sesuai", "Pembayaran Rp 100.000"),
+])
+async def test_payment_events_reach_the_applicants_mailbox_and_inbox(harness, mail, event_type, subject, says):
+    bill = {"code": "820250000012343", "amount": 150000, "status": "unpaid",
+            "expires_at": "2030-01-10T16:59:59+00:00", "paid_at": "2030-01-05T03:00:00+00:00"}
+    payment = {"amount": 100000 if event_type == "payment.mismatch" else 150000, "reference": "NTPN-1"}
+    event = submission_event(event_type, bill=bill, payment=payment)
+    assert (await harness.send(event))["processed"] == 1
+    await harness.eventually(lambda: mail.received(), message="no mail")
+    (message,) = mail.received()
+    assert message["Subject"].startswith(subject)
+    assert says in message.get_body(("plain",)).get_content()
+    (item,) = await harness.inbox(applicant("31"))
+    assert item["event_type"] == event_type and item["data"]["bill"]["code"] == bill["code"]
+    assert [entry["event_id"] for entry in await harness.inbox(officer(UNIT))] == [event["id"]]

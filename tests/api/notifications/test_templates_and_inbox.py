@@ -5,7 +5,8 @@ from __future__ import annotations
 from tests.api.notifications.conftest import UNIT, admin, applicant, officer, submission_event
 
 TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
-         "submission.issue_failed", "submission.step_assigned", "submission.step_overdue")
+         "submission.issue_failed", "submission.step_assigned", "submission.step_overdue",
+         "payment.billed", "payment.paid", "payment.expired", "payment.mismatch")
 
 
 async def test_every_event_type_has_a_template_in_both_languages(harness):

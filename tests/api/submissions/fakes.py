@@ -132,9 +132,16 @@ class FakeSignatures:
         self.in_flight: set[str] = set()
         self.max_in_flight = 0
         self.overlapping: list[str] = []
+        self.revoked: set[str] = set()
 
     async def handler(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
+        if request.url.path.endswith("/revoke"):
+            # A kuitansi whose payment was voided: revoked once, 409 after.
+            document_id = request.url.path.split("/")[-2]
+            status = 409 if document_id in self.revoked else 200
+            self.revoked.add(document_id)
+            return httpx.Response(status, json={"document_id": document_id, "revoked": True})
         submission_id = body["submission_id"]
         if submission_id in self.in_flight:
             self.overlapping.append(submission_id)

@@ -27,7 +27,9 @@ def test_a_document_round_trips_to_its_content_and_carries_its_state():
     assert list(document)[:3] == ["code", "version", "status"]
     assert (document["version"], document["status"], document["superseded_by"]) == (2, "retired", 3)
     assert document["created_at"] == "2026-03-02T09:30:00+00:00"
-    assert document["fee"] == {"amount": 0, "currency": "IDR", "legal_basis": "Gratis"}
+    # The payment stage (v1 addition) defaults to `none`: the fee is collected outside Simpul.
+    assert document["fee"] == {"amount": 0, "currency": "IDR", "legal_basis": "Gratis", "payment_stage": "none",
+                               "refundable": False}
     assert document["requirements"][0]["required"] is True
     assert content_from_document(orjson.dumps(document)) == content_of(body)
 

@@ -19,7 +19,7 @@ from simpul.gateway.open311 import BodyTooLarge, Open311Errors, with_api_key_as_
 from simpul.gateway.proxy import Proxy, Upstream
 from simpul.gateway.ratelimit import RateLimiter
 from simpul.gateway.registry import ClientRegistry, ClientView
-from simpul.gateway.routing import OPEN311_PREFIX, OPEN311_SERVICE, ROUTES, audit_service_for, has_dot_segment
+from simpul.gateway.routing import OPEN311_PREFIX, OPEN311_SERVICE, ROUTES, admin_service_for, has_dot_segment
 from simpul.gateway.tokens import AccessTokens, InvalidToken
 from simpul.gateway.tracing import new_traceparent, valid_traceparent
 from simpul.shared.logs import security_event
@@ -186,7 +186,7 @@ class GatewayFront:
             upstream = self.upstreams[OPEN311_SERVICE]
         else:
             upstream = self.routes.get(path[4:].partition("/")[0])
-        if upstream is None and (audited := audit_service_for(path)) is not None:
+        if upstream is None and (audited := admin_service_for(path)) is not None:
             upstream = self.upstreams[audited]
         if upstream is not None:
             # Who the access log names (the gateway's own routes get it in `_own`).

@@ -68,6 +68,7 @@ TAGS = {
     "webhooks": "Webhook subscriptions of API clients and their deliveries",
     "templates": "The message templates of each event and language",
     "officials": "Officials (pejabat) of each unit, who sign and act",
+    "payments": "Bills with a billing code, payments by providers and treasurers, kuitansi, revenue",
     "admin": "API clients, data subjects and audit logs, for admins",
     "open311": "Open311 GeoReport v2 (/open311/v2): the published services and service requests in the "
     "standard's own format, its errors as [{code, description}]; api_key is an access token from POST /v1/oauth/token",

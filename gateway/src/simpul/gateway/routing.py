@@ -10,6 +10,8 @@ ROUTES: dict[str, str] = {
     "track": "submissions",
     "complaints": "submissions",
     "reports": "submissions",
+    "bills": "submissions",
+    "payments": "submissions",
     "documents": "signatures",
     "verify": "signatures",
     "pki": "signatures",
@@ -38,16 +40,25 @@ def service_for(path: str) -> str | None:
     segment = segment_of(path)
     if segment is None:
         return None
-    return ROUTES.get(segment) or audit_service_for(path)
+    return ROUTES.get(segment) or admin_service_for(path)
 
 
 AUDIT_PREFIX = "/v1/admin/audit/"
 _SERVICES = frozenset(ROUTES.values())
+# /v1/admin/<segment>... answered by a service (which checks the admin role) rather than here.
+ADMIN_PREFIX = "/v1/admin/"
+ADMIN_ROUTES: dict[str, str] = {"payment-providers": "submissions"}
 
 
-def audit_service_for(path: str) -> str | None:
-    """The service whose audit log `/v1/admin/audit/<service>...` asks for; None for the
-    gateway's own log (answered here) or anything else. The service checks the admin role."""
+def admin_service_for(path: str) -> str | None:
+    """The service whose audit log `/v1/admin/audit/<service>...` asks for, or that answers another
+    admin path of its own (`ADMIN_ROUTES`); None for the gateway's own log and admin routes
+    (answered here) or anything else. The service checks the admin role."""
+    if not path.startswith(ADMIN_PREFIX):
+        return None
+    segment = path[len(ADMIN_PREFIX):].partition("/")[0]
+    if segment in ADMIN_ROUTES:
+        return ADMIN_ROUTES[segment]
     if not path.startswith(AUDIT_PREFIX):
         return None
     service = path[len(AUDIT_PREFIX):].partition("/")[0]

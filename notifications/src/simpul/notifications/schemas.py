@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
 EventType = Literal["submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
-                    "submission.issue_failed", "submission.step_assigned", "submission.step_overdue"]
+                    "submission.issue_failed", "submission.step_assigned", "submission.step_overdue",
+                    "payment.billed", "payment.paid", "payment.expired", "payment.mismatch"]
 DeliveryStatus = Literal["pending", "sent", "delivered", "failed"]
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 

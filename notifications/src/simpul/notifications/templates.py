@@ -14,7 +14,8 @@ from jinja2 import StrictUndefined, Template, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 EVENT_TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
-               "submission.issue_failed", "submission.step_assigned", "submission.step_overdue")
+               "submission.issue_failed", "submission.step_assigned", "submission.step_overdue",
+               "payment.billed", "payment.paid", "payment.expired", "payment.mismatch")
 # Events for the unit's officers and the operators, never for applicants: no mail to the applicant,
 # not in an applicant's inbox, no applicant webhook.
 OFFICIAL_EVENT_TYPES = frozenset({"submission.issue_failed", "submission.step_assigned", "submission.step_overdue"})
@@ -109,9 +110,17 @@ def _date_filter(context, value: Any) -> str:
     return f"{local.day} {month} {local.year}"
 
 
+def _rupiah_filter(value: Any) -> str:
+    """An amount as Indonesians write it: Rp 150.000."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "" if value is None else str(value)
+    return f"Rp {value:,}".replace(",", ".")
+
+
 def _environment(autoescape: bool) -> ImmutableSandboxedEnvironment:
     environment = ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined)
-    environment.filters.update(status=_status_filter, datetime=_datetime_filter, date=_date_filter)
+    environment.filters.update(status=_status_filter, datetime=_datetime_filter, date=_date_filter,
+                               rupiah=_rupiah_filter)
     return environment
 
 
@@ -211,6 +220,20 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "assignee": {"id": "o-0002", "nip": "198503302010011002", "name": "Budi Santoso",
                      "position": "Kepala Subbagian", "email": "budi@example.go.id"},
     },
+    **{event_type: {
+        "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
+        "service_code": "izin-usaha-mikro", "service_name": "Izin Usaha Mikro", "unit": "dpmptsp", "tenant": "31",
+        "applicant": {"name": "Siti Rahma", "email": "siti@example.id", "language": "id"},
+        "bill": {"code": "820250000012343", "amount": 150000, "status": status,
+                 "expires_at": "2025-03-19T16:59:59+00:00", "paid_at": paid_at},
+        "at": "2025-03-13T03:00:00+00:00", **extra,
+    } for event_type, status, paid_at, extra in (
+        ("payment.billed", "unpaid", None, {}),
+        ("payment.paid", "paid", "2025-03-13T03:00:00+00:00",
+         {"payment": {"amount": 150000, "reference": "NTPN0A1B2C3D4E5F6"}}),
+        ("payment.expired", "expired", None, {}),
+        ("payment.mismatch", "unpaid", None, {"payment": {"amount": 100000, "reference": "NTPN0A1B2C3D4E5F6"}}),
+    )},
     "submission.step_overdue": {
         "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
         "service_code": "izin-usaha-mikro", "service_name": "Izin Usaha Mikro", "service_version": 2,
@@ -488,3 +511,49 @@ DEFAULTS: dict[tuple[str, str], Sources] = {
             "time {{ step.due_at | datetime }}.</p>\n<p>Simpul</p>\n"),
     ),
 }
+
+# The payment events, in both languages: one paragraph each, as text and as HTML.
+_PAYMENT_MESSAGES = {
+    ("payment.billed", "id"): (
+        "Tagihan {{ bill.code }} untuk permohonan {{ tracking_code }}",
+        "Permohonan Anda {{ tracking_code }} untuk layanan {{ service_name }} dikenai biaya {{ bill.amount | rupiah }}. "
+        "Bayarlah dengan kode billing {{ bill.code }} sebelum {{ bill.expires_at | datetime }}."),
+    ("payment.billed", "en"): (
+        "Bill {{ bill.code }} for application {{ tracking_code }}",
+        "Your application {{ tracking_code }} for {{ service_name }} has a fee of {{ bill.amount | rupiah }}. "
+        "Pay it with billing code {{ bill.code }} before {{ bill.expires_at | datetime }}."),
+    ("payment.paid", "id"): (
+        "Pembayaran tagihan {{ bill.code }} diterima",
+        "Pembayaran {{ bill.amount | rupiah }} untuk permohonan {{ tracking_code }} ({{ service_name }}) telah "
+        "diterima pada {{ bill.paid_at | datetime }}."),
+    ("payment.paid", "en"): (
+        "Payment of bill {{ bill.code }} received",
+        "The payment of {{ bill.amount | rupiah }} for application {{ tracking_code }} ({{ service_name }}) was "
+        "received on {{ bill.paid_at | datetime }}."),
+    ("payment.expired", "id"): (
+        "Tagihan {{ bill.code }} kedaluwarsa",
+        "Tagihan {{ bill.code }} sebesar {{ bill.amount | rupiah }} untuk permohonan {{ tracking_code }} tidak "
+        "dibayar hingga {{ bill.expires_at | datetime }} dan kini kedaluwarsa; jangan membayar dengan kode ini lagi."),
+    ("payment.expired", "en"): (
+        "Bill {{ bill.code }} expired",
+        "The bill {{ bill.code }} of {{ bill.amount | rupiah }} for application {{ tracking_code }} was not paid by "
+        "{{ bill.expires_at | datetime }} and has expired; do not pay with this code any more."),
+    ("payment.mismatch", "id"): (
+        "Pembayaran tagihan {{ bill.code }} tidak sesuai",
+        "Pembayaran {{ payment.amount | rupiah }} (referensi {{ payment.reference }}) tidak sama dengan tagihan "
+        "{{ bill.code }} sebesar {{ bill.amount | rupiah }}; tagihan belum lunas. Hubungi unit layanan."),
+    ("payment.mismatch", "en"): (
+        "Payment of bill {{ bill.code }} does not match",
+        "A payment of {{ payment.amount | rupiah }} (reference {{ payment.reference }}) does not match the bill "
+        "{{ bill.code }} of {{ bill.amount | rupiah }}; the bill is not paid. Please contact the service unit."),
+}
+_GREETING = {"id": "Yth. {{ applicant.name }},", "en": "Dear {{ applicant.name }},"}
+
+
+def _payment_sources(subject: str, body: str, language: str) -> Sources:
+    greeting = _GREETING[language]
+    return Sources(subject=subject, text=f"{greeting}\n\n{body}\n\nSimpul\n",
+                   html=_html(language, f"<p>{greeting}</p>\n<p>{body}</p>\n<p>Simpul</p>\n"))
+
+
+DEFAULTS.update({key: _payment_sources(subject, body, key[1]) for key, (subject, body) in _PAYMENT_MESSAGES.items()})

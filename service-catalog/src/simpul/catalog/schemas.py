@@ -92,6 +92,14 @@ class FeeIn(_Input):
     amount: StrictInt = Field(ge=0, le=MAX_FEE, description="Integer rupiah; 0 when free of charge")
     currency: Literal["IDR"] = "IDR"
     legal_basis: LongText = Field(description="The regulation that sets the fee, or why there is none")
+    payment_stage: Literal["none", "before_review", "before_issue"] = Field(
+        default="none",
+        description="Where Simpul waits for payment: `none` (collected outside Simpul, no bill), "
+        "`before_review` (review starts once paid) or `before_issue` (approval waits until paid)",
+    )
+    refundable: bool = Field(
+        default=False, description="Whether a paid fee is refunded when the submission is rejected or cancelled"
+    )
 
 
 class OutputIn(_Input):

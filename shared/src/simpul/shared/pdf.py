@@ -19,8 +19,10 @@ they render, not at their module's top.
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -54,7 +56,11 @@ def lean_font(path: Path) -> Path:
         if tag in font:
             del font[tag]
     lean = _font_folder() / path.name
-    font.save(lean)
+    # Two threads may make it at once the first time (`cache` does not hold them back): each writes
+    # its own file and renames it into place, so a reader never opens a half-written font.
+    partial = lean.with_name(f"{lean.name}.{threading.get_ident()}.partial")
+    font.save(partial)
+    os.replace(partial, lean)
     return lean
 
 

@@ -107,6 +107,12 @@ async def issue_document(body: IssueRequest, request: Request, identity: Identit
     return json_response(issued.document, 201 if issued.created else 200, location)
 
 
+@router.post("/internal/documents/{document_id}/revoke", include_in_schema=False)
+async def revoke_internally(document_id: str, body: RevokeRequest, request: Request,
+                            identity: Identity = Depends(service_only)) -> Response:
+    return json_response(await documents_of(request).revoke(document_id, body.reason, identity))
+
+
 # -- documents ------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from simpul.signatures.document import DocumentContent
+from simpul.signatures.kuitansi import KuitansiContent
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class ValidationMaterial:
 
 @dataclass(frozen=True)
 class SignJob:
-    content: DocumentContent
+    content: DocumentContent | KuitansiContent
     signer: SignerMaterial | RemoteCredential
     tsa: TsaTarget | None
     validation: ValidationMaterial | None

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
 Short = Annotated[SingleLineText, Field(min_length=1, max_length=300)]
@@ -53,6 +53,17 @@ class Approval(_Internal):
     at: datetime
 
 
+class PaymentFacts(_Internal):
+    """The paid bill a payment receipt (kuitansi) states."""
+
+    bill_code: Annotated[SingleLineText, Field(pattern=r"^[0-9]{15}$")]
+    amount: int = Field(gt=0, le=10**12, description="Whole rupiah")
+    paid_at: AwareDatetime
+    reference: Annotated[SingleLineText, Field(min_length=1, max_length=100)]
+    channel: Annotated[SingleLineText, Field(min_length=1, max_length=64)]
+    fee_legal_basis: Long | None = None
+
+
 class IssueRequest(_Internal):
     submission_id: Annotated[SingleLineText, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     tracking_code: Annotated[SingleLineText, Field(min_length=1, max_length=64)]
@@ -75,6 +86,16 @@ class IssueRequest(_Internal):
     # Every act of a named official, oldest first: the initials chain printed on the document.
     approvals: list[Approval] = Field(default_factory=list, max_length=200)
     note: Long | None = None
+    # What to make: the issued document (the default, as before), or the kuitansi of a paid bill
+    # (`payment` then says what was paid; its `submission_id` is the bill's own key).
+    kind: Literal["document", "payment_receipt"] = "document"
+    payment: PaymentFacts | None = None
+
+    @model_validator(mode="after")
+    def _payment_with_receipt(self) -> IssueRequest:
+        if (self.kind == "payment_receipt") != (self.payment is not None):
+            raise ValueError("payment is given exactly for a payment_receipt")
+        return self
 
     @field_validator("approved_at")
     @classmethod

@@ -27,6 +27,7 @@ from simpul.shared.storage import BlobStore
 from simpul.shared.visibility import Visibility
 from simpul.signatures import pki
 from simpul.signatures.document import WIB, DocumentContent, Initial, NamedOfficial, flatten_fields
+from simpul.signatures.kuitansi import KuitansiContent
 from simpul.signatures.keystore import DevelopmentKeystore, NoSigner, ProductionKeystore
 from simpul.signatures.models import audit, certificates, document_events, documents, number_sequences, outbox
 from simpul.signatures.schemas import IssueRequest
@@ -68,7 +69,8 @@ class Issued:
 
 
 def can_revoke(identity: Identity, row: Any) -> bool:
-    return identity.role == "admin" or (identity.role == "officer" and identity.tenant == row["unit"])
+    # A service: submissions revoking the kuitansi of a payment a treasurer voided (internal route only).
+    return identity.role in ("admin", "service") or (identity.role == "officer" and identity.tenant == row["unit"])
 
 
 class DocumentService:
@@ -286,7 +288,19 @@ class DocumentService:
             value = 1
         return value
 
-    def _content(self, request: IssueRequest, row: Any, signer_name: str, issued_at: datetime) -> DocumentContent:
+    def _content(self, request: IssueRequest, row: Any, signer_name: str,
+                 issued_at: datetime) -> DocumentContent | KuitansiContent:
+        if request.payment is not None:
+            payment = request.payment
+            return KuitansiContent(
+                document_id=row["id"], number=row["number"], bill_code=payment.bill_code, amount=payment.amount,
+                paid_at=payment.paid_at, reference=payment.reference, channel=payment.channel,
+                service_name=request.service_name, service_code=request.service_code,
+                service_version=str(request.service_version), fee_legal_basis=payment.fee_legal_basis,
+                unit=request.unit, unit_name=request.unit_name, tracking_code=request.tracking_code,
+                applicant_name=request.applicant.name, issued_at=issued_at, signer_name=signer_name,
+                verify_url=self.verify_url(row["id"]),
+            )
         return DocumentContent(
             document_id=row["id"],
             number=row["number"],

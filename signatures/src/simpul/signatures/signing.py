@@ -43,6 +43,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from simpul.shared.internal import refused_for_good
 from simpul.shared.indonesian import long_datetime
 from simpul.signatures.document import RenderedDocument, render
+from simpul.signatures.kuitansi import KuitansiContent, render_kuitansi
 from simpul.signatures.jobs import RemoteCredential, RemoteSigningRefused, SignedDocument, SignerMaterial, SignJob, TsaTarget
 from simpul.signatures.tsa import REPLY_CONTENT_TYPE, der_tlv
 
@@ -273,7 +274,8 @@ def warm_up() -> None:
 
 def sign_job(job: SignJob) -> SignedDocument:
     """Entry point in a worker process (also callable in-process): render, then sign."""
-    return sign_rendered(render(job.content), job)
+    content = job.content
+    return sign_rendered(render_kuitansi(content) if isinstance(content, KuitansiContent) else render(content), job)
 
 
 def sign_rendered(rendered: RenderedDocument, job: SignJob) -> SignedDocument:

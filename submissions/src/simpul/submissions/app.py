@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 
 from simpul.shared.app import create_service_app
 from simpul.shared.db import utcnow
+from simpul.shared.envelope import ReloadingKeys, keys_for
 from simpul.shared.internal import InternalClient
 from simpul.shared.relay import OutboxRelay, Transport, relay_balancers, transport_for
 from simpul.shared.storage import open_blob_store
@@ -22,6 +24,10 @@ from simpul.submissions.feedback.reports import PerformanceService
 from simpul.submissions.feedback.surveys import SurveyService
 from simpul.submissions.issuer import Issuer
 from simpul.submissions.models import audit, idempotency, outbox
+from simpul.submissions.payments.api import PAYMENTS_PATH
+from simpul.submissions.payments.api import router as payments_router
+from simpul.submissions.payments.receipts import ReceiptIssuer
+from simpul.submissions.payments.service import PaymentService
 from simpul.submissions.open311.api import router as open311_router
 from simpul.submissions.open311.service import Open311Service
 from simpul.submissions.privacy.api import router as privacy_router
@@ -77,8 +83,14 @@ def create_app(
         app.state.retention.start()
         app.state.step_watch = app.state.step_overdue.worker(settings.step_overdue_poll_seconds)
         app.state.step_watch.start()
+        app.state.bill_expiry = app.state.payments.expiry_worker(settings.bill_expiry_poll_seconds)
+        app.state.bill_expiry.start()
+        app.state.kuitansi = app.state.receipts.worker(settings.issue_poll_seconds)
+        app.state.kuitansi.start()
 
     async def stop(app: FastAPI) -> None:
+        await app.state.kuitansi.stop()
+        await app.state.bill_expiry.stop()
         await app.state.step_watch.stop()
         await app.state.retention.stop()
         await app.state.closer.stop()
@@ -97,7 +109,7 @@ def create_app(
         audit=audit,
         on_startup=[start],
         on_shutdown=[stop],
-        streaming_paths=(DOCUMENTS_PATH, ATTACHMENTS_PATH),
+        streaming_paths=(DOCUMENTS_PATH, ATTACHMENTS_PATH, PAYMENTS_PATH),
     )
     app.state.metrics.watch(lambda: [catalog_client.balancer, signatures.balancer, gateway.balancer,
                                      *relay_balancers(getattr(app.state, "relay", None))])
@@ -106,17 +118,26 @@ def create_app(
     calendar = WorkingCalendar(overrides)
     reads = ReadLog(app.state.sessions, app.state.read_sessions, clock)
     app.state.reads = reads
+    # What every use-case object works with (access.UseCases).
+    shared = {"sessions": app.state.sessions, "read_sessions": app.state.read_sessions, "catalog": catalog,
+              "store": store, "calendar": calendar, "clock": clock, "reads": reads}
+    payments = PaymentService(
+        **shared,
+        keks=ReloadingKeys(partial(keys_for, settings)),
+        expiry_days=settings.bill_expiry_days,
+        max_proof_bytes=min(settings.payment_proof_max_bytes, settings.max_upload_bytes),
+    )
+    app.state.payments = payments
+    app.state.receipts = ReceiptIssuer(payments=payments, signatures=signatures,
+                                       retry_base_seconds=settings.issue_retry_base_seconds,
+                                       retry_max_seconds=settings.issue_retry_max_seconds)
+    payments.wake_receipts = lambda: app.state.kuitansi.wake()
     submissions = SubmissionService(
-        sessions=app.state.sessions,
-        read_sessions=app.state.read_sessions,
-        catalog=catalog,
-        store=store,
-        calendar=calendar,
-        clock=clock,
-        reads=reads,
+        **shared,
         max_upload_bytes=settings.max_upload_bytes,
         on_approved=lambda: app.state.issuer.worker.wake(),
         officials=officials,
+        hooks=payments,
     )
     app.state.step_overdue = StepOverdueWatch(
         sessions=app.state.sessions, read_sessions=app.state.read_sessions, clock=clock
@@ -140,16 +161,10 @@ def create_app(
     )
     app.state.performance = PerformanceService(
         read_sessions=app.state.read_sessions, clock=clock, surveys=app.state.surveys,
-        cache_seconds=settings.report_cache_seconds,
+        cache_seconds=settings.report_cache_seconds, fees=payments.fees_collected,
     )
     app.state.complaints = ComplaintService(
-        sessions=app.state.sessions,
-        read_sessions=app.state.read_sessions,
-        catalog=catalog,
-        store=store,
-        calendar=calendar,
-        clock=clock,
-        reads=reads,
+        **shared,
         policy=ComplaintPolicy(
             verification_working_days=settings.complaint_verification_working_days,
             follow_up_working_days=settings.complaint_follow_up_working_days,
@@ -172,4 +187,5 @@ def create_app(
     app.include_router(open311_router)
     app.include_router(feedback_router)
     app.include_router(privacy_router)
+    app.include_router(payments_router)
     return app

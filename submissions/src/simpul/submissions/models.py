@@ -70,6 +70,9 @@ submissions = Table(
     Column("current_step", JSON, nullable=True),
     Column("step_due_at", UTCDateTime(), nullable=True),
     Column("step_assigned_to", String(64), nullable=True),
+    # The fee's bill as the submission shows it {code, amount, status, expires_at, paid_at}, kept
+    # by the payments sub-domain in the transaction of each change of the bill; None: no bill.
+    Column("bill", JSON(none_as_null=True), nullable=True),
 )
 # One index per way a list is asked for, each ending in id so the page is read in index order.
 Index("ix_submissions_tenant", submissions.c.tenant, submissions.c.id)

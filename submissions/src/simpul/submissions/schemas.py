@@ -98,6 +98,17 @@ class Fee(BaseModel):
     amount: int
     currency: str
     legal_basis: str | None = None
+    payment_stage: Literal["before_review", "before_issue"] | None = Field(
+        default=None, description="Present when Simpul collects the fee: what waits for payment")
+    refundable: bool | None = Field(default=None, description="Present with payment_stage")
+
+
+class SubmissionBill(BaseModel):
+    code: str = Field(description="The 15-digit billing code (kode billing), the last digit a Luhn check digit")
+    amount: int = Field(description="Whole rupiah: the fee of the version the submission was made under")
+    status: Literal["unpaid", "paid", "expired", "cancelled"]
+    expires_at: datetime
+    paid_at: datetime | None
 
 
 class Applicant(BaseModel):
@@ -200,6 +211,9 @@ class Submission(BaseModel):
     )
     current_step: CurrentStep | None = Field(
         default=None, description="Under review, for a service whose procedure has roles: the step it is at"
+    )
+    bill: SubmissionBill | None = Field(
+        default=None, description="Present when the service's fee has a payment stage and an amount: its bill"
     )
 
 

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -195,6 +195,18 @@ def assignee_entry(record: OfficialRecord | None) -> dict[str, Any] | None:
     return {"id": official.id, "nip": official.nip, "name": official.name, "position": official.position}
 
 
+class ChangeHooks(Protocol):
+    """What a sub-domain adds to every change of a submission (payments/: the bill): `check`
+    refuses an action the row as read does not allow (a Problem); `changed` runs in the change's
+    transaction before the row is written, may add columns to `values` and rows of its own, and
+    returns the outbox rows of its events."""
+
+    def check(self, row: dict[str, Any], action: Action) -> None: ...
+
+    async def changed(self, connection: Executor, row: dict[str, Any], move: Transition, values: dict[str, Any],
+                      identity: Identity, now: datetime) -> list[dict[str, Any]]: ...
+
+
 def takes_receipt(move: Transition) -> bool:
     """A first submission gets the receipt; a resubmission after a revision keeps its own."""
     return move.source is Status.DRAFT and move.target is Status.SUBMITTED
@@ -229,6 +241,7 @@ class SubmissionService(UseCases):
     max_upload_bytes: int
     on_approved: Callable[[], None]
     officials: OfficialDirectory
+    hooks: ChangeHooks | None = None
 
     def __post_init__(self) -> None:
         self.forms = FormValidators()
@@ -645,6 +658,11 @@ class SubmissionService(UseCases):
                     for position, number in zip(positions, numbers, strict=True):
                         index, _, _, _, values = planned[position]
                         values.update(receipt_number=number, receipt_issued_at=group[index].now)
+                hooked: list[dict[str, Any]] = []
+                if self.hooks:
+                    for index, row, _, move, values in planned:
+                        hooked += await self.hooks.changed(connection, row, move, values, group[index].identity,
+                                                           group[index].now)
                 shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
                 for _, row, _, _, values in planned:
                     shapes.setdefault(tuple(values), []).append(
@@ -659,6 +677,7 @@ class SubmissionService(UseCases):
                 for index, row, current, move, values in planned:
                     row.update(values)
                     events.extend(self._change_events(row, move, group[index].now, None))
+                events.extend(hooked)
                 await session.execute(INSERT_OUTBOX, events)
                 await idempotency.settle(connection, *(group[index].settlement for index, *_ in planned))
                 # Last: the audit log's lock (one for the whole service) is held for the shortest time,
@@ -780,6 +799,7 @@ class SubmissionService(UseCases):
             # A failure from here rolls the number back with everything else: none is skipped.
             (number,) = await next_receipt_numbers(connection, row["unit"], local_date(now).year, 1)
             values.update(receipt_number=number, receipt_issued_at=now)
+        hooked = await self.hooks.changed(connection, row, move, values, identity, now) if self.hooks else []
         changed = await connection.execute(
             UPDATE_READ_VERSION, {**values, "match_id": submission_id, "match_version": row["version"]}
         )
@@ -797,7 +817,7 @@ class SubmissionService(UseCases):
         row.update(values)
         if steps is not None:
             await self._record_step_visits(connection, row, steps, action, now)
-        events = self._change_events(row, move, now, note, steps, step_input)
+        events = self._change_events(row, move, now, note, steps, step_input) + hooked
         if events:
             await session.execute(INSERT_OUTBOX, events)
         if action is Action.APPROVE:
@@ -846,6 +866,8 @@ class SubmissionService(UseCases):
             raise Problem(403, WRONG_ROLE, params={"action": action.value}) from exc
         except TransitionNotAllowed as exc:
             raise self._invalid_state(action.value, row["status"]) from exc
+        if self.hooks:
+            self.hooks.check(row, action)
         if action in NOTE_REQUIRED and note is None:
             raise Problem(422, NOTE_MISSING, errors=[{"field": "note", "message": NOTE_MISSING.render(language)}])
         if move.target is Status.SUBMITTED:

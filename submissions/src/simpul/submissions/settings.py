@@ -67,6 +67,11 @@ class SubmissionsSettings(BaseServiceSettings, ObjectStorageSettings):
         default=1825, ge=0, le=36500, validation_alias="SIMPUL_SUBMISSIONS_PERSONAL_DATA_RETENTION_DAYS"
     )
     # How often the retention worker looks for closed submissions due for erasure.
+    # Payments: a bill expires at the end (Asia/Jakarta) of the N-th calendar day after submission.
+    bill_expiry_days: int = Field(default=7, ge=1, le=90, validation_alias="SIMPUL_BILL_EXPIRY_DAYS")
+    payment_proof_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0,
+                                         validation_alias="SIMPUL_PAYMENT_PROOF_MAX_BYTES")
+    bill_expiry_poll_seconds: float = Field(default=60.0, gt=0, validation_alias="SIMPUL_BILL_EXPIRY_POLL_SECONDS")
     retention_poll_seconds: float = Field(default=3600.0, gt=0, validation_alias="SIMPUL_SUBMISSIONS_RETENTION_POLL_SECONDS")
 
     def storage_dir(self) -> Path:

@@ -92,6 +92,10 @@ def snapshot(standard: dict[str, Any]) -> dict[str, Any]:
             "amount": int(fee.get("amount") or 0),
             "currency": fee.get("currency") or "IDR",
             "legal_basis": fee.get("legal_basis"),
+            # Where payment is awaited and whether it is refunded (payments/ bills on these); only
+            # when Simpul collects the fee, so a submission's fee reads as before otherwise.
+            **({"payment_stage": fee["payment_stage"], "refundable": bool(fee.get("refundable", False))}
+               if fee.get("payment_stage", "none") != "none" else {}),
         },
         "output": standard.get("output"),
         # None: the service-wide default applies (the retention worker reads it when the submission closes).

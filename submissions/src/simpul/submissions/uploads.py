@@ -60,6 +60,8 @@ class Upload:
     writer: BlobWriter
     head: bytes
     filename: str | None
+    # The text fields sent beside the file (a treasurer's payment: reference, amount, paid_at).
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,10 +73,12 @@ class _Part:
 
 
 class _Reader:
-    def __init__(self, store: BlobStore, limit_for: Callable[[str | None], int], code_field: str | None) -> None:
+    def __init__(self, store: BlobStore, limit_for: Callable[[str | None], int], code_field: str | None,
+                 text_fields: tuple[str, ...] = ()) -> None:
         self.store = store
         self.limit_for = limit_for
         self.code_field = code_field
+        self.text_fields = text_fields
         self.fields: dict[str, str] = {}
         self.errors: list[tuple[str, str]] = []
         self.writer: BlobWriter | None = None
@@ -119,7 +123,7 @@ class _Reader:
             self.limit = self.limit_for(code)
             self.writer = self.store.writer()
             self._part.is_file = True
-        elif self.code_field is not None and name == self.code_field:
+        elif (self.code_field is not None and name == self.code_field) or name in self.text_fields:
             self._part.text = bytearray()
         else:
             self.errors.append((name or "body", "unknown"))
@@ -149,6 +153,7 @@ async def read_upload(
     store: BlobStore,
     limit_for: Callable[[str | None], int],
     code_field: str | None = "requirement_code",
+    text_fields: tuple[str, ...] = (),
 ) -> Upload:
     """The uploaded file, already in the store's temporary area (`keep_upload` it, or abort the
     writer).
@@ -156,7 +161,8 @@ async def read_upload(
     `limit_for(code)` gives the most bytes allowed for a requirement, or for any (code None).
     `code_field` names the text field that says which requirement the file is for (None: the
     upload is a plain attachment with a `file` field only). A declared length too large for
-    any file is refused before a byte is read.
+    any file is refused before a byte is read. `text_fields` names the other text fields taken
+    (in `Upload.fields`); any other field is refused.
     """
     ceiling = limit_for(None)
     if incoming.content_length is not None and incoming.content_length > ceiling + MULTIPART_OVERHEAD:
@@ -165,7 +171,7 @@ async def read_upload(
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise Problem(415, NOT_MULTIPART, slug="multipart-required")
-    reader = _Reader(store, limit_for, code_field)
+    reader = _Reader(store, limit_for, code_field, text_fields)
     parser = MultipartParser(boundary, reader.callbacks())
     try:
         async for chunk in incoming.stream:
@@ -202,6 +208,7 @@ async def read_upload(
         writer=reader.writer,
         head=bytes(reader.head),
         filename=reader.filename,
+        fields=dict(reader.fields),
     )
 
 

@@ -118,6 +118,8 @@ def submission_view(
         "receipt": receipt,
         "approved_at": row["approved_at"],
         "issued_documents": row["issued_documents"] or [],
+        # Only for a fee Simpul collects (payments/): v1 answers stay as they were.
+        **({"bill": row["bill"]} if row.get("bill") else {}),
         # Only when issuing failed for good: v1 answers stay as they were.
         **({"issuing": row["issuing"]} if row.get("issuing") else {}),
         # Only once the retention period ended and the applicant's data was pseudonymised.

@@ -17,7 +17,7 @@ from simpul.shared.problems import Problem, Text, request_language
 from simpul.shared.openapi import text_answer, upload_body
 from simpul.submissions import pages
 from simpul.submissions.feedback.complaints import ComplaintService
-from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.feedback.reports import CSV_COLUMNS, PerformanceService, as_csv
 from simpul.submissions.feedback.schemas import (
     Complaint,

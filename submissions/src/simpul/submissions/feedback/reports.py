@@ -17,7 +17,7 @@ import csv
 import io
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from simpul.submissions.feedback.models import complaints
-from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.feedback.surveys import SurveyService, combine
 from simpul.submissions.models import step_visits, submissions
 from simpul.submissions.statemachine import CLOCK_RUNNING, Status
@@ -122,6 +122,10 @@ def median(histogram: Counter[int]) -> float | None:
     return (found[0] + found[1]) / 2
 
 
+# Fees collected per service in a period (service_code and unit filters): {service: (count, amount)}.
+FeesSource = Callable[[ReportPeriod, str | None, str | None], Awaitable[dict[str, tuple[int, int]]]]
+
+
 class PerformanceService:
     def __init__(
         self,
@@ -130,11 +134,13 @@ class PerformanceService:
         clock: Callable[[], datetime],
         surveys: SurveyService,
         cache_seconds: float = 0.0,
+        fees: FeesSource | None = None,
     ) -> None:
         self.read_sessions = read_sessions
         self.clock = clock
         self.surveys = surveys
         self.cache_seconds = cache_seconds
+        self.fees = fees
         self._cache: dict[tuple, tuple[float, asyncio.Future]] = {}
 
     async def report(self, period: ReportPeriod, *, service_code: str | None, unit: str | None, language: str) -> dict:
@@ -238,18 +244,27 @@ class PerformanceService:
                     tally.complaints_within_deadline += int(in_time or 0)
 
         groups = await self.surveys.sums_by_service(period, service_code=service_code, unit=unit)
-        for code in groups.keys() - tallies.keys():
-            tallies[code] = Tally()  # a service with surveys only still gets its row
+        # Fees Simpul collected (the payments sub-domain's, handed in by app.py): {service: (count, amount)}.
+        fees = await self.fees(period, service_code, unit) if self.fees is not None else {}
+        for code in (groups.keys() | fees.keys()) - tallies.keys():
+            tallies[code] = Tally()  # a service with surveys or fees only still gets its row
         rows = []
         for code in sorted(tallies):
             count, sums = groups.get(code, (0, None))
             rows.append(tallies[code].view(code, self.surveys.figures(count, sums, language)))
+            if self.fees is not None:
+                paid, amount = fees.get(code, (0, 0))
+                rows[-1]["fees_collected"] = {"count": paid, "amount": amount}
         respondents, sums = combine(groups.values())
+        totals = total.view(None, self.surveys.figures(respondents, sums, language))
+        if self.fees is not None:
+            totals["fees_collected"] = {"count": sum(paid for paid, _ in fees.values()),
+                                        "amount": sum(amount for _, amount in fees.values())}
         return {
             "period": period.view(),
             "generated_at": now,
             "services": rows,
-            "total": total.view(None, self.surveys.figures(respondents, sums, language)),
+            "total": totals,
         }
 
 

@@ -272,6 +272,13 @@ class PerformanceRow(BaseModel):
         default_factory=list,
         description="Per step of a procedure with roles; empty for other services and in the totals",
     )
+    fees_collected: FeesCollected | None = Field(
+        default=None, description="Fees Simpul collected in the period (bills paid); JSON only")
+
+
+class FeesCollected(BaseModel):
+    count: int = Field(description="Bills paid in the period")
+    amount: int = Field(description="Whole rupiah")
 
 
 class PerformanceReport(BaseModel):

@@ -22,7 +22,7 @@ from simpul.shared.visibility import Visibility
 from simpul.submissions.access import NOT_FOUND, SUBMISSION_NOT_FOUND, first_or_404, new_id
 from simpul.submissions.feedback.ikm import ELEMENTS, IkmResult, compute, round_half_up
 from simpul.submissions.feedback.models import SURVEY_ELEMENTS, surveys
-from simpul.submissions.feedback.periods import ReportPeriod
+from simpul.submissions.periods import ReportPeriod
 from simpul.submissions.feedback.schemas import SurveyIn
 from simpul.submissions.models import submissions
 from simpul.submissions.statemachine import Status

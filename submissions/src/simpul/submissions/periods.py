@@ -1,4 +1,5 @@
-"""The reporting period of the public reports: whole local days (Asia/Jakarta), both ends included."""
+"""The reporting period of the reports (feedback's public ones, payments' revenue): whole local days
+(Asia/Jakarta), both ends included."""
 
 from __future__ import annotations
 
