@@ -6,6 +6,8 @@ nothing written."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import orjson
@@ -379,6 +381,18 @@ async def test_the_public_performance_report_shows_fees_collected_per_service(pa
     (row,) = [row for row in report["services"] if row["service_code"] == "IZIN-USAHA"]
     assert row["fees_collected"] == {"count": 2, "amount": 300000}
     assert report["total"]["fees_collected"] == {"count": 2, "amount": 300000}
+
+    # The same figures in the CSV (last columns) and on the page.
+    csv_text = (await paying.client.get("/v1/reports/performance",
+                                        headers={**anonymous("submissions"), "Accept": "text/csv"})).text
+    lines = list(csv.DictReader(io.StringIO(csv_text)))
+    (izin,) = [line for line in lines if line["scope"] == "service" and line["service_code"] == "IZIN-USAHA"]
+    assert (izin["fees_collected_count"], izin["fees_collected_amount"]) == ("2", "300000")
+    (total,) = [line for line in lines if line["scope"] == "total"]
+    assert total["fees_collected_amount"] == "300000"
+    page = (await paying.client.get("/v1/reports/performance",
+                                    headers={**anonymous("submissions"), "Accept": "text/html"})).text
+    assert "Biaya terkumpul" in page and "Rp 300.000 (2 pembayaran)" in page
 
 
 async def test_treasurer_calls_with_an_idempotency_key_take_effect_once(paying):

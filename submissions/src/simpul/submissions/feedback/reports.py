@@ -44,7 +44,9 @@ STEP_COLUMNS = (
     "step", "step_role", "step_title", "steps_completed", "step_median_working_days", "steps_on_time",
     "steps_on_time_share",
 )
-CSV_COLUMNS += STEP_COLUMNS
+# Fees Simpul collected (payments): last, so the columns before keep their places.
+FEE_COLUMNS = ("fees_collected_count", "fees_collected_amount")
+CSV_COLUMNS += STEP_COLUMNS + FEE_COLUMNS
 
 
 class StepTally:
@@ -282,13 +284,18 @@ def as_csv(report: dict[str, Any]) -> str:
             row["completed_within_sla"], _blank(row["completed_within_sla_share"]), row["overdue_now"],
             row["complaints_received"], row["complaints_resolved"], row["complaints_resolved_within_deadline"],
             _blank(ikm["ikm"]), ikm["grade"] or "", ikm["respondents"],
-        ] + [""] * len(STEP_COLUMNS))
+        ] + [""] * len(STEP_COLUMNS) + _fees(row.get("fees_collected")))
         for step in row["steps"]:
             writer.writerow(["step", row["service_code"], period["from"], period["to"]]
                             + [""] * (len(CSV_COLUMNS) - 4 - len(STEP_COLUMNS))
                             + [step["step"], step["role"], step["title"], step["completed"],
-                               _blank(step["median_working_days"]), step["on_time"], _blank(step["on_time_share"])])
+                               _blank(step["median_working_days"]), step["on_time"], _blank(step["on_time_share"])]
+                            + [""] * len(FEE_COLUMNS))
     return out.getvalue()
+
+
+def _fees(collected: dict[str, int] | None) -> list[Any]:
+    return ["", ""] if collected is None else [collected["count"], collected["amount"]]
 
 
 def _blank(value: Any) -> Any:
