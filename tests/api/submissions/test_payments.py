@@ -386,6 +386,7 @@ async def test_the_public_performance_report_shows_fees_collected_per_service(pa
     csv_text = (await paying.client.get("/v1/reports/performance",
                                         headers={**anonymous("submissions"), "Accept": "text/csv"})).text
     lines = list(csv.DictReader(io.StringIO(csv_text)))
+    assert all(None not in line and None not in line.values() for line in lines)  # every row as wide as the header
     (izin,) = [line for line in lines if line["scope"] == "service" and line["service_code"] == "IZIN-USAHA"]
     assert (izin["fees_collected_count"], izin["fees_collected_amount"]) == ("2", "300000")
     (total,) = [line for line in lines if line["scope"] == "total"]

@@ -287,7 +287,7 @@ def as_csv(report: dict[str, Any]) -> str:
         ] + [""] * len(STEP_COLUMNS) + _fees(row.get("fees_collected")))
         for step in row["steps"]:
             writer.writerow(["step", row["service_code"], period["from"], period["to"]]
-                            + [""] * (len(CSV_COLUMNS) - 4 - len(STEP_COLUMNS))
+                            + [""] * (len(CSV_COLUMNS) - 4 - len(STEP_COLUMNS) - len(FEE_COLUMNS))
                             + [step["step"], step["role"], step["title"], step["completed"],
                                _blank(step["median_working_days"]), step["on_time"], _blank(step["on_time_share"])]
                             + [""] * len(FEE_COLUMNS))
