@@ -310,3 +310,16 @@ class World:
         """How many rows each service's audit log holds: a refused call must add none."""
         return {service: ok(self.admin.get(f"/v1/admin/audit/{service}/verify"))["checked"]
                 for service in ("gateway", "catalog", "submissions", "signatures", "notifications")}
+
+    def quiet_audit_heads(self, quiet_seconds: float = 1.5, within: float = 30.0) -> dict[str, int]:
+        """The audit heads once background work earlier tests set off (a kuitansi issued or revoked
+        after a payment call, say) has landed: unchanged over `quiet_seconds`."""
+        deadline = time.monotonic() + within
+        heads = self.audit_heads()
+        while time.monotonic() < deadline:
+            time.sleep(quiet_seconds)
+            again = self.audit_heads()
+            if again == heads:
+                return heads
+            heads = again
+        raise AssertionError(f"the audit logs kept growing for {within} s: {heads}")
