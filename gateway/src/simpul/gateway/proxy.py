@@ -29,6 +29,7 @@ from simpul.shared.bodylimit import TOO_LARGE
 from simpul.shared.identity import ASSERTION_HEADER
 from simpul.shared.problems import Text
 from simpul.shared.requestid import current_request_id
+from simpul.shared.serve import KEEPALIVE_SECONDS
 
 log = logging.getLogger("simpul.gateway.proxy")
 
@@ -53,8 +54,8 @@ FILE_MEDIA_TYPES = frozenset({"multipart/form-data", "application/pdf", "applica
 CLIENT_GONE = 499
 SMALL_RESPONSE = 256 * 1024
 _POOL_SIZE = 1024
-# Below uvicorn's 5 s keep-alive, so the pool seldom hands out a connection the service just closed.
-_KEEPALIVE_SECONDS = 4.0
+# Below the services' own keep-alive, so the pool seldom hands out a connection a service just closed.
+_KEEPALIVE_SECONDS = KEEPALIVE_SECONDS - 1.0
 
 UNAVAILABLE = Text(
     "Layanan {service} sedang tidak tersedia. Coba lagi sebentar lagi.",

@@ -22,6 +22,9 @@ from simpul.submissions.access import new_id, safe_filename
 from simpul.submissions.sniff import SNIFF_BYTES, accepts, sniff
 
 MAX_TEXT_FIELD = 1000
+# What a person attaches as evidence, a complaint's attachment or a treasurer's proof of payment:
+# a scan or a photo (a requirement's document takes the types its standard names instead).
+EVIDENCE_TYPES = ["application/pdf", "image/jpeg", "image/png"]
 # Room for the multipart boundaries and part headers around the file itself.
 MULTIPART_OVERHEAD = 16 * 1024
 

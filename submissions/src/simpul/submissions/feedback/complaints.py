@@ -47,7 +47,7 @@ from simpul.submissions.feedback.schemas import ComplaintCreate, ComplaintRespon
 from simpul.submissions.models import audit, outbox, submissions
 from simpul.submissions.reads import Resource, Subject, email_of
 from simpul.submissions.store import EVENT_SOURCE
-from simpul.submissions.uploads import Incoming, keep_upload, read_upload, stored_file
+from simpul.submissions.uploads import EVIDENCE_TYPES, Incoming, keep_upload, read_upload, stored_file
 from simpul.submissions.views import step_view
 
 log = logging.getLogger("simpul.submissions.complaints")
@@ -55,7 +55,6 @@ log = logging.getLogger("simpul.submissions.complaints")
 # Who closes a complaint once its reopening period is over: this service itself.
 CLOSER = Identity(subject="service:submissions", role="service")
 CLOSE_BATCH = 100
-ATTACHMENT_TYPES = ["application/pdf", "image/jpeg", "image/png"]
 
 COMPLAINT_NOT_FOUND = Text("Pengaduan tidak ditemukan.", "There is no such complaint.")
 ATTACHMENT_NOT_FOUND = Text("Lampiran tidak ditemukan.", "There is no such attachment.")
@@ -500,7 +499,7 @@ class ComplaintService(UseCases):
         self._check_open_for_attachments(row, now)
         limit = self.attachment_max_bytes
         upload = await read_upload(incoming, store=self.store, limit_for=lambda _: limit, code_field=None)
-        media_type, sha256 = await keep_upload(upload, ATTACHMENT_TYPES, wrong_type=WRONG_TYPE, language=incoming.language)
+        media_type, sha256 = await keep_upload(upload, EVIDENCE_TYPES, wrong_type=WRONG_TYPE, language=incoming.language)
         attachment = {
             **stored_file(upload, media_type, sha256, identity, now),
             "complaint_id": complaint_id,

@@ -55,7 +55,7 @@ from simpul.submissions.payments.revenue import aggregate
 from simpul.submissions.payments.schemas import ProviderNotification, TreasurerPayment
 from simpul.submissions.statemachine import Action, Status, Transition
 from simpul.submissions.store import EVENT_SOURCE, INSERT_OUTBOX, Executor, history_row
-from simpul.submissions.uploads import Incoming, keep_upload, read_upload
+from simpul.submissions.uploads import EVIDENCE_TYPES, Incoming, keep_upload, read_upload
 from simpul.submissions.views import clock_of, clock_values
 
 log = logging.getLogger("simpul.submissions.payments")
@@ -94,7 +94,6 @@ WRONG_PROOF_TYPE = Text(
     "Bukti bayar bertipe {found} tidak diterima (diterima: {allowed}).",
     "A proof of payment of type {found} is not accepted (accepted: {allowed}).",
 )
-PROOF_TYPES = ["application/pdf", "image/jpeg", "image/png"]
 PAYMENT_FIELDS = ("reference", "amount", "paid_at")
 PROVIDER_EXISTS = Text("Penyedia pembayaran '{name}' sudah terdaftar.", "The payment provider '{name}' exists already.")
 
@@ -504,7 +503,7 @@ class PaymentService(UseCases):
             except Problem:
                 await upload.writer.abort()
                 raise
-            _, proof = await keep_upload(upload, PROOF_TYPES, wrong_type=WRONG_PROOF_TYPE, language=incoming.language)
+            _, proof = await keep_upload(upload, EVIDENCE_TYPES, wrong_type=WRONG_PROOF_TYPE, language=incoming.language)
         assert body is not None
         received = Received(channel=TREASURER, reference=body.reference, amount=body.amount, paid_at=body.paid_at,
                             actor=identity, official=official, proof_sha256=proof)
