@@ -2,7 +2,8 @@
 RabbitMQ, every mail handed to an SMTP server, an HTTP client driving the gateway.
 
     .venv/bin/python bench/system.py [--duration 20] [--flows create+submit,create+upload+submit,approve]
-        [--concurrency 32] [--sqlite] [--replicas 1,2] [--profile] [--keep] [--wait-quiet SECONDS]
+        [--concurrency 32] [--rate [FLOW=]FLOWS_PER_S[,...]] [--sqlite] [--replicas 1,2] [--profile] [--keep]
+        [--wait-quiet SECONDS]
 
 The five services run as real processes, `python -m simpul.<service>` as the Procfile starts
 them (tests/support/processes.py), on free loopback ports: each on a PostgreSQL database of its
@@ -94,6 +95,8 @@ IDLE_RSS_TARGET_MB = 500.0
 SYSTEM_PARTS = (*ALL_SERVICES, "postgres", "rabbitmq", "redis", "nginx")
 # CPU per flow with 2 copies of everything against 1: the replicas' coordination must be nearly free.
 SCALING_CPU_RATIO_TARGET = 1.1
+# Flows per second within this share of each other count as the same load.
+SAME_LOAD_TOLERANCE = 0.05
 REGIONS = ("31", "32", "33", "34")
 # The approve flow polls the tracking page at 0.1 s, then twice as long each time up to 1 s: a
 # fine view of a fast issue without crowding the services with polls while signing queues.
@@ -242,11 +245,14 @@ class Run:
 class Driver:
     """The API clients and the flows, through the gateway."""
 
-    def __init__(self, deployment: Deployment, http: aiohttp.ClientSession, concurrency: int) -> None:
+    def __init__(self, deployment: Deployment, http: aiohttp.ClientSession, concurrency: int,
+                 rates: dict[str, float] | None = None) -> None:
         self.deployment = deployment
         self.url = deployment.url
         self.http = http
         self.concurrency = concurrency
+        # Flows started per second, per flow ("*": every flow); none: as fast as the answers come.
+        self.rates = rates or {}
         self.applicants: list[str] = []
         self.officer = ""
         self.codes: dict[str, str] = {}
@@ -303,13 +309,26 @@ class Driver:
                 raise RuntimeError(f"{submitted.tracking_code} still {tracked['status']} {ISSUE_TIMEOUT_SECONDS:g} s "
                                    "after its approval")
 
-    async def run(self, flow: str, duration: float) -> Run:
-        """C workers repeat the flow for `duration` seconds; a flow under way is finished."""
+    async def run(self, flow: str, duration: float, paced: bool = True) -> Run:
+        """C workers repeat the flow for `duration` seconds; a flow under way is finished. With a
+        rate, flows start at that rate (as far as C at a time allow), whatever the answers' pace."""
         run = Run()
         stop_at = time.monotonic() + duration
+        rate = self.rates.get(flow, self.rates.get("*")) if paced else None
+        next_start = [time.monotonic()]
+
+        async def turn() -> None:
+            at = next_start[0]
+            next_start[0] = at + 1 / rate
+            if at > time.monotonic():
+                await asyncio.sleep(at - time.monotonic())
 
         async def worker(index: int) -> None:
             while time.monotonic() < stop_at:
+                if rate:
+                    await turn()
+                    if time.monotonic() >= stop_at:
+                        return
                 if flow == "approve" and not self.submitted:
                     return  # the supply ran out; the flows done so far still count
                 started = time.perf_counter()
@@ -335,7 +354,7 @@ class Driver:
         """Submit (unmeasured) until `count` submissions wait for review, at most `limit_seconds`."""
         deadline = time.monotonic() + limit_seconds
         while len(self.submitted) < count and time.monotonic() < deadline:
-            await self.run("create+submit", 2.0)
+            await self.run("create+submit", 2.0, paced=False)
 
     async def drain_mail(self, limit_seconds: float) -> float:
         """Wait until every expected mail arrived, or none came for MAIL_QUIET_SECONDS, or the
@@ -514,7 +533,7 @@ async def bench(deployment: Deployment, args: argparse.Namespace, stamp: str) ->
     # one the server is closing fails ("Can not write request body"), e.g. after a wait for mail.
     connector = aiohttp.TCPConnector(limit=args.concurrency, keepalive_timeout=4.0)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
-        driver = Driver(deployment, http, args.concurrency)
+        driver = Driver(deployment, http, args.concurrency, args.rate)
         await driver.setup()
         for flow in (flow for flow in FLOWS if flow in args.flows):
             print(f"-- {FLOWS[flow]}: {args.warmup:g} s warm-up, {args.duration:g} s measured", flush=True)
@@ -574,8 +593,9 @@ def system_cell(flow: str, figures: dict) -> str:
 def print_report(result: dict, args: argparse.Namespace) -> None:
     flows = result["flows"]
     print()
-    print(f"{result['mode']}, {args.concurrency} flows at a time, {args.duration:g} s per flow, "
-          f"{os.cpu_count()} cores")
+    paced = ", ".join(f"{flow if flow != '*' else 'every flow'} {rate:g}/s" for flow, rate in args.rate.items())
+    print(f"{result['mode']}, {args.concurrency} flows at a time{f' started at {paced}' if paced else ''}, "
+          f"{args.duration:g} s per flow, {os.cpu_count()} cores")
     table = Table(flows)
     table.row("flows/s", lambda flow, figures: f"{figures['flows_per_s']:.1f} (>= {RATE_TARGETS[flow]:g} "
                                                f"{verdict(figures['flows_per_s'] >= RATE_TARGETS[flow])})")
@@ -628,6 +648,17 @@ def print_report(result: dict, args: argparse.Namespace) -> None:
                                                        for frame, share in found["project_innermost_percent"][:8]))
 
 
+def flow_rates(value: str) -> dict[str, float]:
+    """`150` (every flow) or `create+submit=150,approve=15`."""
+    rates = {}
+    for part in value.split(","):
+        flow, _, rate = part.rpartition("=")
+        if flow and flow not in FLOWS:
+            raise argparse.ArgumentTypeError(f"unknown flow {flow!r}")
+        rates[flow or "*"] = float(rate)
+    return rates
+
+
 def replica_counts(value: str) -> list[int]:
     counts = [int(count) for count in value.split(",") if count.strip().isdigit()]
     if not counts or len(counts) != len(value.split(",")) or min(counts) < 1:
@@ -651,6 +682,9 @@ def compare(results: dict[int, dict]) -> dict:
             comparison.setdefault(flow, {})[f"{count}/{base_count}"] = {
                 "system_cpu_ratio": ratio, "system_cpu_ratio_without_nginx": ratio_without,
                 "target": SCALING_CPU_RATIO_TARGET, "met_without_nginx": ratio_without <= SCALING_CPU_RATIO_TARGET,
+                # CPU per flow falls as the rate rises (batches, event-loop turns): a ratio says what
+                # coordination costs only between runs that carried the same load.
+                "flows_per_s_ratio": figures["flows_per_s"] / base["flows_per_s"] if base["flows_per_s"] else None,
             }
     return comparison
 
@@ -683,6 +717,10 @@ def print_comparison(results: dict[int, dict], comparison: dict) -> None:
             print(f"  system CPU per flow {pair} replicas: {ratio['system_cpu_ratio']:.2f} with nginx, "
                   f"{ratio['system_cpu_ratio_without_nginx']:.2f} without "
                   f"(<= {SCALING_CPU_RATIO_TARGET:g} {verdict(ratio['met_without_nginx'])})")
+            load = ratio["flows_per_s_ratio"]
+            if load is not None and abs(load - 1) > SAME_LOAD_TOLERANCE:
+                print(f"    not the same load: {pair} replicas carried {load:.2f}x the flows per second, and CPU per "
+                      "flow moves with the rate; compare at one rate with --rate")
 
 
 def loopback(url: str) -> bool:
@@ -696,6 +734,10 @@ def main() -> int:
     parser.add_argument("--flows", default=",".join(FLOWS), type=lambda value: value.split(","),
                         help=f"which flows, comma-separated (default: {','.join(FLOWS)})")
     parser.add_argument("--concurrency", type=int, default=32, help="flows under way at once (default 32)")
+    parser.add_argument("--rate", type=flow_rates, default={}, metavar="[FLOW=]FLOWS_PER_S[,...]",
+                        help="start flows at this rate instead of as fast as the answers come, the same work per "
+                             "second for every deployment compared (at most --concurrency under way); one rate "
+                             "for all flows or per flow, e.g. create+submit=150,approve=15")
     parser.add_argument("--sqlite", action="store_true",
                         help="the embedded defaults (SQLite, events over HTTP) instead of PostgreSQL and RabbitMQ")
     parser.add_argument("--postgres", default=os.environ.get("SIMPUL_TEST_POSTGRES") or DEFAULT_POSTGRES,
@@ -715,8 +757,9 @@ def main() -> int:
                         help="first wait up to this long for other processes to leave the CPUs idle")
     args = parser.parse_args()
     unknown = [flow for flow in args.flows if flow not in FLOWS]
-    if unknown or args.duration <= 0 or args.warmup < 0 or args.concurrency < 1:
-        parser.error(f"--flows among {', '.join(FLOWS)}; --duration > 0, --warmup >= 0, --concurrency >= 1")
+    if unknown or args.duration <= 0 or args.warmup < 0 or args.concurrency < 1 or not all(rate > 0 for rate in args.rate.values()):
+        parser.error(f"--flows among {', '.join(FLOWS)}; --duration > 0, --warmup >= 0, --concurrency >= 1, "
+                     "--rate > 0")
     if not args.sqlite:
         if not (loopback(args.postgres) and loopback(args.amqp)):
             parser.error("PostgreSQL and RabbitMQ must run on this machine (loopback): their CPU is read from /proc")

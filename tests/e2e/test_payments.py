@@ -55,10 +55,10 @@ def paying(api, system):
         client.close()
 
 
-def submitted(paying: dict) -> dict:
+def submitted(paying: dict, code: str | None = None) -> dict:
     applicant = paying["applicant"]
     created = applicant.post("/v1/submissions", json={
-        "service_code": paying["code"], "applicant": {"name": "Siti Rahma", "email": "siti.bayar@example.go.id"},
+        "service_code": code or paying["code"], "applicant": {"name": "Siti Rahma", "email": "siti.bayar@example.go.id"},
         "data": {"perihal": "Permohonan izin berbayar"}})
     assert created.status_code == 201, created.text
     sid = created.json()["id"]
@@ -176,3 +176,42 @@ def test_the_treasurer_records_a_payment_with_proof_and_another_voids_it(paying)
     while not paying["anonymous"].get(f"/v1/verify/{receipt['document_id']}").json()["revoked"]:
         assert time.monotonic() < deadline, "the voided payment's kuitansi was not revoked"
         time.sleep(0.2)
+
+
+def test_a_decision_awaits_the_payment_with_its_clock_standing_then_the_document_is_issued(paying):
+    code = f"BAYAR-{uuid.uuid4().hex[:8].upper()}"
+    admin, officer = paying["admin"], paying["officer"]
+    fee = {**FEE, "payment_stage": "before_issue"}
+    assert admin.post("/v1/services", json={**service_body(code, paying["unit"]), "fee": fee}).status_code == 201
+    assert admin.post(f"/v1/services/{code}/publish").status_code == 200
+    submission = submitted(paying, code)
+    sid, bill = submission["id"], submission["bill"]
+    assert submission["sla"]["paused"] is False
+    actions = f"/v1/submissions/{sid}/actions"
+    in_review = officer.post(actions, json={"action": "start_review"}).json()
+    assert "await_payment" in in_review["allowed_actions"] and "approve" not in in_review["allowed_actions"]
+    assert officer.post(actions, json={"action": "approve"}).status_code == 409
+    awaiting = officer.post(actions, json={"action": "await_payment"})
+    assert awaiting.status_code == 200, awaiting.text
+    assert awaiting.json()["sla"]["paused"] is True and awaiting.json()["status"] == "in_review"
+    assert officer.post(actions, json={"action": "await_payment"}).status_code == 409
+    # The applicant learns the decision waits for the payment.
+    assert "payment.awaited" in inbox_types(paying["applicant"], sid, {"payment.awaited"})
+
+    provider = admin.post("/v1/admin/payment-providers", json={"name": f"QRIS Uji {uuid.uuid4().hex[:6]}"})
+    raw, headers = signed(provider.json()["secret"], {
+        "bill_code": bill["code"], "amount": 150000, "paid_at": datetime.now(UTC).isoformat(),
+        "reference": f"QRIS-{uuid.uuid4().hex[:10]}"})
+    assert paying["anonymous"].post("/v1/payments/notifications", content=raw, headers=headers).json()[
+        "outcome"] == "paid"
+    view = paying["applicant"].get(f"/v1/submissions/{sid}").json()
+    assert view["sla"]["paused"] is False and view["bill"]["status"] == "paid"
+    approved = officer.post(actions, json={"action": "approve", "note": "Lengkap"})
+    assert approved.status_code == 200, approved.text
+    deadline = time.monotonic() + 60
+    while (view := paying["applicant"].get(f"/v1/submissions/{sid}").json())["status"] != "issued":
+        assert time.monotonic() < deadline, view["status"]
+        time.sleep(0.2)
+    history = paying["applicant"].get(f"/v1/submissions/{sid}/history").json()["items"]
+    assert [e["action"] for e in history if e["action"] in ("await_payment", "bill_paid", "approve", "issue")] == [
+        "await_payment", "bill_paid", "approve", "issue"]

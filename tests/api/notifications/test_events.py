@@ -280,6 +280,7 @@ async def test_an_operator_address_that_is_not_one_stops_the_start(settings_for)
     ("payment.paid", "Pembayaran tagihan 820250000012343 diterima", "Pembayaran Rp 150.000"),
     ("payment.expired", "Tagihan 820250000012343 kedaluwarsa", "kini kedaluwarsa"),
     ("payment.mismatch", "Pembayaran tagihan 820250000012343 tidak sesuai", "Pembayaran Rp 100.000"),
+    ("payment.awaited", "Permohonan SPL", "menunggu pembayaran Rp 150.000 dengan kode billing 820250000012343"),
 ])
 async def test_payment_events_reach_the_applicants_mailbox_and_inbox(harness, mail, event_type, subject, says):
     bill = {"code": "820250000012343", "amount": 150000, "status": "unpaid",

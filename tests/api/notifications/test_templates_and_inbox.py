@@ -6,7 +6,7 @@ from tests.api.notifications.conftest import UNIT, admin, applicant, officer, su
 
 TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
          "submission.issue_failed", "submission.step_assigned", "submission.step_overdue",
-         "payment.billed", "payment.paid", "payment.expired", "payment.mismatch")
+         "payment.billed", "payment.paid", "payment.expired", "payment.mismatch", "payment.awaited")
 
 
 async def test_every_event_type_has_a_template_in_both_languages(harness):

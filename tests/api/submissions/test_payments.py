@@ -216,6 +216,131 @@ async def test_before_issue_holds_back_approval_until_paid(harness):
     assert (await harness.act(submitted["id"], "approve")).status_code == 200
 
 
+WIB = timedelta(hours=7)
+
+
+def wib(month: int, day: int, hour: int = 10) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=UTC) - WIB
+
+
+async def test_a_decision_awaiting_payment_stands_the_clock_until_paid(harness):
+    harness.catalog.publish("IZIN-USAHA", fee={**FEE, "payment_stage": "before_issue"})
+    harness.clock.set(wib(3, 2))  # Monday; 5 working days: due Monday 9 March
+    submitted = await harness.submitted()
+    sid = submitted["id"]
+    assert submitted["due_at"].startswith("2026-03-09")
+    in_review = (await harness.act(sid, "start_review")).json()
+    # The unit sees that approve waits for the bill, and that it may await the payment.
+    assert "approve" not in in_review["allowed_actions"] and "await_payment" in in_review["allowed_actions"]
+    harness.clock.set(wib(3, 3))
+    awaiting = await harness.act(sid, "await_payment")
+    assert awaiting.status_code == 200, awaiting.text
+    view = awaiting.json()
+    assert view["status"] == "in_review" and view["sla"]["paused"] is True
+    assert "await_payment" not in view["allowed_actions"]
+    again = await harness.act(sid, "await_payment")
+    assert again.status_code == 409 and again.json()["type"].endswith(":no-payment-to-await")
+    assert (await harness.act(sid, "approve")).status_code == 409
+    (event,) = [e for e in (await events_of(harness, sid)) if e["type"] == "payment.awaited"]
+    assert event["data"]["bill"]["code"] == submitted["bill"]["code"]
+    # Paid on Friday: the three working days it stood (4, 5, 6 March) move the due date.
+    harness.clock.set(wib(3, 6))
+    secret = (await provider(harness))["secret"]
+    body = {**paid(submitted["bill"]), "paid_at": wib(3, 6).isoformat()}
+    assert (await notify(harness, secret, body)).json()["outcome"] == "paid"
+    view = (await harness.client.get(f"/v1/submissions/{sid}", headers=officer())).json()
+    assert view["sla"]["paused"] is False and view["due_at"].startswith("2026-03-12")
+    assert "approve" in view["allowed_actions"] and "await_payment" not in view["allowed_actions"]
+    approved = (await harness.act(sid, "approve")).json()
+    # Used: 3 March only (2 March was the day of submission; 4-6 March were the applicant's).
+    assert approved["sla"]["used"] == 1 and approved["sla"]["overdue"] is False
+    history = (await harness.client.get(f"/v1/submissions/{sid}/history", headers=applicant())).json()["items"]
+    assert [entry["action"] for entry in history if entry["action"] in ("await_payment", "bill_paid", "approve")] == [
+        "await_payment", "bill_paid", "approve"]
+
+
+async def events_of(harness, submission_id: str) -> list[dict]:
+    async with harness.app.state.read_sessions() as session:
+        rows = await session.execute(select(outbox.c.type, outbox.c.data)
+                                     .where(outbox.c.subject == f"submissions/{submission_id}")
+                                     .order_by(outbox.c.position))
+        return [{"type": r.type, "data": r.data} for r in rows]
+
+
+def official(id: str, nip_end: str, *roles: str) -> Official:
+    return Official(id=id, nip=f"1985033020100110{nip_end}", name=f"Pejabat {id}", position="Pejabat uji",
+                    roles=roles)
+
+
+VERIFIER = official("off-verifier", "01", "verifier")
+SIGNER = official("off-signer", "04", "signer")
+
+
+def as_official(who: Official) -> dict[str, str]:
+    return as_role("submissions", "officer", UNIT, subject="cli-officer", official=who)
+
+
+async def test_with_a_procedure_the_signer_awaits_the_payment_and_the_step_is_not_late_meanwhile(harness):
+    harness.catalog.publish("IZIN-USAHA", fee={**FEE, "payment_stage": "before_issue"}, sla_working_days=5, procedure=[
+        {"step": 1, "title": "Verifikasi", "actor": "Verifikator", "role": "verifier", "working_days": 2},
+        {"step": 2, "title": "Penandatanganan", "actor": "Kepala Dinas", "role": "signer", "working_days": 1},
+    ])
+    for who in (VERIFIER, SIGNER):
+        harness.officials.add(who)
+    harness.clock.set(wib(3, 2))
+    sid = (await harness.submitted())["id"]
+
+    async def act(action: str, who: Official):
+        return await harness.client.post(f"/v1/submissions/{sid}/actions", json={"action": action},
+                                         headers=as_official(who))
+
+    assert (await act("start_review", VERIFIER)).status_code == 200
+    # Not before the last step, where the decision is.
+    early = await act("await_payment", VERIFIER)
+    assert early.status_code == 409 and early.json()["type"].endswith(":invalid-step")
+    forwarded = (await act("forward", VERIFIER)).json()
+    assert forwarded["current_step"]["due_at"].startswith("2026-03-03")
+    assert "await_payment" in (await harness.client.get(f"/v1/submissions/{sid}",
+                                                        headers=as_official(SIGNER))).json()["allowed_actions"]
+    assert (await act("await_payment", VERIFIER)).status_code == 403  # the step is the signer's
+    assert (await act("await_payment", SIGNER)).status_code == 200
+    # A week later the signer's step is past its due time, but it waits for the applicant.
+    harness.clock.set(wib(3, 9))
+    watch = harness.app.state.step_overdue
+    assert await watch.run_once() == 0
+    assert (await harness.client.get("/v1/submissions?step_overdue=true", headers=officer())).json()["items"] == []
+    # Paid on Monday 9 March: the step stood 3, 4, 5, 6 and 9 March, and is due five working days later.
+    secret = (await provider(harness))["secret"]
+    body = {**paid((await harness.client.get(f"/v1/submissions/{sid}", headers=officer())).json()["bill"]),
+            "paid_at": wib(3, 9).isoformat()}
+    assert (await notify(harness, secret, body)).json()["outcome"] == "paid"
+    view = (await harness.client.get(f"/v1/submissions/{sid}", headers=as_official(SIGNER))).json()
+    assert view["current_step"]["due_at"].startswith("2026-03-10") and view["sla"]["paused"] is False
+    assert await watch.run_once() == 0
+    assert (await act("approve", SIGNER)).status_code == 200
+
+
+async def test_await_payment_is_refused_with_nothing_to_await_and_writes_nothing(harness):
+    free = await harness.submitted()
+    assert (await harness.act(free["id"], "start_review")).status_code == 200
+    harness.catalog.publish("IZIN-USAHA", fee={**FEE, "payment_stage": "before_issue"})
+    paid_first = await harness.submitted()
+    secret = (await provider(harness))["secret"]
+    assert (await notify(harness, secret, paid(paid_first["bill"]))).json()["outcome"] == "paid"
+    assert (await harness.act(paid_first["id"], "start_review")).status_code == 200
+    not_in_review = await harness.submitted()
+    for sid, status in ((free["id"], 409), (paid_first["id"], 409), (not_in_review["id"], 409)):
+        before = (await harness.client.get(f"/v1/submissions/{sid}/history", headers=admin())).json()["items"]
+        refused = await harness.act(sid, "await_payment")
+        assert refused.status_code == status and refused.headers["content-type"] == "application/problem+json"
+        after = (await harness.client.get(f"/v1/submissions/{sid}/history", headers=admin())).json()["items"]
+        assert after == before
+    # Applicants never await a payment.
+    by_applicant = await harness.client.post(f"/v1/submissions/{paid_first['id']}/actions",
+                                             json={"action": "await_payment"}, headers=applicant())
+    assert by_applicant.status_code == 403
+
+
 async def test_only_admins_register_providers_and_names_are_unique(harness):
     assert (await harness.client.post("/v1/admin/payment-providers", json={"name": "X"},
                                       headers=officer())).status_code == 403

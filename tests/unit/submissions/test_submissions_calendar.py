@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from simpul.submissions.calendar import CalendarFileError, CalendarOverrides, WorkingCalendar, end_of_day, local_date
-from simpul.submissions.sla import SlaClock
+from simpul.submissions.sla import SlaClock, clock_after
+from simpul.submissions.statemachine import Action, Status, Transition
 
 WIB = timedelta(hours=7)
 
@@ -66,6 +67,28 @@ def test_resumed_the_same_day_moves_nothing(calendar):
     clock = SlaClock.start(calendar, wib(2026, 6, 2), 3)
     again = clock.pause(wib(2026, 6, 3, 9)).resume(calendar, wib(2026, 6, 3, 15))
     assert again.due_at == clock.due_at
+
+
+def test_a_second_pause_keeps_the_first_moment(calendar):
+    # Awaiting a payment from Monday, then a revision asked on Wednesday: it stood from Monday.
+    clock = SlaClock.start(calendar, wib(2026, 6, 1), 5)
+    paused = clock.pause(wib(2026, 6, 1, 15)).pause(wib(2026, 6, 3, 15))
+    assert paused.paused_at == wib(2026, 6, 1, 15)
+    assert paused.resume(calendar, wib(2026, 6, 4, 9)).paused_working_days == 3
+
+
+def test_a_decision_while_the_clock_stands_does_not_count_the_standing_days(calendar):
+    # Started Monday 8 June, standing from Tuesday (awaiting payment), rejected the next Monday:
+    # one working day was the unit's, the five standing ones were not.
+    clock = SlaClock.start(calendar, wib(2026, 6, 8), 5).pause(wib(2026, 6, 9, 10))
+    move = Transition(Action.REJECT, Status.IN_REVIEW, Status.REJECTED)
+    decided = clock_after(move, clock, calendar=calendar, at=wib(2026, 6, 15, 10), working_days=5)
+    assert decided.paused_at is None and decided.stopped_at == wib(2026, 6, 15, 10)
+    assert decided.paused_working_days == 4  # 10, 11, 12 and 15 June
+    report = decided.report(calendar, wib(2026, 6, 20))
+    assert (report.used, report.overdue, report.paused) == (1, False, False)
+    # Due 15 June, moved by the four standing days over the holiday of 16 June.
+    assert local_date(decided.due_at) == date(2026, 6, 22)
 
 
 def test_submitted_on_a_weekend_counts_from_the_next_working_day(calendar):

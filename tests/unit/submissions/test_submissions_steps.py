@@ -219,6 +219,9 @@ class AnySequence(RuleBasedStateMachine):
                 step = entry.to_step
             elif entry.action is Action.ASSIGN:
                 assert self.procedure[step - 1].role in entry.assignee.roles
+            elif entry.action is Action.AWAIT_PAYMENT:
+                # The decision's step waits; the submission stays there.
+                assert step == len(self.procedure)
             else:
                 if entry.action is Action.APPROVE:
                     assert step == len(self.procedure) and "signer" in entry.by.roles

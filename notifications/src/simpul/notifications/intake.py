@@ -348,9 +348,10 @@ class Intake:
                 plan = plan_event(event, sources=sources, subscriptions=subscriptions, settings=self._settings,
                                   now=utcnow())
             except Exception as exc:  # still poison: keep it dead-lettered, with the newest error
+                error = _describe(exc)
                 await self._db.run(lambda connection: connection.execute(
-                    update(dead_letters).where(dead_letters.c.id == dead_letter_id).values(error=_describe(exc)[:4000])))
-                raise ReplayRefused(_describe(exc)) from exc
+                    update(dead_letters).where(dead_letters.c.id == dead_letter_id).values(error=error[:4000])))
+                raise ReplayRefused(error) from exc
 
         def record(connection: Connection) -> None:
             claimed = connection.execute(

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from simpul.shared.text import PlainJson, PlainText, SingleLineText
 EventType = Literal["submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
                     "submission.issue_failed", "submission.step_assigned", "submission.step_overdue",
-                    "payment.billed", "payment.paid", "payment.expired", "payment.mismatch"]
+                    "payment.billed", "payment.paid", "payment.expired", "payment.mismatch",
+                    "payment.awaited"]
 DeliveryStatus = Literal["pending", "sent", "delivered", "failed"]
 MAX_GRACE_SECONDS = 7 * 24 * 3600
 

@@ -15,7 +15,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 EVENT_TYPES = ("submission.submitted", "submission.status_changed", "submission.issued", "complaint.updated",
                "submission.issue_failed", "submission.step_assigned", "submission.step_overdue",
-               "payment.billed", "payment.paid", "payment.expired", "payment.mismatch")
+               "payment.billed", "payment.paid", "payment.expired", "payment.mismatch", "payment.awaited")
 # Events for the unit's officers and the operators, never for applicants: no mail to the applicant,
 # not in an applicant's inbox, no applicant webhook.
 OFFICIAL_EVENT_TYPES = frozenset({"submission.issue_failed", "submission.step_assigned", "submission.step_overdue"})
@@ -233,6 +233,7 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
          {"payment": {"amount": 150000, "reference": "NTPN0A1B2C3D4E5F6"}}),
         ("payment.expired", "expired", None, {}),
         ("payment.mismatch", "unpaid", None, {"payment": {"amount": 100000, "reference": "NTPN0A1B2C3D4E5F6"}}),
+        ("payment.awaited", "unpaid", None, {}),
     )},
     "submission.step_overdue": {
         "submission_id": "3f1c2a9e-0000-4000-8000-000000000001", "tracking_code": "SPL-7K2Q-9XMA",
@@ -546,6 +547,16 @@ _PAYMENT_MESSAGES = {
         "Payment of bill {{ bill.code }} does not match",
         "A payment of {{ payment.amount | rupiah }} (reference {{ payment.reference }}) does not match the bill "
         "{{ bill.code }} of {{ bill.amount | rupiah }}; the bill is not paid. Please contact the service unit."),
+    ("payment.awaited", "id"): (
+        "Permohonan {{ tracking_code }} menunggu pembayaran Anda",
+        "Pemeriksaan permohonan Anda {{ tracking_code }} ({{ service_name }}) telah selesai; keputusan dan dokumen "
+        "menunggu pembayaran {{ bill.amount | rupiah }} dengan kode billing {{ bill.code }} sebelum "
+        "{{ bill.expires_at | datetime }}. Waktu layanan tidak berjalan selama menunggu pembayaran."),
+    ("payment.awaited", "en"): (
+        "Application {{ tracking_code }} waits for your payment",
+        "The review of your application {{ tracking_code }} ({{ service_name }}) is complete; the decision and the "
+        "document wait for your payment of {{ bill.amount | rupiah }} with billing code {{ bill.code }} before "
+        "{{ bill.expires_at | datetime }}. The service time does not run while the payment is awaited."),
 }
 _GREETING = {"id": "Yth. {{ applicant.name }},", "en": "Dear {{ applicant.name }},"}
 

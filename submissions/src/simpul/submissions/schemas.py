@@ -73,8 +73,11 @@ class ActionIn(BaseModel):
         {"action": "approve", "note": "Persyaratan lengkap dan DSCR memenuhi."},
     ]})
 
-    action: Literal["start_review", "request_revision", "approve", "reject", "forward", "return", "assign"] = Field(
-        description="forward, return and assign move through the steps of a procedure with roles"
+    action: Literal["start_review", "request_revision", "approve", "reject", "forward", "return", "assign",
+                    "await_payment"] = Field(
+        description="forward, return and assign move through the steps of a procedure with roles; await_payment "
+                    "(a fee with payment_stage before_issue, its bill unpaid) records that the decision waits for "
+                    "the applicant's payment: the SLA clock stands until the bill is paid"
     )
     note: PlainText | None = Field(
         default=None, max_length=4000,

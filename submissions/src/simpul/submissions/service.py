@@ -199,9 +199,12 @@ class ChangeHooks(Protocol):
     """What a sub-domain adds to every change of a submission (payments/: the bill): `check`
     refuses an action the row as read does not allow (a Problem); `changed` runs in the change's
     transaction before the row is written, may add columns to `values` and rows of its own, and
-    returns the outbox rows of its events."""
+    returns the outbox rows of its events; `actions` is what the caller may do next as the
+    sub-domain sees it, from what the core allows."""
 
     def check(self, row: dict[str, Any], action: Action) -> None: ...
+
+    def actions(self, row: dict[str, Any], allowed: list[str]) -> list[str]: ...
 
     async def changed(self, connection: Executor, row: dict[str, Any], move: Transition, values: dict[str, Any],
                       identity: Identity, now: datetime) -> list[dict[str, Any]]: ...
@@ -252,6 +255,13 @@ class SubmissionService(UseCases):
 
     # -- reading ----------------------------------------------------------------------------------
 
+    def _view(self, row: dict[str, Any], identity: Identity, now: datetime, current: list[dict] | None,
+              held: set[str] | None = None) -> dict[str, Any]:
+        view = submission_view(row, identity, now, self.calendar, current, held)
+        if self.hooks:
+            view["allowed_actions"] = self.hooks.actions(row, view["allowed_actions"])
+        return view
+
     async def _current_documents(
         self, session: Executor, submission_id: str, row: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
@@ -269,7 +279,7 @@ class SubmissionService(UseCases):
             row = await visible_submission(session, identity, submission_id)
             current = await self._current_documents(session, submission_id)
         await self._read(identity, Resource.SUBMISSION, row)
-        return submission_view(row, identity, self.clock(), self.calendar, current)
+        return self._view(row, identity, self.clock(), current)
 
     async def _read(self, identity: Identity, resource: Resource, row: dict[str, Any]) -> None:
         await self.reads.record(identity, resource, [Subject(email_of(row["applicant"]), row["id"])])
@@ -299,7 +309,8 @@ class SubmissionService(UseCases):
         query = by_overdue(query, submissions.c.overdue_from, overdue, now)
         if step_overdue is not None:
             # A current step exists only under review; its due time is the end of a working day.
-            late = submissions.c.step_due_at < now
+            # A step waiting for the applicant's payment (the clock standing) is not late.
+            late = (submissions.c.step_due_at < now) & submissions.c.paused_at.is_(None)
             query = query.where(late if step_overdue else ~late)
         if assigned_to is not None:
             query = query.where(submissions.c.step_assigned_to == self._assignee_filter(identity, assigned_to, language))
@@ -317,7 +328,7 @@ class SubmissionService(UseCases):
                     held[submission_id].add(code)
         await self.reads.record(identity, Resource.SUBMISSION_LIST,
                                 [Subject(email_of(row["applicant"]), row["id"]) for row in page])
-        items = [submission_view(row, identity, now, self.calendar, None, held.get(row["id"], set())) for row in page]
+        items = [self._view(row, identity, now, None, held.get(row["id"], set())) for row in page]
         return {"items": items, "next_cursor": next_cursor}
 
     async def history(
@@ -388,7 +399,7 @@ class SubmissionService(UseCases):
         # a new draft locks nothing another request waits for, but each transaction of its own
         # costs four round trips to the database.
         await self._creates(_CreateJob(identity, row, now, idempotency.created(submission_path(row["id"]))))
-        return submission_view(row, identity, now, self.calendar, [])
+        return self._view(row, identity, now, [])
 
     async def create_and_submit(
         self, identity: Identity, body: SubmissionCreate, language: str, *, replay_from: Callable[[str], str]
@@ -408,7 +419,7 @@ class SubmissionService(UseCases):
                 idempotency.created(replay_from(row["id"])), StepInput(),
                 earlier=[audited(row["id"], "create", None, Status.DRAFT, identity, service_code=row["service_code"])],
             )
-        return submission_view(submitted, identity, now, self.calendar, current)
+        return self._view(submitted, identity, now, current)
 
     async def _draft(
         self, identity: Identity, body: SubmissionCreate, language: str
@@ -601,7 +612,7 @@ class SubmissionService(UseCases):
         settlement = idempotency.changed(submission_path(submission_id))
         job = _SubmitJob(identity, submission_id, language, self.clock(), settlement)
         row, current = await self._submits(job)
-        return submission_view(row, identity, job.now, self.calendar, current)
+        return self._view(row, identity, job.now, current)
 
     async def _submit_alone(self, job: _SubmitJob) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         return await self._change_row(
@@ -734,7 +745,7 @@ class SubmissionService(UseCases):
         row, current = await self._change_row(
             identity, submission_id, action, note, language, now, settlement, step_input
         )
-        return submission_view(row, identity, now, self.calendar, current)
+        return self._view(row, identity, now, current)
 
     async def _change_row(
         self,
@@ -859,7 +870,7 @@ class SubmissionService(UseCases):
                 move = steps.move
             else:
                 move = transition(Status(row["status"]), action, identity.role)
-                if move.source is move.target:
+                if move.source is move.target and action is not Action.AWAIT_PAYMENT:
                     # forward, return, assign on a service with the single review step.
                     raise Problem(409, NO_STEPS, slug="no-procedure-steps", params={"action": action.value})
         except RoleNotAllowed as exc:
@@ -939,6 +950,8 @@ class SubmissionService(UseCases):
     ) -> None:
         """The end of the step visited until now, and the beginning of the next, for the per-step
         report and the overdue watch."""
+        if action is Action.AWAIT_PAYMENT:
+            return
         open_visit = (step_visits.c.submission_id == row["id"]) & step_visits.c.ended_at.is_(None)
         if action is Action.ASSIGN:
             assert steps.current is not None
@@ -961,7 +974,10 @@ class SubmissionService(UseCases):
         steps: StepMove | None = None, step_input: StepInput | None = None,
     ) -> list[dict[str, Any]]:
         """The outbox rows of one change, `row` as it is after it. A move between steps is the
-        unit's business, not the applicant's: only a disposition is announced (to the assignee)."""
+        unit's business, not the applicant's: only a disposition is announced (to the assignee).
+        Awaiting a payment is the payments hook's to announce."""
+        if move.action is Action.AWAIT_PAYMENT:
+            return []
         if steps is not None and move.source is move.target:
             if move.action is not Action.ASSIGN or step_input is None or step_input.assignee is None:
                 return []

@@ -1,9 +1,10 @@
 """The SLA clock of one submission, counted in Indonesian working days.
 
 The clock starts at submission: the deadline is the end (Asia/Jakarta) of the N-th working day
-after the day of submission. It stands still while the applicant revises: on resubmission the
-deadline moves by the working days that passed meanwhile. It stops at a decision (approve,
-reject) or a cancellation.
+after the day of submission. It stands still while the applicant holds the submission: while revising (on resubmission the
+deadline moves by the working days that passed meanwhile) and while a bill blocks the next step
+(payments/: until it is paid). It stops at a decision (approve, reject) or a cancellation; a
+stop while it stands first counts the standing days out, so they never count as the unit's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class SlaClock:
         return cls(working_days=working_days, submitted_at=at, due_at=end_of_day(due))
 
     def pause(self, at: datetime) -> SlaClock:
+        # Already standing (a revision asked while a payment is awaited): from the first moment.
+        if self.paused_at is not None:
+            return self
         return replace(self, paused_at=at)
 
     def resume(self, calendar: WorkingCalendar, at: datetime) -> SlaClock:
@@ -103,5 +107,5 @@ def clock_after(
     if move.target is Status.REVISION_REQUESTED:
         return clock.pause(at)
     if move.target in (Status.APPROVED, Status.REJECTED, Status.CANCELLED):
-        return clock.stop(at)
+        return clock.resume(calendar, at).stop(at)
     return clock

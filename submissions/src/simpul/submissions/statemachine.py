@@ -5,7 +5,8 @@
     draft | submitted -> cancelled (by the applicant, before review)
 
 A service whose procedure has roles moves through its steps while in review (forward, return,
-assign: steps.py decides who and where); the others have the single review step.
+assign: steps.py decides who and where); the others have the single review step. In review, a
+decision held back by an unpaid bill can be set to await the payment (await_payment).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Action(StrEnum):
     FORWARD = "forward"
     RETURN = "return"
     ASSIGN = "assign"
+    # The unit's work is done and the decision waits for the applicant's payment (a bill of stage
+    # `before_issue`, payments/): the submission stays in review, its SLA clock stands until paid.
+    AWAIT_PAYMENT = "await_payment"
 
 
 # What a submission's history records besides the state machine's actions; the history's schema
@@ -59,6 +63,7 @@ _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, str]] = {
     Action.FORWARD: (frozenset({Status.IN_REVIEW}), Status.IN_REVIEW, "officer"),
     Action.RETURN: (frozenset({Status.IN_REVIEW}), Status.IN_REVIEW, "officer"),
     Action.ASSIGN: (frozenset({Status.IN_REVIEW}), Status.IN_REVIEW, "officer"),
+    Action.AWAIT_PAYMENT: (frozenset({Status.IN_REVIEW}), Status.IN_REVIEW, "officer"),
 }
 
 # Documents can be added or replaced only while the applicant holds the submission.

@@ -39,11 +39,13 @@ class StepOverdueWatch:
     clock: Callable[[], datetime]
 
     async def late_visits(self) -> list[dict[str, Any]]:
-        """Up to a batch of open step visits past their due time, not yet announced."""
+        """Up to a batch of open step visits past their due time, not yet announced; not while
+        the decision waits for the applicant's payment (the clock stands, payments/)."""
         query = (
             select(step_visits)
+            .join(submissions, submissions.c.id == step_visits.c.submission_id)
             .where(step_visits.c.overdue_at.is_(None), step_visits.c.ended_at.is_(None),
-                   step_visits.c.due_at < self.clock())
+                   step_visits.c.due_at < self.clock(), submissions.c.paused_at.is_(None))
             .order_by(step_visits.c.due_at)
             .limit(BATCH)
         )

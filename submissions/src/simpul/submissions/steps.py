@@ -15,6 +15,8 @@ was made under), so a later revision of the standard changes nothing for it.
     request_revision, reject
                         end the current step and leave review
     approve             the last step's, by a signer
+    await_payment       the last step's too: its official is ready to decide and waits for the
+                        applicant's payment (payments/ says when that is possible)
 
 Every action is taken by an official holding the role of the step it acts on (for start_review,
 step 1's); an officer token without an official cannot act on such a service.
@@ -34,7 +36,8 @@ from simpul.submissions.statemachine import Action, Status, Transition, transiti
 ROLES = ("verifier", "reviewer", "signer", "treasurer")
 STEP_ACTIONS = frozenset({Action.FORWARD, Action.RETURN, Action.ASSIGN})
 # Everything an official does to a submission of a service with roles goes through `decide`.
-REVIEW_ACTIONS = STEP_ACTIONS | {Action.START_REVIEW, Action.REQUEST_REVISION, Action.APPROVE, Action.REJECT}
+REVIEW_ACTIONS = STEP_ACTIONS | {Action.START_REVIEW, Action.REQUEST_REVISION, Action.APPROVE, Action.REJECT,
+                                 Action.AWAIT_PAYMENT}
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,11 @@ def decide(
         if step.role not in assignee.roles:
             raise BadStepInput("official_id", "lacks_role")
         return StepMove(move, step.step, None, replace(current, assigned_to=assignee.id))
-    if action is Action.APPROVE and step.step != last:
+    if action in (Action.APPROVE, Action.AWAIT_PAYMENT) and step.step != last:
         raise StepNotAllowed(action, step.step, last)
+    if action is Action.AWAIT_PAYMENT:
+        # The step goes on (its official decides once paid).
+        return StepMove(move, step.step, None, current)
     # request_revision, reject, approve: the step ends and the submission leaves review.
     return StepMove(move, step.step, current, None)
 
@@ -218,10 +224,16 @@ def allowed_step_actions(
     if current.step > 1:
         actions.append(Action.RETURN)
     actions += [Action.ASSIGN, Action.REQUEST_REVISION, Action.REJECT]
-    return actions + [Action.APPROVE] if last else actions
+    return actions + [Action.APPROVE, Action.AWAIT_PAYMENT] if last else actions
 
 
 # -- figures ---------------------------------------------------------------------------------------------
+
+
+def postponed(current: CurrentStep, calendar: WorkingCalendar, working_days: int) -> CurrentStep:
+    """The step with its due moved by `working_days` (the days it stood waiting for a payment)."""
+    due = end_of_day(calendar.add_working_days(local_date(current.due_at), working_days))
+    return replace(current, due_at=due)
 
 
 def working_days_taken(calendar: WorkingCalendar, started_at: datetime, ended_at: datetime) -> int:

@@ -129,7 +129,8 @@ def submission_view(
 
 def actions_for(row: dict[str, Any], status: Status, identity: Identity) -> list:
     """What the caller may do next: a procedure with roles lists the actions of the step at hand
-    for an official holding its role."""
+    for an official holding its role. (The payments hook then takes out what a bill holds back,
+    and await_payment unless a payment can be awaited: SubmissionService._view.)"""
     procedure = procedure_of(row["standard"])
     if not procedure:
         return [action for action in allowed_actions(status, identity.role) if action not in STEP_ACTIONS]

@@ -37,7 +37,7 @@ from simpul.shared.worker import Worker, each
 from simpul.submissions.access import UseCases, new_id, visible_submission
 from simpul.submissions.calendar import end_of_day, local_date
 from simpul.submissions.periods import ReportPeriod
-from simpul.submissions.models import audit, history, submissions
+from simpul.submissions.models import audit, history, step_visits, submissions
 from simpul.submissions.payments.bills import (
     Bill,
     BillStatus,
@@ -54,6 +54,7 @@ from simpul.submissions.payments.models import bills, payment_providers, payment
 from simpul.submissions.payments.revenue import aggregate
 from simpul.submissions.payments.schemas import ProviderNotification, TreasurerPayment
 from simpul.submissions.statemachine import Action, Status, Transition
+from simpul.submissions.steps import postponed, step_of_row, step_values
 from simpul.submissions.store import EVENT_SOURCE, INSERT_OUTBOX, Executor, history_row
 from simpul.submissions.uploads import EVIDENCE_TYPES, Incoming, keep_upload, read_upload
 from simpul.submissions.views import clock_of, clock_values
@@ -66,6 +67,10 @@ BATCH = 100
 PAYMENT_REQUIRED = Text(
     "Tagihan {code} belum dibayar (status {status}); tindakan '{action}' menunggu pembayaran.",
     "The bill {code} is not paid (status {status}); the action '{action}' waits for payment.",
+)
+NOTHING_TO_AWAIT = Text(
+    "Tidak ada pembayaran yang ditunggu: tagihan {code} berstatus {status}, tahap {stage}{waiting}.",
+    "There is no payment to await: the bill {code} is {status}, its stage {stage}{waiting}.",
 )
 BILL_NOT_FOUND = Text("Kode billing tidak dikenal.", "Unknown billing code.")
 MALFORMED_CODE = Text(
@@ -206,6 +211,19 @@ def payment_event(submission: dict[str, Any], event_type: str, bill: dict[str, A
     return {key: event[key] for key in ("id", "type", "source", "subject", "data")} | {"occurred_at": at}
 
 
+def awaiting(submission: dict[str, Any]) -> bool:
+    """The decision waits for the payment (await_payment): in review, the clock standing. Nothing
+    else stands the clock in review (a revision leaves it)."""
+    return submission["status"] == Status.IN_REVIEW and submission["paused_at"] is not None
+
+
+def may_await(submission: dict[str, Any]) -> bool:
+    """An unpaid bill holds back the decision and the clock still runs."""
+    bill = submission.get("bill")
+    return (bill is not None and bill["status"] == BillStatus.UNPAID and stage_of(submission) == PaymentStage.BEFORE_ISSUE
+            and submission["status"] == Status.IN_REVIEW and not awaiting(submission))
+
+
 def provider_identity(provider_id: str) -> Identity:
     return Identity(subject=f"payment-provider:{provider_id}", role="service")
 
@@ -239,13 +257,38 @@ class PaymentService(UseCases):
 
     def check(self, row: dict[str, Any], action: Action) -> None:
         bill = row.get("bill")
+        if action is Action.AWAIT_PAYMENT:
+            if not may_await(row):
+                status = bill["status"] if bill else "none"
+                raise Problem(409, NOTHING_TO_AWAIT, slug="no-payment-to-await", params={
+                    "code": bill["code"] if bill else "-", "status": status, "stage": stage_of(row),
+                    "waiting": "; sudah menunggu" if awaiting(row) else ""}, bill_status=status)
+            return
         if bill and blocks(stage_of(row), bill["status"], action.value):
             raise Problem(409, PAYMENT_REQUIRED, slug="payment-required",
                           params={"code": bill["code"], "status": bill["status"], "action": action.value},
                           bill_status=bill["status"])
 
+    def actions(self, row: dict[str, Any], allowed: list[str]) -> list[str]:
+        """Without the actions an unpaid bill holds back, and without await_payment unless the
+        decision may wait for a payment."""
+        bill = row.get("bill")
+
+        def open_to(action: str) -> bool:
+            if bill and blocks(stage_of(row), bill["status"], action):
+                return False
+            return action != Action.AWAIT_PAYMENT or may_await(row)
+
+        return [action for action in allowed if open_to(action)]
+
     async def changed(self, connection: Executor, row: dict[str, Any], move: Transition, values: dict[str, Any],
                       identity: Identity, now: datetime) -> list[dict[str, Any]]:
+        if move.action is Action.AWAIT_PAYMENT:
+            # The unit is ready to decide: from now until paid the time is the applicant's.
+            clock = clock_of({**row, **values})
+            if clock is not None:
+                values.update(clock_values(clock.pause(now)))
+            return [payment_event({**row, **values}, "payment.awaited", row["bill"], now)]
         fee = row["standard"]["fee"]
         stage = fee.get("payment_stage", PaymentStage.NONE)
         if stage == PaymentStage.NONE or fee["amount"] <= 0:
@@ -458,18 +501,38 @@ class PaymentService(UseCases):
         history entry; the submission's version moves, so a change read before this one retries."""
         values: dict[str, Any] = {"bill": bill_view(bill_row), "version": submission["version"] + 1, "updated_at": now}
         clock = clock_of(submission)
-        waiting = bill_row["stage"] == PaymentStage.BEFORE_REVIEW and submission["status"] == Status.SUBMITTED
-        if waiting and clock is not None:
+        review_waits = bill_row["stage"] == PaymentStage.BEFORE_REVIEW and submission["status"] == Status.SUBMITTED
+        if review_waits and clock is not None:
             # Review waits for payment: the clock runs once paid, and stands again if that payment is voided.
             if bill_row["status"] == BillStatus.PAID and clock.paused:
                 values.update(clock_values(clock.resume(self.calendar, now)))
             elif bill_row["status"] == BillStatus.UNPAID and not clock.paused:
                 values.update(clock_values(clock.pause(now)))
+        elif awaiting(submission) and bill_row["status"] == BillStatus.PAID and clock is not None:
+            # The decision waited for this payment: the clock and the step at hand run on, their due
+            # moved by the working days they stood. (A void later does not stand them again: the
+            # unit awaits anew if it has not decided yet.)
+            resumed = clock.resume(self.calendar, now)
+            values.update(clock_values(resumed))
+            await self._postpone_step(connection, submission, values, resumed.paused_working_days
+                                      - clock.paused_working_days)
         await connection.execute(update(submissions).where(submissions.c.id == submission["id"]).values(**values))
         status = Status(submission["status"])
         await connection.execute(insert(history).values(**history_row(
             submission["id"], now, f"bill_{bill_row['status']}", status, status, actor, note=note)))
         submission.update(values)
+
+    async def _postpone_step(self, connection: Executor, submission: dict[str, Any], values: dict[str, Any],
+                             working_days: int) -> None:
+        """The step at hand (a procedure with roles) and its open visit due `working_days` later."""
+        current = step_of_row(submission)
+        if current is None or working_days <= 0:
+            return
+        later = postponed(current, self.calendar, working_days)
+        values.update(step_values(later))
+        await connection.execute(update(step_visits).where(
+            (step_visits.c.submission_id == submission["id"]) & step_visits.c.ended_at.is_(None)
+        ).values(due_at=later.due_at))
 
     # -- the treasurer ----------------------------------------------------------------------------
 
