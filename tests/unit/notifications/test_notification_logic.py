@@ -133,6 +133,10 @@ def test_no_mail_without_an_address_and_a_failed_channel_for_a_bad_one():
     ("169.254.169.254", True, False), ("fe80::1", True, False),
     ("0.0.0.0", True, False), ("224.0.0.1", True, False), ("240.0.0.1", True, False),
     ("100.64.0.1", True, False),
+    # IPv6 addresses that reach an IPv4 host are judged by it: 6to4 and NAT64 (RFC 6052).
+    ("2002:7f00:1::1", False, False), ("2002:a9fe:a9fe::", True, False), ("2002:808:808::1", False, True),
+    ("64:ff9b::7f00:1", False, False), ("64:ff9b::a9fe:a9fe", True, False), ("64:ff9b::808:808", False, True),
+    ("64:ff9b::a00:1", True, True), ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False, False),
 ])
 def test_which_addresses_webhooks_may_reach(address, private_ok, allowed):
     assert address_allowed(ipaddress.ip_address(address), private_ok) is allowed

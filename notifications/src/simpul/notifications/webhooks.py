@@ -62,11 +62,21 @@ INTERNAL_ADDRESS = Text("URL menunjuk ke alamat loopback, privat atau khusus",
                         "the URL points to a loopback, private or reserved address")
 
 
+# RFC 6052: a NAT64 gateway translates 64:ff9b::a.b.c.d to the IPv4 host a.b.c.d.
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> bool:
     """Public unicast addresses always; loopback and private ranges only when allowed. Link-local
-    (cloud metadata endpoints live there), multicast, unspecified and reserved ranges never."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    (cloud metadata endpoints live there), multicast, unspecified and reserved ranges never. An
+    IPv6 address that carries an IPv4 one (mapped, 6to4, the NAT64 well-known prefix) is judged
+    by the IPv4 address it reaches."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in NAT64_WELL_KNOWN:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            address = embedded
     if address.is_multicast or address.is_unspecified or address.is_link_local or address.is_reserved:
         return False
     if address.is_global:
