@@ -26,6 +26,8 @@ from openapi_spec_validator import validate
 from tests.support.openapi_lint import lint
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
+pytestmark = pytest.mark.shared_system  # see tests/e2e/conftest.py
+
 SERVICE = "REKOM-PINJAMAN-DAERAH"
 REGION = "16.71"
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"

@@ -19,7 +19,7 @@ from tests.api.signatures.test_independent import pyhanko_status
 from tests.e2e.test_foundation import service_body
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.shared_system]  # see tests/e2e/conftest.py
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 FEE = {"amount": 150000, "currency": "IDR", "legal_basis": "Perda Kota Uji 3/2024 tentang Retribusi",
