@@ -210,14 +210,16 @@ async def submit(submission_id: str, request: Request, identity: Identity = Depe
     tags=["submissions"],
     response_model=Submission,
     responses={403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
-    summary="Review: start_review, request_revision, approve, reject; forward, return, assign between steps",
+    summary="Review: start_review, request_revision, approve, reject; forward, return, assign; await_payment",
 )
 async def act(
     submission_id: str, body: ActionIn, request: Request, identity: Identity = Depends(officer_only)
 ) -> Response:
     """An officer's decision on a submission of its unit: start_review, request_revision (with a note), approve or
     reject (with a note); between the steps of a procedure with roles, forward, return or assign. Approval
-    starts the issuing of the signed document."""
+    starts the issuing of the signed document. When an unpaid bill (fee payment_stage before_issue) holds
+    back approval, await_payment records that the decision waits for the applicant's payment: the SLA
+    clock stands until the bill is paid."""
     changed = await submissions_of(request).act(
         identity,
         submission_id,
