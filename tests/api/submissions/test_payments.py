@@ -240,6 +240,10 @@ async def test_a_decision_awaiting_payment_stands_the_clock_until_paid(harness):
     assert "await_payment" not in view["allowed_actions"]
     again = await harness.act(sid, "await_payment")
     assert again.status_code == 409 and again.json()["type"].endswith(":no-payment-to-await")
+    assert "sudah menunggu" in again.json()["detail"]
+    in_english = await harness.client.post(f"/v1/submissions/{sid}/actions", json={"action": "await_payment"},
+                                           headers={**officer(), "Accept-Language": "en"})
+    assert "already waits" in in_english.json()["detail"] and "menunggu" not in in_english.json()["detail"]
     assert (await harness.act(sid, "approve")).status_code == 409
     (event,) = [e for e in (await events_of(harness, sid)) if e["type"] == "payment.awaited"]
     assert event["data"]["bill"]["code"] == submitted["bill"]["code"]

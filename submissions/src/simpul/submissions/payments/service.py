@@ -69,8 +69,12 @@ PAYMENT_REQUIRED = Text(
     "The bill {code} is not paid (status {status}); the action '{action}' waits for payment.",
 )
 NOTHING_TO_AWAIT = Text(
-    "Tidak ada pembayaran yang ditunggu: tagihan {code} berstatus {status}, tahap {stage}{waiting}.",
-    "There is no payment to await: the bill {code} is {status}, its stage {stage}{waiting}.",
+    "Tidak ada pembayaran yang ditunggu: tagihan {code} berstatus {status}, tahap {stage}.",
+    "There is no payment to await: the bill {code} is {status}, its stage {stage}.",
+)
+ALREADY_AWAITING = Text(
+    "Keputusan sudah menunggu pembayaran tagihan {code}.",
+    "The decision already waits for the payment of the bill {code}.",
 )
 BILL_NOT_FOUND = Text("Kode billing tidak dikenal.", "Unknown billing code.")
 MALFORMED_CODE = Text(
@@ -260,9 +264,10 @@ class PaymentService(UseCases):
         if action is Action.AWAIT_PAYMENT:
             if not may_await(row):
                 status = bill["status"] if bill else "none"
-                raise Problem(409, NOTHING_TO_AWAIT, slug="no-payment-to-await", params={
-                    "code": bill["code"] if bill else "-", "status": status, "stage": stage_of(row),
-                    "waiting": "; sudah menunggu" if awaiting(row) else ""}, bill_status=status)
+                code = bill["code"] if bill else "-"
+                text = ALREADY_AWAITING if awaiting(row) else NOTHING_TO_AWAIT
+                raise Problem(409, text, slug="no-payment-to-await",
+                              params={"code": code, "status": status, "stage": stage_of(row)}, bill_status=status)
             return
         if bill and blocks(stage_of(row), bill["status"], action.value):
             raise Problem(409, PAYMENT_REQUIRED, slug="payment-required",
