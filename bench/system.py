@@ -315,20 +315,22 @@ class Driver:
         run = Run()
         stop_at = time.monotonic() + duration
         rate = self.rates.get(flow, self.rates.get("*")) if paced else None
-        next_start = [time.monotonic()]
+        next_start = time.monotonic()
 
-        async def turn() -> None:
-            at = next_start[0]
-            next_start[0] = at + 1 / rate
+        async def turn() -> bool:
+            """Wait for the next start; False when it would come after the run (no waiting for it)."""
+            nonlocal next_start
+            at, next_start = next_start, next_start + 1 / rate
+            if at >= stop_at:
+                return False
             if at > time.monotonic():
                 await asyncio.sleep(at - time.monotonic())
+            return True
 
         async def worker(index: int) -> None:
             while time.monotonic() < stop_at:
-                if rate:
-                    await turn()
-                    if time.monotonic() >= stop_at:
-                        return
+                if rate and not await turn():
+                    return
                 if flow == "approve" and not self.submitted:
                     return  # the supply ran out; the flows done so far still count
                 started = time.perf_counter()
@@ -757,7 +759,8 @@ def main() -> int:
                         help="first wait up to this long for other processes to leave the CPUs idle")
     args = parser.parse_args()
     unknown = [flow for flow in args.flows if flow not in FLOWS]
-    if unknown or args.duration <= 0 or args.warmup < 0 or args.concurrency < 1 or not all(rate > 0 for rate in args.rate.values()):
+    bad_rate = any(rate <= 0 for rate in args.rate.values())
+    if unknown or args.duration <= 0 or args.warmup < 0 or args.concurrency < 1 or bad_rate:
         parser.error(f"--flows among {', '.join(FLOWS)}; --duration > 0, --warmup >= 0, --concurrency >= 1, "
                      "--rate > 0")
     if not args.sqlite:
