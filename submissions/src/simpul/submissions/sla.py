@@ -1,10 +1,11 @@
 """The SLA clock of one submission, counted in Indonesian working days.
 
 The clock starts at submission: the deadline is the end (Asia/Jakarta) of the N-th working day
-after the day of submission. It stands still while the applicant holds the submission: while revising (on resubmission the
-deadline moves by the working days that passed meanwhile) and while a bill blocks the next step
-(payments/: until it is paid). It stops at a decision (approve, reject) or a cancellation; a
-stop while it stands first counts the standing days out, so they never count as the unit's.
+after the day of submission. It stands still while the applicant holds the submission: while
+revising (on resubmission the deadline moves by the working days that passed meanwhile) and while
+a bill blocks the next step (payments/: until it is paid). It stops at a decision (approve,
+reject) or a cancellation; a stop while it stands first counts the standing days out, so they
+never count as the unit's.
 """
 
 from __future__ import annotations
