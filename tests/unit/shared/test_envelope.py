@@ -49,7 +49,7 @@ def test_rewrapping_moves_the_data_key_to_the_new_kek_and_leaves_the_ciphertext(
         KeyEncryptionKeys.parse(old).open(rewrapped, b"ctx")
 
 
-@pytest.mark.parametrize("text", ["", "short", "!" * 43, new_key_text() + "AAAA"])
+@pytest.mark.parametrize("text", ["", "short", "!" * 43, new_key_text() + "AAAA"], ids=["empty", "short", "not-base64", "too-long"])
 def test_a_malformed_kek_is_refused_with_a_clear_message(text):
     with pytest.raises(ValueError, match="key-encryption key"):
         KeyEncryptionKeys.parse(text) if text == "" else parse_key(text)
