@@ -36,9 +36,19 @@ $(TEST_STAMP): requirements-test.txt $(RUN_STAMP)
 run: install
 	SIMPUL_DEMO=$${SIMPUL_DEMO:-1} $(BIN)/honcho start -f Procfile
 
+# Two workers, a test file at a time on each, then the tests marked `alone` with nothing beside
+# them (their figures are recovery times). Scratch files in memory where the machine has a tmpfs:
+# the suite writes thousands of small databases. PYTEST_ARGS runs what it names, in one process.
+TEST_TMPDIR := $(firstword $(wildcard /dev/shm) /tmp)
+
 test: install-test
 	scripts/system-packages.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+ifdef PYTEST_ARGS
+	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest $(PYTEST_ARGS)
+else
+	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest --numprocesses 2 --dist loadfile -m "not alone"
+	TMPDIR=$(TEST_TMPDIR) $(BIN)/python -m pytest -m alone
+endif
 
 # The whole system first (needs PostgreSQL and RabbitMQ on this machine, or add --sqlite), then
 # the partial benchmarks: each a diagnosis of one part.

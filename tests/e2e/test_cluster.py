@@ -52,6 +52,7 @@ from tests.support.processes import (
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.alone,  # its figures are recovery times: measured with nothing else on the machine
     pytest.mark.skipif(postgres_server() is None, reason=f"replicas share a PostgreSQL database: set {POSTGRES_ENV}"),
     pytest.mark.skipif(nginx_binary() is None, reason="nginx is not installed (system-packages.txt)"),
 ]

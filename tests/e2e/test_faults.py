@@ -39,6 +39,7 @@ from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System
 
 pytestmark = [
     pytest.mark.e2e,
+    pytest.mark.alone,  # its figures are recovery times: measured with nothing else on the machine
     pytest.mark.postgres,
     pytest.mark.amqp,
     pytest.mark.skipif(

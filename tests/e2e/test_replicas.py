@@ -12,6 +12,7 @@ import uuid
 from collections import Counter
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import SUMMARY_LINES
 from tests.e2e.test_faults import all_submissions
@@ -19,6 +20,9 @@ from tests.e2e.test_foundation import service_body
 from tests.support.api import PublicApi
 from tests.support.databases import TestDatabases as Databases
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, ServiceProcess, System, env_name, free_ports
+
+# Its figures are the recovery of a killed replica: measured with nothing else on the machine.
+pytestmark = pytest.mark.alone
 
 REPLICATED = ("catalog", "submissions")
 CONCURRENT = 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import signal
 import socket
@@ -25,16 +26,57 @@ ADMIN_CLIENT_SECRET = "e2e-admin-secret-" + secrets.token_hex(8)
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports: every probe stays bound until all are chosen, so the
-    kernel cannot hand the same port out twice."""
-    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    """`count` distinct free loopback ports for processes a test starts.
+
+    A port is free between this call and the moment the process binds it, so it is taken below
+    the kernel's ephemeral range (which hands ports out to every `bind(0)` and every outgoing
+    connection of the tests running beside this one) and claimed in a directory every pytest
+    process of this machine checks, so two test workers never hand out the same one."""
+    chosen: list[int] = []
+    while len(chosen) < count:
+        port = random.randrange(*_PORT_RANGE)
+        if port not in chosen and _bindable(port) and _claim(port):
+            chosen.append(port)
+    return chosen
+
+
+def _ephemeral_low() -> int:
     try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_RANGE = (max(1024, _ephemeral_low() - 12000), _ephemeral_low())
+# Fixed, not under TMPDIR: every pytest process of the machine must see the same claims.
+_CLAIMS = Path("/tmp/simpul-test-ports")
+# A process a test starts binds its port within seconds; a claim older than this is spent.
+_CLAIM_SECONDS = 600
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _claim(port: int) -> bool:
+    _CLAIMS.mkdir(exist_ok=True)
+    claim = _CLAIMS / str(port)
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - claim.stat().st_mtime < _CLAIM_SECONDS:
+                return False
+            claim.unlink()
+        except FileNotFoundError:
+            pass
+        return _claim(port)
 
 
 def free_port() -> int:
