@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 import schemathesis
 import uvicorn
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
 
 from simpul.submissions.app import create_app
 from simpul.submissions.settings import SubmissionsSettings
 from tests.api.submissions.conftest import admin, applicant, officer
 from tests.api.submissions.fakes import CollectedEvents, FakeCatalog, FakeSignatures
 from tests.support import databases as test_databases
+from tests.support.fuzz import fuzz_for_server_errors
 from tests.support.identity import TEST_INTERNAL_SECRET, anonymous, jwks_json
 
 ROLES = (applicant, officer, admin, lambda: anonymous("submissions"))
@@ -65,32 +64,10 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 
 
 def test_no_operation_answers_with_a_server_error(served):
-    # Every operation in a loop of our own, not `schema.parametrize()`: under pytest-xdist (`make
-    # test`) that ran only the first operation.
     _, base_url = served
-    schema = schemathesis.openapi.from_dict(DOCUMENT)
-    failures: list[str] = []
-    operations = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
-
-        @settings(max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def exercise(case):
-            for role in ROLES:
-                headers = role()
-                response = case.call(base_url=base_url, headers=headers, timeout=10)
-                try:
-                    case.validate_response(response, checks=[not_a_server_error])
-                except AssertionError as exc:
-                    failures.append(f"{case.as_curl_command(headers=headers)}\n  -> {response.status_code}: {exc}")
-                    raise
-
-        try:
-            exercise()
-        except AssertionError:
-            pass  # recorded above, with the smallest failing example hypothesis found
-    assert operations == sum(1 for item in DOCUMENT["paths"].values() for method in item if method in METHODS)
-    assert operations > 30
-    assert not failures, "\n".join(failures)
+    identities = [role() for role in ROLES]
+    fuzzed = fuzz_for_server_errors(schemathesis.openapi.from_dict(DOCUMENT), base_url, identities,
+                                    examples=12, timeout=10)
+    assert fuzzed.operations == sum(1 for item in DOCUMENT["paths"].values() for method in item if method in METHODS)
+    assert fuzzed.operations > 30 and fuzzed.calls >= fuzzed.operations * len(identities)
+    assert not fuzzed.failures, "\n".join(fuzzed.failures)

@@ -9,17 +9,16 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
 
 from tests.e2e.conftest import start_system
 from tests.support.api import PublicApi
+from tests.support.fuzz import fuzz_for_server_errors
 from tests.support.processes import ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, System
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = 15
 # Revoking clients at random would only revoke the fuzzer's own identities.
-SKIPPED = {("DELETE", "/v1/admin/clients/{client_id}")}
+SKIPPED = frozenset({("DELETE", "/v1/admin/clients/{client_id}")})
 
 
 @pytest.fixture(scope="module")
@@ -41,34 +40,10 @@ def test_no_operation_answers_with_a_server_error(fuzzed):
                                                                                    ("officer", "KDN-BH"))]
     identities = [{"Authorization": client.headers["authorization"]} for client in callers] + [{}]
     schema = schemathesis.openapi.from_url(f"{fuzzed.gateway_url}/openapi.json")
-    failures: list[str] = []
-    operations = 0
-    calls = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        if (operation.method.upper(), operation.path) in SKIPPED:
-            continue
-        operations += 1
-
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy())
-        def exercise(case):
-            nonlocal calls
-            for headers in identities:
-                calls += 1
-                response = case.call(base_url=fuzzed.gateway_url, headers=headers, timeout=30)
-                try:
-                    case.validate_response(response, checks=[not_a_server_error])
-                except AssertionError as exc:
-                    failures.append(f"{case.as_curl_command(headers=headers)}\n  -> {response.status_code}: {exc}")
-                    raise
-
-        try:
-            exercise()
-        except AssertionError:
-            pass  # recorded above, with the smallest failing example hypothesis found
+    outcome = fuzz_for_server_errors(schema, fuzzed.gateway_url, identities, examples=EXAMPLES, timeout=30,
+                                     skipped=SKIPPED)
     for client in callers:
         client.close()
     api.close()
-    assert operations > 40 and calls >= operations * len(identities)
-    assert not failures, "\n".join(failures)
+    assert outcome.operations > 40 and outcome.calls >= outcome.operations * len(identities)
+    assert not outcome.failures, "\n".join(outcome.failures)
