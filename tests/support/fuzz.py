@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
@@ -16,10 +17,12 @@ class Fuzzed:
     failures: list[str] = field(default_factory=list)
 
 
-def fuzz_for_server_errors(schema, base_url: str, identities: list[dict[str, str]], *, examples: int,
-                           timeout: float, skipped: frozenset[tuple[str, str]] = frozenset()) -> Fuzzed:
-    """Generated input for each operation not in `skipped` (method, path), sent once per identity's
-    headers; a server error is recorded with the smallest failing example hypothesis finds."""
+def fuzz_for_server_errors(schema, base_url: str, identities: Sequence[Callable[[], dict[str, str]]], *,
+                           examples: int, timeout: float,
+                           skipped: frozenset[tuple[str, str]] = frozenset()) -> Fuzzed:
+    """Generated input for each operation not in `skipped` (method, path), sent once as each
+    identity: its headers asked for every call, so a short-lived token does not expire midway. A
+    server error is recorded with the smallest failing example hypothesis finds."""
     fuzzed = Fuzzed()
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -30,7 +33,8 @@ def fuzz_for_server_errors(schema, base_url: str, identities: list[dict[str, str
         @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def exercise(case):
-            for headers in identities:
+            for identity in identities:
+                headers = identity()
                 fuzzed.calls += 1
                 response = case.call(base_url=base_url, headers=headers, timeout=timeout)
                 try:

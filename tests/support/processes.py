@@ -47,7 +47,8 @@ def _ephemeral_low() -> int:
         return 32768
 
 
-_PORT_RANGE = (max(1024, _ephemeral_low() - 12000), _ephemeral_low())
+_EPHEMERAL_LOW = _ephemeral_low()
+_PORT_RANGE = (max(1024, _EPHEMERAL_LOW - 12000), _EPHEMERAL_LOW)
 # Fixed, not under TMPDIR: every pytest process of the machine must see the same claims.
 _CLAIMS = Path("/tmp/simpul-test-ports")
 # A process a test starts binds its port within seconds; a claim older than this is spent.

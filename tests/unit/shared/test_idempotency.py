@@ -31,7 +31,7 @@ from simpul.shared.idempotency import (
 )
 from simpul.shared.problems import Problem, Text, install_problem_handlers
 from tests.support.asgi import running
-from tests.support.idempotency import abandon_key
+from tests.support.idempotency import abandon_key, end_lease
 
 metadata = MetaData()
 keys = idempotency_table(metadata)
@@ -248,8 +248,7 @@ async def test_a_claim_left_by_an_older_version_is_in_progress_until_its_lease_e
     assert 59 <= int(waiting.headers["retry-after"]) <= 60
     assert await app.count() == 0
 
-    async with engine.begin() as connection:
-        await connection.execute(update(keys).values(locked_until=datetime.now(UTC)))
+    await end_lease(engine, "anonymous", "/things", "thing-1")
     assert (await client.post("/things", json={"name": "g"}, headers=KEYED)).status_code == 201
     replay = await client.post("/things", json={"name": "g"}, headers=KEYED)
     assert replay.headers["idempotent-replayed"] == "true"
